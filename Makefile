@@ -1,0 +1,36 @@
+# The two commands: `make demo` (One-Roof end to end on a scratch cluster)
+# and `make test` (every test). Both install what they need first.
+
+CARGO     ?= cargo
+WASM      := wasm32-wasip2
+TIER_CRATES := $(filter-out common data,$(notdir $(wildcard tiers/*)))
+TEST_CRATES := $(notdir $(wildcard tests/plugins/*))
+
+.PHONY: setup host tiers test-plugins demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+host: setup
+	$(CARGO) build -p host
+
+# Build every One-Roof plugin as a component: tiers/<crate>.wasm.
+tiers: setup
+	$(CARGO) build --release --target $(WASM) $(addprefix -p one-roof-,$(TIER_CRATES))
+	@for c in $(TIER_CRATES); do cp target/$(WASM)/release/one_roof_$$(echo $$c | tr - _).wasm tiers/$$c.wasm; done
+	@echo "built $(words $(TIER_CRATES)) plugins: $(addsuffix .wasm,$(addprefix tiers/,$(TIER_CRATES)))"
+
+# Fixture plugins the tests use (misbehaving tier 4, rehearsal tier).
+test-plugins: setup
+	$(CARGO) build --release --target $(WASM) $(addprefix -p test-,$(TEST_CRATES))
+	@for c in $(TEST_CRATES); do cp target/$(WASM)/release/test_$$c.wasm tests/plugins/$$c.wasm; done
+
+demo: host tiers
+	@bash scripts/demo.sh
+
+test: host tiers test-plugins
+	$(CARGO) test -p host -- --test-threads=2
+
+clean:
+	$(CARGO) clean
+	rm -f tiers/*.wasm tests/plugins/*.wasm

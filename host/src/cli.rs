@@ -1,0 +1,184 @@
+//! Command-line interface: what the operator types, validated, then
+//! dispatched to one function per verb.
+
+use crate::error::Failure;
+use crate::plan::{self, Plan};
+use crate::report::Reporter;
+use crate::rollout::{self, Context};
+use crate::sandbox::Sandbox;
+use crate::signal::Interrupt;
+use crate::{db, inspect};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Gated PostgreSQL rollouts with sandboxed WebAssembly tiers.
+#[derive(Parser, Debug)]
+#[command(name = "host", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gate alone (read-only): print its table and READY or BLOCKED.
+    Gate(RunArgs),
+    /// Run the rollout: gate, tiers in order, verify, probes, report.
+    Run(RunArgs),
+    /// Roll back what the ledger says is applied, newest tier first.
+    Rollback {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Roll back only this tier (refused while a later tier is applied).
+        #[arg(long)]
+        tier: Option<u32>,
+    },
+    /// Show the ledger: what is applied, by whom, under which approval.
+    Status {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// How many past rollouts to list.
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
+    },
+    /// Show plugins' manifests, WIT imports/exports and sha256 (no database).
+    Inspect {
+        /// Plugin files (.wasm).
+        #[arg(required = true)]
+        plugins: Vec<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say whether each statement is allowed for a plugin, and why (no database).
+    Explain {
+        /// The plugin whose grants apply.
+        plugin: PathBuf,
+        /// Statements to check; with none, read them from --file.
+        statements: Vec<String>,
+        /// A file of statements, one per line (blank lines and `--` lines skipped).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Where the database is.
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// PostgreSQL URL; without it the PG* variables are used, like psql.
+    #[arg(long, env = "HOST_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Plugins, parameters and where reports go.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The plan's plugins (.wasm); order comes from their manifests.
+    #[arg(long, num_args = 1.., required = true)]
+    pub tiers: Vec<PathBuf>,
+    /// A rollout parameter, `name=value` (repeatable).
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Directory of the plugins' data files [default: <plugin dir>/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where each command writes its log and reports.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Who runs this, for the ledger [default: $USER].
+    #[arg(long)]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not name=value")),
+    }
+}
+
+/// Runs the command; the error carries the exit code.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Gate(args) => with_plan("gate", &args, |ctx, plan| Box::pin(async move { rollout::gate(ctx, plan).await })).await,
+        Command::Run(args) => with_plan("run", &args, |ctx, plan| Box::pin(async move { rollout::run(ctx, plan).await })).await,
+        Command::Rollback { args, tier } => {
+            with_plan("rollback", &args, move |ctx, plan| Box::pin(async move { rollout::rollback(ctx, plan, tier).await })).await
+        }
+        Command::Status { conn, limit } => {
+            let ctx = context(&conn, None, BTreeMap::new(), Arc::new(Reporter::new(None, "status").map_err(Failure::Plan)?))?;
+            rollout::status(&ctx, limit).await
+        }
+        Command::Inspect { plugins, data_dir, json } => {
+            let sandbox = Sandbox::new().map_err(Failure::Plan)?;
+            let loaded = plan::load_all(&sandbox, &plugins, data_dir.as_deref()).map_err(Failure::Plan)?;
+            inspect::print(&sandbox, &loaded, json);
+            Ok(())
+        }
+        Command::Explain { plugin, statements, file, data_dir } => {
+            let sandbox = Sandbox::new().map_err(Failure::Plan)?;
+            let loaded = plan::load(&sandbox, &plugin, data_dir.as_deref())
+                .with_context(|| format!("plugin {}", plugin.display()))
+                .map_err(Failure::Plan)?;
+            let mut all = statements;
+            if let Some(f) = file {
+                let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display())).map_err(Failure::Plan)?;
+                all.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")).map(String::from));
+            }
+            inspect::explain(&loaded, &all)
+        }
+    }
+}
+
+type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + 'a>>;
+
+/// Builds the plan and context, runs `step`, and writes the report whatever
+/// the outcome.
+async fn with_plan<F>(verb: &str, args: &RunArgs, step: F) -> Result<(), Failure>
+where
+    F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
+{
+    let reporter = Arc::new(Reporter::new(Some(&args.reports), verb).map_err(Failure::Plan)?);
+    let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let result = async {
+        let ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
+        let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+        step(&ctx, &plan).await
+    }
+    .await;
+    let (outcome, message, code) = match &result {
+        Ok(()) => ("ok", String::new(), 0),
+        Err(f) => (f.outcome(), f.to_string(), f.exit_code()),
+    };
+    if let Some(dir) = reporter.finish(outcome, &message, code) {
+        reporter.status("Report", &format!("{}", dir.display()));
+    }
+    result
+}
+
+fn context(conn: &ConnArgs, operator: Option<String>, params: BTreeMap<String, String>, reporter: Arc<Reporter>) -> Result<Context, Failure> {
+    let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
+    let operator = operator
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let client_host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    Ok(Context {
+        target,
+        sandbox: Sandbox::new().map_err(Failure::Plan)?,
+        reporter,
+        interrupt: Interrupt::install(),
+        operator,
+        client_host,
+        params,
+    })
+}

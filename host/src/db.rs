@@ -1,0 +1,168 @@
+//! Connections, the rollout lock, and the host-owned tier transaction.
+//!
+//! The host connects like psql: `--database-url`, else the `PG*` variables.
+//! The rollout lock is a session advisory lock on a connection of its own,
+//! taken with a try-lock (a blocking lock can deadlock with
+//! `CREATE INDEX CONCURRENTLY`). Each tier gets a fresh connection, so no
+//! session state a plugin could leave behind reaches the next tier.
+
+use crate::manifest::Limits;
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Key of the session advisory lock that serialises rollouts on a database.
+pub const ROLLOUT_LOCK_KEY: i64 = 0x5449_4552; // "TIER"
+
+const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
+const LOCK_HOLDER: &str = "
+    SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+           coalesce(a.client_addr::text, 'local socket'), a.backend_start::text
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
+const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
+const IDENTITY: &str =
+    "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
+
+/// Where to connect; the `PG*` variables fill what the URL does not say.
+#[derive(Clone, Debug)]
+pub struct Target {
+    config: Config,
+}
+
+impl Target {
+    /// From `--database-url`, or from PGHOST, PGPORT, PGUSER, PGPASSWORD,
+    /// PGDATABASE as psql reads them.
+    pub fn new(url: Option<&str>) -> Result<Target> {
+        let config = match url {
+            Some(url) => url.parse::<Config>().context("--database-url is not a valid PostgreSQL URL")?,
+            None => from_env(),
+        };
+        Ok(Target { config })
+    }
+
+    /// A new connection, named for `pg_stat_activity`.
+    pub async fn connect(&self, application_name: &str) -> Result<Arc<Client>> {
+        let mut config = self.config.clone();
+        config.application_name(application_name);
+        let (client, connection) = config.connect(NoTls).await.with_context(|| format!("cannot connect to {}", self.describe()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("database connection ended: {e}");
+            }
+        });
+        Ok(Arc::new(client))
+    }
+
+    /// Host and database, for messages (never the password).
+    pub fn describe(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "the default host".into(),
+        };
+        format!("database `{}` on {host}", self.config.get_dbname().unwrap_or("(default)"))
+    }
+}
+
+fn from_env() -> Config {
+    let mut c = Config::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    c.host(&var("PGHOST").unwrap_or_else(|| "/var/run/postgresql".into()));
+    if let Some(port) = var("PGPORT").and_then(|p| p.parse().ok()) {
+        c.port(port);
+    }
+    let user = var("PGUSER").or_else(|| var("USER")).unwrap_or_else(|| "postgres".into());
+    c.dbname(&var("PGDATABASE").unwrap_or_else(|| user.clone()));
+    c.user(&user);
+    if let Some(pw) = var("PGPASSWORD") {
+        c.password(pw);
+    }
+    c
+}
+
+/// `current_database()`: the identity guard compares it with every
+/// plugin's allowed names.
+pub async fn current_database(client: &Client) -> Result<String> {
+    Ok(client.query_one("SELECT current_database()::text", &[]).await?.get(0))
+}
+
+/// Who holds the rollout lock, for the refusal message.
+#[derive(Debug, Clone)]
+pub struct LockHolder {
+    pub pid: i32,
+    pub application: String,
+    pub user: String,
+    pub client: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} ({}), user {}, from {}, connected since {}",
+            self.pid, self.application, self.user, self.client, self.since
+        )
+    }
+}
+
+/// Tries the rollout lock on `client` (its own connection, held until it
+/// closes); on failure says who holds it.
+pub async fn try_rollout_lock(client: &Client) -> Result<Result<(), Option<LockHolder>>> {
+    let got: bool = client.query_one(TRY_LOCK, &[&ROLLOUT_LOCK_KEY]).await?.get(0);
+    if got {
+        return Ok(Ok(()));
+    }
+    let holder = client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {
+        pid: r.get(0),
+        application: r.get(1),
+        user: r.get(2),
+        client: r.get(3),
+        since: r.get(4),
+    });
+    Ok(Err(holder))
+}
+
+/// The session identity a plugin must not change inside its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub current_user: String,
+    pub session_user: String,
+    pub search_path: String,
+    /// Start of the transaction: a new value means the plugin escaped it.
+    pub txid: String,
+}
+
+/// Reads the identity; fails if the transaction was aborted.
+pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error> {
+    let r = client.query_one(IDENTITY, &[]).await?;
+    Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), txid: r.get(3) })
+}
+
+/// Opens the host's transaction for one plugin call: timeouts and the
+/// pinned `search_path` are `SET LOCAL`, so they end with it.
+pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
+    client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await?;
+    let settings = [
+        ("statement_timeout", format!("{}ms", limits.statement_timeout_ms)),
+        ("lock_timeout", format!("{}ms", limits.lock_timeout_ms)),
+        ("search_path", "pg_catalog, pg_temp".to_string()),
+        ("idle_in_transaction_session_timeout", "0".to_string()),
+    ];
+    for (name, value) in &settings {
+        client.execute(SET_LOCAL, &[name, value]).await.with_context(|| format!("cannot set {name}"))?;
+    }
+    Ok(identity(client).await?)
+}
+
+/// Ends a transaction without keeping anything; errors are ignored because
+/// a lost connection rolls back on its own.
+pub async fn rollback(client: &Client) {
+    let _ = client.batch_execute("ROLLBACK").await;
+}
+
+/// Commits the host's transaction.
+pub async fn commit(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("COMMIT").await
+}

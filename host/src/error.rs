@@ -1,0 +1,71 @@
+//! Why a command stopped, and the exit code an operator's script sees.
+//!
+//! Every variant says what was wrong and what to do; the exit codes are
+//! documented in the README and never reused for another meaning.
+
+use crate::db::LockHolder;
+
+/// A command that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad plugins, plan or arguments: nothing touched the database.
+    #[error("{0:#}")]
+    Plan(anyhow::Error),
+    /// A required parameter is missing or malformed.
+    #[error("{0}")]
+    Params(String),
+    /// The gate said BLOCKED: no tier ran.
+    #[error("gate BLOCKED: {0}; no tier ran")]
+    Blocked(String),
+    /// A tier, the verify plugin or a probe failed; committed tiers stay.
+    #[error("{label} failed: {cause}")]
+    TierFailed { label: String, cause: String },
+    /// The database is not one every plugin allows.
+    #[error("{0}")]
+    WrongDatabase(String),
+    /// Another rollout holds the lock.
+    #[error("another rollout holds the rollout lock{}; wait for it to finish, then run again", .0.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
+    LockHeld(Option<LockHolder>),
+    /// The ledger's state refuses the command (partly applied, later tier applied).
+    #[error("{0}")]
+    LedgerState(String),
+    /// The database could not be reached or the connection was lost.
+    #[error("{0:#}")]
+    Database(anyhow::Error),
+    /// Ctrl-C or SIGTERM.
+    #[error("interrupted by the operator: {0}")]
+    Interrupted(String),
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Plan(_) | Failure::Params(_) => 2,
+            Failure::Blocked(_) => 3,
+            Failure::TierFailed { .. } => 4,
+            Failure::WrongDatabase(_) => 5,
+            Failure::LockHeld(_) => 6,
+            Failure::LedgerState(_) => 7,
+            Failure::Database(_) => 8,
+            Failure::Interrupted(_) => 130,
+        }
+    }
+
+    /// The outcome word the ledger and the report record.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Failure::Blocked(_) => "blocked",
+            Failure::Interrupted(_) => "interrupted",
+            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) => "refused",
+            _ => "failed",
+        }
+    }
+}
+
+/// Database errors on the host's own statements.
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Database(anyhow::Error::new(e).context("database error on the host's own statement"))
+    }
+}

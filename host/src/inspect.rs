@@ -1,0 +1,68 @@
+//! What a reviewer reads without running anything: `inspect` (manifest,
+//! WIT interface, digest) and `explain` (would this statement be allowed?).
+
+use crate::error::Failure;
+use crate::plan::Plugin;
+use crate::sandbox::Sandbox;
+use crate::sql::check::Checker;
+use crate::sql::one_line;
+use serde_json::json;
+
+/// Prints each plugin's manifest, imports/exports and sha256.
+pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) {
+    let mut all = Vec::new();
+    for p in plugins {
+        let (imports, exports) = sandbox.interface(&p.component);
+        if as_json {
+            all.push(json!({
+                "path": p.path, "sha256": p.sha256, "manifest": p.manifest,
+                "files": p.files.iter().map(|f| json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
+                "imports": imports, "exports": exports,
+            }));
+            continue;
+        }
+        println!("{} — {}", p.path.display(), p.label());
+        println!("  sha256      {}", p.sha256);
+        let manifest = toml::to_string_pretty(&p.manifest).unwrap_or_default();
+        println!("  manifest");
+        for line in manifest.lines() {
+            println!("    {line}");
+        }
+        for f in &p.files {
+            println!("  data file   {} sha256 {}", f.name, f.sha256);
+        }
+        println!("  imports     {}", imports.join(", "));
+        println!("  exports     {}", exports.join(", "));
+        println!();
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&all).expect("json"));
+    }
+}
+
+/// Checks each statement against the plugin's grants; exit 4 if any refused.
+pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
+    if statements.is_empty() {
+        return Err(Failure::Params("no statement to explain; pass one or --file".into()));
+    }
+    let m = &plugin.manifest;
+    let checker = Checker::new(&m.grants, m.kind.read_only());
+    let mut refused = 0;
+    for sql in statements {
+        match checker.check(sql, 0) {
+            Ok(c) => {
+                let access: Vec<String> = c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect();
+                println!("ALLOWED  {}\n         {} — {}", one_line(sql), c.kind, if access.is_empty() { "no relation".into() } else { access.join(", ") });
+            }
+            Err(r) => {
+                refused += 1;
+                println!("REFUSED  {}\n         {r}", one_line(sql));
+            }
+        }
+    }
+    println!("{} allowed, {refused} refused for {}", statements.len() - refused, plugin.label());
+    if refused > 0 {
+        return Err(Failure::TierFailed { label: plugin.label(), cause: format!("{refused} statement(s) refused") });
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The ledger in the target database (schema `rollout_ledger`): one row per
+//! rollout and an append-only event per tier.
+//!
+//! The `applied` and `rolled_back` events are written on the tier's own
+//! connection inside its transaction, so ledger and data never disagree;
+//! `failed` and `interrupted` events are written afterwards on the control
+//! connection, since the tier's transaction is gone.
+
+use crate::plan::Plan;
+use serde_json::json;
+use std::collections::BTreeMap;
+use tokio_postgres::{Client, Error};
+
+const SCHEMA: &str = include_str!("../sql/ledger.sql");
+const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
+const START: &str = "
+    INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version)
+    VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7) RETURNING id";
+const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
+const FINISH: &str =
+    "UPDATE rollout_ledger.rollout SET outcome = $2, message = $3, ended_at = clock_timestamp() WHERE id = $1";
+const EVENT: &str = "
+    INSERT INTO rollout_ledger.tier_event
+        (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const APPLIED: &str = "
+    SELECT e.plugin, e.ordinal, e.sha256, e.at::text, r.operator, coalesce(r.approval_ref, ''), e.rollout_id
+    FROM (SELECT DISTINCT ON (plugin) * FROM rollout_ledger.tier_event
+          WHERE event IN ('applied', 'rolled_back') ORDER BY plugin, id DESC) e
+    JOIN rollout_ledger.rollout r ON r.id = e.rollout_id
+    WHERE e.event = 'applied'
+    ORDER BY e.ordinal";
+const HISTORY: &str = "
+    SELECT id, verb, operator, coalesce(approval_ref, ''), coalesce(gate_verdict, ''), outcome,
+           started_at::text, coalesce(ended_at::text, ''), coalesce(message, '')
+    FROM rollout_ledger.rollout ORDER BY id DESC LIMIT $1";
+
+/// Creates the ledger schema if it is not there (call under the lock).
+pub async fn ensure(client: &Client) -> Result<(), Error> {
+    if !exists(client).await? {
+        client.batch_execute(SCHEMA).await?;
+    }
+    Ok(())
+}
+
+/// True once some `run` or `rollback` has created the ledger.
+pub async fn exists(client: &Client) -> Result<bool, Error> {
+    Ok(client.query_one(EXISTS, &[]).await?.get(0))
+}
+
+/// Who started a rollout, with what.
+pub struct Start<'a> {
+    pub verb: &'a str,
+    pub operator: &'a str,
+    pub client_host: &'a str,
+    pub params: &'a BTreeMap<String, String>,
+    pub approval_ref: Option<&'a str>,
+    pub plan: &'a Plan,
+}
+
+/// Records a rollout and returns its id.
+pub async fn start(client: &Client, s: Start<'_>) -> Result<i64, Error> {
+    let plugins: Vec<_> = s
+        .plan
+        .all()
+        .map(|p| {
+            json!({
+                "name": p.manifest.name, "kind": p.manifest.kind.to_string(), "ordinal": p.manifest.ordinal,
+                "sha256": p.sha256,
+                "files": p.files.iter().map(|f| json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let params = serde_json::to_string(s.params).expect("params serialise");
+    let plugins = serde_json::to_string(&plugins).expect("plugins serialise");
+    let version = env!("CARGO_PKG_VERSION");
+    let row = client
+        .query_one(START, &[&s.verb, &s.operator, &s.client_host, &params, &s.approval_ref, &plugins, &version])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Records the gate's verdict on the rollout.
+pub async fn set_gate(client: &Client, id: i64, verdict: &str) -> Result<(), Error> {
+    client.execute(SET_GATE, &[&id, &verdict]).await.map(|_| ())
+}
+
+/// Closes the rollout row with its outcome.
+pub async fn finish(client: &Client, id: i64, outcome: &str, message: &str) -> Result<(), Error> {
+    client.execute(FINISH, &[&id, &outcome, &message]).await.map(|_| ())
+}
+
+/// One tier event.
+pub struct Event<'a> {
+    pub rollout_id: i64,
+    pub plugin: &'a str,
+    pub ordinal: i32,
+    pub sha256: &'a str,
+    pub event: &'a str,
+    pub duration_ms: i64,
+    pub statements: i64,
+    pub rows_changed: i64,
+    pub message: Option<&'a str>,
+}
+
+/// Appends a tier event (inside the tier's transaction when `client` is
+/// the tier's connection).
+pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
+    client
+        .execute(
+            EVENT,
+            &[
+                &e.rollout_id, &e.plugin, &e.ordinal, &e.sha256, &e.event, &e.duration_ms, &e.statements,
+                &e.rows_changed, &e.message,
+            ],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// A tier the ledger says is applied now.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub plugin: String,
+    pub ordinal: i32,
+    pub sha256: String,
+    pub at: String,
+    pub operator: String,
+    pub approval_ref: String,
+    pub rollout_id: i64,
+}
+
+/// The tiers applied and not rolled back since, by ordinal.
+pub async fn applied(client: &Client) -> Result<Vec<Applied>, Error> {
+    if !exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(APPLIED, &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Applied {
+            plugin: r.get(0),
+            ordinal: r.get(1),
+            sha256: r.get(2),
+            at: r.get(3),
+            operator: r.get(4),
+            approval_ref: r.get(5),
+            rollout_id: r.get(6),
+        })
+        .collect())
+}
+
+/// One past rollout, for `host status`.
+pub struct Past {
+    pub id: i64,
+    pub verb: String,
+    pub operator: String,
+    pub approval_ref: String,
+    pub gate: String,
+    pub outcome: String,
+    pub started: String,
+    pub ended: String,
+    pub message: String,
+}
+
+/// The latest rollouts, newest first.
+pub async fn history(client: &Client, limit: i64) -> Result<Vec<Past>, Error> {
+    if !exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(HISTORY, &[&limit]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Past {
+            id: r.get(0),
+            verb: r.get(1),
+            operator: r.get(2),
+            approval_ref: r.get(3),
+            gate: r.get(4),
+            outcome: r.get(5),
+            started: r.get(6),
+            ended: r.get(7),
+            message: r.get(8),
+        })
+        .collect())
+}

@@ -1,0 +1,34 @@
+//! `host`: the tier runner. Parses the command line, runs one verb, and maps
+//! the outcome to the exit code documented in the README.
+
+mod cli;
+mod db;
+mod error;
+mod inspect;
+mod ledger;
+mod manifest;
+mod plan;
+mod report;
+mod rollout;
+mod sandbox;
+mod signal;
+mod sql;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HOST_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

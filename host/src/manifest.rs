@@ -1,0 +1,206 @@
+//! The plugin manifest: what a reviewer reads to know what a plugin is and
+//! may do, without running it.
+//!
+//! It is the crate's `plugin.toml`, embedded by the SDK in the component's
+//! `rollout-manifest` custom section, so the manifest is part of the bytes
+//! whose sha256 the ledger records: changing either changes the digest.
+//! Unknown keys are refused, so a typo never silently drops a grant or limit.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Name of the custom section that carries the manifest.
+pub const SECTION: &str = "rollout-manifest";
+
+/// What a plugin is and may do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Unique name in the plan; the ledger keys tiers by it.
+    pub name: String,
+    pub kind: Kind,
+    /// Tier number (tier, verify, probe); the gate has none, it always runs first.
+    pub ordinal: Option<u32>,
+    pub description: String,
+    /// `current_database()` must be one of these; empty means the plugin
+    /// refuses every database.
+    pub databases: Vec<String>,
+    /// Rollout parameters the plugin reads; each is required.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
+    /// Data files handed to the plugin read-only under `/data`.
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub grants: Grants,
+    /// Check plugins: metrics printed on the rollback's closing line.
+    #[serde(default)]
+    pub summary: Vec<String>,
+}
+
+/// The four plugin kinds of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Read-only pre-check; the rollout runs only when it says READY.
+    Gate,
+    /// A change in one transaction, with post-conditions and a rollback.
+    Tier,
+    /// Read-only table after the last tier (tier 8 in One-Roof).
+    Verify,
+    /// Read-only table after a run or a rollback.
+    Probe,
+}
+
+impl Kind {
+    /// Gate, verify and probe plugins can never write.
+    pub fn read_only(self) -> bool {
+        !matches!(self, Kind::Tier)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Gate => "gate",
+            Kind::Tier => "tier",
+            Kind::Verify => "verify",
+            Kind::Probe => "probe",
+        })
+    }
+}
+
+/// A required rollout parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// Regular expression the whole value must match.
+    pub pattern: String,
+    pub description: String,
+    /// This parameter is the approval reference the ledger records.
+    #[serde(default)]
+    pub approval: bool,
+}
+
+/// Resource limits; every one has a default so a plugin is never unbounded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall time of one call into the plugin, host calls included.
+    pub wall_time_ms: u64,
+    /// Linear memory of the plugin.
+    pub memory_mib: u64,
+    /// Statements per call.
+    pub statements: u64,
+    /// Rows returned to the plugin per call.
+    pub rows_returned: u64,
+    /// Rows inserted, updated or deleted per call.
+    pub rows_changed: u64,
+    /// `SET LOCAL statement_timeout` of the tier's transaction.
+    pub statement_timeout_ms: u64,
+    /// `SET LOCAL lock_timeout` of the tier's transaction.
+    pub lock_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall_time_ms: 60_000,
+            memory_mib: 64,
+            statements: 1_000,
+            rows_returned: 100_000,
+            rows_changed: 100_000,
+            statement_timeout_ms: 30_000,
+            lock_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// What the plugin's SQL may touch; nothing is allowed unless a line here
+/// grants it. Relations are `schema.name`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    pub read: Vec<String>,
+    pub insert: Vec<String>,
+    pub update: Vec<String>,
+    pub delete: Vec<String>,
+    /// Tables the plugin may `CREATE TABLE`.
+    pub create: Vec<String>,
+    /// Tables the plugin may `DROP TABLE`.
+    pub drop: Vec<String>,
+    /// Functions beyond the safe default set, as `schema.name`.
+    pub functions: Vec<String>,
+}
+
+impl Grants {
+    /// Every relation this plugin may write, with the operation.
+    pub fn writes(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let ops: [(&'static str, &Vec<String>); 5] = [
+            ("insert", &self.insert),
+            ("update", &self.update),
+            ("delete", &self.delete),
+            ("create", &self.create),
+            ("drop", &self.drop),
+        ];
+        ops.into_iter().flat_map(|(op, list)| list.iter().map(move |r| (op, r)))
+    }
+}
+
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest is not valid TOML for a plugin manifest: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Manifest {
+    /// Parses and validates the embedded `plugin.toml`.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = toml::from_str(text)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let bad = |s: String| Err(ManifestError::Invalid(s));
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return bad(format!("name `{}` must be non-empty letters, digits, `-` or `_`", self.name));
+        }
+        match (self.kind, self.ordinal) {
+            (Kind::Gate, Some(_)) => return bad("a gate has no ordinal: it always runs first".into()),
+            (Kind::Tier | Kind::Verify | Kind::Probe, None) => {
+                return bad(format!("a {} needs an `ordinal`", self.kind))
+            }
+            _ => {}
+        }
+        if self.kind.read_only() {
+            if let Some((op, rel)) = self.grants.writes().next() {
+                return bad(format!(
+                    "a {} plugin is read-only, but its grants give `{op}` on {rel}: remove that line",
+                    self.kind
+                ));
+            }
+        }
+        for (name, spec) in &self.params {
+            if let Err(e) = regex::Regex::new(&spec.pattern) {
+                return bad(format!("parameter `{name}`: pattern is not a valid regular expression: {e}"));
+            }
+        }
+        for file in &self.files {
+            if file.is_empty() || file.contains('/') || file.starts_with('.') {
+                return bad(format!("data file `{file}` must be a plain file name in the data directory"));
+            }
+        }
+        for rel in self.grants.read.iter().chain(self.grants.writes().map(|(_, r)| r)) {
+            if rel.split('.').count() != 2 {
+                return bad(format!("grant `{rel}` must be schema-qualified: `schema.name`"));
+            }
+        }
+        Ok(())
+    }
+}

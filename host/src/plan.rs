@@ -1,0 +1,186 @@
+//! The plan: plugins loaded from `--tiers`, their manifests, their data
+//! files, and their order.
+//!
+//! Order comes from the manifests' ordinals, never from file names. A plan
+//! with no gate, no verify plugin, two plugins on one ordinal or one name,
+//! or a verify plugin that does not come after every tier is refused here,
+//! before anything touches the database.
+
+use crate::manifest::{Kind, Manifest, SECTION};
+use crate::sandbox::Sandbox;
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+
+/// A granted data file, read once at load: what the plugin reads is what
+/// was hashed.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    pub name: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One loaded plugin.
+pub struct Plugin {
+    pub path: PathBuf,
+    /// sha256 of the component's bytes, manifest included.
+    pub sha256: String,
+    pub manifest: Manifest,
+    pub files: Vec<DataFile>,
+    pub component: Component,
+}
+
+impl Plugin {
+    /// `tier 3 one-roof-axis`, `gate one-roof-gate`: how messages name it.
+    pub fn label(&self) -> String {
+        match (self.manifest.kind, self.manifest.ordinal) {
+            (Kind::Tier, Some(n)) => format!("tier {n} ({})", self.manifest.name),
+            (kind, _) => format!("{kind} ({})", self.manifest.name),
+        }
+    }
+
+    /// The ordinal; the gate counts as -1 so it sorts first.
+    pub fn ordinal(&self) -> i64 {
+        self.manifest.ordinal.map(i64::from).unwrap_or(-1)
+    }
+
+    /// Writes the granted files to a fresh private directory for a
+    /// read-only preopen; none when the plugin is granted no file.
+    pub fn materialize_files(&self) -> Result<Option<tempfile::TempDir>> {
+        if self.files.is_empty() {
+            return Ok(None);
+        }
+        let dir = tempfile::tempdir().context("cannot create the data directory")?;
+        for f in &self.files {
+            std::fs::write(dir.path().join(&f.name), &f.bytes)?;
+        }
+        Ok(Some(dir))
+    }
+}
+
+/// The plugins of a rollout, in the order they run.
+pub struct Plan {
+    pub gate: Plugin,
+    pub tiers: Vec<Plugin>,
+    pub verify: Plugin,
+    pub probes: Vec<Plugin>,
+}
+
+impl Plan {
+    /// Every plugin, in run order.
+    pub fn all(&self) -> impl Iterator<Item = &Plugin> {
+        std::iter::once(&self.gate).chain(&self.tiers).chain(std::iter::once(&self.verify)).chain(&self.probes)
+    }
+
+    /// Loads and orders the plugins.
+    pub fn load(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Plan> {
+        let plugins = load_all(sandbox, paths, data_dir)?;
+        Plan::order(plugins)
+    }
+
+    fn order(plugins: Vec<Plugin>) -> Result<Plan> {
+        let mut names = BTreeMap::new();
+        let mut ordinals = BTreeMap::new();
+        for p in &plugins {
+            if let Some(other) = names.insert(p.manifest.name.clone(), p.path.clone()) {
+                bail!("two plugins are named `{}`: {} and {}", p.manifest.name, other.display(), p.path.display());
+            }
+            if let Some(n) = p.manifest.ordinal {
+                if let Some(other) = ordinals.insert(n, p.manifest.name.clone()) {
+                    bail!("ordinal {n} is claimed by both `{other}` and `{}`; each tier needs its own", p.manifest.name);
+                }
+            }
+        }
+        let mut by_kind: BTreeMap<&'static str, Vec<Plugin>> = BTreeMap::new();
+        for p in plugins {
+            let key = match p.manifest.kind {
+                Kind::Gate => "gate",
+                Kind::Tier => "tier",
+                Kind::Verify => "verify",
+                Kind::Probe => "probe",
+            };
+            by_kind.entry(key).or_default().push(p);
+        }
+        let mut one = |kind: &str| -> Result<Plugin> {
+            let mut list = by_kind.remove(kind).unwrap_or_default();
+            match list.len() {
+                1 => Ok(list.remove(0)),
+                0 => bail!("the plan has no {kind} plugin; a rollout needs exactly one (add it to --tiers)"),
+                n => bail!("the plan has {n} {kind} plugins; a rollout needs exactly one"),
+            }
+        };
+        let gate = one("gate")?;
+        let verify = one("verify")?;
+        let mut tiers = by_kind.remove("tier").unwrap_or_default();
+        let mut probes = by_kind.remove("probe").unwrap_or_default();
+        tiers.sort_by_key(|p| p.ordinal());
+        probes.sort_by_key(|p| p.ordinal());
+        if let Some(last) = tiers.last() {
+            if last.ordinal() > verify.ordinal() {
+                bail!("{} comes after the verify plugin (ordinal {}); verify must be last", last.label(), verify.ordinal());
+            }
+        }
+        Ok(Plan { gate, tiers, verify, probes })
+    }
+}
+
+/// Loads plugins without ordering them (for `inspect`, `grants`).
+pub fn load_all(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Vec<Plugin>> {
+    if paths.is_empty() {
+        bail!("no plugins given; pass them with --tiers tiers/*.wasm");
+    }
+    paths.iter().map(|p| load(sandbox, p, data_dir).with_context(|| format!("plugin {}", p.display()))).collect()
+}
+
+/// Reads one plugin: bytes, digest, embedded manifest, data files, code.
+pub fn load(sandbox: &Sandbox, path: &Path, data_dir: Option<&Path>) -> Result<Plugin> {
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let text = manifest_section(&bytes)?;
+    let manifest = Manifest::parse(&text).context("its manifest is invalid")?;
+    let dir = match data_dir {
+        Some(d) => d.to_path_buf(),
+        None => path.parent().unwrap_or(Path::new(".")).join("data"),
+    };
+    let files = read_files(&manifest, &dir)?;
+    let component = sandbox.compile(&bytes)?;
+    Ok(Plugin { path: path.to_path_buf(), sha256, manifest, files, component })
+}
+
+/// Reads the granted files through a capability on the data directory, so
+/// a file name can never reach outside it.
+fn read_files(manifest: &Manifest, dir: &Path) -> Result<Vec<DataFile>> {
+    if manifest.files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cap = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+        .with_context(|| format!("data directory {} (pass --data-dir)", dir.display()))?;
+    manifest
+        .files
+        .iter()
+        .map(|name| {
+            let bytes = cap.read(name).with_context(|| format!("data file `{name}` in {}", dir.display()))?;
+            Ok(DataFile { name: name.clone(), sha256: hex::encode(Sha256::digest(&bytes)), bytes })
+        })
+        .collect()
+}
+
+/// The manifest text from the component's custom section; exactly one.
+fn manifest_section(bytes: &[u8]) -> Result<String> {
+    let mut found = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let wasmparser::Payload::CustomSection(reader) = payload.context("not a valid WebAssembly file")? {
+            if reader.name() == SECTION {
+                found.push(reader.data().to_vec());
+            }
+        }
+    }
+    match found.len() {
+        1 => String::from_utf8(found.remove(0)).context("the manifest is not UTF-8"),
+        0 => bail!("no embedded manifest (custom section `{SECTION}`); build the plugin with rollout-sdk's export macro"),
+        n => bail!("{n} embedded manifests; a plugin carries exactly one"),
+    }
+}

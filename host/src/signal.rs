@@ -1,0 +1,49 @@
+//! Ctrl-C: one flag the whole run watches, so the running statement is
+//! cancelled on the server, the plugin stopped, and the tier rolled back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Set once by Ctrl-C (SIGINT) or SIGTERM; never cleared.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<(AtomicBool, Notify)>);
+
+impl Interrupt {
+    /// Watches SIGINT and SIGTERM for the rest of the process.
+    pub fn install() -> Self {
+        let interrupt = Interrupt::default();
+        let on_signal = interrupt.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            on_signal.set();
+        });
+        interrupt
+    }
+
+    /// Marks the run interrupted and wakes every waiter.
+    pub fn set(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+
+    /// True once the operator asked to stop.
+    pub fn is_set(&self) -> bool {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the run is interrupted.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The host side of the plugin's `sql` import: check, budget, send, convert.
+//!
+//! Every statement is checked against the plugin's grants ([`check`]),
+//! counted against its limits, and sent with the extended protocol (one
+//! statement per string, enforced again by the server) on the tier's
+//! connection inside the host's transaction. Every SQL error and refusal is
+//! recorded, so a plugin that swallows one still fails its tier.
+
+pub mod check;
+pub mod convert;
+
+use crate::manifest::{Grants, Limits};
+use crate::sandbox::bindings::rollout::plugin::types::{RowSet, SqlError, SqlValue};
+use crate::sandbox::Stop;
+use crate::signal::Interrupt;
+use check::Checker;
+use futures_util::{pin_mut, TryStreamExt};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_postgres::{CancelToken, Client, NoTls};
+
+/// What a plugin's SQL did in one tier, for the ledger and the report.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub statements: u64,
+    pub rows_returned: u64,
+    pub rows_changed: u64,
+    /// SQL errors and refusals, in order; any one fails the tier.
+    pub errors: Vec<String>,
+}
+
+/// One plugin's SQL access for the length of a transaction.
+pub struct SqlSession {
+    client: Arc<Client>,
+    cancel: CancelToken,
+    grants: Grants,
+    read_only: bool,
+    limits: Limits,
+    /// End of the current call's wall time; the sandbox sets it per call.
+    pub deadline: Instant,
+    interrupt: Interrupt,
+    /// Counters for the whole transaction (apply and post-conditions).
+    pub stats: Stats,
+    /// Statements as sent, for the run log.
+    pub log: Vec<String>,
+}
+
+impl SqlSession {
+    /// SQL access for `grants` on `client`, until `deadline`.
+    pub fn new(client: Arc<Client>, grants: Grants, read_only: bool, limits: Limits, deadline: Instant, interrupt: Interrupt) -> Self {
+        let cancel = client.cancel_token();
+        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats: Stats::default(), log: Vec::new() }
+    }
+
+    /// Runs one plugin statement. The outer error stops the plugin (a limit,
+    /// the deadline, Ctrl-C); the inner one is the plugin's to handle.
+    pub async fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
+        if self.interrupt.is_set() {
+            return Err(Stop::Interrupted);
+        }
+        self.stats.statements += 1;
+        if self.stats.statements > self.limits.statements {
+            return Err(Stop::Limit { name: "statements", value: self.limits.statements });
+        }
+        let checked = match Checker::new(&self.grants, self.read_only).check(statement, params.len()) {
+            Ok(c) => c,
+            Err(refusal) => {
+                let message = format!("refused `{}`: {refusal}", one_line(statement));
+                self.stats.errors.push(message.clone());
+                return Ok(Err(SqlError { sqlstate: "RL000".into(), message: refusal.to_string(), detail: None, refused: true }));
+            }
+        };
+        self.log.push(checked.sql.clone());
+        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+        let cancel = self.cancel.clone();
+        let result = tokio::select! {
+            r = self.send(&checked, params) => r,
+            stop = stop => {
+                // Dropping the future cancels nothing on the server: ask it to.
+                let _ = cancel.cancel_query(NoTls).await;
+                return Err(stop);
+            }
+        };
+        match result {
+            Ok(Ok(set)) => {
+                self.stats.rows_changed += set.rows_changed;
+                if self.stats.rows_changed > self.limits.rows_changed {
+                    return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
+                }
+                Ok(Ok(set))
+            }
+            Ok(Err(e)) => {
+                self.stats.errors.push(format!("SQL error {} in `{}`: {}", e.sqlstate, one_line(statement), e.message));
+                Ok(Err(e))
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    async fn send(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
+        let (types, values): (Vec<_>, Vec<_>) = params.iter().map(convert::param).unzip();
+        let stmt = match self.client.prepare_typed(&checked.sql, &types).await {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(convert::sql_error(&e))),
+        };
+        let stream = match self.client.query_raw(&stmt, values.iter()).await {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(convert::sql_error(&e))),
+        };
+        pin_mut!(stream);
+        let mut rows = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(row)) => {
+                    self.stats.rows_returned += 1;
+                    if self.stats.rows_returned > self.limits.rows_returned {
+                        return Err(Stop::Limit { name: "rows_returned", value: self.limits.rows_returned });
+                    }
+                    match convert::row(&row) {
+                        Ok(r) => rows.push(r),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Ok(Err(convert::sql_error(&e))),
+            }
+        }
+        // A SELECT's row count is not a change.
+        let rows_changed = if checked.kind == "SelectStmt" { 0 } else { stream.rows_affected().unwrap_or(0) };
+        Ok(Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed }))
+    }
+
+}
+
+/// Resolves when the plugin must stop: deadline passed or Ctrl-C.
+async fn stop_signal(deadline: Instant, wall_time_ms: u64, interrupt: Interrupt) -> Stop {
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline.into()) => Stop::Limit { name: "wall_time_ms", value: wall_time_ms },
+        _ = interrupt.wait() => Stop::Interrupted,
+    }
+}
+
+/// A statement on one line, shortened, for messages.
+pub fn one_line(sql: &str) -> String {
+    let s: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
+}
