@@ -3,8 +3,8 @@
 
 CARGO     ?= cargo
 WASM      := wasm32-wasip2
-TIER_CRATES := $(filter-out common data,$(notdir $(wildcard tiers/*)))
-TEST_CRATES := $(notdir $(wildcard tests/plugins/*))
+TIER_CRATES := $(filter-out common,$(patsubst tiers/%/Cargo.toml,%,$(wildcard tiers/*/Cargo.toml)))
+TEST_CRATES := $(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml))
 
 .PHONY: setup host tiers test-plugins demo test bench clean
 

@@ -1,0 +1,95 @@
+//! Test fixture: a hostile tier. Every attempt that gets through is logged
+//! as `ESCAPED: …`; the suite asserts there are none.
+
+use rollout_sdk::{data_file, log, param, query, Error, Metric, Result, Tier};
+
+struct Hostile;
+
+/// Runs each corpus statement; counts what the host refused.
+fn sql_corpus() -> Result<()> {
+    let corpus = data_file("hostile-corpus.sql")?;
+    let (mut tried, mut refused) = (0, 0);
+    for stmt in corpus.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")) {
+        // `\n` in the corpus stands for a line break inside one statement.
+        let stmt = stmt.replace("\\n", "\n");
+        tried += 1;
+        match query(&stmt, &[]) {
+            Err(e) if e.sqlstate() == Some("RL000") => refused += 1,
+            Err(e) => log::error(format!("ESCAPED (reached the server): {stmt} -> {e}")),
+            Ok(_) => log::error(format!("ESCAPED (ran): {stmt}")),
+        }
+    }
+    log::info(format!("HOSTILE SQL: tried {tried}, refused {refused}"));
+    Ok(())
+}
+
+fn escape(route: &str) -> Result<()> {
+    match route {
+        "sql" => sql_corpus()?,
+        "files" => {
+            for path in ["/etc/passwd", "/data/../../etc/passwd", "/proc/self/environ", "/", "/tmp"] {
+                match std::fs::read_to_string(path) {
+                    Ok(_) => log::error(format!("ESCAPED (read): {path}")),
+                    Err(e) => log::info(format!("refused read {path}: {e}")),
+                }
+            }
+            match std::fs::write("/data/hostile-corpus.sql", "overwritten") {
+                Ok(_) => log::error("ESCAPED (wrote the granted file)"),
+                Err(e) => log::info(format!("refused write /data: {e}")),
+            }
+            log::info("HOSTILE FILES: done");
+        }
+        "env" => {
+            let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+            if vars.is_empty() {
+                log::info("HOSTILE ENV: empty");
+            } else {
+                log::error(format!("ESCAPED (environment): {vars:?}"));
+            }
+        }
+        "loop" => loop {
+            std::hint::black_box(0u64);
+        },
+        "alloc" => {
+            let big = vec![7u8; 1 << 30];
+            log::error(format!("ESCAPED (allocated {} bytes)", big.len()));
+        }
+        "sleep" => {
+            // pg_sleep is not granted: refused. A slow query through granted
+            // relations must be cancelled at the statement timeout instead.
+            let _ = query("SELECT pg_sleep(10)", &[]);
+            query(
+                "SELECT count(*) FROM one_roof.team a, one_roof.team b, one_roof.team c, one_roof.team d,
+                 one_roof.team e, one_roof.team f, one_roof.team g, one_roof.team h, one_roof.team i",
+                &[],
+            )?;
+            log::error("ESCAPED (slow query finished)");
+        }
+        "flood" => loop {
+            query("SELECT code FROM one_roof.team", &[])?;
+        },
+        "huge" => {
+            query(
+                "SELECT a.code FROM one_roof.team a, one_roof.team b, one_roof.team c, one_roof.team d, one_roof.team e",
+                &[],
+            )?;
+            log::error("ESCAPED (huge result returned)");
+        }
+        other => return Err(Error::msg(format!("unknown route {other}"))),
+    }
+    Ok(())
+}
+
+impl Tier for Hostile {
+    fn apply() -> Result<()> {
+        escape(&param("escape")?)
+    }
+    fn post_conditions() -> Result<Vec<Metric>> {
+        Ok(vec![])
+    }
+    fn rollback() -> Result<()> {
+        Ok(())
+    }
+}
+
+rollout_sdk::export_tier!(Hostile);

@@ -1,0 +1,221 @@
+//! Test support: a scratch PostgreSQL cluster per test (copied from one
+//! template holding `directus` with the One-Roof baseline), and the real
+//! `host` binary run against it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The repository root (the workspace).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn script() -> PathBuf {
+    root().join("scripts/scratch-pg.sh")
+}
+
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rollout-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new("bash").arg(script()).arg("template").arg(&dir).output().expect("bash");
+        assert!(out.status.success(), "template cluster: {}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+}
+
+/// A running scratch cluster, stopped and deleted on drop.
+pub struct Cluster {
+    pub dir: PathBuf,
+    reports: PathBuf,
+}
+
+impl Cluster {
+    /// A fresh cluster with the One-Roof baseline in `directus`.
+    pub fn start(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("rl-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new("bash").arg(script()).arg("clone").arg(template()).arg(&dir).output().expect("bash");
+        assert!(out.status.success(), "clone cluster: {}", String::from_utf8_lossy(&out.stderr));
+        let reports = std::env::temp_dir().join(format!("rl-reports-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&reports);
+        Cluster { dir, reports }
+    }
+
+    /// Runs SQL with psql in `db`; returns trimmed unaligned output.
+    pub fn psql_in(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.dir)
+            .args(["-U", "postgres", "-d", db, "-c", sql])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Runs SQL in `directus`.
+    pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("directus", sql)
+    }
+
+    /// A count or other scalar from `directus`.
+    pub fn scalar(&self, sql: &str) -> i64 {
+        let s = self.psql(sql);
+        s.parse().unwrap_or_else(|_| panic!("{sql} returned {s:?}"))
+    }
+
+    /// The governance sign-off.
+    pub fn ratify(&self) {
+        self.psql(&std::fs::read_to_string(root().join("sql/ratify.sql")).unwrap());
+    }
+
+    /// A `host` command for this cluster's `directus` (PG* variables).
+    pub fn host_cmd(&self, args: &[&str]) -> Command {
+        self.host_cmd_db("directus", args)
+    }
+
+    /// A `host` command connected to another database.
+    pub fn host_cmd_db(&self, db: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_host"));
+        c.current_dir(root())
+            .args(args)
+            .env("PGHOST", &self.dir)
+            .env("PGUSER", "postgres")
+            .env("PGDATABASE", db)
+            .env("USER", "test-operator")
+            .env_remove("HOST_DATABASE_URL");
+        if matches!(args.first(), Some(&"run") | Some(&"gate") | Some(&"rollback")) {
+            c.arg("--reports").arg(&self.reports);
+        }
+        c
+    }
+
+    /// Runs `host` to completion.
+    pub fn host(&self, args: &[&str]) -> Run {
+        Run::from(self.host_cmd(args).output().expect("run host"))
+    }
+
+    /// Starts `host` in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.host_cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn host")
+    }
+
+    /// The report directories written so far.
+    pub fn reports(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.reports)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Latest event per plugin as `plugin=event`, ordered by ordinal.
+    pub fn tier_states(&self) -> String {
+        self.psql(
+            "SELECT string_agg(plugin || '=' || event, ' ' ORDER BY ordinal)
+             FROM (SELECT DISTINCT ON (plugin) plugin, ordinal, event FROM rollout_ledger.tier_event
+                   ORDER BY plugin, id DESC) e",
+        )
+    }
+
+    /// The One-Roof metrics the rollback asserts, as one line.
+    pub fn baseline_line(&self) -> String {
+        self.psql(
+            "SELECT format('ownership=%s gap=%s axis=%s active_axes=%s kg=%s shadow=%s critical=%s containment=%s projection=%s',
+               (SELECT count(*) FROM one_roof.resp_ownership),
+               (SELECT count(*) FROM one_roof.responsibility r WHERE NOT EXISTS
+                  (SELECT 1 FROM one_roof.resp_ownership o WHERE o.area_id = r.area_id)),
+               CASE WHEN EXISTS (SELECT 1 FROM one_roof.classification_axis WHERE code = 'release_scope')
+                    THEN 'present' ELSE 'absent' END,
+               (SELECT count(*) FROM one_roof.classification_axis WHERE status = 'active'),
+               (SELECT status FROM one_roof.kg_domain WHERE code = 'kg_domain_x'),
+               CASE WHEN to_regclass('one_roof.resp_ownership_shadow') IS NULL THEN 'absent' ELSE 'present' END,
+               (SELECT count(*) FROM one_roof.drift_finding WHERE severity = 'critical' AND status = 'open'),
+               (SELECT count(*) FROM one_roof.containment),
+               (SELECT count(*) FROM one_roof.ui_projection))",
+        )
+    }
+}
+
+/// The baseline as `Cluster::baseline_line` prints it.
+pub const BASELINE: &str =
+    "ownership=0 gap=210 axis=absent active_axes=2 kg=draft shadow=absent critical=2 containment=420 projection=0";
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).output();
+        let _ = std::fs::remove_dir_all(&self.reports);
+    }
+}
+
+/// A finished `host` command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Both streams, for assertions and failure messages.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code {} (expected {code}); output:\n{}", self.code, self.all());
+        self
+    }
+
+    /// Asserts the output contains `text`.
+    pub fn expect(&self, text: &str) -> &Self {
+        assert!(self.all().contains(text), "expected {text:?} in output:\n{}", self.all());
+        self
+    }
+}
+
+/// The One-Roof plugins, in file-name order (the host orders them).
+pub fn one_roof() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("tiers"))
+        .expect("tiers/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .map(|p| p.strip_prefix(root()).unwrap().display().to_string())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 11, "build the plugins first: make tiers");
+    v
+}
+
+/// The One-Roof plugins with one replaced (by file stem) or added.
+pub fn plan_with(replace: Option<&str>, add: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = one_roof().into_iter().filter(|p| replace.is_none_or(|r| !p.ends_with(&format!("/{r}.wasm")))).collect();
+    v.extend(add.iter().map(|a| a.to_string()));
+    v
+}
+
+/// `run --tiers <plan> --param ratified_apr=… <extra>` arguments.
+pub fn args<'a>(verb: &'a str, plan: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![verb, "--tiers"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend_from_slice(extra);
+    a
+}
+
+pub const APR: &str = "ratified_apr=APR-2026-0412";
