@@ -26,7 +26,7 @@ test-plugins: setup
 	@for c in $(TEST_CRATES); do cp target/$(WASM)/release/test_$$c.wasm tests/plugins/$$c.wasm; done
 
 demo: host tiers
-	@bash scripts/demo.sh
+	@HOST_COMPILE_CACHE=$(CURDIR)/target/host-compile-cache bash scripts/demo.sh
 
 test: host tiers test-plugins
 	$(CARGO) test -p host -- --test-threads=2

@@ -7,7 +7,7 @@ use crate::report::Reporter;
 use crate::rollout::{self, Context};
 use crate::sandbox::Sandbox;
 use crate::signal::Interrupt;
-use crate::{db, inspect};
+use crate::{db, grants, inspect};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -55,6 +55,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print every plugin's grants (stable text or JSON), write a lock file,
+    /// or print the SQL of restricted roles (no database).
+    Grants {
+        /// Plugin files (.wasm).
+        #[arg(required = true)]
+        plugins: Vec<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Write the lock file of these plugins (for `run --lock`).
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// Print CREATE ROLE/GRANT SQL for `--plugin-roles`, granted to this role.
+        #[arg(long, value_name = "OPERATOR_ROLE")]
+        role_sql: Option<String>,
+    },
     /// Say whether each statement is allowed for a plugin, and why (no database).
     Explain {
         /// The plugin whose grants apply.
@@ -92,6 +110,10 @@ pub struct RunArgs {
     /// Where each command writes its log and reports.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
+    /// Refuse any plugin whose bytes, grants or data files differ from this
+    /// lock file (written by `host grants --lock`), or that is not in it.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
     /// Who runs this, for the ledger [default: $USER].
     #[arg(long)]
     pub operator: Option<String>,
@@ -124,6 +146,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             inspect::print(&sandbox, &loaded, json);
             Ok(())
         }
+        Command::Grants { plugins, data_dir, json, lock, role_sql } => {
+            let sandbox = Sandbox::new().map_err(Failure::Plan)?;
+            let loaded = plan::load_all(&sandbox, &plugins, data_dir.as_deref()).map_err(Failure::Plan)?;
+            if let Some(path) = lock {
+                grants::Lock::of(&loaded).write(&path).map_err(Failure::Plan)?;
+                eprintln!("wrote {} ({} plugins)", path.display(), loaded.len());
+            } else if let Some(role) = role_sql {
+                print!("{}", grants::role_sql(&loaded, &role));
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&grants::json(&loaded)).expect("json"));
+            } else {
+                print!("{}", grants::text(&loaded));
+            }
+            Ok(())
+        }
         Command::Explain { plugin, statements, file, data_dir } => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
             let loaded = plan::load(&sandbox, &plugin, data_dir.as_deref())
@@ -152,6 +189,11 @@ where
     let result = async {
         let ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
         let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+        if let Some(path) = &args.lock {
+            let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
+            lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
+            ctx.reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
+        }
         step(&ctx, &plan).await
     }
     .await;
@@ -167,10 +209,7 @@ where
 
 fn context(conn: &ConnArgs, operator: Option<String>, params: BTreeMap<String, String>, reporter: Arc<Reporter>) -> Result<Context, Failure> {
     let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
-    let operator = operator
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let operator = operator.or_else(os_user).unwrap_or_else(|| "unknown".into());
     let client_host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
     Ok(Context {
         target,
@@ -180,5 +219,14 @@ fn context(conn: &ConnArgs, operator: Option<String>, params: BTreeMap<String, S
         operator,
         client_host,
         params,
+    })
+}
+
+/// The operating-system user running the host, as the ledger's operator.
+fn os_user() -> Option<String> {
+    let from_env = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok().filter(|u| !u.is_empty());
+    from_env.or_else(|| {
+        let out = std::process::Command::new("id").arg("-un").output().ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|u| !u.is_empty())
     })
 }

@@ -1,20 +1,8 @@
 //! `host`: the tier runner. Parses the command line, runs one verb, and maps
 //! the outcome to the exit code documented in the README.
 
-mod cli;
-mod db;
-mod error;
-mod inspect;
-mod ledger;
-mod manifest;
-mod plan;
-mod report;
-mod rollout;
-mod sandbox;
-mod signal;
-mod sql;
-
 use clap::Parser;
+use host::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -133,6 +133,8 @@ pub struct Grants {
     pub drop: Vec<String>,
     /// Functions beyond the safe default set, as `schema.name`.
     pub functions: Vec<String>,
+    /// Sequences the plugin's inserts draw from (`USAGE` for its role).
+    pub sequences: Vec<String>,
 }
 
 impl Grants {

@@ -132,7 +132,26 @@ pub fn load_all(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -
     if paths.is_empty() {
         bail!("no plugins given; pass them with --tiers tiers/*.wasm");
     }
-    paths.iter().map(|p| load(sandbox, p, data_dir).with_context(|| format!("plugin {}", p.display()))).collect()
+    // Compiling is the slow part of loading: one thread per core.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let chunk = paths.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| load(sandbox, p, data_dir).with_context(|| format!("plugin {}", p.display())))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.join().expect("plugin loader thread")?);
+        }
+        Ok(all)
+    })
 }
 
 /// Reads one plugin: bytes, digest, embedded manifest, data files, code.
@@ -146,7 +165,7 @@ pub fn load(sandbox: &Sandbox, path: &Path, data_dir: Option<&Path>) -> Result<P
         None => path.parent().unwrap_or(Path::new(".")).join("data"),
     };
     let files = read_files(&manifest, &dir)?;
-    let component = sandbox.compile(&bytes)?;
+    let component = sandbox.compile(&bytes, &sha256)?;
     Ok(Plugin { path: path.to_path_buf(), sha256, manifest, files, component })
 }
 

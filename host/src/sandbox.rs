@@ -133,14 +133,43 @@ impl Sandbox {
 
     /// Compiles a plugin and refuses it if it imports anything beyond the
     /// allow-list, naming the import.
-    pub fn compile(&self, bytes: &[u8]) -> Result<Component> {
-        let component = Component::from_binary(&self.engine, bytes).map_err(wt).context("not a valid WebAssembly component")?;
+    pub fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component> {
+        let component = match self.cached(sha256) {
+            Some(c) => c,
+            None => {
+                let c = Component::from_binary(&self.engine, bytes).map_err(wt).context("not a valid WebAssembly component")?;
+                self.store_cached(sha256, &c);
+                c
+            }
+        };
         for (name, _) in component.component_type().imports(&self.engine) {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 anyhow::bail!("imports `{name}`, which no plugin may use (allowed: rollout:plugin, wasi io/cli/clocks/filesystem/random)");
             }
         }
         Ok(component)
+    }
+
+    /// A precompiled component from `HOST_COMPILE_CACHE`, keyed by the
+    /// plugin's sha256. Off unless that variable names a directory: what is
+    /// cached is native code, so the directory must be private to the
+    /// operator (tests and the demo use it to skip recompiling).
+    fn cached(&self, sha256: &str) -> Option<Component> {
+        let path = std::path::Path::new(&std::env::var_os("HOST_COMPILE_CACHE")?).join(format!("{sha256}.cwasm"));
+        // SAFETY: the file was written by `store_cached` from a component
+        // whose bytes have this sha256; wasmtime refuses artifacts built by
+        // another engine configuration or version.
+        unsafe { Component::deserialize_file(&self.engine, path).ok() }
+    }
+
+    fn store_cached(&self, sha256: &str, component: &Component) {
+        let Some(dir) = std::env::var_os("HOST_COMPILE_CACHE") else { return };
+        let dir = std::path::Path::new(&dir);
+        let Ok(bytes) = component.serialize() else { return };
+        let tmp = dir.join(format!("{sha256}.{}.tmp", std::process::id()));
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, dir.join(format!("{sha256}.cwasm")));
+        }
     }
 
     /// The component's imports and exports, for `host inspect`.

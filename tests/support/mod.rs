@@ -28,6 +28,11 @@ fn template() -> &'static Path {
     })
 }
 
+/// One precompiled-component cache for the whole test run.
+pub fn compile_cache() -> PathBuf {
+    root().join("target/host-compile-cache")
+}
+
 /// A running scratch cluster, stopped and deleted on drop.
 pub struct Cluster {
     pub dir: PathBuf,
@@ -88,6 +93,7 @@ impl Cluster {
             .env("PGUSER", "postgres")
             .env("PGDATABASE", db)
             .env("USER", "test-operator")
+            .env("HOST_COMPILE_CACHE", compile_cache())
             .env_remove("HOST_DATABASE_URL");
         if matches!(args.first(), Some(&"run") | Some(&"gate") | Some(&"rollback")) {
             c.arg("--reports").arg(&self.reports);
@@ -219,3 +225,97 @@ pub fn args<'a>(verb: &'a str, plan: &'a [String], extra: &[&'a str]) -> Vec<&'a
 }
 
 pub const APR: &str = "ratified_apr=APR-2026-0412";
+
+/// Reads a LEB128 u32 at `*at`, advancing it.
+fn leb(bytes: &[u8], at: &mut usize) -> usize {
+    let (mut value, mut shift) = (0usize, 0);
+    loop {
+        let b = bytes[*at];
+        *at += 1;
+        value |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            return value;
+        }
+        shift += 7;
+    }
+}
+
+fn put_leb(out: &mut Vec<u8>, mut v: usize) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Rewrites a binary's sections (after the 8-byte header) with `f`, which
+/// returns the new payload of a section or `None` to keep it as it is.
+fn map_sections(bytes: &[u8], f: &mut dyn FnMut(u8, &[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
+    let mut out = bytes[..8].to_vec();
+    let mut at = 8;
+    while at < bytes.len() {
+        let id = bytes[at];
+        at += 1;
+        let size = leb(bytes, &mut at);
+        let payload = &bytes[at..at + size];
+        at += size;
+        let new = f(id, payload).unwrap_or_else(|| payload.to_vec());
+        out.push(id);
+        put_leb(&mut out, new.len());
+        out.extend(new);
+    }
+    out
+}
+
+/// A copy of a plugin whose embedded manifest is `manifest`: what a plugin
+/// rebuilt with an edited `plugin.toml` would be. Lets a test remove a grant
+/// without recompiling.
+pub fn with_manifest(wasm: &[u8], manifest: &str) -> Vec<u8> {
+    let mut replaced = 0;
+    let out = map_sections(wasm, &mut |id, payload| {
+        // Component section 1 holds a core module, which holds the manifest.
+        (id == 1).then(|| {
+            map_sections(payload, &mut |id, payload| {
+                if id != 0 {
+                    return None;
+                }
+                let mut at = 0;
+                let len = leb(payload, &mut at);
+                (&payload[at..at + len] == b"rollout-manifest").then(|| {
+                    replaced += 1;
+                    let mut p = payload[..at + len].to_vec();
+                    p.extend_from_slice(manifest.as_bytes());
+                    p
+                })
+            })
+        })
+    });
+    assert_eq!(replaced, 1, "the plugin has one embedded manifest");
+    out
+}
+
+/// The manifest embedded in a plugin, as text.
+pub fn manifest_of(wasm: &[u8]) -> String {
+    let mut found = Vec::new();
+    map_sections(wasm, &mut |id, payload| {
+        if id == 1 {
+            map_sections(payload, &mut |id, payload| {
+                if id == 0 {
+                    let mut at = 0;
+                    let len = leb(payload, &mut at);
+                    if &payload[at..at + len] == b"rollout-manifest" {
+                        found.push(String::from_utf8_lossy(&payload[at + len..]).to_string());
+                    }
+                }
+                None
+            });
+        }
+        None
+    });
+    assert_eq!(found.len(), 1, "one embedded manifest");
+    found.remove(0)
+}

@@ -1,0 +1,16 @@
+//! The rollout host as a library: the binary (`main.rs`) is a thin shell
+//! over [`cli::run`]; benchmarks reach the grants check through [`sql`].
+
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod grants;
+pub mod inspect;
+pub mod ledger;
+pub mod manifest;
+pub mod plan;
+pub mod report;
+pub mod rollout;
+pub mod sandbox;
+pub mod signal;
+pub mod sql;
