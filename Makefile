@@ -29,7 +29,9 @@ demo: host tiers
 	@HOST_COMPILE_CACHE=$(CURDIR)/target/host-compile-cache bash scripts/demo.sh
 
 test: host tiers test-plugins
-	$(CARGO) test -p host -- --test-threads=2
+	HOST_COMPILE_CACHE= $(CARGO) test -p host --lib --bins
+	$(CARGO) test -p host --test rollout --test grants -- --test-threads=3
+	$(CARGO) test -p host --test hostile -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -262,7 +262,10 @@ fn outcome(plugin: &Plugin, call: Call, result: Result<Returned, CallError>, sql
             return Err(Failure::Interrupted(format!("{} stopped during {}", plugin.label(), call.name())))
         }
         Err(CallError::Stopped(stop)) => return Err(fail(format!("stopped by the host: {stop}"))),
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => {
+            let earlier = sql.stats.errors.first().map(|f| format!(" (first SQL error or refusal: {f})")).unwrap_or_default();
+            return Err(fail(format!("{e}{earlier}")));
+        }
     };
     if let Some(first) = sql.stats.errors.first() {
         let more = sql.stats.errors.len() - 1;

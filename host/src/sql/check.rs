@@ -125,9 +125,14 @@ impl<'a> Checker<'a> {
         }
         let node = stmts[0].stmt.as_ref().and_then(|n| n.node.as_ref());
         let Some(node) = node else { return refuse("empty statement") };
-        let mut walk = Walk { checker: self, accesses: Vec::new() };
+        let mut walk = Walk { checker: self, accesses: Vec::new(), function_aliases: function_aliases(&to_json(node)) };
         let kind = walk.top(node)?;
         let sql = parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
+        // What is sent must parse to the tree that was checked.
+        let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
+        if shape(&to_json(&reparsed.protobuf)) != shape(&to_json(&parsed.protobuf)) {
+            return refuse("the re-emitted statement does not parse to the checked tree");
+        }
         Ok(Checked { sql, kind, accesses: walk.accesses })
     }
 
@@ -187,6 +192,55 @@ type Scope = Vec<String>;
 struct Walk<'c, 'g> {
     checker: &'c Checker<'g>,
     accesses: Vec<(String, Op)>,
+    /// Names a function in FROM answers to, with its column aliases: a
+    /// scalar there makes `name.f` a call of `f` (attribute notation).
+    function_aliases: Vec<(String, Vec<String>)>,
+}
+
+/// Every function in FROM anywhere in the statement: its alias (or, without
+/// one, its function names) and its column aliases.
+fn function_aliases(tree: &Value) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![tree];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                if let Some(rf) = m.get("RangeFunction") {
+                    let strings = |v: &Value| -> Vec<String> {
+                        v.as_array().map(|l| l.iter().filter_map(|n| n["node"]["String"]["sval"].as_str().map(String::from)).collect()).unwrap_or_default()
+                    };
+                    let cols = strings(&rf["alias"]["colnames"]);
+                    match rf["alias"]["aliasname"].as_str() {
+                        Some(alias) => out.push((alias.to_string(), cols)),
+                        None => {
+                            let mut names = Vec::new();
+                            collect_funcnames(&rf["functions"], &mut names);
+                            out.extend(names.into_iter().map(|n| (n, cols.clone())));
+                        }
+                    }
+                }
+                stack.extend(m.values());
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn collect_funcnames(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(last) = m.get("FuncCall").and_then(|f| f["funcname"].as_array()).and_then(|l| l.last()) {
+                if let Some(name) = last["node"]["String"]["sval"].as_str() {
+                    out.push(name.to_string());
+                }
+            }
+            m.values().for_each(|x| collect_funcnames(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_funcnames(x, out)),
+        _ => {}
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
@@ -373,6 +427,10 @@ impl Walk<'_, '_> {
             "RangeVar" => return self.relation(&Value::Object(body.clone()), Op::Read, scope),
             "FuncCall" => self.function(body)?,
             "AExpr" => self.operator(body)?,
+            "AIndirection" => self.indirection(body)?,
+            "ColumnRef" => self.column_ref(body)?,
+            "SubLink" => self.operator_list(body.get("oper_name"))?,
+            "SortBy" => self.operator_list(body.get("use_op"))?,
             "SelectStmt" => {
                 if body.get("into_clause").is_some_and(|v| !v.is_null()) {
                     return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
@@ -443,13 +501,60 @@ impl Walk<'_, '_> {
     /// Operators are functions too: only the built-in ones are reachable.
     fn operator(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
         let names = body.get("name").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
-        if names > 1 {
+        if names > 2 {
+            return refuse("an operator name has at most two parts (schema.op)");
+        }
+        if names == 2 {
             let qualified = body["name"][0]["node"]["String"]["sval"].as_str().unwrap_or("");
             if qualified != "pg_catalog" {
                 return refuse(format!("operator in schema {qualified} is not allowed"));
             }
         }
         Ok(())
+    }
+
+    /// `(x).name` is field selection, but PostgreSQL also reads it as the
+    /// call `name(x)` (attribute notation), which would bypass the function
+    /// check: only subscripts and `.*` are allowed.
+    fn indirection(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let fields = body.get("indirection").and_then(Value::as_array).cloned().unwrap_or_default();
+        if let Some(name) = fields.iter().find_map(|f| f["node"]["String"]["sval"].as_str()) {
+            return refuse(format!(
+                "field selection `(…).{name}` can call a function (attribute notation); use `{name}(…)` or a column alias"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Column references: `column` or `relation.column` (or `.*`); a third
+    /// part could be a function in attribute notation.
+    fn column_ref(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let fields: Vec<&str> =
+            body.get("fields").and_then(Value::as_array).map(|l| l.iter().filter_map(|f| f["node"]["String"]["sval"].as_str()).collect()).unwrap_or_default();
+        let n = body.get("fields").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        if n > 2 {
+            return refuse("column references have at most two parts (alias.column)");
+        }
+        if let [qualifier, name] = fields.as_slice() {
+            for (alias, cols) in &self.function_aliases {
+                if alias == qualifier && !cols.iter().any(|c| c == name) {
+                    return refuse(format!(
+                        "`{qualifier}.{name}` on a function in FROM can call `{name}` (attribute notation); name the column: `AS {qualifier}({name})`"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `ANY`/`ALL` and `ORDER BY … USING` name operators too.
+    fn operator_list(&mut self, list: Option<&Value>) -> Result<(), Refusal> {
+        let names = list.and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        let mut body = Map::new();
+        if names > 0 {
+            body.insert("name".into(), list.cloned().unwrap_or_default());
+        }
+        self.operator(&body)
     }
 
     /// Casts and column types: built-in types only.
@@ -465,6 +570,103 @@ impl Walk<'_, '_> {
     }
 }
 
+/// A parse tree without source positions, to compare two parses.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| !matches!(k.as_str(), "location" | "stmt_location" | "stmt_len")).map(|(k, v)| (k.clone(), shape(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        other => other.clone(),
+    }
+}
+
 fn obj(v: &Value) -> Result<&Map<String, Value>, Refusal> {
     v.as_object().ok_or_else(|| Refusal { reason: "malformed parse tree".into(), grant: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants() -> Grants {
+        Grants {
+            read: vec!["app.team".into(), "app.Secret Case".into()],
+            insert: vec!["app.label".into()],
+            ..Grants::default()
+        }
+    }
+
+    fn allowed(sql: &str) -> bool {
+        Checker::new(&grants(), false).check(sql, 0).is_ok()
+    }
+
+    #[test]
+    fn granted_reads_and_writes_pass_and_are_classified() {
+        let c = Checker::new(&grants(), false).check("INSERT INTO app.label SELECT code FROM app.team", 0).unwrap();
+        assert_eq!(c.accesses, vec![("app.label".into(), Op::Insert), ("app.team".into(), Op::Read)]);
+        assert_eq!(c.kind, "InsertStmt");
+    }
+
+    #[test]
+    fn names_are_resolved_as_the_server_resolves_them() {
+        assert!(allowed("SELECT * FROM APP.TEAM"));
+        assert!(allowed(r#"SELECT * FROM "app"."team""#));
+        assert!(allowed(r#"SELECT * FROM U&"\0061pp".team"#));
+        assert!(!allowed(r#"SELECT * FROM "APP".team"#), "quoted upper case is another schema");
+        assert!(allowed(r#"SELECT * FROM app."Secret Case""#));
+        assert!(!allowed("SELECT * FROM directus.app.team"), "three-part names");
+        assert!(!allowed("SELECT * FROM team"), "unqualified names");
+    }
+
+    #[test]
+    fn ctes_are_scoped_like_postgresql_scopes_them() {
+        assert!(allowed("WITH t AS (SELECT code FROM app.team) SELECT * FROM t"));
+        assert!(allowed("WITH pg_authid AS (SELECT 1) SELECT * FROM (SELECT 1) s, LATERAL (SELECT * FROM pg_authid) x"));
+        assert!(!allowed("SELECT (WITH pg_authid AS (SELECT 1) SELECT 1), * FROM pg_authid"), "out of scope");
+        assert!(!allowed("WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a"), "a later sibling is not in scope");
+        assert!(allowed("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r"));
+        assert!(!allowed("WITH team AS (SELECT * FROM app.secret) SELECT * FROM team"), "the body is still checked");
+    }
+
+    #[test]
+    fn statement_kinds_the_host_owns_are_refused() {
+        for sql in ["COMMIT", "SET ROLE postgres", "RESET ALL", "DO $$ BEGIN END $$", "COPY app.team TO PROGRAM 'id'",
+            "LISTEN x", "PREPARE p AS SELECT 1", "DISCARD ALL", "LOCK app.team", "EXPLAIN ANALYZE DELETE FROM app.label",
+            "SELECT * INTO app.copy FROM app.team", "TRUNCATE app.label", "SELECT 1; SELECT 2",
+            "WITH d AS (DELETE FROM app.label RETURNING *) SELECT * FROM d", "SELECT code FROM app.team FOR UPDATE"] {
+            assert!(!allowed(sql), "{sql} was allowed");
+        }
+    }
+
+    #[test]
+    fn functions_need_the_safe_list_or_a_grant() {
+        assert!(allowed("SELECT count(*), lower(code) FROM app.team"));
+        assert!(!allowed("SELECT pg_sleep(1)"));
+        assert!(!allowed("SELECT query_to_xml('select * from app.secret', true, true, '')"));
+        assert!(!allowed("SELECT * FROM app.team WHERE code = (SELECT set_config('role', 'postgres', true))"));
+        assert!(!allowed("SELECT public.lower(code) FROM app.team"));
+        let g = Grants { functions: vec!["pg_catalog.pg_sleep".into()], ..grants() };
+        assert!(Checker::new(&g, false).check("SELECT pg_sleep(1)", 0).is_ok());
+    }
+
+    #[test]
+    fn read_only_plugins_cannot_write_whatever_they_are_granted() {
+        let g = grants();
+        let c = Checker::new(&g, true);
+        assert!(c.check("SELECT code FROM app.team", 0).is_ok());
+        assert!(c.check("INSERT INTO app.label VALUES (1)", 0).is_err());
+    }
+
+    #[test]
+    fn a_refusal_names_the_manifest_line_that_would_grant_it() {
+        let r = Checker::new(&grants(), false).check("UPDATE app.team SET code = 'x'", 0).unwrap_err();
+        assert_eq!(r.to_string(), "update on app.team is not granted; to allow it, add to plugin.toml under [grants]: update = [\"app.team\"]");
+    }
+
+    #[test]
+    fn what_is_sent_is_the_checked_tree() {
+        let c = Checker::new(&grants(), false).check("select /* hi */ code from APP.team where code = $1", 1).unwrap();
+        assert_eq!(c.sql, "SELECT code FROM app.team WHERE code = $1");
+    }
 }
