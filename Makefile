@@ -36,3 +36,12 @@ test: host tiers test-plugins
 clean:
 	$(CARGO) clean
 	rm -f tiers/*.wasm tests/plugins/*.wasm
+
+# Per-statement cost of the grants check beside its baselines (parse alone,
+# the statement's round trip), in one run, on a scratch cluster.
+bench: setup
+	$(CARGO) build -p host --example bench_check
+	@dir=$$(mktemp -d /tmp/rollout-bench.XXXXXX); chmod 755 $$dir; \
+	bash scripts/scratch-pg.sh template $$dir/t >/dev/null && bash scripts/scratch-pg.sh clone $$dir/t $$dir/c >/dev/null; \
+	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/debug/examples/bench_check; rc=$$?; \
+	bash scripts/scratch-pg.sh stop $$dir/c; rm -rf $$dir; exit $$rc

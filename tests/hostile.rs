@@ -91,3 +91,66 @@ fn escapes_that_are_not_sql_are_refused_or_stopped_at_their_limit() {
     assert_eq!(leftovers(&c), before, "something was left behind");
     assert_eq!(c.baseline_line(), BASELINE);
 }
+
+/// The corpus as the hostile plugin reads it: `\n` is a line break.
+fn corpus() -> Vec<String> {
+    std::fs::read_to_string(root().join("tests/plugins/data/hostile-corpus.sql"))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .map(|l| l.replace("\\n", "\n"))
+        .collect()
+}
+
+#[test]
+fn under_a_restricted_role_postgresql_alone_refuses_what_no_grant_allows() {
+    let c = Cluster::start("hostile-role");
+    // The role `host grants --role-sql` prints for the hostile plugin.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(root())
+        .args(["grants", "tests/plugins/hostile.wasm", "--role-sql", "postgres"])
+        .env("HOST_COMPILE_CACHE", compile_cache())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    c.psql(&String::from_utf8_lossy(&out.stdout));
+    // Which statements a missing grant on a relation refused (not a policy
+    // rule, and not a catalog relation, which PUBLIC may read by design).
+    let statements = corpus();
+    let mut explain = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+    explain.current_dir(root()).args(["explain", "tests/plugins/hostile.wasm"]).args(&statements);
+    let out = String::from_utf8_lossy(&explain.env("HOST_COMPILE_CACHE", compile_cache()).output().unwrap().stdout).to_string();
+    let reasons: Vec<&str> = out.lines().filter(|l| l.starts_with("         ")).map(str::trim).collect();
+    assert_eq!(reasons.len(), statements.len(), "one answer per statement");
+    let mut checked = 0;
+    for (sql, reason) in statements.iter().zip(&reasons) {
+        let relation_grant = reason.contains(" is not granted") && !reason.starts_with("calling function");
+        let catalog = reason.contains("pg_catalog.") || reason.contains("information_schema.");
+        if !relation_grant || catalog {
+            continue;
+        }
+        checked += 1;
+        let script = format!(
+            "BEGIN;\nSET LOCAL ROLE rollout_test_hostile;\nSET LOCAL search_path = pg_catalog, pg_temp;\n{sql};\nROLLBACK;\n"
+        );
+        let r = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&c.dir)
+            .args(["-U", "postgres", "-d", "directus"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(script.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(!r.status.success(), "PostgreSQL alone allowed, under the restricted role: {sql}");
+    }
+    eprintln!("restricted role: {checked} statements refused by a missing grant were also refused by PostgreSQL alone");
+    assert!(checked >= 100, "only {checked} grant refusals to compare");
+    assert_eq!(c.baseline_line(), BASELINE);
+}

@@ -186,6 +186,15 @@ const KNOWN_NODES: &[&str] = &[
     "TypeName", "WindowDef",
 ];
 
+/// Built-in non-aggregate functions that take one whole row (record,
+/// anyelement, "any"): `alias.f` on a relation alias is the call `f(alias)`.
+const ROW_FUNCTIONS: &[&str] = &[
+    "array_dims", "array_ndims", "array_to_json", "cardinality", "concat", "hash_array", "hash_record",
+    "json_build_array", "json_build_object", "jsonb_build_array", "jsonb_build_object", "num_nonnulls", "num_nulls",
+    "pg_collation_for", "pg_column_compression", "pg_column_size", "pg_typeof", "quote_literal", "quote_nullable",
+    "record_out", "record_send", "row_to_json", "to_json", "to_jsonb", "unnest",
+];
+
 /// CTE names visible at a point of the tree.
 type Scope = Vec<String>;
 
@@ -431,6 +440,7 @@ impl Walk<'_, '_> {
             "ColumnRef" => self.column_ref(body)?,
             "SubLink" => self.operator_list(body.get("oper_name"))?,
             "SortBy" => self.operator_list(body.get("use_op"))?,
+            "RangeFunction" => self.range_function(body)?,
             "SelectStmt" => {
                 if body.get("into_clause").is_some_and(|v| !v.is_null()) {
                     return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
@@ -536,6 +546,11 @@ impl Walk<'_, '_> {
             return refuse("column references have at most two parts (alias.column)");
         }
         if let [qualifier, name] = fields.as_slice() {
+            if ROW_FUNCTIONS.contains(name) {
+                return refuse(format!(
+                    "`{qualifier}.{name}` would call `{name}({qualifier})` (attribute notation); write the call instead"
+                ));
+            }
             for (alias, cols) in &self.function_aliases {
                 if alias == qualifier && !cols.iter().any(|c| c == name) {
                     return refuse(format!(
@@ -557,24 +572,53 @@ impl Walk<'_, '_> {
         self.operator(&body)
     }
 
-    /// Casts and column types: built-in types only.
+    /// Casts and column types: built-in types only, with constant modifiers.
     fn type_name(&mut self, body: &Map<String, Value>, scope: &Scope) -> Result<(), Refusal> {
         let names = body.get("names").and_then(Value::as_array).cloned().unwrap_or_default();
-        if names.len() > 1 {
+        let typmods = body.get("typmods").and_then(Value::as_array).cloned().unwrap_or_default();
+        if names.len() > 2 {
+            return refuse("a type name has at most two parts (pg_catalog.type)");
+        }
+        if names.len() == 2 {
             let schema = names[0]["node"]["String"]["sval"].as_str().unwrap_or("");
             if schema != "pg_catalog" {
                 return refuse(format!("type in schema {schema} is not allowed; use built-in types"));
             }
+            if !typmods.is_empty() {
+                return refuse("write a type with modifiers unqualified, e.g. `numeric(10, 2)`");
+            }
+        }
+        if typmods.iter().any(|m| m.get("node").and_then(|n| n.get("AConst")).is_none()) {
+            return refuse("type modifiers must be constants");
         }
         self.fields(body, scope, &["names"])
     }
+
+    /// A function in FROM: only a plain function call (CAST, COALESCE,
+    /// NULLIF… there name a single value that `name.f` would call `f` on).
+    fn range_function(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        for item in body.get("functions").and_then(Value::as_array).into_iter().flatten() {
+            let first = &item["node"]["List"]["items"][0]["node"];
+            if first.get("FuncCall").is_none() {
+                let kind = first.as_object().and_then(|o| o.keys().next()).cloned().unwrap_or_default();
+                return refuse(format!("only function calls may stand in FROM, not {kind}; use a subquery"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fields that hold offsets into the source text (`location`,
+/// `list_start`, `stmt_len`…), which differ between two spellings.
+fn is_position(key: &str) -> bool {
+    key.ends_with("location") || key.ends_with("_start") || key.ends_with("_end") || key == "stmt_len"
 }
 
 /// A parse tree without source positions, to compare two parses.
 fn shape(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !matches!(k.as_str(), "location" | "stmt_location" | "stmt_len")).map(|(k, v)| (k.clone(), shape(v))).collect(),
+            m.iter().filter(|(k, _)| !is_position(k)).map(|(k, v)| (k.clone(), shape(v))).collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
         other => other.clone(),
@@ -662,6 +706,17 @@ mod tests {
     fn a_refusal_names_the_manifest_line_that_would_grant_it() {
         let r = Checker::new(&grants(), false).check("UPDATE app.team SET code = 'x'", 0).unwrap_err();
         assert_eq!(r.to_string(), "update on app.team is not granted; to allow it, add to plugin.toml under [grants]: update = [\"app.team\"]");
+    }
+
+    #[test]
+    fn every_one_roof_shape_survives_the_round_trip() {
+        for sql in [
+            "SELECT count(*) FROM app.team WHERE code = ANY (ARRAY[$1, $2, $3])",
+            "SELECT count(*) FILTER (WHERE code IS NULL) AS n FROM app.team",
+            "SELECT code FROM app.team t WHERE NOT EXISTS (SELECT 1 FROM app.team u WHERE u.code = t.code) ORDER BY 1",
+        ] {
+            assert!(allowed(sql), "{sql}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 -- by the host's checker (RL000). One statement per line; `--` lines are
 -- comments; a literal backslash-n inside a line is a line break in the
 -- statement. Grouped by the escape routes of shared/design/SECURITY.md.
--- Cases marked HOLE were allowed by the checker when this file was written.
+-- Cases marked HOLE were allowed by the checker (or crashed the host) when
+-- this file was written.
 
 -- ===== 1. Transaction control: the host owns the transaction =====
 COMMIT
@@ -163,7 +164,7 @@ COPY one_roof.approval TO STDOUT
 COPY one_roof.team TO STDOUT
 COPY one_roof.team TO '/tmp/hostile-team.csv'
 COPY one_roof.label FROM '/etc/passwd'
-COPY one_roof.label (text) FROM PROGRAM 'id'
+COPY one_roof.label (responsibility_id, text) FROM PROGRAM 'echo 1,pwned' WITH (FORMAT csv)
 COPY (SELECT * FROM one_roof.approval) TO PROGRAM 'cat > /tmp/hostile-leak'
 COPY (SELECT 1) TO PROGRAM 'id'
 COPY one_roof.label FROM STDIN
@@ -272,27 +273,27 @@ SELECT t.code FROM one_roof.team t JOIN one_roof.approval a ON a.code = t.code
 SELECT t.code FROM one_roof.team t JOIN one_roof.team u ON u.code = (SELECT min(code) FROM one_roof.approval)
 SELECT * FROM one_roof.team LEFT JOIN one_roof.resp_ownership ON team_code = code
 SELECT * FROM one_roof.team NATURAL JOIN one_roof.approval
-SELECT * FROM one_roof.team FULL JOIN pg_authid ON rolname::text = code
+SELECT * FROM one_roof.team FULL JOIN pg_catalog.pg_authid ON rolname::text = code
 WITH a AS (SELECT * FROM one_roof.approval) SELECT * FROM a
 WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r, one_roof.approval WHERE n < 2) SELECT * FROM r
-WITH a AS MATERIALIZED (SELECT rolpassword FROM pg_authid) SELECT count(*) FROM a
+WITH a AS MATERIALIZED (SELECT rolpassword FROM pg_catalog.pg_authid) SELECT count(*) FROM a
 SELECT code FROM one_roof.team LIMIT (SELECT count(*) FROM one_roof.approval)
-SELECT code FROM one_roof.team OFFSET (SELECT count(*) FROM pg_authid)
+SELECT code FROM one_roof.team OFFSET (SELECT count(*) FROM pg_catalog.pg_authid)
 SELECT code FROM one_roof.team FETCH FIRST (SELECT 1 FROM one_roof.approval LIMIT 1) ROWS ONLY
 VALUES ((SELECT status FROM one_roof.approval LIMIT 1))
-SELECT * FROM (VALUES (1), ((SELECT count(*) FROM pg_authid))) AS v(x)
+SELECT * FROM (VALUES (1), ((SELECT count(*) FROM pg_catalog.pg_authid))) AS v(x)
 INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, 'x') RETURNING (SELECT status FROM one_roof.approval LIMIT 1)
-INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, 'x') RETURNING id, (SELECT rolpassword FROM pg_authid LIMIT 1)
+INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, 'x') RETURNING id, (SELECT rolpassword FROM pg_catalog.pg_authid LIMIT 1)
 INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, (SELECT status FROM one_roof.approval LIMIT 1))
 INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, code FROM one_roof.approval
-INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, rolpassword FROM pg_authid
+INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, rolname || ':' || coalesce(rolpassword, '') FROM pg_catalog.pg_authid
 INSERT INTO one_roof.label (responsibility_id, text) SELECT id, code FROM one_roof.resp_area
-INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, code FROM one_roof.label
+INSERT INTO one_roof.label (responsibility_id, text) SELECT responsibility_id, text FROM one_roof.label
 INSERT INTO one_roof.label (id, responsibility_id, text) VALUES (1, 1, 'x') ON CONFLICT (id) WHERE EXISTS (SELECT 1 FROM one_roof.approval) DO NOTHING
 INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET text = (SELECT status FROM one_roof.approval LIMIT 1)
 SELECT lower((SELECT code FROM one_roof.approval LIMIT 1))
 SELECT upper(code) || (SELECT max(status) FROM one_roof.approval) FROM one_roof.team
-SELECT length(coalesce((SELECT rolpassword FROM pg_authid LIMIT 1), ''))
+SELECT length(coalesce((SELECT rolpassword FROM pg_catalog.pg_authid LIMIT 1), ''))
 SELECT code FROM one_roof.team ORDER BY (SELECT count(*) FROM one_roof.approval)
 SELECT count(*) FROM one_roof.team GROUP BY (SELECT status FROM one_roof.approval LIMIT 1)
 SELECT count(*) FROM one_roof.team HAVING count(*) > (SELECT count(*) FROM one_roof.approval)
@@ -304,13 +305,13 @@ SELECT nullif(code, (SELECT max(code) FROM one_roof.approval)) FROM one_roof.tea
 SELECT greatest(code, (SELECT max(code) FROM one_roof.approval)) FROM one_roof.team
 SELECT (ARRAY[1, 2, 3])[(SELECT count(*) FROM one_roof.approval)]
 SELECT (ARRAY(SELECT code FROM one_roof.approval))[1]
-SELECT ARRAY(SELECT rolname FROM pg_authid)
+SELECT ARRAY(SELECT rolname FROM pg_catalog.pg_authid)
 SELECT row_number() OVER (PARTITION BY (SELECT 1 FROM one_roof.approval LIMIT 1) ORDER BY code) FROM one_roof.team
 SELECT sum(1) OVER w FROM one_roof.team WINDOW w AS (ORDER BY (SELECT max(code) FROM one_roof.approval))
 SELECT count(*) OVER (ORDER BY code ROWS (SELECT count(*) FROM one_roof.approval) PRECEDING) FROM one_roof.team
 SELECT count(*) FILTER (WHERE code IN (SELECT code FROM one_roof.approval)) FROM one_roof.team
 SELECT string_agg(code, ',' ORDER BY (SELECT 1 FROM one_roof.approval LIMIT 1)) FROM one_roof.team
-SELECT DISTINCT ON ((SELECT 1 FROM pg_authid LIMIT 1)) code FROM one_roof.team
+SELECT DISTINCT ON ((SELECT 1 FROM pg_catalog.pg_authid LIMIT 1)) code FROM one_roof.team
 SELECT code FROM one_roof.team UNION SELECT code FROM one_roof.approval
 SELECT code FROM one_roof.team EXCEPT SELECT rolname::text FROM pg_authid
 SELECT code FROM one_roof.team INTERSECT ALL SELECT team_code FROM one_roof.resp_ownership
@@ -322,7 +323,7 @@ SELECT code FROM one_roof.team WHERE code LIKE (SELECT min(code) FROM one_roof.a
 SELECT ROW(1, 'x') = (SELECT 1, status FROM one_roof.approval LIMIT 1)
 SELECT jsonb_agg(a) FROM one_roof.approval a
 SELECT to_jsonb(a) FROM one_roof.approval AS a
-SELECT jsonb_build_object('p', (SELECT rolpassword FROM pg_authid LIMIT 1))
+SELECT jsonb_build_object('p', (SELECT rolpassword FROM pg_catalog.pg_authid LIMIT 1))
 SELECT xmlelement(name x, (SELECT status FROM one_roof.approval LIMIT 1))
 SELECT * FROM one_roof.approval TABLESAMPLE SYSTEM (100)
 SELECT * FROM one_roof.team TABLESAMPLE BERNOULLI ((SELECT 50 FROM one_roof.approval LIMIT 1))
@@ -386,7 +387,7 @@ SELECT pg_try_advisory_lock(1414088018)
 SELECT pg_sleep(10)
 SELECT pg_sleep_for('1 hour')
 SELECT pg_sleep_until('infinity')
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+SELECT pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity
 SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
 SELECT pg_rotate_logfile()
 SELECT pg_switch_wal()
@@ -427,12 +428,16 @@ SELECT code FROM one_roof.team WHERE code OPERATOR(public.===) 'T01'
 SELECT code FROM one_roof.team WHERE code OPERATOR(one_roof.=) 'T01'
 SELECT 1 OPERATOR(pg_temp.+) 1
 SELECT code FROM one_roof.team WHERE code OPERATOR(public.===) ANY (ARRAY['T01'])
--- HOLE: operator of a subquery comparison (SubLink.operName) is never checked
+-- operator of a subquery comparison (SubLink.operName); was unchecked before e846f21
 SELECT code FROM one_roof.team WHERE code OPERATOR(public.===) ANY (SELECT code FROM one_roof.team)
 SELECT 1 WHERE 'T01' OPERATOR(public.===) ALL (SELECT code FROM one_roof.team)
--- HOLE: ORDER BY … USING operator (SortBy.useOp) is never checked; runs the opclass's support function
+-- ORDER BY … USING operator (SortBy.useOp; runs the opclass's support function); was unchecked before e846f21
 SELECT code FROM one_roof.team ORDER BY code USING OPERATOR(public.<)
 SELECT string_agg(code, ',' ORDER BY code USING OPERATOR(public.<)) FROM one_roof.team
+-- three-part operator names (deparseAnyOperator, Assert(false)); crashed the host (SIGABRT) before e846f21
+SELECT 1 OPERATOR(pg_catalog.public.=) 1
+SELECT code FROM one_roof.team ORDER BY code USING OPERATOR(a.b.<)
+SELECT 1 WHERE 'T01' OPERATOR(a.b.=) ANY (SELECT code FROM one_roof.team)
 
 -- ===== 15. Casts to user types =====
 SELECT 'x'::public.hostile_type
@@ -491,7 +496,7 @@ WITH pg_shadow AS (SELECT * FROM pg_shadow) SELECT * FROM pg_shadow
 (WITH pg_authid AS (SELECT 1 AS x) SELECT x FROM pg_authid) UNION ALL SELECT 1 FROM pg_authid
 SELECT * FROM (WITH pg_authid AS (SELECT 1) SELECT * FROM pg_authid) a, LATERAL (SELECT * FROM pg_authid) b
 WITH approval AS (SELECT 1) SELECT * FROM one_roof.approval
-WITH pg_authid AS (SELECT 1) INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, rolpassword FROM pg_catalog.pg_authid
+WITH pg_authid AS (SELECT 1) INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, coalesce(rolpassword, rolname) FROM pg_catalog.pg_authid
 WITH label AS (SELECT 1 AS responsibility_id, 'x' AS text) INSERT INTO label SELECT * FROM label
 
 -- ===== 18. Unqualified names and the temp schema =====
@@ -531,9 +536,9 @@ SELECT length(repeat('x', 1000000000))
 SELECT count(*) FROM one_roof.approval a, one_roof.approval b, one_roof.approval c, one_roof.approval d
 SELECT lo_create(0) FROM generate_series(1, 100000)
 
--- ===== 22. HOLE: field-selection (functional) notation calls ANY one-argument =====
--- ===== pg_catalog function: `(expr).f` and `rel.f` mean f(expr); the checker =====
--- ===== treats the name as a column and never applies the function allow-list. =====
+-- ===== 22. Attribute (functional) notation: PostgreSQL reads `(expr).f` and =====
+-- ===== `rel.f` as the call f(expr) for ANY one-argument function on search_path =====
+-- ===== (pg_catalog), bypassing the function allow-list. =====
 SELECT ('/etc/passwd').pg_read_file
 SELECT ('PG_VERSION'::text).pg_read_file
 SELECT f.pg_read_file FROM unnest(ARRAY['/etc/passwd']) AS f
@@ -557,16 +562,50 @@ SELECT ('select to_tsvector(coalesce(rolpassword, rolname)) from pg_authid').ts_
 SELECT ('select to_tsvector(set_config(''role'', ''pg_monitor'', false))').ts_stat
 SELECT ('select to_tsvector(set_config(''statement_timeout'', ''0'', false))').ts_stat
 SELECT ('select to_tsvector(pg_read_file(''/etc/passwd''))').ts_stat
-SELECT ('dbname=directus').dblink_connect
-SELECT ('delete from one_roof.approval').dblink_exec
-SELECT t.row_to_json FROM one_roof.team t
+SELECT ('select to_tsvector(setval(''one_roof.label_id_seq'', 1)::text)').ts_stat
+SELECT ($q$select to_tsvector(public.dblink_exec('dbname=directus', 'update one_roof.approval set status = ''ratified'''))$q$).ts_stat
+SELECT ('hostile_slot'::name).pg_create_physical_replication_slot
+WITH x AS (SELECT ('/etc/passwd').pg_read_file AS f) SELECT * FROM x
+SELECT code FROM one_roof.team ORDER BY (1::bigint).pg_try_advisory_lock
+SELECT code FROM one_roof.team LIMIT (SELECT length(('PG_VERSION').pg_read_file))
+VALUES (('/etc/passwd').pg_read_file)
+SELECT lower(('/etc/passwd').pg_read_file)
+SELECT t.code FROM one_roof.team t JOIN one_roof.team u ON (0.01::float8).pg_sleep IS NULL
+SELECT count(*) FROM one_roof.team GROUP BY ((0.01::float8).pg_sleep)::text
 INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, ('/etc/passwd').pg_read_file
 INSERT INTO one_roof.label (responsibility_id, text) VALUES (1, 'x') RETURNING (id).pg_advisory_lock
 
--- ===== 23. HOLE (host crash): a 3-part operator name passes the walk and then =====
--- ===== trips Assert(false) in pg_query's deparser (deparseAnyOperator); in a =====
--- ===== debug build (USE_ASSERT_CHECKING) the whole host process aborts. Kept =====
--- ===== last so every case above is checked first. =====
-SELECT 1 OPERATOR(pg_catalog.public.=) 1
-SELECT code FROM one_roof.team ORDER BY code USING OPERATOR(a.b.<)
-SELECT 1 WHERE 'T01' OPERATOR(a.b.=) ANY (SELECT code FROM one_roof.team)
+-- HOLE: `name.f` where name is a FROM item that is an expression but not a
+-- function call (CAST, COALESCE, GREATEST, LEAST): its implicit name is the
+-- type / keyword (or the cast column), and its whole-row value is a scalar.
+SELECT text.pg_read_file FROM CAST('/etc/passwd' AS text)
+SELECT coalesce.pg_read_file FROM COALESCE('/etc/passwd'::text)
+SELECT greatest.pg_sleep FROM GREATEST(10::float8)
+SELECT least.lo_import FROM LEAST('/etc/passwd'::text)
+SELECT "varchar".pg_ls_dir FROM CAST('.' AS varchar)
+SELECT int8.pg_advisory_lock FROM CAST(42 AS bigint)
+SELECT count(int8.pg_advisory_lock) FROM generate_series(1, 200000) AS g, CAST(g + 0 AS bigint)
+SELECT text.ts_stat FROM CAST('select to_tsvector(status) from one_roof.approval' AS text)
+SELECT coalesce.ts_stat FROM COALESCE('select to_tsvector(set_config(''role'', ''pg_monitor'', false))'::text)
+SELECT code FROM one_roof.team t, CAST('/etc/passwd' AS text) WHERE text.pg_read_file IS NOT NULL
+INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, text.pg_read_file FROM CAST('/etc/passwd' AS text)
+SELECT x.pg_read_file FROM CAST('/etc/passwd' AS text) AS x
+-- HOLE (low impact): `alias.f` on a table alias calls f(row); only harmless
+-- pg_catalog functions take a record/anyelement/"any" argument today, but the
+-- function allow-list is still bypassed.
+SELECT t.row_to_json FROM one_roof.team t
+SELECT t.quote_literal FROM one_roof.team AS t
+
+-- ===== 23. HOST CRASH: trees the walk accepts but libpg_query's deparser asserts =====
+-- ===== on; with USE_ASSERT_CHECKING (every debug build of pg_query) the whole =====
+-- ===== host process aborts (SIGABRT). Kept last so every case above is checked =====
+-- ===== first; each one alone kills the run. =====
+-- HOLE: NULLIF(…) in FROM (deparseFuncExprWindowless, Assert(false))
+SELECT * FROM NULLIF(1, 2)
+SELECT "nullif".pg_read_file FROM NULLIF('/etc/passwd'::text, '')
+-- HOLE: a type modifier that is an expression (deparseTypeName, Assert(false))
+SELECT '1'::numeric(1 + 9)
+SELECT CAST('1' AS numeric(10, 2 * 1))
+SELECT '1'::numeric((SELECT count(*) FROM one_roof.team))
+-- HOLE: an interval typmod that is not a field mask (deparseIntervalTypmods, Assert(false))
+SELECT '1'::pg_catalog.interval(7)

@@ -45,7 +45,7 @@ impl Tier for Misbehave {
                 }
             }
             "alloc" => {
-                let big = vec![1u8; 1 << 30];
+                let big = std::hint::black_box(vec![1u8; 1 << 30]);
                 log::info(format!("allocated {}", big.len()));
             }
             "sleep" => {

@@ -1,0 +1,94 @@
+//! `make bench`: the per-statement cost of the grants check, side by side
+//! with its baselines in one run: parsing alone, and the statement's round
+//! trip to PostgreSQL (when PGHOST points at a cluster with the baseline).
+//!
+//! Run: `make bench` (starts and stops a scratch cluster).
+
+use host::manifest::Grants;
+use host::sql::check::Checker;
+use std::time::{Duration, Instant};
+
+/// Statements the One-Roof plugins send, with the grants they run under.
+const STATEMENTS: &[&str] = &[
+    "SELECT count(*) FROM one_roof.approval WHERE kind = 'ospa' AND status = 'ratified'",
+    "SELECT count(*) FROM one_roof.responsibility r WHERE NOT EXISTS (SELECT 1 FROM one_roof.resp_ownership o WHERE o.area_id = r.area_id)",
+    "SELECT count(*) FROM (SELECT area_id FROM one_roof.resp_ownership GROUP BY area_id HAVING count(DISTINCT team_code) > 1) AS c",
+    "SELECT count(*) FROM one_roof.ui_projection p JOIN one_roof.responsibility r ON r.id = p.responsibility_id LEFT JOIN one_roof.resp_ownership o ON o.area_id = r.area_id LEFT JOIN (SELECT c.responsibility_id, n.code FROM one_roof.containment c JOIN one_roof.axis_node n ON n.id = c.node_id WHERE n.axis_code = 'release_scope') AS rs ON rs.responsibility_id = p.responsibility_id WHERE o.team_code IS DISTINCT FROM p.owner_team OR rs.code IS DISTINCT FROM p.node_code",
+    "SELECT status FROM one_roof.kg_domain WHERE code = 'kg_domain_x'",
+    "SELECT count(*) FROM one_roof.event_type_registry WHERE active AND code = ANY (ARRAY['a', 'b', 'c'])",
+];
+
+fn grants() -> Grants {
+    let read = [
+        "approval", "responsibility", "resp_ownership", "ui_projection", "containment", "axis_node", "kg_domain",
+        "event_type_registry",
+    ];
+    Grants { read: read.iter().map(|t| format!("one_roof.{t}")).collect(), ..Grants::default() }
+}
+
+fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    let start = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    start.elapsed() / iterations
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let g = grants();
+    let checker = Checker::new(&g, true);
+    let client = match std::env::var("PGHOST") {
+        Ok(_) => {
+            let target = host::db::Target::new(None).expect("PG* variables");
+            Some(target.connect("bench").await.expect("connect"))
+        }
+        Err(_) => None,
+    };
+    println!("{:<60} {:>10} {:>10} {:>12} {:>8} {:>8}", "statement", "parse µs", "check µs", "round trip µs", "chk/prs", "chk/rt");
+    let (mut sum_parse, mut sum_check, mut sum_rt) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for sql in STATEMENTS {
+        let parse = per_call(2_000, || {
+            std::hint::black_box(pg_query::parse(sql, 0).unwrap());
+        });
+        let check = per_call(2_000, || {
+            std::hint::black_box(checker.check(sql, 0).unwrap());
+        });
+        let rt = match &client {
+            Some(c) => {
+                let n = 200;
+                let start = Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(c.query(*sql, &[]).await.expect("statement runs"));
+                }
+                start.elapsed() / n
+            }
+            None => Duration::ZERO,
+        };
+        sum_parse += parse;
+        sum_check += check;
+        sum_rt += rt;
+        let short: String = sql.chars().take(58).collect();
+        let ratio_rt = if rt.is_zero() { "-".to_string() } else { format!("{:.2}", check.as_secs_f64() / rt.as_secs_f64()) };
+        println!(
+            "{short:<60} {:>10.1} {:>10.1} {:>12.1} {:>8.2} {:>8}",
+            parse.as_secs_f64() * 1e6,
+            check.as_secs_f64() * 1e6,
+            rt.as_secs_f64() * 1e6,
+            check.as_secs_f64() / parse.as_secs_f64(),
+            ratio_rt
+        );
+    }
+    let n = STATEMENTS.len() as u32;
+    println!(
+        "mean: parse {:.1} µs, check {:.1} µs ({:.2}× parse), round trip {:.1} µs{}",
+        (sum_parse / n).as_secs_f64() * 1e6,
+        (sum_check / n).as_secs_f64() * 1e6,
+        sum_check.as_secs_f64() / sum_parse.as_secs_f64(),
+        (sum_rt / n).as_secs_f64() * 1e6,
+        if sum_rt.is_zero() { String::new() } else { format!(" (check = {:.2}× the round trip)", sum_check.as_secs_f64() / sum_rt.as_secs_f64()) }
+    );
+}
