@@ -358,3 +358,22 @@ fn plans_are_ordered_by_manifest_and_bad_plans_are_refused_before_the_database()
     // A plugin that imports the network is refused at load, naming the import.
     c.host(&["inspect", "tests/plugins/network.wasm"]).expect_code(2).expect("imports `wasi:sockets/");
 }
+
+#[test]
+fn a_lost_tier_connection_fails_the_tier_and_the_ledger_says_so() {
+    let c = Cluster::start("lost");
+    c.ratify();
+    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    let mut child = c.spawn(&args("run", &plan, &["--param", APR, "--param", "mode=sleep"]));
+    wait_for(&mut child, "now misbehaving: sleep");
+    std::thread::sleep(Duration::from_millis(300));
+    // The server goes away under the tier (a DBA, a failover, a crash).
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert_eq!(c.tier_states().split(' ').last(), Some("test-misbehave=failed"));
+    assert!(c.psql("SELECT message FROM rollout_ledger.tier_event WHERE plugin = 'test-misbehave'").contains("57P01"));
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "no partial tier");
+    c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
+}
