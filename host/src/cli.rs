@@ -45,31 +45,16 @@ pub enum Command {
         limit: i64,
     },
     /// Show plugins' manifests, WIT imports/exports and sha256 (no database).
-    Inspect {
-        /// Plugin files (.wasm).
-        #[arg(required = true)]
-        plugins: Vec<PathBuf>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Inspect(PluginArgs),
     /// Print every plugin's grants (stable text or JSON), write a lock file,
     /// or print the SQL of restricted roles (no database).
     Grants {
-        /// Plugin files (.wasm).
-        #[arg(required = true)]
-        plugins: Vec<PathBuf>,
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        args: PluginArgs,
         /// Write the lock file of these plugins (for `run --lock`).
         #[arg(long, value_name = "FILE")]
         lock: Option<PathBuf>,
-        /// Print CREATE ROLE/GRANT SQL for `--plugin-roles`, granted to this role.
+        /// Print CREATE ROLE/GRANT SQL of restricted roles, granted to this role.
         #[arg(long, value_name = "OPERATOR_ROLE")]
         role_sql: Option<String>,
     },
@@ -85,6 +70,20 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// Plugin files to read without a database.
+#[derive(Args, Debug, Clone)]
+pub struct PluginArgs {
+    /// Plugin files (.wasm).
+    #[arg(required = true)]
+    pub plugins: Vec<PathBuf>,
+    /// Directory of the plugins' data files [default: <plugin dir>/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the database is.
@@ -140,15 +139,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let ctx = context(&conn, None, BTreeMap::new(), Arc::new(Reporter::new(None, "status").map_err(Failure::Plan)?))?;
             rollout::status(&ctx, limit).await
         }
-        Command::Inspect { plugins, data_dir, json } => {
+        Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
-            let loaded = plan::load_all(&sandbox, &plugins, data_dir.as_deref()).map_err(Failure::Plan)?;
-            inspect::print(&sandbox, &loaded, json);
+            let loaded = plan::load_all(&sandbox, &args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+            inspect::print(&sandbox, &loaded, args.json);
             Ok(())
         }
-        Command::Grants { plugins, data_dir, json, lock, role_sql } => {
+        Command::Grants { args, lock, role_sql } => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
-            let loaded = plan::load_all(&sandbox, &plugins, data_dir.as_deref()).map_err(Failure::Plan)?;
+            let loaded = plan::load_all(&sandbox, &args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+            let json = args.json;
             if let Some(path) = lock {
                 grants::Lock::of(&loaded).write(&path).map_err(Failure::Plan)?;
                 eprintln!("wrote {} ({} plugins)", path.display(), loaded.len());

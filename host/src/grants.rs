@@ -181,7 +181,7 @@ impl Lock {
     }
 }
 
-/// The restricted role a plugin runs under with `--plugin-roles`.
+/// The restricted role of a plugin (`host grants --role-sql`).
 pub fn role_name(m: &Manifest) -> String {
     format!("rollout_{}", m.name.replace('-', "_"))
 }
@@ -201,7 +201,7 @@ fn qualified(rel: &str) -> String {
 
 /// `CREATE ROLE` / `GRANT` SQL giving a plugin's role exactly its grants.
 pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
-    let mut out = String::from("-- Restricted roles for `host run --plugin-roles`: each plugin's SQL runs under\n-- SET LOCAL ROLE to its role, so PostgreSQL enforces the grants too.\n");
+    let mut out = String::from("-- Restricted roles: under SET ROLE to its role, PostgreSQL alone refuses what a\n-- plugin's grants do not allow.\n");
     for p in plugins {
         let m = &p.manifest;
         let role = ident(&role_name(m));
