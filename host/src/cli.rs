@@ -72,6 +72,13 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Verbs that change nothing anywhere (no ledger, no report).
+    pub fn read_only(&self) -> bool {
+        matches!(self, Command::Status { .. } | Command::Inspect(_) | Command::Grants { .. } | Command::Explain { .. })
+    }
+}
+
 /// Plugin files to read without a database.
 #[derive(Args, Debug, Clone)]
 pub struct PluginArgs {

@@ -11,6 +11,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = cli::Cli::parse();
+    if cli.command.read_only() {
+        // `host grants … | head`: end quietly on a closed pipe, like other
+        // Unix tools. Verbs that write keep going (their output is logged).
+        // SAFETY: restoring the default disposition of a signal at start-up.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,

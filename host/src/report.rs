@@ -150,27 +150,27 @@ impl Reporter {
     /// A progress line on stderr: `     Applied tier 1 …`.
     pub fn status(&self, verb: &str, message: &str) {
         let line = format!("{verb:>12} {message}");
-        eprintln!("{line}");
+        say(&mut std::io::stderr(), &line);
         self.to_log(&line);
     }
 
     /// A result line on stdout (verdicts, PASS, the rollback line).
     pub fn result(&self, line: &str) {
-        println!("{line}");
+        say(&mut std::io::stdout(), line);
         self.to_log(line);
     }
 
     /// An error on stderr.
     pub fn error(&self, message: &str) {
         let line = format!("error: {message}");
-        eprintln!("{line}");
+        say(&mut std::io::stderr(), &line);
         self.to_log(&line);
     }
 
     /// A check table on stdout.
     pub fn table(&self, table: &CheckTable) {
         let text = table.render();
-        println!("{text}");
+        say(&mut std::io::stdout(), &text);
         self.to_log(&text);
     }
 
@@ -184,7 +184,7 @@ impl Reporter {
         };
         let line = format!("{:>12} [{plugin}] {tag}: {message}", "");
         if !matches!(level, Level::Debug) && !self.quiet_plugins {
-            eprintln!("{line}");
+            say(&mut std::io::stderr(), &line);
         }
         self.to_log(&line);
     }
@@ -206,6 +206,12 @@ impl Reporter {
         }
         Some(dir)
     }
+}
+
+/// Writes a line to a terminal stream; a closed pipe (`| head`) must not
+/// stop a rollout, and the log file keeps everything anyway.
+fn say(out: &mut dyn Write, line: &str) {
+    let _ = writeln!(out, "{line}");
 }
 
 fn md_table(t: &CheckTable) -> String {
