@@ -125,12 +125,15 @@ impl<'a> Checker<'a> {
         }
         let node = stmts[0].stmt.as_ref().and_then(|n| n.node.as_ref());
         let Some(node) = node else { return refuse("empty statement") };
-        let mut walk = Walk { checker: self, accesses: Vec::new(), function_aliases: function_aliases(&to_json(node)) };
-        let kind = walk.top(node)?;
+        // Serialised once: the walk reads it, the round trip compares it.
+        let tree = to_json(&parsed.protobuf);
+        let node_json = &tree["stmts"][0]["stmt"]["node"];
+        let mut walk = Walk { checker: self, accesses: Vec::new(), function_aliases: function_aliases(node_json) };
+        let kind = walk.top(node, node_json)?;
         let sql = parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
         let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
-        if shape(&to_json(&reparsed.protobuf)) != shape(&to_json(&parsed.protobuf)) {
+        if shape(&to_json(&reparsed.protobuf)) != shape(&tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
         Ok(Checked { sql, kind, accesses: walk.accesses })
@@ -256,17 +259,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("parse trees serialise to JSON")
 }
 
-fn kind_name(node: &N) -> String {
-    match to_json(node) {
-        Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
-        _ => String::new(),
-    }
-}
 
 impl Walk<'_, '_> {
     /// The top statement: its kind decides which write targets exist.
-    fn top(&mut self, node: &N) -> Result<String, Refusal> {
-        let kind = kind_name(node);
+    fn top(&mut self, node: &N, json: &Value) -> Result<String, Refusal> {
+        let kind = json.as_object().and_then(|m| m.keys().next()).cloned().unwrap_or_default();
+        let body = obj(&json[&kind])?;
         if let Some(reason) = forbidden_reason(&kind) {
             return refuse(format!("{kind} is never allowed: {reason}"));
         }
@@ -280,7 +278,7 @@ impl Walk<'_, '_> {
             ));
         }
         match node {
-            N::SelectStmt(_) => self.node(&kind, obj(&to_json(node)[&kind])?, &Vec::new())?,
+            N::SelectStmt(_) => self.node(&kind, body, &Vec::new())?,
             N::InsertStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Insert)?;
                 if let Some(oc) = &s.on_conflict_clause {
@@ -288,15 +286,15 @@ impl Walk<'_, '_> {
                         write(self, s.relation.as_ref(), Op::Update)?;
                     }
                 }
-                self.fields(obj(&to_json(node)[&kind])?, &Vec::new(), &["relation"])?;
+                self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::UpdateStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Update)?;
-                self.fields(obj(&to_json(node)[&kind])?, &Vec::new(), &["relation"])?;
+                self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::DeleteStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Delete)?;
-                self.fields(obj(&to_json(node)[&kind])?, &Vec::new(), &["relation"])?;
+                self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::CreateStmt(s) => {
                 if s.relation.as_ref().is_some_and(|r| r.relpersistence == "t") {
@@ -306,7 +304,7 @@ impl Walk<'_, '_> {
                     return refuse("CREATE TABLE … TABLESPACE is not allowed");
                 }
                 write(self, s.relation.as_ref(), Op::Create)?;
-                self.fields(obj(&to_json(node)[&kind])?, &Vec::new(), &["relation"])?;
+                self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::DropStmt(s) => self.drop(s)?,
             _ => return refuse(format!("{kind} is not a statement kind plugins may send")),
