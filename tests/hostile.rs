@@ -60,6 +60,8 @@ fn escapes_that_are_not_sql_are_refused_or_stopped_at_their_limit() {
     // (route, what the host says)
     let stopped = [
         ("loop", "stopped by the host: limit wall_time_ms=5000 reached"),
+        ("wait", "stopped by the host: limit wall_time_ms=5000 reached"),
+        ("bigvalues", "stopped by the host: limit memory_mib=64 reached"),
         ("alloc", "stopped by the host: limit memory_mib=64 reached"),
         ("flood", "stopped by the host: limit statements=2000 reached"),
         ("huge", "stopped by the host: limit rows_returned=10000 reached"),

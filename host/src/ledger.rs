@@ -30,6 +30,8 @@ const APPLIED: &str = "
     JOIN rollout_ledger.rollout r ON r.id = e.rollout_id
     WHERE e.event = 'applied'
     ORDER BY e.ordinal";
+const HAS_EVENT: &str =
+    "SELECT count(*) FROM rollout_ledger.tier_event WHERE rollout_id = $1 AND plugin = $2 AND event = $3";
 const HISTORY: &str = "
     SELECT id, verb, operator, coalesce(approval_ref, ''), coalesce(gate_verdict, ''), outcome,
            started_at::text, coalesce(ended_at::text, ''), coalesce(message, '')
@@ -116,6 +118,12 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
         )
         .await
         .map(|_| ())
+}
+
+/// Whether this rollout recorded `event` for `plugin` (a committed tier).
+pub async fn has_event(client: &Client, rollout_id: i64, plugin: &str, event: &str) -> Result<bool, Error> {
+    let n: i64 = client.query_one(HAS_EVENT, &[&rollout_id, &plugin, &event]).await?.get(0);
+    Ok(n > 0)
 }
 
 /// A tier the ledger says is applied now.

@@ -202,7 +202,45 @@ impl Manifest {
             if rel.split('.').count() != 2 {
                 return bad(format!("grant `{rel}` must be schema-qualified: `schema.name`"));
             }
+            if rel.starts_with("rollout_ledger.") {
+                return bad(format!("grant `{rel}`: the ledger belongs to the host; no plugin may touch it"));
+            }
+        }
+        let l = &self.limits;
+        let day = 24 * 3600 * 1000;
+        for (name, value, min, max) in [
+            ("wall_time_ms", l.wall_time_ms, 1, day),
+            ("memory_mib", l.memory_mib, 1, 4096),
+            ("statement_timeout_ms", l.statement_timeout_ms, 1, day),
+            ("lock_timeout_ms", l.lock_timeout_ms, 1, day),
+            ("statements", l.statements, 1, u32::MAX as u64),
+            ("rows_returned", l.rows_returned, 1, u32::MAX as u64),
+            ("rows_changed", l.rows_changed, 0, u32::MAX as u64),
+        ] {
+            if value < min || value > max {
+                return bad(format!("limit {name}={value} must be between {min} and {max} (0 would mean no limit)"));
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\n";
+
+    #[test]
+    fn the_ledger_and_unbounded_limits_cannot_be_granted() {
+        assert!(Manifest::parse(BASE).is_ok());
+        let ledger = format!("{BASE}[grants]\nread = [\"rollout_ledger.tier_event\"]\n");
+        assert!(Manifest::parse(&ledger).unwrap_err().to_string().contains("the ledger belongs to the host"));
+        let no_timeout = format!("{BASE}[limits]\nstatement_timeout_ms = 0\n");
+        assert!(Manifest::parse(&no_timeout).unwrap_err().to_string().contains("statement_timeout_ms=0"));
+        let huge = format!("{BASE}[limits]\nwall_time_ms = 18446744073709551615\n");
+        assert!(Manifest::parse(&huge).is_err());
+        let gate_write = "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
+        assert!(Manifest::parse(gate_write).unwrap_err().to_string().contains("read-only"));
     }
 }

@@ -117,7 +117,6 @@ pub struct Summary {
 pub struct Reporter {
     log: Mutex<Option<File>>,
     dir: Option<PathBuf>,
-    quiet_plugins: bool,
     pub summary: Mutex<Summary>,
 }
 
@@ -135,7 +134,7 @@ impl Reporter {
             None => (None, None),
         };
         let summary = Summary { verb: verb.into(), started_at: started.to_rfc3339(), ..Default::default() };
-        Ok(Reporter { log: Mutex::new(log), dir, quiet_plugins: false, summary: Mutex::new(summary) })
+        Ok(Reporter { log: Mutex::new(log), dir, summary: Mutex::new(summary) })
     }
 
     fn to_log(&self, text: &str) {
@@ -182,11 +181,14 @@ impl Reporter {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        let line = format!("{:>12} [{plugin}] {tag}: {message}", "");
-        if !matches!(level, Level::Debug) && !self.quiet_plugins {
-            say(&mut std::io::stderr(), &line);
+        // Every line carries the tag, so a plugin cannot print host lines.
+        for text in message.lines() {
+            let line = format!("{:>12} [{plugin}] {tag}: {text}", "");
+            if !matches!(level, Level::Debug) {
+                say(&mut std::io::stderr(), &line);
+            }
+            self.to_log(&line);
         }
-        self.to_log(&line);
     }
 
     /// Writes `report.json` and `report.md`; returns the directory.

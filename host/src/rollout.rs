@@ -285,7 +285,7 @@ async fn run_tier(ctx: &Context, control: &Client, id: i64, tier: &Plugin, call:
     };
     ctx.reporter.status(verb_ing, &tier.label());
     let client = ctx.target.connect(&ctx.app_name(event)).await.map_err(Failure::Database)?;
-    let result = tier_transaction(ctx, &client, id, tier, call, event, started).await;
+    let result = tier_transaction(ctx, &client, control, id, tier, call, event, started).await;
     let ms = started.elapsed().as_millis();
     let (stats, post) = match &result {
         Ok(r) | Err((_, r)) => (r.0.clone(), r.1.clone()),
@@ -344,9 +344,11 @@ async fn run_tier(ctx: &Context, control: &Client, id: i64, tier: &Plugin, call:
 type TierRecord = (crate::sql::Stats, Option<CheckTable>);
 
 /// BEGIN … plugin … ledger row … COMMIT; on error the caller rolls back.
+#[allow(clippy::too_many_arguments)]
 async fn tier_transaction(
     ctx: &Context,
     client: &Arc<Client>,
+    control: &Client,
     id: i64,
     tier: &Plugin,
     call: Call,
@@ -406,6 +408,12 @@ async fn tier_transaction(
         return Err((Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), rec));
     }
     if let Err(err) = db::commit(client).await {
+        // The answer to COMMIT can be lost after the server committed: the
+        // ledger row, written in the same transaction, says which.
+        if ledger::has_event(control, id, &tier.manifest.name, event).await.unwrap_or(false) {
+            ctx.reporter.status("Warning", &format!("the answer to COMMIT was lost ({err}), but the ledger shows {} committed", tier.label()));
+            return Ok(rec);
+        }
         return Err((Failure::Database(anyhow::anyhow!("COMMIT failed: {err}")), rec));
     }
     Ok(rec)
@@ -523,7 +531,7 @@ pub async fn status(ctx: &Context, limit: i64) -> Result<(), Failure> {
             a.operator.clone(),
             a.approval_ref.clone(),
             a.rollout_id.to_string(),
-            a.sha256[..12].to_string(),
+            a.sha256.chars().take(12).collect(),
         ]);
     }
     println!("Database `{database}`: {} tier(s) applied", applied.len());

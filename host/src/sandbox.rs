@@ -222,6 +222,7 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         let wall = limits.wall_time_ms;
+        let interrupt_outer = interrupt.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             if interrupt.is_set() {
                 ctx.data_mut().stop = Some(Stop::Interrupted);
@@ -234,7 +235,19 @@ impl Sandbox {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        let result = self.run(&mut store, plugin, call).await;
+        // The epoch stops wasm code; this stops a plugin parked in a WASI wait
+        // (a sleep, a poll), after a grace period for the inner mechanisms.
+        let grace = Duration::from_secs(1);
+        let backstop = async {
+            tokio::select! {
+                _ = tokio::time::sleep_until((deadline + grace).into()) => Stop::Limit { name: "wall_time_ms", value: wall },
+                _ = async { interrupt_outer.wait().await; tokio::time::sleep(grace).await } => Stop::Interrupted,
+            }
+        };
+        let result = tokio::select! {
+            r = self.run(&mut store, plugin, call) => r,
+            stop = backstop => Err(wasmtime::Error::new(stop)),
+        };
         let output = String::from_utf8_lossy(&stdout.contents()).to_string();
         for line in output.lines().filter(|l| !l.trim().is_empty()) {
             reporter.plugin_log(&plugin.manifest.name, Level::Info, line);

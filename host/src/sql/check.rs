@@ -281,6 +281,9 @@ impl Walk<'_, '_> {
             N::SelectStmt(_) => self.node(&kind, body, &Vec::new())?,
             N::InsertStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Insert)?;
+                if s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                    write(self, s.relation.as_ref(), Op::Read)?;
+                }
                 if let Some(oc) = &s.on_conflict_clause {
                     if oc.action == OnConflictAction::OnconflictUpdate as i32 {
                         write(self, s.relation.as_ref(), Op::Update)?;
@@ -290,10 +293,18 @@ impl Walk<'_, '_> {
             }
             N::UpdateStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Update)?;
+                // WHERE, FROM and RETURNING read the target (PostgreSQL
+                // asks SELECT for them too): they need a read grant.
+                if s.where_clause.is_some() || !s.from_clause.is_empty() || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                    write(self, s.relation.as_ref(), Op::Read)?;
+                }
                 self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::DeleteStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Delete)?;
+                if s.where_clause.is_some() || !s.using_clause.is_empty() || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                    write(self, s.relation.as_ref(), Op::Read)?;
+                }
                 self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::CreateStmt(s) => {
@@ -302,6 +313,11 @@ impl Walk<'_, '_> {
                 }
                 if !s.tablespacename.is_empty() {
                     return refuse("CREATE TABLE … TABLESPACE is not allowed");
+                }
+                // A child table adds rows to its parent; a partition or typed
+                // table ties the new table to objects no grant names.
+                if !s.inh_relations.is_empty() || s.partbound.is_some() || s.partspec.is_some() || s.of_typename.is_some() {
+                    return refuse("CREATE TABLE … INHERITS / PARTITION / OF is not allowed: its rows would reach other tables");
                 }
                 write(self, s.relation.as_ref(), Op::Create)?;
                 self.fields(body, &Vec::new(), &["relation"])?;
@@ -715,6 +731,24 @@ mod tests {
         ] {
             assert!(allowed(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn writes_that_read_their_target_need_a_read_grant() {
+        let g = Grants { update: vec!["app.label".into()], delete: vec!["app.label".into()], ..grants() };
+        let c = Checker::new(&g, false);
+        assert!(c.check("UPDATE app.label SET text = 'x'", 0).is_ok());
+        assert!(c.check("DELETE FROM app.label", 0).is_ok());
+        for sql in ["UPDATE app.label SET text = 'x' WHERE id = 1", "DELETE FROM app.label RETURNING *", "INSERT INTO app.label VALUES (1) RETURNING *"] {
+            assert!(c.check(sql, 0).unwrap_err().to_string().contains("reading app.label is not granted"), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_new_table_cannot_reach_other_tables_rows() {
+        let g = Grants { create: vec!["app.t".into()], ..grants() };
+        assert!(Checker::new(&g, false).check("CREATE TABLE app.t (a int)", 0).is_ok());
+        assert!(Checker::new(&g, false).check("CREATE TABLE app.t () INHERITS (app.team)", 0).is_err());
     }
 
     #[test]

@@ -160,6 +160,15 @@ fn value(row: &Row, i: usize) -> Result<SqlValue, SqlError> {
     })
 }
 
+/// Bytes a value takes once handed to the plugin (roughly).
+pub fn size(v: &SqlValue) -> u64 {
+    8 + match v {
+        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Timestamp(s) | SqlValue::Uuid(s) => s.len() as u64,
+        SqlValue::Bytes(b) => b.len() as u64,
+        _ => 0,
+    }
+}
+
 /// An SQL error as the plugin sees it, SQLSTATE included.
 pub fn sql_error(e: &tokio_postgres::Error) -> SqlError {
     match e.as_db_error() {

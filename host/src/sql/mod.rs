@@ -109,6 +109,10 @@ impl SqlSession {
         };
         pin_mut!(stream);
         let mut rows = Vec::new();
+        // Rows are held in the host before the plugin gets them: budget
+        // their bytes too, at the plugin's own memory limit.
+        let budget = self.limits.memory_mib * 1024 * 1024;
+        let mut bytes = 0u64;
         loop {
             match stream.try_next().await {
                 Ok(Some(row)) => {
@@ -117,7 +121,13 @@ impl SqlSession {
                         return Err(Stop::Limit { name: "rows_returned", value: self.limits.rows_returned });
                     }
                     match convert::row(&row) {
-                        Ok(r) => rows.push(r),
+                        Ok(r) => {
+                            bytes += r.iter().map(convert::size).sum::<u64>();
+                            if bytes > budget {
+                                return Err(Stop::Limit { name: "memory_mib", value: self.limits.memory_mib });
+                            }
+                            rows.push(r)
+                        }
                         Err(e) => return Ok(Err(e)),
                     }
                 }

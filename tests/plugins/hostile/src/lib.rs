@@ -67,6 +67,16 @@ fn escape(route: &str) -> Result<()> {
             )?;
             log::error("ESCAPED (slow query finished)");
         }
+        "wait" => {
+            // Parked in a WASI clock wait, where no wasm code runs.
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            log::error("ESCAPED (slept past the deadline)");
+        }
+        "bigvalues" => {
+            // Few rows, each huge: held by the host before the plugin sees them.
+            query("SELECT rpad('', 1000000, 'x') FROM one_roof.team a, one_roof.team b", &[])?;
+            log::error("ESCAPED (100 MB of values returned)");
+        }
         "flood" => loop {
             query("SELECT code FROM one_roof.team WHERE false", &[])?;
         },
