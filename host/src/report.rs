@@ -243,7 +243,8 @@ fn markdown(s: &Summary) -> String {
     }
     out.push_str("\n## Plugins\n\n| name | kind | ordinal | sha256 |\n| --- | --- | --- | --- |\n");
     for p in &s.plugins {
-        out.push_str(&format!("| {} | {} | {} | `{}` |\n", p["name"], p["kind"], p["ordinal"], p["sha256"]).replace('"', ""));
+        let ordinal = p["ordinal"].as_u64().map(|n| n.to_string()).unwrap_or_else(|| "—".into());
+        out.push_str(&format!("| {} | {} | {ordinal} | `{}` |\n", p["name"], p["kind"], p["sha256"]).replace('"', ""));
     }
     if let Some(g) = &s.gate {
         out.push_str(&format!("\n## Gate — {}\n\n{}", if g.passed { "READY" } else { "BLOCKED" }, md_table(g)));
