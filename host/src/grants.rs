@@ -91,7 +91,7 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
             serde_json::json!({
                 "name": p.manifest.name, "kind": p.manifest.kind.to_string(), "ordinal": p.manifest.ordinal,
                 "sha256": p.sha256, "grants_digest": digest(&p.manifest), "databases": p.manifest.databases,
-                "grants": p.manifest.grants, "files": p.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect::<BTreeMap<_, _>>(),
+                "grants": p.manifest.grants, "files": p.file_digests(),
                 "limits": p.manifest.limits, "params": p.manifest.params,
             })
         })
@@ -118,12 +118,12 @@ pub struct Lock {
 
 impl Lock {
     /// The lock of a set of plugins as they are now.
-    pub fn of(plugins: &[Plugin]) -> Lock {
+    pub fn of<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Lock {
         let plugins = plugins
-            .iter()
+            .into_iter()
             .map(|p| {
-                let files = p.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect();
-                (p.manifest.name.clone(), Locked { sha256: p.sha256.clone(), grants: digest(&p.manifest), files })
+                let locked = Locked { sha256: p.sha256.clone(), grants: digest(&p.manifest), files: p.file_digests() };
+                (p.manifest.name.clone(), locked)
             })
             .collect();
         Lock { plugins }
@@ -147,7 +147,7 @@ impl Lock {
 
     /// Refuses plugins that differ from the lock or are not in it, naming each.
     pub fn verify(&self, plugins: &[&Plugin]) -> Result<()> {
-        let now = Lock::of_refs(plugins);
+        let now = Lock::of(plugins.iter().copied());
         let mut problems = Vec::new();
         for (name, got) in &now.plugins {
             match self.plugins.get(name) {
@@ -169,15 +169,6 @@ impl Lock {
             bail!("refusing plugins that do not match the lock file:\n  {}", problems.join("\n  "));
         }
         Ok(())
-    }
-
-    fn of_refs(plugins: &[&Plugin]) -> Lock {
-        let mut lock = Lock::default();
-        for p in plugins {
-            let files = p.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect();
-            lock.plugins.insert(p.manifest.name.clone(), Locked { sha256: p.sha256.clone(), grants: digest(&p.manifest), files });
-        }
-        lock
     }
 }
 

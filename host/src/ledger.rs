@@ -6,8 +6,7 @@
 //! `failed` and `interrupted` events are written afterwards on the control
 //! connection, since the tier's transaction is gone.
 
-use crate::plan::Plan;
-use serde_json::json;
+use crate::plan::{Plan, Plugin};
 use std::collections::BTreeMap;
 use tokio_postgres::{Client, Error};
 
@@ -62,17 +61,7 @@ pub struct Start<'a> {
 
 /// Records a rollout and returns its id.
 pub async fn start(client: &Client, s: Start<'_>) -> Result<i64, Error> {
-    let plugins: Vec<_> = s
-        .plan
-        .all()
-        .map(|p| {
-            json!({
-                "name": p.manifest.name, "kind": p.manifest.kind.to_string(), "ordinal": p.manifest.ordinal,
-                "sha256": p.sha256,
-                "files": p.files.iter().map(|f| json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let plugins: Vec<_> = s.plan.all().map(Plugin::record).collect();
     let params = serde_json::to_string(s.params).expect("params serialise");
     let plugins = serde_json::to_string(&plugins).expect("plugins serialise");
     let version = env!("CARGO_PKG_VERSION");

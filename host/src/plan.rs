@@ -42,6 +42,20 @@ impl Plugin {
         }
     }
 
+    /// Data file name → sha256, as the lock file and grants digest pin them.
+    pub fn file_digests(&self) -> BTreeMap<String, String> {
+        self.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect()
+    }
+
+    /// What the ledger and the report record of the plugin.
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.manifest.name, "kind": self.manifest.kind.to_string(), "ordinal": self.manifest.ordinal,
+            "sha256": self.sha256,
+            "files": self.files.iter().map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
+        })
+    }
+
     /// The ordinal; the gate counts as -1 so it sorts first.
     pub fn ordinal(&self) -> i64 {
         self.manifest.ordinal.map(i64::from).unwrap_or(-1)

@@ -108,11 +108,7 @@ fn record_plan(ctx: &Context, plan: &Plan) {
     let mut s = ctx.reporter.summary.lock().expect("summary");
     s.operator = ctx.operator.clone();
     s.params = ctx.params.clone();
-    s.plugins = plan
-        .all()
-        .map(|p| serde_json::json!({"name": p.manifest.name, "kind": p.manifest.kind.to_string(),
-            "ordinal": p.manifest.ordinal, "sha256": p.sha256}))
-        .collect();
+    s.plugins = plan.all().map(Plugin::record).collect();
 }
 
 /// `host gate`: the gate table and verdict, read-only, no ledger write.
