@@ -287,13 +287,20 @@ fn wait_for(child: &mut std::process::Child, needle: &str) -> String {
     panic!("never saw {needle:?}; stderr so far:\n{seen}");
 }
 
+/// The plan with the misbehaving tier 4, and a `run` of it parked in that
+/// tier's `pg_sleep` (holding the lock, inside its transaction).
+fn run_sleeping_in_tier_4(c: &Cluster) -> (Vec<String>, std::process::Child) {
+    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    let mut child = c.spawn(&args("run", &plan, &["--param", APR, "--param", "mode=sleep"]));
+    wait_for(&mut child, "now misbehaving: sleep");
+    (plan, child)
+}
+
 #[test]
 fn ctrl_c_mid_tier_cancels_the_statement_rolls_back_and_exits_130() {
     let c = Cluster::start("ctrlc");
     c.ratify();
-    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
-    let mut child = c.spawn(&args("run", &plan, &["--param", APR, "--param", "mode=sleep"]));
-    wait_for(&mut child, "now misbehaving: sleep");
+    let (plan, mut child) = run_sleeping_in_tier_4(&c);
     std::thread::sleep(Duration::from_millis(500));
     // The plugin's pg_sleep is running on the server right now.
     assert_eq!(c.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()"), 1);
@@ -316,9 +323,7 @@ fn two_runs_at_once_exactly_one_proceeds() {
     let c = Cluster::start("concurrent");
     c.ratify();
     // Deterministic: a run holds the lock (sleeping in tier 4) while a second starts.
-    let slow_plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
-    let mut slow = c.spawn(&args("run", &slow_plan, &["--param", APR, "--param", "mode=sleep"]));
-    wait_for(&mut slow, "now misbehaving: sleep");
+    let (slow_plan, mut slow) = run_sleeping_in_tier_4(&c);
     let plan = one_roof();
     let r = c.host(&args("run", &plan, &["--param", APR]));
     r.expect_code(6).expect("another rollout holds the rollout lock").expect(&format!("host run by test-operator pid {}", slow.id()));
@@ -363,9 +368,7 @@ fn plans_are_ordered_by_manifest_and_bad_plans_are_refused_before_the_database()
 fn a_lost_tier_connection_fails_the_tier_and_the_ledger_says_so() {
     let c = Cluster::start("lost");
     c.ratify();
-    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
-    let mut child = c.spawn(&args("run", &plan, &["--param", APR, "--param", "mode=sleep"]));
-    wait_for(&mut child, "now misbehaving: sleep");
+    let (plan, child) = run_sleeping_in_tier_4(&c);
     std::thread::sleep(Duration::from_millis(300));
     // The server goes away under the tier (a DBA, a failover, a crash).
     c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
