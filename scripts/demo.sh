@@ -3,7 +3,8 @@
 # baseline → gate BLOCKED → ratify → run to PASS → rollback OK → run to PASS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-host=target/debug/host
+# The release binary, as `make install` puts it on the PATH.
+host=${HOST:-target/release/host}
 tiers=(tiers/*.wasm)
 apr=APR-2026-0412
 dir=$(mktemp -d /tmp/one-roof-demo.XXXXXX)

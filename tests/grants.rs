@@ -34,6 +34,41 @@ fn grants_show_every_one_roof_grant_and_write_access_per_relation() {
 }
 
 #[test]
+fn a_lock_file_never_overwrites_a_plugin_or_any_file_host_did_not_write() {
+    let plan = one_roof();
+    let gate = root().join("tiers/gate.wasm");
+    let before = std::fs::read(&gate).unwrap();
+    // The natural slip: the lock file's name forgotten after the glob…
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--lock", "tiers/gate.wasm"]);
+    host_offline(&a).expect_code(2).expect("refusing to write the lock file over tiers/gate.wasm");
+    // …or before it, where the glob's first plugin becomes the lock's name.
+    let mut a = vec!["grants", "--lock"];
+    a.extend(plan.iter().map(String::as_str));
+    host_offline(&a).expect_code(2).expect("that is a plugin's name");
+    assert_eq!(std::fs::read(&gate).unwrap(), before, "the plugin is byte-for-byte unchanged");
+    // Any other file host did not write is refused too, and kept.
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("review-notes.txt");
+    std::fs::write(&notes, "my review notes\n").unwrap();
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--lock", notes.to_str().unwrap()]);
+    host_offline(&a).expect_code(2).expect("is not a lock file written by host");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my review notes\n");
+    // Its own lock file is replaced in place, atomically (no temporary left).
+    let lock = dir.path().join("rollout.lock");
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--lock", lock.to_str().unwrap()]);
+    host_offline(&a).expect_code(0);
+    host_offline(&a).expect_code(0);
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "only the notes and the lock: {names:?}");
+}
+
+#[test]
 fn the_lock_file_pins_reviewed_bytes_and_a_one_byte_change_is_refused() {
     let c = Cluster::start("lock");
     c.ratify();
@@ -179,4 +214,19 @@ least_privilege_tests! {
     least_privilege_verify => "t8-verify",
     least_privilege_baseline_probe => "probe-baseline",
     least_privilege_ui_contract => "probe-ui-contract",
+}
+
+/// Statements that made a debug build (libpg_query with C assertions) abort
+/// with SIGABRT: the binary the tests and the operator run refuses them.
+#[test]
+fn the_operators_binary_has_no_c_assertions_and_refuses_what_tripped_them() {
+    let r = host_offline(&[
+        "explain",
+        "tiers/gate.wasm",
+        "SELECT trim(both 'a', 'b', 'c')",
+        "SELECT 1 OPERATOR(a.b.+) 2",
+        "SELECT 'a'::varchar(1 + 1)",
+    ]);
+    assert!(!r.stderr.contains("debug build"), "the tests must drive the release build:\n{}", r.stderr);
+    r.expect_code(4).expect("0 allowed, 3 refused");
 }

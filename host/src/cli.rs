@@ -96,8 +96,11 @@ pub struct PluginArgs {
 /// Where the database is.
 #[derive(Args, Debug, Clone)]
 pub struct ConnArgs {
-    /// PostgreSQL URL; without it the PG* variables are used, like psql.
-    #[arg(long, env = "HOST_DATABASE_URL", hide_env_values = true)]
+    /// Where to connect: a `postgres://` URL or a libpq `key=value` string
+    /// (`host=db port=5432 dbname=directus sslmode=verify-full …`). What it
+    /// leaves out comes from the service file, the PG* variables and
+    /// libpq's defaults, as in psql.
+    #[arg(long, short = 'd', visible_alias = "dbname", env = "HOST_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 

@@ -1,6 +1,6 @@
 //! Connections, the rollout lock, and the host-owned tier transaction.
 //!
-//! The host connects like psql: `--database-url`, else the `PG*` variables.
+//! Where and how to connect (URL, environment, TLS) is [`crate::connect`].
 //! The rollout lock is a session advisory lock on a connection of its own,
 //! taken with a try-lock (a blocking lock can deadlock with
 //! `CREATE INDEX CONCURRENTLY`). Each tier gets a fresh connection, so no
@@ -8,8 +8,9 @@
 
 use crate::manifest::Limits;
 use anyhow::{Context, Result};
-use std::sync::Arc;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::Client;
+
+pub use crate::connect::Target;
 
 /// Key of the session advisory lock that serialises rollouts on a database.
 pub const ROLLOUT_LOCK_KEY: i64 = 0x5449_4552; // "TIER"
@@ -23,63 +24,6 @@ const LOCK_HOLDER: &str = "
 const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
 const IDENTITY: &str =
     "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
-
-/// Where to connect; the `PG*` variables fill what the URL does not say.
-#[derive(Clone, Debug)]
-pub struct Target {
-    config: Config,
-}
-
-impl Target {
-    /// From `--database-url`, or from PGHOST, PGPORT, PGUSER, PGPASSWORD,
-    /// PGDATABASE as psql reads them.
-    pub fn new(url: Option<&str>) -> Result<Target> {
-        let config = match url {
-            Some(url) => url.parse::<Config>().context("--database-url is not a valid PostgreSQL URL")?,
-            None => from_env(),
-        };
-        Ok(Target { config })
-    }
-
-    /// A new connection, named for `pg_stat_activity`.
-    pub async fn connect(&self, application_name: &str) -> Result<Arc<Client>> {
-        let mut config = self.config.clone();
-        config.application_name(application_name);
-        let (client, connection) = config.connect(NoTls).await.with_context(|| format!("cannot connect to {}", self.describe()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("database connection ended: {e}");
-            }
-        });
-        Ok(Arc::new(client))
-    }
-
-    /// Host and database, for messages (never the password).
-    pub fn describe(&self) -> String {
-        let host = match self.config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-            None => "the default host".into(),
-        };
-        format!("database `{}` on {host}", self.config.get_dbname().unwrap_or("(default)"))
-    }
-}
-
-fn from_env() -> Config {
-    let mut c = Config::new();
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    c.host(&var("PGHOST").unwrap_or_else(|| "/var/run/postgresql".into()));
-    if let Some(port) = var("PGPORT").and_then(|p| p.parse().ok()) {
-        c.port(port);
-    }
-    let user = var("PGUSER").or_else(|| var("USER")).unwrap_or_else(|| "postgres".into());
-    c.dbname(&var("PGDATABASE").unwrap_or_else(|| user.clone()));
-    c.user(&user);
-    if let Some(pw) = var("PGPASSWORD") {
-        c.password(pw);
-    }
-    c
-}
 
 /// `current_database()`: the identity guard compares it with every
 /// plugin's allowed names.

@@ -99,6 +99,9 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
     serde_json::json!({ "plugins": list })
 }
 
+/// How every lock file starts; only a file with it may be replaced.
+const LOCK_HEADER: &str = "# Reviewed plugins:";
+
 /// One reviewed plugin in the lock file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -129,14 +132,22 @@ impl Lock {
         Lock { plugins }
     }
 
-    /// Writes the lock file.
+    /// Writes the lock file atomically, refusing to replace any file that
+    /// is not a lock file (a plugin named by mistake, say).
     pub fn write(&self, path: &Path) -> Result<()> {
+        if path.extension().is_some_and(|e| e == "wasm") {
+            bail!(
+                "refusing to write the lock file over {}: that is a plugin's name; give the lock file's own name first, e.g. `host grants --lock rollout.lock tiers/*.wasm`",
+                path.display()
+            );
+        }
+        crate::outfile::refuse_foreign(path, LOCK_HEADER, "lock file")?;
         let text = format!(
-            "# Reviewed plugins: `host run --lock {}` runs only these bytes and grants.\n{}",
+            "{LOCK_HEADER} `host run --lock {}` runs only these bytes and grants.\n{}",
             path.display(),
-            toml::to_string_pretty(self).expect("lock serialises")
+            toml::to_string_pretty(self).context("cannot serialise the lock file")?
         );
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        crate::outfile::write_atomic(path, text.as_bytes())
     }
 
     /// Reads a lock file.

@@ -2,12 +2,14 @@
 //! over [`cli::run`]; benchmarks reach the grants check through [`sql`].
 
 pub mod cli;
+pub mod connect;
 pub mod db;
 pub mod error;
 pub mod grants;
 pub mod inspect;
 pub mod ledger;
 pub mod manifest;
+pub mod outfile;
 pub mod plan;
 pub mod report;
 pub mod rollout;

@@ -10,6 +10,12 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HOST_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this `host` is a debug build: libpg_query carries C assertions that abort on some input; \
+             operators run the release build (`make install`)"
+        );
+    }
     let cli = cli::Cli::parse();
     if cli.command.read_only() {
         // `host grants … | head`: end quietly on a closed pipe, like other

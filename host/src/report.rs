@@ -127,7 +127,10 @@ impl Reporter {
         let (log, dir) = match reports {
             Some(root) => {
                 let dir = root.join(format!("{}-{verb}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()));
-                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+                // A new directory of its own: a report never lands in (or
+                // over) files that were there before.
+                std::fs::create_dir_all(root).with_context(|| format!("cannot create the reports directory {}", root.display()))?;
+                std::fs::create_dir(&dir).with_context(|| format!("cannot create the report directory {}", dir.display()))?;
                 let file = File::create(dir.join("rollout.log")).context("cannot create rollout.log")?;
                 (Some(file), Some(dir))
             }
@@ -202,9 +205,10 @@ impl Reporter {
         let json = serde_json::to_string_pretty(&*s).expect("summary serialises");
         let md = markdown(&s);
         drop(s);
-        let written = std::fs::write(dir.join("report.json"), json).and_then(|_| std::fs::write(dir.join("report.md"), md));
+        let written = crate::outfile::write_atomic(&dir.join("report.json"), json.as_bytes())
+            .and_then(|_| crate::outfile::write_atomic(&dir.join("report.md"), md.as_bytes()));
         if let Err(e) = written {
-            eprintln!("warning: cannot write the report in {}: {e}", dir.display());
+            eprintln!("warning: cannot write the report in {}: {e:#}", dir.display());
         }
         Some(dir)
     }

@@ -244,7 +244,7 @@ async fn check(ctx: &Context, plugin: &Plugin, phase: Phase, title: &str) -> Res
 
 fn session(ctx: &Context, plugin: &Plugin, client: &Arc<Client>) -> SqlSession {
     let m = &plugin.manifest;
-    SqlSession::new(client.clone(), m.grants.clone(), m.kind.read_only(), m.limits.clone(), Instant::now(), ctx.interrupt.clone())
+    SqlSession::new(client.clone(), ctx.target.canceller(&client), m.grants.clone(), m.kind.read_only(), m.limits.clone(), Instant::now(), ctx.interrupt.clone())
 }
 
 /// Turns a call's result and the session's record into metrics or a

@@ -36,6 +36,8 @@ pub fn compile_cache() -> PathBuf {
 /// A running scratch cluster, stopped and deleted on drop.
 pub struct Cluster {
     pub dir: PathBuf,
+    /// The TCP port of a TLS cluster (its socket moves to it too).
+    pub port: Option<u16>,
     reports: PathBuf,
 }
 
@@ -48,7 +50,23 @@ impl Cluster {
         assert!(out.status.success(), "clone cluster: {}", String::from_utf8_lossy(&out.stderr));
         let reports = std::env::temp_dir().join(format!("rl-reports-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&reports);
-        Cluster { dir, reports }
+        Cluster { dir, port: None, reports }
+    }
+
+    /// A fresh cluster that takes TCP connections only over TLS, on
+    /// localhost (certificate for `localhost` only); see `scratch-pg.sh tls`.
+    pub fn start_tls(name: &str) -> Cluster {
+        let mut c = Cluster::start(name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
+        let out = Command::new("bash").arg(script()).arg("tls").arg(&c.dir).arg(port.to_string()).output().expect("bash");
+        assert!(out.status.success(), "tls cluster: {}", String::from_utf8_lossy(&out.stderr));
+        c.port = Some(port);
+        c
+    }
+
+    /// A file the TLS set-up made (`ca.crt`, `client.key`, …).
+    pub fn tls_file(&self, name: &str) -> PathBuf {
+        self.dir.join("tls").join(name)
     }
 
     /// Runs SQL with psql in `db`; returns trimmed unaligned output.
@@ -56,6 +74,7 @@ impl Cluster {
         let out = Command::new("psql")
             .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.dir)
+            .args(["-p", &self.port.unwrap_or(5432).to_string()])
             .args(["-U", "postgres", "-d", db, "-c", sql])
             .output()
             .expect("psql");
@@ -90,6 +109,7 @@ impl Cluster {
         c.current_dir(root())
             .args(args)
             .env("PGHOST", &self.dir)
+            .env("PGPORT", self.port.unwrap_or(5432).to_string())
             .env("PGUSER", "postgres")
             .env("PGDATABASE", db)
             .env("USER", "test-operator")
@@ -98,6 +118,18 @@ impl Cluster {
         if matches!(args.first(), Some(&"run") | Some(&"gate") | Some(&"rollback")) {
             c.arg("--reports").arg(&self.reports);
         }
+        c
+    }
+
+    /// A `host` command with no connection settings at all from the test's
+    /// environment: the caller gives every one (TLS tests).
+    pub fn host_cmd_bare(&self, args: &[&str]) -> Command {
+        let mut c = self.host_cmd(args);
+        for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSSLMODE", "PGSSLROOTCERT", "PGSERVICE"] {
+            c.env_remove(var);
+        }
+        // No ~/.pgpass or ~/.postgresql of whoever runs the tests.
+        c.env("HOME", &self.dir);
         c
     }
 

@@ -17,7 +17,8 @@ use check::Checker;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio_postgres::{CancelToken, Client, NoTls};
+use crate::connect::Canceller;
+use tokio_postgres::Client;
 
 /// What a plugin's SQL did in one tier, for the ledger and the report.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -32,7 +33,7 @@ pub struct Stats {
 /// One plugin's SQL access for the length of a transaction.
 pub struct SqlSession {
     client: Arc<Client>,
-    cancel: CancelToken,
+    cancel: Canceller,
     grants: Grants,
     read_only: bool,
     limits: Limits,
@@ -47,8 +48,7 @@ pub struct SqlSession {
 
 impl SqlSession {
     /// SQL access for `grants` on `client`, until `deadline`.
-    pub fn new(client: Arc<Client>, grants: Grants, read_only: bool, limits: Limits, deadline: Instant, interrupt: Interrupt) -> Self {
-        let cancel = client.cancel_token();
+    pub fn new(client: Arc<Client>, cancel: Canceller, grants: Grants, read_only: bool, limits: Limits, deadline: Instant, interrupt: Interrupt) -> Self {
         SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats: Stats::default(), log: Vec::new() }
     }
 
@@ -77,7 +77,7 @@ impl SqlSession {
             r = self.send(&checked, params) => r,
             stop = stop => {
                 // Dropping the future cancels nothing on the server: ask it to.
-                let _ = cancel.cancel_query(NoTls).await;
+                cancel.cancel().await;
                 return Err(stop);
             }
         };

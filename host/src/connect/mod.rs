@@ -1,0 +1,232 @@
+//! Where the database is and how to reach it, the way psql reaches it: a
+//! URL or `key=value` string, the service file, the `PG*` environment,
+//! `.pgpass`, and `sslmode` with rustls. Every connection the host opens
+//! (control, tier, check, and cancel requests) goes through one [`Target`],
+//! so all of them use the same settings.
+//!
+//! Depends on nothing else in the host.
+
+pub mod conninfo;
+pub mod pgpass;
+pub mod settings;
+pub mod tls;
+
+use anyhow::{anyhow, Result};
+use settings::{Endpoint, Host, Settings};
+pub use settings::{SslMode, Verify};
+use std::sync::Arc;
+use tokio_postgres::config::SslNegotiation;
+use tokio_postgres::{CancelToken, Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Where to connect, with every setting resolved and TLS ready.
+#[derive(Clone)]
+pub struct Target {
+    settings: Settings,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Target {
+    /// From a connection string (URL or `key=value`), or from the
+    /// environment alone, as psql does.
+    pub fn new(conn: Option<&str>) -> Result<Target> {
+        Target::with_env(conn, &conninfo::ProcessEnv)
+    }
+
+    /// The same, with an explicit environment (tests).
+    pub fn with_env(conn: Option<&str>, env: &dyn conninfo::Environment) -> Result<Target> {
+        let given = conn.map(conninfo::parse).transpose()?.unwrap_or_default();
+        let values = conninfo::with_fallbacks(given, env)?;
+        let settings = Settings::resolve(&values, env)?;
+        let tls = tls::client_config(&settings.tls)?.map(MakeRustlsConnect::new);
+        Ok(Target { settings, tls })
+    }
+
+    /// The resolved settings (for `describe`, tests and the ledger).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A new connection, named for `pg_stat_activity`. Tries each host in
+    /// order, like libpq; the error names every host tried and why.
+    pub async fn connect(&self, application_name: &str) -> Result<Arc<Client>> {
+        let mut failures = Vec::new();
+        for endpoint in &self.settings.endpoints {
+            match self.connect_to(endpoint, application_name).await {
+                Ok(client) => return Ok(Arc::new(client)),
+                Err(e) => failures.push((endpoint_name(endpoint), e.to_string())),
+            }
+        }
+        let why = match failures.as_slice() {
+            [(_, only)] => only.clone(),
+            all => all.iter().map(|(host, e)| format!("{host}: {e}")).collect::<Vec<_>>().join("; "),
+        };
+        Err(anyhow!("cannot connect to {}: {why}", self.describe()))
+    }
+
+    async fn connect_to(&self, endpoint: &Endpoint, application_name: &str) -> Result<Client> {
+        let config = self.config(endpoint, application_name);
+        let host_name = match &endpoint.host {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(_) => String::new(),
+        };
+        let explain = |e: tokio_postgres::Error| match tls::explain(&e, &self.settings.tls, &host_name) {
+            Some(why) => anyhow!("{why}"),
+            None => anyhow!("{}", chain(&e)),
+        };
+        let client = match (&self.tls, &endpoint.host) {
+            (Some(tls), Host::Tcp(_)) => {
+                let (client, connection) = config.connect(tls.clone()).await.map_err(explain)?;
+                tokio::spawn(log_end(connection));
+                client
+            }
+            _ => {
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(explain)?;
+                tokio::spawn(log_end(connection));
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    fn config(&self, endpoint: &Endpoint, application_name: &str) -> Config {
+        let s = &self.settings;
+        let mut c = Config::new();
+        match &endpoint.host {
+            Host::Tcp(h) => c.host(h),
+            Host::Unix(dir) => c.host_path(dir),
+        };
+        if let Some(addr) = endpoint.hostaddr {
+            c.hostaddr(addr);
+        }
+        c.port(endpoint.port).user(&s.user).dbname(&s.dbname);
+        let name = match &s.application_name {
+            Some(given) => format!("{given} ({application_name})"),
+            None => application_name.to_string(),
+        };
+        c.application_name(&name);
+        if let Some(pw) = self.password(endpoint) {
+            c.password(pw);
+        }
+        if let Some(o) = &s.options {
+            c.options(o);
+        }
+        if let Some(t) = s.connect_timeout {
+            c.connect_timeout(t);
+        }
+        c.keepalives(s.keepalives);
+        if let Some(idle) = s.keepalives_idle {
+            c.keepalives_idle(idle);
+        }
+        if s.read_write {
+            c.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        }
+        c.channel_binding(s.channel_binding);
+        // TLS is never used on a unix socket (as in libpq); `allow` is
+        // taken as `prefer`.
+        let mode = match (&endpoint.host, s.tls.mode) {
+            (Host::Unix(_), _) | (_, SslMode::Disable) => tokio_postgres::config::SslMode::Disable,
+            (_, m) if m.requires_tls() => tokio_postgres::config::SslMode::Require,
+            _ => tokio_postgres::config::SslMode::Prefer,
+        };
+        c.ssl_mode(mode);
+        if s.tls.direct {
+            c.ssl_negotiation(SslNegotiation::Direct);
+        }
+        c
+    }
+
+    /// The string's or PGPASSWORD's password, else the password file's.
+    fn password(&self, endpoint: &Endpoint) -> Option<String> {
+        let s = &self.settings;
+        if s.password.is_some() {
+            return s.password.clone();
+        }
+        let file = s.passfile.as_ref()?;
+        let host = match &endpoint.host {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(dir) => dir.display().to_string(),
+        };
+        let mut hosts = vec![host.as_str()];
+        if matches!(&endpoint.host, Host::Unix(d) if settings::SOCKET_DIRS.iter().any(|s| d.as_path() == std::path::Path::new(s))) {
+            hosts.push("localhost");
+        }
+        let found = pgpass::lookup(file, &hosts, endpoint.port, &s.dbname, &s.user);
+        if let Some(w) = found.warning {
+            eprintln!("warning: {w}");
+        }
+        found.password
+    }
+
+    /// A handle that cancels the running statement of `client`, sent with
+    /// the same TLS settings as the connection.
+    pub fn canceller(&self, client: &Client) -> Canceller {
+        Canceller { token: client.cancel_token(), tls: self.tls.clone() }
+    }
+
+    /// Hosts, database, user and sslmode, for messages; never the password.
+    pub fn describe(&self) -> String {
+        let s = &self.settings;
+        let hosts: Vec<String> = s.endpoints.iter().map(endpoint_name).collect();
+        format!("database `{}` as `{}` on {} (sslmode={})", s.dbname, s.user, hosts.join(", "), s.tls.mode.name())
+    }
+}
+
+fn endpoint_name(e: &Endpoint) -> String {
+    match &e.host {
+        Host::Tcp(h) => match e.hostaddr {
+            Some(a) if a.to_string() != *h => format!("{h} ({a}) port {}", e.port),
+            _ => format!("{h} port {}", e.port),
+        },
+        Host::Unix(dir) => format!("socket {}/.s.PGSQL.{}", dir.display(), e.port),
+    }
+}
+
+/// An error and its causes on one line (tokio-postgres says only "db
+/// error" at the top; the server's message is the cause).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+async fn log_end<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::warn!("database connection ended: {e}");
+    }
+}
+
+/// Cancels a running statement on the server (Ctrl-C, a deadline).
+#[derive(Clone)]
+pub struct Canceller {
+    token: CancelToken,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl Canceller {
+    /// Asks the server to cancel; failures are ignored (the caller is
+    /// already stopping, and a lost connection ends the statement anyway).
+    pub async fn cancel(&self) {
+        let _ = match &self.tls {
+            Some(tls) => self.token.cancel_query(tls.clone()).await,
+            None => self.token.cancel_query(tokio_postgres::NoTls).await,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;
