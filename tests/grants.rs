@@ -24,7 +24,10 @@ fn grants_show_every_one_roof_grant_and_write_access_per_relation() {
         .expect("  file      one-roof-assignments.csv")
         .expect("write access by relation");
     let summary = r.stdout.split("write access by relation").nth(1).unwrap();
-    assert!(summary.contains("one_roof.resp_ownership ") && summary.contains("insert by one-roof-ownership"), "{summary}");
+    assert!(
+        summary.contains("one_roof.resp_ownership ") && summary.contains("insert by one-roof-ownership"),
+        "{summary}"
+    );
     assert!(!summary.contains("event_type_registry                 update"), "nothing may update event_type_registry");
     // Stable: the same input prints the same text.
     assert_eq!(host_offline(&a).stdout, r.stdout);
@@ -64,7 +67,8 @@ fn a_lock_file_never_overwrites_a_plugin_or_any_file_host_did_not_write() {
     a.extend(["--lock", lock.to_str().unwrap()]);
     host_offline(&a).expect_code(0);
     host_offline(&a).expect_code(0);
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 2, "only the notes and the lock: {names:?}");
 }
 
@@ -82,7 +86,9 @@ fn the_lock_file_pins_reviewed_bytes_and_a_one_byte_change_is_refused() {
     let text = std::fs::read_to_string(&lock).unwrap();
     assert!(text.contains("[plugins.one-roof-shadow]") && text.contains("one-roof-assignments.csv"), "{text}");
     // Round trip: the reviewed plan runs.
-    c.host(&args("run", &plan, &["--param", APR, "--lock", lock.to_str().unwrap()])).expect_code(0).expect("matches the lock file");
+    c.host(&args("run", &plan, &["--param", APR, "--lock", lock.to_str().unwrap()]))
+        .expect_code(0)
+        .expect("matches the lock file");
     c.host(&args("rollback", &plan, &["--lock", lock.to_str().unwrap()])).expect_code(0);
     // One byte of tier 3 changed (in its description: still a valid plugin).
     let mut bytes = std::fs::read(root().join("tiers/t3-axis.wasm")).unwrap();
@@ -93,7 +99,11 @@ fn the_lock_file_pins_reviewed_bytes_and_a_one_byte_change_is_refused() {
     let mut tampered = plan_with(Some("t3-axis"), &[]);
     tampered.push(changed.to_str().unwrap().to_string());
     let data = root().join("tiers/data");
-    let r = c.host(&args("run", &tampered, &["--param", APR, "--lock", lock.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]));
+    let r = c.host(&args(
+        "run",
+        &tampered,
+        &["--param", APR, "--lock", lock.to_str().unwrap(), "--data-dir", data.to_str().unwrap()],
+    ));
     r.expect_code(2).expect("one-roof-axis: bytes differ");
     // A plugin that was never reviewed.
     let extra = plan_with(None, &["tests/plugins/rehearsal.wasm"]);
@@ -105,9 +115,13 @@ fn the_lock_file_pins_reviewed_bytes_and_a_one_byte_change_is_refused() {
     std::fs::create_dir(&data2).unwrap();
     let csv = std::fs::read_to_string(data.join("one-roof-assignments.csv")).unwrap();
     std::fs::write(data2.join("one-roof-assignments.csv"), csv.replace("core-01,T01", "core-01,T02")).unwrap();
-    c.host(&args("run", &plan, &["--param", APR, "--lock", lock.to_str().unwrap(), "--data-dir", data2.to_str().unwrap()]))
-        .expect_code(2)
-        .expect("one-roof-shadow: data files differ");
+    c.host(&args(
+        "run",
+        &plan,
+        &["--param", APR, "--lock", lock.to_str().unwrap(), "--data-dir", data2.to_str().unwrap()],
+    ))
+    .expect_code(2)
+    .expect("one-roof-shadow: data files differ");
     assert_eq!(c.baseline_line(), BASELINE, "nothing ran");
 }
 
@@ -139,7 +153,9 @@ fn plan_up_to(stem: &str) -> Vec<String> {
         .into_iter()
         .filter(|p| !p.ends_with(&format!("/{stem}.wasm")))
         .filter(|p| match (tier, p.strip_prefix("tiers/t")) {
-            (Some(k), Some(rest)) => rest.split('-').next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n < k || n == 8),
+            (Some(k), Some(rest)) => {
+                rest.split('-').next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n < k || n == 8)
+            }
             (Some(_), None) => p.ends_with("/gate.wasm"),
             (None, _) => true,
         })
@@ -173,7 +189,11 @@ fn least_privilege(stem: &str) {
             std::fs::write(&variant, with_manifest(&wasm, &without(&manifest, key, item))).unwrap();
             let mut plan = plan_up_to(stem);
             plan.push(variant.to_str().unwrap().to_string());
-            let expected = if key == "read" { format!("reading {item} is not granted") } else { format!("{key} on {item} is not granted") };
+            let expected = if key == "read" {
+                format!("reading {item} is not granted")
+            } else {
+                format!("{key} on {item} is not granted")
+            };
             let c = Cluster::start(&format!("lp-{stem}-{tried}"));
             c.ratify();
             let extra = ["--param", APR, "--data-dir", data.to_str().unwrap()];

@@ -34,11 +34,18 @@ fn the_hostile_sql_corpus_is_refused_statement_by_statement() {
     let before = (c.baseline_line(), leftovers(&c));
     let plan = hostile_plan();
     let r = c.host(&args("run", &plan, &["--param", APR, "--param", "escape=sql"]));
-    assert!(!r.all().contains("ESCAPED"), "escapes:\n{}", r.all().lines().filter(|l| l.contains("ESCAPED")).collect::<Vec<_>>().join("\n"));
+    assert!(
+        !r.all().contains("ESCAPED"),
+        "escapes:\n{}",
+        r.all().lines().filter(|l| l.contains("ESCAPED")).collect::<Vec<_>>().join("\n")
+    );
     let line = r.all().lines().find(|l| l.contains("HOSTILE SQL: tried")).map(str::to_string).expect("the corpus ran");
     let nums: Vec<usize> = line.split(|ch: char| !ch.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
     let (tried, refused) = (nums[nums.len() - 2], nums[nums.len() - 1]);
-    eprintln!("hostile SQL suite: {tried} statements tried, {refused} refused by the host, {} escaped", tried - refused);
+    eprintln!(
+        "hostile SQL suite: {tried} statements tried, {refused} refused by the host, {} escaped",
+        tried - refused
+    );
     assert!(tried >= 200, "only {tried} cases");
     assert_eq!(tried, refused);
     // The tier failed (each refusal fails it), was rolled back, and the run stopped.
@@ -89,7 +96,11 @@ fn escapes_that_are_not_sql_are_refused_or_stopped_at_their_limit() {
         assert!(r.all().contains("refused") || route == "env", "{}", r.all());
         c.host(&args("rollback", &plan, &[])).expect_code(0);
     }
-    assert_eq!(std::fs::read(root().join("tests/plugins/data/hostile-corpus.sql")).unwrap(), corpus, "the data file was written");
+    assert_eq!(
+        std::fs::read(root().join("tests/plugins/data/hostile-corpus.sql")).unwrap(),
+        corpus,
+        "the data file was written"
+    );
     assert_eq!(leftovers(&c), before, "something was left behind");
     assert_eq!(c.baseline_line(), BASELINE);
 }
@@ -122,7 +133,8 @@ fn under_a_restricted_role_postgresql_alone_refuses_what_no_grant_allows() {
     let statements = corpus();
     let mut explain = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
     explain.current_dir(root()).args(["explain", "tests/plugins/hostile.wasm"]).args(&statements);
-    let out = String::from_utf8_lossy(&explain.env("HOST_COMPILE_CACHE", compile_cache()).output().unwrap().stdout).to_string();
+    let out = String::from_utf8_lossy(&explain.env("HOST_COMPILE_CACHE", compile_cache()).output().unwrap().stdout)
+        .to_string();
     let reasons: Vec<&str> = out.lines().filter(|l| l.starts_with("         ")).map(str::trim).collect();
     assert_eq!(reasons.len(), statements.len(), "one answer per statement");
     let mut checked = 0;

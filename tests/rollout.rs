@@ -35,7 +35,11 @@ fn happy_path_runs_every_tier_and_verify_passes_all_eleven_metrics() {
     let r = run_ok(&c);
     r.expect("GATE READY").expect("TIER 8 VERIFY PASS").expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
     for metric in VERIFY_METRICS {
-        let line = r.stdout.lines().find(|l| l.contains(&format!("│ {metric} "))).unwrap_or_else(|| panic!("no {metric} line"));
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("│ {metric} ")))
+            .unwrap_or_else(|| panic!("no {metric} line"));
         assert!(line.contains("PASS"), "{metric} did not pass: {line}");
     }
     let drift = r.stdout.lines().find(|l| l.contains("│ open_drift ")).expect("open_drift line");
@@ -54,7 +58,8 @@ fn happy_path_runs_every_tier_and_verify_passes_all_eleven_metrics() {
     assert_eq!(c.scalar("SELECT jsonb_array_length(plugins) FROM rollout_ledger.rollout"), 11);
     // The report, ready to publish.
     let dir = c.reports().pop().expect("a report directory");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["outcome"], "ok");
     assert_eq!(json["tiers"].as_array().unwrap().len(), 7);
     assert_eq!(json["verify"]["passed"], true);
@@ -143,7 +148,10 @@ fn a_tier_4_failure_keeps_tiers_0_to_3_and_rolls_back_to_baseline() {
     );
     assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "failed");
     // A new run is refused while tiers are applied.
-    c.host(&args("run", &one_roof(), &["--param", APR])).expect_code(7).expect("host rollback").expect("tier 3 (one-roof-axis)");
+    c.host(&args("run", &one_roof(), &["--param", APR]))
+        .expect_code(7)
+        .expect("host rollback")
+        .expect("tier 3 (one-roof-axis)");
     // Rollback restores the baseline.
     c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK: ownership=0 gap=210 axis=absent");
     assert_eq!(c.baseline_line(), BASELINE);
@@ -179,7 +187,10 @@ fn a_plugin_that_traps_or_panics_is_shown_and_rolled_back() {
     c.ratify();
     let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
     let r = c.host(&args("run", &plan, &["--param", APR, "--param", "mode=panic"]));
-    r.expect_code(4).expect("plugin panicked").expect("tier 4 panicked on purpose with 70 rows placed").expect("plugin trapped");
+    r.expect_code(4)
+        .expect("plugin panicked")
+        .expect("tier 4 panicked on purpose with 70 rows placed")
+        .expect("plugin trapped");
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420);
     c.host(&args("rollback", &plan, &[])).expect_code(0);
     let r = c.host(&args("run", &plan, &["--param", APR, "--param", "mode=trap"]));
@@ -193,10 +204,17 @@ fn missing_or_malformed_approval_is_refused_before_the_database_is_touched() {
     let c = Cluster::start("params");
     c.ratify();
     let plan = one_roof();
-    c.host(&args("run", &plan, &[])).expect_code(2).expect("missing parameter `ratified_apr`").expect("--param ratified_apr=");
+    c.host(&args("run", &plan, &[]))
+        .expect_code(2)
+        .expect("missing parameter `ratified_apr`")
+        .expect("--param ratified_apr=");
     c.host(&args("run", &plan, &["--param", "ratified_apr=APR-26-1"])).expect_code(2).expect("does not match");
     c.host(&args("run", &plan, &["--param", "ratified_apr=APR-2026-0412; DROP TABLE x"])).expect_code(2);
-    assert_eq!(c.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0, "the ledger was created");
+    assert_eq!(
+        c.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"),
+        0,
+        "the ledger was created"
+    );
 }
 
 #[test]
@@ -237,7 +255,9 @@ fn single_tier_rollback_is_refused_while_a_later_tier_is_applied() {
         .expect("cannot roll back tier 3 alone: tier 6 (one-roof-kg-domain) is still applied");
     c.host(&args("rollback", &plan, &["--tier", "6"])).expect_code(0).expect("TIER 6 ROLLBACK OK");
     assert_eq!(c.psql("SELECT status FROM one_roof.kg_domain"), "draft");
-    c.host(&args("rollback", &plan, &["--tier", "4"])).expect_code(7).expect("tier 5 (one-roof-projection) is still applied");
+    c.host(&args("rollback", &plan, &["--tier", "4"]))
+        .expect_code(7)
+        .expect("tier 5 (one-roof-projection) is still applied");
     assert!(c.tier_states().contains("one-roof-kg-domain=rolled_back"));
 }
 
@@ -258,9 +278,9 @@ fn a_rehearsal_plugin_is_refused_on_directus() {
     let c = Cluster::start("rehearsal");
     c.ratify();
     let plan = plan_with(None, &["tests/plugins/rehearsal.wasm"]);
-    c.host(&args("run", &plan, &["--param", APR]))
-        .expect_code(5)
-        .expect("refusing to run against database `directus`: plugin tier 7 (test-rehearsal) allows only [\"directus_clone\"]");
+    c.host(&args("run", &plan, &["--param", APR])).expect_code(5).expect(
+        "refusing to run against database `directus`: plugin tier 7 (test-rehearsal) allows only [\"directus_clone\"]",
+    );
     assert_eq!(c.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
 }
 
@@ -326,7 +346,9 @@ fn two_runs_at_once_exactly_one_proceeds() {
     let (slow_plan, mut slow) = run_sleeping_in_tier_4(&c);
     let plan = one_roof();
     let r = c.host(&args("run", &plan, &["--param", APR]));
-    r.expect_code(6).expect("another rollout holds the rollout lock").expect(&format!("host run by test-operator pid {}", slow.id()));
+    r.expect_code(6)
+        .expect("another rollout holds the rollout lock")
+        .expect(&format!("host run by test-operator pid {}", slow.id()));
     std::process::Command::new("kill").args(["-INT", &slow.id().to_string()]).status().unwrap();
     assert_eq!(slow.wait().unwrap().code(), Some(130));
     c.host(&args("rollback", &slow_plan, &[])).expect_code(0);

@@ -83,7 +83,10 @@ fn a_wrong_ca_or_a_wrong_host_name_is_refused_before_any_statement() {
     c.ratify();
     let plan = one_roof();
     let run = args("run", &plan, &["--param", APR]);
-    let wrong_ca = conn(&c, &format!("password={PASSWORD} sslmode=verify-full sslrootcert={}", c.tls_file("other-ca.crt").display()));
+    let wrong_ca = conn(
+        &c,
+        &format!("password={PASSWORD} sslmode=verify-full sslrootcert={}", c.tls_file("other-ca.crt").display()),
+    );
     host_with(&c, &wrong_ca, &run).expect_code(8).expect("not signed by a CA in sslrootcert=").expect("other-ca.crt");
     // The certificate names localhost only; 127.0.0.1 is the same server
     // under a name the certificate does not list.
@@ -107,12 +110,16 @@ fn require_encrypts_without_a_ca_and_fails_against_a_server_without_tls() {
     let require = conn(&c, &format!("password={PASSWORD} sslmode=require"));
     host_with(&c, &require, &status).expect_code(0);
     // The server refuses plaintext TCP (pg_hba): disable cannot get in.
-    host_with(&c, &conn(&c, &format!("password={PASSWORD} sslmode=disable")), &status).expect_code(8).expect("no encryption");
+    host_with(&c, &conn(&c, &format!("password={PASSWORD} sslmode=disable")), &status)
+        .expect_code(8)
+        .expect("no encryption");
     // A server without TLS: require refuses to go on in plaintext.
     c.psql_in("postgres", "ALTER SYSTEM SET ssl = off");
     c.psql_in("postgres", "SELECT pg_reload_conf()");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    host_with(&c, &require, &status).expect_code(8).expect("the server does not offer TLS, and sslmode=require requires it");
+    host_with(&c, &require, &status)
+        .expect_code(8)
+        .expect("the server does not offer TLS, and sslmode=require requires it");
 }
 
 #[test]
@@ -130,7 +137,11 @@ fn a_client_certificate_logs_in_and_a_readable_key_is_refused() {
     );
     host_with(&c, &cert_conn, &["status"]).expect_code(0);
     // Without the certificate the server refuses the same user.
-    let no_cert = format!("host=localhost port={} dbname=directus user=rollout_cert sslmode=verify-full sslrootcert={}", c.port.unwrap(), c.tls_file("ca.crt").display());
+    let no_cert = format!(
+        "host=localhost port={} dbname=directus user=rollout_cert sslmode=verify-full sslrootcert={}",
+        c.port.unwrap(),
+        c.tls_file("ca.crt").display()
+    );
     host_with(&c, &no_cert, &["status"]).expect_code(8).expect("certificate");
     // A key group or others can read is refused before connecting.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -142,14 +153,16 @@ fn a_pgpass_others_can_read_is_ignored_with_a_warning() {
     let c = Cluster::start_tls("tls-pgpass");
     let loose = pgpass(&c, 0o644);
     let mut cmd = c.host_cmd_bare(&["status"]);
-    cmd.arg("--database-url").arg(conn(&c, &format!("sslmode=verify-full sslrootcert={}", c.tls_file("ca.crt").display())));
+    cmd.arg("--database-url")
+        .arg(conn(&c, &format!("sslmode=verify-full sslrootcert={}", c.tls_file("ca.crt").display())));
     cmd.env("PGPASSFILE", &loose);
     let r = Run::from(cmd.output().unwrap());
     r.expect_code(8).expect("has group or world access").expect("ignored");
     assert!(!r.all().contains(PASSWORD));
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut cmd = c.host_cmd_bare(&["status"]);
-    cmd.arg("--database-url").arg(conn(&c, &format!("sslmode=verify-full sslrootcert={}", c.tls_file("ca.crt").display())));
+    cmd.arg("--database-url")
+        .arg(conn(&c, &format!("sslmode=verify-full sslrootcert={}", c.tls_file("ca.crt").display())));
     cmd.env("PGPASSFILE", &loose);
     Run::from(cmd.output().unwrap()).expect_code(0);
 }

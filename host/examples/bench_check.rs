@@ -20,7 +20,13 @@ const STATEMENTS: &[&str] = &[
 
 fn grants() -> Grants {
     let read = [
-        "approval", "responsibility", "resp_ownership", "ui_projection", "containment", "axis_node", "kg_domain",
+        "approval",
+        "responsibility",
+        "resp_ownership",
+        "ui_projection",
+        "containment",
+        "axis_node",
+        "kg_domain",
         "event_type_registry",
     ];
     Grants { read: read.iter().map(|t| format!("one_roof.{t}")).collect(), ..Grants::default() }
@@ -48,7 +54,10 @@ async fn main() {
         }
         Err(_) => None,
     };
-    println!("{:<60} {:>10} {:>10} {:>12} {:>8} {:>8}", "statement", "parse µs", "check µs", "round trip µs", "chk/prs", "chk/rt");
+    println!(
+        "{:<60} {:>10} {:>10} {:>12} {:>8} {:>8}",
+        "statement", "parse µs", "check µs", "round trip µs", "chk/prs", "chk/rt"
+    );
     let (mut sum_parse, mut sum_check, mut sum_rt) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for sql in STATEMENTS {
         let parse = per_call(2_000, || {
@@ -72,7 +81,8 @@ async fn main() {
         sum_check += check;
         sum_rt += rt;
         let short: String = sql.chars().take(58).collect();
-        let ratio_rt = if rt.is_zero() { "-".to_string() } else { format!("{:.2}", check.as_secs_f64() / rt.as_secs_f64()) };
+        let ratio_rt =
+            if rt.is_zero() { "-".to_string() } else { format!("{:.2}", check.as_secs_f64() / rt.as_secs_f64()) };
         println!(
             "{short:<60} {:>10.1} {:>10.1} {:>12.1} {:>8.2} {:>8}",
             parse.as_secs_f64() * 1e6,
@@ -89,6 +99,10 @@ async fn main() {
         (sum_check / n).as_secs_f64() * 1e6,
         sum_check.as_secs_f64() / sum_parse.as_secs_f64(),
         (sum_rt / n).as_secs_f64() * 1e6,
-        if sum_rt.is_zero() { String::new() } else { format!(" (check = {:.2}× the round trip)", sum_check.as_secs_f64() / sum_rt.as_secs_f64()) }
+        if sum_rt.is_zero() {
+            String::new()
+        } else {
+            format!(" (check = {:.2}× the round trip)", sum_check.as_secs_f64() / sum_rt.as_secs_f64())
+        }
     );
 }

@@ -140,13 +140,21 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 /// Runs the command; the error carries the exit code.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Gate(args) => with_plan("gate", &args, |ctx, plan| Box::pin(async move { rollout::gate(ctx, plan).await })).await,
-        Command::Run(args) => with_plan("run", &args, |ctx, plan| Box::pin(async move { rollout::run(ctx, plan).await })).await,
+        Command::Gate(args) => {
+            with_plan("gate", &args, |ctx, plan| Box::pin(async move { rollout::gate(ctx, plan).await })).await
+        }
+        Command::Run(args) => {
+            with_plan("run", &args, |ctx, plan| Box::pin(async move { rollout::run(ctx, plan).await })).await
+        }
         Command::Rollback { args, tier } => {
-            with_plan("rollback", &args, move |ctx, plan| Box::pin(async move { rollout::rollback(ctx, plan, tier).await })).await
+            with_plan("rollback", &args, move |ctx, plan| {
+                Box::pin(async move { rollout::rollback(ctx, plan, tier).await })
+            })
+            .await
         }
         Command::Status { conn, limit } => {
-            let ctx = context(&conn, None, BTreeMap::new(), Arc::new(Reporter::new(None, "status").map_err(Failure::Plan)?))?;
+            let ctx =
+                context(&conn, None, BTreeMap::new(), Arc::new(Reporter::new(None, "status").map_err(Failure::Plan)?))?;
             rollout::status(&ctx, limit).await
         }
         Command::Inspect(args) => {
@@ -178,8 +186,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::Plan)?;
             let mut all = statements;
             if let Some(f) = file {
-                let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display())).map_err(Failure::Plan)?;
-                all.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")).map(String::from));
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))
+                    .map_err(Failure::Plan)?;
+                all.extend(
+                    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")).map(String::from),
+                );
             }
             inspect::explain(&loaded, &all)
         }
@@ -217,10 +229,16 @@ where
     result
 }
 
-fn context(conn: &ConnArgs, operator: Option<String>, params: BTreeMap<String, String>, reporter: Arc<Reporter>) -> Result<Context, Failure> {
+fn context(
+    conn: &ConnArgs,
+    operator: Option<String>,
+    params: BTreeMap<String, String>,
+    reporter: Arc<Reporter>,
+) -> Result<Context, Failure> {
     let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
     let operator = operator.or_else(os_user).unwrap_or_else(|| "unknown".into());
-    let client_host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    let client_host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into());
     Ok(Context {
         target,
         sandbox: Sandbox::new().map_err(Failure::Plan)?,

@@ -22,8 +22,7 @@ const LOCK_HOLDER: &str = "
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
 const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
-const IDENTITY: &str =
-    "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
+const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
 
 /// `current_database()`: the identity guard compares it with every
 /// plugin's allowed names.

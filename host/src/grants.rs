@@ -152,7 +152,8 @@ impl Lock {
 
     /// Reads a lock file.
     pub fn read(path: &Path) -> Result<Lock> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the lock file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the lock file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{} is not a valid lock file", path.display()))
     }
 
@@ -165,13 +166,19 @@ impl Lock {
                 None => problems.push(format!("{name}: not in the lock file (never reviewed)")),
                 Some(want) => {
                     if want.sha256 != got.sha256 {
-                        problems.push(format!("{name}: bytes differ (locked sha256 {}, found {})", want.sha256, got.sha256));
+                        problems.push(format!(
+                            "{name}: bytes differ (locked sha256 {}, found {})",
+                            want.sha256, got.sha256
+                        ));
                     }
                     if want.grants != got.grants {
                         problems.push(format!("{name}: grants differ from the reviewed ones"));
                     }
                     if want.files != got.files {
-                        problems.push(format!("{name}: data files differ (locked {:?}, found {:?})", want.files, got.files));
+                        problems.push(format!(
+                            "{name}: data files differ (locked {:?}, found {:?})",
+                            want.files, got.files
+                        ));
                     }
                 }
             }
@@ -210,7 +217,8 @@ pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
         out.push_str(&format!("\n-- {}\n", p.label()));
         out.push_str(&format!("CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;\n"));
         out.push_str(&format!("GRANT {role} TO {};\n", ident(operator_role)));
-        let mut schemas: Vec<&str> = m.grants.read.iter().chain(m.grants.writes().map(|(_, r)| r)).map(|r| split(r).0).collect();
+        let mut schemas: Vec<&str> =
+            m.grants.read.iter().chain(m.grants.writes().map(|(_, r)| r)).map(|r| split(r).0).collect();
         schemas.sort();
         schemas.dedup();
         for s in schemas {
@@ -219,7 +227,11 @@ pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
         let mut create_schemas: Vec<&str> = m.grants.create.iter().map(|r| split(r).0).collect();
         create_schemas.dedup();
         for s in create_schemas {
-            out.push_str(&format!("GRANT CREATE ON SCHEMA {} TO {role};  -- for: create {}\n", ident(s), m.grants.create.join(", ")));
+            out.push_str(&format!(
+                "GRANT CREATE ON SCHEMA {} TO {role};  -- for: create {}\n",
+                ident(s),
+                m.grants.create.join(", ")
+            ));
         }
         for (privilege, list) in [
             ("SELECT", &m.grants.read),

@@ -52,7 +52,12 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
         match checker.check(sql, 0) {
             Ok(c) => {
                 let access: Vec<String> = c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect();
-                println!("ALLOWED  {}\n         {} — {}", one_line(sql), c.kind, if access.is_empty() { "no relation".into() } else { access.join(", ") });
+                println!(
+                    "ALLOWED  {}\n         {} — {}",
+                    one_line(sql),
+                    c.kind,
+                    if access.is_empty() { "no relation".into() } else { access.join(", ") }
+                );
             }
             Err(r) => {
                 refused += 1;

@@ -101,8 +101,15 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
         .execute(
             EVENT,
             &[
-                &e.rollout_id, &e.plugin, &e.ordinal, &e.sha256, &e.event, &e.duration_ms, &e.statements,
-                &e.rows_changed, &e.message,
+                &e.rollout_id,
+                &e.plugin,
+                &e.ordinal,
+                &e.sha256,
+                &e.event,
+                &e.duration_ms,
+                &e.statements,
+                &e.rows_changed,
+                &e.message,
             ],
         )
         .await

@@ -240,7 +240,8 @@ mod tests {
         assert!(Manifest::parse(&no_timeout).unwrap_err().to_string().contains("statement_timeout_ms=0"));
         let huge = format!("{BASE}[limits]\nwall_time_ms = 18446744073709551615\n");
         assert!(Manifest::parse(&huge).is_err());
-        let gate_write = "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
+        let gate_write =
+            "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
         assert!(Manifest::parse(gate_write).unwrap_err().to_string().contains("read-only"));
     }
 }

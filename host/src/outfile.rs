@@ -14,11 +14,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".host-write-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write {}: cannot create a temporary file in {}", path.display(), dir.display()))?;
-    tmp.write_all(contents).and_then(|_| tmp.as_file().sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut tmp = tempfile::Builder::new().prefix(".host-write-").tempfile_in(dir).with_context(|| {
+        format!("cannot write {}: cannot create a temporary file in {}", path.display(), dir.display())
+    })?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
@@ -35,7 +36,9 @@ pub fn refuse_foreign(path: &Path, header: &str, what: &str) -> Result<()> {
         bail!("refusing to write the {what} {}: it exists and is not a plain file", path.display());
     }
     let mut start = vec![0; header.len()];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut start)).with_context(|| format!("cannot read {}", path.display()))?;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut start))
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if n < header.len() || start != header.as_bytes() {
         bail!(
             "refusing to overwrite {}: it is not a {what} written by host (it would be destroyed); name a new file",

@@ -104,7 +104,10 @@ impl Plan {
             }
             if let Some(n) = p.manifest.ordinal {
                 if let Some(other) = ordinals.insert(n, p.manifest.name.clone()) {
-                    bail!("ordinal {n} is claimed by both `{other}` and `{}`; each tier needs its own", p.manifest.name);
+                    bail!(
+                        "ordinal {n} is claimed by both `{other}` and `{}`; each tier needs its own",
+                        p.manifest.name
+                    );
                 }
             }
         }
@@ -134,7 +137,11 @@ impl Plan {
         probes.sort_by_key(|p| p.ordinal());
         if let Some(last) = tiers.last() {
             if last.ordinal() > verify.ordinal() {
-                bail!("{} comes after the verify plugin (ordinal {}); verify must be last", last.label(), verify.ordinal());
+                bail!(
+                    "{} comes after the verify plugin (ordinal {}); verify must be last",
+                    last.label(),
+                    verify.ordinal()
+                );
             }
         }
         Ok(Plan { gate, tiers, verify, probes })
@@ -213,7 +220,9 @@ fn manifest_section(bytes: &[u8]) -> Result<String> {
     }
     match found.len() {
         1 => String::from_utf8(found.remove(0)).context("the manifest is not UTF-8"),
-        0 => bail!("no embedded manifest (custom section `{SECTION}`); build the plugin with rollout-sdk's export macro"),
+        0 => {
+            bail!("no embedded manifest (custom section `{SECTION}`); build the plugin with rollout-sdk's export macro")
+        }
         n => bail!("{n} embedded manifests; a plugin carries exactly one"),
     }
 }

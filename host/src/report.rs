@@ -41,7 +41,13 @@ impl CheckTable {
                 name: m.name.clone(),
                 expected: m.expected.clone(),
                 actual: m.actual.clone(),
-                result: if m.info { "info" } else if m.passed { "PASS" } else { "FAIL" },
+                result: if m.info {
+                    "info"
+                } else if m.passed {
+                    "PASS"
+                } else {
+                    "FAIL"
+                },
             })
             .collect();
         CheckTable {
@@ -129,8 +135,10 @@ impl Reporter {
                 let dir = root.join(format!("{}-{verb}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()));
                 // A new directory of its own: a report never lands in (or
                 // over) files that were there before.
-                std::fs::create_dir_all(root).with_context(|| format!("cannot create the reports directory {}", root.display()))?;
-                std::fs::create_dir(&dir).with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+                std::fs::create_dir_all(root)
+                    .with_context(|| format!("cannot create the reports directory {}", root.display()))?;
+                std::fs::create_dir(&dir)
+                    .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
                 let file = File::create(dir.join("rollout.log")).context("cannot create rollout.log")?;
                 (Some(file), Some(dir))
             }

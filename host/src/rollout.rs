@@ -229,13 +229,21 @@ async fn run_probes(ctx: &Context, plan: &Plan, phase: Phase) -> Result<Vec<Chec
 
 /// Runs a check plugin in a read-only transaction; returns its table and
 /// (statements, milliseconds).
-async fn check(ctx: &Context, plugin: &Plugin, phase: Phase, title: &str) -> Result<(CheckTable, (u64, u128)), Failure> {
+async fn check(
+    ctx: &Context,
+    plugin: &Plugin,
+    phase: Phase,
+    title: &str,
+) -> Result<(CheckTable, (u64, u128)), Failure> {
     let started = Instant::now();
     let client = ctx.target.connect(&ctx.app_name("check")).await.map_err(Failure::Database)?;
     let limits = &plugin.manifest.limits;
     db::begin(&client, limits, true).await.map_err(Failure::Database)?;
     let sql = session(ctx, plugin, &client);
-    let (result, sql) = ctx.sandbox.call(plugin, Call::Check(phase), sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone()).await;
+    let (result, sql) = ctx
+        .sandbox
+        .call(plugin, Call::Check(phase), sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone())
+        .await;
     db::rollback(&client).await;
     let metrics = outcome(plugin, Call::Check(phase), result, &sql)?;
     let table = CheckTable::new(&plugin.manifest.name, &format!("{title} — {}", plugin.manifest.name), &metrics);
@@ -244,12 +252,25 @@ async fn check(ctx: &Context, plugin: &Plugin, phase: Phase, title: &str) -> Res
 
 fn session(ctx: &Context, plugin: &Plugin, client: &Arc<Client>) -> SqlSession {
     let m = &plugin.manifest;
-    SqlSession::new(client.clone(), ctx.target.canceller(&client), m.grants.clone(), m.kind.read_only(), m.limits.clone(), Instant::now(), ctx.interrupt.clone())
+    SqlSession::new(
+        client.clone(),
+        ctx.target.canceller(&client),
+        m.grants.clone(),
+        m.kind.read_only(),
+        m.limits.clone(),
+        Instant::now(),
+        ctx.interrupt.clone(),
+    )
 }
 
 /// Turns a call's result and the session's record into metrics or a
 /// failure: a swallowed SQL error still fails.
-fn outcome(plugin: &Plugin, call: Call, result: Result<Returned, CallError>, sql: &SqlSession) -> Result<Vec<Metric>, Failure> {
+fn outcome(
+    plugin: &Plugin,
+    call: Call,
+    result: Result<Returned, CallError>,
+    sql: &SqlSession,
+) -> Result<Vec<Metric>, Failure> {
     let fail = |cause: String| Failure::TierFailed { label: format!("{} {}", plugin.label(), call.name()), cause };
     let metrics = match result {
         Ok(Returned::Done) => Vec::new(),
@@ -259,7 +280,8 @@ fn outcome(plugin: &Plugin, call: Call, result: Result<Returned, CallError>, sql
         }
         Err(CallError::Stopped(stop)) => return Err(fail(format!("stopped by the host: {stop}"))),
         Err(e) => {
-            let earlier = sql.stats.errors.first().map(|f| format!(" (first SQL error or refusal: {f})")).unwrap_or_default();
+            let earlier =
+                sql.stats.errors.first().map(|f| format!(" (first SQL error or refusal: {f})")).unwrap_or_default();
             return Err(fail(format!("{e}{earlier}")));
         }
     };
@@ -304,7 +326,12 @@ async fn run_tier(ctx: &Context, control: &Client, id: i64, tier: &Plugin, call:
         Ok(_) => {
             ctx.reporter.status(
                 verb_ed,
-                &format!("{} in {ms} ms — {} statements, {} rows changed", tier.label(), stats.statements, stats.rows_changed),
+                &format!(
+                    "{} in {ms} ms — {} statements, {} rows changed",
+                    tier.label(),
+                    stats.statements,
+                    stats.rows_changed
+                ),
             );
             ctx.reporter.summary.lock().expect("summary").tiers.push(row);
             Ok(())
@@ -313,7 +340,10 @@ async fn run_tier(ctx: &Context, control: &Client, id: i64, tier: &Plugin, call:
             db::rollback(&client).await;
             let kind = if matches!(failure, Failure::Interrupted(_)) { "interrupted" } else { "failed" };
             let message = failure.to_string();
-            ctx.reporter.status("Rolled back", &format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()));
+            ctx.reporter.status(
+                "Rolled back",
+                &format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
+            );
             let e = ledger::Event {
                 rollout_id: id,
                 plugin: &tier.manifest.name,
@@ -352,16 +382,20 @@ async fn tier_transaction(
     started: Instant,
 ) -> Result<TierRecord, (Failure, TierRecord)> {
     let no_record = || (crate::sql::Stats::default(), None);
-    let before = db::begin(client, &tier.manifest.limits, false).await.map_err(|e| (Failure::Database(e), no_record()))?;
+    let before =
+        db::begin(client, &tier.manifest.limits, false).await.map_err(|e| (Failure::Database(e), no_record()))?;
     let sql = session(ctx, tier, client);
-    let (result, sql) = ctx.sandbox.call(tier, call, sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone()).await;
+    let (result, sql) =
+        ctx.sandbox.call(tier, call, sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone()).await;
     let record = |sql: &SqlSession, post: Option<CheckTable>| (sql.stats.clone(), post);
     if let Err(f) = outcome(tier, call, result, &sql) {
         return Err((f, record(&sql, None)));
     }
     let (sql, post) = if matches!(call, Call::Apply) {
-        let (result, sql) =
-            ctx.sandbox.call(tier, Call::PostConditions, sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone()).await;
+        let (result, sql) = ctx
+            .sandbox
+            .call(tier, Call::PostConditions, sql, &ctx.params, ctx.reporter.clone(), ctx.interrupt.clone())
+            .await;
         let metrics = outcome(tier, Call::PostConditions, result, &sql).map_err(|f| (f, record(&sql, None)))?;
         let table = CheckTable::new(&tier.manifest.name, &format!("Post-conditions — {}", tier.label()), &metrics);
         if !table.passed {
@@ -407,7 +441,10 @@ async fn tier_transaction(
         // The answer to COMMIT can be lost after the server committed: the
         // ledger row, written in the same transaction, says which.
         if ledger::has_event(control, id, &tier.manifest.name, event).await.unwrap_or(false) {
-            ctx.reporter.status("Warning", &format!("the answer to COMMIT was lost ({err}), but the ledger shows {} committed", tier.label()));
+            ctx.reporter.status(
+                "Warning",
+                &format!("the answer to COMMIT was lost ({err}), but the ledger shows {} committed", tier.label()),
+            );
             return Ok(rec);
         }
         return Err((Failure::Database(anyhow::anyhow!("COMMIT failed: {err}")), rec));
@@ -557,4 +594,3 @@ pub async fn status(ctx: &Context, limit: i64) -> Result<(), Failure> {
     }
     Ok(())
 }
-

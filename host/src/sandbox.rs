@@ -137,7 +137,9 @@ impl Sandbox {
         let component = match self.cached(sha256) {
             Some(c) => c,
             None => {
-                let c = Component::from_binary(&self.engine, bytes).map_err(wt).context("not a valid WebAssembly component")?;
+                let c = Component::from_binary(&self.engine, bytes)
+                    .map_err(wt)
+                    .context("not a valid WebAssembly component")?;
                 self.store_cached(sha256, &c);
                 c
             }
@@ -206,8 +208,11 @@ impl Sandbox {
                 return (Err(CallError::Failed(format!("cannot grant the data files: {e:#}"))), sql);
             }
         }
-        let declared: BTreeMap<String, String> =
-            params.iter().filter(|(k, _)| plugin.manifest.params.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let declared: BTreeMap<String, String> = params
+            .iter()
+            .filter(|(k, _)| plugin.manifest.params.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let state = PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -256,7 +261,8 @@ impl Sandbox {
         let result = match result {
             Ok(r) => r,
             Err(trap) => {
-                let stop = state.stop.clone().or(state.limiter.hit.clone()).or_else(|| trap.downcast_ref::<Stop>().cloned());
+                let stop =
+                    state.stop.clone().or(state.limiter.hit.clone()).or_else(|| trap.downcast_ref::<Stop>().cloned());
                 match stop {
                     Some(stop) => Err(CallError::Stopped(stop)),
                     None => Err(CallError::Trapped(trap_message(&trap))),
@@ -266,13 +272,20 @@ impl Sandbox {
         (result, state.sql)
     }
 
-    async fn run(&self, store: &mut Store<PluginState>, plugin: &Plugin, call: Call) -> wasmtime::Result<Result<Returned, CallError>> {
+    async fn run(
+        &self,
+        store: &mut Store<PluginState>,
+        plugin: &Plugin,
+        call: Call,
+    ) -> wasmtime::Result<Result<Returned, CallError>> {
         let instance = bindings::Plugin::instantiate_async(&mut *store, &plugin.component, &self.linker).await?;
         let failed = |e: String| Err(CallError::Failed(e));
         Ok(match call {
             Call::Apply => instance.call_apply(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
             Call::Rollback => instance.call_rollback(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
-            Call::PostConditions => instance.call_post_conditions(&mut *store).await?.map(Returned::Metrics).or_else(failed),
+            Call::PostConditions => {
+                instance.call_post_conditions(&mut *store).await?.map(Returned::Metrics).or_else(failed)
+            }
             Call::Check(phase) => instance.call_check(&mut *store, phase).await?.map(Returned::Metrics).or_else(failed),
         })
     }
@@ -362,4 +375,3 @@ impl bindings::rollout::plugin::context::Host for PluginState {
         Ok(())
     }
 }
-

@@ -41,9 +41,9 @@ pub mod bindings {
 }
 
 pub use error::{Error, Result};
-pub use export::{Check, Tier};
 #[doc(hidden)]
 pub use export::{install_panic_hook, not_a, to_wit};
+pub use export::{Check, Tier};
 pub use metric::Metric;
 pub use rows::{Row, Rows};
 pub use value::{FromValue, ToValue, Value};
@@ -80,8 +80,7 @@ pub fn param(name: &str) -> Result<String> {
 /// Reads a data file granted in the manifest (`files = ["name"]`),
 /// read-only, from the plugin's `/data` directory.
 pub fn data_file(name: &str) -> Result<String> {
-    std::fs::read_to_string(format!("/data/{name}"))
-        .map_err(|e| Error::msg(format!("data file `{name}`: {e}")))
+    std::fs::read_to_string(format!("/data/{name}")).map_err(|e| Error::msg(format!("data file `{name}`: {e}")))
 }
 
 /// Lines in the tier's log, the run log and the report.

@@ -58,7 +58,8 @@ impl Cluster {
     pub fn start_tls(name: &str) -> Cluster {
         let mut c = Cluster::start(name);
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
-        let out = Command::new("bash").arg(script()).arg("tls").arg(&c.dir).arg(port.to_string()).output().expect("bash");
+        let out =
+            Command::new("bash").arg(script()).arg("tls").arg(&c.dir).arg(port.to_string()).output().expect("bash");
         assert!(out.status.success(), "tls cluster: {}", String::from_utf8_lossy(&out.stderr));
         c.port = Some(port);
         c
@@ -125,7 +126,17 @@ impl Cluster {
     /// environment: the caller gives every one (TLS tests).
     pub fn host_cmd_bare(&self, args: &[&str]) -> Command {
         let mut c = self.host_cmd(args);
-        for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSSLMODE", "PGSSLROOTCERT", "PGSERVICE"] {
+        for var in [
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+            "PGPASSFILE",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
+            "PGSERVICE",
+        ] {
             c.env_remove(var);
         }
         // No ~/.pgpass or ~/.postgresql of whoever runs the tests.
@@ -243,7 +254,8 @@ pub fn one_roof() -> Vec<String> {
 
 /// The One-Roof plugins with one replaced (by file stem) or added.
 pub fn plan_with(replace: Option<&str>, add: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = one_roof().into_iter().filter(|p| replace.is_none_or(|r| !p.ends_with(&format!("/{r}.wasm")))).collect();
+    let mut v: Vec<String> =
+        one_roof().into_iter().filter(|p| replace.is_none_or(|r| !p.ends_with(&format!("/{r}.wasm")))).collect();
     v.extend(add.iter().map(|a| a.to_string()));
     v
 }

@@ -273,7 +273,9 @@ fn service_values(name: &str, file: Option<String>, env: &dyn Environment) -> Re
     let candidates = user_file.into_iter().chain([PathBuf::from(sys_dir).join("pg_service.conf")]);
     for path in candidates {
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        if let Some(values) = service_section(&text, name).with_context(|| format!("service file {}", path.display()))? {
+        if let Some(values) =
+            service_section(&text, name).with_context(|| format!("service file {}", path.display()))?
+        {
             return Ok(values);
         }
     }

@@ -154,7 +154,8 @@ impl Target {
             Host::Unix(dir) => dir.display().to_string(),
         };
         let mut hosts = vec![host.as_str()];
-        if matches!(&endpoint.host, Host::Unix(d) if settings::SOCKET_DIRS.iter().any(|s| d.as_path() == std::path::Path::new(s))) {
+        if matches!(&endpoint.host, Host::Unix(d) if settings::SOCKET_DIRS.iter().any(|s| d.as_path() == std::path::Path::new(s)))
+        {
             hosts.push("localhost");
         }
         let found = pgpass::lookup(file, &hosts, endpoint.port, &s.dbname, &s.user);

@@ -19,7 +19,10 @@ pub struct Found {
 pub fn lookup(file: &Path, hosts: &[&str], port: u16, database: &str, user: &str) -> Found {
     let Ok(meta) = std::fs::metadata(file) else { return Found::default() };
     if !meta.is_file() {
-        return Found { password: None, warning: Some(format!("password file {} is not a plain file; ignored", file.display())) };
+        return Found {
+            password: None,
+            warning: Some(format!("password file {} is not a plain file; ignored", file.display())),
+        };
     }
     if meta.permissions().mode() & 0o077 != 0 {
         return Found {
@@ -31,7 +34,10 @@ pub fn lookup(file: &Path, hosts: &[&str], port: u16, database: &str, user: &str
         };
     }
     let Ok(text) = std::fs::read_to_string(file) else {
-        return Found { password: None, warning: Some(format!("cannot read the password file {}; ignored", file.display())) };
+        return Found {
+            password: None,
+            warning: Some(format!("cannot read the password file {}; ignored", file.display())),
+        };
     };
     let port = port.to_string();
     let password = text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {

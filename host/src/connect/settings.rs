@@ -135,7 +135,8 @@ impl Settings {
         let connect_timeout = match get("connect_timeout") {
             None => Some(DEFAULT_CONNECT_TIMEOUT),
             Some(s) => {
-                let n: i64 = s.parse().with_context(|| format!("invalid connect_timeout `{s}`: a number of seconds"))?;
+                let n: i64 =
+                    s.parse().with_context(|| format!("invalid connect_timeout `{s}`: a number of seconds"))?;
                 // As libpq: 0 or less waits forever; 1 is taken as 2.
                 (n > 0).then(|| Duration::from_secs(n.max(2) as u64))
             }
@@ -153,7 +154,9 @@ impl Settings {
         };
         match get("gssencmode").unwrap_or("prefer") {
             "disable" | "prefer" | "allow" => {}
-            "require" => bail!("gssencmode=require: GSSAPI encryption is not supported by host; use sslmode=verify-full"),
+            "require" => {
+                bail!("gssencmode=require: GSSAPI encryption is not supported by host; use sslmode=verify-full")
+            }
             other => bail!("invalid gssencmode `{other}`"),
         }
         let keepalives = match get("keepalives").unwrap_or("1") {
@@ -280,7 +283,8 @@ fn tls(v: &Values, mode: SslMode, dot_pg: Option<&Path>) -> Result<Tls> {
     }
     .map(|cert| {
         let key = get("sslkey").map(PathBuf::from).or_else(|| default("postgresql.key"));
-        key.map(|k| (cert, k)).context("sslcert is set but no sslkey (and no home directory for ~/.postgresql/postgresql.key)")
+        key.map(|k| (cert, k))
+            .context("sslcert is set but no sslkey (and no home directory for ~/.postgresql/postgresql.key)")
     })
     .transpose()?;
     let tls13_only = match get("ssl_min_protocol_version").unwrap_or("TLSv1.2") {

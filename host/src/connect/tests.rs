@@ -41,7 +41,8 @@ fn error(conn: Option<&str>, e: &Env) -> String {
 
 #[test]
 fn url_with_everything_percent_decoded() {
-    let v = parse("postgresql://op%40corp:p%3Ass@db.example:6543/dir%20ectus?sslmode=verify-full&application_name=x").unwrap();
+    let v = parse("postgresql://op%40corp:p%3Ass@db.example:6543/dir%20ectus?sslmode=verify-full&application_name=x")
+        .unwrap();
     assert_eq!(v["user"], "op@corp");
     assert_eq!(v["password"], "p:ss");
     assert_eq!(v["host"], "db.example");
@@ -60,7 +61,10 @@ fn url_with_ipv6_several_hosts_and_a_socket_path() {
     assert_eq!(ports, [5433, 5432]);
     let v = parse("postgresql://%2Fvar%2Frun%2Fpg/directus").unwrap();
     assert_eq!(v["host"], "/var/run/pg");
-    assert_eq!(target(Some("postgresql://%2Fvar%2Frun%2Fpg/directus"), &env(&[])).settings().endpoints[0].host, Host::Unix("/var/run/pg".into()));
+    assert_eq!(
+        target(Some("postgresql://%2Fvar%2Frun%2Fpg/directus"), &env(&[])).settings().endpoints[0].host,
+        Host::Unix("/var/run/pg".into())
+    );
 }
 
 #[test]
@@ -101,7 +105,13 @@ fn errors_never_repeat_a_password() {
 
 #[test]
 fn the_string_beats_the_environment_which_fills_the_rest() {
-    let e = env(&[("PGHOST", "envhost"), ("PGPORT", "6000"), ("PGUSER", "envuser"), ("PGDATABASE", "envdb"), ("PGSSLMODE", "require")]);
+    let e = env(&[
+        ("PGHOST", "envhost"),
+        ("PGPORT", "6000"),
+        ("PGUSER", "envuser"),
+        ("PGDATABASE", "envdb"),
+        ("PGSSLMODE", "require"),
+    ]);
     let t = target(Some("host=strhost dbname=strdb"), &e);
     let s = t.settings();
     assert_eq!(s.endpoints[0].host, Host::Tcp("strhost".into()));
@@ -134,7 +144,11 @@ fn the_default_socket_directory_is_the_one_holding_the_socket() {
 fn service_file_fills_what_the_string_leaves_and_beats_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("services.conf");
-    std::fs::write(&file, "# services\n[other]\nhost=nope\n[prod]\nhost=svc-host\nport=7000\ndbname=svcdb\nsslmode=require\n").unwrap();
+    std::fs::write(
+        &file,
+        "# services\n[other]\nhost=nope\n[prod]\nhost=svc-host\nport=7000\ndbname=svcdb\nsslmode=require\n",
+    )
+    .unwrap();
     let e = env(&[("PGSERVICEFILE", file.to_str().unwrap()), ("PGPORT", "6000"), ("PGUSER", "envuser")]);
     let t = target(Some("service=prod dbname=strdb"), &e);
     let s = t.settings();
@@ -182,9 +196,15 @@ fn ports_and_hosts_must_pair_up() {
 
 #[test]
 fn connect_timeout_is_bounded_by_default() {
-    assert_eq!(target(Some("host=a"), &env(&[])).settings().connect_timeout, Some(super::settings::DEFAULT_CONNECT_TIMEOUT));
+    assert_eq!(
+        target(Some("host=a"), &env(&[])).settings().connect_timeout,
+        Some(super::settings::DEFAULT_CONNECT_TIMEOUT)
+    );
     assert_eq!(target(Some("host=a connect_timeout=0"), &env(&[])).settings().connect_timeout, None);
-    assert_eq!(target(Some("host=a"), &env(&[("PGCONNECT_TIMEOUT", "1")])).settings().connect_timeout, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(
+        target(Some("host=a"), &env(&[("PGCONNECT_TIMEOUT", "1")])).settings().connect_timeout,
+        Some(std::time::Duration::from_secs(2))
+    );
 }
 
 #[test]

@@ -82,7 +82,8 @@ fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>
 /// libpq's rule: a key file the current user owns must not be readable by
 /// group or others; one owned by root may be group-readable.
 pub(crate) fn check_key_permissions(key: &Path) -> Result<()> {
-    let meta = std::fs::metadata(key).with_context(|| format!("sslkey: cannot read the private key {}", key.display()))?;
+    let meta =
+        std::fs::metadata(key).with_context(|| format!("sslkey: cannot read the private key {}", key.display()))?;
     if !meta.is_file() {
         bail!("sslkey: {} is not a plain file", key.display());
     }
@@ -184,8 +185,12 @@ pub fn explain(error: &(dyn std::error::Error + 'static), tls: &Tls, host: &str)
     while let Some(e) = cause {
         // rustls' error arrives wrapped in an io::Error, whose `source`
         // skips it: look inside.
-        let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn std::error::Error + 'static));
-        let rustls = e.downcast_ref::<rustls::Error>().or_else(|| inner.and_then(|i| i.downcast_ref::<rustls::Error>()));
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        let rustls =
+            e.downcast_ref::<rustls::Error>().or_else(|| inner.and_then(|i| i.downcast_ref::<rustls::Error>()));
         if let Some(rustls::Error::InvalidCertificate(cert)) = rustls {
             let root = tls.root_cert.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
             return Some(match cert {

@@ -24,14 +24,66 @@ const MAX_IDENT: usize = 63;
 
 /// Functions any plugin may call: pure, no SQL in strings, no server reach.
 const SAFE_FUNCTIONS: &[&str] = &[
-    "abs", "array_agg", "array_length", "avg", "bool_and", "bool_or", "btrim", "cardinality", "ceil",
-    "char_length", "concat", "concat_ws", "count", "current_database", "date_part", "date_trunc",
-    "dense_rank", "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_agg",
-    "jsonb_build_array", "jsonb_build_object", "jsonb_object_agg", "json_agg", "json_build_object",
-    "lag", "lead", "left", "length", "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now",
-    "rank", "replace", "right", "round", "row_number", "rpad", "rtrim", "split_part", "starts_with",
-    "string_agg", "strpos", "substr", "substring", "sum", "to_char", "to_jsonb", "to_regclass",
-    "trim", "unnest", "upper",
+    "abs",
+    "array_agg",
+    "array_length",
+    "avg",
+    "bool_and",
+    "bool_or",
+    "btrim",
+    "cardinality",
+    "ceil",
+    "char_length",
+    "concat",
+    "concat_ws",
+    "count",
+    "current_database",
+    "date_part",
+    "date_trunc",
+    "dense_rank",
+    "every",
+    "floor",
+    "format",
+    "gen_random_uuid",
+    "generate_series",
+    "jsonb_agg",
+    "jsonb_build_array",
+    "jsonb_build_object",
+    "jsonb_object_agg",
+    "json_agg",
+    "json_build_object",
+    "lag",
+    "lead",
+    "left",
+    "length",
+    "lower",
+    "lpad",
+    "ltrim",
+    "max",
+    "md5",
+    "min",
+    "mod",
+    "now",
+    "rank",
+    "replace",
+    "right",
+    "round",
+    "row_number",
+    "rpad",
+    "rtrim",
+    "split_part",
+    "starts_with",
+    "string_agg",
+    "strpos",
+    "substr",
+    "substring",
+    "sum",
+    "to_char",
+    "to_jsonb",
+    "to_regclass",
+    "trim",
+    "unnest",
+    "upper",
 ];
 
 /// What a statement does to one relation.
@@ -130,7 +182,8 @@ impl<'a> Checker<'a> {
         let node_json = &tree["stmts"][0]["stmt"]["node"];
         let mut walk = Walk { checker: self, accesses: Vec::new(), function_aliases: function_aliases(node_json) };
         let kind = walk.top(node, node_json)?;
-        let sql = parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
+        let sql =
+            parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
         let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
         if shape(&to_json(&reparsed.protobuf)) != shape(&tree) {
@@ -180,22 +233,80 @@ fn forbidden_reason(kind: &str) -> Option<&'static str> {
 /// Node kinds the walk understands below the top statement. Anything else is
 /// refused: an unknown node could hide a relation or a function.
 const KNOWN_NODES: &[&str] = &[
-    "AArrayExpr", "AConst", "AExpr", "AIndices", "AIndirection", "AStar", "Alias", "BitString",
-    "BoolExpr", "Boolean", "BooleanTest", "CaseExpr", "CaseWhen", "CoalesceExpr", "CollateClause",
-    "ColumnDef", "ColumnRef", "CommonTableExpr", "Constraint", "Float", "FuncCall", "GroupingSet",
-    "IndexElem", "Integer", "JoinExpr", "List", "MinMaxExpr", "MultiAssignRef", "NullTest",
-    "ParamRef", "RangeFunction", "RangeSubselect", "RangeVar", "ResTarget", "RowExpr",
-    "SqlvalueFunction", "SelectStmt", "SetToDefault", "SortBy", "String", "SubLink", "TypeCast",
-    "TypeName", "WindowDef",
+    "AArrayExpr",
+    "AConst",
+    "AExpr",
+    "AIndices",
+    "AIndirection",
+    "AStar",
+    "Alias",
+    "BitString",
+    "BoolExpr",
+    "Boolean",
+    "BooleanTest",
+    "CaseExpr",
+    "CaseWhen",
+    "CoalesceExpr",
+    "CollateClause",
+    "ColumnDef",
+    "ColumnRef",
+    "CommonTableExpr",
+    "Constraint",
+    "Float",
+    "FuncCall",
+    "GroupingSet",
+    "IndexElem",
+    "Integer",
+    "JoinExpr",
+    "List",
+    "MinMaxExpr",
+    "MultiAssignRef",
+    "NullTest",
+    "ParamRef",
+    "RangeFunction",
+    "RangeSubselect",
+    "RangeVar",
+    "ResTarget",
+    "RowExpr",
+    "SqlvalueFunction",
+    "SelectStmt",
+    "SetToDefault",
+    "SortBy",
+    "String",
+    "SubLink",
+    "TypeCast",
+    "TypeName",
+    "WindowDef",
 ];
 
 /// Built-in non-aggregate functions that take one whole row (record,
 /// anyelement, "any"): `alias.f` on a relation alias is the call `f(alias)`.
 const ROW_FUNCTIONS: &[&str] = &[
-    "array_dims", "array_ndims", "array_to_json", "cardinality", "concat", "hash_array", "hash_record",
-    "json_build_array", "json_build_object", "jsonb_build_array", "jsonb_build_object", "num_nonnulls", "num_nulls",
-    "pg_collation_for", "pg_column_compression", "pg_column_size", "pg_typeof", "quote_literal", "quote_nullable",
-    "record_out", "record_send", "row_to_json", "to_json", "to_jsonb", "unnest",
+    "array_dims",
+    "array_ndims",
+    "array_to_json",
+    "cardinality",
+    "concat",
+    "hash_array",
+    "hash_record",
+    "json_build_array",
+    "json_build_object",
+    "jsonb_build_array",
+    "jsonb_build_object",
+    "num_nonnulls",
+    "num_nulls",
+    "pg_collation_for",
+    "pg_column_compression",
+    "pg_column_size",
+    "pg_typeof",
+    "quote_literal",
+    "quote_nullable",
+    "record_out",
+    "record_send",
+    "row_to_json",
+    "to_json",
+    "to_jsonb",
+    "unnest",
 ];
 
 /// CTE names visible at a point of the tree.
@@ -219,7 +330,13 @@ fn function_aliases(tree: &Value) -> Vec<(String, Vec<String>)> {
             Value::Object(m) => {
                 if let Some(rf) = m.get("RangeFunction") {
                     let strings = |v: &Value| -> Vec<String> {
-                        v.as_array().map(|l| l.iter().filter_map(|n| n["node"]["String"]["sval"].as_str().map(String::from)).collect()).unwrap_or_default()
+                        v.as_array()
+                            .map(|l| {
+                                l.iter()
+                                    .filter_map(|n| n["node"]["String"]["sval"].as_str().map(String::from))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
                     };
                     let cols = strings(&rf["alias"]["colnames"]);
                     match rf["alias"]["aliasname"].as_str() {
@@ -259,7 +376,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("parse trees serialise to JSON")
 }
 
-
 impl Walk<'_, '_> {
     /// The top statement: its kind decides which write targets exist.
     fn top(&mut self, node: &N, json: &Value) -> Result<String, Refusal> {
@@ -295,14 +411,20 @@ impl Walk<'_, '_> {
                 write(self, s.relation.as_ref(), Op::Update)?;
                 // WHERE, FROM and RETURNING read the target (PostgreSQL
                 // asks SELECT for them too): they need a read grant.
-                if s.where_clause.is_some() || !s.from_clause.is_empty() || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                if s.where_clause.is_some()
+                    || !s.from_clause.is_empty()
+                    || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
+                {
                     write(self, s.relation.as_ref(), Op::Read)?;
                 }
                 self.fields(body, &Vec::new(), &["relation"])?;
             }
             N::DeleteStmt(s) => {
                 write(self, s.relation.as_ref(), Op::Delete)?;
-                if s.where_clause.is_some() || !s.using_clause.is_empty() || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                if s.where_clause.is_some()
+                    || !s.using_clause.is_empty()
+                    || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
+                {
                     write(self, s.relation.as_ref(), Op::Read)?;
                 }
                 self.fields(body, &Vec::new(), &["relation"])?;
@@ -316,8 +438,14 @@ impl Walk<'_, '_> {
                 }
                 // A child table adds rows to its parent; a partition or typed
                 // table ties the new table to objects no grant names.
-                if !s.inh_relations.is_empty() || s.partbound.is_some() || s.partspec.is_some() || s.of_typename.is_some() {
-                    return refuse("CREATE TABLE … INHERITS / PARTITION / OF is not allowed: its rows would reach other tables");
+                if !s.inh_relations.is_empty()
+                    || s.partbound.is_some()
+                    || s.partspec.is_some()
+                    || s.of_typename.is_some()
+                {
+                    return refuse(
+                        "CREATE TABLE … INHERITS / PARTITION / OF is not allowed: its rows would reach other tables",
+                    );
                 }
                 write(self, s.relation.as_ref(), Op::Create)?;
                 self.fields(body, &Vec::new(), &["relation"])?;
@@ -477,7 +605,9 @@ impl Walk<'_, '_> {
         }
         for ident in [&catalog, &schema, &name] {
             if ident.len() > MAX_IDENT {
-                return refuse(format!("identifier `{ident}` is longer than {MAX_IDENT} bytes; the server would truncate it"));
+                return refuse(format!(
+                    "identifier `{ident}` is longer than {MAX_IDENT} bytes; the server would truncate it"
+                ));
             }
         }
         if !catalog.is_empty() {
@@ -553,8 +683,11 @@ impl Walk<'_, '_> {
     /// Column references: `column` or `relation.column` (or `.*`); a third
     /// part could be a function in attribute notation.
     fn column_ref(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
-        let fields: Vec<&str> =
-            body.get("fields").and_then(Value::as_array).map(|l| l.iter().filter_map(|f| f["node"]["String"]["sval"].as_str()).collect()).unwrap_or_default();
+        let fields: Vec<&str> = body
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|f| f["node"]["String"]["sval"].as_str()).collect())
+            .unwrap_or_default();
         let n = body.get("fields").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
         if n > 2 {
             return refuse("column references have at most two parts (alias.column)");
@@ -631,9 +764,9 @@ fn is_position(key: &str) -> bool {
 /// A parse tree without source positions, to compare two parses.
 fn shape(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !is_position(k)).map(|(k, v)| (k.clone(), shape(v))).collect(),
-        ),
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(k, _)| !is_position(k)).map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
         other => other.clone(),
     }
@@ -680,19 +813,39 @@ mod tests {
     #[test]
     fn ctes_are_scoped_like_postgresql_scopes_them() {
         assert!(allowed("WITH t AS (SELECT code FROM app.team) SELECT * FROM t"));
-        assert!(allowed("WITH pg_authid AS (SELECT 1) SELECT * FROM (SELECT 1) s, LATERAL (SELECT * FROM pg_authid) x"));
+        assert!(allowed(
+            "WITH pg_authid AS (SELECT 1) SELECT * FROM (SELECT 1) s, LATERAL (SELECT * FROM pg_authid) x"
+        ));
         assert!(!allowed("SELECT (WITH pg_authid AS (SELECT 1) SELECT 1), * FROM pg_authid"), "out of scope");
-        assert!(!allowed("WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a"), "a later sibling is not in scope");
-        assert!(allowed("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r"));
+        assert!(
+            !allowed("WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a"),
+            "a later sibling is not in scope"
+        );
+        assert!(allowed(
+            "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r"
+        ));
         assert!(!allowed("WITH team AS (SELECT * FROM app.secret) SELECT * FROM team"), "the body is still checked");
     }
 
     #[test]
     fn statement_kinds_the_host_owns_are_refused() {
-        for sql in ["COMMIT", "SET ROLE postgres", "RESET ALL", "DO $$ BEGIN END $$", "COPY app.team TO PROGRAM 'id'",
-            "LISTEN x", "PREPARE p AS SELECT 1", "DISCARD ALL", "LOCK app.team", "EXPLAIN ANALYZE DELETE FROM app.label",
-            "SELECT * INTO app.copy FROM app.team", "TRUNCATE app.label", "SELECT 1; SELECT 2",
-            "WITH d AS (DELETE FROM app.label RETURNING *) SELECT * FROM d", "SELECT code FROM app.team FOR UPDATE"] {
+        for sql in [
+            "COMMIT",
+            "SET ROLE postgres",
+            "RESET ALL",
+            "DO $$ BEGIN END $$",
+            "COPY app.team TO PROGRAM 'id'",
+            "LISTEN x",
+            "PREPARE p AS SELECT 1",
+            "DISCARD ALL",
+            "LOCK app.team",
+            "EXPLAIN ANALYZE DELETE FROM app.label",
+            "SELECT * INTO app.copy FROM app.team",
+            "TRUNCATE app.label",
+            "SELECT 1; SELECT 2",
+            "WITH d AS (DELETE FROM app.label RETURNING *) SELECT * FROM d",
+            "SELECT code FROM app.team FOR UPDATE",
+        ] {
             assert!(!allowed(sql), "{sql} was allowed");
         }
     }
@@ -739,7 +892,11 @@ mod tests {
         let c = Checker::new(&g, false);
         assert!(c.check("UPDATE app.label SET text = 'x'", 0).is_ok());
         assert!(c.check("DELETE FROM app.label", 0).is_ok());
-        for sql in ["UPDATE app.label SET text = 'x' WHERE id = 1", "DELETE FROM app.label RETURNING *", "INSERT INTO app.label VALUES (1) RETURNING *"] {
+        for sql in [
+            "UPDATE app.label SET text = 'x' WHERE id = 1",
+            "DELETE FROM app.label RETURNING *",
+            "INSERT INTO app.label VALUES (1) RETURNING *",
+        ] {
             assert!(c.check(sql, 0).unwrap_err().to_string().contains("reading app.label is not granted"), "{sql}");
         }
     }

@@ -7,7 +7,7 @@
 use crate::sandbox::bindings::rollout::plugin::types::{Column, SqlError, SqlValue};
 use bytes::BytesMut;
 use std::error::Error as StdError;
-use tokio_postgres::types::{FromSql, Format, IsNull, ToSql, Type};
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 
 /// A parameter bound in text format; the server parses it for whatever
@@ -142,7 +142,9 @@ fn value(row: &Row, i: usize) -> Result<SqlValue, SqlError> {
         Type::BYTEA => get!(Vec<u8>, SqlValue::Bytes),
         Type::JSON | Type::JSONB => get!(serde_json::Value, |j| SqlValue::Json(j.to_string())),
         Type::TIMESTAMPTZ => get!(chrono::DateTime<chrono::Utc>, |t| SqlValue::Timestamp(t.to_rfc3339())),
-        Type::TIMESTAMP => get!(chrono::NaiveDateTime, |t| SqlValue::Timestamp(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())),
+        Type::TIMESTAMP => {
+            get!(chrono::NaiveDateTime, |t| SqlValue::Timestamp(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()))
+        }
         Type::DATE => get!(chrono::NaiveDate, |d| SqlValue::Timestamp(d.to_string())),
         Type::UUID => get!(uuid::Uuid, |u| SqlValue::Uuid(u.to_string())),
         _ => {
@@ -163,7 +165,9 @@ fn value(row: &Row, i: usize) -> Result<SqlValue, SqlError> {
 /// Bytes a value takes once handed to the plugin (roughly).
 pub fn size(v: &SqlValue) -> u64 {
     8 + match v {
-        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Timestamp(s) | SqlValue::Uuid(s) => s.len() as u64,
+        SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Json(s) | SqlValue::Timestamp(s) | SqlValue::Uuid(s) => {
+            s.len() as u64
+        }
         SqlValue::Bytes(b) => b.len() as u64,
         _ => 0,
     }

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod convert;
 
+use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::sandbox::bindings::rollout::plugin::types::{RowSet, SqlError, SqlValue};
 use crate::sandbox::Stop;
@@ -17,7 +18,6 @@ use check::Checker;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
 use std::time::Instant;
-use crate::connect::Canceller;
 use tokio_postgres::Client;
 
 /// What a plugin's SQL did in one tier, for the ledger and the report.
@@ -48,8 +48,26 @@ pub struct SqlSession {
 
 impl SqlSession {
     /// SQL access for `grants` on `client`, until `deadline`.
-    pub fn new(client: Arc<Client>, cancel: Canceller, grants: Grants, read_only: bool, limits: Limits, deadline: Instant, interrupt: Interrupt) -> Self {
-        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats: Stats::default(), log: Vec::new() }
+    pub fn new(
+        client: Arc<Client>,
+        cancel: Canceller,
+        grants: Grants,
+        read_only: bool,
+        limits: Limits,
+        deadline: Instant,
+        interrupt: Interrupt,
+    ) -> Self {
+        SqlSession {
+            client,
+            cancel,
+            grants,
+            read_only,
+            limits,
+            deadline,
+            interrupt,
+            stats: Stats::default(),
+            log: Vec::new(),
+        }
     }
 
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
@@ -67,7 +85,12 @@ impl SqlSession {
             Err(refusal) => {
                 let message = format!("refused `{}`: {refusal}", one_line(statement));
                 self.stats.errors.push(message.clone());
-                return Ok(Err(SqlError { sqlstate: "RL000".into(), message: refusal.to_string(), detail: None, refused: true }));
+                return Ok(Err(SqlError {
+                    sqlstate: "RL000".into(),
+                    message: refusal.to_string(),
+                    detail: None,
+                    refused: true,
+                }));
             }
         };
         self.log.push(checked.sql.clone());
@@ -139,7 +162,6 @@ impl SqlSession {
         let rows_changed = if checked.kind == "SelectStmt" { 0 } else { stream.rows_affected().unwrap_or(0) };
         Ok(Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed }))
     }
-
 }
 
 /// Resolves when the plugin must stop: deadline passed or Ctrl-C.

@@ -4,7 +4,8 @@
 use rollout_sdk::{query, Result, ToValue};
 
 /// Event types the rollout registers (inactive) in tier 6.
-pub const ROLLOUT_EVENT_TYPES: [&str; 3] = ["ownership.assigned", "axis.release_scope.activated", "kg_domain.activated"];
+pub const ROLLOUT_EVENT_TYPES: [&str; 3] =
+    ["ownership.assigned", "axis.release_scope.activated", "kg_domain.activated"];
 
 /// Responsibilities per area times areas: the gap before the rollout.
 pub const BASELINE_GAP: i64 = 210;
@@ -135,10 +136,7 @@ pub fn critical_drift() -> Result<i64> {
 
 /// `open_drift`: open info and warning drift findings.
 pub fn open_drift() -> Result<i64> {
-    count(
-        "SELECT count(*) FROM one_roof.drift_finding WHERE status = 'open' AND severity IN ('info', 'warning')",
-        &[],
-    )
+    count("SELECT count(*) FROM one_roof.drift_finding WHERE status = 'open' AND severity IN ('info', 'warning')", &[])
 }
 
 /// `emittable_events`: rollout event types that are active.

@@ -14,7 +14,12 @@ impl Check for Gate {
         Ok(vec![
             Metric::equals("db", "directus", &db),
             Metric::holds("ospa", "≥ 1", ospa, ospa >= 1),
-            Metric::holds("apr", format!("{apr} ratified"), if ratified { "ratified" } else { "not ratified" }, ratified),
+            Metric::holds(
+                "apr",
+                format!("{apr} ratified"),
+                if ratified { "ratified" } else { "not ratified" },
+                ratified,
+            ),
             Metric::equals("gap", m::BASELINE_GAP, m::gap()?),
             Metric::equals("ownership", 0, m::ownership()?),
             Metric::equals("conflict", 0, m::conflict()?),
