@@ -8,10 +8,8 @@ WASM      := wasm32-wasip2
 # build aborts on some statements instead of refusing them).
 HOST      := target/release/host
 BINDIR    ?= $(HOME)/.cargo/bin
-TIER_CRATES := $(filter-out common,$(patsubst tiers/%/Cargo.toml,%,$(wildcard tiers/*/Cargo.toml)))
-TEST_CRATES := $(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml))
 
-.PHONY: setup host install tiers test-plugins demo test bench clean
+.PHONY: setup host install tiers test-plugins demo lint test bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,21 +23,68 @@ install: host
 	install -m 0755 $(HOST) $(BINDIR)/host
 	@echo "installed $(BINDIR)/host ($$($(BINDIR)/host --version))"
 
-# Build every One-Roof plugin as a component: tiers/<crate>.wasm.
+# ---- Plugins: the naming rule, written once --------------------------------
+# Every plugin is a crate in a directory of its own; the directory names the
+# package and the built component:
+#
+#   tiers/<dir>/           package one-roof-<dir>  ->  tiers/<dir>.wasm
+#   tests/plugins/<dir>/   package test-<dir>      ->  tests/plugins/<dir>.wasm
+#
+# The prefixes are TIER_PREFIX and TEST_PREFIX below. cargo writes each
+# component as target/wasm32-wasip2/release/<package, dashes as underscores>.wasm
+# and the copy gives it its directory's name. tiers/common is a library, not a
+# plugin; tiers/data and tests/plugins/data hold data files. The `name` in
+# plugin.toml is the plugin's own (ledger, reports) and need not follow the
+# rule. `make new-tier NAME=foo` writes a crate that does.
+TIER_PREFIX := one-roof-
+TEST_PREFIX := test-
+TIER_CRATES := $(filter-out common,$(patsubst tiers/%/Cargo.toml,%,$(wildcard tiers/*/Cargo.toml)))
+TEST_CRATES := $(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml))
+
+# $(call build-plugins,PREFIX,DIRS,PARENT): checks each PARENT/<dir> is the
+# package PREFIX<dir>, builds them all, copies each to PARENT/<dir>.wasm.
+define build-plugins
+	@for d in $(2); do grep -q '^name = "$(1)'"$$d"'"' $(3)/$$d/Cargo.toml || \
+	  { echo "$(3)/$$d/Cargo.toml: the package must be named $(1)$$d (naming rule: Makefile, tiers target)" >&2; exit 2; }; done
+	$(CARGO) build --release --locked --target $(WASM) $(addprefix -p $(1),$(2))
+	@for d in $(2); do cp target/$(WASM)/release/$$(echo "$(1)$$d" | tr - _).wasm $(3)/$$d.wasm; done
+endef
+
+# Build every One-Roof plugin as a component: tiers/<dir>.wasm.
 tiers: setup
-	$(CARGO) build --release --locked --target $(WASM) $(addprefix -p one-roof-,$(TIER_CRATES))
-	@for c in $(TIER_CRATES); do cp target/$(WASM)/release/one_roof_$$(echo $$c | tr - _).wasm tiers/$$c.wasm; done
+	$(call build-plugins,$(TIER_PREFIX),$(TIER_CRATES),tiers)
 	@echo "built $(words $(TIER_CRATES)) plugins: $(addsuffix .wasm,$(addprefix tiers/,$(TIER_CRATES)))"
 
-# Fixture plugins the tests use (misbehaving tier 4, rehearsal tier).
+# Fixture plugins the tests use (misbehaving tier 4, rehearsal tier, wrong
+# kind, …): tests/plugins/<dir>.wasm.
 test-plugins: setup
-	$(CARGO) build --release --locked --target $(WASM) $(addprefix -p test-,$(TEST_CRATES))
-	@for c in $(TEST_CRATES); do cp target/$(WASM)/release/test_$$c.wasm tests/plugins/$$c.wasm; done
+	$(call build-plugins,$(TEST_PREFIX),$(TEST_CRATES),tests/plugins)
+
+# A new tier from templates/tier/: `make new-tier NAME=foo` writes tiers/foo/
+# (package one-roof-foo, built by `make tiers` to tiers/foo.wasm) and adds it
+# to Cargo.lock. Refuses a directory that exists.
+.PHONY: new-tier
+new-tier:
+	@case "$(NAME)" in ''|*[!a-z0-9-]*|-*|*-) \
+	  echo "usage: make new-tier NAME=foo (lowercase letters, digits and dashes)" >&2; exit 2;; esac
+	@if [ -e tiers/$(NAME) ]; then echo "tiers/$(NAME) already exists; refusing to touch it" >&2; exit 2; fi
+	@mkdir tiers/$(NAME) && mkdir tiers/$(NAME)/src
+	@for f in Cargo.toml plugin.toml src/lib.rs; do \
+	  sed -e 's/__PACKAGE__/$(TIER_PREFIX)$(NAME)/g' -e 's/__NAME__/$(NAME)/g' templates/tier/$$f > tiers/$(NAME)/$$f; done
+	@$(CARGO) metadata --format-version 1 >/dev/null # writes the crate into Cargo.lock, nothing else
+	@echo "created tiers/$(NAME)/ (package $(TIER_PREFIX)$(NAME)): edit plugin.toml and src/lib.rs, then make tiers"
 
 demo: host tiers
 	@HOST=$(HOST) HOST_COMPILE_CACHE=$(CURDIR)/target/host-compile-cache bash scripts/demo.sh
 
-test: host tiers test-plugins
+# Style and layering, before any test: formatting, clippy on every target
+# with warnings as errors, and the host's module graph without a cycle.
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+	bash scripts/module-graph.sh
+
+test: lint host tiers test-plugins
 	HOST_COMPILE_CACHE= $(CARGO) test --release --locked -p host --lib --bins
 	$(CARGO) test --release --locked -p host --test rollout --test grants --test tls -- --test-threads=3
 	$(CARGO) test --release --locked -p host --test hostile -- --nocapture

@@ -12,6 +12,11 @@ fn host_offline(args: &[&str]) -> Run {
     Run::from(c.output().expect("run host"))
 }
 
+/// Whether the write summary lists an update of `event_type_registry`.
+fn updates_registry(summary: &str) -> bool {
+    summary.lines().any(|l| l.trim_start().starts_with("one_roof.event_type_registry ") && l.contains("update by"))
+}
+
 #[test]
 fn grants_show_every_one_roof_grant_and_write_access_per_relation() {
     let plan = one_roof();
@@ -28,7 +33,22 @@ fn grants_show_every_one_roof_grant_and_write_access_per_relation() {
         summary.contains("one_roof.resp_ownership ") && summary.contains("insert by one-roof-ownership"),
         "{summary}"
     );
-    assert!(!summary.contains("event_type_registry                 update"), "nothing may update event_type_registry");
+    assert!(!updates_registry(summary), "nothing may update event_type_registry:\n{summary}");
+    // The same check on a plan where tier 6 may update it: it must see it.
+    let dir = tempfile::tempdir().unwrap();
+    let t6 = std::fs::read(root().join("tiers/t6-kg-domain.wasm")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&manifest_of(&t6)).unwrap();
+    let grants = doc.get_mut("grants").and_then(|g| g.as_table_mut()).unwrap();
+    let update = grants.entry("update").or_insert_with(|| toml::Value::Array(Vec::new()));
+    update.as_array_mut().unwrap().push("one_roof.event_type_registry".into());
+    let widened = toml::to_string(&doc).unwrap();
+    let path = dir.path().join("t6-kg-domain.wasm");
+    std::fs::write(&path, with_manifest(&t6, &widened)).unwrap();
+    let mut b: Vec<&str> = a.iter().copied().filter(|p| !p.ends_with("t6-kg-domain.wasm")).collect();
+    b.push(path.to_str().unwrap());
+    let wide = host_offline(&b);
+    wide.expect_code(0);
+    assert!(updates_registry(wide.stdout.split("write access by relation").nth(1).unwrap()), "{}", wide.stdout);
     // Stable: the same input prints the same text.
     assert_eq!(host_offline(&a).stdout, r.stdout);
     a.push("--json");

@@ -81,7 +81,7 @@ fn escapes_that_are_not_sql_are_refused_or_stopped_at_their_limit() {
         r.expect_code(4).expect(says);
         assert!(!r.all().contains("ESCAPED"), "{route}:\n{}", r.all());
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "{route} took {:?}", started.elapsed());
-        assert_eq!(c.tier_states().split(' ').last(), Some("test-hostile=failed"), "{route}");
+        assert_eq!(c.tier_states().split(' ').next_back(), Some("test-hostile=failed"), "{route}");
         if route == "sleep" {
             assert!(r.all().contains("calling function pg_catalog.pg_sleep is not granted"), "{}", r.all());
         }

@@ -173,7 +173,7 @@ fn plugins_that_escape_the_transaction_are_refused_and_nothing_of_their_tier_com
         let r = c.host(&args("run", &plan, &["--param", APR, "--param", &param]));
         r.expect_code(4).expect(why).expect("fails the tier even when the plugin ignores it");
         assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "{mode}: tier 4 rows were kept");
-        assert_eq!(c.tier_states().split(' ').last(), Some("test-misbehave=failed"), "{mode}");
+        assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=failed"), "{mode}");
         // The session the plugin could not change: nothing left on the server.
         assert_eq!(c.scalar("SELECT count(*) FROM pg_prepared_xacts"), 0);
         c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
@@ -196,7 +196,7 @@ fn a_plugin_that_traps_or_panics_is_shown_and_rolled_back() {
     let r = c.host(&args("run", &plan, &["--param", APR, "--param", "mode=trap"]));
     r.expect_code(4).expect("plugin trapped");
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420);
-    assert_eq!(c.tier_states().split(' ').last(), Some("test-misbehave=failed"));
+    assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=failed"));
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn ctrl_c_mid_tier_cancels_the_statement_rolls_back_and_exits_130() {
     assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
     assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
     assert_eq!(c.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()"), 0, "statement still running");
-    assert_eq!(c.tier_states().split(' ').last(), Some("test-misbehave=interrupted"));
+    assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=interrupted"));
     assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "interrupted");
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "no partial tier");
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.resp_ownership"), 30, "committed tiers stay");
@@ -397,8 +397,27 @@ fn a_lost_tier_connection_fails_the_tier_and_the_ledger_says_so() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{stdout}");
-    assert_eq!(c.tier_states().split(' ').last(), Some("test-misbehave=failed"));
+    assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=failed"));
     assert!(c.psql("SELECT message FROM rollout_ledger.tier_event WHERE plugin = 'test-misbehave'").contains("57P01"));
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "no partial tier");
     c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
+}
+
+#[test]
+fn a_plugin_built_for_the_wrong_kind_is_refused_at_load_naming_kind_and_exports() {
+    let c = Cluster::start("wrong-kind");
+    c.ratify();
+    // A check component (exports `check`) whose manifest says kind = "tier".
+    let plan = plan_with(None, &["tests/plugins/wrong-kind.wasm"]);
+    let r = c.host(&args("run", &plan, &["--param", APR]));
+    r.expect_code(2)
+        .expect("wrong-kind.wasm")
+        .expect("its manifest says kind = \"tier\", so it must export the `tier` world of rollout:plugin@0.2.0")
+        .expect("`apply`, `post-conditions` and `rollback`")
+        .expect("but it exports `check`");
+    // Refused before the database: no ledger, nothing changed.
+    assert_eq!(c.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), "0");
+    assert_eq!(c.baseline_line(), BASELINE);
+    // The reviewer's view says the same without a database.
+    c.host(&["inspect", "tests/plugins/wrong-kind.wasm"]).expect_code(2).expect("but it exports `check`");
 }

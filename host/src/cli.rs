@@ -2,9 +2,10 @@
 //! dispatched to one function per verb.
 
 use crate::error::Failure;
+use crate::ledger::Outcome;
 use crate::plan::{self, Plan};
 use crate::report::Reporter;
-use crate::rollout::{self, Context};
+use crate::runbook::{self, Context};
 use crate::sandbox::Sandbox;
 use crate::signal::Interrupt;
 use crate::{db, grants, inspect};
@@ -141,47 +142,44 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gate(args) => {
-            with_plan("gate", &args, |ctx, plan| Box::pin(async move { rollout::gate(ctx, plan).await })).await
+            with_plan("gate", &args, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await })).await
         }
         Command::Run(args) => {
-            with_plan("run", &args, |ctx, plan| Box::pin(async move { rollout::run(ctx, plan).await })).await
+            with_plan("run", &args, |ctx, plan| Box::pin(async move { runbook::run(ctx, plan).await })).await
         }
         Command::Rollback { args, tier } => {
             with_plan("rollback", &args, move |ctx, plan| {
-                Box::pin(async move { rollout::rollback(ctx, plan, tier).await })
+                Box::pin(async move { runbook::rollback(ctx, plan, tier).await })
             })
             .await
         }
         Command::Status { conn, limit } => {
-            let ctx =
-                context(&conn, None, BTreeMap::new(), Arc::new(Reporter::new(None, "status").map_err(Failure::Plan)?))?;
-            rollout::status(&ctx, limit).await
+            let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
+            runbook::status(&target, limit).await
         }
         Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
-            let loaded = plan::load_all(&sandbox, &args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
-            inspect::print(&sandbox, &loaded, args.json);
-            Ok(())
+            let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+            inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
         }
         Command::Grants { args, lock, role_sql } => {
-            let sandbox = Sandbox::new().map_err(Failure::Plan)?;
-            let loaded = plan::load_all(&sandbox, &args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
-            let json = args.json;
+            let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             if let Some(path) = lock {
-                grants::Lock::of(&loaded).write(&path).map_err(Failure::Plan)?;
-                eprintln!("wrote {} ({} plugins)", path.display(), loaded.len());
+                grants::Lock::of(&plugins).write(&path).map_err(Failure::Plan)?;
+                eprintln!("wrote {} ({} plugins)", path.display(), plugins.len());
             } else if let Some(role) = role_sql {
-                print!("{}", grants::role_sql(&loaded, &role));
-            } else if json {
-                println!("{}", serde_json::to_string_pretty(&grants::json(&loaded)).expect("json"));
+                print!("{}", grants::role_sql(&plugins, &role));
+            } else if args.json {
+                let json =
+                    serde_json::to_string_pretty(&grants::json(&plugins)).map_err(|e| Failure::Plan(e.into()))?;
+                println!("{json}");
             } else {
-                print!("{}", grants::text(&loaded));
+                print!("{}", grants::text(&plugins));
             }
             Ok(())
         }
         Command::Explain { plugin, statements, file, data_dir } => {
-            let sandbox = Sandbox::new().map_err(Failure::Plan)?;
-            let loaded = plan::load(&sandbox, &plugin, data_dir.as_deref())
+            let loaded = plan::read(&plugin, data_dir.as_deref())
                 .with_context(|| format!("plugin {}", plugin.display()))
                 .map_err(Failure::Plan)?;
             let mut all = statements;
@@ -220,7 +218,7 @@ where
     }
     .await;
     let (outcome, message, code) = match &result {
-        Ok(()) => ("ok", String::new(), 0),
+        Ok(()) => (Outcome::Ok, String::new(), 0),
         Err(f) => (f.outcome(), f.to_string(), f.exit_code()),
     };
     if let Some(dir) = reporter.finish(outcome, &message, code) {

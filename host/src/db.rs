@@ -73,14 +73,15 @@ pub struct Identity {
     pub current_user: String,
     pub session_user: String,
     pub search_path: String,
-    /// Start of the transaction: a new value means the plugin escaped it.
-    pub txid: String,
+    /// `now()`, the start of the transaction: a new value means the plugin
+    /// ended the host's transaction and another one began.
+    pub transaction_start: String,
 }
 
 /// Reads the identity; fails if the transaction was aborted.
 pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error> {
     let r = client.query_one(IDENTITY, &[]).await?;
-    Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), txid: r.get(3) })
+    Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), transaction_start: r.get(3) })
 }
 
 /// Opens the host's transaction for one plugin call: timeouts and the

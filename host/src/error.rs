@@ -4,6 +4,7 @@
 //! documented in the README and never reused for another meaning.
 
 use crate::db::LockHolder;
+use crate::ledger::Outcome;
 
 /// A command that did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +54,12 @@ impl Failure {
     }
 
     /// The outcome word the ledger and the report record.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Failure::Blocked(_) => "blocked",
-            Failure::Interrupted(_) => "interrupted",
-            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) => "refused",
-            _ => "failed",
+            Failure::Blocked(_) => Outcome::Blocked,
+            Failure::Interrupted(_) => Outcome::Interrupted,
+            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) => Outcome::Refused,
+            _ => Outcome::Failed,
         }
     }
 }

@@ -8,11 +8,12 @@ use crate::sql::check::Checker;
 use crate::sql::one_line;
 use serde_json::json;
 
-/// Prints each plugin's manifest, imports/exports and sha256.
-pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) {
+/// Prints each plugin's manifest, imports/exports and sha256; refuses a
+/// plugin the host would refuse to run (imports, wrong world).
+pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for p in plugins {
-        let (imports, exports) = sandbox.interface(&p.component);
+        let (imports, exports) = sandbox.interface(&p.compile(sandbox)?);
         if as_json {
             all.push(json!({
                 "path": p.path, "sha256": p.sha256, "manifest": p.manifest,
@@ -36,8 +37,9 @@ pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) {
         println!();
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&all).expect("json"));
+        println!("{}", serde_json::to_string_pretty(&all)?);
     }
+    Ok(())
 }
 
 /// Checks each statement against the plugin's grants; exit 4 if any refused.

@@ -36,6 +36,80 @@ const HISTORY: &str = "
            started_at::text, coalesce(ended_at::text, ''), coalesce(message, '')
     FROM rollout_ledger.rollout ORDER BY id DESC LIMIT $1";
 
+/// What happened to a tier: the ledger's `tier_event.event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierEvent {
+    Applied,
+    RolledBack,
+    Failed,
+    Interrupted,
+    Verified,
+}
+
+impl TierEvent {
+    /// The word the ledger stores (its CHECK constraint lists them).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierEvent::Applied => "applied",
+            TierEvent::RolledBack => "rolled_back",
+            TierEvent::Failed => "failed",
+            TierEvent::Interrupted => "interrupted",
+            TierEvent::Verified => "verified",
+        }
+    }
+}
+
+/// How a command ended: `rollout.outcome` in the ledger, `outcome` in the
+/// report (where a command that succeeded is `ok`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Complete,
+    RolledBack,
+    Blocked,
+    Failed,
+    Interrupted,
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Complete => "complete",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Blocked => "blocked",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// The gate's verdict, as the ledger and the operator's screen say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    Blocked,
+}
+
+impl Verdict {
+    pub fn of(passed: bool) -> Verdict {
+        if passed {
+            Verdict::Ready
+        } else {
+            Verdict::Blocked
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ready => "READY",
+            Verdict::Blocked => "BLOCKED",
+        }
+    }
+}
+
 /// Creates the ledger schema if it is not there (call under the lock).
 pub async fn ensure(client: &Client) -> Result<(), Error> {
     if !exists(client).await? {
@@ -72,13 +146,13 @@ pub async fn start(client: &Client, s: Start<'_>) -> Result<i64, Error> {
 }
 
 /// Records the gate's verdict on the rollout.
-pub async fn set_gate(client: &Client, id: i64, verdict: &str) -> Result<(), Error> {
-    client.execute(SET_GATE, &[&id, &verdict]).await.map(|_| ())
+pub async fn set_gate(client: &Client, id: i64, verdict: Verdict) -> Result<(), Error> {
+    client.execute(SET_GATE, &[&id, &verdict.as_str()]).await.map(|_| ())
 }
 
 /// Closes the rollout row with its outcome.
-pub async fn finish(client: &Client, id: i64, outcome: &str, message: &str) -> Result<(), Error> {
-    client.execute(FINISH, &[&id, &outcome, &message]).await.map(|_| ())
+pub async fn finish(client: &Client, id: i64, outcome: Outcome, message: &str) -> Result<(), Error> {
+    client.execute(FINISH, &[&id, &outcome.as_str(), &message]).await.map(|_| ())
 }
 
 /// One tier event.
@@ -87,7 +161,7 @@ pub struct Event<'a> {
     pub plugin: &'a str,
     pub ordinal: i32,
     pub sha256: &'a str,
-    pub event: &'a str,
+    pub event: TierEvent,
     pub duration_ms: i64,
     pub statements: i64,
     pub rows_changed: i64,
@@ -105,7 +179,7 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
                 &e.plugin,
                 &e.ordinal,
                 &e.sha256,
-                &e.event,
+                &e.event.as_str(),
                 &e.duration_ms,
                 &e.statements,
                 &e.rows_changed,
@@ -117,8 +191,8 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
 }
 
 /// Whether this rollout recorded `event` for `plugin` (a committed tier).
-pub async fn has_event(client: &Client, rollout_id: i64, plugin: &str, event: &str) -> Result<bool, Error> {
-    let n: i64 = client.query_one(HAS_EVENT, &[&rollout_id, &plugin, &event]).await?.get(0);
+pub async fn has_event(client: &Client, rollout_id: i64, plugin: &str, event: TierEvent) -> Result<bool, Error> {
+    let n: i64 = client.query_one(HAS_EVENT, &[&rollout_id, &plugin, &event.as_str()]).await?.get(0);
     Ok(n > 0)
 }
 

@@ -1,6 +1,7 @@
 //! The rollout host as a library: the binary (`main.rs`) is a thin shell
 //! over [`cli::run`]; benchmarks reach the grants check through [`sql`].
 
+pub mod bindings;
 pub mod cli;
 pub mod connect;
 pub mod db;
@@ -12,7 +13,7 @@ pub mod manifest;
 pub mod outfile;
 pub mod plan;
 pub mod report;
-pub mod rollout;
+pub mod runbook;
 pub mod sandbox;
 pub mod signal;
 pub mod sql;

@@ -92,11 +92,12 @@ pub struct Limits {
     pub wall_time_ms: u64,
     /// Linear memory of the plugin.
     pub memory_mib: u64,
-    /// Statements per call.
+    /// Statements per transaction (a tier's apply and post-conditions
+    /// together; a check plugin's one call).
     pub statements: u64,
-    /// Rows returned to the plugin per call.
+    /// Rows returned to the plugin per transaction.
     pub rows_returned: u64,
-    /// Rows inserted, updated or deleted per call.
+    /// Rows inserted, updated or deleted per transaction (0: none may be).
     pub rows_changed: u64,
     /// `SET LOCAL statement_timeout` of the tier's transaction.
     pub statement_timeout_ms: u64,
@@ -218,7 +219,7 @@ impl Manifest {
             ("rows_changed", l.rows_changed, 0, u32::MAX as u64),
         ] {
             if value < min || value > max {
-                return bad(format!("limit {name}={value} must be between {min} and {max} (0 would mean no limit)"));
+                return bad(format!("limit {name}={value} must be between {min} and {max}; every limit is bounded"));
             }
         }
         Ok(())
@@ -238,8 +239,14 @@ mod tests {
         assert!(Manifest::parse(&ledger).unwrap_err().to_string().contains("the ledger belongs to the host"));
         let no_timeout = format!("{BASE}[limits]\nstatement_timeout_ms = 0\n");
         assert!(Manifest::parse(&no_timeout).unwrap_err().to_string().contains("statement_timeout_ms=0"));
-        let huge = format!("{BASE}[limits]\nwall_time_ms = 18446744073709551615\n");
-        assert!(Manifest::parse(&huge).is_err());
+        // A number TOML reads, above the bound: the bound refuses it.
+        let huge = format!("{BASE}[limits]\nwall_time_ms = 86400001\n");
+        let e = Manifest::parse(&huge).unwrap_err().to_string();
+        assert!(e.contains("limit wall_time_ms=86400001 must be between 1 and 86400000"), "{e}");
+        let memory = format!("{BASE}[limits]\nmemory_mib = 4097\n");
+        assert!(Manifest::parse(&memory).unwrap_err().to_string().contains("memory_mib=4097"));
+        // rows_changed = 0 is a real limit: a tier that may change nothing.
+        assert!(Manifest::parse(&format!("{BASE}[limits]\nrows_changed = 0\n")).is_ok());
         let gate_write =
             "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
         assert!(Manifest::parse(gate_write).unwrap_err().to_string().contains("read-only"));

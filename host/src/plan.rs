@@ -7,7 +7,7 @@
 //! before anything touches the database.
 
 use crate::manifest::{Kind, Manifest, SECTION};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, World};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -23,14 +23,16 @@ pub struct DataFile {
     pub bytes: Vec<u8>,
 }
 
-/// One loaded plugin.
+/// One plugin as a reviewer sees it: bytes, digest, manifest, data files.
+/// Reading one needs no engine; running one needs its compiled component
+/// (see [`Plan`]).
 pub struct Plugin {
     pub path: PathBuf,
     /// sha256 of the component's bytes, manifest included.
     pub sha256: String,
     pub manifest: Manifest,
     pub files: Vec<DataFile>,
-    pub component: Component,
+    bytes: Vec<u8>,
 }
 
 impl Plugin {
@@ -61,6 +63,22 @@ impl Plugin {
         self.manifest.ordinal.map(i64::from).unwrap_or(-1)
     }
 
+    /// The world its manifest's kind requires.
+    pub fn world(&self) -> World {
+        match self.manifest.kind {
+            Kind::Tier => World::Tier,
+            Kind::Gate | Kind::Verify | Kind::Probe => World::Check,
+        }
+    }
+
+    /// Compiles the component, refusing imports beyond the allow-list and
+    /// exports that do not match the kind.
+    pub fn compile(&self, sandbox: &Sandbox) -> Result<Component> {
+        sandbox
+            .compile(&self.bytes, &self.sha256, self.world(), &self.manifest.kind.to_string())
+            .with_context(|| format!("plugin {}", self.path.display()))
+    }
+
     /// Writes the granted files to a fresh private directory for a
     /// read-only preopen; none when the plugin is granted no file.
     pub fn materialize_files(&self) -> Result<Option<tempfile::TempDir>> {
@@ -75,12 +93,14 @@ impl Plugin {
     }
 }
 
-/// The plugins of a rollout, in the order they run.
+/// The plugins of a rollout, in the order they run, compiled.
 pub struct Plan {
     pub gate: Plugin,
     pub tiers: Vec<Plugin>,
     pub verify: Plugin,
     pub probes: Vec<Plugin>,
+    /// Compiled components by plugin name.
+    components: BTreeMap<String, Component>,
 }
 
 impl Plan {
@@ -89,10 +109,18 @@ impl Plan {
         std::iter::once(&self.gate).chain(&self.tiers).chain(std::iter::once(&self.verify)).chain(&self.probes)
     }
 
-    /// Loads and orders the plugins.
+    /// Reads, orders and compiles the plugins.
     pub fn load(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Plan> {
-        let plugins = load_all(sandbox, paths, data_dir)?;
-        Plan::order(plugins)
+        let mut plan = Plan::order(read_all(paths, data_dir)?)?;
+        let all: Vec<&Plugin> = plan.all().collect();
+        plan.components = compile_all(sandbox, &all)?;
+        Ok(plan)
+    }
+
+    /// The compiled component of one of the plan's plugins.
+    pub fn component(&self, plugin: &Plugin) -> &Component {
+        // Every plugin of the plan is compiled in `load`.
+        &self.components[&plugin.manifest.name]
     }
 
     fn order(plugins: Vec<Plugin>) -> Result<Plan> {
@@ -144,39 +172,41 @@ impl Plan {
                 );
             }
         }
-        Ok(Plan { gate, tiers, verify, probes })
+        Ok(Plan { gate, tiers, verify, probes, components: BTreeMap::new() })
     }
 }
 
-/// Loads plugins without ordering them (for `inspect`, `grants`).
-pub fn load_all(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Vec<Plugin>> {
-    if paths.is_empty() {
-        bail!("no plugins given; pass them with --tiers tiers/*.wasm");
-    }
-    // Compiling is the slow part of loading: one thread per core.
+/// Compiles plugins, one thread per core (compiling is the slow part).
+pub fn compile_all(sandbox: &Sandbox, plugins: &[&Plugin]) -> Result<BTreeMap<String, Component>> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let chunk = paths.len().div_ceil(threads);
+    let chunk = plugins.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = paths
+        let workers: Vec<_> = plugins
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter()
-                        .map(|p| load(sandbox, p, data_dir).with_context(|| format!("plugin {}", p.display())))
-                        .collect::<Result<Vec<_>>>()
+                    part.iter().map(|p| Ok((p.manifest.name.clone(), p.compile(sandbox)?))).collect::<Result<Vec<_>>>()
                 })
             })
             .collect();
-        let mut all = Vec::new();
+        let mut all = BTreeMap::new();
         for w in workers {
-            all.extend(w.join().expect("plugin loader thread")?);
+            all.extend(w.join().expect("plugin compiler thread")?);
         }
         Ok(all)
     })
 }
 
-/// Reads one plugin: bytes, digest, embedded manifest, data files, code.
-pub fn load(sandbox: &Sandbox, path: &Path, data_dir: Option<&Path>) -> Result<Plugin> {
+/// Reads plugins without compiling or ordering them (`grants`, `inspect`).
+pub fn read_all(paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Vec<Plugin>> {
+    if paths.is_empty() {
+        bail!("no plugins given; pass them with --tiers tiers/*.wasm");
+    }
+    paths.iter().map(|p| read(p, data_dir).with_context(|| format!("plugin {}", p.display()))).collect()
+}
+
+/// Reads one plugin: bytes, digest, embedded manifest, data files.
+pub fn read(path: &Path, data_dir: Option<&Path>) -> Result<Plugin> {
     let bytes = std::fs::read(path).context("cannot read the file")?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let text = manifest_section(&bytes)?;
@@ -186,8 +216,7 @@ pub fn load(sandbox: &Sandbox, path: &Path, data_dir: Option<&Path>) -> Result<P
         None => path.parent().unwrap_or(Path::new(".")).join("data"),
     };
     let files = read_files(&manifest, &dir)?;
-    let component = sandbox.compile(&bytes, &sha256)?;
-    Ok(Plugin { path: path.to_path_buf(), sha256, manifest, files, component })
+    Ok(Plugin { path: path.to_path_buf(), sha256, manifest, files, bytes })
 }
 
 /// Reads the granted files through a capability on the data directory, so

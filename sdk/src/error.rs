@@ -1,7 +1,7 @@
 //! The one error type a plugin returns: a message for the operator, with the
 //! SQLSTATE when it came from the database.
 
-use crate::bindings::rollout::plugin::types::SqlError;
+use crate::__bindings::types::SqlError;
 use std::fmt;
 
 /// A plugin's failure, as the operator will read it.

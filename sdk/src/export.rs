@@ -1,36 +1,21 @@
-//! The two plugin shapes and the macros that export them as a component.
+//! The two macros that make a crate's plain functions a plugin component:
+//! [`tier!`](crate::tier) for the WIT world `tier`, [`check!`](crate::check)
+//! for the world `check`.
 //!
-//! `export_tier!(T)` / `export_check!(T)` also embed the crate's
-//! `plugin.toml` in a custom section of the component, so the manifest a
-//! reviewer reads travels inside the bytes whose sha256 the host records.
+//! Both also embed the crate's `plugin.toml` in the core module's custom
+//! section `rollout-manifest`, so the manifest a reviewer reads travels
+//! inside the bytes whose sha256 the host records. The host refuses at load
+//! a plugin whose exports are not the world its manifest's `kind` names
+//! (`tier` → `tier!`; `gate`, `verify`, `probe` → `check!`).
 
-use crate::bindings::rollout::plugin::context;
-use crate::bindings::rollout::plugin::types::Level;
+use crate::__bindings::context;
+use crate::__bindings::types::Level;
 use crate::error::Result;
-use crate::{Metric, Phase};
-
-/// A tier: a change made in one host-owned transaction, its post-conditions
-/// checked before COMMIT, and the way to undo it.
-pub trait Tier {
-    /// Makes the change.
-    fn apply() -> Result<()>;
-    /// The post-conditions, checked in the same transaction; a failing
-    /// metric rolls the tier back.
-    fn post_conditions() -> Result<Vec<Metric>>;
-    /// Undoes the change; running it twice changes nothing the second time.
-    fn rollback() -> Result<()>;
-}
-
-/// A gate, verify or probe plugin: read-only, answers with a metric table.
-pub trait Check {
-    /// The table for this phase.
-    fn check(phase: Phase) -> Result<Vec<Metric>>;
-}
 
 /// Sends a panic's message to the host's log before the plugin traps, so
 /// the operator reads the cause and not only "unreachable executed".
 #[doc(hidden)]
-pub fn install_panic_hook() {
+pub fn __install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
@@ -39,17 +24,16 @@ pub fn install_panic_hook() {
     });
 }
 
+/// Runs one export of the plugin: the panic hook first, then the author's
+/// function, its error as the operator's message.
 #[doc(hidden)]
-pub fn not_a(kind: &str, export: &str) -> String {
-    format!("this plugin is not a {kind}: it does not implement `{export}`")
+pub fn __guard<T>(f: fn() -> Result<T>) -> std::result::Result<T, String> {
+    __install_panic_hook();
+    f().map_err(|e| e.to_string())
 }
 
-#[doc(hidden)]
-pub fn to_wit<T>(r: Result<T>) -> std::result::Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
-
-/// Embeds `plugin.toml` from the crate root as the component's manifest.
+/// Embeds `plugin.toml` from the crate root as the component's manifest: a
+/// custom section `rollout-manifest` holding the file's bytes as they are.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __embed_manifest {
@@ -71,54 +55,68 @@ macro_rules! __embed_manifest {
     };
 }
 
-/// Exports a type implementing [`Tier`] as the plugin component.
+/// Exports three plain functions as a tier (`kind = "tier"` in
+/// `plugin.toml`), in this order:
+///
+/// - `apply: fn() -> Result<()>` makes the change, inside the transaction
+///   the host opened;
+/// - `post_conditions: fn() -> Result<Vec<Metric>>`, checked before COMMIT
+///   in the same transaction; a failing metric rolls the tier back;
+/// - `rollback: fn() -> Result<()>` undoes the change; running it twice
+///   changes nothing the second time.
+///
+/// ```ignore
+/// rollout_sdk::tier!(apply, post_conditions, rollback);
+/// ```
 #[macro_export]
-macro_rules! export_tier {
-    ($tier:ty) => {
+macro_rules! tier {
+    ($apply:path, $post_conditions:path, $rollback:path $(,)?) => {
         $crate::__embed_manifest!();
-        struct __RolloutPlugin;
-        impl $crate::bindings::Guest for __RolloutPlugin {
-            fn apply() -> Result<(), String> {
-                $crate::install_panic_hook();
-                $crate::to_wit(<$tier as $crate::Tier>::apply())
+        const _: () = {
+            struct __RolloutTier;
+            impl $crate::__bindings::tier::Guest for __RolloutTier {
+                fn apply() -> ::core::result::Result<(), ::std::string::String> {
+                    let apply: fn() -> $crate::Result<()> = $apply;
+                    $crate::__guard(apply)
+                }
+                fn post_conditions() -> ::core::result::Result<::std::vec::Vec<$crate::Metric>, ::std::string::String> {
+                    let post_conditions: fn() -> $crate::Result<::std::vec::Vec<$crate::Metric>> = $post_conditions;
+                    $crate::__guard(post_conditions)
+                }
+                fn rollback() -> ::core::result::Result<(), ::std::string::String> {
+                    let rollback: fn() -> $crate::Result<()> = $rollback;
+                    $crate::__guard(rollback)
+                }
             }
-            fn post_conditions() -> Result<Vec<$crate::Metric>, String> {
-                $crate::install_panic_hook();
-                $crate::to_wit(<$tier as $crate::Tier>::post_conditions())
-            }
-            fn rollback() -> Result<(), String> {
-                $crate::install_panic_hook();
-                $crate::to_wit(<$tier as $crate::Tier>::rollback())
-            }
-            fn check(_: $crate::Phase) -> Result<Vec<$crate::Metric>, String> {
-                Err($crate::not_a("check", "check"))
-            }
-        }
-        $crate::bindings::__export_plugin!(__RolloutPlugin with_types_in $crate::bindings);
+    $crate::__bindings::tier::__export_tier!(__RolloutTier with_types_in $crate::__bindings::tier);
+        };
     };
 }
 
-/// Exports a type implementing [`Check`] (gate, verify, probe).
+/// Exports one plain function as a gate, verify or probe plugin
+/// (`kind = "gate" | "verify" | "probe"` in `plugin.toml`):
+/// `check: fn(Phase) -> Result<Vec<Metric>>`, the plugin's table for that
+/// phase. Its statements run read-only.
+///
+/// ```ignore
+/// rollout_sdk::check!(check);
+/// ```
 #[macro_export]
-macro_rules! export_check {
-    ($check:ty) => {
+macro_rules! check {
+    ($check:path $(,)?) => {
         $crate::__embed_manifest!();
-        struct __RolloutPlugin;
-        impl $crate::bindings::Guest for __RolloutPlugin {
-            fn apply() -> Result<(), String> {
-                Err($crate::not_a("tier", "apply"))
+        const _: () = {
+            struct __RolloutCheck;
+            impl $crate::__bindings::check::Guest for __RolloutCheck {
+                fn check(
+                    phase: $crate::Phase,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Metric>, ::std::string::String> {
+                    let check: fn($crate::Phase) -> $crate::Result<::std::vec::Vec<$crate::Metric>> = $check;
+                    $crate::__install_panic_hook();
+                    check(phase).map_err(|e| e.to_string())
+                }
             }
-            fn post_conditions() -> Result<Vec<$crate::Metric>, String> {
-                Err($crate::not_a("tier", "post-conditions"))
-            }
-            fn rollback() -> Result<(), String> {
-                Err($crate::not_a("tier", "rollback"))
-            }
-            fn check(phase: $crate::Phase) -> Result<Vec<$crate::Metric>, String> {
-                $crate::install_panic_hook();
-                $crate::to_wit(<$check as $crate::Check>::check(phase))
-            }
-        }
-        $crate::bindings::__export_plugin!(__RolloutPlugin with_types_in $crate::bindings);
+    $crate::__bindings::check::__export_check!(__RolloutCheck with_types_in $crate::__bindings::check);
+        };
     };
 }

@@ -1,74 +1,101 @@
-//! The tier author's SDK: write a gate, tier, verify or probe plugin in plain
-//! Rust plus its SQL, and export it with one macro.
-//!
-//! The generated WIT bindings stay behind this crate. A plugin sees:
-//! [`query`] / [`execute`] for SQL (always bound parameters), [`param`] for
-//! the rollout parameters its manifest declares, [`data_file`] for the data
-//! files it is granted, [`log`] for the tier log, and [`Metric`] for check
-//! tables. A panic reaches the host's log with its message before the plugin
-//! traps.
+//! The tier author's SDK: write a gate, tier, verify or probe plugin as plain
+//! Rust functions plus their SQL, and export them with one macro line.
 //!
 //! ```ignore
-//! use rollout_sdk::{execute, param, Metric, Result, Tier};
+//! use rollout_sdk::{count, execute, Metric, Result};
 //!
-//! struct Axis;
-//! impl Tier for Axis {
-//!     fn apply() -> Result<()> {
-//!         execute("INSERT INTO app.axis (code) VALUES ($1)", &[&"release_scope"])?;
-//!         Ok(())
-//!     }
-//!     fn post_conditions() -> Result<Vec<Metric>> { Ok(vec![]) }
-//!     fn rollback() -> Result<()> { Ok(()) }
+//! fn apply() -> Result<()> {
+//!     execute("INSERT INTO app.axis (code, status) VALUES ('release_scope', 'active')")?;
+//!     Ok(())
 //! }
-//! rollout_sdk::export_tier!(Axis);
+//!
+//! fn post_conditions() -> Result<Vec<Metric>> {
+//!     let n = count("SELECT count(*) FROM app.axis WHERE status = 'active'")?;
+//!     Ok(vec![Metric::equals("active_axes", 3, n)])
+//! }
+//!
+//! fn rollback() -> Result<()> {
+//!     execute("DELETE FROM app.axis WHERE code = 'release_scope'")?;
+//!     Ok(())
+//! }
+//!
+//! rollout_sdk::tier!(apply, post_conditions, rollback);
 //! ```
+//!
+//! A gate, verify or probe is one function, `fn check(phase: Phase) ->
+//! Result<Vec<Metric>>`, exported with [`check!`].
+//!
+//! What a plugin sees: [`execute`] / [`query`] for SQL, and the typed
+//! one-value helpers [`count`], [`scalar`], [`exists`]; each has a `_with`
+//! twin taking bound parameters (`execute_with("… $1", &[&code])`), the only
+//! way to pass a value into SQL. [`param`] reads a rollout parameter the
+//! manifest declares, [`data_file`] a data file it is granted, [`log`]
+//! writes to the tier's log, [`Metric`] builds check tables. A panic reaches
+//! the host's log with its message before the plugin traps.
+//!
+//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.2.0`) has two
+//! worlds: [`tier!`] builds the component for the `tier` world (exports
+//! `apply`, `post-conditions`, `rollback`), [`check!`] for the `check` world
+//! (exports `check`). Both embed the crate's `plugin.toml` in the component.
 
 mod error;
 mod export;
 mod metric;
 mod rows;
+mod sql;
 mod value;
 
+/// The generated WIT bindings, one module per world, behind the SDK.
+///
+/// Only imports are embedded by this crate (wit-bindgen's
+/// `pub_export_macro`); a world's exports enter a component only through
+/// the export macro [`tier!`] or [`check!`] expands in the plugin, so a tier
+/// never exports `check` and a check never exports `apply`.
 #[doc(hidden)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../wit",
-        pub_export_macro: true,
-        export_macro_name: "__export_plugin",
-        default_bindings_module: "rollout_sdk::bindings",
-    });
+pub mod __bindings {
+    /// The `tier` world; owns the interfaces both worlds import.
+    pub mod tier {
+        wit_bindgen::generate!({
+            world: "tier",
+            path: "../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_tier",
+            default_bindings_module: "rollout_sdk::__bindings::tier",
+        });
+    }
+
+    /// The `check` world; its interfaces are the `tier` world's.
+    pub mod check {
+        wit_bindgen::generate!({
+            world: "check",
+            path: "../wit",
+            with: {
+                "rollout:plugin/types@0.2.0": crate::__bindings::tier::rollout::plugin::types,
+                "rollout:plugin/sql@0.2.0": crate::__bindings::tier::rollout::plugin::sql,
+                "rollout:plugin/context@0.2.0": crate::__bindings::tier::rollout::plugin::context,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_check",
+            default_bindings_module: "rollout_sdk::__bindings::check",
+        });
+    }
+
+    pub(crate) use tier::rollout::plugin::{context, sql, types};
 }
 
 pub use error::{Error, Result};
 #[doc(hidden)]
-pub use export::{install_panic_hook, not_a, to_wit};
-pub use export::{Check, Tier};
+pub use export::{__guard, __install_panic_hook};
 pub use metric::Metric;
 pub use rows::{Row, Rows};
+pub use sql::{count, count_with, execute, execute_with, exists, exists_with, query, query_with, scalar, scalar_with};
 pub use value::{FromValue, ToValue, Value};
 
 /// When a check plugin is being asked (gate, verify, after a run, after a
 /// rollback, or on its own), so a probe can say what it expects.
-pub use bindings::rollout::plugin::types::Phase;
+pub use __bindings::types::Phase;
 
-use bindings::rollout::plugin::{context, sql};
-
-/// Runs one SQL statement through the host and returns its rows.
-///
-/// Parameters are bound (`$1`, `$2`, …), never spliced. The host checks the
-/// statement against the plugin's grants first; a refusal or an SQL error
-/// comes back as an [`Error`] and fails the tier even if it is ignored.
-pub fn query(statement: &str, params: &[&dyn ToValue]) -> Result<Rows> {
-    let params: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
-    let set = sql::query(statement, &params).map_err(Error::from_sql)?;
-    Ok(Rows::new(set))
-}
-
-/// Runs one statement for its effect; returns the rows it changed.
-pub fn execute(statement: &str, params: &[&dyn ToValue]) -> Result<u64> {
-    Ok(query(statement, params)?.changed)
-}
+use __bindings::context;
 
 /// The value of a parameter the manifest declares; an error naming it when
 /// the operator did not pass it.
@@ -85,7 +112,7 @@ pub fn data_file(name: &str) -> Result<String> {
 
 /// Lines in the tier's log, the run log and the report.
 pub mod log {
-    use crate::bindings::rollout::plugin::{context, types::Level};
+    use crate::__bindings::{context, types::Level};
 
     /// Progress an operator wants to read.
     pub fn info(message: impl AsRef<str>) {

@@ -3,7 +3,7 @@
 use std::fmt::Display;
 
 /// One line of a check table (gate, post-conditions, verify, probe).
-pub use crate::bindings::rollout::plugin::types::Metric;
+pub use crate::__bindings::types::Metric;
 
 impl Metric {
     /// Passes when `actual` prints the same as `expected`.

@@ -1,6 +1,6 @@
 //! Result rows with access by column name.
 
-use crate::bindings::rollout::plugin::types::{Column, RowSet};
+use crate::__bindings::types::{Column, RowSet};
 use crate::error::{Error, Result};
 use crate::value::{FromValue, Value};
 

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 
 /// A typed SQL value as it crosses the host boundary.
-pub use crate::bindings::rollout::plugin::types::SqlValue as Value;
+pub use crate::__bindings::types::SqlValue as Value;
 
 /// A Rust value that can be bound as a statement parameter.
 pub trait ToValue {

@@ -270,96 +270,76 @@ pub fn args<'a>(verb: &'a str, plan: &'a [String], extra: &[&'a str]) -> Vec<&'a
 
 pub const APR: &str = "ratified_apr=APR-2026-0412";
 
-/// Reads a LEB128 u32 at `*at`, advancing it.
-fn leb(bytes: &[u8], at: &mut usize) -> usize {
-    let (mut value, mut shift) = (0usize, 0);
-    loop {
-        let b = bytes[*at];
-        *at += 1;
-        value |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            return value;
-        }
-        shift += 7;
-    }
+/// The component's core-module sections and, in each, the byte range of a
+/// custom section named `rollout-manifest` (its payload), read with
+/// wasmparser as the host reads it.
+struct ManifestSite {
+    /// Range of the whole module section in the component (header included).
+    section: std::ops::Range<usize>,
+    /// Range of the module's bytes inside the component.
+    module: std::ops::Range<usize>,
+    /// Range of the manifest section in the component (header included).
+    custom: std::ops::Range<usize>,
+    /// Range of the manifest text in the component.
+    data: std::ops::Range<usize>,
 }
 
-fn put_leb(out: &mut Vec<u8>, mut v: usize) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
+/// How many bytes the LEB128 encoding of `n` takes.
+fn leb_len(n: usize) -> usize {
+    use wasm_encoder::Encode;
+    let mut v = Vec::new();
+    n.encode(&mut v);
+    v.len()
 }
 
-/// Rewrites a binary's sections (after the 8-byte header) with `f`, which
-/// returns the new payload of a section or `None` to keep it as it is.
-fn map_sections(bytes: &[u8], f: &mut dyn FnMut(u8, &[u8]) -> Option<Vec<u8>>) -> Vec<u8> {
-    let mut out = bytes[..8].to_vec();
-    let mut at = 8;
-    while at < bytes.len() {
-        let id = bytes[at];
-        at += 1;
-        let size = leb(bytes, &mut at);
-        let payload = &bytes[at..at + size];
-        at += size;
-        let new = f(id, payload).unwrap_or_else(|| payload.to_vec());
-        out.push(id);
-        put_leb(&mut out, new.len());
-        out.extend(new);
+fn manifest_sites(wasm: &[u8]) -> Vec<ManifestSite> {
+    use wasmparser::{Parser, Payload};
+    let mut sites = Vec::new();
+    let mut module: Option<(std::ops::Range<usize>, std::ops::Range<usize>)> = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.unwrap_or_else(|e| panic!("not a valid component ({} bytes): {e}", wasm.len())) {
+            Payload::ModuleSection { unchecked_range, .. } => {
+                // The section header (id + LEB size) stands right before the module.
+                let start = unchecked_range.start - 1 - leb_len(unchecked_range.len());
+                module = Some((start..unchecked_range.end, unchecked_range));
+            }
+            Payload::CustomSection(reader) if reader.name() == "rollout-manifest" => {
+                let (section, module) = module.clone().expect("the manifest sits in a core module");
+                let data = reader.data_offset()..reader.data_offset() + reader.data().len();
+                let name_len = reader.name().len();
+                let content = data.start - name_len - leb_len(name_len);
+                let header = content - 1 - leb_len(data.end - content);
+                sites.push(ManifestSite { section, module, custom: header..data.end, data });
+            }
+            _ => {}
+        }
     }
-    out
+    sites
 }
 
 /// A copy of a plugin whose embedded manifest is `manifest`: what a plugin
 /// rebuilt with an edited `plugin.toml` would be. Lets a test remove a grant
 /// without recompiling.
 pub fn with_manifest(wasm: &[u8], manifest: &str) -> Vec<u8> {
-    let mut replaced = 0;
-    let out = map_sections(wasm, &mut |id, payload| {
-        // Component section 1 holds a core module, which holds the manifest.
-        (id == 1).then(|| {
-            map_sections(payload, &mut |id, payload| {
-                if id != 0 {
-                    return None;
-                }
-                let mut at = 0;
-                let len = leb(payload, &mut at);
-                (&payload[at..at + len] == b"rollout-manifest").then(|| {
-                    replaced += 1;
-                    let mut p = payload[..at + len].to_vec();
-                    p.extend_from_slice(manifest.as_bytes());
-                    p
-                })
-            })
-        })
-    });
-    assert_eq!(replaced, 1, "the plugin has one embedded manifest");
+    use wasm_encoder::{ComponentSection, Section};
+    let sites = manifest_sites(wasm);
+    assert_eq!(sites.len(), 1, "the plugin has one embedded manifest");
+    let site = &sites[0];
+    let mut module = wasm[site.module.start..site.custom.start].to_vec();
+    wasm_encoder::CustomSection { name: "rollout-manifest".into(), data: manifest.as_bytes().into() }
+        .append_to(&mut module);
+    module.extend_from_slice(&wasm[site.custom.end..site.module.end]);
+    let mut out = wasm[..site.section.start].to_vec();
+    // Section id 1 of a component: a core module.
+    wasm_encoder::RawSection { id: 1, data: &module }.append_to_component(&mut out);
+    out.extend_from_slice(&wasm[site.section.end..]);
+    assert_eq!(manifest_of(&out), manifest, "the rewritten plugin carries the new manifest");
     out
 }
 
 /// The manifest embedded in a plugin, as text.
 pub fn manifest_of(wasm: &[u8]) -> String {
-    let mut found = Vec::new();
-    map_sections(wasm, &mut |id, payload| {
-        if id == 1 {
-            map_sections(payload, &mut |id, payload| {
-                if id == 0 {
-                    let mut at = 0;
-                    let len = leb(payload, &mut at);
-                    if &payload[at..at + len] == b"rollout-manifest" {
-                        found.push(String::from_utf8_lossy(&payload[at + len..]).to_string());
-                    }
-                }
-                None
-            });
-        }
-        None
-    });
-    assert_eq!(found.len(), 1, "one embedded manifest");
-    found.remove(0)
+    let sites = manifest_sites(wasm);
+    assert_eq!(sites.len(), 1, "one embedded manifest");
+    String::from_utf8_lossy(&wasm[sites[0].data.clone()]).into_owned()
 }

@@ -9,16 +9,25 @@
 pub mod check;
 pub mod convert;
 
+use crate::bindings::types::{RowSet, SqlError, SqlValue};
 use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
-use crate::sandbox::bindings::rollout::plugin::types::{RowSet, SqlError, SqlValue};
-use crate::sandbox::Stop;
 use crate::signal::Interrupt;
 use check::Checker;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_postgres::Client;
+
+/// Why the host stopped a plugin: a limit it reached or the operator's
+/// Ctrl-C. Not a fault the plugin can handle; the call traps.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    #[error("limit {name}={value} reached")]
+    Limit { name: &'static str, value: u64 },
+    #[error("interrupted by the operator (Ctrl-C)")]
+    Interrupted,
+}
 
 /// What a plugin's SQL did in one tier, for the ledger and the report.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -42,8 +51,6 @@ pub struct SqlSession {
     interrupt: Interrupt,
     /// Counters for the whole transaction (apply and post-conditions).
     pub stats: Stats,
-    /// Statements as sent, for the run log.
-    pub log: Vec<String>,
 }
 
 impl SqlSession {
@@ -57,17 +64,7 @@ impl SqlSession {
         deadline: Instant,
         interrupt: Interrupt,
     ) -> Self {
-        SqlSession {
-            client,
-            cancel,
-            grants,
-            read_only,
-            limits,
-            deadline,
-            interrupt,
-            stats: Stats::default(),
-            log: Vec::new(),
-        }
+        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats: Stats::default() }
     }
 
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
@@ -93,7 +90,6 @@ impl SqlSession {
                 }));
             }
         };
-        self.log.push(checked.sql.clone());
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let cancel = self.cancel.clone();
         let result = tokio::select! {
@@ -159,7 +155,8 @@ impl SqlSession {
             }
         }
         // A SELECT's row count is not a change.
-        let rows_changed = if checked.kind == "SelectStmt" { 0 } else { stream.rows_affected().unwrap_or(0) };
+        let rows_changed =
+            if checked.kind == check::StatementKind::Select { 0 } else { stream.rows_affected().unwrap_or(0) };
         Ok(Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed }))
     }
 }

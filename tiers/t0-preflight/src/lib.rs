@@ -2,30 +2,27 @@
 //! rollout (the gate ran in its own read-only transaction).
 
 use one_roof_common as m;
-use rollout_sdk::{bail, log, Metric, Result, Tier};
+use rollout_sdk::{bail, log, Metric, Result};
 
-struct Preflight;
-
-impl Tier for Preflight {
-    fn apply() -> Result<()> {
-        if m::shadow()? == "present" {
-            bail!("one_roof.resp_ownership_shadow already exists: tier 1 was pre-deployed; the canonical preflight aborts (runbook DO NOT)");
-        }
-        let (ospa, gap, ownership) = (m::ospa()?, m::gap()?, m::ownership()?);
-        if ospa < 1 || gap != m::BASELINE_GAP || ownership != 0 || m::axis()? != "absent" || m::gov_emit()? != 0 {
-            bail!("not the canonical baseline: ospa={ospa} gap={gap} ownership={ownership}");
-        }
-        log::info(format!("canonical baseline confirmed: ospa={ospa} gap={gap} ownership={ownership}"));
-        Ok(())
+fn apply() -> Result<()> {
+    if m::shadow()? == "present" {
+        bail!("one_roof.resp_ownership_shadow already exists: tier 1 was pre-deployed; the canonical preflight aborts (runbook DO NOT)");
     }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![Metric::equals("shadow", "absent", m::shadow()?), Metric::equals("ownership", 0, m::ownership()?)])
+    let (ospa, gap, ownership) = (m::ospa()?, m::gap()?, m::ownership()?);
+    if ospa < 1 || gap != m::BASELINE_GAP || ownership != 0 || m::axis()? != "absent" || m::gov_emit()? != 0 {
+        bail!("not the canonical baseline: ospa={ospa} gap={gap} ownership={ownership}");
     }
-
-    fn rollback() -> Result<()> {
-        Ok(())
-    }
+    log::info(format!("canonical baseline confirmed: ospa={ospa} gap={gap} ownership={ownership}"));
+    Ok(())
 }
 
-rollout_sdk::export_tier!(Preflight);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::equals("shadow", "absent", m::shadow()?), Metric::equals("ownership", 0, m::ownership()?)])
+}
+
+/// Tier 0 writes nothing: nothing to undo.
+fn rollback() -> Result<()> {
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

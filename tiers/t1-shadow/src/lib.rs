@@ -1,48 +1,43 @@
 //! Tier 1, shadow: the proposed ownership, staged beside the real table.
 
-use rollout_sdk::{bail, data_file, execute, log, query, Metric, Result, Tier};
-
-struct Shadow;
+use rollout_sdk::{bail, data_file, execute, execute_with, log, query, Metric, Result};
 
 const CREATE: &str = "CREATE TABLE one_roof.resp_ownership_shadow (
     area_code text PRIMARY KEY REFERENCES one_roof.resp_area (code),
     team_code text NOT NULL REFERENCES one_roof.team (code))";
 const INSERT: &str = "INSERT INTO one_roof.resp_ownership_shadow (area_code, team_code) VALUES ($1, $2)";
 
-impl Tier for Shadow {
-    fn apply() -> Result<()> {
-        execute(CREATE, &[])?;
-        let csv = data_file("one-roof-assignments.csv")?;
-        let mut n = 0;
-        for (i, line) in csv.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
-            let Some((area, team)) = line.split_once(',') else {
-                bail!("one-roof-assignments.csv line {}: expected area_code,team_code", i + 1);
-            };
-            n += execute(INSERT, &[&area.trim(), &team.trim()])?;
-        }
-        log::info(format!("loaded {n} proposed assignments"));
-        Ok(())
+fn apply() -> Result<()> {
+    execute(CREATE)?;
+    let csv = data_file("one-roof-assignments.csv")?;
+    let mut n = 0;
+    for (i, line) in csv.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let Some((area, team)) = line.split_once(',') else {
+            bail!("one-roof-assignments.csv line {}: expected area_code,team_code", i + 1);
+        };
+        n += execute_with(INSERT, &[&area.trim(), &team.trim()])?;
     }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        let rows = query(
-            "SELECT count(*) AS n, count(DISTINCT s.area_code) AS areas,
-                    count(*) FILTER (WHERE t.code IS NULL) AS unknown_teams
-             FROM one_roof.resp_ownership_shadow s LEFT JOIN one_roof.team t ON t.code = s.team_code",
-            &[],
-        )?;
-        let r = rows.one()?;
-        Ok(vec![
-            Metric::equals("shadow_rows", 30, r.get::<i64>("n")?),
-            Metric::equals("areas_once", 30, r.get::<i64>("areas")?),
-            Metric::equals("unknown_teams", 0, r.get::<i64>("unknown_teams")?),
-        ])
-    }
-
-    fn rollback() -> Result<()> {
-        execute("DROP TABLE IF EXISTS one_roof.resp_ownership_shadow", &[])?;
-        Ok(())
-    }
+    log::info(format!("loaded {n} proposed assignments"));
+    Ok(())
 }
 
-rollout_sdk::export_tier!(Shadow);
+fn post_conditions() -> Result<Vec<Metric>> {
+    let rows = query(
+        "SELECT count(*) AS n, count(DISTINCT s.area_code) AS areas,
+                count(*) FILTER (WHERE t.code IS NULL) AS unknown_teams
+         FROM one_roof.resp_ownership_shadow s LEFT JOIN one_roof.team t ON t.code = s.team_code",
+    )?;
+    let r = rows.one()?;
+    Ok(vec![
+        Metric::equals("shadow_rows", 30, r.get::<i64>("n")?),
+        Metric::equals("areas_once", 30, r.get::<i64>("areas")?),
+        Metric::equals("unknown_teams", 0, r.get::<i64>("unknown_teams")?),
+    ])
+}
+
+fn rollback() -> Result<()> {
+    execute("DROP TABLE IF EXISTS one_roof.resp_ownership_shadow")?;
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

@@ -1,49 +1,43 @@
 //! Tier 2, ownership: the 30 assignments become real, under the approval.
 
 use one_roof_common as m;
-use rollout_sdk::{execute, log, param, Metric, Result, Tier};
+use rollout_sdk::{execute, execute_with, log, param, Metric, Result};
 
-struct Ownership;
-
-impl Tier for Ownership {
-    fn apply() -> Result<()> {
-        let apr = param("ratified_apr")?;
-        let n = execute(
-            "INSERT INTO one_roof.resp_ownership (area_id, team_code, approval_ref)
-             SELECT a.id, s.team_code, $1
-             FROM one_roof.resp_ownership_shadow s JOIN one_roof.resp_area a ON a.code = s.area_code
-             ORDER BY a.id",
-            &[&apr],
-        )?;
-        let resolved = execute(
-            "UPDATE one_roof.drift_finding SET status = 'resolved'
-             WHERE subject = 'unowned_area' AND severity = 'critical' AND status = 'open'",
-            &[],
-        )?;
-        log::info(format!("{n} ownership rows under {apr}; {resolved} unowned_area findings resolved"));
-        Ok(())
-    }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        let apr = param("ratified_apr")?;
-        Ok(vec![
-            Metric::equals("ownership", 30, m::ownership()?),
-            Metric::equals("gap", 0, m::gap()?),
-            Metric::equals("conflict", 0, m::conflict()?),
-            Metric::equals("carry_ratified_apr", 30, m::ownership_with_approval(&apr)?),
-        ])
-    }
-
-    fn rollback() -> Result<()> {
-        // The gate proved ownership = 0 before the run: every row is this tier's.
-        execute("DELETE FROM one_roof.resp_ownership", &[])?;
-        execute(
-            "UPDATE one_roof.drift_finding SET status = 'open'
-             WHERE subject = 'unowned_area' AND severity = 'critical' AND status = 'resolved'",
-            &[],
-        )?;
-        Ok(())
-    }
+fn apply() -> Result<()> {
+    let apr = param("ratified_apr")?;
+    let n = execute_with(
+        "INSERT INTO one_roof.resp_ownership (area_id, team_code, approval_ref)
+         SELECT a.id, s.team_code, $1
+         FROM one_roof.resp_ownership_shadow s JOIN one_roof.resp_area a ON a.code = s.area_code
+         ORDER BY a.id",
+        &[&apr],
+    )?;
+    let resolved = execute(
+        "UPDATE one_roof.drift_finding SET status = 'resolved'
+         WHERE subject = 'unowned_area' AND severity = 'critical' AND status = 'open'",
+    )?;
+    log::info(format!("{n} ownership rows under {apr}; {resolved} unowned_area findings resolved"));
+    Ok(())
 }
 
-rollout_sdk::export_tier!(Ownership);
+fn post_conditions() -> Result<Vec<Metric>> {
+    let apr = param("ratified_apr")?;
+    Ok(vec![
+        Metric::equals("ownership", 30, m::ownership()?),
+        Metric::equals("gap", 0, m::gap()?),
+        Metric::equals("conflict", 0, m::conflict()?),
+        Metric::equals("carry_ratified_apr", 30, m::ownership_with_approval(&apr)?),
+    ])
+}
+
+fn rollback() -> Result<()> {
+    // The gate proved ownership = 0 before the run: every row is this tier's.
+    execute("DELETE FROM one_roof.resp_ownership")?;
+    execute(
+        "UPDATE one_roof.drift_finding SET status = 'open'
+         WHERE subject = 'unowned_area' AND severity = 'critical' AND status = 'resolved'",
+    )?;
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

@@ -1,43 +1,37 @@
 //! Tier 5, projection: the read model the Directus UI shows.
 
 use one_roof_common as m;
-use rollout_sdk::{execute, Metric, Result, Tier};
+use rollout_sdk::{execute, Metric, Result};
 
-struct Projection;
-
-impl Tier for Projection {
-    fn apply() -> Result<()> {
-        execute(
-            "INSERT INTO one_roof.ui_projection (responsibility_id, area_code, owner_team, node_code, label)
-             SELECT r.id, a.code, o.team_code, n.code, r.title
-             FROM one_roof.responsibility r
-             JOIN one_roof.resp_area a ON a.id = r.area_id
-             JOIN one_roof.resp_ownership o ON o.area_id = r.area_id
-             JOIN one_roof.containment c ON c.responsibility_id = r.id
-             JOIN one_roof.axis_node n ON n.id = c.node_id AND n.axis_code = 'release_scope'",
-            &[],
-        )?;
-        execute(
-            "INSERT INTO one_roof.label (responsibility_id, text)
-             SELECT responsibility_id, label FROM one_roof.ui_projection ORDER BY responsibility_id",
-            &[],
-        )?;
-        Ok(())
-    }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![
-            Metric::equals("projection_gap", 0, m::projection_gap()?),
-            Metric::equals("divergent", 0, m::divergent()?),
-            Metric::equals("label_orphans", 0, m::label_orphans()?),
-        ])
-    }
-
-    fn rollback() -> Result<()> {
-        execute("DELETE FROM one_roof.label", &[])?;
-        execute("DELETE FROM one_roof.ui_projection", &[])?;
-        Ok(())
-    }
+fn apply() -> Result<()> {
+    execute(
+        "INSERT INTO one_roof.ui_projection (responsibility_id, area_code, owner_team, node_code, label)
+         SELECT r.id, a.code, o.team_code, n.code, r.title
+         FROM one_roof.responsibility r
+         JOIN one_roof.resp_area a ON a.id = r.area_id
+         JOIN one_roof.resp_ownership o ON o.area_id = r.area_id
+         JOIN one_roof.containment c ON c.responsibility_id = r.id
+         JOIN one_roof.axis_node n ON n.id = c.node_id AND n.axis_code = 'release_scope'",
+    )?;
+    execute(
+        "INSERT INTO one_roof.label (responsibility_id, text)
+         SELECT responsibility_id, label FROM one_roof.ui_projection ORDER BY responsibility_id",
+    )?;
+    Ok(())
 }
 
-rollout_sdk::export_tier!(Projection);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![
+        Metric::equals("projection_gap", 0, m::projection_gap()?),
+        Metric::equals("divergent", 0, m::divergent()?),
+        Metric::equals("label_orphans", 0, m::label_orphans()?),
+    ])
+}
+
+fn rollback() -> Result<()> {
+    execute("DELETE FROM one_roof.label")?;
+    execute("DELETE FROM one_roof.ui_projection")?;
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

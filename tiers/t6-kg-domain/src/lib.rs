@@ -1,37 +1,33 @@
 //! Tier 6, kg domain: `kg_domain_x` goes active; event types stay inactive.
 
 use one_roof_common::{self as m, ROLLOUT_EVENT_TYPES};
-use rollout_sdk::{execute, Metric, Result, Tier};
+use rollout_sdk::{execute, execute_with, Metric, Result};
 
-struct KgDomain;
-
-impl Tier for KgDomain {
-    fn apply() -> Result<()> {
-        execute("UPDATE one_roof.kg_domain SET status = 'active' WHERE code = 'kg_domain_x'", &[])?;
-        for code in ROLLOUT_EVENT_TYPES {
-            execute(
-                "INSERT INTO one_roof.event_type_registry (code, active) VALUES ($1, false) ON CONFLICT (code) DO NOTHING",
-                &[&code],
-            )?;
-        }
-        Ok(())
+fn apply() -> Result<()> {
+    execute("UPDATE one_roof.kg_domain SET status = 'active' WHERE code = 'kg_domain_x'")?;
+    for code in ROLLOUT_EVENT_TYPES {
+        execute_with(
+            "INSERT INTO one_roof.event_type_registry (code, active) VALUES ($1, false) ON CONFLICT (code) DO NOTHING",
+            &[&code],
+        )?;
     }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![
-            Metric::equals("kg_domain_x", "active", m::kg_domain_x()?),
-            Metric::equals("emittable_events", 0, m::emittable_events()?),
-            Metric::equals("gov_outbox", 0, m::gov_outbox()?),
-        ])
-    }
-
-    fn rollback() -> Result<()> {
-        for code in ROLLOUT_EVENT_TYPES {
-            execute("DELETE FROM one_roof.event_type_registry WHERE code = $1", &[&code])?;
-        }
-        execute("UPDATE one_roof.kg_domain SET status = 'draft' WHERE code = 'kg_domain_x'", &[])?;
-        Ok(())
-    }
+    Ok(())
 }
 
-rollout_sdk::export_tier!(KgDomain);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![
+        Metric::equals("kg_domain_x", "active", m::kg_domain_x()?),
+        Metric::equals("emittable_events", 0, m::emittable_events()?),
+        Metric::equals("gov_outbox", 0, m::gov_outbox()?),
+    ])
+}
+
+fn rollback() -> Result<()> {
+    for code in ROLLOUT_EVENT_TYPES {
+        execute_with("DELETE FROM one_roof.event_type_registry WHERE code = $1", &[&code])?;
+    }
+    execute("UPDATE one_roof.kg_domain SET status = 'draft' WHERE code = 'kg_domain_x'")?;
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

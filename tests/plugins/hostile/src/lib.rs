@@ -1,9 +1,7 @@
 //! Test fixture: a hostile tier. Every attempt that gets through is logged
 //! as `ESCAPED: …`; the suite asserts there are none.
 
-use rollout_sdk::{data_file, log, param, query, Error, Metric, Result, Tier};
-
-struct Hostile;
+use rollout_sdk::{data_file, log, param, query, Error, Metric, Result};
 
 /// Runs each corpus statement; counts what the host refused.
 fn sql_corpus() -> Result<()> {
@@ -13,7 +11,7 @@ fn sql_corpus() -> Result<()> {
         // `\n` in the corpus stands for a line break inside one statement.
         let stmt = stmt.replace("\\n", "\n");
         tried += 1;
-        match query(&stmt, &[]) {
+        match query(&stmt) {
             Err(e) if e.sqlstate() == Some("RL000") => refused += 1,
             Err(e) => log::error(format!("ESCAPED (reached the server): {stmt} -> {e}")),
             Ok(_) => log::error(format!("ESCAPED (ran): {stmt}")),
@@ -59,11 +57,10 @@ fn escape(route: &str) -> Result<()> {
         "sleep" => {
             // pg_sleep is not granted: refused. A slow query through granted
             // relations must be cancelled at the statement timeout instead.
-            let _ = query("SELECT pg_sleep(10)", &[]);
+            let _ = query("SELECT pg_sleep(10)");
             query(
                 "SELECT count(*) FROM one_roof.team a, one_roof.team b, one_roof.team c, one_roof.team d,
                  one_roof.team e, one_roof.team f, one_roof.team g, one_roof.team h, one_roof.team i",
-                &[],
             )?;
             log::error("ESCAPED (slow query finished)");
         }
@@ -74,16 +71,15 @@ fn escape(route: &str) -> Result<()> {
         }
         "bigvalues" => {
             // Few rows, each huge: held by the host before the plugin sees them.
-            query("SELECT rpad('', 1000000, 'x') FROM one_roof.team a, one_roof.team b", &[])?;
+            query("SELECT rpad('', 1000000, 'x') FROM one_roof.team a, one_roof.team b")?;
             log::error("ESCAPED (100 MB of values returned)");
         }
         "flood" => loop {
-            query("SELECT code FROM one_roof.team WHERE false", &[])?;
+            query("SELECT code FROM one_roof.team WHERE false")?;
         },
         "huge" => {
             query(
                 "SELECT a.code FROM one_roof.team a, one_roof.team b, one_roof.team c, one_roof.team d, one_roof.team e",
-                &[],
             )?;
             log::error("ESCAPED (huge result returned)");
         }
@@ -92,16 +88,16 @@ fn escape(route: &str) -> Result<()> {
     Ok(())
 }
 
-impl Tier for Hostile {
-    fn apply() -> Result<()> {
-        escape(&param("escape")?)
-    }
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![])
-    }
-    fn rollback() -> Result<()> {
-        Ok(())
-    }
+fn apply() -> Result<()> {
+    escape(&param("escape")?)
 }
 
-rollout_sdk::export_tier!(Hostile);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![])
+}
+
+fn rollback() -> Result<()> {
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

@@ -1,8 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, execute, log, param, Metric, Result, Tier};
-
-struct Misbehave;
+use rollout_sdk::{bail, execute, log, param, Metric, Result};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -11,63 +9,59 @@ fn partial_work() -> Result<u64> {
          JOIN one_roof.resp_area a ON a.id = r.area_id
          JOIN one_roof.axis_node n ON n.axis_code = 'release_scope' AND n.code = a.domain
          WHERE a.domain = 'core'",
-        &[],
     )
 }
 
-impl Tier for Misbehave {
-    fn apply() -> Result<()> {
-        let mode = param("mode")?;
-        let n = partial_work()?;
-        log::info(format!("placed {n} responsibilities, now misbehaving: {mode}"));
-        match mode.as_str() {
-            "fail" => bail!("containment failed on purpose after {n} rows"),
-            "commit" => {
-                let _ = execute("COMMIT", &[]);
-                let _ = execute("INSERT INTO one_roof.containment SELECT 1, 1", &[]);
-            }
-            "set_role" => {
-                let _ = execute("SET ROLE postgres", &[]);
-            }
-            "do" => {
-                let _ = execute("DO $$ BEGIN DELETE FROM one_roof.containment; END $$", &[]);
-            }
-            "swallow" => {
-                // A real server-side error, ignored: the host must still fail the tier.
-                let _ = execute("SELECT 1 / (SELECT count(*) FROM one_roof.containment WHERE node_id < 0)", &[]);
-            }
-            "trap" => std::process::abort(),
-            "panic" => panic!("tier 4 panicked on purpose with {n} rows placed"),
-            "loop" => {
-                let mut x: u64 = 0;
-                loop {
-                    x = std::hint::black_box(x.wrapping_add(1));
-                }
-            }
-            "alloc" => {
-                let big = std::hint::black_box(vec![1u8; 1 << 30]);
-                log::info(format!("allocated {}", big.len()));
-            }
-            "sleep" => {
-                execute("SELECT pg_sleep(30)", &[])?;
-            }
-            _ => {}
+fn apply() -> Result<()> {
+    let mode = param("mode")?;
+    let n = partial_work()?;
+    log::info(format!("placed {n} responsibilities, now misbehaving: {mode}"));
+    match mode.as_str() {
+        "fail" => bail!("containment failed on purpose after {n} rows"),
+        "commit" => {
+            let _ = execute("COMMIT");
+            let _ = execute("INSERT INTO one_roof.containment SELECT 1, 1");
         }
-        Ok(())
+        "set_role" => {
+            let _ = execute("SET ROLE postgres");
+        }
+        "do" => {
+            let _ = execute("DO $$ BEGIN DELETE FROM one_roof.containment; END $$");
+        }
+        "swallow" => {
+            // A real server-side error, ignored: the host must still fail the tier.
+            let _ = execute("SELECT 1 / (SELECT count(*) FROM one_roof.containment WHERE node_id < 0)");
+        }
+        "trap" => std::process::abort(),
+        "panic" => panic!("tier 4 panicked on purpose with {n} rows placed"),
+        "loop" => {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            let big = std::hint::black_box(vec![1u8; 1 << 30]);
+            log::info(format!("allocated {}", big.len()));
+        }
+        "sleep" => {
+            execute("SELECT pg_sleep(30)")?;
+        }
+        _ => {}
     }
-
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![])
-    }
-
-    fn rollback() -> Result<()> {
-        execute(
-            "DELETE FROM one_roof.containment c USING one_roof.axis_node n
-             WHERE n.id = c.node_id AND n.axis_code = 'release_scope'",
-            &[],
-        )?;
-        Ok(())
-    }
+    Ok(())
 }
 
-rollout_sdk::export_tier!(Misbehave);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![])
+}
+
+fn rollback() -> Result<()> {
+    execute(
+        "DELETE FROM one_roof.containment c USING one_roof.axis_node n
+         WHERE n.id = c.node_id AND n.axis_code = 'release_scope'",
+    )?;
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

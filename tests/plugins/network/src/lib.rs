@@ -1,23 +1,21 @@
 //! Test fixture: a tier that wants the network. It is never instantiated:
 //! its wasi:sockets import is refused when the host loads it.
 
-use rollout_sdk::{bail, Metric, Result, Tier};
+use rollout_sdk::{bail, Metric, Result};
 
-struct Network;
-
-impl Tier for Network {
-    fn apply() -> Result<()> {
-        match std::net::TcpStream::connect("127.0.0.1:5432") {
-            Ok(_) => bail!("ESCAPED (network): connected"),
-            Err(e) => bail!("network refused: {e}"),
-        }
-    }
-    fn post_conditions() -> Result<Vec<Metric>> {
-        Ok(vec![])
-    }
-    fn rollback() -> Result<()> {
-        Ok(())
+fn apply() -> Result<()> {
+    match std::net::TcpStream::connect("127.0.0.1:5432") {
+        Ok(_) => bail!("ESCAPED (network): connected"),
+        Err(e) => bail!("network refused: {e}"),
     }
 }
 
-rollout_sdk::export_tier!(Network);
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![])
+}
+
+fn rollback() -> Result<()> {
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback);

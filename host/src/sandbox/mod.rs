@@ -9,30 +9,25 @@
 //! deadline and cancel the statement on the server. WASI gives nothing but
 //! stdout/stderr (into the tier's log) and the granted data files read-only.
 
-use crate::plan::Plugin;
-use crate::report::Reporter;
+mod host;
+
+use crate::manifest::Limits;
 use crate::signal::Interrupt;
-use crate::sql::SqlSession;
-use anyhow::{Context as _, Result};
+use crate::sql::{SqlSession, Stop};
+use anyhow::{bail, Context as _, Result};
+use host::{Limiter, PluginState};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-/// Generated from `wit/plugin.wit`: the host side of the contract.
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        world: "plugin",
-        path: "../wit",
-        imports: { default: async | trappable },
-        exports: { default: async },
-    });
-}
-
-use bindings::rollout::plugin::types::{Level, Metric, Phase, RowSet, SqlError, SqlValue};
+use crate::bindings::types::{Level, Metric, Phase};
+use crate::bindings::{self, CheckPre, TierPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Captured stdout/stderr per call.
@@ -53,14 +48,45 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/",
 ];
 
-/// Why the host stopped a plugin (a trap the host caused, not a fault of
-/// the plugin's own).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Stop {
-    #[error("limit {name}={value} reached")]
-    Limit { name: &'static str, value: u64 },
-    #[error("interrupted by the operator (Ctrl-C)")]
-    Interrupted,
+/// Which world of `rollout:plugin` a component must export: a tier's, or a
+/// check's (gate, verify, probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    Tier,
+    Check,
+}
+
+impl World {
+    fn name(self) -> &'static str {
+        match self {
+            World::Tier => "tier",
+            World::Check => "check",
+        }
+    }
+
+    fn exports(self) -> &'static str {
+        match self {
+            World::Tier => "`apply`, `post-conditions` and `rollback`",
+            World::Check => "`check`",
+        }
+    }
+}
+
+/// Where a plugin's log lines go (the reporter, in the runbook).
+pub trait LogSink: Send + Sync {
+    fn plugin_log(&self, plugin: &str, level: Level, line: &str);
+}
+
+/// What one call needs to know about the plugin it runs.
+pub struct CallSpec<'a> {
+    /// The plugin's name, for its log lines.
+    pub name: &'a str,
+    pub component: &'a Component,
+    pub limits: &'a Limits,
+    /// The granted data files, preopened read-only at `/data`.
+    pub data_dir: Option<&'a Path>,
+    /// The parameters the manifest declares, and only those.
+    pub params: BTreeMap<String, String>,
 }
 
 /// Which export to call.
@@ -127,13 +153,13 @@ impl Sandbox {
         });
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
-        bindings::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s).map_err(wt)?;
+        bindings::Tier::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s).map_err(wt)?;
         Ok(Sandbox { engine, linker })
     }
 
-    /// Compiles a plugin and refuses it if it imports anything beyond the
-    /// allow-list, naming the import.
-    pub fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component> {
+    /// Compiles a plugin and refuses it, naming the reason, if it imports
+    /// anything beyond the allow-list or does not export `world`.
+    pub fn compile(&self, bytes: &[u8], sha256: &str, world: World, kind: &str) -> Result<Component> {
         let component = match self.cached(sha256) {
             Some(c) => c,
             None => {
@@ -144,10 +170,35 @@ impl Sandbox {
                 c
             }
         };
-        for (name, _) in component.component_type().imports(&self.engine) {
+        let (imports, exports) = self.interface(&component);
+        for name in &imports {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
-                anyhow::bail!("imports `{name}`, which no plugin may use (allowed: rollout:plugin, wasi io/cli/clocks/filesystem/random)");
+                bail!("imports `{name}`, which no plugin may use (allowed: rollout:plugin, wasi io/cli/clocks/filesystem/random)");
             }
+            if name.starts_with("rollout:plugin/") && !name.ends_with(&format!("@{}", bindings::VERSION)) {
+                bail!("imports `{name}`: it was built for another version of the contract; this host speaks {}; rebuild it with the current rollout-sdk", bindings::PACKAGE);
+            }
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(wt).context("cannot link the plugin")?;
+        let fits = match world {
+            World::Tier => TierPre::new(pre).map(drop),
+            World::Check => CheckPre::new(pre).map(drop),
+        };
+        if let Err(e) = fits {
+            bail!(
+                "its manifest says kind = \"{kind}\", so it must export the `{}` world of {} ({}), but it exports {}: \
+                 build a {kind} with the SDK's {} entry point ({})",
+                world.name(),
+                bindings::PACKAGE,
+                world.exports(),
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                },
+                world.name(),
+                wt(e)
+            );
         }
         Ok(component)
     }
@@ -182,45 +233,36 @@ impl Sandbox {
         (imports, exports)
     }
 
-    /// Calls one export of `plugin` in a fresh store; gives the SQL session
-    /// back so the next call of the same transaction continues its counters.
+    /// Calls one export in a fresh store. The SQL session is shared with
+    /// the caller, so its counters run on across the calls of one
+    /// transaction.
     pub async fn call(
         &self,
-        plugin: &Plugin,
+        spec: CallSpec<'_>,
         call: Call,
-        mut sql: SqlSession,
-        params: &BTreeMap<String, String>,
-        reporter: Arc<Reporter>,
+        sql: Arc<Mutex<SqlSession>>,
+        log: Arc<dyn LogSink>,
         interrupt: Interrupt,
-    ) -> (Result<Returned, CallError>, SqlSession) {
-        let limits = plugin.manifest.limits.clone();
+    ) -> Result<Returned, CallError> {
+        let limits = spec.limits;
         let deadline = Instant::now() + Duration::from_millis(limits.wall_time_ms);
-        sql.deadline = deadline;
+        sql.lock().await.deadline = deadline;
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let data_dir = match plugin.materialize_files() {
-            Ok(d) => d,
-            Err(e) => return (Err(CallError::Failed(format!("{e:#}"))), sql),
-        };
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stdout.clone());
-        if let Some(dir) = &data_dir {
-            if let Err(e) = wasi.preopened_dir(dir.path(), "/data", FsPerms::ReadOnly) {
-                return (Err(CallError::Failed(format!("cannot grant the data files: {e:#}"))), sql);
+        if let Some(dir) = spec.data_dir {
+            if let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly) {
+                return Err(CallError::Failed(format!("cannot grant the data files: {e:#}")));
             }
         }
-        let declared: BTreeMap<String, String> = params
-            .iter()
-            .filter(|(k, _)| plugin.manifest.params.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let state = PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: Limiter { memory: limits.memory_mib * 1024 * 1024, hit: None },
             sql,
-            params: declared,
-            plugin: plugin.manifest.name.clone(),
-            reporter: reporter.clone(),
+            params: spec.params,
+            plugin: spec.name.to_string(),
+            log: log.clone(),
             stop: None,
         };
         let mut store = Store::new(&self.engine, state);
@@ -250,15 +292,15 @@ impl Sandbox {
             }
         };
         let result = tokio::select! {
-            r = self.run(&mut store, plugin, call) => r,
+            r = self.run(&mut store, spec.component, call) => r,
             stop = backstop => Err(wasmtime::Error::new(stop)),
         };
         let output = String::from_utf8_lossy(&stdout.contents()).to_string();
         for line in output.lines().filter(|l| !l.trim().is_empty()) {
-            reporter.plugin_log(&plugin.manifest.name, Level::Info, line);
+            log.plugin_log(spec.name, Level::Info, line);
         }
         let state = store.into_data();
-        let result = match result {
+        match result {
             Ok(r) => r,
             Err(trap) => {
                 let stop =
@@ -268,25 +310,31 @@ impl Sandbox {
                     None => Err(CallError::Trapped(trap_message(&trap))),
                 }
             }
-        };
-        (result, state.sql)
+        }
     }
 
     async fn run(
         &self,
         store: &mut Store<PluginState>,
-        plugin: &Plugin,
+        component: &Component,
         call: Call,
     ) -> wasmtime::Result<Result<Returned, CallError>> {
-        let instance = bindings::Plugin::instantiate_async(&mut *store, &plugin.component, &self.linker).await?;
         let failed = |e: String| Err(CallError::Failed(e));
         Ok(match call {
-            Call::Apply => instance.call_apply(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
-            Call::Rollback => instance.call_rollback(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
-            Call::PostConditions => {
-                instance.call_post_conditions(&mut *store).await?.map(Returned::Metrics).or_else(failed)
+            Call::Check(phase) => {
+                let instance = bindings::Check::instantiate_async(&mut *store, component, &self.linker).await?;
+                instance.call_check(&mut *store, phase).await?.map(Returned::Metrics).or_else(failed)
             }
-            Call::Check(phase) => instance.call_check(&mut *store, phase).await?.map(Returned::Metrics).or_else(failed),
+            call => {
+                let instance = bindings::Tier::instantiate_async(&mut *store, component, &self.linker).await?;
+                match call {
+                    Call::Apply => instance.call_apply(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
+                    Call::Rollback => {
+                        instance.call_rollback(&mut *store).await?.map(|_| Returned::Done).or_else(failed)
+                    }
+                    _ => instance.call_post_conditions(&mut *store).await?.map(Returned::Metrics).or_else(failed),
+                }
+            }
         })
     }
 }
@@ -303,75 +351,4 @@ fn trap_message(e: &wasmtime::Error) -> String {
         msg = trap.to_string();
     }
     msg.lines().next().unwrap_or("").to_string()
-}
-
-/// Store data of one call.
-pub struct PluginState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: Limiter,
-    sql: SqlSession,
-    params: BTreeMap<String, String>,
-    plugin: String,
-    reporter: Arc<Reporter>,
-    stop: Option<Stop>,
-}
-
-/// Memory, instance and table limits that say which one was hit.
-struct Limiter {
-    memory: u64,
-    hit: Option<Stop>,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        if desired as u64 > self.memory {
-            self.hit = Some(Stop::Limit { name: "memory_mib", value: self.memory / (1024 * 1024) });
-            return Err(self.hit.clone().expect("just set").into());
-        }
-        Ok(true)
-    }
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-    fn instances(&self) -> usize {
-        32
-    }
-    fn tables(&self) -> usize {
-        32
-    }
-    fn memories(&self) -> usize {
-        8
-    }
-}
-
-impl WasiView for PluginState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl bindings::rollout::plugin::types::Host for PluginState {}
-
-impl bindings::rollout::plugin::sql::Host for PluginState {
-    async fn query(&mut self, statement: String, params: Vec<SqlValue>) -> wasmtime::Result<Result<RowSet, SqlError>> {
-        match self.sql.query(&statement, &params).await {
-            Ok(r) => Ok(r),
-            Err(stop) => {
-                self.stop = Some(stop.clone());
-                Err(stop.into())
-            }
-        }
-    }
-}
-
-impl bindings::rollout::plugin::context::Host for PluginState {
-    async fn param(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.params.get(&name).cloned())
-    }
-
-    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.reporter.plugin_log(&self.plugin, level, &message);
-        Ok(())
-    }
 }

@@ -1,0 +1,81 @@
+//! Check plugins (gate, verify, probes) in a read-only transaction, and the
+//! rule every call's result goes through: a swallowed SQL error still fails.
+
+use super::Context;
+use crate::bindings::types::{Metric, Phase};
+use crate::db;
+use crate::error::Failure;
+use crate::plan::{Plan, Plugin};
+use crate::report::CheckTable;
+use crate::sandbox::{Call, CallError, Returned};
+use crate::sql::{Stats, Stop};
+use std::time::Instant;
+
+/// A check plugin's table, with what its SQL did and how long it took.
+pub struct Checked {
+    pub table: CheckTable,
+    pub statements: u64,
+    pub duration_ms: u128,
+}
+
+/// Runs a check plugin in a read-only transaction that is always rolled back.
+pub async fn check(ctx: &Context, plan: &Plan, plugin: &Plugin, phase: Phase, title: &str) -> Result<Checked, Failure> {
+    let started = Instant::now();
+    let client = ctx.target.connect(&ctx.app_name("check")).await.map_err(Failure::Database)?;
+    db::begin(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
+    let sql = ctx.session(plugin, &client);
+    let data = plugin.materialize_files().map_err(Failure::Plan)?;
+    let spec = ctx.spec(plan, plugin, data.as_ref().map(|d| d.path()));
+    let result =
+        ctx.sandbox.call(spec, Call::Check(phase), sql.clone(), ctx.reporter.clone(), ctx.interrupt.clone()).await;
+    db::rollback(&client).await;
+    let stats = sql.lock().await.stats.clone();
+    let metrics = outcome(plugin, Call::Check(phase), result, &stats)?;
+    let table = CheckTable::new(&plugin.manifest.name, &format!("{title} — {}", plugin.manifest.name), &metrics);
+    Ok(Checked { table, statements: stats.statements, duration_ms: started.elapsed().as_millis() })
+}
+
+/// Every probe in order, shown and reported; the first failing one stops.
+pub async fn probes(ctx: &Context, plan: &Plan, phase: Phase) -> Result<Vec<CheckTable>, Failure> {
+    let mut tables = Vec::new();
+    for probe in &plan.probes {
+        let table = check(ctx, plan, probe, phase, &format!("Probe {}", probe.manifest.name)).await?.table;
+        ctx.reporter.table(&table);
+        ctx.reporter.add_probe(&table);
+        if !table.passed {
+            return Err(Failure::TierFailed { label: probe.label(), cause: table.failures() });
+        }
+        tables.push(table);
+    }
+    Ok(tables)
+}
+
+/// Turns a call's result and the session's record into metrics or a
+/// failure: a swallowed SQL error still fails.
+pub fn outcome(
+    plugin: &Plugin,
+    call: Call,
+    result: Result<Returned, CallError>,
+    stats: &Stats,
+) -> Result<Vec<Metric>, Failure> {
+    let fail = |cause: String| Failure::TierFailed { label: format!("{} {}", plugin.label(), call.name()), cause };
+    let metrics = match result {
+        Ok(Returned::Done) => Vec::new(),
+        Ok(Returned::Metrics(m)) => m,
+        Err(CallError::Stopped(Stop::Interrupted)) => {
+            return Err(Failure::Interrupted(format!("{} stopped during {}", plugin.label(), call.name())))
+        }
+        Err(CallError::Stopped(stop)) => return Err(fail(format!("stopped by the host: {stop}"))),
+        Err(e) => {
+            let earlier =
+                stats.errors.first().map(|f| format!(" (first SQL error or refusal: {f})")).unwrap_or_default();
+            return Err(fail(format!("{e}{earlier}")));
+        }
+    };
+    if let Some(first) = stats.errors.first() {
+        let more = stats.errors.len() - 1;
+        let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+        return Err(fail(format!("{first}{more}; an SQL error fails the tier even when the plugin ignores it")));
+    }
+    Ok(metrics)
+}

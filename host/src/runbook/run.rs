@@ -1,0 +1,112 @@
+//! `host gate` and `host run`.
+
+use super::checks::{check, probes};
+use super::tier::{Action, TierTransaction};
+use super::{approval_ref, check_params, Context};
+use crate::bindings::types::Phase;
+use crate::error::Failure;
+use crate::ledger::{self, Outcome, TierEvent, Verdict};
+use crate::plan::Plan;
+use crate::report::CheckTable;
+use tokio_postgres::Client;
+
+/// `host gate`: the gate table and verdict, read-only, no ledger write.
+pub async fn gate(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
+    check_params(plan, &ctx.params)?;
+    ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
+    let _control = ctx.control("gate", plan).await?;
+    let table = run_gate(ctx, plan).await?;
+    if table.passed {
+        Ok(())
+    } else {
+        Err(Failure::Blocked(table.failures()))
+    }
+}
+
+async fn run_gate(ctx: &Context, plan: &Plan) -> Result<CheckTable, Failure> {
+    let table = check(ctx, plan, &plan.gate, Phase::Gate, "Gate").await?.table;
+    ctx.reporter.set_gate(&table);
+    ctx.reporter.table(&table);
+    ctx.reporter.result(&format!("GATE {}", Verdict::of(table.passed).as_str()));
+    Ok(table)
+}
+
+/// `host run`: the whole rollout.
+pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
+    check_params(plan, &ctx.params)?;
+    ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
+    let control = ctx.control("run", plan).await?;
+    ctx.lock(&control).await?;
+    ledger::ensure(&control).await?;
+    let applied = ledger::applied(&control).await?;
+    if !applied.is_empty() {
+        let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
+        return Err(Failure::LedgerState(format!(
+            "a rollout is already applied here ({}); reconcile, then `host rollback` restores the baseline before a new run — never hand-patch",
+            list.join(", ")
+        )));
+    }
+    let start = ledger::Start {
+        verb: "run",
+        operator: &ctx.operator,
+        client_host: &ctx.client_host,
+        params: &ctx.params,
+        approval_ref: approval_ref(plan, &ctx.params),
+        plan,
+    };
+    let id = ledger::start(&control, start).await?;
+    ctx.reporter.set_rollout_id(id);
+    ctx.reporter.status("Started", &format!("rollout {id}"));
+    let result = steps(ctx, plan, &control, id).await;
+    let (outcome, message) = match &result {
+        Ok(()) => (Outcome::Complete, "ROLLOUT COMPLETE — ALL TIERS PASSED".to_string()),
+        Err(f) => (f.outcome(), f.to_string()),
+    };
+    if let Err(e) = ledger::finish(&control, id, outcome, &message).await {
+        ctx.reporter.error(&format!("could not close rollout {id} in the ledger: {e}"));
+    }
+    if result.is_ok() {
+        ctx.reporter.result(&message);
+    }
+    result
+}
+
+/// Gate, every tier in order, verify, probes.
+async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<(), Failure> {
+    let gate = run_gate(ctx, plan).await?;
+    ledger::set_gate(control, id, Verdict::of(gate.passed)).await?;
+    if !gate.passed {
+        return Err(Failure::Blocked(gate.failures()));
+    }
+    for tier in &plan.tiers {
+        if ctx.interrupt.is_set() {
+            return Err(Failure::Interrupted(format!("stopped before {}", tier.label())));
+        }
+        TierTransaction { ctx, plan, tier, action: Action::Apply, rollout_id: id, control }.run().await?;
+    }
+    let verify = check(ctx, plan, &plan.verify, Phase::Verify, "Verify").await?;
+    let n = plan.verify.ordinal();
+    ctx.reporter.table(&verify.table);
+    ctx.reporter.set_verify(&verify.table);
+    let passed = verify.table.passed;
+    let message = (!passed).then(|| verify.table.failures());
+    let event = ledger::Event {
+        rollout_id: id,
+        plugin: &plan.verify.manifest.name,
+        ordinal: n as i32,
+        sha256: &plan.verify.sha256,
+        event: if passed { TierEvent::Verified } else { TierEvent::Failed },
+        duration_ms: verify.duration_ms as i64,
+        statements: verify.statements as i64,
+        rows_changed: 0,
+        message: message.as_deref(),
+    };
+    ledger::event(control, &event).await?;
+    if !passed {
+        ctx.reporter.result(&format!("TIER {n} VERIFY FAIL"));
+        return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause: verify.table.failures() });
+    }
+    ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
+    probes(ctx, plan, Phase::AfterRun).await?;
+    Ok(())
+}

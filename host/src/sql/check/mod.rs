@@ -1,0 +1,374 @@
+//! The grants check: every plugin statement is parsed by the real PostgreSQL
+//! parser and walked node by node before anything reaches the server.
+//!
+//! The walk goes over the parse tree serialised to JSON, so it visits every
+//! field of every node; a node kind it does not know is refused rather than
+//! skipped. Relations are resolved from the parser's normalised names (case
+//! folding, quoting and `U&` already applied) and must be schema-qualified,
+//! except references to a CTE in scope: the host pins `search_path` to
+//! `pg_catalog, pg_temp`, so an unqualified name could only mean a catalog
+//! table. What is sent to the server is the deparsed checked tree.
+//!
+//! A reviewer reads it in three rooms: `policy.rs` holds the tables (allowed
+//! and forbidden statement kinds, known nodes, safe functions); this file
+//! holds the public API and the statement dispatch (which kinds pass, which
+//! relations they write); `walk.rs` holds the tree walk with CTE scopes and the
+//! relation, function, operator and type rules.
+
+mod policy;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use policy::{MAX_PARAMS, MAX_STATEMENT_BYTES};
+
+use crate::manifest::Grants;
+use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType, OnConflictAction, RangeVar};
+use serde_json::{Map, Value};
+use std::fmt;
+use walk::{Scope, Walk};
+
+/// What a statement does to one relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Read,
+    Insert,
+    Update,
+    Delete,
+    Create,
+    Drop,
+}
+
+impl Op {
+    /// The `[grants]` key that allows this operation.
+    pub fn grant_key(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+            Op::Create => "create",
+            Op::Drop => "drop",
+        }
+    }
+}
+
+/// Declares [`StatementKind`] with libpg_query's node name for each kind in
+/// one place, so a kind and the name its refusals quote cannot drift apart.
+macro_rules! statement_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $name:literal,)*) => {
+        /// A top-level statement kind, as libpg_query names its node. The
+        /// kinds the policy allows or forbids by name have a variant; any
+        /// other kind is [`StatementKind::Other`], which is never allowed.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum StatementKind {
+            $($(#[$doc])* $kind,)*
+            /// A kind no rule names, with libpg_query's name for it.
+            Other(String),
+        }
+
+        impl StatementKind {
+            /// libpg_query's name for the kind (`InsertStmt`), as refusals quote it.
+            pub fn name(&self) -> &str {
+                match self {
+                    $(StatementKind::$kind => $name,)*
+                    StatementKind::Other(name) => name,
+                }
+            }
+
+            /// The kind libpg_query calls `name`.
+            fn from_name(name: &str) -> Self {
+                match name {
+                    $($name => StatementKind::$kind,)*
+                    other => StatementKind::Other(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
+statement_kinds! {
+    /// `SELECT`, `VALUES`, `TABLE` (without `INTO` or row locks).
+    Select = "SelectStmt",
+    Insert = "InsertStmt",
+    Update = "UpdateStmt",
+    Delete = "DeleteStmt",
+    /// `CREATE TABLE` (`CREATE TABLE AS` is [`StatementKind::CreateTableAs`]).
+    CreateTable = "CreateStmt",
+    /// Any `DROP`; only `DROP TABLE` passes the check.
+    Drop = "DropStmt",
+    Transaction = "TransactionStmt",
+    /// `SET`, `RESET`.
+    VariableSet = "VariableSetStmt",
+    /// `SHOW`.
+    VariableShow = "VariableShowStmt",
+    Do = "DoStmt",
+    Call = "CallStmt",
+    Copy = "CopyStmt",
+    Listen = "ListenStmt",
+    Unlisten = "UnlistenStmt",
+    Notify = "NotifyStmt",
+    Prepare = "PrepareStmt",
+    Execute = "ExecuteStmt",
+    Deallocate = "DeallocateStmt",
+    Discard = "DiscardStmt",
+    Lock = "LockStmt",
+    DeclareCursor = "DeclareCursorStmt",
+    Fetch = "FetchStmt",
+    ClosePortal = "ClosePortalStmt",
+    Explain = "ExplainStmt",
+    Merge = "MergeStmt",
+    Truncate = "TruncateStmt",
+    /// `CREATE TABLE AS`, `SELECT … INTO`.
+    CreateTableAs = "CreateTableAsStmt",
+    Load = "LoadStmt",
+    AlterSystem = "AlterSystemStmt",
+    CreateRole = "CreateRoleStmt",
+    AlterRole = "AlterRoleStmt",
+    DropRole = "DropRoleStmt",
+    Grant = "GrantStmt",
+    GrantRole = "GrantRoleStmt",
+}
+
+impl fmt::Display for StatementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A statement that passed the check.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The deparsed tree: exactly what was checked, and what is sent.
+    pub sql: String,
+    /// The statement kind (shown as libpg_query names it, `InsertStmt`).
+    pub kind: StatementKind,
+    /// Every relation it touches and how.
+    pub accesses: Vec<(String, Op)>,
+}
+
+/// Why a statement was refused, and what would allow it (if anything can).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: String,
+    /// The manifest line that would grant it, when a grant can.
+    pub grant: Option<String>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if let Some(line) = &self.grant {
+            write!(f, "; to allow it, add to plugin.toml under [grants]: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn refuse<T>(reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal { reason: reason.into(), grant: None })
+}
+
+fn refuse_grant<T>(reason: impl Into<String>, key: &str, object: &str) -> Result<T, Refusal> {
+    Err(Refusal { reason: reason.into(), grant: Some(format!("{key} = [\"{object}\"]")) })
+}
+
+/// Checks plugin statements against one plugin's grants.
+pub struct Checker<'a> {
+    grants: &'a Grants,
+    read_only: bool,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for a plugin; `read_only` for gate, verify and probe.
+    pub fn new(grants: &'a Grants, read_only: bool) -> Self {
+        Checker { grants, read_only }
+    }
+
+    /// Parses, walks and checks one statement; refuses anything it cannot
+    /// prove is granted.
+    pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+        if sql.len() > MAX_STATEMENT_BYTES {
+            return refuse(format!("statement is {} bytes; the limit is {MAX_STATEMENT_BYTES}", sql.len()));
+        }
+        if params > MAX_PARAMS {
+            return refuse(format!("{params} parameters; the limit is {MAX_PARAMS}"));
+        }
+        let parsed = pg_query::parse(sql, 0).or_else(|e| refuse(format!("does not parse: {e}")))?;
+        let stmts = &parsed.protobuf.stmts;
+        if stmts.len() != 1 {
+            return refuse(format!("exactly one statement per call is allowed; this text holds {}", stmts.len()));
+        }
+        let node = stmts[0].stmt.as_ref().and_then(|n| n.node.as_ref());
+        let Some(node) = node else { return refuse("empty statement") };
+        // Serialised once: the walk reads it, the round trip compares it.
+        let tree = to_json(&parsed.protobuf);
+        let node_json = &tree["stmts"][0]["stmt"]["node"];
+        let mut walk = Walk::new(self, node_json);
+        let statement_kind = self.dispatch(&mut walk, node, node_json)?;
+        let sql =
+            parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
+        // What is sent must parse to the tree that was checked.
+        let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
+        if shape(&to_json(&reparsed.protobuf)) != shape(&tree) {
+            return refuse("the re-emitted statement does not parse to the checked tree");
+        }
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses() })
+    }
+
+    fn allows(&self, op: Op, relation: &str) -> bool {
+        let list = match op {
+            Op::Read => &self.grants.read,
+            Op::Insert => &self.grants.insert,
+            Op::Update => &self.grants.update,
+            Op::Delete => &self.grants.delete,
+            Op::Create => &self.grants.create,
+            Op::Drop => &self.grants.drop,
+        };
+        list.iter().any(|g| g == relation)
+    }
+
+    /// The top statement: its kind decides whether it may be sent at all and
+    /// which relations it writes; the walk checks everything else in it.
+    fn dispatch(&self, walk: &mut Walk, node: &N, json: &Value) -> Result<StatementKind, Refusal> {
+        let name = json.as_object().and_then(|m| m.keys().next()).cloned().unwrap_or_default();
+        let body = obj(&json[&name])?;
+        let kind = StatementKind::from_name(&name);
+        if let Some(reason) = policy::forbidden_reason(&kind) {
+            return refuse(format!("{kind} is never allowed: {reason}"));
+        }
+        if self.read_only && !policy::READ_ONLY_STATEMENTS.contains(&kind) {
+            return refuse(format!(
+                "{kind} writes, and this plugin is read-only (gate, verify and probe plugins may only SELECT)"
+            ));
+        }
+        if !policy::ALLOWED_STATEMENTS.contains(&kind) {
+            return refuse(format!("{kind} is not a statement kind plugins may send"));
+        }
+        let top = Scope::new();
+        match node {
+            N::SelectStmt(_) => walk.node(kind.name(), body, &top)?,
+            N::InsertStmt(s) => {
+                target(walk, s.relation.as_ref(), Op::Insert)?;
+                if s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
+                    target(walk, s.relation.as_ref(), Op::Read)?;
+                }
+                if let Some(oc) = &s.on_conflict_clause {
+                    if oc.action == OnConflictAction::OnconflictUpdate as i32 {
+                        target(walk, s.relation.as_ref(), Op::Update)?;
+                    }
+                }
+                walk.fields(body, &top, &["relation"])?;
+            }
+            N::UpdateStmt(s) => {
+                target(walk, s.relation.as_ref(), Op::Update)?;
+                // WHERE, FROM and RETURNING can read the target's rows, so
+                // they need a read grant, as PostgreSQL asks SELECT for what
+                // they read. Not counted: a SET expression reading a column.
+                if s.where_clause.is_some()
+                    || !s.from_clause.is_empty()
+                    || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
+                {
+                    target(walk, s.relation.as_ref(), Op::Read)?;
+                }
+                walk.fields(body, &top, &["relation"])?;
+            }
+            N::DeleteStmt(s) => {
+                target(walk, s.relation.as_ref(), Op::Delete)?;
+                if s.where_clause.is_some()
+                    || !s.using_clause.is_empty()
+                    || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
+                {
+                    target(walk, s.relation.as_ref(), Op::Read)?;
+                }
+                walk.fields(body, &top, &["relation"])?;
+            }
+            N::CreateStmt(s) => {
+                if s.relation.as_ref().is_some_and(|r| r.relpersistence == "t") {
+                    return refuse("temporary tables are searched before search_path and outlive the tier");
+                }
+                if !s.tablespacename.is_empty() {
+                    return refuse("CREATE TABLE … TABLESPACE is not allowed");
+                }
+                // A child table adds rows to its parent; a partition or typed
+                // table ties the new table to objects no grant names.
+                if !s.inh_relations.is_empty()
+                    || s.partbound.is_some()
+                    || s.partspec.is_some()
+                    || s.of_typename.is_some()
+                {
+                    return refuse(
+                        "CREATE TABLE … INHERITS / PARTITION / OF is not allowed: its rows would reach other tables",
+                    );
+                }
+                target(walk, s.relation.as_ref(), Op::Create)?;
+                walk.fields(body, &top, &["relation"])?;
+            }
+            N::DropStmt(s) => drop_table(walk, s)?,
+            _ => return refuse(format!("{kind} is not a statement kind plugins may send")),
+        }
+        Ok(kind)
+    }
+}
+
+/// The relation a statement writes (or, for RETURNING and WHERE, reads).
+fn target(walk: &mut Walk, relation: Option<&RangeVar>, op: Op) -> Result<(), Refusal> {
+    match relation {
+        Some(rv) => walk.relation(&to_json(rv), op, &Scope::new()),
+        None => refuse("statement without a target relation"),
+    }
+}
+
+/// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every
+/// victim is named, so the drop grant covers all it removes.
+fn drop_table(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<(), Refusal> {
+    if s.remove_type != ObjectType::ObjectTable as i32 {
+        return refuse("only DROP TABLE is allowed");
+    }
+    if s.behavior == DropBehavior::DropCascade as i32 {
+        return refuse("DROP … CASCADE drops objects no grant names");
+    }
+    for object in &s.objects {
+        let names: Vec<String> = match &object.node {
+            Some(N::List(l)) => l
+                .items
+                .iter()
+                .map(|i| match &i.node {
+                    Some(N::String(s)) => Ok(s.sval.clone()),
+                    _ => refuse("unexpected name in DROP"),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return refuse("unexpected object in DROP"),
+        };
+        match names.as_slice() {
+            [schema, name] => {
+                let rv = serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name,
+                    "relpersistence": "p", "inh": true});
+                walk.relation(&rv, Op::Drop, &Scope::new())?;
+            }
+            _ => return refuse(format!("DROP TABLE {}: name the table as schema.name", names.join("."))),
+        }
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("parse trees serialise to JSON")
+}
+
+/// A parse tree without source positions, to compare two parses.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| !policy::is_position(k)).map(|(k, v)| (k.clone(), shape(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        other => other.clone(),
+    }
+}
+
+fn obj(v: &Value) -> Result<&Map<String, Value>, Refusal> {
+    v.as_object().ok_or_else(|| Refusal { reason: "malformed parse tree".into(), grant: None })
+}

@@ -1,0 +1,90 @@
+//! The policy a security reviewer audits: limits, the statement kinds a plugin
+//! may send, the parse-tree nodes the walk understands, and the functions any
+//! plugin may call without a grant. Nothing here decides alone; `mod.rs` and
+//! `walk.rs` consult these tables, and anything not listed is refused.
+
+use super::StatementKind::{self, *};
+
+/// Longest statement text a plugin may send.
+pub const MAX_STATEMENT_BYTES: usize = 64 * 1024;
+/// Most parameters a statement may bind.
+pub const MAX_PARAMS: usize = 1_000;
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1): the server truncates longer
+/// names, so two spellings could name one object (libpg_query truncates too).
+pub(super) const MAX_IDENT: usize = 63;
+
+/// The only statement kinds a plugin may send; every other kind is refused.
+pub(super) const ALLOWED_STATEMENTS: &[StatementKind] = &[Select, Insert, Update, Delete, CreateTable, Drop];
+
+/// What gate, verify and probe plugins may send: they must not change the database.
+pub(super) const READ_ONLY_STATEMENTS: &[StatementKind] = &[Select];
+
+/// Statement kinds that are never allowed, with the reason the refusal gives:
+/// each reaches past the host's transaction, session or checks.
+pub(super) fn forbidden_reason(kind: &StatementKind) -> Option<&'static str> {
+    Some(match kind {
+        Transaction => "transaction control (BEGIN/COMMIT/ROLLBACK/SAVEPOINT): the host owns the transaction",
+        VariableSet | VariableShow => "SET/RESET/SHOW: session settings and role belong to the host",
+        Do => "DO runs procedural code the host cannot check",
+        Call => "CALL runs a procedure the host cannot check",
+        Copy => "COPY reaches server files and programs",
+        Listen | Unlisten | Notify => "LISTEN/NOTIFY outlive the transaction",
+        Prepare | Execute | Deallocate => "prepared statements outlive the transaction",
+        Discard => "DISCARD: session state belongs to the host",
+        Lock => "LOCK: explicit table locks belong to the host",
+        DeclareCursor | Fetch | ClosePortal => "cursors can outlive the transaction",
+        Explain => "EXPLAIN ANALYZE executes its statement; send the statement itself",
+        Merge => "MERGE is not supported by the checker; use INSERT … ON CONFLICT or UPDATE",
+        Truncate => "TRUNCATE skips triggers; use DELETE with a delete grant",
+        CreateTableAs => "CREATE TABLE AS / SELECT INTO: use CREATE TABLE, then INSERT … SELECT",
+        Load => "LOAD loads server code",
+        AlterSystem | CreateRole | AlterRole | DropRole | Grant | GrantRole => {
+            "roles and privileges belong to the operator"
+        }
+        _ => return None,
+    })
+}
+
+/// Node kinds the walk understands below the top statement. Anything else is
+/// refused: an unknown node could hide a relation or a function.
+#[rustfmt::skip]
+pub(super) const KNOWN_NODES: &[&str] = &[
+    "AArrayExpr", "AConst", "AExpr", "AIndices", "AIndirection", "AStar", "Alias", "BitString", "BoolExpr",
+    "Boolean", "BooleanTest", "CaseExpr", "CaseWhen", "CoalesceExpr", "CollateClause", "ColumnDef", "ColumnRef",
+    "CommonTableExpr", "Constraint", "Float", "FuncCall", "GroupingSet", "IndexElem", "Integer", "JoinExpr",
+    "List", "MinMaxExpr", "MultiAssignRef", "NullTest", "ParamRef", "RangeFunction", "RangeSubselect",
+    "RangeVar", "ResTarget", "RowExpr", "SqlvalueFunction", "SelectStmt", "SetToDefault", "SortBy", "String",
+    "SubLink", "TypeCast", "TypeName", "WindowDef",
+];
+
+/// Functions (in `pg_catalog`) any plugin may call without a grant: each only
+/// computes a value, from its arguments, the clock, randomness or a catalog
+/// lookup; none runs SQL given as text, reaches files or changes settings.
+#[rustfmt::skip]
+pub(super) const SAFE_FUNCTIONS: &[&str] = &[
+    "abs", "array_agg", "array_length", "avg", "bool_and", "bool_or", "btrim", "cardinality", "ceil",
+    "char_length", "concat", "concat_ws", "count", "current_database", "date_part", "date_trunc", "dense_rank",
+    "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_agg", "jsonb_build_array",
+    "jsonb_build_object", "jsonb_object_agg", "json_agg", "json_build_object", "lag", "lead", "left", "length",
+    "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now", "rank", "replace", "right", "round",
+    "row_number", "rpad", "rtrim", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
+    "sum", "to_char", "to_jsonb", "to_regclass", "trim", "unnest", "upper",
+];
+
+/// Built-in non-aggregate functions that take one whole row (record,
+/// anyelement, "any"): `alias.f` on a relation alias is the call `f(alias)`,
+/// which would bypass the function check, so `x.f` is refused for these names.
+#[rustfmt::skip]
+pub(super) const ROW_FUNCTIONS: &[&str] = &[
+    "array_dims", "array_ndims", "array_to_json", "cardinality", "concat", "hash_array", "hash_record",
+    "json_build_array", "json_build_object", "jsonb_build_array", "jsonb_build_object", "num_nonnulls",
+    "num_nulls", "pg_collation_for", "pg_column_compression", "pg_column_size", "pg_typeof", "quote_literal",
+    "quote_nullable", "record_out", "record_send", "row_to_json", "to_json", "to_jsonb", "unnest",
+];
+
+/// Parse-tree fields that hold offsets into the source text (`location`,
+/// `list_start`, `stmt_len`…): the only fields allowed to differ when the
+/// re-emitted statement is compared with the checked tree.
+pub(super) fn is_position(key: &str) -> bool {
+    key.ends_with("location") || key.ends_with("_start") || key.ends_with("_end") || key == "stmt_len"
+}

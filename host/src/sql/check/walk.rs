@@ -1,0 +1,371 @@
+//! The walk over a statement's parse tree (as JSON), below the top
+//! statement: it visits every field of every node, keeps the CTE names in
+//! scope as PostgreSQL scopes them, and applies the relation, function,
+//! operator, column-reference and type rules. A node kind it does not know
+//! is refused: whatever it cannot see, it cannot prove granted.
+
+use super::policy::{forbidden_reason, KNOWN_NODES, MAX_IDENT, ROW_FUNCTIONS, SAFE_FUNCTIONS};
+use super::{obj, refuse, refuse_grant, Checker, Op, Refusal, StatementKind};
+use serde_json::{Map, Value};
+
+/// CTE names visible at a point of the tree.
+pub(super) type Scope = Vec<String>;
+
+/// One statement's walk: what it found so far, and what it needs to know
+/// about the whole statement while looking at one node.
+pub(super) struct Walk<'c, 'g> {
+    checker: &'c Checker<'g>,
+    accesses: Vec<(String, Op)>,
+    /// Names a function in FROM answers to, with its column aliases: a
+    /// scalar there makes `name.f` a call of `f` (attribute notation).
+    function_aliases: Vec<(String, Vec<String>)>,
+}
+
+/// Every function in FROM anywhere in the statement: its alias (or, without
+/// one, its function names) and its column aliases.
+fn function_aliases(tree: &Value) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![tree];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                if let Some(rf) = m.get("RangeFunction") {
+                    let strings = |v: &Value| -> Vec<String> {
+                        v.as_array()
+                            .map(|l| {
+                                l.iter()
+                                    .filter_map(|n| n["node"]["String"]["sval"].as_str().map(String::from))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    let cols = strings(&rf["alias"]["colnames"]);
+                    match rf["alias"]["aliasname"].as_str() {
+                        Some(alias) => out.push((alias.to_string(), cols)),
+                        None => {
+                            let mut names = Vec::new();
+                            collect_funcnames(&rf["functions"], &mut names);
+                            out.extend(names.into_iter().map(|n| (n, cols.clone())));
+                        }
+                    }
+                }
+                stack.extend(m.values());
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn collect_funcnames(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(last) = m.get("FuncCall").and_then(|f| f["funcname"].as_array()).and_then(|l| l.last()) {
+                if let Some(name) = last["node"]["String"]["sval"].as_str() {
+                    out.push(name.to_string());
+                }
+            }
+            m.values().for_each(|x| collect_funcnames(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_funcnames(x, out)),
+        _ => {}
+    }
+}
+
+impl<'c, 'g> Walk<'c, 'g> {
+    /// A walk of the statement `tree` (the top node) for `checker`.
+    pub(super) fn new(checker: &'c Checker<'g>, tree: &Value) -> Self {
+        Walk { checker, accesses: Vec::new(), function_aliases: function_aliases(tree) }
+    }
+
+    /// Every relation the statement touches and how, in the order found.
+    pub(super) fn into_accesses(self) -> Vec<(String, Op)> {
+        self.accesses
+    }
+
+    /// Any JSON value of the tree: nodes are `{"node": {Kind: body}}`;
+    /// typed sub-messages are plain objects, recognised by their shape.
+    fn value(&mut self, v: &Value, scope: &Scope) -> Result<(), Refusal> {
+        match v {
+            Value::Array(items) => items.iter().try_for_each(|i| self.value(i, scope)),
+            Value::Object(m) => {
+                if let Some(inner) = m.get("node") {
+                    if m.len() == 1 {
+                        return match inner {
+                            Value::Null => Ok(()),
+                            Value::Object(k) if k.len() == 1 => {
+                                let (kind, body) = k.iter().next().expect("one key");
+                                self.node(kind, obj(body)?, scope)
+                            }
+                            _ => refuse("malformed parse tree"),
+                        };
+                    }
+                }
+                if m.contains_key("relname") && m.contains_key("relpersistence") {
+                    return self.relation(v, Op::Read, scope);
+                }
+                if m.contains_key("larg") && m.contains_key("into_clause") {
+                    return self.node("SelectStmt", m, scope);
+                }
+                if m.contains_key("rel") && m.contains_key("on_commit") {
+                    return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
+                }
+                if m.contains_key("names") && m.contains_key("typemod") {
+                    return self.type_name(m, scope);
+                }
+                self.fields(m, scope, &[])
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The fields of a node or sub-message, with its WITH clause in scope.
+    pub(super) fn fields(&mut self, m: &Map<String, Value>, scope: &Scope, skip: &[&str]) -> Result<(), Refusal> {
+        let mut scope = scope.clone();
+        if let Some(with) = m.get("with_clause").filter(|w| !w.is_null()) {
+            scope = self.with_clause(obj(with)?, &scope)?;
+        }
+        for (key, v) in m {
+            if key == "with_clause" || skip.contains(&key.as_str()) {
+                continue;
+            }
+            self.value(v, &scope)?;
+        }
+        Ok(())
+    }
+
+    /// CTEs: a non-recursive CTE sees only the ones before it; the statement
+    /// sees all of them.
+    fn with_clause(&mut self, with: &Map<String, Value>, scope: &Scope) -> Result<Scope, Refusal> {
+        let recursive = with.get("recursive").and_then(Value::as_bool).unwrap_or(false);
+        let ctes = with.get("ctes").and_then(Value::as_array).cloned().unwrap_or_default();
+        let names: Vec<String> = ctes
+            .iter()
+            .map(|c| c["node"]["CommonTableExpr"]["ctename"].as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Refusal { reason: "malformed WITH clause".into(), grant: None })?;
+        for (i, cte) in ctes.iter().enumerate() {
+            let mut inner = scope.clone();
+            inner.extend(names[..if recursive { names.len() } else { i }].iter().cloned());
+            let body = obj(&cte["node"]["CommonTableExpr"])?;
+            if let Some(q) = body.get("ctequery").and_then(|q| q.get("node")).and_then(Value::as_object) {
+                if let Some(kind) = q.keys().next().map(|k| StatementKind::from_name(k)) {
+                    if kind != StatementKind::Select {
+                        return refuse(format!("a data-modifying statement ({kind}) inside WITH is not allowed"));
+                    }
+                }
+            }
+            self.node("CommonTableExpr", body, &inner)?;
+        }
+        let mut out = scope.clone();
+        out.extend(names);
+        Ok(out)
+    }
+
+    /// One node: refused unless its kind is known, then its own rule (if
+    /// it has one) and its fields.
+    pub(super) fn node(&mut self, kind: &str, body: &Map<String, Value>, scope: &Scope) -> Result<(), Refusal> {
+        if !KNOWN_NODES.contains(&kind) {
+            let statement = StatementKind::from_name(kind);
+            return refuse(match forbidden_reason(&statement) {
+                Some(reason) => format!("{kind} is never allowed: {reason}"),
+                None if matches!(
+                    statement,
+                    StatementKind::Insert | StatementKind::Update | StatementKind::Delete | StatementKind::Merge
+                ) =>
+                {
+                    format!("{kind} is only allowed as the whole statement, not nested")
+                }
+                None => format!("the checker does not understand {kind} nodes, so it refuses them"),
+            });
+        }
+        match kind {
+            "RangeVar" => return self.relation(&Value::Object(body.clone()), Op::Read, scope),
+            "FuncCall" => self.function(body)?,
+            "AExpr" => self.operator(body)?,
+            "AIndirection" => self.indirection(body)?,
+            "ColumnRef" => self.column_ref(body)?,
+            "SubLink" => self.operator_list(body.get("oper_name"))?,
+            "SortBy" => self.operator_list(body.get("use_op"))?,
+            "RangeFunction" => self.range_function(body)?,
+            "SelectStmt" => {
+                if body.get("into_clause").is_some_and(|v| !v.is_null()) {
+                    return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
+                }
+                if body.get("locking_clause").and_then(Value::as_array).is_some_and(|l| !l.is_empty()) {
+                    return refuse("row locks (FOR UPDATE/SHARE) are not allowed");
+                }
+            }
+            "TypeName" => return self.type_name(body, scope),
+            _ => {}
+        }
+        self.fields(body, scope, &[])
+    }
+
+    /// A relation, read or written: schema-qualified, not temporary, and
+    /// granted for `op`; an unqualified name may only read a CTE in scope.
+    pub(super) fn relation(&mut self, rv: &Value, op: Op, scope: &Scope) -> Result<(), Refusal> {
+        let s = |k: &str| rv.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let (catalog, schema, name) = (s("catalogname"), s("schemaname"), s("relname"));
+        if let Some(alias) = rv.get("alias").filter(|a| !a.is_null()) {
+            self.value(alias, scope)?;
+        }
+        for ident in [&catalog, &schema, &name] {
+            if ident.len() > MAX_IDENT {
+                return refuse(format!(
+                    "identifier `{ident}` is longer than {MAX_IDENT} bytes; the server would truncate it"
+                ));
+            }
+        }
+        if !catalog.is_empty() {
+            return refuse(format!("three-part name {catalog}.{schema}.{name}: name relations as schema.name"));
+        }
+        if s("relpersistence") == "t" || schema == "pg_temp" || schema.starts_with("pg_temp_") {
+            return refuse("temporary relations are not allowed");
+        }
+        if schema.is_empty() {
+            if op == Op::Read && scope.contains(&name) {
+                return Ok(());
+            }
+            return refuse(format!(
+                "unqualified relation `{name}`: name it as schema.name (search_path is pinned to pg_catalog, pg_temp)"
+            ));
+        }
+        let full = format!("{schema}.{name}");
+        if !self.checker.allows(op, &full) {
+            let verb = if op == Op::Read { "reading".to_string() } else { format!("{} on", op.grant_key()) };
+            return refuse_grant(format!("{verb} {full} is not granted"), op.grant_key(), &full);
+        }
+        self.accesses.push((full, op));
+        Ok(())
+    }
+
+    /// A function call: on the safe list (unqualified or `pg_catalog`) or
+    /// granted by its `schema.name`.
+    fn function(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let names: Vec<&str> = body
+            .get("funcname")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|n| n["node"]["String"]["sval"].as_str()).collect())
+            .unwrap_or_default();
+        let (schema, name) = match names.as_slice() {
+            [name] => ("pg_catalog", *name),
+            [schema, name] => (*schema, *name),
+            _ => return refuse(format!("function name {} is not schema.name", names.join("."))),
+        };
+        let full = format!("{schema}.{name}");
+        let safe = schema == "pg_catalog" && SAFE_FUNCTIONS.contains(&name);
+        if safe || self.checker.grants.functions.contains(&full) {
+            return Ok(());
+        }
+        refuse_grant(format!("calling function {full} is not granted"), "functions", &full)
+    }
+
+    /// Operators are functions too: only the built-in ones are reachable.
+    fn operator(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let names = body.get("name").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        if names > 2 {
+            return refuse("an operator name has at most two parts (schema.op)");
+        }
+        if names == 2 {
+            let qualified = body["name"][0]["node"]["String"]["sval"].as_str().unwrap_or("");
+            if qualified != "pg_catalog" {
+                return refuse(format!("operator in schema {qualified} is not allowed"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `(x).name` is field selection, but PostgreSQL also reads it as the
+    /// call `name(x)` (attribute notation), which would bypass the function
+    /// check: only subscripts and `.*` are allowed.
+    fn indirection(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let fields = body.get("indirection").and_then(Value::as_array).cloned().unwrap_or_default();
+        if let Some(name) = fields.iter().find_map(|f| f["node"]["String"]["sval"].as_str()) {
+            return refuse(format!(
+                "field selection `(…).{name}` can call a function (attribute notation); use `{name}(…)` or a column alias"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Column references: `column` or `relation.column` (or `.*`); a third
+    /// part could be a function in attribute notation.
+    fn column_ref(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let fields: Vec<&str> = body
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(|f| f["node"]["String"]["sval"].as_str()).collect())
+            .unwrap_or_default();
+        let n = body.get("fields").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        if n > 2 {
+            return refuse("column references have at most two parts (alias.column)");
+        }
+        if let [qualifier, name] = fields.as_slice() {
+            if ROW_FUNCTIONS.contains(name) {
+                return refuse(format!(
+                    "`{qualifier}.{name}` would call `{name}({qualifier})` (attribute notation); write the call instead"
+                ));
+            }
+            for (alias, cols) in &self.function_aliases {
+                if alias == qualifier && !cols.iter().any(|c| c == name) {
+                    return refuse(format!(
+                        "`{qualifier}.{name}` on a function in FROM can call `{name}` (attribute notation); name the column: `AS {qualifier}({name})`"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `ANY`/`ALL` and `ORDER BY … USING` name operators too.
+    fn operator_list(&mut self, list: Option<&Value>) -> Result<(), Refusal> {
+        let names = list.and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        let mut body = Map::new();
+        if names > 0 {
+            body.insert("name".into(), list.cloned().unwrap_or_default());
+        }
+        self.operator(&body)
+    }
+
+    /// Casts and column types: a type outside `pg_catalog` could run code no
+    /// grant names, and a modifier could hide an expression. Only unqualified
+    /// or `pg_catalog` names pass; modifiers must be constants, and only on an
+    /// unqualified name. The parser itself writes SQL-standard types with
+    /// modifiers (`numeric(10, 2)`, `varchar(10)`) as `pg_catalog.…`, so those
+    /// are refused, despite what the refusal suggests; `"numeric"(10, 2)` passes.
+    fn type_name(&mut self, body: &Map<String, Value>, scope: &Scope) -> Result<(), Refusal> {
+        let names = body.get("names").and_then(Value::as_array).cloned().unwrap_or_default();
+        let typmods = body.get("typmods").and_then(Value::as_array).cloned().unwrap_or_default();
+        if names.len() > 2 {
+            return refuse("a type name has at most two parts (pg_catalog.type)");
+        }
+        if names.len() == 2 {
+            let schema = names[0]["node"]["String"]["sval"].as_str().unwrap_or("");
+            if schema != "pg_catalog" {
+                return refuse(format!("type in schema {schema} is not allowed; use built-in types"));
+            }
+            if !typmods.is_empty() {
+                return refuse("write a type with modifiers unqualified, e.g. `numeric(10, 2)`");
+            }
+        }
+        if typmods.iter().any(|m| m.get("node").and_then(|n| n.get("AConst")).is_none()) {
+            return refuse("type modifiers must be constants");
+        }
+        self.fields(body, scope, &["names"])
+    }
+
+    /// A function in FROM: only a plain function call (CAST, COALESCE,
+    /// NULLIF… there name a single value that `name.f` would call `f` on).
+    fn range_function(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        for item in body.get("functions").and_then(Value::as_array).into_iter().flatten() {
+            let first = &item["node"]["List"]["items"][0]["node"];
+            if first.get("FuncCall").is_none() {
+                let kind = first.as_object().and_then(|o| o.keys().next()).cloned().unwrap_or_default();
+                return refuse(format!("only function calls may stand in FROM, not {kind}; use a subquery"));
+            }
+        }
+        Ok(())
+    }
+}
