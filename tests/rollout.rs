@@ -182,6 +182,21 @@ fn plugins_that_escape_the_transaction_are_refused_and_nothing_of_their_tier_com
 }
 
 #[test]
+fn post_conditions_are_a_check_and_cannot_write_whatever_the_grants() {
+    let c = Cluster::start("post-write");
+    c.ratify();
+    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    // The manifest grants `delete` on containment (apply needs it); its
+    // post-conditions use it to undo part of the tier behind the host's back.
+    let r = c.host(&args("run", &plan, &["--param", APR, "--param", "mode=post_write"]));
+    r.expect_code(4)
+        .expect("tier 4 (test-misbehave) post-conditions failed")
+        .expect("DeleteStmt writes, and this call is read-only");
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "tier 4 rolled back whole");
+    assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=failed"));
+}
+
+#[test]
 fn a_plugin_that_traps_or_panics_is_shown_and_rolled_back() {
     let c = Cluster::start("trap");
     c.ratify();

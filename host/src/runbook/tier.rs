@@ -159,6 +159,8 @@ impl TierTransaction<'_> {
         let mut record = TierRecord { stats: sql.lock().await.stats.clone(), post_conditions: None };
         outcome(tier, self.action.call(), result, &record.stats).map_err(|f| fail(f, record.clone()))?;
         if self.action == Action::Apply {
+            // Post-conditions are a check: they read, whatever the grants.
+            sql.lock().await.read_only_from_now();
             let result = self.call(&sql, Call::PostConditions).await;
             record.stats = sql.lock().await.stats.clone();
             let metrics =

@@ -54,6 +54,12 @@ pub struct SqlSession {
 }
 
 impl SqlSession {
+    /// From now on, only reads: a tier's post-conditions are a check, and
+    /// may not write whatever its manifest grants.
+    pub fn read_only_from_now(&mut self) {
+        self.read_only = true;
+    }
+
     /// SQL access for `grants` on `client`, until `deadline`.
     pub fn new(
         client: Arc<Client>,

@@ -182,7 +182,8 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    /// A checker for a plugin; `read_only` for gate, verify and probe.
+    /// A checker for a plugin; `read_only` for gate, verify and probe, and
+    /// for a tier's post-conditions.
     pub fn new(grants: &'a Grants, read_only: bool) -> Self {
         Checker { grants, read_only }
     }
@@ -241,7 +242,7 @@ impl<'a> Checker<'a> {
         }
         if self.read_only && !policy::READ_ONLY_STATEMENTS.contains(&kind) {
             return refuse(format!(
-                "{kind} writes, and this plugin is read-only (gate, verify and probe plugins may only SELECT)"
+                "{kind} writes, and this call is read-only (gate, verify and probe plugins and every tier's post-conditions may only SELECT)"
             ));
         }
         if !policy::ALLOWED_STATEMENTS.contains(&kind) {

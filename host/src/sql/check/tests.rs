@@ -170,7 +170,7 @@ fn statement_kind_refusals_are_worded_as_before() {
     assert_eq!(refusal("VACUUM app.team", false), "VacuumStmt is not a statement kind plugins may send");
     assert_eq!(
         refusal("CREATE SCHEMA x", true),
-        "CreateSchemaStmt writes, and this plugin is read-only (gate, verify and probe plugins may only SELECT)"
+        "CreateSchemaStmt writes, and this call is read-only (gate, verify and probe plugins and every tier's post-conditions may only SELECT)"
     );
     assert_eq!(
         refusal("COPY app.team TO STDOUT", true),
