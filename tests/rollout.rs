@@ -354,6 +354,37 @@ fn ctrl_c_mid_tier_cancels_the_statement_rolls_back_and_exits_130() {
 }
 
 #[test]
+fn a_killed_host_leaves_a_rollout_that_status_and_the_next_command_call_abandoned() {
+    let c = Cluster::start("killed");
+    c.ratify();
+    let (plan, mut child) = run_sleeping_in_tier_4(&c);
+    // SIGKILL: no handler runs, nothing is closed in the ledger.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server ends the dead host's sessions (a DBA would, or the timeouts).
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'host %' AND pid <> pg_backend_pid()");
+    assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "running");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let r = c.host(&["status"]);
+        if r.stdout.contains("abandoned") || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    status.expect_code(0).expect("abandoned").expect("no host holds the rollout lock");
+    // status only reads; the next command that takes the lock records it.
+    assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "running");
+    c.host(&args("rollback", &plan, &[])).expect_code(0).expect("Abandoned").expect("FULL ROLLBACK OK");
+    assert_eq!(
+        c.psql("SELECT outcome || ' ' || (ended_at IS NOT NULL) || ' ' || (message LIKE '%host rollback%') FROM rollout_ledger.rollout WHERE verb = 'run'"),
+        "abandoned true true"
+    );
+    c.host(&["status"]).expect_code(0).expect("abandoned");
+    assert_eq!(c.baseline_line(), BASELINE);
+}
+
+#[test]
 fn two_runs_at_once_exactly_one_proceeds() {
     let c = Cluster::start("concurrent");
     c.ratify();

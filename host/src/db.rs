@@ -57,14 +57,18 @@ pub async fn try_rollout_lock(client: &Client) -> Result<Result<(), Option<LockH
     if got {
         return Ok(Ok(()));
     }
-    let holder = client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {
+    Ok(Err(lock_holder(client).await?))
+}
+
+/// Who holds the rollout lock now, if anyone (without taking it).
+pub async fn lock_holder(client: &Client) -> Result<Option<LockHolder>> {
+    Ok(client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {
         pid: r.get(0),
         application: r.get(1),
         user: r.get(2),
         client: r.get(3),
         since: r.get(4),
-    });
-    Ok(Err(holder))
+    }))
 }
 
 /// The session identity a plugin must not change inside its transaction.

@@ -15,6 +15,13 @@ const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NUL
 const START: &str = "
     INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version)
     VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7) RETURNING id";
+const ABANDON: &str = "
+    UPDATE rollout_ledger.rollout
+    SET outcome = 'abandoned', ended_at = clock_timestamp(),
+        message = format('abandoned: still marked running when %s took the rollout lock at %s; '
+                         'the host that ran it stopped without closing it (killed, crashed, or cut off)',
+                         $1::text, clock_timestamp())
+    WHERE outcome = 'running' RETURNING id";
 const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
 const FINISH: &str =
     "UPDATE rollout_ledger.rollout SET outcome = $2, message = $3, ended_at = clock_timestamp() WHERE id = $1";
@@ -70,6 +77,9 @@ pub enum Outcome {
     Failed,
     Interrupted,
     Refused,
+    /// Found still `running` by a later command holding the lock: the host
+    /// that ran it is gone.
+    Abandoned,
 }
 
 impl Outcome {
@@ -82,6 +92,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Interrupted => "interrupted",
             Outcome::Refused => "refused",
+            Outcome::Abandoned => "abandoned",
         }
     }
 }
@@ -121,6 +132,13 @@ pub async fn ensure(client: &Client) -> Result<(), Error> {
 /// True once some `run` or `rollback` has created the ledger.
 pub async fn exists(client: &Client) -> Result<bool, Error> {
     Ok(client.query_one(EXISTS, &[]).await?.get(0))
+}
+
+/// Marks every rollout still `running` as abandoned, saying which command
+/// found it. Call only under the rollout lock: then no host can be running
+/// one. Returns their ids.
+pub async fn abandon_stale(client: &Client, by: &str) -> Result<Vec<i64>, Error> {
+    Ok(client.query(ABANDON, &[&by]).await?.iter().map(|r| r.get(0)).collect())
 }
 
 /// Who started a rollout, with what.

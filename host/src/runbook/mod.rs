@@ -69,6 +69,17 @@ impl Context {
         }
     }
 
+    /// Under the lock, with the ledger there: rollouts still marked running
+    /// belong to a host that is gone; name them.
+    async fn abandon_stale(&self, control: &Client, verb: &str) -> Result<(), Failure> {
+        let by = format!("host {verb} (pid {}, operator {})", std::process::id(), self.operator);
+        for id in crate::ledger::abandon_stale(control, &by).await? {
+            let why = "was still marked running, but no host held the lock; recorded as abandoned";
+            self.reporter.status("Abandoned", &format!("rollout {id} {why}"));
+        }
+        Ok(())
+    }
+
     /// A plugin's SQL access on `client`, shared with the sandbox call.
     fn session(&self, plugin: &Plugin, client: &Arc<Client>) -> Arc<Mutex<SqlSession>> {
         let m = &plugin.manifest;

@@ -16,6 +16,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
     let control = ctx.control("rollback", plan).await?;
     ctx.lock(&control).await?;
     ledger::ensure(&control).await?;
+    ctx.abandon_stale(&control, "rollback").await?;
     let applied = ledger::applied(&control).await?;
     let mut todo = Vec::new();
     for a in applied.iter().rev() {

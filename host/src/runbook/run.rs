@@ -38,6 +38,7 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     let control = ctx.control("run", plan).await?;
     ctx.lock(&control).await?;
     ledger::ensure(&control).await?;
+    ctx.abandon_stale(&control, "run").await?;
     let applied = ledger::applied(&control).await?;
     if !applied.is_empty() {
         let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
