@@ -177,3 +177,30 @@ fn an_unreachable_host_exits_8_naming_the_target_but_not_the_password() {
     // A malformed string is a usage error (exit 2), and names the setting.
     host_with(&c, "host=localhost sslmode=verify-al", &["status"]).expect_code(2).expect("invalid sslmode `verify-al`");
 }
+
+#[test]
+fn a_server_that_accepts_and_stalls_is_given_up_after_connect_timeout() {
+    // A loopback listener that accepts and never answers: TCP connects, the
+    // TLS request and the startup get no reply.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(conns);
+    });
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .args([
+            "status",
+            "-d",
+            &format!("host=127.0.0.1 port={port} user=op dbname=d sslmode=require connect_timeout=2"),
+        ])
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let r = Run::from(out);
+    r.expect_code(8).expect("no answer within connect_timeout=2s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "took {:?}", started.elapsed());
+    held.join().unwrap();
+}

@@ -94,8 +94,9 @@ pub struct PluginArgs {
     pub json: bool,
 }
 
-/// Where the database is.
-#[derive(Args, Debug, Clone)]
+/// Where the database is. `Debug` never shows the connection string (it
+/// may hold a password).
+#[derive(Args, Clone)]
 pub struct ConnArgs {
     /// Where to connect: a `postgres://` URL or a libpq `key=value` string
     /// (`host=db port=5432 dbname=directus sslmode=verify-full …`). What it
@@ -129,6 +130,12 @@ pub struct RunArgs {
     pub operator: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+impl std::fmt::Debug for ConnArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnArgs").field("database_url", &self.database_url.as_ref().map(|_| "<redacted>")).finish()
+    }
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

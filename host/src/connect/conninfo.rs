@@ -88,7 +88,11 @@ fn put(values: &mut Values, key: &str, value: String) -> Result<()> {
         return Ok(());
     }
     if !KEYWORDS.iter().any(|(k, _)| *k == key) {
-        bail!("unknown connection setting `{key}`");
+        // Quote it only when it looks like a keyword, never a stray value.
+        if key.len() <= 40 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            bail!("unknown connection setting `{key}`");
+        }
+        bail!("unknown connection setting (not a libpq keyword)");
     }
     values.insert(key.to_string(), value);
     Ok(())
@@ -110,7 +114,8 @@ fn parse_key_values(s: &str) -> Result<Values> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            bail!("connection string: missing `=` after `{key}`");
+            // Not quoted: the word could be the rest of an unquoted password.
+            bail!("connection string: a word without `=` (quote values with spaces: password='a b')");
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -132,44 +137,56 @@ fn parse_key_values(s: &str) -> Result<Values> {
     }
 }
 
-/// `[user[:password]@][host][:port][,...][/dbname][?key=value&...]`
+/// `[user[:password]@][host][:port][,...][/dbname][?key=value&...]`. The
+/// credentials are found first (a password may hold `?`), and no error
+/// quotes text that could be part of one.
 fn parse_url(rest: &str) -> Result<Values> {
     let mut values = Values::new();
+    let (userinfo, rest) = match rest.find('@') {
+        Some(i) if !rest[..i].contains('/') => (Some(&rest[..i]), &rest[i + 1..]),
+        _ => (None, rest),
+    };
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            put(&mut values, "user", decode(user, "user")?)?;
+        }
+        if let Some(p) = password {
+            put(&mut values, "password", decode(p, "password")?)?;
+        }
+    }
     let (rest, query) = match rest.split_once('?') {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
     };
-    let (authority, dbname) = match rest.split_once('/') {
+    let (hosts, dbname) = match rest.split_once('/') {
         Some((a, d)) => (a, Some(d)),
         None => (rest, None),
-    };
-    let hosts = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (userinfo, None),
-            };
-            if !user.is_empty() {
-                put(&mut values, "user", decode(user, "user")?)?;
-            }
-            if let Some(p) = password {
-                put(&mut values, "password", decode(p, "password")?)?;
-            }
-            hosts
-        }
-        None => authority,
     };
     let (mut host_list, mut port_list) = (Vec::new(), Vec::new());
     for item in hosts.split(',').filter(|h| !h.is_empty()) {
         let (host, port) = if let Some(v6) = item.strip_prefix('[') {
             let (addr, after) = v6.split_once(']').context("connection URL: `[` without `]` in the host")?;
-            (addr.to_string(), after.strip_prefix(':'))
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').context("connection URL: only `:port` may follow `[address]`")?),
+            };
+            (addr.to_string(), port)
         } else {
             match item.rsplit_once(':') {
                 Some((h, p)) => (decode(h, "host")?, Some(p)),
                 None => (decode(item, "host")?, None),
             }
         };
+        if port.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
+            bail!(
+                "connection URL: a port is not a number (a password holding `@`, `/`, `?` or `:` must be \
+                 percent-encoded, e.g. `%40` for `@`)"
+            );
+        }
         host_list.push(host);
         port_list.push(port.unwrap_or("").to_string());
     }
@@ -183,7 +200,7 @@ fn parse_url(rest: &str) -> Result<Values> {
         put(&mut values, "dbname", decode(d, "dbname")?)?;
     }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').with_context(|| format!("connection URL: parameter `{pair}` has no `=`"))?;
+        let (k, v) = pair.split_once('=').context("connection URL: a query parameter has no `=`")?;
         let k = decode(k, "parameter name")?;
         let v = decode(v, &k)?;
         put(&mut values, &k, v)?;
@@ -272,7 +289,13 @@ fn service_values(name: &str, file: Option<String>, env: &dyn Environment) -> Re
     let sys_dir = env.var("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into());
     let candidates = user_file.into_iter().chain([PathBuf::from(sys_dir).join("pg_service.conf")]);
     for path in candidates {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        // Only a missing file is skipped: an unreadable one must not let
+        // the system file's service of the same name take its place.
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => bail!("cannot read the service file {}: {e}", path.display()),
+        };
         if let Some(values) =
             service_section(&text, name).with_context(|| format!("service file {}", path.display()))?
         {

@@ -70,7 +70,19 @@ impl Target {
         Err(anyhow!("cannot connect to {}: {why}", self.describe()))
     }
 
+    /// One host, bounded as a whole by `connect_timeout`: the TCP connect,
+    /// the TLS handshake and authentication (a server that accepts and then
+    /// stalls must not hang a rollout).
     async fn connect_to(&self, endpoint: &Endpoint, application_name: &str) -> Result<Client> {
+        match self.settings.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, self.connect_unbounded(endpoint, application_name))
+                .await
+                .map_err(|_| anyhow!("no answer within connect_timeout={}s", limit.as_secs()))?,
+            None => self.connect_unbounded(endpoint, application_name).await,
+        }
+    }
+
+    async fn connect_unbounded(&self, endpoint: &Endpoint, application_name: &str) -> Result<Client> {
         let config = self.config(endpoint, application_name);
         let host_name = match &endpoint.host {
             Host::Tcp(h) => h.clone(),
@@ -211,6 +223,9 @@ async fn log_end<F: std::future::Future<Output = Result<(), tokio_postgres::Erro
     }
 }
 
+/// How long a cancel request may take before the host stops waiting.
+const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Cancels a running statement on the server (Ctrl-C, a deadline).
 #[derive(Clone)]
 pub struct Canceller {
@@ -222,10 +237,14 @@ impl Canceller {
     /// Asks the server to cancel; failures are ignored (the caller is
     /// already stopping, and a lost connection ends the statement anyway).
     pub async fn cancel(&self) {
-        let _ = match &self.tls {
-            Some(tls) => self.token.cancel_query(tls.clone()).await,
-            None => self.token.cancel_query(tokio_postgres::NoTls).await,
+        let send = async {
+            let _ = match &self.tls {
+                Some(tls) => self.token.cancel_query(tls.clone()).await,
+                None => self.token.cancel_query(tokio_postgres::NoTls).await,
+            };
         };
+        // Bounded: the operator's Ctrl-C must not wait on a silent server.
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, send).await;
     }
 }
 

@@ -92,8 +92,9 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// Connection settings with libpq's defaults applied.
-#[derive(Debug, Clone)]
+/// Connection settings with libpq's defaults applied. `Debug` never shows
+/// the password.
+#[derive(Clone)]
 pub struct Settings {
     pub endpoints: Vec<Endpoint>,
     pub user: String,
@@ -112,13 +113,27 @@ pub struct Settings {
     pub keepalives_idle: Option<Duration>,
 }
 
-/// Socket directories searched when no host is given, in order (Debian's
-/// libpq default first, then the upstream default).
-pub const SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/run/postgresql", "/tmp"];
+/// Socket directories searched when no host is given, in order: Debian's
+/// libpq default and its target. Never `/tmp`: anyone can create a socket
+/// there and collect a password from `.pgpass`.
+pub const SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/run/postgresql"];
 
 /// Without `connect_timeout`, libpq waits forever; an operator's rollout
 /// must not, so the host gives up on one server after this long.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoints", &self.endpoints)
+            .field("user", &self.user)
+            .field("dbname", &self.dbname)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("passfile", &self.passfile)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Settings {
     /// Applies libpq's defaults to the given (string + service + env) values.
@@ -153,7 +168,7 @@ impl Settings {
             other => bail!("invalid channel_binding `{other}`: use disable, prefer or require"),
         };
         match get("gssencmode").unwrap_or("prefer") {
-            "disable" | "prefer" | "allow" => {}
+            "disable" | "prefer" => {}
             "require" => {
                 bail!("gssencmode=require: GSSAPI encryption is not supported by host; use sslmode=verify-full")
             }
@@ -166,14 +181,22 @@ impl Settings {
         };
         let keepalives_idle = match get("keepalives_idle") {
             None => None,
-            Some(s) => Some(Duration::from_secs(s.parse().with_context(|| format!("invalid keepalives_idle `{s}`"))?)),
+            Some(s) => {
+                let n: u64 = s
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .with_context(|| format!("invalid keepalives_idle `{s}`: seconds from 1 to 86400"))?;
+                Some(Duration::from_secs(n))
+            }
         };
         let passfile = get("passfile").map(PathBuf::from).or_else(|| env.home().map(|h| h.join(".pgpass")));
         Ok(Settings {
             endpoints,
             dbname: get("dbname").unwrap_or(&user).to_string(),
             user,
-            password: v.get("password").cloned(),
+            // An empty password is no password: `.pgpass` is read, as in libpq.
+            password: get("password").map(String::from),
             passfile,
             tls,
             connect_timeout,
@@ -196,7 +219,10 @@ fn endpoints(hosts: Option<&str>, addrs: Option<&str>, ports: Option<&str>) -> R
             .split(',')
             .map(|p| match p.trim() {
                 "" => Ok(5432),
-                p => p.parse::<u16>().ok().filter(|n| *n > 0).with_context(|| format!("invalid port `{p}`")),
+                p if p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse::<u16>().ok().filter(|n| *n > 0).with_context(|| format!("invalid port `{p}`: 1 to 65535"))
+                }
+                _ => bail!("invalid port: a number from 1 to 65535"),
             })
             .collect::<Result<_>>()?,
     };
@@ -299,6 +325,10 @@ fn tls(v: &Values, mode: SslMode, dot_pg: Option<&Path>) -> Result<Tls> {
         "direct" => bail!("sslnegotiation=direct needs sslmode=require, verify-ca or verify-full"),
         other => bail!("invalid sslnegotiation `{other}`: use postgres or direct"),
     };
-    let sni = get("sslsni").unwrap_or("1") != "0";
+    let sni = match get("sslsni").unwrap_or("1") {
+        "1" => true,
+        "0" => false,
+        other => bail!("invalid sslsni `{other}`: use 0 or 1"),
+    };
     Ok(Tls { mode, verify, root_cert, crl, client, tls13_only, direct, sni })
 }

@@ -76,7 +76,7 @@ fn key_value_strings_with_quotes_and_escapes() {
     assert_eq!(v["password"], r"it's \ here");
     assert_eq!(v["user"], "op");
     assert!(parse("host='db").unwrap_err().to_string().contains("unterminated"));
-    assert!(parse("host port=1").unwrap_err().to_string().contains("missing `=` after `host`"));
+    assert!(parse("host port=1").unwrap_err().to_string().contains("a word without `=`"));
 }
 
 #[test]
@@ -101,6 +101,49 @@ fn errors_never_repeat_a_password() {
     assert!(!e.contains("s3cret"), "{e}");
     let t = target(Some("postgres://u:s3cret@db/x"), &env(&[]));
     assert!(!t.describe().contains("s3cret") && !format!("{t:?}").contains("s3cret"));
+}
+
+#[test]
+fn a_password_holding_url_delimiters_never_reaches_an_error_message() {
+    // Found by review: fragments of these passwords were quoted in errors
+    // (and so in published reports).
+    let v = parse("postgres://u:s3cr?leaked=x@h/db").unwrap();
+    assert_eq!((v["password"].as_str(), v["host"].as_str()), ("s3cr?leaked=x", "h"));
+    for bad in ["postgres://u:tls/secret@h/db", "postgres://[::1]secret:5432/db"] {
+        let e = format!("{:#}", Target::with_env(Some(bad), &env(&[])).unwrap_err());
+        assert!(!e.contains("secret") && !e.contains("tls"), "{bad}: {e}");
+    }
+    let e = parse("host=h password=hunter2 part2").unwrap_err().to_string();
+    assert!(!e.contains("part2") && !e.contains("hunter2"), "{e}");
+    let e = parse("host=h password=a b=c").unwrap_err().to_string();
+    assert!(e.contains("unknown connection setting `b`"), "an identifier-like key is named: {e}");
+    let e = parse("host=h password=a B9!x=c").unwrap_err().to_string();
+    assert!(!e.contains("B9!x"), "{e}");
+}
+
+#[test]
+fn an_empty_password_reads_pgpass_and_tmp_is_never_a_default_socket_directory() {
+    assert_eq!(target(Some("host=h password="), &env(&[])).settings().password, None);
+    assert_eq!(target(Some("postgres://u:@h/db"), &env(&[])).settings().password, None);
+    assert!(!super::settings::SOCKET_DIRS.contains(&"/tmp"));
+    assert!(error(Some("host=h port=+5432"), &env(&[])).contains("invalid port"));
+    assert!(error(Some("host=h sslsni=false"), &env(&[])).contains("invalid sslsni"));
+}
+
+#[test]
+fn an_unreadable_user_service_file_is_an_error_not_a_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = dir.path().join("user.conf");
+    std::fs::create_dir(&user).unwrap(); // exists, cannot be read as a file
+    let sys = dir.path().join("sys");
+    std::fs::create_dir(&sys).unwrap();
+    std::fs::write(sys.join("pg_service.conf"), "[prod]\nhost=elsewhere\n").unwrap();
+    let e = env(&[("PGSERVICEFILE", user.to_str().unwrap()), ("PGSYSCONFDIR", sys.to_str().unwrap())]);
+    assert!(error(Some("service=prod"), &e).contains("cannot read the service file"));
+    // Latin-1 bytes in a comment do not hide the file either.
+    std::fs::remove_dir(&user).unwrap();
+    std::fs::write(&user, b"# caf\xe9\n[prod]\nhost=mine\n").unwrap();
+    assert_eq!(target(Some("service=prod"), &e).settings().endpoints[0].host, Host::Tcp("mine".into()));
 }
 
 #[test]

@@ -40,6 +40,9 @@ pub fn client_config(tls: &Tls) -> Result<Option<ClientConfig>> {
                 let crls = CertificateRevocationListDer::pem_file_iter(crl)
                     .and_then(|it| it.collect::<Result<Vec<_>, _>>())
                     .map_err(|e| anyhow::anyhow!("sslcrl: cannot read {}: {e}", crl.display()))?;
+                if crls.is_empty() {
+                    bail!("sslcrl: {} holds no PEM revocation list; revocation would not be checked", crl.display());
+                }
                 builder = builder.with_crls(crls);
             }
             let webpki = builder.build().context("cannot build the certificate verifier")?;
@@ -66,6 +69,9 @@ pub fn client_config(tls: &Tls) -> Result<Option<ClientConfig>> {
         }
     };
     config.enable_sni = tls.sni;
+    // As libpq 17: PostgreSQL's ALPN name, required by servers for direct
+    // TLS negotiation and ignored by older ones.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(Some(config))
 }
 
