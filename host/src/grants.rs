@@ -8,6 +8,7 @@
 
 use crate::manifest::Manifest;
 use crate::plan::Plugin;
+use crate::text::terminal;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -56,17 +57,20 @@ pub fn digest(m: &Manifest) -> String {
 }
 
 /// The text form: every plugin's grants, then write access per relation.
+/// Each line is rendered by [`terminal`], so a manifest string can never
+/// move the cursor or hide another line (the manifest check refuses such
+/// strings at load already; this holds whatever reaches here).
 pub fn text(plugins: &[Plugin]) -> String {
     let mut out = String::new();
     let mut writes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut sorted: Vec<&Plugin> = plugins.iter().collect();
     sorted.sort_by_key(|p| (p.ordinal(), p.manifest.name.clone()));
     for p in sorted {
-        out.push_str(&format!("plugin {} — {}\n", p.manifest.name, p.label()));
+        out.push_str(&format!("plugin {} — {}\n", terminal(&p.manifest.name), terminal(&p.label())));
         out.push_str(&format!("  sha256    {}\n", p.sha256));
         out.push_str(&format!("  grants    {}\n", digest(&p.manifest)));
         for line in lines(&p.manifest) {
-            out.push_str(&format!("  {line}\n"));
+            out.push_str(&format!("  {}\n", terminal(&line)));
         }
         for (op, rel) in p.manifest.grants.writes() {
             writes.entry(rel.clone()).or_default().push(format!("{op} by {}", p.manifest.name));
@@ -78,7 +82,7 @@ pub fn text(plugins: &[Plugin]) -> String {
         out.push_str("  (none)\n");
     }
     for (rel, who) in writes {
-        out.push_str(&format!("  {rel:<40} {}\n", who.join(", ")));
+        out.push_str(&format!("  {:<40} {}\n", terminal(&rel), terminal(&who.join(", "))));
     }
     out
 }
@@ -184,7 +188,8 @@ impl Lock {
             }
         }
         if !problems.is_empty() {
-            bail!("refusing plugins that do not match the lock file:\n  {}", problems.join("\n  "));
+            // One line: an error is printed on one line, its newlines shown as `\n`.
+            bail!("refusing plugins that do not match the lock file: {}", problems.join("; "));
         }
         Ok(())
     }
@@ -214,7 +219,7 @@ pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
     for p in plugins {
         let m = &p.manifest;
         let role = ident(&role_name(m));
-        out.push_str(&format!("\n-- {}\n", p.label()));
+        out.push_str(&format!("\n-- {}\n", terminal(&p.label())));
         out.push_str(&format!("CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;\n"));
         out.push_str(&format!("GRANT {role} TO {};\n", ident(operator_role)));
         let mut schemas: Vec<&str> =
@@ -230,7 +235,7 @@ pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
             out.push_str(&format!(
                 "GRANT CREATE ON SCHEMA {} TO {role};  -- for: create {}\n",
                 ident(s),
-                m.grants.create.join(", ")
+                terminal(&m.grants.create.join(", "))
             ));
         }
         for (privilege, list) in [
@@ -247,7 +252,7 @@ pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
             out.push_str(&format!("GRANT USAGE ON SEQUENCE {} TO {role};\n", qualified(seq)));
         }
         for f in &m.grants.functions {
-            out.push_str(&format!("-- function {f}: grant EXECUTE on the signature you reviewed\n"));
+            out.push_str(&format!("-- function {}: grant EXECUTE on the signature you reviewed\n", terminal(f)));
         }
     }
     out

@@ -6,6 +6,7 @@ use crate::plan::Plugin;
 use crate::sandbox::Sandbox;
 use crate::sql::check::Checker;
 use crate::sql::one_line;
+use crate::text::terminal;
 use serde_json::json;
 
 /// Prints each plugin's manifest, imports/exports and sha256; refuses a
@@ -22,18 +23,20 @@ pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Re
             }));
             continue;
         }
-        println!("{} — {}", p.path.display(), p.label());
+        // Manifest strings, data file names and WIT names are the plugin's:
+        // each line is rendered inert ([`terminal`]).
+        println!("{}", terminal(&format!("{} — {}", p.path.display(), p.label())));
         println!("  sha256      {}", p.sha256);
         let manifest = toml::to_string_pretty(&p.manifest).unwrap_or_default();
         println!("  manifest");
         for line in manifest.lines() {
-            println!("    {line}");
+            println!("    {}", terminal(line));
         }
         for f in &p.files {
-            println!("  data file   {} sha256 {}", f.name, f.sha256);
+            println!("  data file   {} sha256 {}", terminal(&f.name), f.sha256);
         }
-        println!("  imports     {}", imports.join(", "));
-        println!("  exports     {}", exports.join(", "));
+        println!("  imports     {}", terminal(&imports.join(", ")));
+        println!("  exports     {}", terminal(&exports.join(", ")));
         println!();
     }
     if as_json {
@@ -55,19 +58,22 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
             Ok(c) => {
                 let access: Vec<String> = c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect();
                 println!(
-                    "ALLOWED  {}\n         {} — {}",
-                    one_line(sql),
-                    c.kind,
-                    if access.is_empty() { "no relation".into() } else { access.join(", ") }
+                    "ALLOWED  {}\n         {}",
+                    terminal(&one_line(sql)),
+                    terminal(&format!(
+                        "{} — {}",
+                        c.kind,
+                        if access.is_empty() { "no relation".into() } else { access.join(", ") }
+                    ))
                 );
             }
             Err(r) => {
                 refused += 1;
-                println!("REFUSED  {}\n         {r}", one_line(sql));
+                println!("REFUSED  {}\n         {}", terminal(&one_line(sql)), terminal(&r.to_string()));
             }
         }
     }
-    println!("{} allowed, {refused} refused for {}", statements.len() - refused, plugin.label());
+    println!("{} allowed, {refused} refused for {}", statements.len() - refused, terminal(&plugin.label()));
     if refused > 0 {
         return Err(Failure::TierFailed { label: plugin.label(), cause: format!("{refused} statement(s) refused") });
     }

@@ -17,3 +17,4 @@ pub mod runbook;
 pub mod sandbox;
 pub mod signal;
 pub mod sql;
+pub mod text;

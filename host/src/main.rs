@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {failure}");
+            eprintln!("error: {}", host::text::terminal(&failure.to_string()));
             ExitCode::from(failure.exit_code())
         }
     }

@@ -170,6 +170,7 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
+        plain_text(self)?;
         let bad = |s: String| Err(ManifestError::Invalid(s));
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return bad(format!("name `{}` must be non-empty letters, digits, `-` or `_`", self.name));
@@ -223,6 +224,69 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+/// Every string a reviewer reads (`grants`, `inspect`, reports) must be
+/// plain one-line text: a control or invisible character (ESC, CR, a bidi
+/// override, …; [`crate::text::is_hidden`]) could hide or redraw another
+/// line on the reviewer's terminal, so the manifest is refused, naming the
+/// field and showing the value inert.
+fn plain_text(m: &Manifest) -> Result<(), ManifestError> {
+    let mut fields: Vec<(String, &String)> = vec![("name".into(), &m.name), ("description".into(), &m.description)];
+    for (key, values) in [
+        ("databases", &m.databases),
+        ("files", &m.files),
+        ("summary", &m.summary),
+        ("grants.read", &m.grants.read),
+        ("grants.insert", &m.grants.insert),
+        ("grants.update", &m.grants.update),
+        ("grants.delete", &m.grants.delete),
+        ("grants.create", &m.grants.create),
+        ("grants.drop", &m.grants.drop),
+        ("grants.functions", &m.grants.functions),
+        ("grants.sequences", &m.grants.sequences),
+    ] {
+        fields.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v)));
+    }
+    for (name, spec) in &m.params {
+        let shown = crate::text::terminal(name);
+        fields.push((format!("params.{shown}"), name));
+        fields.push((format!("params.{shown}.pattern"), &spec.pattern));
+        fields.push((format!("params.{shown}.description"), &spec.description));
+    }
+    for (field, value) in fields {
+        if let Some(c) = value.chars().find(|&c| crate::text::is_hidden(c)) {
+            return Err(ManifestError::Invalid(format!(
+                "manifest field `{field}` holds the control or invisible character U+{:04X} (\"{}\"): manifest strings must be plain one-line text",
+                c as u32,
+                crate::text::terminal(value)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod plain_text_tests {
+    use super::*;
+
+    #[test]
+    fn a_control_or_invisible_character_in_any_manifest_string_is_refused_naming_the_field() {
+        let base = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\n";
+        assert!(Manifest::parse(base).is_ok());
+        for (extra, field, shown) in [
+            ("[grants]\nread = [\"a.b\", \"\\u001b[2Ka.c\"]\n", "grants.read[1]", "\\x1b[2Ka.c"),
+            ("[grants]\ndrop = [\"a.b\\r\"]\n", "grants.drop[0]", "a.b\\r"),
+            ("[params.p]\npattern = \"x\"\ndescription = \"\\u202eevil\"\n", "params.p.description", "\\u{202e}evil"),
+            ("summary = [\"ok\\u0007\"]\n", "summary[0]", "ok\\x07"),
+        ] {
+            let e = Manifest::parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(e.contains(&format!("manifest field `{field}`")) && e.contains(shown), "{e}");
+            assert!(!e.chars().any(crate::text::is_hidden), "{e:?}");
+        }
+        let e = Manifest::parse(&base.replace("description = \"d\"", "description = \"a\\nb\"")).unwrap_err();
+        assert!(e.to_string().contains("`description`"), "{e}");
     }
 }
 

@@ -1,12 +1,25 @@
 //! `report.md`: the report an operator publishes as it is.
+//!
+//! The host writes its headings and table frames; every other string (a
+//! plugin's metric, message or name, the database, the operator, a
+//! parameter) goes through [`text::markdown`], so nothing a plugin says can
+//! add a heading or a table cell, hide a section in a comment, or put a
+//! link, an image or HTML in the published page.
 
 use super::tables::CheckTable;
 use super::Summary;
+use crate::text::markdown as md;
 
 fn md_table(t: &CheckTable) -> String {
     let mut out = "| metric | expected | actual | result |\n| --- | --- | --- | --- |\n".to_string();
     for m in &t.metrics {
-        out.push_str(&format!("| {} | {} | {} | {} |\n", m.name, m.expected, m.actual, m.result.as_str()));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            md(&m.name),
+            md(&m.expected),
+            md(&m.actual),
+            m.result.as_str()
+        ));
     }
     out
 }
@@ -17,22 +30,23 @@ pub fn render(s: &Summary) -> String {
     out.push_str(&format!(
         "- rollout id: {}\n- database: {}\n- operator: {}\n- started: {}\n- ended: {}\n- exit code: {}\n",
         s.rollout_id.map(|i| i.to_string()).unwrap_or_else(|| "—".into()),
-        s.database,
-        s.operator,
+        md(&s.database),
+        md(&s.operator),
         s.started_at,
         s.ended_at,
         s.exit_code
     ));
     for (k, v) in &s.params {
-        out.push_str(&format!("- parameter `{k}`: `{v}`\n"));
+        out.push_str(&format!("- parameter {}: {}\n", md(k), md(v)));
     }
     if !s.message.is_empty() {
-        out.push_str(&format!("\n**{}**\n", s.message));
+        out.push_str(&format!("\n**{}**\n", md(s.message.trim())));
     }
     out.push_str("\n## Plugins\n\n| name | kind | ordinal | sha256 |\n| --- | --- | --- | --- |\n");
     for p in &s.plugins {
+        let field = |key: &str| md(p[key].as_str().unwrap_or_default());
         let ordinal = p["ordinal"].as_u64().map(|n| n.to_string()).unwrap_or_else(|| "—".into());
-        out.push_str(&format!("| {} | {} | {ordinal} | `{}` |\n", p["name"], p["kind"], p["sha256"]).replace('"', ""));
+        out.push_str(&format!("| {} | {} | {ordinal} | `{}` |\n", field("name"), field("kind"), field("sha256")));
     }
     if let Some(g) = &s.gate {
         out.push_str(&format!("\n## Gate — {}\n\n{}", if g.passed { "READY" } else { "BLOCKED" }, md_table(g)));
@@ -43,21 +57,25 @@ pub fn render(s: &Summary) -> String {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 t.ordinal,
-                t.plugin,
+                md(&t.plugin),
                 t.action,
                 t.outcome,
                 t.duration_ms,
                 t.statements,
                 t.rows_changed,
-                t.message.clone().unwrap_or_default().replace('|', "\\|")
+                md(t.message.as_deref().unwrap_or_default())
             ));
         }
+    }
+    for table in s.tiers.iter().filter_map(|t| t.post_conditions.as_ref()) {
+        let verdict = if table.passed { "PASS" } else { "FAIL" };
+        out.push_str(&format!("\n### {} — {verdict}\n\n{}", md(&table.title), md_table(table)));
     }
     if let Some(v) = &s.verify {
         out.push_str(&format!("\n## Verify — {}\n\n{}", if v.passed { "PASS" } else { "FAIL" }, md_table(v)));
     }
     for p in &s.probes {
-        out.push_str(&format!("\n## {}\n\n{}", p.title, md_table(p)));
+        out.push_str(&format!("\n## {}\n\n{}", md(&p.title), md_table(p)));
     }
     out
 }

@@ -4,6 +4,11 @@
 //! and verdicts to stdout; everything also goes, timestamped, to the run's
 //! `rollout.log`. At the end, `report.json` and `report.md` are written
 //! beside it under `--reports/<time>-<verb>/`, ready to publish as they are.
+//!
+//! Plugin text is data: every line printed here goes through
+//! [`text::terminal`] (a plugin's log message through [`text::terminal_lines`],
+//! each line tagged `[plugin] level:`), every table cell too, and
+//! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
 mod markdown;
 mod tables;
@@ -14,6 +19,7 @@ use crate::bindings::types::Level;
 use crate::ledger::Outcome;
 use crate::plan::{Plan, Plugin};
 use crate::sandbox::LogSink;
+use crate::text;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -122,20 +128,21 @@ impl Reporter {
 
     /// A progress line on stderr: `     Applied tier 1 …`.
     pub fn status(&self, verb: &str, message: &str) {
-        let line = format!("{verb:>12} {message}");
+        let line = format!("{verb:>12} {}", text::terminal(message));
         say(&mut std::io::stderr(), &line);
         self.to_log(&line);
     }
 
     /// A result line on stdout (verdicts, PASS, the rollback line).
     pub fn result(&self, line: &str) {
-        say(&mut std::io::stdout(), line);
-        self.to_log(line);
+        let line = text::terminal(line);
+        say(&mut std::io::stdout(), &line);
+        self.to_log(&line);
     }
 
     /// An error on stderr.
     pub fn error(&self, message: &str) {
-        let line = format!("error: {message}");
+        let line = format!("error: {}", text::terminal(message));
         say(&mut std::io::stderr(), &line);
         self.to_log(&line);
     }
@@ -155,9 +162,11 @@ impl Reporter {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        // Every line carries the tag, so a plugin cannot print host lines.
-        for text in message.lines() {
-            let line = format!("{:>12} [{plugin}] {tag}: {text}", "");
+        // Every line carries the tag and none can move the cursor, so a
+        // plugin cannot print, erase or overwrite host lines.
+        let plugin = text::terminal(plugin);
+        for shown in text::terminal_lines(message) {
+            let line = format!("{:>12} [{plugin}] {tag}: {shown}", "");
             if !matches!(level, Level::Debug) {
                 say(&mut std::io::stderr(), &line);
             }
@@ -180,7 +189,7 @@ impl Reporter {
         });
         let written = written.and_then(|_| crate::outfile::write_atomic(&dir.join("report.md"), md.as_bytes()));
         if let Err(e) = written {
-            eprintln!("warning: cannot write the report in {}: {e:#}", dir.display());
+            eprintln!("warning: {}", text::terminal(&format!("cannot write the report in {}: {e:#}", dir.display())));
         }
         Some(dir)
     }

@@ -3,6 +3,7 @@
 
 use crate::bindings::types::Metric;
 use crate::ledger::{Applied, Past};
+use crate::text;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
 use serde::Serialize;
 
@@ -87,20 +88,27 @@ impl CheckTable {
         self.metrics.iter().find(|m| m.name == name).map(|m| m.actual.as_str())
     }
 
+    /// The table as the terminal shows it: every plugin-controlled cell on
+    /// one line, inert and capped ([`text::terminal_within`]).
     pub fn render(&self) -> String {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
         t.set_header(vec!["metric", "expected", "actual", "result"]);
         for m in &self.metrics {
             t.add_row(vec![
-                Cell::new(&m.name),
-                Cell::new(&m.expected),
-                Cell::new(&m.actual),
+                Cell::new(cell(&m.name)),
+                Cell::new(cell(&m.expected)),
+                Cell::new(cell(&m.actual)),
                 Cell::new(m.result.as_str()),
             ]);
         }
-        format!("{}\n{t}", self.title)
+        format!("{}\n{t}", text::terminal(&self.title))
     }
+}
+
+/// A table cell of text the host does not control.
+fn cell(s: &str) -> String {
+    text::terminal_within(s, text::CELL_BYTES)
 }
 
 /// One tier as reported.
@@ -119,7 +127,7 @@ pub struct TierRow {
 
 /// `host status`: the applied tiers and the latest rollouts, as text.
 pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
-    let mut out = format!("Database `{database}`: {} tier(s) applied\n", applied.len());
+    let mut out = format!("Database `{}`: {} tier(s) applied\n", text::terminal(database), applied.len());
     if !applied.is_empty() {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
@@ -127,12 +135,12 @@ pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
         for a in applied {
             t.add_row(vec![
                 a.ordinal.to_string(),
-                a.plugin.clone(),
-                a.at.clone(),
-                a.operator.clone(),
-                a.approval_ref.clone(),
+                cell(&a.plugin),
+                cell(&a.at),
+                cell(&a.operator),
+                cell(&a.approval_ref),
                 a.rollout_id.to_string(),
-                a.sha256.chars().take(12).collect(),
+                cell(&a.sha256.chars().take(12).collect::<String>()),
             ]);
         }
         out.push_str(&format!("{t}\n"));
@@ -147,14 +155,14 @@ pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
     for p in history {
         h.add_row(vec![
             p.id.to_string(),
-            p.verb.clone(),
-            p.operator.clone(),
-            p.approval_ref.clone(),
-            p.gate.clone(),
-            p.outcome.clone(),
-            p.started.clone(),
-            p.ended.clone(),
-            p.message.chars().take(80).collect(),
+            cell(&p.verb),
+            cell(&p.operator),
+            cell(&p.approval_ref),
+            cell(&p.gate),
+            cell(&p.outcome),
+            cell(&p.started),
+            cell(&p.ended),
+            text::terminal_within(&p.message, 80),
         ]);
     }
     out.push_str(&format!("Latest rollouts:\n{h}\n"));
