@@ -125,17 +125,7 @@ impl TierTransaction<'_> {
             "Rolled back",
             &format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
         );
-        let e = ledger::Event {
-            rollout_id: self.rollout_id,
-            plugin: &tier.manifest.name,
-            ordinal: tier.ordinal() as i32,
-            sha256: &tier.sha256,
-            event,
-            duration_ms: ms as i64,
-            statements: record.stats.statements as i64,
-            rows_changed: 0,
-            message: Some(&message),
-        };
+        let e = self.event(event, ms, &record.stats, Some(&message));
         if let Err(err) = ledger::event(self.control, &e).await {
             ctx.reporter.error(&format!("could not write the {} event to the ledger: {err}", event.as_str()));
         }
@@ -185,17 +175,7 @@ impl TierTransaction<'_> {
             return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
         }
         let event = self.action.event();
-        let e = ledger::Event {
-            rollout_id: self.rollout_id,
-            plugin: &tier.manifest.name,
-            ordinal: tier.ordinal() as i32,
-            sha256: &tier.sha256,
-            event,
-            duration_ms: started.elapsed().as_millis() as i64,
-            statements: record.stats.statements as i64,
-            rows_changed: record.stats.rows_changed as i64,
-            message: None,
-        };
+        let e = self.event(event, started.elapsed().as_millis(), &record.stats, None);
         if let Err(err) = ledger::event(client, &e).await {
             return Err(fail(Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), record));
         }
@@ -211,6 +191,22 @@ impl TierTransaction<'_> {
             return Err(fail(Failure::Database(anyhow::anyhow!("COMMIT failed: {err}")), record));
         }
         Ok(record)
+    }
+
+    /// This tier's ledger row. Rows changed count only when it committed.
+    fn event<'e>(&'e self, event: TierEvent, ms: u128, stats: &Stats, message: Option<&'e str>) -> ledger::Event<'e> {
+        let committed = matches!(event, TierEvent::Applied | TierEvent::RolledBack);
+        ledger::Event {
+            rollout_id: self.rollout_id,
+            plugin: &self.tier.manifest.name,
+            ordinal: self.tier.ordinal() as i32,
+            sha256: &self.tier.sha256,
+            event,
+            duration_ms: ms as i64,
+            statements: stats.statements as i64,
+            rows_changed: if committed { stats.rows_changed as i64 } else { 0 },
+            message,
+        }
     }
 
     /// One call into the tier, with a fresh copy of its data files.
