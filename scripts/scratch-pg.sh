@@ -5,6 +5,8 @@
 #   scratch-pg.sh template DIR a stopped cluster holding `directus` with the
 #                              One-Roof baseline, to copy per test
 #   scratch-pg.sh clone TEMPLATE DIR   copy a template and start it
+#   scratch-pg.sh crash DIR    stop at once, as a crash would (-m immediate)
+#   scratch-pg.sh restart DIR  start a clone that crashed (unix socket only)
 #   scratch-pg.sh tls DIR PORT make a running cluster TLS-only on
 #                              localhost:PORT (the socket in DIR moves to PORT
 #                              too, so use -p PORT); prints DIR/tls, holding a
@@ -14,7 +16,7 @@
 #                              rollout_cert (client certificate login).
 # As root, the server runs as the `postgres` user.
 set -euo pipefail
-cmd=${1:?start|stop|template|clone|tls}; dir=${2:?directory}
+cmd=${1:?start|stop|crash|restart|template|clone|tls}; dir=${2:?directory}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
@@ -111,9 +113,16 @@ SQL
       -o "-k $dir -c listen_addresses=localhost -c port=$port -c fsync=off -c full_page_writes=off" >/dev/null
     echo "$tls"
     ;;
+  crash)
+    as_pg "$bin/pg_ctl" -D "$dir/data" -w -m immediate stop >/dev/null
+    ;;
+  restart)
+    as_pg "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" start \
+      -o "-k $dir -c listen_addresses='' -c fsync=off -c full_page_writes=off" >/dev/null
+    ;;
   stop)
     [ -d "$dir/data" ] && as_pg "$bin/pg_ctl" -D "$dir/data" -w -m fast stop >/dev/null 2>&1 || true
     rm -rf "$dir"
     ;;
-  *) echo "usage: $0 start|stop|template DIR | clone TEMPLATE DIR | tls DIR PORT" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|crash|restart|template DIR | clone TEMPLATE DIR | tls DIR PORT" >&2; exit 2 ;;
 esac

@@ -354,7 +354,7 @@ fn ctrl_c_mid_tier_cancels_the_statement_rolls_back_and_exits_130() {
 }
 
 #[test]
-fn a_killed_host_leaves_a_rollout_that_status_and_the_next_command_call_abandoned() {
+fn a_killed_host_leaves_a_rollout_that_status_settles_as_abandoned() {
     let c = Cluster::start("killed");
     c.ratify();
     let (plan, mut child) = run_sleeping_in_tier_4(&c);
@@ -372,14 +372,21 @@ fn a_killed_host_leaves_a_rollout_that_status_and_the_next_command_call_abandone
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    status.expect_code(0).expect("abandoned").expect("no host holds the rollout lock");
-    // status only reads; the next command that takes the lock records it.
-    assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "running");
-    c.host(&args("rollback", &plan, &[])).expect_code(0).expect("Abandoned").expect("FULL ROLLBACK OK");
+    // Status settles it before anything else: under the lock for a moment,
+    // it records the rollout abandoned and says what the ledger shows.
+    status
+        .expect_code(0)
+        .expect("abandoned")
+        .expect("no host held the rollout lock")
+        .expect("the ledger shows tier 0 (one-roof-preflight) applied, tier 1 (one-roof-shadow) applied, tier 2 (one-roof-ownership) applied, tier 3 (one-roof-axis) applied; anything else of it did not commit");
     assert_eq!(
-        c.psql("SELECT outcome || ' ' || (ended_at IS NOT NULL) || ' ' || (message LIKE '%host rollback%') FROM rollout_ledger.rollout WHERE verb = 'run'"),
+        c.psql("SELECT outcome || ' ' || (ended_at IS NOT NULL) || ' ' || (message LIKE '%host status%') FROM rollout_ledger.rollout WHERE verb = 'run'"),
         "abandoned true true"
     );
+    // Settled once: the next command has nothing left to settle, and the lock is free.
+    let r = c.host(&args("rollback", &plan, &[]));
+    r.expect_code(0).expect("FULL ROLLBACK OK");
+    assert!(!r.stderr.contains("Abandoned"), "{}", r.stderr);
     c.host(&["status"]).expect_code(0).expect("abandoned");
     assert_eq!(c.baseline_line(), BASELINE);
 }
@@ -441,9 +448,11 @@ fn a_lost_tier_connection_fails_the_tier_and_the_ledger_says_so() {
     // The server goes away under the tier (a DBA, a failover, a crash).
     c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    // A lost connection is the host's to handle, never the plugin's: exit 8.
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=failed"));
+    let message = c.psql("SELECT message FROM rollout_ledger.rollout");
+    assert!(message.contains("tier 4 (test-misbehave) apply: the database connection was lost"), "{message}");
     assert!(c.psql("SELECT message FROM rollout_ledger.tier_event WHERE plugin = 'test-misbehave'").contains("57P01"));
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "no partial tier");
     c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
@@ -458,7 +467,7 @@ fn a_plugin_built_for_the_wrong_kind_is_refused_at_load_naming_kind_and_exports(
     let r = c.host(&args("run", &plan, &["--param", APR]));
     r.expect_code(2)
         .expect("wrong-kind.wasm")
-        .expect("its manifest says kind = \"tier\", so it must export the `tier` world of rollout:plugin@0.2.0")
+        .expect("its manifest says kind = \"tier\", so it must export the `tier` world of rollout:plugin@0.3.0")
         .expect("`apply`, `post-conditions` and `rollback`")
         .expect("but it exports `check`");
     // Refused before the database: no ledger, nothing changed.

@@ -274,7 +274,8 @@ fn forged_metrics_cannot_redraw_the_screen_or_add_markup_to_the_report() {
     r.expect_code(4);
     assert_screens_tell_the_truth(
         &r,
-        "error: tier 4 (test-forger) failed: post-conditions not met: forged\\x1b[1A\\x1b[2K=0\\rTIER 8 VERIFY PASS\\nROLLOUT",
+        // The host's own finding first (the forged names are not the declared one), inert.
+        "error: tier 4 (test-forger) failed: post-conditions not met: declared metric `containment_rows` is missing, metric `\\x1b[2J\\x1b[Hcontainment_rows` is not declared in the manifest",
     );
     // The post-conditions table: one row per metric, the forged one FAIL.
     let out = screen(r.stdout.as_bytes());
@@ -290,7 +291,7 @@ fn forged_metrics_cannot_redraw_the_screen_or_add_markup_to_the_report() {
     assert_log_tells_the_truth(&log);
     assert_markdown_tells_the_truth(&md, &headings(true));
     // The exact metrics stay in report.json.
-    let metrics = json["tiers"][4]["post_conditions"]["metrics"].as_array().expect("tier 4's post-conditions");
+    let metrics = json["tiers"][4]["conditions"]["metrics"].as_array().expect("tier 4's post-conditions");
     assert_eq!(metrics.len(), 4);
     assert_eq!(metrics[0]["name"], "\x1b[2J\x1b[Hcontainment_rows");
     assert_eq!(metrics[2]["name"], "verdict\rTIER 8 VERIFY PASS");

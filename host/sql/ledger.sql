@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS rollout_ledger.rollout (
     host_version  text NOT NULL,
     started_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     ended_at      timestamptz,
-    outcome       text NOT NULL DEFAULT 'running',     -- running, complete, blocked, failed, interrupted, refused, rolled_back, abandoned
+    outcome       text NOT NULL DEFAULT 'running',     -- running, complete, blocked, failed, interrupted, refused, rolled_back, abandoned, unknown
     message       text
 );
 

@@ -162,7 +162,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Status { conn, limit } => {
             let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
-            runbook::status(&target, limit).await
+            runbook::status(&target, limit, Interrupt::install()).await
         }
         Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
@@ -221,7 +221,7 @@ where
             lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
             ctx.reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
         }
-        step(&ctx, &plan).await
+        interruptible(&ctx, step(&ctx, &plan)).await
     }
     .await;
     let (outcome, message, code) = match &result {
@@ -232,6 +232,33 @@ where
         reporter.status("Report", &format!("{}", dir.display()));
     }
     result
+}
+
+/// How long a command has, after Ctrl-C, to wind down on its own: stop the
+/// plugin (its statement is cancelled at once), roll back its transaction,
+/// record it. Past that, the host is waiting on the server for itself.
+const GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Runs `work` until it ends, or until Ctrl-C plus [`GRACE`]: then every
+/// statement the command's connections still wait on (a lock, the ledger)
+/// is cancelled on the server, nothing more is sent, and the command ends
+/// as interrupted (exit 130), within a second of the signal.
+async fn interruptible(ctx: &Context, work: Step<'_>) -> Result<(), Failure> {
+    let stop = async {
+        ctx.interrupt.wait().await;
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        r = work => r,
+        _ = stop => {
+            ctx.cancel_all().await;
+            Err(Failure::Interrupted(
+                "the host was waiting on the server; that wait was cancelled there and nothing more was sent \
+                 (a rollout already begun stays marked running until the next command settles it)"
+                    .into(),
+            ))
+        }
+    }
 }
 
 fn context(
@@ -252,6 +279,7 @@ fn context(
         operator,
         client_host,
         params,
+        open: Default::default(),
     })
 }
 

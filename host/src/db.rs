@@ -60,6 +60,13 @@ pub async fn try_rollout_lock(client: &Client) -> Result<Result<(), Option<LockH
     Ok(Err(lock_holder(client).await?))
 }
 
+/// Releases the rollout lock taken on `client` (a command that needed it
+/// only for a moment: `host status` settling stale rollouts).
+pub async fn release_rollout_lock(client: &Client) -> Result<()> {
+    client.query_one("SELECT pg_advisory_unlock($1)", &[&ROLLOUT_LOCK_KEY]).await?;
+    Ok(())
+}
+
 /// Who holds the rollout lock now, if anyone (without taking it).
 pub async fn lock_holder(client: &Client) -> Result<Option<LockHolder>> {
     Ok(client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {
@@ -92,6 +99,14 @@ pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error
 /// pinned `search_path` are `SET LOCAL`, so they end with it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
     client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await?;
+    limit(client, limits).await?;
+    Ok(identity(client).await?)
+}
+
+/// Sets one plugin's timeouts (and the pinned `search_path`) for the rest
+/// of the open transaction: each plugin of a shared transaction (a full
+/// rollback) runs under its own.
+pub async fn limit(client: &Client, limits: &Limits) -> Result<()> {
     let settings = [
         ("statement_timeout", format!("{}ms", limits.statement_timeout_ms)),
         ("lock_timeout", format!("{}ms", limits.lock_timeout_ms)),
@@ -101,7 +116,7 @@ pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<
     for (name, value) in &settings {
         client.execute(SET_LOCAL, &[name, value]).await.with_context(|| format!("cannot set {name}"))?;
     }
-    Ok(identity(client).await?)
+    Ok(())
 }
 
 /// Ends a transaction without keeping anything; errors are ignored because

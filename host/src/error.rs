@@ -33,6 +33,10 @@ pub enum Failure {
     /// The database could not be reached or the connection was lost.
     #[error("{0:#}")]
     Database(anyhow::Error),
+    /// The answer to a COMMIT was lost and the ledger could not say whether
+    /// it happened: the next command settles it.
+    #[error("outcome UNKNOWN: {0}")]
+    CommitUnknown(String),
     /// Ctrl-C or SIGTERM.
     #[error("interrupted by the operator: {0}")]
     Interrupted(String),
@@ -48,8 +52,16 @@ impl Failure {
             Failure::WrongDatabase(_) => 5,
             Failure::LockHeld(_) => 6,
             Failure::LedgerState(_) => 7,
-            Failure::Database(_) => 8,
+            Failure::Database(_) | Failure::CommitUnknown(_) => 8,
             Failure::Interrupted(_) => 130,
+        }
+    }
+
+    /// The ledger event of a step that ended with this failure.
+    pub fn event(&self) -> crate::ledger::TierEvent {
+        match self {
+            Failure::Interrupted(_) => crate::ledger::TierEvent::Interrupted,
+            _ => crate::ledger::TierEvent::Failed,
         }
     }
 
@@ -58,6 +70,7 @@ impl Failure {
         match self {
             Failure::Blocked(_) => Outcome::Blocked,
             Failure::Interrupted(_) => Outcome::Interrupted,
+            Failure::CommitUnknown(_) => Outcome::Unknown,
             Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) => Outcome::Refused,
             _ => Outcome::Failed,
         }

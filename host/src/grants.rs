@@ -35,6 +35,11 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     push("file", &m.files);
     let params: Vec<String> = m.params.iter().map(|(k, p)| format!("{k} ~ /{}/", p.pattern)).collect();
     push("param", &params);
+    // The tables it must return, by name: the gate's predicates, the
+    // tier's post-conditions and what "undone" means.
+    push("metric", &m.metrics);
+    push("post-condition", &m.post_conditions);
+    push("rollback-condition", &m.rollback_conditions);
     let l = &m.limits;
     for (k, v) in [
         ("wall_time_ms", l.wall_time_ms),
@@ -96,7 +101,8 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
                 "name": p.manifest.name, "kind": p.manifest.kind.to_string(), "ordinal": p.manifest.ordinal,
                 "sha256": p.sha256, "grants_digest": digest(&p.manifest), "databases": p.manifest.databases,
                 "grants": p.manifest.grants, "files": p.file_digests(),
-                "limits": p.manifest.limits, "params": p.manifest.params,
+                "limits": p.manifest.limits, "params": p.manifest.params, "metrics": p.manifest.metrics,
+                "post_conditions": p.manifest.post_conditions, "rollback_conditions": p.manifest.rollback_conditions,
             })
         })
         .collect();

@@ -22,6 +22,9 @@ const ABANDON: &str = "
                          'the host that ran it stopped without closing it (killed, crashed, or cut off)',
                          $1::text, clock_timestamp())
     WHERE outcome = 'running' RETURNING id";
+const EVENTS_OF: &str = "
+    SELECT rollout_id, ordinal, plugin, event FROM rollout_ledger.tier_event
+    WHERE rollout_id = ANY ($1) ORDER BY id";
 const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
 const FINISH: &str =
     "UPDATE rollout_ledger.rollout SET outcome = $2, message = $3, ended_at = clock_timestamp() WHERE id = $1";
@@ -64,6 +67,11 @@ impl TierEvent {
             TierEvent::Verified => "verified",
         }
     }
+
+    /// Written in the change's own transaction: true only once it committed.
+    pub fn committed(self) -> bool {
+        matches!(self, TierEvent::Applied | TierEvent::RolledBack)
+    }
 }
 
 /// How a command ended: `rollout.outcome` in the ledger, `outcome` in the
@@ -80,6 +88,8 @@ pub enum Outcome {
     /// Found still `running` by a later command holding the lock: the host
     /// that ran it is gone.
     Abandoned,
+    /// A COMMIT's answer was lost and the ledger could not be read.
+    Unknown,
 }
 
 impl Outcome {
@@ -93,6 +103,7 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::Refused => "refused",
             Outcome::Abandoned => "abandoned",
+            Outcome::Unknown => "unknown",
         }
     }
 }
@@ -134,11 +145,43 @@ pub async fn exists(client: &Client) -> Result<bool, Error> {
     Ok(client.query_one(EXISTS, &[]).await?.get(0))
 }
 
+/// A rollout found still `running` under the lock, settled from its
+/// ledger rows: what committed is exactly what has an `applied` or
+/// `rolled_back` event (written in the change's own transaction).
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub id: i64,
+    /// `tier N (plugin) event`, in the order they were written.
+    pub events: Vec<String>,
+}
+
+impl Settled {
+    /// One line for the operator: what the ledger shows that rollout did.
+    pub fn describe(&self) -> String {
+        if self.events.is_empty() {
+            "the ledger shows no tier event for it: nothing of it committed".to_string()
+        } else {
+            format!("the ledger shows {}; anything else of it did not commit", self.events.join(", "))
+        }
+    }
+}
+
 /// Marks every rollout still `running` as abandoned, saying which command
-/// found it. Call only under the rollout lock: then no host can be running
-/// one. Returns their ids.
-pub async fn abandon_stale(client: &Client, by: &str) -> Result<Vec<i64>, Error> {
-    Ok(client.query(ABANDON, &[&by]).await?.iter().map(|r| r.get(0)).collect())
+/// found it, and settles each from its ledger rows. Call only under the
+/// rollout lock: then no host can be running one.
+pub async fn abandon_stale(client: &Client, by: &str) -> Result<Vec<Settled>, Error> {
+    let ids: Vec<i64> = client.query(ABANDON, &[&by]).await?.iter().map(|r| r.get(0)).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut settled: Vec<Settled> = ids.iter().map(|&id| Settled { id, events: Vec::new() }).collect();
+    for r in client.query(EVENTS_OF, &[&ids]).await? {
+        let (id, ordinal, plugin, event): (i64, i32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        if let Some(s) = settled.iter_mut().find(|s| s.id == id) {
+            s.events.push(format!("tier {ordinal} ({plugin}) {event}"));
+        }
+    }
+    Ok(settled)
 }
 
 /// Who started a rollout, with what.

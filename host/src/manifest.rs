@@ -38,6 +38,16 @@ pub struct Manifest {
     /// Check plugins: metrics printed on the rollback's closing line.
     #[serde(default)]
     pub summary: Vec<String>,
+    /// Gate, verify, probe: the metric names its table holds, each exactly
+    /// once (the reviewer reads the gate's predicates here).
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// Tier: the metric names of its post-conditions table.
+    #[serde(default)]
+    pub post_conditions: Vec<String>,
+    /// Tier: the metric names of its rollback-conditions table.
+    #[serde(default)]
+    pub rollback_conditions: Vec<String>,
 }
 
 /// The four plugin kinds of a plan.
@@ -208,6 +218,7 @@ impl Manifest {
                 return bad(format!("grant `{rel}`: the ledger belongs to the host; no plugin may touch it"));
             }
         }
+        self.validate_metrics()?;
         let l = &self.limits;
         let day = 24 * 3600 * 1000;
         for (name, value, min, max) in [
@@ -227,6 +238,55 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// The declared metric names fit the kind: a check plugin declares
+    /// `metrics`, a tier `post_conditions` and `rollback_conditions`; each
+    /// list non-empty, without repeats; a probe's `summary` names declared metrics.
+    fn validate_metrics(&self) -> Result<(), ManifestError> {
+        let bad = |s: String| Err(ManifestError::Invalid(s));
+        type Lists<'a> = [(&'static str, &'a Vec<String>)];
+        let (required, refused): (&Lists, &Lists) = if self.kind == Kind::Tier {
+            (
+                &[("post_conditions", &self.post_conditions), ("rollback_conditions", &self.rollback_conditions)],
+                &[("metrics", &self.metrics), ("summary", &self.summary)],
+            )
+        } else {
+            (
+                &[("metrics", &self.metrics)],
+                &[("post_conditions", &self.post_conditions), ("rollback_conditions", &self.rollback_conditions)],
+            )
+        };
+        for (key, list) in refused {
+            if !list.is_empty() {
+                return bad(format!("a {} plugin has no `{key}`: remove it", self.kind));
+            }
+        }
+        for (key, list) in required {
+            if list.is_empty() {
+                return bad(format!(
+                    "a {} plugin must declare `{key} = [\"metric\", …]`: the metric names its table returns (an empty table never passes)",
+                    self.kind
+                ));
+            }
+            for (i, name) in list.iter().enumerate() {
+                if name.trim().is_empty() || name.chars().count() > MAX_METRIC_NAME {
+                    return bad(format!("`{key}[{i}]` must be a metric name of 1 to {MAX_METRIC_NAME} characters"));
+                }
+                if list[..i].contains(name) {
+                    return bad(format!("`{key}` declares the metric `{name}` twice"));
+                }
+            }
+        }
+        if let Some(s) = self.summary.iter().find(|s| !self.metrics.contains(s)) {
+            return bad(format!("`summary` names `{s}`, which `metrics` does not declare"));
+        }
+        Ok(())
+    }
+}
+
+/// Longest metric name a manifest may declare.
+pub const MAX_METRIC_NAME: usize = 128;
+
 /// Every string a reviewer reads (`grants`, `inspect`, reports) must be
 /// plain one-line text: a control or invisible character (ESC, CR, a bidi
 /// override, …; [`crate::text::is_hidden`]) could hide or redraw another
@@ -238,6 +298,9 @@ fn plain_text(m: &Manifest) -> Result<(), ManifestError> {
         ("databases", &m.databases),
         ("files", &m.files),
         ("summary", &m.summary),
+        ("metrics", &m.metrics),
+        ("post_conditions", &m.post_conditions),
+        ("rollback_conditions", &m.rollback_conditions),
         ("grants.read", &m.grants.read),
         ("grants.insert", &m.grants.insert),
         ("grants.update", &m.grants.update),
@@ -273,7 +336,7 @@ mod plain_text_tests {
 
     #[test]
     fn a_control_or_invisible_character_in_any_manifest_string_is_refused_naming_the_field() {
-        let base = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\n";
+        let base = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\npost_conditions = [\"m\"]\nrollback_conditions = [\"m\"]\n";
         assert!(Manifest::parse(base).is_ok());
         for (extra, field, shown) in [
             ("[grants]\nread = [\"a.b\", \"\\u001b[2Ka.c\"]\n", "grants.read[1]", "\\x1b[2Ka.c"),
@@ -294,7 +357,7 @@ mod plain_text_tests {
 mod tests {
     use super::*;
 
-    const BASE: &str = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\n";
+    const BASE: &str = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\npost_conditions = [\"m\"]\nrollback_conditions = [\"m\"]\n";
 
     #[test]
     fn the_ledger_and_unbounded_limits_cannot_be_granted() {
@@ -314,5 +377,28 @@ mod tests {
         let gate_write =
             "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
         assert!(Manifest::parse(gate_write).unwrap_err().to_string().contains("read-only"));
+    }
+
+    #[test]
+    fn every_table_is_declared_by_name_for_the_plugins_kind() {
+        let tier = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = []\n";
+        let e = Manifest::parse(tier).unwrap_err().to_string();
+        assert!(e.contains("must declare `post_conditions"), "{e}");
+        let e = Manifest::parse(&format!("{tier}post_conditions = [\"a\"]\n")).unwrap_err().to_string();
+        assert!(e.contains("must declare `rollback_conditions"), "{e}");
+        let twice = format!("{tier}post_conditions = [\"a\", \"a\"]\nrollback_conditions = [\"b\"]\n");
+        assert!(Manifest::parse(&twice).unwrap_err().to_string().contains("declares the metric `a` twice"));
+        let tier_metrics =
+            format!("{tier}post_conditions = [\"a\"]\nrollback_conditions = [\"b\"]\nmetrics = [\"c\"]\n");
+        assert!(Manifest::parse(&tier_metrics).unwrap_err().to_string().contains("has no `metrics`"));
+        let probe = "name = \"p\"\nkind = \"probe\"\nordinal = 9\ndescription = \"d\"\ndatabases = []\n";
+        assert!(Manifest::parse(probe).unwrap_err().to_string().contains("must declare `metrics"));
+        assert!(Manifest::parse(&format!("{probe}metrics = [\"a\"]\nsummary = [\"a\"]\n")).is_ok());
+        let summary = format!("{probe}metrics = [\"a\"]\nsummary = [\"b\"]\n");
+        assert!(Manifest::parse(&summary).unwrap_err().to_string().contains("`summary` names `b`"));
+        let empty = format!("{probe}metrics = [\" \"]\n");
+        assert!(Manifest::parse(&empty).unwrap_err().to_string().contains("`metrics[0]` must be a metric name"));
+        let post = format!("{probe}metrics = [\"a\"]\npost_conditions = [\"a\"]\n");
+        assert!(Manifest::parse(&post).unwrap_err().to_string().contains("has no `post_conditions`"));
     }
 }

@@ -55,7 +55,7 @@ macro_rules! __embed_manifest {
     };
 }
 
-/// Exports three plain functions as a tier (`kind = "tier"` in
+/// Exports four plain functions as a tier (`kind = "tier"` in
 /// `plugin.toml`), in this order:
 ///
 /// - `apply: fn() -> Result<()>` makes the change, inside the transaction
@@ -63,14 +63,20 @@ macro_rules! __embed_manifest {
 /// - `post_conditions: fn() -> Result<Vec<Metric>>`, checked before COMMIT
 ///   in the same transaction; a failing metric rolls the tier back;
 /// - `rollback: fn() -> Result<()>` undoes the change; running it twice
-///   changes nothing the second time.
+///   changes nothing the second time;
+/// - `rollback_conditions: fn() -> Result<Vec<Metric>>`, what "undone"
+///   means, checked after `rollback` in the same transaction; the rollback
+///   is kept only when every metric passes.
+///
+/// Each table must hold exactly the metric names `plugin.toml` declares
+/// (`post_conditions = [...]`, `rollback_conditions = [...]`).
 ///
 /// ```ignore
-/// rollout_sdk::tier!(apply, post_conditions, rollback);
+/// rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
 /// ```
 #[macro_export]
 macro_rules! tier {
-    ($apply:path, $post_conditions:path, $rollback:path $(,)?) => {
+    ($apply:path, $post_conditions:path, $rollback:path, $rollback_conditions:path $(,)?) => {
         $crate::__embed_manifest!();
         const _: () = {
             struct __RolloutTier;
@@ -86,6 +92,12 @@ macro_rules! tier {
                 fn rollback() -> ::core::result::Result<(), ::std::string::String> {
                     let rollback: fn() -> $crate::Result<()> = $rollback;
                     $crate::__guard(rollback)
+                }
+                fn rollback_conditions(
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Metric>, ::std::string::String> {
+                    let rollback_conditions: fn() -> $crate::Result<::std::vec::Vec<$crate::Metric>> =
+                        $rollback_conditions;
+                    $crate::__guard(rollback_conditions)
                 }
             }
     $crate::__bindings::tier::__export_tier!(__RolloutTier with_types_in $crate::__bindings::tier);

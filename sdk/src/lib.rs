@@ -19,7 +19,12 @@
 //!     Ok(())
 //! }
 //!
-//! rollout_sdk::tier!(apply, post_conditions, rollback);
+//! fn rollback_conditions() -> Result<Vec<Metric>> {
+//!     let n = count("SELECT count(*) FROM app.axis WHERE code = 'release_scope'")?;
+//!     Ok(vec![Metric::equals("release_scope_rows", 0, n)])
+//! }
+//!
+//! rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
 //! ```
 //!
 //! A gate, verify or probe is one function, `fn check(phase: Phase) ->
@@ -33,10 +38,13 @@
 //! writes to the tier's log, [`Metric`] builds check tables. A panic reaches
 //! the host's log with its message before the plugin traps.
 //!
-//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.2.0`) has two
+//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.0`) has two
 //! worlds: [`tier!`] builds the component for the `tier` world (exports
-//! `apply`, `post-conditions`, `rollback`), [`check!`] for the `check` world
-//! (exports `check`). Both embed the crate's `plugin.toml` in the component.
+//! `apply`, `post-conditions`, `rollback`, `rollback-conditions`), [`check!`]
+//! for the `check` world (exports `check`). Both embed the crate's
+//! `plugin.toml` in the component. Every table a plugin returns must hold
+//! exactly the metric names its `plugin.toml` declares (`metrics` for a
+//! check; `post_conditions` and `rollback_conditions` for a tier).
 
 mod error;
 mod export;
@@ -70,9 +78,9 @@ pub mod __bindings {
             world: "check",
             path: "../wit",
             with: {
-                "rollout:plugin/types@0.2.0": crate::__bindings::tier::rollout::plugin::types,
-                "rollout:plugin/sql@0.2.0": crate::__bindings::tier::rollout::plugin::sql,
-                "rollout:plugin/context@0.2.0": crate::__bindings::tier::rollout::plugin::context,
+                "rollout:plugin/types@0.3.0": crate::__bindings::tier::rollout::plugin::types,
+                "rollout:plugin/sql@0.3.0": crate::__bindings::tier::rollout::plugin::sql,
+                "rollout:plugin/context@0.3.0": crate::__bindings::tier::rollout::plugin::context,
             },
             pub_export_macro: true,
             export_macro_name: "__export_check",

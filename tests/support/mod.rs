@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod proxy;
+
 /// The repository root (the workspace).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -63,6 +65,18 @@ impl Cluster {
         assert!(out.status.success(), "tls cluster: {}", String::from_utf8_lossy(&out.stderr));
         c.port = Some(port);
         c
+    }
+
+    /// Stops the server at once, as a crash or a failover would.
+    pub fn crash(&self) {
+        let out = Command::new("bash").arg(script()).arg("crash").arg(&self.dir).output().expect("bash");
+        assert!(out.status.success(), "crash: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the server again after [`Cluster::crash`].
+    pub fn restart(&self) {
+        let out = Command::new("bash").arg(script()).arg("restart").arg(&self.dir).output().expect("bash");
+        assert!(out.status.success(), "restart: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// A file the TLS set-up made (`ca.crt`, `client.key`, …).
@@ -188,6 +202,25 @@ impl Cluster {
                (SELECT count(*) FROM one_roof.containment),
                (SELECT count(*) FROM one_roof.ui_projection))",
         )
+    }
+}
+
+impl Cluster {
+    /// A digest of every row of every relation in `one_roof` (and which
+    /// relations exist): equal digests mean the data did not change.
+    pub fn state_digest(&self) -> String {
+        let tables = self.psql(
+            "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'one_roof' AND c.relkind = 'r'",
+        );
+        let mut out = format!("relations: {tables}");
+        for t in tables.split(' ') {
+            let d = self.psql(&format!(
+                "SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM one_roof.{t} x"
+            ));
+            out.push_str(&format!("\n{t}: {d}"));
+        }
+        out
     }
 }
 

@@ -21,6 +21,9 @@ fn md_table(t: &CheckTable) -> String {
             m.result.as_str()
         ));
     }
+    for p in &t.problems {
+        out.push_str(&format!("\n**FAIL (host):** {}\n", md(p)));
+    }
     out
 }
 
@@ -67,7 +70,7 @@ pub fn render(s: &Summary) -> String {
             ));
         }
     }
-    for table in s.tiers.iter().filter_map(|t| t.post_conditions.as_ref()) {
+    for table in s.tiers.iter().filter_map(|t| t.conditions.as_ref()) {
         let verdict = if table.passed { "PASS" } else { "FAIL" };
         out.push_str(&format!("\n### {} — {verdict}\n\n{}", md(&table.title), md_table(table)));
     }

@@ -14,6 +14,9 @@ pub struct CheckTable {
     pub title: String,
     pub passed: bool,
     pub metrics: Vec<MetricRow>,
+    /// The host's own findings about the table as a whole (empty, a
+    /// declared metric missing, one repeated or undeclared); any one fails it.
+    pub problems: Vec<String>,
 }
 
 /// One metric line.
@@ -47,8 +50,11 @@ impl MetricResult {
 }
 
 impl CheckTable {
-    /// A table from a plugin's metrics; passes when no non-info metric failed.
-    pub fn new(plugin: &str, title: &str, metrics: &[Metric]) -> Self {
+    /// A table from a plugin's metrics, held to the names its manifest
+    /// `declared`: it passes only when it is complete (every declared name
+    /// exactly once, no other) and no non-info metric failed. An empty table
+    /// never passes: a check that says nothing has not checked anything.
+    pub fn new(plugin: &str, title: &str, declared: &[String], metrics: &[Metric]) -> Self {
         let rows = metrics
             .iter()
             .map(|m| MetricRow {
@@ -64,21 +70,29 @@ impl CheckTable {
                 },
             })
             .collect();
+        let problems = incomplete(declared, metrics);
         CheckTable {
             plugin: plugin.into(),
             title: title.into(),
-            passed: metrics.iter().all(|m| m.info || m.passed),
+            passed: problems.is_empty() && metrics.iter().all(|m| m.info || m.passed),
             metrics: rows,
+            problems,
         }
     }
 
-    /// The failing metrics as `name=actual (expected …)`.
+    /// What fails the table: the host's problems with it, then the failing
+    /// metrics as `name=actual (expected …)`.
     pub fn failures(&self) -> String {
         let f: Vec<String> = self
-            .metrics
+            .problems
             .iter()
-            .filter(|m| m.result == MetricResult::Fail)
-            .map(|m| format!("{}={} (expected {})", m.name, m.actual, m.expected))
+            .cloned()
+            .chain(
+                self.metrics
+                    .iter()
+                    .filter(|m| m.result == MetricResult::Fail)
+                    .map(|m| format!("{}={} (expected {})", m.name, m.actual, m.expected)),
+            )
             .collect();
         f.join(", ")
     }
@@ -102,8 +116,41 @@ impl CheckTable {
                 Cell::new(m.result.as_str()),
             ]);
         }
-        format!("{}\n{t}", text::terminal(&self.title))
+        let mut out = format!("{}\n{t}", text::terminal(&self.title));
+        for p in &self.problems {
+            out.push_str(&format!("\nFAIL (host): {}", text::terminal(p)));
+        }
+        out
     }
+}
+
+/// How a table falls short of the names its manifest declares, in words
+/// naming each metric; empty when it is complete.
+fn incomplete(declared: &[String], metrics: &[Metric]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if metrics.is_empty() {
+        problems.push("the plugin returned no metrics; an empty table never passes".to_string());
+    }
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for m in metrics {
+        *seen.entry(m.name.as_str()).or_default() += 1;
+    }
+    for name in declared {
+        if !seen.contains_key(name.as_str()) {
+            problems.push(format!("declared metric `{name}` is missing"));
+        }
+    }
+    for (name, n) in &seen {
+        if !declared.iter().any(|d| d == name) {
+            // The plugin's own text: shortened here, made inert where shown.
+            let short: String = name.chars().take(80).collect();
+            let more = if short.len() < name.len() { "…" } else { "" };
+            problems.push(format!("metric `{short}{more}` is not declared in the manifest"));
+        } else if *n > 1 {
+            problems.push(format!("metric `{name}` was returned {n} times"));
+        }
+    }
+    problems
 }
 
 /// A table cell of text the host does not control.
@@ -122,7 +169,9 @@ pub struct TierRow {
     pub statements: u64,
     pub rows_changed: u64,
     pub message: Option<String>,
-    pub post_conditions: Option<CheckTable>,
+    /// The tier's own check: post-conditions of an apply, rollback
+    /// conditions of a rollback (its title says which).
+    pub conditions: Option<CheckTable>,
 }
 
 /// `host status`: the applied tiers and the latest rollouts, as text.
@@ -167,4 +216,40 @@ pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
     }
     out.push_str(&format!("Latest rollouts:\n{h}\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(name: &str, passed: bool) -> Metric {
+        Metric { name: name.into(), expected: "1".into(), actual: "1".into(), passed, info: false }
+    }
+
+    fn declared(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_table_passes_only_when_it_holds_exactly_the_declared_metrics() {
+        let d = declared(&["a", "b"]);
+        let ok = CheckTable::new("p", "t", &d, &[metric("a", true), metric("b", true)]);
+        assert!(ok.passed && ok.problems.is_empty(), "{ok:?}");
+        let cases: [(&[Metric], &str); 4] = [
+            (&[], "the plugin returned no metrics"),
+            (&[metric("a", true)], "declared metric `b` is missing"),
+            (&[metric("a", true), metric("b", true), metric("c", true)], "metric `c` is not declared"),
+            (&[metric("a", true), metric("b", true), metric("a", true)], "metric `a` was returned 2 times"),
+        ];
+        for (metrics, problem) in cases {
+            let t = CheckTable::new("p", "t", &d, metrics);
+            assert!(!t.passed, "{problem}: {t:?}");
+            assert!(t.failures().contains(problem), "{problem}: {}", t.failures());
+            assert!(t.render().contains(&format!("FAIL (host): {problem}")), "{}", t.render());
+        }
+        // Nothing declared (a manifest cannot say that, but the rule holds): empty still fails.
+        assert!(!CheckTable::new("p", "t", &[], &[]).passed);
+        let failing = CheckTable::new("p", "t", &d, &[metric("a", true), metric("b", false)]);
+        assert!(!failing.passed && failing.problems.is_empty());
+    }
 }

@@ -9,7 +9,9 @@ use crate::plan::{Plan, Plugin};
 use crate::report::CheckTable;
 use crate::sandbox::{Call, CallError, Returned};
 use crate::sql::{Stats, Stop};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio_postgres::Client;
 
 /// A check plugin's table, with what its SQL did and how long it took.
 pub struct Checked {
@@ -18,28 +20,52 @@ pub struct Checked {
     pub duration_ms: u128,
 }
 
-/// Runs a check plugin in a read-only transaction that is always rolled back.
+/// Runs a check plugin in a read-only transaction of its own that is
+/// always rolled back.
 pub async fn check(ctx: &Context, plan: &Plan, plugin: &Plugin, phase: Phase, title: &str) -> Result<Checked, Failure> {
-    let started = Instant::now();
     let client = ctx.target.connect(&ctx.app_name("check")).await.map_err(Failure::Database)?;
     db::begin(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
-    let sql = ctx.session(plugin, &client);
-    let data = plugin.materialize_files().map_err(Failure::Plan)?;
-    let spec = ctx.spec(plan, plugin, data.as_ref().map(|d| d.path()));
-    let result =
-        ctx.sandbox.call(spec, Call::Check(phase), sql.clone(), ctx.reporter.clone(), ctx.interrupt.clone()).await;
+    let checked = check_in(ctx, plan, plugin, phase, title, &client).await;
     db::rollback(&client).await;
-    let stats = sql.lock().await.stats.clone();
-    let metrics = outcome(plugin, Call::Check(phase), result, &stats)?;
-    let table = CheckTable::new(&plugin.manifest.name, &format!("{title} — {}", plugin.manifest.name), &metrics);
-    Ok(Checked { table, statements: stats.statements, duration_ms: started.elapsed().as_millis() })
+    checked
+}
+
+/// Runs a check plugin inside the transaction open on `client` (a full
+/// rollback's, before it commits), under the plugin's own timeouts.
+pub async fn check_in(
+    ctx: &Context,
+    plan: &Plan,
+    plugin: &Plugin,
+    phase: Phase,
+    title: &str,
+    client: &Arc<Client>,
+) -> Result<Checked, Failure> {
+    let started = Instant::now();
+    db::limit(client, &plugin.manifest.limits).await.map_err(Failure::Database)?;
+    let sql = ctx.session(plugin, client);
+    let title = format!("{title} — {}", plugin.manifest.name);
+    let table = ctx.table(plan, plugin, Call::Check(phase), &sql, &plugin.manifest.metrics, &title).await?;
+    let statements = sql.lock().await.stats.statements;
+    Ok(Checked { table, statements, duration_ms: started.elapsed().as_millis() })
 }
 
 /// Every probe in order, shown and reported; the first failing one stops.
-pub async fn probes(ctx: &Context, plan: &Plan, phase: Phase) -> Result<Vec<CheckTable>, Failure> {
+/// With `within`, they run in that open transaction (a full rollback's);
+/// otherwise each in a read-only transaction of its own.
+pub async fn probes(
+    ctx: &Context,
+    plan: &Plan,
+    phase: Phase,
+    within: Option<&Arc<Client>>,
+) -> Result<Vec<CheckTable>, Failure> {
     let mut tables = Vec::new();
     for probe in &plan.probes {
-        let table = check(ctx, plan, probe, phase, &format!("Probe {}", probe.manifest.name)).await?.table;
+        let title = format!("Probe {}", probe.manifest.name);
+        let checked = match within {
+            Some(client) => check_in(ctx, plan, probe, phase, &title, client).await?,
+            None => check(ctx, plan, probe, phase, &title).await?,
+        };
+        let table = checked.table;
         ctx.reporter.table(&table);
         ctx.reporter.add_probe(&table);
         if !table.passed {
@@ -64,6 +90,13 @@ pub fn outcome(
         Ok(Returned::Metrics(m)) => m,
         Err(CallError::Stopped(Stop::Interrupted)) => {
             return Err(Failure::Interrupted(format!("{} stopped during {}", plugin.label(), call.name())))
+        }
+        Err(CallError::Stopped(Stop::ConnectionLost(why))) => {
+            return Err(Failure::Database(anyhow::anyhow!(
+                "{} {}: the database connection was lost: {why}",
+                plugin.label(),
+                call.name()
+            )))
         }
         Err(CallError::Stopped(stop)) => return Err(fail(format!("stopped by the host: {stop}"))),
         Err(e) => {

@@ -7,6 +7,7 @@
 //! baseline.
 
 mod checks;
+mod commit;
 mod rollback;
 mod run;
 mod status;
@@ -16,17 +17,18 @@ pub use rollback::rollback;
 pub use run::{gate, run};
 pub use status::status;
 
-use crate::db::{self, Target};
+use crate::connect::Canceller;
+use crate::db::{self, Identity, Target};
 use crate::error::Failure;
 use crate::plan::{Plan, Plugin};
-use crate::report::Reporter;
-use crate::sandbox::{CallSpec, Sandbox};
+use crate::report::{CheckTable, Reporter};
+use crate::sandbox::{Call, CallError, CallSpec, Returned, Sandbox};
 use crate::signal::Interrupt;
 use crate::sql::SqlSession;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
@@ -39,7 +41,17 @@ pub struct Context {
     pub operator: String,
     pub client_host: String,
     pub params: BTreeMap<String, String>,
+    /// Every connection the command opened, so an interrupt can cancel
+    /// whatever the host is waiting on ([`Context::cancel_all`]).
+    pub open: Arc<std::sync::Mutex<Vec<Canceller>>>,
 }
+
+/// The control connection's own bounds: the host's ledger statements never
+/// wait forever on a lock or a slow server.
+pub(crate) const CONTROL_SETTINGS: &str = "SET statement_timeout = '30s'; SET lock_timeout = '5s'";
+/// How long the host waits, client side, for a ledger answer that settles a
+/// lost COMMIT: past the server's own statement timeout.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(35);
 
 impl Context {
     /// How the host's connections appear in `pg_stat_activity`.
@@ -48,9 +60,48 @@ impl Context {
         name.chars().take(63).collect()
     }
 
+    /// A new connection for `verb`, registered for [`Context::cancel_all`].
+    async fn connect(&self, verb: &str) -> Result<Arc<Client>, Failure> {
+        let client = self.target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
+        if let Ok(mut open) = self.open.lock() {
+            open.push(self.target.canceller(&client));
+        }
+        Ok(client)
+    }
+
+    /// Cancels on the server whatever statement any of the command's
+    /// connections runs (Ctrl-C while the host itself waits: a lock, the
+    /// ledger). Bounded: a silent server does not hold the exit.
+    pub async fn cancel_all(&self) {
+        let all: Vec<Canceller> = self.open.lock().map(|o| o.clone()).unwrap_or_default();
+        let cancels = all.iter().map(|c| c.cancel());
+        let _ = tokio::time::timeout(Duration::from_millis(300), futures_util::future::join_all(cancels)).await;
+    }
+
+    /// A ledger read that settles a lost answer, bounded on the client side.
+    async fn bounded<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(SETTLE_TIMEOUT, read).await {
+            Ok(r) => r.map_err(Failure::from),
+            Err(_) => Err(Failure::Database(anyhow::anyhow!("no answer in {} s", SETTLE_TIMEOUT.as_secs()))),
+        }
+    }
+
+    /// Records a failed or interrupted step on the control connection; a
+    /// ledger that cannot take it is said, not hidden.
+    async fn record_failure(&self, control: &Client, event: &crate::ledger::Event<'_>) {
+        if let Err(err) = crate::ledger::event(control, event).await {
+            let what = event.event.as_str();
+            self.reporter.error(&format!("could not write the {what} event of {} to the ledger: {err}", event.plugin));
+        }
+    }
+
     /// Connects the control connection and applies the identity guard.
     async fn control(&self, verb: &str, plan: &Plan) -> Result<Arc<Client>, Failure> {
-        let client = self.target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
+        let client = self.connect(verb).await?;
+        client.batch_execute(CONTROL_SETTINGS).await?;
         let database = db::current_database(&client).await.map_err(Failure::Database)?;
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
@@ -73,9 +124,10 @@ impl Context {
     /// belong to a host that is gone; name them.
     async fn abandon_stale(&self, control: &Client, verb: &str) -> Result<(), Failure> {
         let by = format!("host {verb} (pid {}, operator {})", std::process::id(), self.operator);
-        for id in crate::ledger::abandon_stale(control, &by).await? {
+        for s in crate::ledger::abandon_stale(control, &by).await? {
             let why = "was still marked running, but no host held the lock; recorded as abandoned";
-            self.reporter.status("Abandoned", &format!("rollout {id} {why}"));
+            self.reporter.status("Abandoned", &format!("rollout {} {why}", s.id));
+            self.reporter.status("Settled", &format!("rollout {}: {}", s.id, s.describe()));
         }
         Ok(())
     }
@@ -92,6 +144,43 @@ impl Context {
             Instant::now(),
             self.interrupt.clone(),
         )))
+    }
+
+    /// One call into `plugin` with its SQL session and a fresh copy of its
+    /// data files.
+    async fn call(
+        &self,
+        plan: &Plan,
+        plugin: &Plugin,
+        call: Call,
+        sql: &Arc<Mutex<SqlSession>>,
+    ) -> Result<Returned, CallError> {
+        let data = match plugin.materialize_files() {
+            Ok(d) => d,
+            Err(e) => return Err(CallError::Failed(format!("{e:#}"))),
+        };
+        let spec = self.spec(plan, plugin, data.as_ref().map(|d| d.path()));
+        self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await
+    }
+
+    /// A table call (post-conditions, rollback-conditions, a check) on the
+    /// session, read-only whatever the grants: a check never writes. The
+    /// table is held to the names `declared`; it is returned even when it
+    /// fails, so the caller shows it.
+    async fn table(
+        &self,
+        plan: &Plan,
+        plugin: &Plugin,
+        call: Call,
+        sql: &Arc<Mutex<SqlSession>>,
+        declared: &[String],
+        title: &str,
+    ) -> Result<CheckTable, Failure> {
+        sql.lock().await.read_only_from_now();
+        let result = self.call(plan, plugin, call, sql).await;
+        let stats = sql.lock().await.stats.clone();
+        let metrics = checks::outcome(plugin, call, result, &stats)?;
+        Ok(CheckTable::new(&plugin.manifest.name, title, declared, &metrics))
     }
 
     /// What the sandbox needs to call `plugin`: only the parameters its
@@ -111,6 +200,20 @@ impl Context {
             params,
         }
     }
+}
+
+/// The transaction on `client` is still the one the host opened, alive,
+/// with the same identity: a plugin cannot end it or change who it runs as.
+async fn same_session(client: &Client, before: &Identity, label: &str) -> Result<(), Failure> {
+    let cause = match db::identity(client).await {
+        Ok(after) if &after == before => return Ok(()),
+        Ok(after) => format!("the session changed under the plugin (before {before:?}, after {after:?})"),
+        Err(e) if crate::sql::convert::connection_lost(&e) => {
+            return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e}")))
+        }
+        Err(e) => format!("the transaction is no longer usable: {e}"),
+    };
+    Err(Failure::TierFailed { label: label.to_string(), cause })
 }
 
 /// Every plugin must allow the database it is about to run against.

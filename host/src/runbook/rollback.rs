@@ -1,13 +1,26 @@
-//! `host rollback`: what the ledger says is applied, newest tier first,
-//! then the probes' post-state line.
+//! `host rollback`: what the ledger says is applied, newest tier first, in
+//! one transaction that commits only once it is proven.
+//!
+//! Each tier's `rollback`, then its `rollback-conditions` (what "undone"
+//! means, read-only), then its `rolled_back` ledger row; for a full rollback
+//! the probes' post-state last, all in the same transaction. Only when every
+//! table passes does it COMMIT: either the database is back at the baseline
+//! and the ledger says so, or nothing changed and the ledger still says
+//! applied. `--tier N` is the same with one tier and no probes.
 
 use super::checks::probes;
-use super::tier::{Action, TierTransaction};
+use super::commit::{commit, Probe};
+use super::tier::{ledger_event, tier_row, TierRecord};
 use super::Context;
 use crate::bindings::types::Phase;
+use crate::db;
 use crate::error::Failure;
-use crate::ledger::{self, Outcome};
+use crate::ledger::{self, Outcome, TierEvent};
 use crate::plan::{Plan, Plugin};
+use crate::report::TierRow;
+use crate::sandbox::Call;
+use std::sync::Arc;
+use std::time::Instant;
 use tokio_postgres::Client;
 
 /// `host rollback [--tier N]`.
@@ -17,7 +30,43 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
     ctx.lock(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "rollback").await?;
-    let applied = ledger::applied(&control).await?;
+    let todo = to_undo(plan, &ledger::applied(&control).await?, only)?;
+    if let (Some(n), true) = (only, todo.is_empty()) {
+        ctx.reporter.result(&format!("TIER {n} ROLLBACK OK: not applied, nothing to do"));
+        return Ok(());
+    }
+    if ctx.interrupt.is_set() {
+        return Err(Failure::Interrupted("stopped before the rollback began".into()));
+    }
+    let start = ledger::Start {
+        verb: "rollback",
+        operator: &ctx.operator,
+        client_host: &ctx.client_host,
+        params: &ctx.params,
+        approval_ref: None,
+        plan,
+    };
+    let id = ledger::start(&control, start).await?;
+    ctx.reporter.set_rollout_id(id);
+    if todo.is_empty() {
+        ctx.reporter.status("Nothing", "no tier is applied; the rollback changes nothing");
+    }
+    let result = Undo { ctx, plan, control: &control, rollout_id: id, todo: &todo, full: only.is_none() }.run().await;
+    let (outcome, message) = match &result {
+        Ok(m) => (Outcome::RolledBack, m.clone()),
+        Err(f) => (f.outcome(), f.to_string()),
+    };
+    if let Err(e) = ledger::finish(&control, id, outcome, &message).await {
+        ctx.reporter.error(&format!("could not close rollback {id} in the ledger: {e}"));
+    }
+    let line = result?;
+    ctx.reporter.result(&line);
+    Ok(())
+}
+
+/// The tiers to undo, newest first: each must be given with the bytes
+/// that applied it; `--tier N` only when no later tier is applied.
+fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -> Result<Vec<&'p Plugin>, Failure> {
     let mut todo = Vec::new();
     for a in applied.iter().rev() {
         let Some(tier) = plan.tiers.iter().find(|t| t.manifest.name == a.plugin) else {
@@ -44,63 +93,148 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
             )));
         }
         todo.retain(|t| t.ordinal() as u32 == n);
-        if todo.is_empty() {
-            ctx.reporter.result(&format!("TIER {n} ROLLBACK OK: not applied, nothing to do"));
-            return Ok(());
-        }
     }
-    let start = ledger::Start {
-        verb: "rollback",
-        operator: &ctx.operator,
-        client_host: &ctx.client_host,
-        params: &ctx.params,
-        approval_ref: None,
-        plan,
-    };
-    let id = ledger::start(&control, start).await?;
-    ctx.reporter.set_rollout_id(id);
-    if todo.is_empty() {
-        ctx.reporter.status("Nothing", "no tier is applied; the rollback changes nothing");
-    }
-    let result = steps(ctx, plan, &control, id, &todo, only).await;
-    let (outcome, message) = match &result {
-        Ok(m) => (Outcome::RolledBack, m.clone()),
-        Err(f) => (f.outcome(), f.to_string()),
-    };
-    if let Err(e) = ledger::finish(&control, id, outcome, &message).await {
-        ctx.reporter.error(&format!("could not close rollback {id} in the ledger: {e}"));
-    }
-    let line = result?;
-    ctx.reporter.result(&line);
-    Ok(())
+    Ok(todo)
 }
 
-/// Each tier's rollback in its own transaction, then (for a full rollback)
-/// the probes; returns the closing line.
-async fn steps(
-    ctx: &Context,
-    plan: &Plan,
-    control: &Client,
-    id: i64,
-    todo: &[&Plugin],
-    only: Option<u32>,
-) -> Result<String, Failure> {
-    for tier in todo {
-        if ctx.interrupt.is_set() {
-            return Err(Failure::Interrupted(format!("stopped before rolling back {}", tier.label())));
+/// The rollback's one transaction.
+struct Undo<'a> {
+    ctx: &'a Context,
+    plan: &'a Plan,
+    control: &'a Client,
+    rollout_id: i64,
+    todo: &'a [&'a Plugin],
+    /// A full rollback ends with the probes' post-state, inside the transaction.
+    full: bool,
+}
+
+impl Undo<'_> {
+    /// Runs it, commits only a proven rollback, and reports either way;
+    /// returns the closing line.
+    async fn run(self) -> Result<String, Failure> {
+        let ctx = self.ctx;
+        let client = ctx.connect("rollback").await?;
+        let mut rows = Vec::new();
+        let result = self.transaction(&client, &mut rows).await;
+        let kept = result.is_ok();
+        if !kept {
+            db::rollback(&client).await;
         }
-        TierTransaction { ctx, plan, tier, action: Action::Rollback, rollout_id: id, control }.run().await?;
+        for mut row in rows {
+            if !kept {
+                row.outcome = TierEvent::Failed.as_str().into();
+                row.rows_changed = 0;
+                row.message.get_or_insert_with(|| "not kept: the rollback's transaction was rolled back".into());
+            }
+            ctx.reporter.add_tier(row);
+        }
+        let failure = match result {
+            Ok(line) => return Ok(line),
+            Err(f) => f,
+        };
+        if !matches!(failure, Failure::CommitUnknown(_)) {
+            let names: Vec<String> = self.todo.iter().map(|t| t.label()).collect();
+            ctx.reporter.status(
+                "Rolled back",
+                &format!(
+                    "the rollback's transaction — nothing changed; the ledger still says applied: {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        Err(failure)
     }
-    if let Some(n) = only {
-        return Ok(format!("TIER {n} ROLLBACK OK"));
+
+    async fn transaction(&self, client: &Arc<Client>, rows: &mut Vec<TierRow>) -> Result<String, Failure> {
+        let ctx = self.ctx;
+        let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
+        let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
+        for tier in self.todo {
+            if ctx.interrupt.is_set() {
+                return Err(Failure::Interrupted(format!("stopped before rolling back {}", tier.label())));
+            }
+            let started = Instant::now();
+            let mut record = TierRecord::default();
+            let result = self.undo(tier, client, &mut record).await;
+            let ms = started.elapsed().as_millis();
+            if let Some(table) = &record.conditions {
+                ctx.reporter.table(table);
+            }
+            let mut row = tier_row(tier, Call::Rollback, TierEvent::RolledBack, ms, &record);
+            if let Err(f) = result {
+                let message = f.to_string();
+                let e = ledger_event(self.rollout_id, tier, f.event(), ms, &record.stats, Some(&message));
+                ctx.record_failure(self.control, &e).await;
+                row.outcome = f.event().as_str().into();
+                row.message = Some(message);
+                rows.push(row);
+                return Err(f);
+            }
+            let s = &record.stats;
+            let line = format!(
+                "{} in {ms} ms — {} statements, {} rows changed; kept only once every check passes",
+                tier.label(),
+                s.statements,
+                s.rows_changed
+            );
+            ctx.reporter.status("Undone", &line);
+            rows.push(row);
+            super::same_session(client, &before, &tier.label()).await?;
+        }
+        let line = if self.full {
+            let tables = probes(ctx, self.plan, Phase::AfterRollback, Some(client)).await?;
+            let summary: Vec<String> = tables
+                .iter()
+                .zip(&self.plan.probes)
+                .flat_map(|(t, p)| {
+                    p.manifest.summary.iter().map(move |m| format!("{m}={}", t.actual(m).unwrap_or("?")))
+                })
+                .collect();
+            format!("FULL ROLLBACK OK: {}", summary.join(" ")).trim_end().to_string()
+        } else {
+            let n = self.todo.first().map(|t| t.ordinal()).unwrap_or_default();
+            format!("TIER {n} ROLLBACK OK")
+        };
+        super::same_session(client, &before, "the rollback").await?;
+        if ctx.interrupt.is_set() {
+            return Err(Failure::Interrupted("stopped before the rollback's COMMIT".into()));
+        }
+        match self.todo.last() {
+            Some(last) => {
+                let probe =
+                    Probe { rollout_id: self.rollout_id, plugin: &last.manifest.name, event: TierEvent::RolledBack };
+                commit(ctx, client, self.control, "the rollback", probe).await?;
+                ctx.reporter.status("Committed", &format!("the rollback of {} tier(s), proven", self.todo.len()));
+            }
+            None => db::rollback(client).await,
+        }
+        Ok(line)
     }
-    let tables = probes(ctx, plan, Phase::AfterRollback).await?;
-    let summary: Vec<String> = tables
-        .iter()
-        .zip(&plan.probes)
-        .flat_map(|(table, probe)| {
-            probe.manifest.summary.iter().map(move |m| format!("{m}={}", table.actual(m).unwrap_or("?")))
-        })
-        .collect();
-    Ok(format!("FULL ROLLBACK OK: {}", summary.join(" ")).trim_end().to_string())
+
+    /// One tier's rollback, its rollback conditions and its ledger row, in
+    /// the shared transaction, under the tier's own limits and grants.
+    async fn undo(&self, tier: &Plugin, client: &Arc<Client>, record: &mut TierRecord) -> Result<(), Failure> {
+        let ctx = self.ctx;
+        let started = Instant::now();
+        ctx.reporter.status("Rolling back", &tier.label());
+        db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
+        let sql = ctx.session(tier, client);
+        let result = ctx.call(self.plan, tier, Call::Rollback, &sql).await;
+        record.stats = sql.lock().await.stats.clone();
+        super::checks::outcome(tier, Call::Rollback, result, &record.stats)?;
+        let title = format!("Rollback conditions — {}", tier.label());
+        let declared = &tier.manifest.rollback_conditions;
+        let table = ctx.table(self.plan, tier, Call::RollbackConditions, &sql, declared, &title).await;
+        record.stats = sql.lock().await.stats.clone();
+        let table = table?;
+        record.conditions = Some(table.clone());
+        if !table.passed {
+            let cause = format!("rollback conditions not met: {}", table.failures());
+            return Err(Failure::TierFailed { label: tier.label(), cause });
+        }
+        let ms = started.elapsed().as_millis();
+        let e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
+        ledger::event(client, &e).await?;
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 //! `host gate` and `host run`.
 
 use super::checks::{check, probes};
-use super::tier::{Action, TierTransaction};
+use super::tier::TierTransaction;
 use super::{approval_ref, check_params, Context};
 use crate::bindings::types::Phase;
 use crate::error::Failure;
@@ -47,6 +47,9 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
             list.join(", ")
         )));
     }
+    if ctx.interrupt.is_set() {
+        return Err(Failure::Interrupted("stopped before the rollout began; no ledger row was written".into()));
+    }
     let start = ledger::Start {
         verb: "run",
         operator: &ctx.operator,
@@ -83,7 +86,7 @@ async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<
         if ctx.interrupt.is_set() {
             return Err(Failure::Interrupted(format!("stopped before {}", tier.label())));
         }
-        TierTransaction { ctx, plan, tier, action: Action::Apply, rollout_id: id, control }.run().await?;
+        TierTransaction { ctx, plan, tier, rollout_id: id, control }.run().await?;
     }
     let verify = check(ctx, plan, &plan.verify, Phase::Verify, "Verify").await?;
     let n = plan.verify.ordinal();
@@ -108,6 +111,6 @@ async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<
         return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause: verify.table.failures() });
     }
     ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
-    probes(ctx, plan, Phase::AfterRun).await?;
+    probes(ctx, plan, Phase::AfterRun, None).await?;
     Ok(())
 }

@@ -1,34 +1,59 @@
 //! `host status`: what the ledger says is applied, and the latest rollouts.
 //! Needs a connection, not an engine.
+//!
+//! It settles first: when no host holds the rollout lock, a rollout still
+//! marked running is one whose host is gone (killed, crashed, cut off, or a
+//! COMMIT whose answer was lost). Status takes the lock for a moment,
+//! records it as abandoned and says what the ledger shows it committed.
 
 use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger;
 use crate::report;
+use crate::signal::Interrupt;
+use std::time::Duration;
+use tokio_postgres::Client;
 
-/// Reads the ledger (without creating it) and prints both tables.
-pub async fn status(target: &Target, limit: i64) -> Result<(), Failure> {
+/// Settles stale rollouts, then reads the ledger (never creating it) and
+/// prints both tables. Ctrl-C cancels its statement on the server.
+pub async fn status(target: &Target, limit: i64, interrupt: Interrupt) -> Result<(), Failure> {
+    let stopped = || Failure::Interrupted("status stopped; its statement was cancelled on the server".into());
     let name = format!("host status pid {}", std::process::id());
-    let client = target.connect(&name).await.map_err(Failure::Database)?;
-    let database = db::current_database(&client).await.map_err(Failure::Database)?;
-    let applied = ledger::applied(&client).await?;
-    let mut history = ledger::history(&client, limit).await?;
-    // A rollout marked running while no host holds the lock is one whose
-    // host is gone: say so (the next run or rollback records it).
-    let holder = db::lock_holder(&client).await.map_err(Failure::Database)?;
-    let mut stale = Vec::new();
-    for p in history.iter_mut().filter(|p| p.outcome == "running" && holder.is_none()) {
-        p.outcome = "abandoned".into();
-        stale.push(p.id.to_string());
+    let client = tokio::select! {
+        c = target.connect(&name) => c.map_err(Failure::Database)?,
+        _ = interrupt.wait() => return Err(stopped()),
+    };
+    let cancel = target.canceller(&client);
+    tokio::select! {
+        r = settle_and_show(&client, limit) => r,
+        _ = interrupt.wait() => {
+            let _ = tokio::time::timeout(Duration::from_millis(400), cancel.cancel()).await;
+            Err(stopped())
+        }
     }
+}
+
+async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
+    client.batch_execute(super::CONTROL_SETTINGS).await?;
+    let database = db::current_database(client).await.map_err(Failure::Database)?;
+    let mut settled = Vec::new();
+    if ledger::exists(client).await? {
+        if let Ok(()) = db::try_rollout_lock(client).await.map_err(Failure::Database)? {
+            let by = format!("host status (pid {})", std::process::id());
+            settled = ledger::abandon_stale(client, &by).await?;
+            db::release_rollout_lock(client).await.map_err(Failure::Database)?;
+        }
+    }
+    let applied = ledger::applied(client).await?;
+    let history = ledger::history(client, limit).await?;
     print!("{}", report::status(&database, &applied, &history));
-    if !stale.is_empty() {
+    for s in &settled {
         println!(
-            "Rollout {} is marked running in the ledger, but no host holds the rollout lock: the host that ran it \
-             stopped without closing it (killed, crashed or cut off). The next `host run` or `host rollback` records \
-             it as abandoned; check what it left with `host status` and roll back.",
-            stale.join(", ")
+            "Settled rollout {}: it was still marked running, but no host held the rollout lock, so its host stopped \
+             without closing it (killed, crashed, cut off, or a COMMIT whose answer was lost); recorded as abandoned. {}.",
+            s.id,
+            crate::text::terminal(&s.describe())
         );
     }
     Ok(())

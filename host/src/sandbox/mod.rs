@@ -95,6 +95,7 @@ pub enum Call {
     Apply,
     PostConditions,
     Rollback,
+    RollbackConditions,
     Check(Phase),
 }
 
@@ -105,6 +106,7 @@ impl Call {
             Call::Apply => "apply",
             Call::PostConditions => "post-conditions",
             Call::Rollback => "rollback",
+            Call::RollbackConditions => "rollback-conditions",
             Call::Check(_) => "check",
         }
     }
@@ -326,13 +328,15 @@ impl Sandbox {
                 instance.call_check(&mut *store, phase).await?.map(Returned::Metrics).or_else(failed)
             }
             call => {
-                let instance = bindings::Tier::instantiate_async(&mut *store, component, &self.linker).await?;
+                let tier = bindings::Tier::instantiate_async(&mut *store, component, &self.linker).await?;
+                let s = &mut *store;
                 match call {
-                    Call::Apply => instance.call_apply(&mut *store).await?.map(|_| Returned::Done).or_else(failed),
-                    Call::Rollback => {
-                        instance.call_rollback(&mut *store).await?.map(|_| Returned::Done).or_else(failed)
+                    Call::Apply => tier.call_apply(s).await?.map(|_| Returned::Done).or_else(failed),
+                    Call::Rollback => tier.call_rollback(s).await?.map(|_| Returned::Done).or_else(failed),
+                    Call::RollbackConditions => {
+                        tier.call_rollback_conditions(s).await?.map(Returned::Metrics).or_else(failed)
                     }
-                    _ => instance.call_post_conditions(&mut *store).await?.map(Returned::Metrics).or_else(failed),
+                    _ => tier.call_post_conditions(s).await?.map(Returned::Metrics).or_else(failed),
                 }
             }
         })

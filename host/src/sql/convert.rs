@@ -173,6 +173,19 @@ pub fn size(v: &SqlValue) -> u64 {
     }
 }
 
+/// True when `e` means the session is gone (closed socket, I/O error, a
+/// class 08 connection error, or the server shutting the backend down):
+/// not a fault of the statement, and nothing a plugin can handle.
+pub fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        None => e.code().is_none(),
+    }
+}
+
 /// An SQL error as the plugin sees it, SQLSTATE included.
 pub fn sql_error(e: &tokio_postgres::Error) -> SqlError {
     match e.as_db_error() {

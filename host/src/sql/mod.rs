@@ -27,6 +27,9 @@ pub enum Stop {
     Limit { name: &'static str, value: u64 },
     #[error("interrupted by the operator (Ctrl-C)")]
     Interrupted,
+    /// The database connection is gone: the host, not the plugin, handles it.
+    #[error("the database connection was lost: {0}")]
+    ConnectionLost(String),
 }
 
 /// What a plugin's SQL did in one tier, for the ledger and the report.
@@ -123,15 +126,22 @@ impl SqlSession {
     }
 
     async fn send(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
+        match self.send_rows(checked, params).await {
+            Err(SendError::Sql(e)) if convert::connection_lost(&e) => {
+                let e = convert::sql_error(&e);
+                Err(Stop::ConnectionLost(format!("SQL error {}: {}", e.sqlstate, e.message)))
+            }
+            Err(SendError::Sql(e)) => Ok(Err(convert::sql_error(&e))),
+            Err(SendError::Stop(stop)) => Err(stop),
+            Err(SendError::Value(e)) => Ok(Err(e)),
+            Ok(set) => Ok(Ok(set)),
+        }
+    }
+
+    async fn send_rows(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<RowSet, SendError> {
         let (types, values): (Vec<_>, Vec<_>) = params.iter().map(convert::param).unzip();
-        let stmt = match self.client.prepare_typed(&checked.sql, &types).await {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(convert::sql_error(&e))),
-        };
-        let stream = match self.client.query_raw(&stmt, values.iter()).await {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(convert::sql_error(&e))),
-        };
+        let stmt = self.client.prepare_typed(&checked.sql, &types).await?;
+        let stream = self.client.query_raw(&stmt, values.iter()).await?;
         pin_mut!(stream);
         let mut rows = Vec::new();
         // Rows are held in the host before the plugin gets them: budget
@@ -143,27 +153,45 @@ impl SqlSession {
                 Ok(Some(row)) => {
                     self.stats.rows_returned += 1;
                     if self.stats.rows_returned > self.limits.rows_returned {
-                        return Err(Stop::Limit { name: "rows_returned", value: self.limits.rows_returned });
+                        let stop = Stop::Limit { name: "rows_returned", value: self.limits.rows_returned };
+                        return Err(SendError::Stop(stop));
                     }
                     match convert::row(&row) {
                         Ok(r) => {
                             bytes += r.iter().map(convert::size).sum::<u64>();
                             if bytes > budget {
-                                return Err(Stop::Limit { name: "memory_mib", value: self.limits.memory_mib });
+                                let stop = Stop::Limit { name: "memory_mib", value: self.limits.memory_mib };
+                                return Err(SendError::Stop(stop));
                             }
                             rows.push(r)
                         }
-                        Err(e) => return Ok(Err(e)),
+                        Err(e) => return Err(SendError::Value(e)),
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Ok(Err(convert::sql_error(&e))),
+                Err(e) => return Err(SendError::Sql(e)),
             }
         }
         // A SELECT's row count is not a change.
         let rows_changed =
             if checked.kind == check::StatementKind::Select { 0 } else { stream.rows_affected().unwrap_or(0) };
-        Ok(Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed }))
+        Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed })
+    }
+}
+
+/// Why sending a statement did not give rows.
+enum SendError {
+    /// The server (or the connection) said no.
+    Sql(tokio_postgres::Error),
+    /// A value the contract cannot carry (`RL001`).
+    Value(SqlError),
+    /// A limit the host enforces.
+    Stop(Stop),
+}
+
+impl From<tokio_postgres::Error> for SendError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        SendError::Sql(e)
     }
 }
 

@@ -22,4 +22,11 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+/// What "undone" means, checked after `rollback` in the same transaction:
+/// the rollback is kept only when every metric passes.
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    let rows = count_with("SELECT count(*) FROM app.feature_flag WHERE code = $1", &[&FLAG])?;
+    Ok(vec![Metric::equals("flag_rows", 0, rows)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

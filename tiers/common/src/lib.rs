@@ -135,6 +135,14 @@ pub fn emittable_events() -> Result<i64> {
     )
 }
 
+/// Rollout event types registered at all (active or not): tier 6 adds them.
+pub fn rollout_event_types() -> Result<i64> {
+    count_with(
+        "SELECT count(*) FROM one_roof.event_type_registry WHERE code = ANY (ARRAY[$1, $2, $3])",
+        &[&ROLLOUT_EVENT_TYPES[0], &ROLLOUT_EVENT_TYPES[1], &ROLLOUT_EVENT_TYPES[2]],
+    )
+}
+
 /// `gov_outbox`: rows in `gov_outbox`.
 pub fn gov_outbox() -> Result<i64> {
     count("SELECT count(*) FROM one_roof.gov_outbox")

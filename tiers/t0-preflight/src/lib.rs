@@ -25,4 +25,9 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+/// Rolled back last: every later tier is undone, so the baseline it asserted holds again.
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    post_conditions()
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -1,6 +1,6 @@
 //! Tier 1, shadow: the proposed ownership, staged beside the real table.
 
-use rollout_sdk::{bail, data_file, execute, execute_with, log, query, Metric, Result};
+use rollout_sdk::{bail, count, data_file, execute, execute_with, log, query, Metric, Result};
 
 const CREATE: &str = "CREATE TABLE one_roof.resp_ownership_shadow (
     area_code text PRIMARY KEY REFERENCES one_roof.resp_area (code),
@@ -40,4 +40,11 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    let n = count(
+        "SELECT count(*) FROM (VALUES (to_regclass('one_roof.resp_ownership_shadow'))) AS v (r) WHERE r IS NOT NULL",
+    )?;
+    Ok(vec![Metric::equals("shadow_tables", 0, n)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

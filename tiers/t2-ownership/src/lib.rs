@@ -40,4 +40,12 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![
+        Metric::equals("ownership", 0, m::ownership()?),
+        Metric::equals("gap", m::BASELINE_GAP, m::gap()?),
+        Metric::equals("critical_drift", 2, m::critical_drift()?),
+    ])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

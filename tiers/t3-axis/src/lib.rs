@@ -1,6 +1,6 @@
 //! Tier 3, axis: the third classification axis, `release_scope`.
 
-use one_roof_common::active_axes;
+use one_roof_common::{active_axes, axis};
 use rollout_sdk::{count, execute, Metric, Result};
 
 fn apply() -> Result<()> {
@@ -20,4 +20,13 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    let nodes = count("SELECT count(*) FROM one_roof.axis_node WHERE axis_code = 'release_scope'")?;
+    Ok(vec![
+        Metric::equals("axis", "absent", axis()?),
+        Metric::equals("active_axes", 2, active_axes()?),
+        Metric::equals("release_scope_nodes", 0, nodes),
+    ])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -26,4 +26,8 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::equals("containment_gap", m::BASELINE_GAP, m::containment_gap()?)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -1,7 +1,7 @@
 //! Tier 5, projection: the read model the Directus UI shows.
 
 use one_roof_common as m;
-use rollout_sdk::{execute, Metric, Result};
+use rollout_sdk::{count, execute, Metric, Result};
 
 fn apply() -> Result<()> {
     execute(
@@ -34,4 +34,11 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![
+        Metric::equals("projection_gap", m::BASELINE_GAP, m::projection_gap()?),
+        Metric::equals("labels", 0, count("SELECT count(*) FROM one_roof.label")?),
+    ])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

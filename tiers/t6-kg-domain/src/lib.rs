@@ -30,4 +30,12 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![
+        Metric::equals("kg_domain_x", "draft", m::kg_domain_x()?),
+        Metric::equals("rollout_event_types", 0, m::rollout_event_types()?),
+        Metric::equals("gov_outbox", 0, m::gov_outbox()?),
+    ])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -65,4 +65,8 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::info("containment_rows", count("SELECT count(*) FROM one_roof.containment")?)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -93,11 +93,15 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![])
+    Ok(vec![Metric::info("escape", param("escape")?)])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::info("escape", "nothing to undo")])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

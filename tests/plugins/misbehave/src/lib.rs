@@ -1,6 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, execute, log, param, Metric, Result};
+use rollout_sdk::{bail, count, execute, log, param, Metric, Result};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -59,7 +59,11 @@ fn post_conditions() -> Result<Vec<Metric>> {
             "DELETE FROM one_roof.containment WHERE node_id IN (SELECT id FROM one_roof.axis_node WHERE code = 'core')",
         )?;
     }
-    Ok(vec![])
+    if param("mode")? == "no_metrics" {
+        // An empty table: a check that checked nothing.
+        return Ok(vec![]);
+    }
+    Ok(vec![Metric::info("mode", param("mode")?)])
 }
 
 fn rollback() -> Result<()> {
@@ -70,4 +74,12 @@ fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    let n = count(
+        "SELECT count(*) FROM one_roof.containment c JOIN one_roof.axis_node n ON n.id = c.node_id
+         WHERE n.axis_code = 'release_scope'",
+    )?;
+    Ok(vec![Metric::equals("release_scope_containment", 0, n)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -7,11 +7,15 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![])
+    Ok(vec![Metric::info("fixture", "no change")])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback);
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    post_conditions()
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

@@ -1,0 +1,62 @@
+//! COMMIT, and what the host says when its answer is lost.
+//!
+//! The ledger row that marks a change (`applied`, `rolled_back`) is written
+//! in the change's own transaction, so the ledger and the data never
+//! disagree. When the answer to COMMIT does not arrive (the connection
+//! dropped), the server may or may not have committed: the host asks the
+//! ledger on the control connection. If it cannot read the ledger either,
+//! it does not guess: the outcome is unknown, said as such, and the next
+//! `host status`, `run` or `rollback` settles it from the ledger first.
+
+use super::Context;
+use crate::db;
+use crate::error::Failure;
+use crate::ledger::{self, TierEvent};
+use tokio_postgres::Client;
+
+/// The ledger row that exists only if the transaction committed.
+pub struct Probe<'a> {
+    pub rollout_id: i64,
+    pub plugin: &'a str,
+    pub event: TierEvent,
+}
+
+/// Commits the transaction on `client`. `what` names it for the operator.
+pub async fn commit(
+    ctx: &Context,
+    client: &Client,
+    control: &Client,
+    what: &str,
+    probe: Probe<'_>,
+) -> Result<(), Failure> {
+    let err = match db::commit(client).await {
+        Ok(()) => return Ok(()),
+        // The server answered: it did not commit.
+        Err(e) if e.code().is_some() => {
+            return Err(Failure::Database(anyhow::anyhow!("COMMIT of {what} failed: {e}")));
+        }
+        Err(e) => e,
+    };
+    // No answer: the server may have committed. The ledger says which.
+    let settled = ctx.bounded(ledger::has_event(control, probe.rollout_id, probe.plugin, probe.event)).await;
+    match settled {
+        Ok(true) => {
+            let line = format!("the answer to COMMIT was lost ({err}), but the ledger shows {what} committed");
+            ctx.reporter.status("Warning", &line);
+            Ok(())
+        }
+        Ok(false) => Err(Failure::Database(anyhow::anyhow!(
+            "the answer to COMMIT of {what} was lost ({err}); the ledger shows it did not commit: nothing of it was kept"
+        ))),
+        Err(ledger_err) => Err(unknown(what, &err, &ledger_err.to_string())),
+    }
+}
+
+fn unknown(what: &str, commit_err: &tokio_postgres::Error, ledger_err: &str) -> Failure {
+    Failure::CommitUnknown(format!(
+        "the answer to COMMIT of {what} was lost ({commit_err}) and the ledger cannot be read ({ledger_err}): \
+         the database kept either all of it or none of it, and the host cannot tell which. \
+         Run `host status` with the same connection options: it settles the outcome from the ledger \
+         before anything else (so does the next `host run` or `host rollback`)"
+    ))
+}

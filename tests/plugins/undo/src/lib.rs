@@ -1,0 +1,45 @@
+//! Test fixture: tier 4 applied right, rolled back as the `undo` parameter
+//! says, to prove the host keeps only a rollback its checks prove.
+
+use one_roof_common as m;
+use rollout_sdk::{execute, param, Metric, Result};
+
+fn apply() -> Result<()> {
+    execute(
+        "INSERT INTO one_roof.containment (responsibility_id, node_id)
+         SELECT r.id, n.id
+         FROM one_roof.responsibility r
+         JOIN one_roof.resp_area a ON a.id = r.area_id
+         JOIN one_roof.axis_node n ON n.axis_code = 'release_scope' AND n.code = a.domain",
+    )?;
+    Ok(())
+}
+
+fn post_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::equals("containment_gap", 0, m::containment_gap()?)])
+}
+
+fn rollback() -> Result<()> {
+    let undo = param("undo")?;
+    let only = match undo.as_str() {
+        "ok" | "lying" => "",
+        "partial" => " AND n.code = 'core'",
+        _ => return Ok(()),
+    };
+    execute(&format!(
+        "DELETE FROM one_roof.containment c USING one_roof.axis_node n
+         WHERE n.id = c.node_id AND n.axis_code = 'release_scope'{only}"
+    ))?;
+    if undo == "lying" {
+        // Undoes its change, and also does what no rollback condition of
+        // its own looks at: an event in the outbox. Only the probes see it.
+        execute("INSERT INTO one_roof.gov_outbox (event_type, payload) VALUES ('ownership.assigned', '{}')")?;
+    }
+    Ok(())
+}
+
+fn rollback_conditions() -> Result<Vec<Metric>> {
+    Ok(vec![Metric::equals("containment_gap", m::BASELINE_GAP, m::containment_gap()?)])
+}
+
+rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
