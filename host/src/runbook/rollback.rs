@@ -10,7 +10,7 @@
 
 use super::checks::probes;
 use super::commit::{commit, Probe};
-use super::tier::{ledger_event, tier_row, TierRecord};
+use super::tier::{done, ledger_event, tier_row, TierRecord};
 use super::Context;
 use crate::bindings::types::Phase;
 use crate::db;
@@ -170,13 +170,7 @@ impl Undo<'_> {
                 rows.push(row);
                 return Err(f);
             }
-            let s = &record.stats;
-            let line = format!(
-                "{} in {ms} ms — {} statements, {} rows changed; kept only once every check passes",
-                tier.label(),
-                s.statements,
-                s.rows_changed
-            );
+            let line = format!("{}; kept only once every check passes", done(tier, ms, &record.stats));
             ctx.reporter.status("Undone", &line);
             rows.push(row);
             super::same_session(client, &before, &tier.label()).await?;

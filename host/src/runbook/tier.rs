@@ -60,14 +60,7 @@ impl TierTransaction<'_> {
         let mut row = tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record);
         let failure = match result {
             Ok(_) => {
-                let s = &record.stats;
-                let line = format!(
-                    "{} in {ms} ms — {} statements, {} rows changed",
-                    tier.label(),
-                    s.statements,
-                    s.rows_changed
-                );
-                ctx.reporter.status("Applied", &line);
+                ctx.reporter.status("Applied", &done(tier, ms, &record.stats));
                 ctx.reporter.add_tier(row);
                 return Ok(());
             }
@@ -126,6 +119,11 @@ impl TierTransaction<'_> {
         commit(ctx, client, self.control, &tier.label(), probe).await.map_err(|f| fail(f, record.clone()))?;
         Ok(record)
     }
+}
+
+/// What a tier did, for its status line: `tier 3 (…) in 4 ms — 5 statements, 4 rows changed`.
+pub fn done(tier: &Plugin, ms: u128, s: &Stats) -> String {
+    format!("{} in {ms} ms — {} statements, {} rows changed", tier.label(), s.statements, s.rows_changed)
 }
 
 /// A tier's report row; rows changed count only once it committed.
