@@ -124,7 +124,7 @@ fn a_host_that_lost_its_rollout_lock_commits_no_tier_of_a_settled_rollout() {
     let c = Cluster::start("rv-control-lost");
     c.ratify();
     let plan = plan_with(None, &["tests/plugins/sly.wasm"]);
-    let mut host = c.spawn(&args("run", &plan, &["--param", APR, "--param", "sly=sleep"]));
+    let host = c.spawn(&args("run", &plan, &["--param", APR, "--param", "sly=sleep"]));
     wait_until("tier 7 to sleep", 60, || {
         c.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host apply%' AND query LIKE '%pg_sleep%'") == 1
     });
