@@ -67,6 +67,11 @@ pub async fn release_rollout_lock(client: &Client) -> Result<()> {
     Ok(())
 }
 
+/// The server process of `client`'s session.
+pub async fn backend_pid(client: &Client) -> Result<i32, tokio_postgres::Error> {
+    Ok(client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+}
+
 /// Who holds the rollout lock now, if anyone (without taking it).
 pub async fn lock_holder(client: &Client) -> Result<Option<LockHolder>> {
     Ok(client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {

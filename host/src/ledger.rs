@@ -21,7 +21,25 @@ const ABANDON: &str = "
         message = format('abandoned: still marked running when %s took the rollout lock at %s; '
                          'the host that ran it stopped without closing it (killed, crashed, or cut off)',
                          $1::text, clock_timestamp())
-    WHERE outcome = 'running' RETURNING id";
+    WHERE id IN (SELECT id FROM rollout_ledger.rollout WHERE outcome = 'running' FOR UPDATE SKIP LOCKED)
+    RETURNING id";
+/// Rollouts still `running` after [`ABANDON`]: each has a change transaction
+/// open on the server (it holds its row, [`HOLD`]), so it is not settled.
+const BUSY: &str = "SELECT id FROM rollout_ledger.rollout WHERE outcome = 'running' ORDER BY id";
+/// In a change transaction (a tier's apply, a rollback): holds the
+/// rollout's row until the transaction ends, so no other command settles
+/// the rollout while a COMMIT of it may still happen, and says whether the
+/// rollout is still running under the rollout lock of the control
+/// connection `$3`.
+const HOLD: &str = "
+    SELECT r.outcome = 'running' AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $2::bigint::oid AND l.objsubid = 1
+          AND l.granted AND l.pid = $3)
+    FROM rollout_ledger.rollout r WHERE r.id = $1 FOR SHARE OF r";
+/// Waits (up to the control connection's lock_timeout) until no change
+/// transaction of the rollout is open on the server.
+const AWAIT_END: &str = "SELECT id FROM rollout_ledger.rollout WHERE id = $1 FOR UPDATE";
 const EVENTS_OF: &str = "
     SELECT rollout_id, ordinal, plugin, event FROM rollout_ledger.tier_event
     WHERE rollout_id = ANY ($1) ORDER BY id";
@@ -166,11 +184,29 @@ impl Settled {
     }
 }
 
+/// What [`abandon_stale`] found: rollouts settled, and rollouts left
+/// running because a change transaction of theirs is still open on the
+/// server (its COMMIT may still happen; its host may still be alive).
+#[derive(Debug, Default)]
+pub struct Stale {
+    pub settled: Vec<Settled>,
+    pub busy: Vec<i64>,
+}
+
 /// Marks every rollout still `running` as abandoned, saying which command
 /// found it, and settles each from its ledger rows. Call only under the
-/// rollout lock: then no host can be running one.
-pub async fn abandon_stale(client: &Client, by: &str) -> Result<Vec<Settled>, Error> {
+/// rollout lock. A rollout with a change transaction still open (a COMMIT
+/// the server is still working on, a host that lost its lock but not its
+/// tier's connection) is not settled: it is returned in `busy`.
+pub async fn abandon_stale(client: &Client, by: &str) -> Result<Stale, Error> {
     let ids: Vec<i64> = client.query(ABANDON, &[&by]).await?.iter().map(|r| r.get(0)).collect();
+    let busy: Vec<i64> = client.query(BUSY, &[]).await?.iter().map(|r| r.get(0)).collect();
+    let settled = settle(client, ids).await?;
+    Ok(Stale { settled, busy })
+}
+
+/// Each abandoned rollout with what its ledger rows show committed.
+async fn settle(client: &Client, ids: Vec<i64>) -> Result<Vec<Settled>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -182,6 +218,20 @@ pub async fn abandon_stale(client: &Client, by: &str) -> Result<Vec<Settled>, Er
         }
     }
     Ok(settled)
+}
+
+/// In a change transaction on `client`: holds rollout `id` (see [`HOLD`])
+/// and says whether it is still running under the rollout lock that the
+/// control connection (backend `control_pid`) took.
+pub async fn hold(client: &Client, id: i64, control_pid: i32) -> Result<bool, Error> {
+    let row = client.query_opt(HOLD, &[&id, &crate::db::ROLLOUT_LOCK_KEY, &control_pid]).await?;
+    Ok(row.is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true)))
+}
+
+/// Waits until no change transaction of rollout `id` is open on the server
+/// (bounded by the connection's lock_timeout: then an error).
+pub async fn await_end(client: &Client, id: i64) -> Result<(), Error> {
+    client.query(AWAIT_END, &[&id]).await.map(|_| ())
 }
 
 /// Who started a rollout, with what.

@@ -23,6 +23,8 @@ struct State {
     socket: PathBuf,
     /// Cut at this COMMIT (1-based); 0 never cuts.
     cut_at: usize,
+    /// Cut every connection (the default) or only the one that sent that COMMIT.
+    cut_all: bool,
     commits: AtomicUsize,
     cut: AtomicBool,
     open: Mutex<Vec<(TcpStream, UnixStream)>>,
@@ -32,11 +34,24 @@ impl Proxy {
     /// Proxies 127.0.0.1:`port` to the server whose socket directory is
     /// `dir`; cuts everything at the `cut_at`-th COMMIT.
     pub fn start(dir: &Path, cut_at: usize) -> Proxy {
+        Proxy::start_with(dir, cut_at, true)
+    }
+
+    /// Like [`Proxy::start`], but only the connection that sent the
+    /// `cut_at`-th COMMIT loses its way back to the host: the host's other
+    /// connections (the control connection) live on, and the server side of
+    /// the cut one stays open, as behind a pooler or a one-way partition.
+    pub fn start_one(dir: &Path, cut_at: usize) -> Proxy {
+        Proxy::start_with(dir, cut_at, false)
+    }
+
+    fn start_with(dir: &Path, cut_at: usize, cut_all: bool) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let state = Arc::new(State {
             socket: dir.join(".s.PGSQL.5432"),
             cut_at,
+            cut_all,
             commits: AtomicUsize::new(0),
             cut: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
@@ -52,10 +67,11 @@ impl Proxy {
                 let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
                 s.open.lock().unwrap().push((c2, s2));
                 let (Ok(c3), Ok(s3)) = (client.try_clone(), server.try_clone()) else { continue };
-                let up = s.clone();
-                std::thread::spawn(move || frontend(up, client, server));
+                let mine = Arc::new(AtomicBool::new(false));
+                let (up, m1) = (s.clone(), mine.clone());
+                std::thread::spawn(move || frontend(up, m1, client, server));
                 let down = s.clone();
-                std::thread::spawn(move || backend(down, s3, c3));
+                std::thread::spawn(move || backend(down, mine, s3, c3));
             }
         });
         Proxy { port, state }
@@ -64,18 +80,19 @@ impl Proxy {
     /// True once the proxy cut the connections.
     pub fn has_cut(&self) -> bool {
         self.state.cut.load(Ordering::SeqCst)
+            || (self.state.cut_at > 0 && self.state.commits.load(Ordering::SeqCst) >= self.state.cut_at)
     }
 }
 
 /// Server to host: copied until the cut; after it, nothing more arrives.
-fn backend(state: Arc<State>, mut server: UnixStream, mut client: TcpStream) {
+fn backend(state: Arc<State>, mine: Arc<AtomicBool>, mut server: UnixStream, mut client: TcpStream) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match server.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if state.cut.load(Ordering::SeqCst) || client.write_all(&buf[..n]).is_err() {
+        if state.cut.load(Ordering::SeqCst) || mine.load(Ordering::SeqCst) || client.write_all(&buf[..n]).is_err() {
             break;
         }
     }
@@ -83,7 +100,7 @@ fn backend(state: Arc<State>, mut server: UnixStream, mut client: TcpStream) {
 }
 
 /// Host to server, message by message, watching for COMMIT.
-fn frontend(state: Arc<State>, mut client: TcpStream, mut server: UnixStream) {
+fn frontend(state: Arc<State>, mine: Arc<AtomicBool>, mut client: TcpStream, mut server: UnixStream) {
     let mut started = false;
     loop {
         // Start-up packets (SSLRequest, StartupMessage) have no type byte.
@@ -113,7 +130,11 @@ fn frontend(state: Arc<State>, mut client: TcpStream, mut server: UnixStream) {
         let cut_now = commit && state.commits.fetch_add(1, Ordering::SeqCst) + 1 == state.cut_at;
         if cut_now {
             // From here the server's answers are dropped.
-            state.cut.store(true, Ordering::SeqCst);
+            if state.cut_all {
+                state.cut.store(true, Ordering::SeqCst);
+            } else {
+                mine.store(true, Ordering::SeqCst);
+            }
         }
         let mut out = Vec::with_capacity(5 + n);
         if typed {
@@ -123,6 +144,13 @@ fn frontend(state: Arc<State>, mut client: TcpStream, mut server: UnixStream) {
         out.extend_from_slice(&body);
         if server.write_all(&out).is_err() {
             break;
+        }
+        if cut_now && !state.cut_all {
+            // Only this connection dies, on the host's side; the server's
+            // side stays open (its socket is held in `open`).
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = client.shutdown(Shutdown::Both);
+            return;
         }
         if cut_now {
             // Let the server commit, then the network dies, both ways, for every connection.

@@ -37,8 +37,15 @@ pub async fn commit(
         }
         Err(e) => e,
     };
-    // No answer: the server may have committed. The ledger says which.
-    let settled = ctx.bounded(ledger::has_event(control, probe.rollout_id, probe.plugin, probe.event)).await;
+    // No answer: the server may have committed, or may still be working on
+    // the COMMIT (a synchronous standby, a deferred constraint waiting on a
+    // lock, a pooler between): the ledger says which only once that
+    // transaction has ended, so wait for it (it holds the rollout's row).
+    let ended = ctx.bounded(ledger::await_end(control, probe.rollout_id)).await;
+    let settled = match ended {
+        Ok(()) => ctx.bounded(ledger::has_event(control, probe.rollout_id, probe.plugin, probe.event)).await,
+        Err(e) => Err(Failure::Database(anyhow::anyhow!("its transaction is still open on the server: {e}"))),
+    };
     match settled {
         Ok(true) => {
             let line = format!("the answer to COMMIT was lost ({err}), but the ledger shows {what} committed");

@@ -124,12 +124,35 @@ impl Context {
     /// belong to a host that is gone; name them.
     async fn abandon_stale(&self, control: &Client, verb: &str) -> Result<(), Failure> {
         let by = format!("host {verb} (pid {}, operator {})", std::process::id(), self.operator);
-        for s in crate::ledger::abandon_stale(control, &by).await? {
+        let stale = crate::ledger::abandon_stale(control, &by).await?;
+        for s in &stale.settled {
             let why = "was still marked running, but no host held the lock; recorded as abandoned";
             self.reporter.status("Abandoned", &format!("rollout {} {why}", s.id));
             self.reporter.status("Settled", &format!("rollout {}: {}", s.id, s.describe()));
         }
+        if !stale.busy.is_empty() {
+            return Err(Failure::LedgerState(busy_message(&stale.busy)));
+        }
         Ok(())
+    }
+
+    /// Inside a change transaction on `client` (a tier's apply, a
+    /// rollback): holds the rollout's ledger row until the transaction
+    /// ends, and proves this host still holds the rollout lock on
+    /// `control` and the rollout is still running. A host whose control
+    /// connection died lost the lock with it: it commits nothing more.
+    async fn hold(&self, client: &Client, control: &Client, rollout_id: i64) -> Result<(), Failure> {
+        let pid = db::backend_pid(control).await.map_err(|e| {
+            Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e}"))
+        })?;
+        match crate::ledger::hold(client, rollout_id, pid).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::Database(anyhow::anyhow!(
+                "rollout {rollout_id} is no longer this host's: its control connection lost the rollout lock, or \
+                 another command settled the rollout; nothing more of it is committed"
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A plugin's SQL access on `client`, shared with the sandbox call.
@@ -214,6 +237,19 @@ async fn same_session(client: &Client, before: &Identity, label: &str) -> Result
         Err(e) => format!("the transaction is no longer usable: {e}"),
     };
     Err(Failure::TierFailed { label: label.to_string(), cause })
+}
+
+/// Rollouts left running because a transaction of theirs is still open on
+/// the server: said, never settled by guess.
+pub(crate) fn busy_message(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(|id| format!("rollout {id}")).collect();
+    format!(
+        "{} is still marked running and a transaction of it is still open on the server (a COMMIT it is still \
+         working on, or a host that lost its rollout lock but not its tier's connection); it cannot be settled \
+         until that transaction ends: wait, then run `host status` (pg_stat_activity shows its `host apply` or \
+         `host rollback` connection)",
+        list.join(", ")
+    )
 }
 
 /// Every plugin must allow the database it is about to run against.

@@ -149,6 +149,7 @@ impl Undo<'_> {
         let ctx = self.ctx;
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
+        ctx.hold(client, self.control, self.rollout_id).await?;
         for tier in self.todo {
             if ctx.interrupt.is_set() {
                 return Err(Failure::Interrupted(format!("stopped before rolling back {}", tier.label())));
@@ -193,6 +194,7 @@ impl Undo<'_> {
         if ctx.interrupt.is_set() {
             return Err(Failure::Interrupted("stopped before the rollback's COMMIT".into()));
         }
+        ctx.hold(client, self.control, self.rollout_id).await?;
         match self.todo.last() {
             Some(last) => {
                 let probe =

@@ -37,14 +37,15 @@ pub async fn status(target: &Target, limit: i64, interrupt: Interrupt) -> Result
 async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
     client.batch_execute(super::CONTROL_SETTINGS).await?;
     let database = db::current_database(client).await.map_err(Failure::Database)?;
-    let mut settled = Vec::new();
+    let mut stale = ledger::Stale::default();
     if ledger::exists(client).await? {
         if let Ok(()) = db::try_rollout_lock(client).await.map_err(Failure::Database)? {
             let by = format!("host status (pid {})", std::process::id());
-            settled = ledger::abandon_stale(client, &by).await?;
+            stale = ledger::abandon_stale(client, &by).await?;
             db::release_rollout_lock(client).await.map_err(Failure::Database)?;
         }
     }
+    let settled = stale.settled;
     let applied = ledger::applied(client).await?;
     let history = ledger::history(client, limit).await?;
     print!("{}", report::status(&database, &applied, &history));
@@ -55,6 +56,9 @@ async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
             s.id,
             crate::text::terminal(&s.describe())
         );
+    }
+    if !stale.busy.is_empty() {
+        println!("Not settled: {}.", super::busy_message(&stale.busy));
     }
     Ok(())
 }

@@ -92,6 +92,7 @@ impl TierTransaction<'_> {
         let before = db::begin(client, &tier.manifest.limits, false)
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
+        ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let sql = ctx.session(tier, client);
         let result = ctx.call(self.plan, tier, Call::Apply, &sql).await;
         let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
@@ -110,6 +111,7 @@ impl TierTransaction<'_> {
             return Err(fail(Failure::Interrupted(format!("{} stopped before COMMIT", tier.label())), record));
         }
         super::same_session(client, &before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
+        ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
         if let Err(err) = ledger::event(client, &e).await {
