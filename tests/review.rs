@@ -56,7 +56,8 @@ fn release_parent(c: &Cluster, mut locker: Child) {
 /// No backend of any host's tier transaction is left on the server.
 fn tiers_done(c: &Cluster) {
     wait_until("the tier's backend to end", 30, || {
-        c.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host apply%' AND state <> 'idle'") == 0
+        c.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host apply%' AND state <> 'idle'")
+            == 0
     });
 }
 
@@ -76,13 +77,15 @@ fn a_lost_commit_answer_is_never_said_uncommitted_while_that_commit_still_runs()
     // COMMITs of a run: tiers 0..6, then tier 7 (the fixture): the 8th. Only
     // that connection loses its way back; the control connection lives.
     let proxy = Proxy::start_one(&c.dir, 8);
-    let r = Run::from(via(&c, &proxy, &args("run", &plan, &["--param", APR, "--param", "sly=defer"])).output().unwrap());
+    let r =
+        Run::from(via(&c, &proxy, &args("run", &plan, &["--param", APR, "--param", "sly=defer"])).output().unwrap());
     assert!(proxy.has_cut(), "the proxy never saw the 8th COMMIT:\n{}", r.all());
     r.expect_code(8);
     // The application lets go of its row: the COMMIT that was waiting on it goes through.
     release_parent(&c, locker);
     tiers_done(&c);
-    let applied = c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE plugin = 'test-sly' AND event = 'applied'");
+    let applied =
+        c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE plugin = 'test-sly' AND event = 'applied'");
     let rows = c.scalar("SELECT count(*) FROM public.child");
     assert_eq!((applied, rows), (1, 1), "the server committed tier 7 and its ledger row:\n{}", r.all());
     assert!(
@@ -113,7 +116,7 @@ fn status_never_settles_a_rollout_whose_commit_still_runs_on_the_server() {
     let states = c.tier_states();
     assert!(states.contains("test-sly=applied"), "the server committed tier 7: {states}");
     assert!(
-        !(st.stdout.contains("Settled rollout 1") && !st.stdout.contains("test-sly")),
+        !st.stdout.contains("Settled rollout 1") || st.stdout.contains("test-sly"),
         "status settled rollout 1 as 'anything else of it did not commit' while its tier 7 was committing:\n{}",
         st.all()
     );

@@ -124,6 +124,19 @@ pub async fn limit(client: &Client, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// Opens a read-only scope inside the open transaction: a savepoint with
+/// `transaction_read_only` on, so the server itself refuses any write a
+/// check's statements would make (a granted function that writes, `nextval`).
+pub async fn read_only_scope(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("SAVEPOINT host_check; SET LOCAL transaction_read_only = on").await
+}
+
+/// Ends the read-only scope: back to the savepoint, so nothing of the check
+/// stays, and the transaction is read-write again for the host.
+pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("ROLLBACK TO SAVEPOINT host_check; RELEASE SAVEPOINT host_check").await
+}
+
 /// Ends a transaction without keeping anything; errors are ignored because
 /// a lost connection rolls back on its own.
 pub async fn rollback(client: &Client) {

@@ -80,6 +80,17 @@ impl CheckTable {
         }
     }
 
+    /// A tier's own conditions (post-conditions, rollback conditions) are
+    /// assertions: an `info` metric there proves nothing, so it fails the
+    /// table, named (a table of info lines would always pass).
+    pub fn require_assertions(&mut self) {
+        for m in self.metrics.iter().filter(|m| m.result == MetricResult::Info) {
+            let short: String = m.name.chars().take(80).collect();
+            self.problems.push(format!("metric `{short}` is information only; a tier's conditions must assert"));
+        }
+        self.passed &= self.problems.is_empty();
+    }
+
     /// What fails the table: the host's problems with it, then the failing
     /// metrics as `name=actual (expected …)`.
     pub fn failures(&self) -> String {
@@ -251,5 +262,12 @@ mod tests {
         assert!(!CheckTable::new("p", "t", &[], &[]).passed);
         let failing = CheckTable::new("p", "t", &d, &[metric("a", true), metric("b", false)]);
         assert!(!failing.passed && failing.problems.is_empty());
+        // A tier's conditions must assert: an info line fails them.
+        let info = Metric { info: true, ..metric("b", true) };
+        let mut conditions = CheckTable::new("p", "t", &d, &[metric("a", true), info]);
+        assert!(conditions.passed);
+        conditions.require_assertions();
+        assert!(!conditions.passed);
+        assert!(conditions.failures().contains("metric `b` is information only"), "{}", conditions.failures());
     }
 }

@@ -44,7 +44,7 @@ pub async fn check_in(
     db::limit(client, &plugin.manifest.limits).await.map_err(Failure::Database)?;
     let sql = ctx.session(plugin, client);
     let title = format!("{title} — {}", plugin.manifest.name);
-    let table = ctx.table(plan, plugin, Call::Check(phase), &sql, &plugin.manifest.metrics, &title).await?;
+    let table = ctx.table(plan, plugin, Call::Check(phase), client, &sql, &plugin.manifest.metrics, &title).await?;
     let statements = sql.lock().await.stats.statements;
     Ok(Checked { table, statements, duration_ms: started.elapsed().as_millis() })
 }

@@ -187,23 +187,35 @@ impl Context {
     }
 
     /// A table call (post-conditions, rollback-conditions, a check) on the
-    /// session, read-only whatever the grants: a check never writes. The
-    /// table is held to the names `declared`; it is returned even when it
-    /// fails, so the caller shows it.
+    /// session, read-only whatever the grants: a check never writes. Two
+    /// walls: the checker refuses every statement but a read, and the
+    /// server runs the call in a read-only savepoint that is rolled back
+    /// after it (so a granted function that writes, or `nextval`, fails,
+    /// and nothing a check does stays in a tier's or a rollback's
+    /// transaction). The table is held to the names `declared`; it is
+    /// returned even when it fails, so the caller shows it.
+    #[allow(clippy::too_many_arguments)]
     async fn table(
         &self,
         plan: &Plan,
         plugin: &Plugin,
         call: Call,
+        client: &Client,
         sql: &Arc<Mutex<SqlSession>>,
         declared: &[String],
         title: &str,
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
+        db::read_only_scope(client).await?;
         let result = self.call(plan, plugin, call, sql).await;
+        db::end_read_only_scope(client).await?;
         let stats = sql.lock().await.stats.clone();
         let metrics = checks::outcome(plugin, call, result, &stats)?;
-        Ok(CheckTable::new(&plugin.manifest.name, title, declared, &metrics))
+        let mut table = CheckTable::new(&plugin.manifest.name, title, declared, &metrics);
+        if matches!(call, Call::PostConditions | Call::RollbackConditions) {
+            table.require_assertions();
+        }
+        Ok(table)
     }
 
     /// What the sandbox needs to call `plugin`: only the parameters its

@@ -220,7 +220,7 @@ impl Undo<'_> {
         super::checks::outcome(tier, Call::Rollback, result, &record.stats)?;
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;
-        let table = ctx.table(self.plan, tier, Call::RollbackConditions, &sql, declared, &title).await;
+        let table = ctx.table(self.plan, tier, Call::RollbackConditions, client, &sql, declared, &title).await;
         record.stats = sql.lock().await.stats.clone();
         let table = table?;
         record.conditions = Some(table.clone());

@@ -99,7 +99,7 @@ impl TierTransaction<'_> {
         super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
         let title = format!("Post-conditions — {}", tier.label());
         let declared = &tier.manifest.post_conditions;
-        let table = ctx.table(self.plan, tier, Call::PostConditions, &sql, declared, &title).await;
+        let table = ctx.table(self.plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
         record.stats = sql.lock().await.stats.clone();
         let table = table.map_err(|f| fail(f, record.clone()))?;
         record.conditions = Some(table.clone());

@@ -66,7 +66,8 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::info("containment_rows", count("SELECT count(*) FROM one_roof.containment")?)])
+    let rows = count("SELECT count(*) FROM one_roof.containment")?;
+    Ok(vec![Metric::equals("containment_rows", rows, rows)])
 }
 
 rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

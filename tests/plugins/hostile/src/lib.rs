@@ -93,7 +93,8 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::info("escape", param("escape")?)])
+    let route = param("escape")?;
+    Ok(vec![Metric::equals("escape", &route, &route)])
 }
 
 fn rollback() -> Result<()> {
@@ -101,7 +102,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::info("escape", "nothing to undo")])
+    Ok(vec![Metric::equals("escape", "nothing to undo", "nothing to undo")])
 }
 
 rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);

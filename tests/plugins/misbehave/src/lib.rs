@@ -63,7 +63,8 @@ fn post_conditions() -> Result<Vec<Metric>> {
         // An empty table: a check that checked nothing.
         return Ok(vec![]);
     }
-    Ok(vec![Metric::info("mode", param("mode")?)])
+    let mode = param("mode")?;
+    Ok(vec![Metric::equals("mode", &mode, &mode)])
 }
 
 fn rollback() -> Result<()> {

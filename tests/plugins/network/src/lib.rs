@@ -11,7 +11,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::info("fixture", "no change")])
+    Ok(vec![Metric::equals("fixture", "no change", "no change")])
 }
 
 fn rollback() -> Result<()> {

@@ -23,7 +23,7 @@ fn check() -> Result<Vec<Metric>> {
         // A read-only check calling a granted function that writes.
         execute("SELECT public.sneak()")?;
     }
-    Ok(vec![Metric::info("mode", mode)])
+    Ok(vec![Metric::equals("mode", &mode, &mode)])
 }
 
 fn rollback() -> Result<()> {
