@@ -47,6 +47,23 @@ fn apply() -> Result<()> {
         "sleep" => {
             execute("SELECT pg_sleep(30)")?;
         }
+        // Output floods: each runs until the host stops it.
+        "log_flood" => {
+            let line = "x".repeat(1 << 20);
+            loop {
+                log::info(&line);
+            }
+        }
+        "log_lines" => loop {
+            log::info("a short line, again and again");
+        },
+        "print_flood" => {
+            let line = "p".repeat(1024);
+            loop {
+                println!("{line}");
+            }
+        }
+        "error_flood" => bail!("{}", "e".repeat(8 << 20)),
         _ => {}
     }
     Ok(())
@@ -59,7 +76,12 @@ fn post_conditions() -> Result<Vec<Metric>> {
             "DELETE FROM one_roof.containment WHERE node_id IN (SELECT id FROM one_roof.axis_node WHERE code = 'core')",
         )?;
     }
-    Ok(vec![])
+    match param("mode")?.as_str() {
+        // More metrics than any table needs, then fewer but longer ones.
+        "metric_flood" => Ok((0..300_000).map(|i| Metric::equals(&format!("metric_{i}"), i, i)).collect()),
+        "metric_text" => Ok((0..100).map(|i| Metric::info(&format!("long_{i}"), "t".repeat(1024))).collect()),
+        _ => Ok(vec![]),
+    }
 }
 
 fn rollback() -> Result<()> {
