@@ -8,14 +8,18 @@
 //! which also stops the plugin on Ctrl-C; host SQL calls race the same
 //! deadline and cancel the statement on the server. WASI gives nothing but
 //! stdout/stderr (into the tier's log) and the granted data files read-only.
+//! What the plugin says (log lines, stdout, metrics) is bounded per call
+//! ([`output`]).
 
 mod host;
+mod output;
 
 use crate::manifest::Limits;
 use crate::signal::Interrupt;
 use crate::sql::{SqlSession, Stop};
 use anyhow::{bail, Context as _, Result};
 use host::{Limiter, PluginState};
+use output::Output;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,15 +27,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::types::{Level, Metric, Phase};
 use crate::bindings::{self, CheckPre, TierPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Captured stdout/stderr per call.
-const OUTPUT_CAPACITY: usize = 1 << 20;
+/// wasmtime's own default for the bytes one host call (or a call's result)
+/// may make the host copy out of the plugin; the sandbox lowers it to the
+/// plugin's memory limit, never raises it.
+const HOSTCALL_FUEL: u64 = 128 << 20;
 
 /// Interfaces a plugin may import; anything else is refused at load.
 const ALLOWED_IMPORTS: &[&str] = &[
@@ -247,9 +252,9 @@ impl Sandbox {
         let limits = spec.limits;
         let deadline = Instant::now() + Duration::from_millis(limits.wall_time_ms);
         sql.lock().await.deadline = deadline;
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let output = Output::new(spec.name, log, limits);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stdout.clone());
+        wasi.stdout(output.clone()).stderr(output.clone());
         if let Some(dir) = spec.data_dir {
             if let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly) {
                 return Err(CallError::Failed(format!("cannot grant the data files: {e:#}")));
@@ -261,12 +266,15 @@ impl Sandbox {
             limiter: Limiter { memory: limits.memory_mib * 1024 * 1024, hit: None },
             sql,
             params: spec.params,
-            plugin: spec.name.to_string(),
-            log: log.clone(),
+            output: output.clone(),
             stop: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What one lift copies into the host (a host call's arguments, the
+        // returned metrics) is bounded by the plugin's memory, even when its
+        // strings alias one buffer, which the lift would copy once each.
+        store.set_hostcall_fuel(HOSTCALL_FUEL.min(limits.memory_mib * 1024 * 1024) as usize);
         store.set_epoch_deadline(1);
         let wall = limits.wall_time_ms;
         let interrupt_outer = interrupt.clone();
@@ -295,16 +303,21 @@ impl Sandbox {
             r = self.run(&mut store, spec.component, call) => r,
             stop = backstop => Err(wasmtime::Error::new(stop)),
         };
-        let output = String::from_utf8_lossy(&stdout.contents()).to_string();
-        for line in output.lines().filter(|l| !l.trim().is_empty()) {
-            log.plugin_log(spec.name, Level::Info, line);
-        }
+        output.finish();
         let state = store.into_data();
         match result {
+            Ok(Ok(Returned::Metrics(metrics))) => match output::metrics_within(&metrics, limits) {
+                Ok(()) => Ok(Returned::Metrics(metrics)),
+                Err(stop) => Err(CallError::Stopped(stop)),
+            },
             Ok(r) => r,
             Err(trap) => {
-                let stop =
-                    state.stop.clone().or(state.limiter.hit.clone()).or_else(|| trap.downcast_ref::<Stop>().cloned());
+                let stop = state
+                    .stop
+                    .clone()
+                    .or(state.limiter.hit.clone())
+                    .or_else(|| output.hit())
+                    .or_else(|| trap.downcast_ref::<Stop>().cloned());
                 match stop {
                     Some(stop) => Err(CallError::Stopped(stop)),
                     None => Err(CallError::Trapped(trap_message(&trap))),
