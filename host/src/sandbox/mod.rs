@@ -332,7 +332,8 @@ impl Sandbox {
         component: &Component,
         call: Call,
     ) -> wasmtime::Result<Result<Returned, CallError>> {
-        let failed = |e: String| Err(CallError::Failed(e));
+        // The plugin's own error string: kept exact, but bounded.
+        let failed = |e: String| Err(CallError::Failed(crate::text::cut(e, crate::text::MESSAGE_BYTES)));
         Ok(match call {
             Call::Check(phase) => {
                 let instance = bindings::Check::instantiate_async(&mut *store, component, &self.linker).await?;

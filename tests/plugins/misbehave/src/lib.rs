@@ -1,6 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, execute, log, param, Metric, Result};
+use rollout_sdk::{bail, execute, execute_with, log, param, Metric, Result};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -64,6 +64,10 @@ fn apply() -> Result<()> {
             }
         }
         "error_flood" => bail!("{}", "e".repeat(8 << 20)),
+        "sql_error_flood" => {
+            // The server echoes the bad value in its error; swallowed, it still fails the tier.
+            let _ = execute_with("SELECT $1::int", &[&"y".repeat(8 << 20)]);
+        }
         _ => {}
     }
     Ok(())
