@@ -58,7 +58,8 @@ fn apply() -> Result<()> {
             log::info("a short line, again and again");
         },
         "print_flood" => {
-            let line = "p".repeat(1024);
+            // Shorter than std's 1 KiB line buffer: one write a line.
+            let line = "p".repeat(1000);
             loop {
                 println!("{line}");
             }
