@@ -163,7 +163,8 @@ impl Output {
 /// a lazy `WasmList` cannot be read afterwards. That copy is bounded by
 /// the plugin's memory (`memory_mib`: the list and its strings are in it)
 /// and, since strings could alias one buffer, by wasmtime's per-call
-/// hostcall fuel, which the sandbox sets to the same `memory_mib`.
+/// hostcall fuel, which the sandbox sets to the same `memory_mib` (never
+/// above wasmtime's 128 MiB default).
 pub(super) fn metrics_within(metrics: &[Metric], limits: &Limits) -> Result<(), Stop> {
     if metrics.len() as u64 > limits.metrics {
         return Err(Stop::Limit { name: "metrics", value: limits.metrics });
