@@ -208,6 +208,13 @@ fn three_hundred_thousand_metrics_fail_at_the_metrics_cap_in_bounded_memory() {
 }
 
 #[test]
+fn a_result_whose_copy_would_pass_the_plugin_memory_is_refused_before_it_is_copied() {
+    let c = cluster("bounds-metric-lift");
+    // 900,000 empty metrics: 61 MB in the plugin, 72 MB once lifted.
+    check(&c, "metric_lift", "post-conditions failed: stopped by the host: limit memory_mib=64 reached");
+}
+
+#[test]
 fn long_metric_text_fails_at_the_metric_text_cap() {
     let c = cluster("bounds-metric-text");
     check(&c, "metric_text", "post-conditions failed: stopped by the host: limit metric_text=65536 reached");

@@ -317,7 +317,11 @@ impl Sandbox {
                     .clone()
                     .or(state.limiter.hit.clone())
                     .or_else(|| output.hit())
-                    .or_else(|| trap.downcast_ref::<Stop>().cloned());
+                    .or_else(|| trap.downcast_ref::<Stop>().cloned())
+                    .or_else(|| {
+                        let memory = Stop::Limit { name: "memory_mib", value: limits.memory_mib };
+                        hostcall_fuel_exhausted(&trap).then_some(memory)
+                    });
                 match stop {
                     Some(stop) => Err(CallError::Stopped(stop)),
                     None => Err(CallError::Trapped(trap_message(&trap))),
@@ -356,6 +360,15 @@ impl Sandbox {
 /// wasmtime's own error type, as an `anyhow` error with its cause chain.
 fn wt(e: wasmtime::Error) -> anyhow::Error {
     anyhow::Error::from_boxed(e.into_boxed_dyn_error())
+}
+
+/// Whether wasmtime refused a lift for its hostcall fuel: a host call's
+/// arguments or a call's result would have made the host copy more than the
+/// plugin's memory limit. wasmtime's error type for it is private, so its
+/// message is matched; wasmtime is pinned, and `tests/bounds.rs` fails if
+/// the message changes.
+fn hostcall_fuel_exhausted(e: &wasmtime::Error) -> bool {
+    e.chain().any(|cause| cause.to_string().contains("fuel allocated for hostcalls has been exhausted"))
 }
 
 /// A trap as one line: the wasm message without the backtrace.

@@ -164,7 +164,8 @@ impl Output {
 /// the plugin's memory (`memory_mib`: the list and its strings are in it)
 /// and, since strings could alias one buffer, by wasmtime's per-call
 /// hostcall fuel, which the sandbox sets to the same `memory_mib` (never
-/// above wasmtime's 128 MiB default).
+/// above wasmtime's 128 MiB default): a bigger lift stops the plugin
+/// naming `memory_mib` before anything is copied.
 pub(super) fn metrics_within(metrics: &[Metric], limits: &Limits) -> Result<(), Stop> {
     if metrics.len() as u64 > limits.metrics {
         return Err(Stop::Limit { name: "metrics", value: limits.metrics });
