@@ -49,6 +49,10 @@ pub fn lines(m: &Manifest) -> Vec<String> {
         ("rows_changed", l.rows_changed),
         ("statement_timeout_ms", l.statement_timeout_ms),
         ("lock_timeout_ms", l.lock_timeout_ms),
+        ("log_lines", l.log_lines),
+        ("log_bytes", l.log_bytes),
+        ("metrics", l.metrics),
+        ("metric_text", l.metric_text),
     ] {
         out.push(format!("limit     {k} {v}"));
     }

@@ -113,6 +113,28 @@ pub struct Limits {
     pub statement_timeout_ms: u64,
     /// `SET LOCAL lock_timeout` of the tier's transaction.
     pub lock_timeout_ms: u64,
+    /// Lines a plugin may log in one call: its `log` messages (a message of
+    /// n lines counts n) and its stdout/stderr lines together. Every line
+    /// reaches the operator's terminal and `rollout.log` with its tag, so
+    /// this bounds how many there are; 10,000 is far more than any runbook
+    /// step says (a One-Roof tier logs a few).
+    pub log_lines: u64,
+    /// Bytes a plugin may log in one call, as it sent them, before the host
+    /// escapes them (a byte shows as at most 4) and cuts each line at 4 KiB.
+    /// A message that would pass it is refused whole and the plugin
+    /// stopped: with 1 MiB, one call writes at most ~4 MiB plus the tags.
+    pub log_bytes: u64,
+    /// Metrics (check table rows) one call may return. `report.json` keeps
+    /// every one; One-Roof's largest table has 17, and no operator reads
+    /// 1,000.
+    pub metrics: u64,
+    /// Bytes of metric text one call may return: every metric's name,
+    /// expected and actual value together. A total, not a per-field cap,
+    /// because `report.json` keeps the text exact: the total is what bounds
+    /// it (a 4 KiB field cap would still let 1,000 metrics bring 12 MiB).
+    /// 64 KiB is 64 bytes a metric at the full count; One-Roof's largest
+    /// table has 302.
+    pub metric_text: u64,
 }
 
 impl Default for Limits {
@@ -125,6 +147,10 @@ impl Default for Limits {
             rows_changed: 100_000,
             statement_timeout_ms: 30_000,
             lock_timeout_ms: 5_000,
+            log_lines: 10_000,
+            log_bytes: 1024 * 1024,
+            metrics: 1_000,
+            metric_text: 64 * 1024,
         }
     }
 }
@@ -229,6 +255,12 @@ impl Manifest {
             ("statements", l.statements, 1, u32::MAX as u64),
             ("rows_returned", l.rows_returned, 1, u32::MAX as u64),
             ("rows_changed", l.rows_changed, 0, u32::MAX as u64),
+            // What a plugin makes the host write and keep: bounded low
+            // enough that the worst case fits a terminal and a disk.
+            ("log_lines", l.log_lines, 1, 1_000_000),
+            ("log_bytes", l.log_bytes, 1, 64 * 1024 * 1024),
+            ("metrics", l.metrics, 1, 100_000),
+            ("metric_text", l.metric_text, 1, 16 * 1024 * 1024),
         ] {
             if value < min || value > max {
                 return bad(format!("limit {name}={value} must be between {min} and {max}; every limit is bounded"));
@@ -372,6 +404,18 @@ mod tests {
         assert!(e.contains("limit wall_time_ms=86400001 must be between 1 and 86400000"), "{e}");
         let memory = format!("{BASE}[limits]\nmemory_mib = 4097\n");
         assert!(Manifest::parse(&memory).unwrap_err().to_string().contains("memory_mib=4097"));
+        // The output caps are bounded too, and none may be 0.
+        for (limit, value, says) in [
+            ("log_lines", "0", "limit log_lines=0 must be between 1 and 1000000"),
+            ("log_bytes", "67108865", "limit log_bytes=67108865 must be between 1 and 67108864"),
+            ("metrics", "100001", "limit metrics=100001 must be between 1 and 100000"),
+            ("metric_text", "0", "limit metric_text=0 must be between 1 and 16777216"),
+        ] {
+            let e = Manifest::parse(&format!("{BASE}[limits]\n{limit} = {value}\n")).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let l = Manifest::parse(BASE).unwrap().limits;
+        assert_eq!((l.log_lines, l.log_bytes, l.metrics, l.metric_text), (10_000, 1 << 20, 1_000, 64 << 10));
         // rows_changed = 0 is a real limit: a tier that may change nothing.
         assert!(Manifest::parse(&format!("{BASE}[limits]\nrows_changed = 0\n")).is_ok());
         let gate_write =

@@ -17,7 +17,9 @@
 //!   character that could start markup (`|`, `\`, backticks, emphasis,
 //!   links, images, headings, HTML, entities, autolinks) escaped.
 //!
-//! JSON needs neither: serde escapes it exactly. A backslash is shown as
+//! JSON needs neither: serde escapes it exactly. What is kept exact (a
+//! plugin's error string, an SQL error it provoked: the ledger and
+//! `report.json` record them) is still bounded, by [`cut`]. A backslash is shown as
 //! itself, so the plugin text `\x1b` and an escaped ESC look alike on the
 //! screen; neither does anything. This module depends on nothing, so the
 //! manifest's check ([`is_hidden`]) and every printer share one definition.
@@ -88,6 +90,22 @@ pub fn terminal_within(text: &str, max: usize) -> String {
         out.push_str(&piece);
     }
     out
+}
+
+/// Plugin-controlled text kept exact, but cut after at most `max` bytes (at
+/// a character boundary) with `… [N more bytes]`: a plugin's error string,
+/// or the SQL error it provokes (the server echoes the bad value), could
+/// otherwise be as large as the plugin's memory, and each is copied into
+/// the ledger and `report.json`.
+pub fn cut(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} more bytes]", &text[..end], text.len() - end)
 }
 
 /// Plugin-controlled text for one line of the terminal or `rollout.log`:
@@ -199,6 +217,18 @@ mod tests {
         assert_eq!(t, "ab… [3 more bytes]");
         let t = terminal_within("aé", 2);
         assert_eq!(t, "a… [2 more bytes]");
+    }
+
+    #[test]
+    fn exact_text_is_cut_at_a_character_with_a_marker() {
+        assert_eq!(cut("short\x1b".into(), 6), "short\x1b");
+        assert_eq!(cut("abcdef".into(), 4), "abcd… [2 more bytes]");
+        // 'é' is two bytes: never split.
+        assert_eq!(cut("aéb".into(), 2), "a… [3 more bytes]");
+        let big = cut("e".repeat(1 << 20), MESSAGE_BYTES);
+        assert!(
+            big.len() < MESSAGE_BYTES + 30 && big.ends_with(&format!("… [{} more bytes]", (1 << 20) - MESSAGE_BYTES))
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The host side of one call: the store's data, the resource limiter, and
 //! the WIT host traits (`sql`, `context`) — the plugin's only way out.
 
-use super::{LogSink, Stop};
+use super::output::Output;
+use super::Stop;
 use crate::bindings;
 use crate::bindings::types::{Level, RowSet, SqlError, SqlValue};
 use crate::sql::SqlSession;
@@ -19,8 +20,8 @@ pub struct PluginState {
     pub(super) limiter: Limiter,
     pub(super) sql: Arc<Mutex<SqlSession>>,
     pub(super) params: BTreeMap<String, String>,
-    pub(super) plugin: String,
-    pub(super) log: Arc<dyn LogSink>,
+    /// The call's log budget, shared with its stdout/stderr.
+    pub(super) output: Output,
     pub(super) stop: Option<Stop>,
 }
 
@@ -79,7 +80,12 @@ impl bindings::context::Host for PluginState {
     }
 
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.log.plugin_log(&self.plugin, level, &message);
-        Ok(())
+        match self.output.log(level, &message) {
+            Ok(()) => Ok(()),
+            Err(stop) => {
+                self.stop = Some(stop.clone());
+                Err(stop.into())
+            }
+        }
     }
 }

@@ -8,14 +8,18 @@
 //! which also stops the plugin on Ctrl-C; host SQL calls race the same
 //! deadline and cancel the statement on the server. WASI gives nothing but
 //! stdout/stderr (into the tier's log) and the granted data files read-only.
+//! What the plugin says (log lines, stdout, metrics) is bounded per call
+//! ([`output`]).
 
 mod host;
+mod output;
 
 use crate::manifest::Limits;
 use crate::signal::Interrupt;
 use crate::sql::{SqlSession, Stop};
 use anyhow::{bail, Context as _, Result};
 use host::{Limiter, PluginState};
+use output::Output;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,15 +27,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::types::{Level, Metric, Phase};
 use crate::bindings::{self, CheckPre, TierPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Captured stdout/stderr per call.
-const OUTPUT_CAPACITY: usize = 1 << 20;
+/// wasmtime's own default for the bytes one host call (or a call's result)
+/// may make the host copy out of the plugin; the sandbox lowers it to the
+/// plugin's memory limit, never raises it.
+const HOSTCALL_FUEL: u64 = 128 << 20;
 
 /// Interfaces a plugin may import; anything else is refused at load.
 const ALLOWED_IMPORTS: &[&str] = &[
@@ -249,9 +254,9 @@ impl Sandbox {
         let limits = spec.limits;
         let deadline = Instant::now() + Duration::from_millis(limits.wall_time_ms);
         sql.lock().await.deadline = deadline;
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let output = Output::new(spec.name, log, limits);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stdout.clone());
+        wasi.stdout(output.clone()).stderr(output.clone());
         if let Some(dir) = spec.data_dir {
             if let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly) {
                 return Err(CallError::Failed(format!("cannot grant the data files: {e:#}")));
@@ -263,12 +268,15 @@ impl Sandbox {
             limiter: Limiter { memory: limits.memory_mib * 1024 * 1024, hit: None },
             sql,
             params: spec.params,
-            plugin: spec.name.to_string(),
-            log: log.clone(),
+            output: output.clone(),
             stop: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What one lift copies into the host (a host call's arguments, the
+        // returned metrics) is bounded by the plugin's memory, even when its
+        // strings alias one buffer, which the lift would copy once each.
+        store.set_hostcall_fuel(HOSTCALL_FUEL.min(limits.memory_mib * 1024 * 1024) as usize);
         store.set_epoch_deadline(1);
         let wall = limits.wall_time_ms;
         let interrupt_outer = interrupt.clone();
@@ -297,16 +305,25 @@ impl Sandbox {
             r = self.run(&mut store, spec.component, call) => r,
             stop = backstop => Err(wasmtime::Error::new(stop)),
         };
-        let output = String::from_utf8_lossy(&stdout.contents()).to_string();
-        for line in output.lines().filter(|l| !l.trim().is_empty()) {
-            log.plugin_log(spec.name, Level::Info, line);
-        }
+        output.finish();
         let state = store.into_data();
         match result {
+            Ok(Ok(Returned::Metrics(metrics))) => match output::metrics_within(&metrics, limits) {
+                Ok(()) => Ok(Returned::Metrics(metrics)),
+                Err(stop) => Err(CallError::Stopped(stop)),
+            },
             Ok(r) => r,
             Err(trap) => {
-                let stop =
-                    state.stop.clone().or(state.limiter.hit.clone()).or_else(|| trap.downcast_ref::<Stop>().cloned());
+                let stop = state
+                    .stop
+                    .clone()
+                    .or(state.limiter.hit.clone())
+                    .or_else(|| output.hit())
+                    .or_else(|| trap.downcast_ref::<Stop>().cloned())
+                    .or_else(|| {
+                        let memory = Stop::Limit { name: "memory_mib", value: limits.memory_mib };
+                        hostcall_fuel_exhausted(&trap).then_some(memory)
+                    });
                 match stop {
                     Some(stop) => Err(CallError::Stopped(stop)),
                     None => Err(CallError::Trapped(trap_message(&trap))),
@@ -321,7 +338,8 @@ impl Sandbox {
         component: &Component,
         call: Call,
     ) -> wasmtime::Result<Result<Returned, CallError>> {
-        let failed = |e: String| Err(CallError::Failed(e));
+        // The plugin's own error string: kept exact, but bounded.
+        let failed = |e: String| Err(CallError::Failed(crate::text::cut(e, crate::text::MESSAGE_BYTES)));
         Ok(match call {
             Call::Check(phase) => {
                 let instance = bindings::Check::instantiate_async(&mut *store, component, &self.linker).await?;
@@ -346,6 +364,15 @@ impl Sandbox {
 /// wasmtime's own error type, as an `anyhow` error with its cause chain.
 fn wt(e: wasmtime::Error) -> anyhow::Error {
     anyhow::Error::from_boxed(e.into_boxed_dyn_error())
+}
+
+/// Whether wasmtime refused a lift for its hostcall fuel: a host call's
+/// arguments or a call's result would have made the host copy more than the
+/// plugin's memory limit. wasmtime's error type for it is private, so its
+/// message is matched; wasmtime is pinned, and `tests/bounds.rs` fails if
+/// the message changes.
+fn hostcall_fuel_exhausted(e: &wasmtime::Error) -> bool {
+    e.chain().any(|cause| cause.to_string().contains("fuel allocated for hostcalls has been exhausted"))
 }
 
 /// A trap as one line: the wasm message without the backtrace.

@@ -118,7 +118,9 @@ impl SqlSession {
                 Ok(Ok(set))
             }
             Ok(Err(e)) => {
-                self.stats.errors.push(format!("SQL error {} in `{}`: {}", e.sqlstate, one_line(statement), e.message));
+                // The server echoes values the plugin chose: bound the record.
+                let message = format!("SQL error {} in `{}`: {}", e.sqlstate, one_line(statement), e.message);
+                self.stats.errors.push(crate::text::cut(message, crate::text::MESSAGE_BYTES));
                 Ok(Err(e))
             }
             Err(stop) => Err(stop),

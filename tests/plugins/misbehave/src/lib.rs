@@ -1,6 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, count, execute, log, param, Metric, Result};
+use rollout_sdk::{bail, count, execute, execute_with, log, param, Metric, Result};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -47,6 +47,28 @@ fn apply() -> Result<()> {
         "sleep" => {
             execute("SELECT pg_sleep(30)")?;
         }
+        // Output floods: each runs until the host stops it.
+        "log_flood" => {
+            let line = "x".repeat(1 << 20);
+            loop {
+                log::info(&line);
+            }
+        }
+        "log_lines" => loop {
+            log::info("a short line, again and again");
+        },
+        "print_flood" => {
+            // Shorter than std's 1 KiB line buffer: one write a line.
+            let line = "p".repeat(1000);
+            loop {
+                println!("{line}");
+            }
+        }
+        "error_flood" => bail!("{}", "e".repeat(8 << 20)),
+        "sql_error_flood" => {
+            // The server echoes the bad value in its error; swallowed, it still fails the tier.
+            let _ = execute_with("SELECT $1::int", &[&"y".repeat(8 << 20)]);
+        }
         _ => {}
     }
     Ok(())
@@ -59,12 +81,18 @@ fn post_conditions() -> Result<Vec<Metric>> {
             "DELETE FROM one_roof.containment WHERE node_id IN (SELECT id FROM one_roof.axis_node WHERE code = 'core')",
         )?;
     }
-    if param("mode")? == "no_metrics" {
-        // An empty table: a check that checked nothing.
-        return Ok(vec![]);
-    }
     let mode = param("mode")?;
-    Ok(vec![Metric::equals("mode", &mode, &mode)])
+    match mode.as_str() {
+        // An empty table: a check that checked nothing.
+        "no_metrics" => Ok(vec![]),
+        // More metrics than any table needs, then fewer but longer ones.
+        "metric_flood" => Ok((0..300_000).map(|i| Metric::equals(&format!("metric_{i}"), i, i)).collect()),
+        // Empty, so that 900,000 fit in the plugin's 64 MiB: lifted, they
+        // would take the host 72 MB (80 bytes each), more than that memory.
+        "metric_lift" => Ok((0..900_000).map(|_| Metric::holds("", "", "", true)).collect()),
+        "metric_text" => Ok((0..100).map(|i| Metric::info(&format!("long_{i}"), "t".repeat(1024))).collect()),
+        _ => Ok(vec![Metric::equals("mode", &mode, &mode)]),
+    }
 }
 
 fn rollback() -> Result<()> {
