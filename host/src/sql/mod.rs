@@ -86,7 +86,14 @@ impl SqlSession {
         if self.stats.statements > self.limits.statements {
             return Err(Stop::Limit { name: "statements", value: self.limits.statements });
         }
-        let checked = match Checker::new(&self.grants, self.read_only).check(statement, params.len()) {
+        // The check is synchronous work: it stops itself at the deadline, and
+        // a check that ends past it stops the plugin like any other overrun.
+        let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
+        let checked = checker.check(statement, params.len());
+        if Instant::now() >= self.deadline {
+            return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
+        }
+        let checked = match checked {
             Ok(c) => c,
             Err(refusal) => {
                 let message = format!("refused `{}`: {refusal}", one_line(statement));

@@ -13,21 +13,39 @@
 //! and forbidden statement kinds, known nodes, safe functions); this file
 //! holds the public API and the statement dispatch (which kinds pass, which
 //! relations they write); `walk.rs` holds the tree walk with CTE scopes and the
-//! relation, function, operator and type rules.
+//! relation, function, operator and type rules; `bounds.rs` what is refused
+//! before the parser sees the text, and `sizes.rs` the constant size
+//! arguments that would make the server allocate more than the plugin may.
+//!
+//! The check never crashes and never runs long: it runs on a thread of its
+//! own with a known stack (libpg_query sizes its stack-depth guard from the
+//! calling thread's stack, which a wasmtime fiber does not describe), its
+//! cost is linear in the statement, which is at most
+//! [`MAX_STATEMENT_BYTES`], and the walk stops at the call's deadline.
 
+mod bounds;
 mod policy;
+mod sizes;
 mod walk;
 
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;
 
-pub use policy::{MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 
 use crate::manifest::Grants;
 use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
 use std::fmt;
-use walk::{Scope, Walk};
+use std::time::Instant;
+use walk::Walk;
+
+/// Stack of the thread a check runs on: libpg_query's stack-depth guard
+/// allows itself up to 2 MB (plus 512 kB of slack) and the walk's recursion
+/// is bounded by the decoder's nesting limit; 8 MiB leaves room for both.
+const CHECK_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a statement does to one relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -179,25 +197,50 @@ fn refuse_grant<T>(reason: impl Into<String>, key: &str, object: &str) -> Result
 pub struct Checker<'a> {
     grants: &'a Grants,
     read_only: bool,
+    /// The plugin's memory limit, which bounds constant size arguments.
+    memory_mib: u64,
+    /// When the walk must give up (the plugin's call's wall time).
+    deadline: Option<Instant>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker for a plugin; `read_only` for gate, verify and probe, and
     /// for a tier's post-conditions.
+    /// Its size bound is the default plugin memory limit until
+    /// [`Checker::limits`] says otherwise.
     pub fn new(grants: &'a Grants, read_only: bool) -> Self {
-        Checker { grants, read_only }
+        let memory_mib = crate::manifest::Limits::default().memory_mib;
+        Checker { grants, read_only, memory_mib, deadline: None }
+    }
+
+    /// The plugin's memory limit (bounds constant size arguments, see
+    /// `sizes.rs`) and the end of its call's wall time (the walk stops
+    /// there; the caller reads the clock after the check).
+    pub fn limits(mut self, memory_mib: u64, deadline: Option<Instant>) -> Self {
+        self.memory_mib = memory_mib;
+        self.deadline = deadline;
+        self
     }
 
     /// Parses, walks and checks one statement; refuses anything it cannot
-    /// prove is granted.
+    /// prove is granted. Runs on a thread of its own (see the module doc);
+    /// a panic there is a refusal, never the host's end.
     pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
-        if sql.len() > MAX_STATEMENT_BYTES {
-            return refuse(format!("statement is {} bytes; the limit is {MAX_STATEMENT_BYTES}", sql.len()));
-        }
-        if params > MAX_PARAMS {
-            return refuse(format!("{params} parameters; the limit is {MAX_PARAMS}"));
-        }
-        let parsed = pg_query::parse(sql, 0).or_else(|e| refuse(format!("does not parse: {e}")))?;
+        std::thread::scope(|s| {
+            let worker = std::thread::Builder::new()
+                .name("sql-check".into())
+                .stack_size(CHECK_STACK_BYTES)
+                .spawn_scoped(s, || self.check_here(sql, params));
+            match worker {
+                Ok(handle) => handle.join().unwrap_or_else(|_| refuse("the checker failed on this statement")),
+                Err(e) => refuse(format!("the checker could not start: {e}")),
+            }
+        })
+    }
+
+    fn check_here(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+        bounds::before_parse(sql, params)?;
+        let parsed = pg_query::parse(sql, 0).or_else(|e| refuse(bounds::parse_error(&e)))?;
         let stmts = &parsed.protobuf.stmts;
         if stmts.len() != 1 {
             return refuse(format!("exactly one statement per call is allowed; this text holds {}", stmts.len()));
@@ -213,7 +256,7 @@ impl<'a> Checker<'a> {
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
         let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
-        if shape(&to_json(&reparsed.protobuf)) != shape(&tree) {
+        if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
         Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses() })
@@ -248,9 +291,8 @@ impl<'a> Checker<'a> {
         if !policy::ALLOWED_STATEMENTS.contains(&kind) {
             return refuse(format!("{kind} is not a statement kind plugins may send"));
         }
-        let top = Scope::new();
         match node {
-            N::SelectStmt(_) => walk.node(kind.name(), body, &top)?,
+            N::SelectStmt(_) => walk.node(kind.name(), body)?,
             N::InsertStmt(s) => {
                 target(walk, s.relation.as_ref(), Op::Insert)?;
                 if s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty()) {
@@ -261,7 +303,7 @@ impl<'a> Checker<'a> {
                         target(walk, s.relation.as_ref(), Op::Update)?;
                     }
                 }
-                walk.fields(body, &top, &["relation"])?;
+                walk.fields(body, &["relation"])?;
             }
             N::UpdateStmt(s) => {
                 target(walk, s.relation.as_ref(), Op::Update)?;
@@ -274,7 +316,7 @@ impl<'a> Checker<'a> {
                 {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
-                walk.fields(body, &top, &["relation"])?;
+                walk.fields(body, &["relation"])?;
             }
             N::DeleteStmt(s) => {
                 target(walk, s.relation.as_ref(), Op::Delete)?;
@@ -284,7 +326,7 @@ impl<'a> Checker<'a> {
                 {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
-                walk.fields(body, &top, &["relation"])?;
+                walk.fields(body, &["relation"])?;
             }
             N::CreateStmt(s) => {
                 if s.relation.as_ref().is_some_and(|r| r.relpersistence == "t") {
@@ -305,7 +347,7 @@ impl<'a> Checker<'a> {
                     );
                 }
                 target(walk, s.relation.as_ref(), Op::Create)?;
-                walk.fields(body, &top, &["relation"])?;
+                walk.fields(body, &["relation"])?;
             }
             N::DropStmt(s) => drop_table(walk, s)?,
             _ => return refuse(format!("{kind} is not a statement kind plugins may send")),
@@ -317,7 +359,7 @@ impl<'a> Checker<'a> {
 /// The relation a statement writes (or, for RETURNING and WHERE, reads).
 fn target(walk: &mut Walk, relation: Option<&RangeVar>, op: Op) -> Result<(), Refusal> {
     match relation {
-        Some(rv) => walk.relation(&to_json(rv), op, &Scope::new()),
+        Some(rv) => walk.relation(obj(&to_json(rv))?, op),
         None => refuse("statement without a target relation"),
     }
 }
@@ -347,7 +389,7 @@ fn drop_table(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<(), R
             [schema, name] => {
                 let rv = serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name,
                     "relpersistence": "p", "inh": true});
-                walk.relation(&rv, Op::Drop, &Scope::new())?;
+                walk.relation(obj(&rv)?, Op::Drop)?;
             }
             _ => return refuse(format!("DROP TABLE {}: name the table as schema.name", names.join("."))),
         }
@@ -359,14 +401,20 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("parse trees serialise to JSON")
 }
 
-/// A parse tree without source positions, to compare two parses.
-fn shape(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !policy::is_position(k)).map(|(k, v)| (k.clone(), shape(v))).collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
-        other => other.clone(),
+/// Whether two parse trees are the same but for source positions. Compared
+/// in place: copying both trees without positions was a third of the cost
+/// of checking a large statement.
+fn same_shape(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let fields = |m: &'_ Map<String, Value>| m.iter().filter(|(k, _)| !policy::is_position(k)).count();
+            fields(x) == fields(y)
+                && x.iter()
+                    .filter(|(k, _)| !policy::is_position(k))
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_shape(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_shape(v, w)),
+        _ => a == b,
     }
 }
 

@@ -7,6 +7,10 @@ use super::StatementKind::{self, *};
 
 /// Longest statement text a plugin may send.
 pub const MAX_STATEMENT_BYTES: usize = 64 * 1024;
+/// Deepest nesting of brackets in a statement's text. Deeper trees fail the
+/// protobuf decoder's nesting limit (100 levels) anyway, with a message no
+/// plugin author could act on; 32 is far beyond any statement a tier needs.
+pub const MAX_NESTING: usize = 32;
 /// Most parameters a statement may bind.
 pub const MAX_PARAMS: usize = 1_000;
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1): the server truncates longer
@@ -69,6 +73,27 @@ pub(super) const SAFE_FUNCTIONS: &[&str] = &[
     "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now", "rank", "replace", "right", "round",
     "row_number", "rpad", "rtrim", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
     "sum", "to_char", "to_jsonb", "to_regclass", "trim", "unnest", "upper",
+];
+
+/// Functions libpg_query's deparser writes back in their SQL form
+/// (`TRIM(BOTH … FROM …)`), with the argument counts it handles. The parser
+/// accepts others (`TRIM(BOTH FROM a, b, c)` has three): a debug build's
+/// deparser aborts on them and a release build drops arguments, so they are
+/// refused before deparse.
+pub(super) const SQL_SYNTAX_ARITIES: &[(&str, &[usize])] = &[
+    ("btrim", &[1, 2]),
+    ("ltrim", &[1, 2]),
+    ("rtrim", &[1, 2]),
+    ("substring", &[2, 3]),
+    ("normalize", &[1, 2]),
+    ("is_normalized", &[1, 2]),
+    ("timezone", &[1, 2]),
+    ("overlay", &[3, 4]),
+    ("position", &[2]),
+    ("extract", &[2]),
+    ("overlaps", &[4]),
+    ("xmlexists", &[2]),
+    ("pg_collation_for", &[1]),
 ];
 
 /// Built-in non-aggregate functions that take one whole row (record,
