@@ -51,7 +51,8 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
         return Err(Failure::Params("no statement to explain; pass one or --file".into()));
     }
     let m = &plugin.manifest;
-    let checker = Checker::new(&m.grants, m.kind.read_only());
+    // The plugin's own memory limit bounds constant sizes, as in a run.
+    let checker = Checker::new(&m.grants, m.kind.read_only()).limits(m.limits.memory_mib, None);
     let mut refused = 0;
     for sql in statements {
         match checker.check(sql, 0) {
