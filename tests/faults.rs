@@ -117,6 +117,7 @@ fn ctrl_c_while_the_host_waits_on_a_locked_ledger_exits_130_within_a_second_with
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();
     let took = sent.elapsed();
+    eprintln!("Ctrl-C while waiting on the locked ledger: exit after {took:?}");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
