@@ -12,6 +12,11 @@ use tokio_postgres::{Client, Error};
 
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
+/// The newest change ledger.sql makes is there: the ledger is current.
+const CURRENT: &str = "
+    SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL AND EXISTS
+        (SELECT 1 FROM pg_attribute
+         WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'report' AND NOT attisdropped)";
 const START: &str = "
     INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version)
     VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7) RETURNING id";
@@ -121,9 +126,12 @@ impl Verdict {
     }
 }
 
-/// Creates the ledger schema if it is not there (call under the lock).
+/// Creates the ledger, or upgrades one an older host created, when it is
+/// not current (call under the lock). `ledger.sql` is idempotent and runs
+/// whole, in one implicit transaction, only then: a current ledger sees no
+/// DDL.
 pub async fn ensure(client: &Client) -> Result<(), Error> {
-    if !exists(client).await? {
+    if !client.query_one(CURRENT, &[]).await?.get::<_, bool>(0) {
         client.batch_execute(SCHEMA).await?;
     }
     Ok(())
