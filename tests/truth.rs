@@ -252,6 +252,13 @@ fn a_forged_apply_error_and_logs_cannot_redraw_the_screen_the_log_or_the_report(
         1,
         "the ledger keeps the exact error"
     );
+    // A NUL, which PostgreSQL cannot hold, is U+FFFD in the ledger: it does
+    // not stop the ledger from recording the failure.
+    assert_eq!(
+        c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE plugin = 'test-forger' AND event = 'failed' AND strpos(message, chr(65533) || ' after a NUL') > 0"),
+        1
+    );
+    assert_eq!(c.psql("SELECT outcome FROM rollout_ledger.rollout"), "failed");
     // `host status` shows the ledger's message inert too.
     let s = c.host(&["status"]);
     s.expect_code(0);

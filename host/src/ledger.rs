@@ -178,7 +178,18 @@ pub async fn set_gate(client: &Client, id: i64, verdict: Verdict) -> Result<(), 
 
 /// Closes the rollout row with its outcome.
 pub async fn finish(client: &Client, id: i64, outcome: Outcome, message: &str) -> Result<(), Error> {
-    client.execute(FINISH, &[&id, &outcome.as_str(), &message]).await.map(|_| ())
+    client.execute(FINISH, &[&id, &outcome.as_str(), &storable(message).as_ref()]).await.map(|_| ())
+}
+
+/// PostgreSQL's text and jsonb cannot hold U+0000, and plugin text can: the
+/// ledger keeps it as U+FFFD, so that a plugin's NUL can never stop a
+/// rollout from being closed or its events from being written.
+pub fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}").into()
+    } else {
+        text.into()
+    }
 }
 
 /// One tier event.
@@ -209,7 +220,7 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
                 &e.duration_ms,
                 &e.statements,
                 &e.rows_changed,
-                &e.message,
+                &e.message.map(storable).as_deref(),
             ],
         )
         .await
