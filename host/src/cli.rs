@@ -224,11 +224,11 @@ where
         step(&ctx, &plan).await
     }
     .await;
-    let (outcome, message, code) = match &result {
-        Ok(()) => (Outcome::Ok, String::new(), 0),
-        Err(f) => (f.outcome(), f.to_string(), f.exit_code()),
+    let (outcome, message) = match &result {
+        Ok(()) => (Outcome::Ok, String::new()),
+        Err(f) => (f.outcome(), f.to_string()),
     };
-    if let Some(dir) = reporter.finish(outcome, &message, code) {
+    if let Some(dir) = reporter.finish(outcome, &message) {
         reporter.status("Report", &format!("{}", dir.display()));
     }
     result

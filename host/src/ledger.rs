@@ -28,8 +28,11 @@ const ABANDON: &str = "
                          $1::text, clock_timestamp())
     WHERE outcome = 'running' RETURNING id";
 const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
-const FINISH: &str =
-    "UPDATE rollout_ledger.rollout SET outcome = $2, message = $3, ended_at = clock_timestamp() WHERE id = $1";
+const FINISH: &str = "
+    UPDATE rollout_ledger.rollout
+    SET outcome = $2, message = $3, ended_at = clock_timestamp(), report = $4::text::jsonb
+    WHERE id = $1";
+
 const EVENT: &str = "
     INSERT INTO rollout_ledger.tier_event
         (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message)
@@ -176,9 +179,17 @@ pub async fn set_gate(client: &Client, id: i64, verdict: Verdict) -> Result<(), 
     client.execute(SET_GATE, &[&id, &verdict.as_str()]).await.map(|_| ())
 }
 
-/// Closes the rollout row with its outcome.
-pub async fn finish(client: &Client, id: i64, outcome: Outcome, message: &str) -> Result<(), Error> {
-    client.execute(FINISH, &[&id, &outcome.as_str(), &storable(message).as_ref()]).await.map(|_| ())
+/// Closes the rollout row with its outcome and the report of the command
+/// (everything `report.json` and `report.md` show, see `report::stored`).
+pub async fn finish(
+    client: &Client,
+    id: i64,
+    outcome: Outcome,
+    message: &str,
+    report: Option<&serde_json::Value>,
+) -> Result<(), Error> {
+    let report = report.map(serde_json::Value::to_string);
+    client.execute(FINISH, &[&id, &outcome.as_str(), &storable(message).as_ref(), &report]).await.map(|_| ())
 }
 
 /// PostgreSQL's text and jsonb cannot hold U+0000, and plugin text can: the
@@ -189,6 +200,19 @@ pub fn storable(text: &str) -> std::borrow::Cow<'_, str> {
         text.replace('\0', "\u{fffd}").into()
     } else {
         text.into()
+    }
+}
+
+/// [`storable`] over every string (and key) of a JSON value.
+pub fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(storable(&s).into_owned()),
+        Value::Array(a) => Value::Array(a.into_iter().map(storable_json).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (storable(&k).into_owned(), storable_json(v))).collect())
+        }
+        other => other,
     }
 }
 

@@ -18,6 +18,7 @@ pub use status::status;
 
 use crate::db::{self, Target};
 use crate::error::Failure;
+use crate::ledger::{self, Outcome};
 use crate::plan::{Plan, Plugin};
 use crate::report::Reporter;
 use crate::sandbox::{CallSpec, Sandbox};
@@ -78,6 +79,18 @@ impl Context {
             self.reporter.status("Abandoned", &format!("rollout {id} {why}"));
         }
         Ok(())
+    }
+
+    /// Closes rollout `id` in the ledger with its outcome and the report,
+    /// sealed now: the files the command writes are exactly what the ledger
+    /// keeps (`host report ID`).
+    async fn close(&self, control: &Client, id: i64, outcome: Outcome, message: &str) {
+        let report = self.reporter.seal(outcome, message);
+        match ledger::finish(control, id, outcome, message, report.as_ref()).await {
+            Ok(()) if report.is_some() => {}
+            Ok(()) => self.reporter.error(&format!("rollout {id} is closed in the ledger, but without its report")),
+            Err(e) => self.reporter.error(&format!("could not close rollout {id} in the ledger: {e}")),
+        }
     }
 
     /// A plugin's SQL access on `client`, shared with the sandbox call.
