@@ -206,7 +206,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + 'a>>;
 
 /// Builds the plan and context, runs `step`, and writes the report whatever
-/// the outcome.
+/// the outcome. A report not written makes a success exit 9; a failure keeps
+/// its own code, and both say what the command did and where the report is.
 async fn with_plan<F>(verb: &str, args: &RunArgs, step: F) -> Result<(), Failure>
 where
     F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
@@ -228,10 +229,14 @@ where
         Ok(()) => (Outcome::Ok, String::new()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    if let Some(dir) = reporter.finish(outcome, &message) {
-        reporter.status("Report", &format!("{}", dir.display()));
+    match (reporter.finish(outcome, &message), result) {
+        (Ok(_), result) => result,
+        (Err(lost), Ok(())) => Err(Failure::ReportLost(lost.to_string())),
+        (Err(lost), Err(failure)) => {
+            eprintln!("error: {}", crate::text::terminal(&lost.to_string()));
+            Err(failure)
+        }
     }
-    result
 }
 
 fn context(

@@ -5,7 +5,8 @@
 //! `rollout.log`. At the end, `report.json` and `report.md` are written
 //! beside it under `--reports/<time>-<verb>/`, ready to publish as they are.
 //! Both are a pure function of the [`Summary`], which the ledger stores when
-//! the rollout closes ([`stored`]).
+//! the rollout closes ([`stored`]): a report that cannot be written is never
+//! announced as written, and `host report ID` writes the same bytes again.
 //!
 //! Plugin text is data: every line printed here goes through
 //! [`text::terminal`] (a plugin's log message through [`text::terminal_lines`],
@@ -16,6 +17,7 @@ mod markdown;
 pub mod stored;
 mod tables;
 
+pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, TierRow};
 
 use crate::bindings::types::Level;
@@ -57,9 +59,17 @@ pub struct Summary {
 
 /// The printer and recorder of one host command.
 pub struct Reporter {
-    log: Mutex<Option<File>>,
+    log: Mutex<Log>,
     dir: Option<PathBuf>,
     state: Mutex<State>,
+}
+
+/// `rollout.log`, and the first write to it that failed: after that the
+/// log stops (a log with a hole would look whole), and the command says so.
+#[derive(Default)]
+struct Log {
+    file: Option<File>,
+    failed: Option<String>,
 }
 
 /// The summary being recorded, then sealed: from the moment the ledger is
@@ -71,13 +81,20 @@ struct State {
     /// The storable form given to the ledger (`None` before the seal, or
     /// if it could not be made).
     stored: Option<serde_json::Value>,
+    /// The ledger accepted it: `host report ID` can write it again.
+    in_ledger: bool,
 }
 
 impl Reporter {
     /// A reporter writing under `reports/<time>-<verb>/`; `None` prints only.
+    ///
+    /// The directory is proven writable here, before anything touches the
+    /// database: `rollout.log`'s first line is written and synced, so a
+    /// read-only or already full directory stops the command now (exit 2)
+    /// rather than after a production change.
     pub fn new(reports: Option<&Path>, verb: &str) -> Result<Reporter> {
         let started = chrono::Utc::now();
-        let (log, dir) = match reports {
+        let (file, dir) = match reports {
             Some(root) => {
                 let dir = root.join(format!("{}-{verb}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()));
                 // A new directory of its own: a report never lands in (or
@@ -86,13 +103,40 @@ impl Reporter {
                     .with_context(|| format!("cannot create the reports directory {}", root.display()))?;
                 std::fs::create_dir(&dir)
                     .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
-                let file = File::create(dir.join("rollout.log")).context("cannot create rollout.log")?;
-                (Some(file), Some(dir))
+                let header = format!(
+                    "{} host {verb} {} (pid {}) writes its report here\n",
+                    started.format("%H:%M:%S%.3f"),
+                    env!("CARGO_PKG_VERSION"),
+                    std::process::id()
+                );
+                let file = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join("rollout.log"))
+                    .and_then(|mut f| f.write_all(header.as_bytes()).and_then(|_| f.sync_data()).map(|_| f));
+                match file {
+                    Ok(f) => (Some(f), Some(dir)),
+                    Err(e) => {
+                        // Nothing of it is useful; the error names the directory.
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(e).with_context(|| {
+                            format!(
+                                "cannot write in the report directory {}, so the {verb} did not start and nothing \
+                                 touched the database",
+                                dir.display()
+                            )
+                        });
+                    }
+                }
             }
             None => (None, None),
         };
         let summary = Summary { verb: verb.into(), started_at: started.to_rfc3339(), ..Default::default() };
-        Ok(Reporter { log: Mutex::new(log), dir, state: Mutex::new(State { summary, ..Default::default() }) })
+        Ok(Reporter {
+            log: Mutex::new(Log { file, failed: None }),
+            dir,
+            state: Mutex::new(State { summary, ..Default::default() }),
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -170,13 +214,38 @@ impl Reporter {
         state.stored.clone()
     }
 
+    /// The ledger stored the sealed report: a lost file can be written again.
+    pub fn stored_in_ledger(&self) {
+        self.state().in_ledger = true;
+    }
+
     fn to_log(&self, text: &str) {
-        if let Some(f) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let now = chrono::Utc::now().format("%H:%M:%S%.3f");
-            for line in text.lines() {
-                let _ = writeln!(f, "{now} {line}");
-            }
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = &mut *guard;
+        if log.failed.is_some() {
+            return;
         }
+        let Some(f) = log.file.as_mut() else {
+            return;
+        };
+        let now = chrono::Utc::now().format("%H:%M:%S%.3f").to_string();
+        // One write per call: a line is never split across writes.
+        let lines: String = text.lines().map(|line| format!("{now} {line}\n")).collect();
+        if let Err(e) = f.write_all(lines.as_bytes()) {
+            log.failed = Some(format!("writing stopped at {now}: {e}"));
+        }
+    }
+
+    /// Syncs `rollout.log` to disk and closes it; says if any of it was lost.
+    fn close_log(&self) -> Result<(), String> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = log.file.take() else {
+            return Ok(());
+        };
+        if let Some(failed) = log.failed.take() {
+            return Err(failed);
+        }
+        file.sync_all().map_err(|e| format!("cannot sync it to disk: {e}"))
     }
 
     /// A progress line on stderr: `     Applied tier 1 …`.
@@ -227,18 +296,33 @@ impl Reporter {
         }
     }
 
-    /// Seals the summary (if the ledger did not already) and writes
-    /// `report.json` and `report.md` from it; returns the directory.
-    pub fn finish(&self, outcome: Outcome, message: &str) -> Option<PathBuf> {
+    /// Seals the summary (if the ledger did not already), writes
+    /// `report.json` and `report.md`, syncs `rollout.log`, and only then
+    /// prints `Report <dir>`. Anything not written, or not wholly, is
+    /// [`Lost`]: it says what the command itself did and how to get the
+    /// report back.
+    pub fn finish(&self, outcome: Outcome, message: &str) -> Result<Option<PathBuf>, Lost> {
         self.seal(outcome, message);
-        let dir = self.dir.clone()?;
-        let summary = self.state().summary.clone();
-        let failed = stored::write_files(&dir, &summary);
-        if !failed.is_empty() {
-            let why = format!("cannot write the report in {}: {}", dir.display(), failed.join("; "));
-            eprintln!("warning: {}", text::terminal(&why));
+        let Some(dir) = self.dir.clone() else {
+            return Ok(None);
+        };
+        let (summary, in_ledger) = {
+            let state = self.state();
+            (state.summary.clone(), state.in_ledger)
+        };
+        let mut failed = stored::write_files(&dir, &summary);
+        let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
+        if failed.is_empty() {
+            self.to_log(&line);
         }
-        Some(dir)
+        if let Err(e) = self.close_log() {
+            failed.push(format!("rollout.log: {e}"));
+        }
+        if !failed.is_empty() {
+            return Err(Lost { dir, failed, summary: Box::new(summary), in_ledger });
+        }
+        say(&mut std::io::stderr(), &line);
+        Ok(Some(dir))
     }
 }
 

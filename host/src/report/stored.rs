@@ -16,7 +16,7 @@
 use super::{markdown, Summary};
 use crate::ledger;
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The files rendered from a summary, in the order they are written.
 pub const FILES: [&str; 2] = ["report.json", "report.md"];
@@ -59,6 +59,54 @@ pub fn write_files(dir: &Path, summary: &Summary) -> Vec<String> {
                 .map(|e| format!("{name}: {}", e.root_cause()))
         })
         .collect()
+}
+
+/// A report that was not written, or not wholly: what is missing, what
+/// the command itself did, and where the report is kept.
+#[derive(Debug)]
+pub struct Lost {
+    pub dir: PathBuf,
+    /// `file: why`, one per file not written.
+    pub failed: Vec<String>,
+    pub summary: Box<Summary>,
+    /// The ledger holds the summary (`host report ID` writes it again).
+    pub in_ledger: bool,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "the report of this {} was not written in {}: {}. ",
+            s.verb,
+            self.dir.display(),
+            self.failed.join("; ")
+        )?;
+        let rollout = s.rollout_id.map(|id| format!("rollout {id}: ")).unwrap_or_default();
+        // Capped, so that the way back below is never cut off the line.
+        let shown = crate::text::terminal_within(s.message.trim(), 400);
+        let message = if s.message.is_empty() { String::new() } else { format!(" ({rollout}{shown})") };
+        match s.outcome.as_str() {
+            "complete" => write!(f, "The database change itself completed{message}. ")?,
+            "rolled_back" => write!(f, "The rollback itself completed{message}. ")?,
+            "ok" => write!(f, "The {} itself succeeded{message}. ", s.verb)?,
+            other => write!(f, "The {} itself ended `{other}`{message}. ", s.verb)?,
+        }
+        match s.rollout_id {
+            Some(id) if self.in_ledger => write!(
+                f,
+                "The ledger keeps its report: `host report {id}` writes report.json and report.md again, from \
+                 this machine or any other (--out DIR says where; rollout.log is not kept in the ledger)"
+            ),
+            Some(id) => write!(
+                f,
+                "The ledger could not store the report either (see above): the output above is all that is left of \
+                 it; `host status` shows rollout {id} in the ledger"
+            ),
+            None => write!(f, "Nothing of this {} is in the ledger: the output above is all there is", s.verb),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -154,5 +202,29 @@ mod tests {
         value["exit_code"] = 0.into();
         let e = format!("{:#}", from_ledger(&value.to_string()).unwrap_err());
         assert!(e.contains("unknown field `exit_code`"), "{e}");
+    }
+
+    #[test]
+    fn a_lost_report_says_what_the_command_did_and_how_to_get_it_back() {
+        let mut s = summary();
+        s.outcome = "complete".into();
+        s.message = "ROLLOUT COMPLETE — ALL TIERS PASSED".into();
+        s.rollout_id = Some(12);
+        let lost = Lost {
+            dir: "reports/x".into(),
+            failed: vec!["report.json: cannot write".into()],
+            summary: Box::new(s.clone()),
+            in_ledger: true,
+        };
+        let text = lost.to_string();
+        assert!(text.contains("The database change itself completed (rollout 12: ROLLOUT COMPLETE"), "{text}");
+        assert!(text.contains("`host report 12`"), "{text}");
+        let text = Lost { in_ledger: false, ..lost }.to_string();
+        assert!(!text.contains("host report"), "{text}");
+        s.rollout_id = None;
+        s.outcome = "ok".into();
+        s.verb = "gate".into();
+        let text = Lost { dir: "d".into(), failed: vec![], summary: Box::new(s), in_ledger: false }.to_string();
+        assert!(text.contains("Nothing of this gate is in the ledger"), "{text}");
     }
 }

@@ -87,7 +87,7 @@ impl Context {
     async fn close(&self, control: &Client, id: i64, outcome: Outcome, message: &str) {
         let report = self.reporter.seal(outcome, message);
         match ledger::finish(control, id, outcome, message, report.as_ref()).await {
-            Ok(()) if report.is_some() => {}
+            Ok(()) if report.is_some() => self.reporter.stored_in_ledger(),
             Ok(()) => self.reporter.error(&format!("rollout {id} is closed in the ledger, but without its report")),
             Err(e) => self.reporter.error(&format!("could not close rollout {id} in the ledger: {e}")),
         }
