@@ -45,6 +45,21 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         limit: i64,
     },
+    /// Write a rollout's report.json and report.md again, from the ledger
+    /// (reads only: no lock, no plugin; byte for byte what the rollout wrote).
+    Report {
+        /// The rollout's id in the ledger (`host status` lists them).
+        rollout_id: i64,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Write into a new directory of its own under this one.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Write into exactly this directory (created if missing); refused
+        /// if either file is there already.
+        #[arg(long, value_name = "DIR", conflicts_with = "reports")]
+        out: Option<PathBuf>,
+    },
     /// Show plugins' manifests, WIT imports/exports and sha256 (no database).
     Inspect(PluginArgs),
     /// Print every plugin's grants (stable text or JSON), write a lock file,
@@ -163,6 +178,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status { conn, limit } => {
             let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
             runbook::status(&target, limit).await
+        }
+        Command::Report { rollout_id, conn, reports, out } => {
+            let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
+            let to = out.map(runbook::Destination::Exactly).unwrap_or(runbook::Destination::Under(reports));
+            runbook::report(&target, rollout_id, &to).await
         }
         Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;

@@ -32,7 +32,11 @@ const FINISH: &str = "
     UPDATE rollout_ledger.rollout
     SET outcome = $2, message = $3, ended_at = clock_timestamp(), report = $4::text::jsonb
     WHERE id = $1";
-
+const STORED: &str = "SELECT outcome, host_version, report::text FROM rollout_ledger.rollout WHERE id = $1";
+/// The same of a ledger not yet upgraded (no `report` column): read-only
+/// verbs never upgrade it.
+const STORED_BEFORE_REPORTS: &str =
+    "SELECT outcome, host_version, NULL::text FROM rollout_ledger.rollout WHERE id = $1";
 const EVENT: &str = "
     INSERT INTO rollout_ledger.tier_event
         (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message)
@@ -190,6 +194,36 @@ pub async fn finish(
 ) -> Result<(), Error> {
     let report = report.map(serde_json::Value::to_string);
     client.execute(FINISH, &[&id, &outcome.as_str(), &storable(message).as_ref(), &report]).await.map(|_| ())
+}
+
+/// What the ledger holds of one rollout's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// No ledger in this database: no run or rollback ever ran here.
+    NoLedger,
+    /// No rollout of that id.
+    NoRollout,
+    /// The rollout is there, without a report: still running, abandoned,
+    /// or closed by a host that did not store reports.
+    Missing { outcome: String, host_version: String },
+    /// The report as jsonb text.
+    Report(String),
+}
+
+/// The report stored with rollout `id`. Reads only: a ledger an older host
+/// created is not upgraded here (it has no report to give).
+pub async fn stored(client: &Client, id: i64) -> Result<Stored, Error> {
+    if !exists(client).await? {
+        return Ok(Stored::NoLedger);
+    }
+    let query = if client.query_one(CURRENT, &[]).await?.get::<_, bool>(0) { STORED } else { STORED_BEFORE_REPORTS };
+    let Some(row) = client.query_opt(query, &[&id]).await? else {
+        return Ok(Stored::NoRollout);
+    };
+    Ok(match row.try_get::<_, Option<String>>(2)? {
+        Some(report) => Stored::Report(report),
+        None => Stored::Missing { outcome: row.try_get(0)?, host_version: row.try_get(1)? },
+    })
 }
 
 /// PostgreSQL's text and jsonb cannot hold U+0000, and plugin text can: the

@@ -7,11 +7,13 @@
 //! baseline.
 
 mod checks;
+mod report;
 mod rollback;
 mod run;
 mod status;
 mod tier;
 
+pub use report::{report, Destination};
 pub use rollback::rollback;
 pub use run::{gate, run};
 pub use status::status;
