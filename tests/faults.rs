@@ -38,7 +38,6 @@ fn a_lost_commit_answer_with_the_ledger_unreachable_is_said_unknown_and_status_s
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["outcome"], "unknown", "{json}");
-    assert_eq!(json["exit_code"], 8);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("UNKNOWN"), "{md}");
     // The truth: the server committed tier 2, and the ledger (same transaction) says so.

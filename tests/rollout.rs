@@ -60,7 +60,7 @@ fn happy_path_runs_every_tier_and_verify_passes_all_eleven_metrics() {
     let dir = c.reports().pop().expect("a report directory");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["outcome"], "ok");
+    assert_eq!(json["outcome"], "complete");
     assert_eq!(json["tiers"].as_array().unwrap().len(), 7);
     assert_eq!(json["verify"]["passed"], true);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();

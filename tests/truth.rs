@@ -246,12 +246,28 @@ fn a_forged_apply_error_and_logs_cannot_redraw_the_screen_the_log_or_the_report(
     ] {
         assert!(message.contains(exact), "{exact:?} not kept exactly in report.json: {message:?}");
     }
-    assert_eq!(json["exit_code"], 4);
+    assert_eq!(json["outcome"], "failed");
     assert_eq!(
         c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE plugin = 'test-forger' AND event = 'failed' AND strpos(message, chr(27) || '[2J' || chr(27) || '[H' || chr(13)) > 0"),
         1,
         "the ledger keeps the exact error"
     );
+    // A NUL, which PostgreSQL cannot hold, is U+FFFD in the ledger and so in
+    // the report too; it neither stops the ledger from recording the failure
+    // nor makes `host report` write other bytes.
+    assert!(message.ends_with("\u{fffd} after a NUL"), "{message:?}");
+    assert_eq!(
+        c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE plugin = 'test-forger' AND event = 'failed' AND strpos(message, chr(65533) || ' after a NUL') > 0"),
+        1
+    );
+    assert_eq!(c.psql("SELECT outcome || ' ' || (report->>'outcome') FROM rollout_ledger.rollout"), "failed failed");
+    let again = tempfile::tempdir().unwrap();
+    let id = c.psql("SELECT id FROM rollout_ledger.rollout");
+    c.host(&["report", &id, "--out", again.path().to_str().unwrap()]).expect_code(0);
+    let dir = c.reports().pop().expect("a report directory");
+    for name in ["report.json", "report.md"] {
+        assert!(std::fs::read(dir.join(name)).unwrap() == std::fs::read(again.path().join(name)).unwrap(), "{name}");
+    }
     // `host status` shows the ledger's message inert too.
     let s = c.host(&["status"]);
     s.expect_code(0);

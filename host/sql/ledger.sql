@@ -1,6 +1,12 @@
 -- The ledger: what was run against this database, by whom, under which
 -- approval, and what each tier did. Created by the host under the rollout
 -- lock; tier events are append-only.
+--
+-- Every statement is idempotent. The host runs this whole file, in one
+-- transaction under the rollout lock, whenever the ledger is missing or
+-- lacks the newest change below (ledger.rs, CURRENT): a new ledger and one
+-- an older host created end up the same. A change to an existing table is
+-- an ALTER … IF NOT EXISTS under "Upgrades", never an edit of its CREATE.
 CREATE SCHEMA IF NOT EXISTS rollout_ledger;
 
 CREATE TABLE IF NOT EXISTS rollout_ledger.rollout (
@@ -44,3 +50,11 @@ DROP TRIGGER IF EXISTS tier_event_append_only ON rollout_ledger.tier_event;
 CREATE TRIGGER tier_event_append_only
     BEFORE UPDATE OR DELETE ON rollout_ledger.tier_event
     FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();
+
+-- Upgrades, oldest first. When adding one, make ledger.rs CURRENT look for it.
+
+-- The report of the command that closed the rollout: everything report.json
+-- and report.md show (gate, tiers, post-conditions, verify, probes, outcome,
+-- message), so that `host report ID` writes them again byte for byte. NULL
+-- while running, when abandoned, and for rollouts closed before this column.
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS report jsonb;

@@ -45,6 +45,21 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         limit: i64,
     },
+    /// Write a rollout's report.json and report.md again, from the ledger
+    /// (reads only: no lock, no plugin; byte for byte what the rollout wrote).
+    Report {
+        /// The rollout's id in the ledger (`host status` lists them).
+        rollout_id: i64,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Write into a new directory of its own under this one.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Write into exactly this directory (created if missing); refused
+        /// if either file is there already.
+        #[arg(long, value_name = "DIR", conflicts_with = "reports")]
+        out: Option<PathBuf>,
+    },
     /// Show plugins' manifests, WIT imports/exports and sha256 (no database).
     Inspect(PluginArgs),
     /// Print every plugin's grants (stable text or JSON), write a lock file,
@@ -164,6 +179,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
             runbook::status(&target, limit, Interrupt::install()).await
         }
+        Command::Report { rollout_id, conn, reports, out } => {
+            let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
+            let to = out.map(runbook::Destination::Exactly).unwrap_or(runbook::Destination::Under(reports));
+            runbook::report(&target, rollout_id, &to).await
+        }
         Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
@@ -206,7 +226,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + 'a>>;
 
 /// Builds the plan and context, runs `step`, and writes the report whatever
-/// the outcome.
+/// the outcome. A report not written makes a success exit 9; a failure keeps
+/// its own code, and both say what the command did and where the report is.
 async fn with_plan<F>(verb: &str, args: &RunArgs, step: F) -> Result<(), Failure>
 where
     F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
@@ -224,14 +245,18 @@ where
         interruptible(&ctx, step(&ctx, &plan)).await
     }
     .await;
-    let (outcome, message, code) = match &result {
-        Ok(()) => (Outcome::Ok, String::new(), 0),
-        Err(f) => (f.outcome(), f.to_string(), f.exit_code()),
+    let (outcome, message) = match &result {
+        Ok(()) => (Outcome::Ok, String::new()),
+        Err(f) => (f.outcome(), f.to_string()),
     };
-    if let Some(dir) = reporter.finish(outcome, &message, code) {
-        reporter.status("Report", &format!("{}", dir.display()));
+    match (reporter.finish(outcome, &message), result) {
+        (Ok(_), result) => result,
+        (Err(lost), Ok(())) => Err(Failure::ReportLost(lost.to_string())),
+        (Err(lost), Err(failure)) => {
+            eprintln!("error: {}", crate::text::terminal(&lost.to_string()));
+            Err(failure)
+        }
     }
-    result
 }
 
 /// How long a command has, after Ctrl-C, to wind down on its own: stop the

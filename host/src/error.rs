@@ -40,6 +40,13 @@ pub enum Failure {
     /// Ctrl-C or SIGTERM.
     #[error("interrupted by the operator: {0}")]
     Interrupted(String),
+    /// The command's work succeeded but its report could not be written
+    /// (the message says what the work did and how to get the report
+    /// back). Only a success becomes this: a command that already failed
+    /// keeps its own code, which says more about the database than a lost
+    /// file does. `host report` exits so too when it cannot write the files.
+    #[error("{0}")]
+    ReportLost(String),
 }
 
 impl Failure {
@@ -54,6 +61,7 @@ impl Failure {
             Failure::LedgerState(_) => 7,
             Failure::Database(_) | Failure::CommitUnknown(_) => 8,
             Failure::Interrupted(_) => 130,
+            Failure::ReportLost(_) => 9,
         }
     }
 
@@ -65,7 +73,8 @@ impl Failure {
         }
     }
 
-    /// The outcome word the ledger and the report record.
+    /// The outcome word the ledger and the report record. (`ReportLost` is
+    /// decided after both are closed, so its word is never recorded.)
     pub fn outcome(&self) -> Outcome {
         match self {
             Failure::Blocked(_) => Outcome::Blocked,

@@ -12,6 +12,11 @@ use tokio_postgres::{Client, Error};
 
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
+/// The newest change ledger.sql makes is there: the ledger is current.
+const CURRENT: &str = "
+    SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL AND EXISTS
+        (SELECT 1 FROM pg_attribute
+         WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'report' AND NOT attisdropped)";
 const START: &str = "
     INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version)
     VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7) RETURNING id";
@@ -44,8 +49,15 @@ const EVENTS_OF: &str = "
     SELECT rollout_id, ordinal, plugin, event FROM rollout_ledger.tier_event
     WHERE rollout_id = ANY ($1) ORDER BY id";
 const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
-const FINISH: &str =
-    "UPDATE rollout_ledger.rollout SET outcome = $2, message = $3, ended_at = clock_timestamp() WHERE id = $1";
+const FINISH: &str = "
+    UPDATE rollout_ledger.rollout
+    SET outcome = $2, message = $3, ended_at = clock_timestamp(), report = $4::text::jsonb
+    WHERE id = $1";
+const STORED: &str = "SELECT outcome, host_version, report::text FROM rollout_ledger.rollout WHERE id = $1";
+/// The same of a ledger not yet upgraded (no `report` column): read-only
+/// verbs never upgrade it.
+const STORED_BEFORE_REPORTS: &str =
+    "SELECT outcome, host_version, NULL::text FROM rollout_ledger.rollout WHERE id = $1";
 const EVENT: &str = "
     INSERT INTO rollout_ledger.tier_event
         (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message)
@@ -150,9 +162,12 @@ impl Verdict {
     }
 }
 
-/// Creates the ledger schema if it is not there (call under the lock).
+/// Creates the ledger, or upgrades one an older host created, when it is
+/// not current (call under the lock). `ledger.sql` is idempotent and runs
+/// whole, in one implicit transaction, only then: a current ledger sees no
+/// DDL.
 pub async fn ensure(client: &Client) -> Result<(), Error> {
-    if !exists(client).await? {
+    if !client.query_one(CURRENT, &[]).await?.get::<_, bool>(0) {
         client.batch_execute(SCHEMA).await?;
     }
     Ok(())
@@ -261,9 +276,71 @@ pub async fn set_gate(client: &Client, id: i64, verdict: Verdict) -> Result<(), 
     client.execute(SET_GATE, &[&id, &verdict.as_str()]).await.map(|_| ())
 }
 
-/// Closes the rollout row with its outcome.
-pub async fn finish(client: &Client, id: i64, outcome: Outcome, message: &str) -> Result<(), Error> {
-    client.execute(FINISH, &[&id, &outcome.as_str(), &message]).await.map(|_| ())
+/// Closes the rollout row with its outcome and the report of the command
+/// (everything `report.json` and `report.md` show, see `report::stored`).
+pub async fn finish(
+    client: &Client,
+    id: i64,
+    outcome: Outcome,
+    message: &str,
+    report: Option<&serde_json::Value>,
+) -> Result<(), Error> {
+    let report = report.map(serde_json::Value::to_string);
+    client.execute(FINISH, &[&id, &outcome.as_str(), &storable(message).as_ref(), &report]).await.map(|_| ())
+}
+
+/// What the ledger holds of one rollout's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// No ledger in this database: no run or rollback ever ran here.
+    NoLedger,
+    /// No rollout of that id.
+    NoRollout,
+    /// The rollout is there, without a report: still running, abandoned,
+    /// or closed by a host that did not store reports.
+    Missing { outcome: String, host_version: String },
+    /// The report as jsonb text.
+    Report(String),
+}
+
+/// The report stored with rollout `id`. Reads only: a ledger an older host
+/// created is not upgraded here (it has no report to give).
+pub async fn stored(client: &Client, id: i64) -> Result<Stored, Error> {
+    if !exists(client).await? {
+        return Ok(Stored::NoLedger);
+    }
+    let query = if client.query_one(CURRENT, &[]).await?.get::<_, bool>(0) { STORED } else { STORED_BEFORE_REPORTS };
+    let Some(row) = client.query_opt(query, &[&id]).await? else {
+        return Ok(Stored::NoRollout);
+    };
+    Ok(match row.try_get::<_, Option<String>>(2)? {
+        Some(report) => Stored::Report(report),
+        None => Stored::Missing { outcome: row.try_get(0)?, host_version: row.try_get(1)? },
+    })
+}
+
+/// PostgreSQL's text and jsonb cannot hold U+0000, and plugin text can: the
+/// ledger keeps it as U+FFFD, so that a plugin's NUL can never stop a
+/// rollout from being closed or its events from being written.
+pub fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// [`storable`] over every string (and key) of a JSON value.
+pub fn storable_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(storable(&s).into_owned()),
+        Value::Array(a) => Value::Array(a.into_iter().map(storable_json).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (storable(&k).into_owned(), storable_json(v))).collect())
+        }
+        other => other,
+    }
 }
 
 /// One tier event.
@@ -294,7 +371,7 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
                 &e.duration_ms,
                 &e.statements,
                 &e.rows_changed,
-                &e.message,
+                &e.message.map(storable).as_deref(),
             ],
         )
         .await

@@ -10,6 +10,20 @@ use std::path::Path;
 /// Writes `contents` to `path` through a temporary file in the same
 /// directory, synced, then renamed over `path`.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write(path, contents, true)
+}
+
+/// Writes `contents` to a new file `path` the same way, and refuses if
+/// `path` exists, even if it appears while this writes (the rename itself
+/// refuses to replace): a report is never written over another file.
+pub fn write_new(path: &Path, contents: &[u8]) -> Result<()> {
+    write(path, contents, false)
+}
+
+/// A short write is retried, and a failed write, sync or rename is an
+/// error; the directory is synced after the rename, so that a file said to
+/// be written survives a crash. On any error the temporary file is removed.
+fn write(path: &Path, contents: &[u8], replace: bool) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -20,7 +34,17 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
+    let persisted = if replace { tmp.persist(path) } else { tmp.persist_noclobber(path) };
+    persisted.map_err(|e| e.error).with_context(|| {
+        if replace {
+            format!("cannot write {}", path.display())
+        } else {
+            format!("cannot write {} (it must not exist yet)", path.display())
+        }
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync the directory {} after writing {}", dir.display(), path.display()))?;
     Ok(())
 }
 
@@ -67,5 +91,16 @@ mod tests {
         assert!(e.contains("not a plain file"), "{e}");
         // Nothing but the two files: no temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_new_file_is_never_written_over_one_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.md");
+        write_new(&path, b"first").unwrap();
+        let e = format!("{:#}", write_new(&path, b"second").unwrap_err());
+        assert!(e.contains("report.md (it must not exist yet)"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary file was left behind");
     }
 }

@@ -9,6 +9,7 @@
 use crate::manifest::{Kind, Manifest, SECTION};
 use crate::sandbox::{Sandbox, World};
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,27 @@ pub struct DataFile {
     pub name: String,
     pub sha256: String,
     pub bytes: Vec<u8>,
+}
+
+/// A plugin as the ledger (`rollout.plugins`) and the report record it:
+/// which bytes ran. Typed, not a JSON map, so that the report stored in the
+/// ledger reads back into the same fields and renders the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub name: String,
+    pub kind: String,
+    pub ordinal: Option<u32>,
+    pub sha256: String,
+    pub files: Vec<FileRecord>,
+}
+
+/// A data file of a [`Record`], by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    pub name: String,
+    pub sha256: String,
 }
 
 /// One plugin as a reviewer sees it: bytes, digest, manifest, data files.
@@ -50,12 +72,14 @@ impl Plugin {
     }
 
     /// What the ledger and the report record of the plugin.
-    pub fn record(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.manifest.name, "kind": self.manifest.kind.to_string(), "ordinal": self.manifest.ordinal,
-            "sha256": self.sha256,
-            "files": self.files.iter().map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256})).collect::<Vec<_>>(),
-        })
+    pub fn record(&self) -> Record {
+        Record {
+            name: self.manifest.name.clone(),
+            kind: self.manifest.kind.to_string(),
+            ordinal: self.manifest.ordinal,
+            sha256: self.sha256.clone(),
+            files: self.files.iter().map(|f| FileRecord { name: f.name.clone(), sha256: f.sha256.clone() }).collect(),
+        }
     }
 
     /// The ordinal; the gate counts as -1 so it sorts first.

@@ -130,7 +130,10 @@ impl Cluster {
             .env("USER", "test-operator")
             .env("HOST_COMPILE_CACHE", compile_cache())
             .env_remove("HOST_DATABASE_URL");
-        if matches!(args.first(), Some(&"run") | Some(&"gate") | Some(&"rollback")) {
+        // Verbs that write reports write them under the cluster's directory,
+        // unless the test says where.
+        let writes = matches!(args.first(), Some(&"run") | Some(&"gate") | Some(&"rollback") | Some(&"report"));
+        if writes && !args.iter().any(|a| *a == "--reports" || *a == "--out") {
             c.arg("--reports").arg(&self.reports);
         }
         c

@@ -27,17 +27,17 @@ fn md_table(t: &CheckTable) -> String {
     out
 }
 
-/// The whole report as Markdown.
+/// The whole report as Markdown: a pure function of the summary (the
+/// ledger stores it; `host report ID` renders it again).
 pub fn render(s: &Summary) -> String {
     let mut out = format!("# Rollout report: {} — {}\n\n", s.verb, s.outcome.to_uppercase());
     out.push_str(&format!(
-        "- rollout id: {}\n- database: {}\n- operator: {}\n- started: {}\n- ended: {}\n- exit code: {}\n",
+        "- rollout id: {}\n- database: {}\n- operator: {}\n- started: {}\n- ended: {}\n",
         s.rollout_id.map(|i| i.to_string()).unwrap_or_else(|| "—".into()),
         md(&s.database),
         md(&s.operator),
         s.started_at,
         s.ended_at,
-        s.exit_code
     ));
     for (k, v) in &s.params {
         out.push_str(&format!("- parameter {}: {}\n", md(k), md(v)));
@@ -47,9 +47,8 @@ pub fn render(s: &Summary) -> String {
     }
     out.push_str("\n## Plugins\n\n| name | kind | ordinal | sha256 |\n| --- | --- | --- | --- |\n");
     for p in &s.plugins {
-        let field = |key: &str| md(p[key].as_str().unwrap_or_default());
-        let ordinal = p["ordinal"].as_u64().map(|n| n.to_string()).unwrap_or_else(|| "—".into());
-        out.push_str(&format!("| {} | {} | {ordinal} | `{}` |\n", field("name"), field("kind"), field("sha256")));
+        let ordinal = p.ordinal.map(|n| n.to_string()).unwrap_or_else(|| "—".into());
+        out.push_str(&format!("| {} | {} | {ordinal} | `{}` |\n", md(&p.name), md(&p.kind), md(&p.sha256)));
     }
     if let Some(g) = &s.gate {
         out.push_str(&format!("\n## Gate — {}\n\n{}", if g.passed { "READY" } else { "BLOCKED" }, md_table(g)));

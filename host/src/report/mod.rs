@@ -4,6 +4,9 @@
 //! and verdicts to stdout; everything also goes, timestamped, to the run's
 //! `rollout.log`. At the end, `report.json` and `report.md` are written
 //! beside it under `--reports/<time>-<verb>/`, ready to publish as they are.
+//! Both are a pure function of the [`Summary`], which the ledger stores when
+//! the rollout closes ([`stored`]): a report that cannot be written is never
+//! announced as written, and `host report ID` writes the same bytes again.
 //!
 //! Plugin text is data: every line printed here goes through
 //! [`text::terminal`] (a plugin's log message through [`text::terminal_lines`],
@@ -11,32 +14,39 @@
 //! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
 mod markdown;
+pub mod stored;
 mod tables;
 
+pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, TierRow};
 
 use crate::bindings::types::Level;
 use crate::ledger::Outcome;
-use crate::plan::{Plan, Plugin};
+use crate::plan::{Plan, Plugin, Record};
 use crate::sandbox::LogSink;
 use crate::text;
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Everything the report says about one command.
-#[derive(Debug, Default, Clone, Serialize)]
+/// Everything the report says about one command, and nothing else:
+/// `report.json` and `report.md` are rendered from it alone, and the ledger
+/// stores it, so nothing here may come from the moment of rendering (no
+/// clock read then, no exit code, no path). Strings and integers only, no
+/// float and no untyped map, so that it reads back from jsonb unchanged.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub verb: String,
     pub rollout_id: Option<i64>,
     pub database: String,
     pub operator: String,
     pub params: BTreeMap<String, String>,
-    pub plugins: Vec<serde_json::Value>,
+    pub plugins: Vec<Record>,
     pub started_at: String,
     pub ended_at: String,
     pub gate: Option<CheckTable>,
@@ -45,21 +55,46 @@ pub struct Summary {
     pub probes: Vec<CheckTable>,
     pub outcome: String,
     pub message: String,
-    pub exit_code: u8,
 }
 
 /// The printer and recorder of one host command.
 pub struct Reporter {
-    log: Mutex<Option<File>>,
+    log: Mutex<Log>,
     dir: Option<PathBuf>,
-    summary: Mutex<Summary>,
+    state: Mutex<State>,
+}
+
+/// `rollout.log`, and the first write to it that failed: after that the
+/// log stops (a log with a hole would look whole), and the command says so.
+#[derive(Default)]
+struct Log {
+    file: Option<File>,
+    failed: Option<String>,
+}
+
+/// The summary being recorded, then sealed: from the moment the ledger is
+/// given it, nothing changes it, so the files are what the ledger holds.
+#[derive(Default)]
+struct State {
+    summary: Summary,
+    sealed: bool,
+    /// The storable form given to the ledger (`None` before the seal, or
+    /// if it could not be made).
+    stored: Option<serde_json::Value>,
+    /// The ledger accepted it: `host report ID` can write it again.
+    in_ledger: bool,
 }
 
 impl Reporter {
     /// A reporter writing under `reports/<time>-<verb>/`; `None` prints only.
+    ///
+    /// The directory is proven writable here, before anything touches the
+    /// database: `rollout.log`'s first line is written and synced, so a
+    /// read-only or already full directory stops the command now (exit 2)
+    /// rather than after a production change.
     pub fn new(reports: Option<&Path>, verb: &str) -> Result<Reporter> {
         let started = chrono::Utc::now();
-        let (log, dir) = match reports {
+        let (file, dir) = match reports {
             Some(root) => {
                 let dir = root.join(format!("{}-{verb}-{}", started.format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()));
                 // A new directory of its own: a report never lands in (or
@@ -68,62 +103,149 @@ impl Reporter {
                     .with_context(|| format!("cannot create the reports directory {}", root.display()))?;
                 std::fs::create_dir(&dir)
                     .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
-                let file = File::create(dir.join("rollout.log")).context("cannot create rollout.log")?;
-                (Some(file), Some(dir))
+                let header = format!(
+                    "{} host {verb} {} (pid {}) writes its report here\n",
+                    started.format("%H:%M:%S%.3f"),
+                    env!("CARGO_PKG_VERSION"),
+                    std::process::id()
+                );
+                let file = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join("rollout.log"))
+                    .and_then(|mut f| f.write_all(header.as_bytes()).and_then(|_| f.sync_data()).map(|_| f));
+                match file {
+                    Ok(f) => (Some(f), Some(dir)),
+                    Err(e) => {
+                        // Nothing of it is useful; the error names the directory.
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(e).with_context(|| {
+                            format!(
+                                "cannot write in the report directory {}, so the {verb} did not start and nothing \
+                                 touched the database",
+                                dir.display()
+                            )
+                        });
+                    }
+                }
             }
             None => (None, None),
         };
         let summary = Summary { verb: verb.into(), started_at: started.to_rfc3339(), ..Default::default() };
-        Ok(Reporter { log: Mutex::new(log), dir, summary: Mutex::new(summary) })
+        Ok(Reporter {
+            log: Mutex::new(Log { file, failed: None }),
+            dir,
+            state: Mutex::new(State { summary, ..Default::default() }),
+        })
     }
 
-    fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the summary half
         // written in a way that matters more than losing the report.
-        self.summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Changes the summary, unless it is sealed (then the ledger has it and
+    /// the files must show exactly that).
+    fn edit(&self, change: impl FnOnce(&mut Summary)) {
+        let mut state = self.state();
+        if state.sealed {
+            tracing::debug!("the report is sealed; a later change is not recorded");
+        } else {
+            change(&mut state.summary);
+        }
     }
 
     /// The database the command connected to.
     pub fn set_database(&self, database: &str) {
-        self.summary().database = database.into();
+        self.edit(|s| s.database = database.into());
     }
 
     /// Who runs which plugins with which parameters.
     pub fn record_plan(&self, operator: &str, params: &BTreeMap<String, String>, plan: &Plan) {
-        let mut s = self.summary();
-        s.operator = operator.into();
-        s.params = params.clone();
-        s.plugins = plan.all().map(Plugin::record).collect();
+        self.edit(|s| {
+            s.operator = operator.into();
+            s.params = params.clone();
+            s.plugins = plan.all().map(Plugin::record).collect();
+        });
     }
 
     /// The ledger's id of this rollout.
     pub fn set_rollout_id(&self, id: i64) {
-        self.summary().rollout_id = Some(id);
+        self.edit(|s| s.rollout_id = Some(id));
     }
 
     pub fn set_gate(&self, table: &CheckTable) {
-        self.summary().gate = Some(table.clone());
+        self.edit(|s| s.gate = Some(table.clone()));
     }
 
     pub fn set_verify(&self, table: &CheckTable) {
-        self.summary().verify = Some(table.clone());
+        self.edit(|s| s.verify = Some(table.clone()));
     }
 
     pub fn add_probe(&self, table: &CheckTable) {
-        self.summary().probes.push(table.clone());
+        self.edit(|s| s.probes.push(table.clone()));
     }
 
     pub fn add_tier(&self, row: TierRow) {
-        self.summary().tiers.push(row);
+        self.edit(|s| s.tiers.push(row));
+    }
+
+    /// Ends the summary with the command's outcome and message, once (a
+    /// later call keeps the first), and returns the value for the ledger's
+    /// `rollout.report`. From here on the summary is the one read back from
+    /// that value ([`stored::storable`]), so the files are what it holds.
+    pub fn seal(&self, outcome: Outcome, message: &str) -> Option<serde_json::Value> {
+        let mut state = self.state();
+        if !state.sealed {
+            state.sealed = true;
+            let s = &mut state.summary;
+            s.outcome = outcome.as_str().into();
+            s.message = message.into();
+            s.ended_at = chrono::Utc::now().to_rfc3339();
+            match stored::storable(s) {
+                Ok((summary, value)) => {
+                    state.summary = summary;
+                    state.stored = Some(value);
+                }
+                Err(e) => tracing::warn!("the report cannot be stored in the ledger: {e:#}"),
+            }
+        }
+        state.stored.clone()
+    }
+
+    /// The ledger stored the sealed report: a lost file can be written again.
+    pub fn stored_in_ledger(&self) {
+        self.state().in_ledger = true;
     }
 
     fn to_log(&self, text: &str) {
-        if let Some(f) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            let now = chrono::Utc::now().format("%H:%M:%S%.3f");
-            for line in text.lines() {
-                let _ = writeln!(f, "{now} {line}");
-            }
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = &mut *guard;
+        if log.failed.is_some() {
+            return;
         }
+        let Some(f) = log.file.as_mut() else {
+            return;
+        };
+        let now = chrono::Utc::now().format("%H:%M:%S%.3f").to_string();
+        // One write per call: a line is never split across writes.
+        let lines: String = text.lines().map(|line| format!("{now} {line}\n")).collect();
+        if let Err(e) = f.write_all(lines.as_bytes()) {
+            log.failed = Some(format!("writing stopped at {now}: {e}"));
+        }
+    }
+
+    /// Syncs `rollout.log` to disk and closes it; says if any of it was lost.
+    fn close_log(&self) -> Result<(), String> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = log.file.take() else {
+            return Ok(());
+        };
+        if let Some(failed) = log.failed.take() {
+            return Err(failed);
+        }
+        file.sync_all().map_err(|e| format!("cannot sync it to disk: {e}"))
     }
 
     /// A progress line on stderr: `     Applied tier 1 …`.
@@ -174,24 +296,33 @@ impl Reporter {
         }
     }
 
-    /// Writes `report.json` and `report.md`; returns the directory.
-    pub fn finish(&self, outcome: Outcome, message: &str, exit_code: u8) -> Option<PathBuf> {
-        let dir = self.dir.clone()?;
-        let mut s = self.summary();
-        s.outcome = outcome.as_str().into();
-        s.message = message.into();
-        s.exit_code = exit_code;
-        s.ended_at = chrono::Utc::now().to_rfc3339();
-        let md = markdown::render(&s);
-        let written = serde_json::to_string_pretty(&*s).map_err(anyhow::Error::from).and_then(|json| {
-            drop(s);
-            crate::outfile::write_atomic(&dir.join("report.json"), json.as_bytes())
-        });
-        let written = written.and_then(|_| crate::outfile::write_atomic(&dir.join("report.md"), md.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("warning: {}", text::terminal(&format!("cannot write the report in {}: {e:#}", dir.display())));
+    /// Seals the summary (if the ledger did not already), writes
+    /// `report.json` and `report.md`, syncs `rollout.log`, and only then
+    /// prints `Report <dir>`. Anything not written, or not wholly, is
+    /// [`Lost`]: it says what the command itself did and how to get the
+    /// report back.
+    pub fn finish(&self, outcome: Outcome, message: &str) -> Result<Option<PathBuf>, Lost> {
+        self.seal(outcome, message);
+        let Some(dir) = self.dir.clone() else {
+            return Ok(None);
+        };
+        let (summary, in_ledger) = {
+            let state = self.state();
+            (state.summary.clone(), state.in_ledger)
+        };
+        let mut failed = stored::write_files(&dir, &summary);
+        let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
+        if failed.is_empty() {
+            self.to_log(&line);
         }
-        Some(dir)
+        if let Err(e) = self.close_log() {
+            failed.push(format!("rollout.log: {e}"));
+        }
+        if !failed.is_empty() {
+            return Err(Lost { dir, failed, summary: Box::new(summary), in_ledger });
+        }
+        say(&mut std::io::stderr(), &line);
+        Ok(Some(dir))
     }
 }
 

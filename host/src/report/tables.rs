@@ -5,10 +5,11 @@ use crate::bindings::types::Metric;
 use crate::ledger::{Applied, Past};
 use crate::text;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// A check table as reported.
-#[derive(Debug, Clone, Serialize)]
+/// A check table as reported (and stored in the ledger with the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CheckTable {
     pub plugin: String,
     pub title: String,
@@ -20,7 +21,8 @@ pub struct CheckTable {
 }
 
 /// One metric line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricRow {
     pub name: String,
     pub expected: String,
@@ -29,7 +31,7 @@ pub struct MetricRow {
 }
 
 /// A metric's verdict; an `info` metric never fails its table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetricResult {
     #[serde(rename = "PASS")]
     Pass,
@@ -170,7 +172,8 @@ fn cell(s: &str) -> String {
 }
 
 /// One tier as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TierRow {
     pub ordinal: u32,
     pub plugin: String,

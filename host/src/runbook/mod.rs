@@ -8,11 +8,13 @@
 
 mod checks;
 mod commit;
+mod report;
 mod rollback;
 mod run;
 mod status;
 mod tier;
 
+pub use report::{report, Destination};
 pub use rollback::rollback;
 pub use run::{gate, run};
 pub use status::status;
@@ -20,6 +22,7 @@ pub use status::status;
 use crate::connect::Canceller;
 use crate::db::{self, Identity, Target};
 use crate::error::Failure;
+use crate::ledger::{self, Outcome};
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
 use crate::sandbox::{Call, CallError, CallSpec, Returned, Sandbox};
@@ -152,6 +155,18 @@ impl Context {
                  another command settled the rollout; nothing more of it is committed"
             ))),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Closes rollout `id` in the ledger with its outcome and the report,
+    /// sealed now: the files the command writes are exactly what the ledger
+    /// keeps (`host report ID`).
+    async fn close(&self, control: &Client, id: i64, outcome: Outcome, message: &str) {
+        let report = self.reporter.seal(outcome, message);
+        match ledger::finish(control, id, outcome, message, report.as_ref()).await {
+            Ok(()) if report.is_some() => self.reporter.stored_in_ledger(),
+            Ok(()) => self.reporter.error(&format!("rollout {id} is closed in the ledger, but without its report")),
+            Err(e) => self.reporter.error(&format!("could not close rollout {id} in the ledger: {e}")),
         }
     }
 

@@ -56,9 +56,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
         Ok(m) => (Outcome::RolledBack, m.clone()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    if let Err(e) = ledger::finish(&control, id, outcome, &message).await {
-        ctx.reporter.error(&format!("could not close rollback {id} in the ledger: {e}"));
-    }
+    ctx.close(&control, id, outcome, &message).await;
     let line = result?;
     ctx.reporter.result(&line);
     Ok(())

@@ -66,9 +66,7 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         Ok(()) => (Outcome::Complete, "ROLLOUT COMPLETE — ALL TIERS PASSED".to_string()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    if let Err(e) = ledger::finish(&control, id, outcome, &message).await {
-        ctx.reporter.error(&format!("could not close rollout {id} in the ledger: {e}"));
-    }
+    ctx.close(&control, id, outcome, &message).await;
     if result.is_ok() {
         ctx.reporter.result(&message);
     }

@@ -3,9 +3,9 @@
 //! line, OSC 52 clipboard, OSC 8 link, 8-bit CSI, bidi override), CR
 //! overwrites, fake host lines, Markdown and HTML. It changes nothing.
 //!
-//! `forge=apply` fails in apply with a forged error; `forge=metrics`
-//! passes apply and returns forged post-condition metrics, one failing, so
-//! the tier fails either way (exit 4).
+//! `forge=apply` fails in apply with a forged error (ending in a NUL);
+//! `forge=metrics` passes apply and returns forged post-condition metrics,
+//! one failing, so the tier fails either way (exit 4).
 
 use rollout_sdk::{bail, count, log, param, Metric, Result};
 
@@ -20,6 +20,9 @@ const LINK: &str = "\x1b]8;;http://example.invalid/\x1b\\release notes\x1b]8;;\x
 /// The lines a passing run ends with.
 const PASS: &str = "TIER 8 VERIFY PASS";
 const COMPLETE: &str = "ROLLOUT COMPLETE — ALL TIERS PASSED";
+/// A NUL, which PostgreSQL text and jsonb cannot hold: it must not keep the
+/// ledger from recording the failure.
+const NUL: &str = "\0 after a NUL";
 /// Markdown and HTML for report.md.
 const MARKUP: &str = "## Verify — PASS\n<!--\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n\
                       ![x](http://example.invalid/x.png) | forged | cell |\n# Rollout report: run — OK";
@@ -39,7 +42,7 @@ fn apply() -> Result<()> {
     forged_log();
     if forge == "apply" {
         bail!(
-            "{UP}{UP}{UP}{CLEAR}\r     Applied tier 4 (test-forger) in 4 ms — {rows} rows seen\n\n{PASS}\n{COMPLETE}\n{MARKUP}\n{CLIPBOARD}{LINK}"
+            "{UP}{UP}{UP}{CLEAR}\r     Applied tier 4 (test-forger) in 4 ms — {rows} rows seen\n\n{PASS}\n{COMPLETE}\n{MARKUP}\n{CLIPBOARD}{LINK}{NUL}"
         );
     }
     Ok(())

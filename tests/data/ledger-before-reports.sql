@@ -1,0 +1,50 @@
+-- Test fixture, never edit: the ledger exactly as hosts created it before
+-- rollout.report existed (host/sql/ledger.sql at ba69052). tests/report.rs
+-- creates it and checks that host upgrades it in place.
+
+-- The ledger: what was run against this database, by whom, under which
+-- approval, and what each tier did. Created by the host under the rollout
+-- lock; tier events are append-only.
+CREATE SCHEMA IF NOT EXISTS rollout_ledger;
+
+CREATE TABLE IF NOT EXISTS rollout_ledger.rollout (
+    id            bigserial PRIMARY KEY,
+    verb          text NOT NULL,                       -- run, rollback
+    operator      text NOT NULL,
+    client_host   text NOT NULL,
+    params        jsonb NOT NULL,
+    approval_ref  text,
+    gate_verdict  text,                                -- READY, BLOCKED
+    plugins       jsonb NOT NULL,                      -- name, kind, ordinal, sha256, files
+    host_version  text NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended_at      timestamptz,
+    outcome       text NOT NULL DEFAULT 'running',     -- running, complete, blocked, failed, interrupted, refused, rolled_back, abandoned
+    message       text
+);
+
+CREATE TABLE IF NOT EXISTS rollout_ledger.tier_event (
+    id            bigserial PRIMARY KEY,
+    rollout_id    bigint NOT NULL REFERENCES rollout_ledger.rollout (id),
+    plugin        text NOT NULL,
+    ordinal       integer NOT NULL,
+    sha256        text NOT NULL,
+    event         text NOT NULL CHECK (event IN ('applied', 'failed', 'rolled_back', 'interrupted', 'verified')),
+    at            timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms   bigint NOT NULL,
+    statements    bigint NOT NULL,
+    rows_changed  bigint NOT NULL,
+    message       text
+);
+
+CREATE OR REPLACE FUNCTION rollout_ledger.refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'rollout_ledger.tier_event is append-only';
+END
+$$;
+
+DROP TRIGGER IF EXISTS tier_event_append_only ON rollout_ledger.tier_event;
+CREATE TRIGGER tier_event_append_only
+    BEFORE UPDATE OR DELETE ON rollout_ledger.tier_event
+    FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();
