@@ -87,8 +87,8 @@ impl CheckTable {
     /// table, named (a table of info lines would always pass).
     pub fn require_assertions(&mut self) {
         for m in self.metrics.iter().filter(|m| m.result == MetricResult::Info) {
-            let short: String = m.name.chars().take(80).collect();
-            self.problems.push(format!("metric `{short}` is information only; a tier's conditions must assert"));
+            let name = shortened(&m.name);
+            self.problems.push(format!("metric `{name}` is information only; a tier's conditions must assert"));
         }
         self.passed &= self.problems.is_empty();
     }
@@ -137,6 +137,17 @@ impl CheckTable {
     }
 }
 
+/// A plugin's metric name in a host finding: cut at 80 characters with a
+/// marker (it is the plugin's text; made inert where it is shown).
+fn shortened(name: &str) -> String {
+    let short: String = name.chars().take(80).collect();
+    if short.len() < name.len() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
 /// How a table falls short of the names its manifest declares, in words
 /// naming each metric; empty when it is complete.
 fn incomplete(declared: &[String], metrics: &[Metric]) -> Vec<String> {
@@ -155,10 +166,7 @@ fn incomplete(declared: &[String], metrics: &[Metric]) -> Vec<String> {
     }
     for (name, n) in &seen {
         if !declared.iter().any(|d| d == name) {
-            // The plugin's own text: shortened here, made inert where shown.
-            let short: String = name.chars().take(80).collect();
-            let more = if short.len() < name.len() { "…" } else { "" };
-            problems.push(format!("metric `{short}{more}` is not declared in the manifest"));
+            problems.push(format!("metric `{}` is not declared in the manifest", shortened(name)));
         } else if *n > 1 {
             problems.push(format!("metric `{name}` was returned {n} times"));
         }
