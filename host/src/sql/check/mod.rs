@@ -35,6 +35,13 @@ mod tests;
 
 pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 
+/// The `pg_catalog` functions any plugin may call without a grant, for the
+/// reviewer's tools and the differential oracle (which lets a restricted
+/// role execute exactly these and trips on anything else).
+pub fn safe_functions() -> &'static [&'static str] {
+    policy::SAFE_FUNCTIONS
+}
+
 use crate::manifest::Grants;
 use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
