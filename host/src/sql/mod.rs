@@ -140,7 +140,13 @@ impl SqlSession {
                 let e = convert::sql_error(&e);
                 Err(Stop::ConnectionLost(format!("SQL error {}: {}", e.sqlstate, e.message)))
             }
-            Err(SendError::Sql(e)) => Ok(Err(convert::sql_error(&e))),
+            Err(SendError::Sql(e)) => {
+                let mut error = convert::sql_error(&e);
+                if error.detail.is_some() && !may_see_detail(&self.grants, checked, &e) {
+                    error.detail = None;
+                }
+                Ok(Err(error))
+            }
             Err(SendError::Stop(stop)) => Err(stop),
             Err(SendError::Value(e)) => Ok(Err(e)),
             Ok(set) => Ok(Ok(set)),
@@ -186,6 +192,17 @@ impl SqlSession {
             if checked.kind == check::StatementKind::Select { 0 } else { stream.rows_affected().unwrap_or(0) };
         Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed })
     }
+}
+
+/// Whether the plugin may see an error's DETAIL: the server puts row
+/// contents there ("Failing row contains …", "Key (code)=(…) already
+/// exists"), so only a plugin that may read every relation the statement
+/// touches, and the relation the error names, sees it. (PostgreSQL itself
+/// withholds such DETAIL from a role without SELECT on the columns.)
+fn may_see_detail(grants: &Grants, checked: &check::Checked, e: &tokio_postgres::Error) -> bool {
+    let readable = |relation: &str| grants.read.iter().any(|r| r == relation);
+    let named = e.as_db_error().and_then(|db| Some(format!("{}.{}", db.schema()?, db.table()?)));
+    checked.accesses.iter().all(|(relation, _)| readable(relation)) && named.as_deref().is_none_or(readable)
 }
 
 /// Why sending a statement did not give rows.

@@ -4,7 +4,10 @@
 //! operator, column-reference and type rules. A node kind it does not know
 //! is refused: whatever it cannot see, it cannot prove granted.
 
-use super::policy::{forbidden_reason, KNOWN_NODES, MAX_IDENT, ROW_FUNCTIONS, SAFE_FUNCTIONS, SQL_SYNTAX_ARITIES};
+use super::policy::{
+    callable_with_one_argument, forbidden_reason, name_rule, NameRule, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS,
+    SQL_SYNTAX_ARITIES,
+};
 use super::sizes::Asked;
 use super::{obj, refuse, refuse_grant, Checker, Op, Refusal, StatementKind};
 use pg_query::protobuf::CoercionForm;
@@ -177,6 +180,9 @@ impl<'c, 'g> Walk<'c, 'g> {
         for (key, v) in m {
             if key == "with_clause" || skip.contains(&key.as_str()) {
                 continue;
+            }
+            if let Some(rule) = name_rule(key) {
+                named_object(rule, v)?;
             }
             self.value(v)?;
         }
@@ -393,9 +399,11 @@ impl<'c, 'g> Walk<'c, 'g> {
             return refuse("column references have at most two parts (alias.column)");
         }
         if let [qualifier, name] = fields.as_slice() {
-            if ROW_FUNCTIONS.contains(name) {
+            if callable_with_one_argument(name) {
                 return refuse(format!(
-                    "`{qualifier}.{name}` would call `{name}({qualifier})` (attribute notation); write the call instead"
+                    "`{qualifier}.{name}` can call the function `{name}({qualifier})` (attribute notation) where \
+                     `{qualifier}` has no column `{name}`; write the column unqualified (`{name}`), or rename it \
+                     in a subquery (`SELECT {name} AS {qualifier}_{name} …`)"
                 ));
             }
             for (alias, cols) in &self.function_aliases {
@@ -457,5 +465,33 @@ impl<'c, 'g> Walk<'c, 'g> {
             }
         }
         Ok(())
+    }
+}
+
+/// A field naming an object other than a relation, function, operator or
+/// type, held to its [`NameRule`]. Only text values name anything: the same
+/// field name may hold a resolved number elsewhere (`SetToDefault.collation`).
+fn named_object(rule: NameRule, v: &Value) -> Result<(), Refusal> {
+    match (rule, v) {
+        (NameRule::Builtin(what), Value::Array(parts)) => {
+            let names: Option<Vec<&str>> = parts.iter().map(|p| p["node"]["String"]["sval"].as_str()).collect();
+            let Some(names) = names else { return refuse(format!("malformed {what} name")) };
+            match names.as_slice() {
+                [] | [_] | ["pg_catalog", _] => Ok(()),
+                _ => refuse(format!(
+                    "{what} {} is not built in: only unqualified or pg_catalog names may be used",
+                    names.join(".")
+                )),
+            }
+        }
+        (NameRule::OneOf(what, allowed), Value::String(name))
+            if !name.is_empty() && !allowed.contains(&name.as_str()) =>
+        {
+            refuse(format!("{what} `{name}` is not built in (allowed: {})", allowed.join(", ")))
+        }
+        (NameRule::Empty(what), Value::String(name)) if !name.is_empty() => {
+            refuse(format!("naming {what} (`{name}`) is not allowed"))
+        }
+        _ => Ok(()),
     }
 }
