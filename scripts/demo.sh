@@ -31,6 +31,9 @@ step "Governance ratifies $apr (outside the runner)"
 psql -q -v ON_ERROR_STOP=1 -f sql/ratify.sql
 $host gate --tiers "${tiers[@]}" --param ratified_apr=$apr
 
+step "Preview: host run --dry-run (the whole plan in one transaction, rolled back)"
+$host run --dry-run --tiers "${tiers[@]}" --param ratified_apr=$apr
+
 step "2. EXECUTE: host run"
 $host run --tiers "${tiers[@]}" --param ratified_apr=$apr
 

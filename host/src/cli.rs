@@ -28,7 +28,15 @@ pub enum Command {
     /// Run the gate alone (read-only): print its table and READY or BLOCKED.
     Gate(RunArgs),
     /// Run the rollout: gate, tiers in order, verify, probes, report.
-    Run(RunArgs),
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Preview: the whole run inside one transaction that is always
+        /// rolled back; shows what each tier would change. Takes the lock
+        /// and records one `dry_run` row in the ledger; marks nothing applied.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
         #[command(flatten)]
@@ -166,7 +174,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Gate(args) => {
             with_plan("gate", &args, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await })).await
         }
-        Command::Run(args) => {
+        Command::Run { args, dry_run: true } => {
+            with_plan("dry-run", &args, |ctx, plan| Box::pin(async move { runbook::dry_run(ctx, plan).await })).await
+        }
+        Command::Run { args, dry_run: false } => {
             with_plan("run", &args, |ctx, plan| Box::pin(async move { runbook::run(ctx, plan).await })).await
         }
         Command::Rollback { args, tier } => {

@@ -8,12 +8,14 @@
 
 mod checks;
 mod commit;
+mod dry_run;
 mod report;
 mod rollback;
 mod run;
 mod status;
 mod tier;
 
+pub use dry_run::dry_run;
 pub use report::{report, Destination};
 pub use rollback::rollback;
 pub use run::{gate, run};

@@ -40,6 +40,17 @@ pub struct Stats {
     pub rows_changed: u64,
     /// SQL errors and refusals, in order; any one fails the tier.
     pub errors: Vec<String>,
+    /// Every statement that changed something: what a dry run reports.
+    #[serde(skip)]
+    pub changes: Vec<Change>,
+}
+
+/// What one statement did to one relation (the one it writes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    pub relation: String,
+    pub op: check::Op,
+    pub rows: u64,
 }
 
 /// One plugin's SQL access for the length of a transaction.
@@ -119,6 +130,10 @@ impl SqlSession {
         match result {
             Ok(Ok(set)) => {
                 self.stats.rows_changed += set.rows_changed;
+                if let Some((relation, op)) = checked.accesses.iter().find(|(_, op)| *op != check::Op::Read) {
+                    let change = Change { relation: relation.clone(), op: *op, rows: set.rows_changed };
+                    self.stats.changes.push(change);
+                }
                 if self.stats.rows_changed > self.limits.rows_changed {
                     return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
                 }

@@ -55,7 +55,7 @@ use walk::Walk;
 const CHECK_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a statement does to one relation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     Read,
