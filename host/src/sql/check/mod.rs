@@ -306,6 +306,11 @@ impl<'a> Checker<'a> {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
                 if let Some(oc) = &s.on_conflict_clause {
+                    // A conflict target is read to find the arbiter, as
+                    // PostgreSQL asks SELECT on its columns (DO NOTHING too).
+                    if oc.infer.is_some() {
+                        target(walk, s.relation.as_ref(), Op::Read)?;
+                    }
                     if oc.action == OnConflictAction::OnconflictUpdate as i32 {
                         target(walk, s.relation.as_ref(), Op::Update)?;
                         // DO UPDATE's SET and WHERE see the existing row: a

@@ -71,7 +71,7 @@ pub(super) const SAFE_FUNCTIONS: &[&str] = &[
     "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_agg", "jsonb_build_array",
     "jsonb_build_object", "jsonb_object_agg", "json_agg", "json_build_object", "lag", "lead", "left", "length",
     "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now", "rank", "replace", "right", "round",
-    "row_number", "rpad", "rtrim", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
+    "row_number", "rpad", "rtrim", "similar_to_escape", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
     "sum", "to_char", "to_jsonb", "to_regclass", "trim", "unnest", "upper",
 ];
 
