@@ -178,35 +178,37 @@ END $$;\n",
         seqs = array(&g.sequences),
         ins = array(&g.insert)
     ));
-    // Functions named in a text (a default, a view, a SQL function's body):
-    // pg_catalog's own functions are pinned and have no pg_depend rows, so
-    // the names are read from the deparsed text. Over-granting by name is
+    // The operator's code (oracle_admin.operator_code in setup.sql): the
+    // functions and catalog tables its text names. Over-granting by name is
     // the safe side of this oracle: it can only hide a disagreement that
-    // involves these very functions.
+    // involves these very objects.
+    let code = format!(
+        "oracle_admin.operator_code({}, {})",
+        array(&[g.insert.clone(), g.update.clone()].concat()),
+        array(&g.read)
+    );
     sql.push_str(&format!(
-        "DO $$ DECLARE f regprocedure; BEGIN
+        "DO $$ DECLARE f regprocedure; t regclass; BEGIN
   FOR f IN
-    WITH RECURSIVE named(name) AS (
-      SELECT m[1] FROM pg_attrdef d, regexp_matches(pg_get_expr(d.adbin, d.adrelid), '([a-z_0-9]+)\\(', 'g') m
-        WHERE d.adrelid IN (SELECT to_regclass(x) FROM unnest({writes}) x WHERE to_regclass(x) IS NOT NULL)
-      UNION
-      SELECT m[1] FROM pg_class c, regexp_matches(pg_get_viewdef(c.oid), '([a-z_0-9]+)\\(', 'g') m
-        WHERE c.relkind = 'v' AND c.oid IN (SELECT to_regclass(x) FROM unnest({reads}) x WHERE to_regclass(x) IS NOT NULL)
-      UNION
-      SELECT m[1] FROM named JOIN pg_proc p ON p.proname = named.name
-        JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'sql',
-        regexp_matches(p.prosrc, '([a-z_0-9]+)\\(', 'g') m
-    )
-    SELECT p.oid FROM named JOIN pg_proc p ON p.proname = named.name
+    SELECT p.oid FROM {code} body, regexp_matches(body, '([a-z_0-9]+)\\(', 'g') m
+      JOIN pg_proc p ON p.proname = m[1]
       WHERE p.pronamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    UNION
+    -- calls the deparsed text writes in their SQL form, without the name
+    SELECT p.oid FROM (VALUES (' SIMILAR ', 'similar_to_escape'), ('AT TIME ZONE', 'timezone'),
+        ('EXTRACT(', 'extract'), ('OVERLAPS', 'overlaps'), ('POSITION(', 'position')) s(syntax, name)
+      JOIN pg_proc p ON p.proname = s.name AND p.pronamespace = 'pg_catalog'::regnamespace
+      WHERE EXISTS (SELECT 1 FROM {code} body WHERE strpos(body, s.syntax) > 0)
     UNION
     SELECT p.oid FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname || '.' || p.proname = ANY({funcs})
   LOOP EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {role}', f); END LOOP;
+  FOR t IN
+    SELECT DISTINCT c.oid FROM {code} body, regexp_matches(body, '(pg_[a-z_]+)', 'g') m
+      JOIN pg_class c ON c.relname = m[1] AND c.relnamespace = 'pg_catalog'::regnamespace
+  LOOP EXECUTE format('GRANT SELECT ON %s TO {role}', t); END LOOP;
 END $$;\n",
-        writes = array(&[g.insert.clone(), g.update.clone()].concat()),
         funcs = array(&g.functions),
-        reads = array(&g.read)
     ));
     sql
 }

@@ -126,4 +126,26 @@ CREATE FUNCTION oracle_admin.tripped() RETURNS bigint LANGUAGE sql STABLE AS $$
              OR d.refobjid IN (SELECT oid FROM am))
        + (SELECT count(*) FROM pg_class c WHERE c.relam IN (SELECT oid FROM am))
 $$;
+
+-- The operator's code a grant on a relation runs: the defaults of the
+-- tables in `writes`, the definitions of the views in `reads`, and the
+-- bodies of the SQL functions they name (inlined into the caller's query,
+-- so their functions and tables are checked against the caller), as text
+-- (pg_get_functiondef: prosrc is empty for a standard-SQL body).
+-- pg_catalog's own objects are pinned and have no pg_depend rows, so
+-- tests/oracle/roles.rs reads the names from this text.
+CREATE FUNCTION oracle_admin.operator_code(writes text[], reads text[]) RETURNS SETOF text LANGUAGE sql AS $$
+  WITH RECURSIVE src(body) AS (
+      SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+        WHERE d.adrelid IN (SELECT to_regclass(x) FROM unnest(writes) x)
+    UNION
+      SELECT pg_get_viewdef(c.oid) FROM pg_class c
+        WHERE c.relkind = 'v' AND c.oid IN (SELECT to_regclass(x) FROM unnest(reads) x)
+    UNION
+      SELECT pg_get_functiondef(p.oid) FROM src, regexp_matches(src.body, '([a-z_0-9]+)\(', 'g') m
+        JOIN pg_proc p ON p.proname = m[1] AND p.prokind = 'f'
+        JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'sql'
+  )
+  SELECT body FROM src
+$$;
 COMMIT;
