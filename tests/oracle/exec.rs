@@ -120,17 +120,20 @@ impl Executor {
     }
 
     /// The statement as the host sends it (prepared, then bound and run
-    /// with the extended protocol), as `role`. It is prepared as superuser,
-    /// so the client's look-ups of non-built-in types do not need catalog
-    /// reads the role may not make; privileges are checked when it runs.
+    /// with the extended protocol), as `role`. It is prepared once as
+    /// superuser first, only to fill the client's cache of non-built-in
+    /// types (its look-ups read catalogs the role may not read); then
+    /// prepared again as the role, because the server resolves names (and
+    /// checks USAGE on their schemas) when it parses, not when it runs.
     async fn one(&self, role: &str, sql: &str) -> Result<(), (String, String)> {
         let err = |e: tokio_postgres::Error| match e.as_db_error() {
             Some(db) => (db.code().code().to_string(), db.message().to_string()),
             None => ("client".to_string(), e.to_string()),
         };
         self.client.batch_execute("SAVEPOINT oracle").await.map_err(err)?;
-        let stmt = self.client.prepare(sql).await.map_err(err)?;
+        drop(self.client.prepare(sql).await.map_err(err)?);
         self.client.batch_execute(&format!("SET LOCAL ROLE {role}")).await.map_err(err)?;
+        let stmt = self.client.prepare(sql).await.map_err(err)?;
         let params: Vec<Null> = stmt.params().iter().map(|_| Null).collect();
         let stream = self.client.query_raw(&stmt, params.iter()).await.map_err(err)?;
         pin_mut!(stream);
