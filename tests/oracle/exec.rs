@@ -19,7 +19,11 @@ pub enum Outcome {
     Denied(String),
     /// A trap function ran (`hits`, with the NOTICEs naming it) or a new
     /// catalog object depends on a trap object (`catalog`): a disagreement.
-    Tripped { hits: i64, catalog: i64, notices: Vec<String> },
+    Tripped {
+        hits: i64,
+        catalog: i64,
+        notices: Vec<String>,
+    },
 }
 
 /// A NULL for any parameter type: the statements are run for their

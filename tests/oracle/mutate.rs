@@ -156,7 +156,9 @@ pub fn mutate(rng: &mut Rng, sql: &str) -> Option<String> {
                     t.val = Some(Box::new(wrap(rng, t.val.as_deref())?));
                 }
             }
-            3 => s.where_clause = Some(Box::new(expr_node(&format!("({}) IS NOT NULL", expr_text(&wrap(rng, None)?)?))?)),
+            3 => {
+                s.where_clause = Some(Box::new(expr_node(&format!("({}) IS NOT NULL", expr_text(&wrap(rng, None)?)?))?))
+            }
             4 => {
                 let op = *rng.pick(&["OPERATOR(trap.<<<)", "OPERATOR(vault.===)", "OPERATOR(pg_catalog.<)", ">"]);
                 let order = parse(&format!("SELECT 1 ORDER BY 1 USING {op}"))?;
@@ -166,11 +168,13 @@ pub fn mutate(rng: &mut Rng, sql: &str) -> Option<String> {
             }
             _ => {
                 let col = expr_node(&format!("{} AS x", expr_text(&wrap(rng, None)?)?));
-                s.target_list.push(Node { node: Some(N::ResTarget(Box::new(pg_query::protobuf::ResTarget {
-                    val: col.map(Box::new),
-                    name: "x".into(),
-                    ..Default::default()
-                }))) });
+                s.target_list.push(Node {
+                    node: Some(N::ResTarget(Box::new(pg_query::protobuf::ResTarget {
+                        val: col.map(Box::new),
+                        name: "x".into(),
+                        ..Default::default()
+                    }))),
+                });
             }
         },
         N::UpdateStmt(u) => match kind {
@@ -180,17 +184,24 @@ pub fn mutate(rng: &mut Rng, sql: &str) -> Option<String> {
                     t.val = Some(Box::new(wrap(rng, t.val.as_deref())?));
                 }
             }
-            3 => u.where_clause = Some(Box::new(wrap(rng, None).and_then(|w| expr_node(&format!("({}) IS NOT NULL", expr_text(&w)?)))?)),
+            3 => {
+                u.where_clause = Some(Box::new(
+                    wrap(rng, None).and_then(|w| expr_node(&format!("({}) IS NOT NULL", expr_text(&w)?)))?,
+                ))
+            }
             _ => u.returning_clause = returning(rng)?,
         },
         N::DeleteStmt(d) => match kind {
-            3 => d.where_clause = Some(Box::new(expr_node(&format!("({}) IS NOT NULL", expr_text(&wrap(rng, None)?)?))?)),
+            3 => {
+                d.where_clause = Some(Box::new(expr_node(&format!("({}) IS NOT NULL", expr_text(&wrap(rng, None)?)?))?))
+            }
             _ => d.returning_clause = returning(rng)?,
         },
         N::InsertStmt(i) => match kind {
             1 | 2 => i.returning_clause = returning(rng)?,
             _ => {
-                let on = parse(*rng.pick(ON_CONFLICT))?;
+                let clause: &&str = rng.pick(ON_CONFLICT);
+                let on = parse(clause)?;
                 if let Some(N::InsertStmt(o)) = on.stmts[0].stmt.as_ref()?.node.clone() {
                     i.on_conflict_clause = o.on_conflict_clause;
                     // The clause names the target `t`.

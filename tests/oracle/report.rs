@@ -72,6 +72,28 @@ fn block(f: &Finding) -> String {
     )
 }
 
+/// How many findings say the same (trap names kept, counts dropped).
+fn classes(findings: &[Finding]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in findings {
+        let class = match &f.outcome {
+            Outcome::Tripped { hits, catalog, notices } => {
+                let mut names: Vec<&String> = notices.iter().collect();
+                names.dedup();
+                format!(
+                    "tripwire: trap calls {:?}{}{}",
+                    names,
+                    if *hits > 0 { "" } else { " (none)" },
+                    if *catalog > 0 { ", new catalog references to trap objects" } else { "" }
+                )
+            }
+            other => what(other),
+        };
+        *out.entry(format!("{class}  [{}]", f.set)).or_default() += 1;
+    }
+    out
+}
+
 /// The first `most` findings, for the failure message.
 pub fn summary(findings: &[Finding], most: usize) -> String {
     let mut out: String = findings.iter().take(most).map(|f| block(f) + "\n").collect();
@@ -93,6 +115,11 @@ pub fn write_findings(findings: &[Finding], table: &str) -> PathBuf {
          statement, the deparsed text the host sends, what PostgreSQL or the tripwire said.\n\n{table}\n",
         findings.len()
     );
+    text.push_str("By result:\n");
+    for (class, n) in classes(findings) {
+        let _ = writeln!(text, "{n:>6}  {class}");
+    }
+    text.push('\n');
     for f in findings {
         text.push_str(&block(f));
         text.push('\n');

@@ -147,12 +147,9 @@ pub fn role_sql(set: &GrantSet) -> String {
 END $$;\n",
         all = array(&all)
     ));
-    for (privs, rels) in [
-        ("SELECT, REFERENCES", &g.read),
-        ("INSERT", &g.insert),
-        ("UPDATE", &g.update),
-        ("DELETE", &g.delete),
-    ] {
+    for (privs, rels) in
+        [("SELECT, REFERENCES", &g.read), ("INSERT", &g.insert), ("UPDATE", &g.update), ("DELETE", &g.delete)]
+    {
         sql.push_str(&format!(
             "DO $$ DECLARE r regclass; BEGIN
   FOR r IN SELECT to_regclass(x) FROM unnest({rels}) x WHERE to_regclass(x) IS NOT NULL LOOP
