@@ -72,24 +72,26 @@ fn block(f: &Finding) -> String {
     )
 }
 
-/// How many findings say the same (trap names kept, counts dropped).
-fn classes(findings: &[Finding]) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
+/// How many findings say the same (trap names kept, counts dropped), and
+/// under which grant sets.
+fn classes(findings: &[Finding]) -> BTreeMap<String, (usize, Vec<&'static str>)> {
+    let mut out: BTreeMap<String, (usize, Vec<&'static str>)> = BTreeMap::new();
     for f in findings {
         let class = match &f.outcome {
             Outcome::Tripped { hits, catalog, notices } => {
                 let mut names: Vec<&String> = notices.iter().collect();
                 names.dedup();
-                format!(
-                    "tripwire: trap calls {:?}{}{}",
-                    names,
-                    if *hits > 0 { "" } else { " (none)" },
-                    if *catalog > 0 { ", new catalog references to trap objects" } else { "" }
-                )
+                let calls = if *hits > 0 { format!("trap calls {names:?}") } else { "no trap call".into() };
+                let objects = if *catalog > 0 { ", new catalog references to trap objects" } else { "" };
+                format!("tripwire: {calls}{objects}")
             }
             other => what(other),
         };
-        *out.entry(format!("{class}  [{}]", f.set)).or_default() += 1;
+        let entry = out.entry(class).or_default();
+        entry.0 += 1;
+        if !entry.1.contains(&f.set) {
+            entry.1.push(f.set);
+        }
     }
     out
 }
@@ -116,8 +118,8 @@ pub fn write_findings(findings: &[Finding], table: &str) -> PathBuf {
         findings.len()
     );
     text.push_str("By result:\n");
-    for (class, n) in classes(findings) {
-        let _ = writeln!(text, "{n:>6}  {class}");
+    for (class, (n, sets)) in classes(findings) {
+        let _ = writeln!(text, "{n:>6}  {class}  [{}]", sets.join(", "));
     }
     text.push('\n');
     for f in findings {
