@@ -29,6 +29,8 @@ mod sizes;
 mod walk;
 
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
@@ -306,6 +308,13 @@ impl<'a> Checker<'a> {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
                 if let Some(oc) = &s.on_conflict_clause {
+                    // An arbiter (`ON CONFLICT (id)`, `ON CONSTRAINT c`)
+                    // looks the key up among the existing rows: PostgreSQL
+                    // asks SELECT for it, and the row count says whether the
+                    // key exists.
+                    if oc.infer.is_some() {
+                        target(walk, s.relation.as_ref(), Op::Read)?;
+                    }
                     if oc.action == OnConflictAction::OnconflictUpdate as i32 {
                         target(walk, s.relation.as_ref(), Op::Update)?;
                         // DO UPDATE's SET and WHERE see the existing row: a

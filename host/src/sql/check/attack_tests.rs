@@ -1,0 +1,47 @@
+//! Findings of an attacker's review of the grants check (issue 9 item 2):
+//! statements the checker allowed that reached what no grant names.
+
+use super::*;
+
+/// A write-only plugin: insert and update on app.label, no read of it.
+fn writer() -> Grants {
+    Grants {
+        read: vec!["app.team".into()],
+        insert: vec!["app.label".into()],
+        update: vec!["app.label".into()],
+        create: vec!["app.t".into()],
+        ..Grants::default()
+    }
+}
+
+fn answer(g: &Grants, sql: &str) -> Result<(), String> {
+    Checker::new(g, false).check(sql, 0).map(|_| ()).map_err(|r| r.to_string())
+}
+
+fn refused_saying(g: &Grants, sql: &str, why: &str) {
+    let got = answer(g, sql);
+    assert!(got.as_ref().is_err_and(|e| e.contains(why)), "{sql}: {got:?}, expected a refusal saying {why}");
+}
+
+/// An arbiter (`ON CONFLICT (id)`, `ON CONFLICT ON CONSTRAINT c`) looks the
+/// proposed key up among the existing rows: PostgreSQL 15 refuses each of
+/// these with "permission denied for table label" to a role holding INSERT
+/// and UPDATE but not SELECT, and the row count (0 or 1) says whether the key
+/// exists. Only `ON CONFLICT DO NOTHING` without an arbiter passes there.
+#[test]
+fn an_on_conflict_arbiter_reads_the_target() {
+    let g = writer();
+    for sql in [
+        "INSERT INTO app.label (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO app.label (id) VALUES (1) ON CONFLICT ON CONSTRAINT label_pkey DO NOTHING",
+        "INSERT INTO app.label (id) VALUES (1) ON CONFLICT (id) WHERE id > 0 DO NOTHING",
+        "INSERT INTO app.label (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET note = 'x'",
+        "INSERT INTO app.label (id, note) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET note = excluded.note",
+        "INSERT INTO app.label (id) VALUES (1) ON CONFLICT ON CONSTRAINT label_pkey DO UPDATE SET note = 'x'",
+    ] {
+        refused_saying(&g, sql, "reading app.label is not granted");
+    }
+    assert_eq!(answer(&g, "INSERT INTO app.label (id) VALUES (1) ON CONFLICT DO NOTHING"), Ok(()));
+    let reader = Grants { read: vec!["app.label".into()], ..writer() };
+    assert_eq!(answer(&reader, "INSERT INTO app.label (id) VALUES (1) ON CONFLICT (id) DO NOTHING"), Ok(()));
+}
