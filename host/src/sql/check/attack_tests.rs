@@ -45,3 +45,33 @@ fn an_on_conflict_arbiter_reads_the_target() {
     let reader = Grants { read: vec!["app.label".into()], ..writer() };
     assert_eq!(answer(&reader, "INSERT INTO app.label (id) VALUES (1) ON CONFLICT (id) DO NOTHING"), Ok(()));
 }
+
+/// An exclusion constraint that names no operator class takes the column
+/// type's default one for the access method, and for gist, gin, spgist and
+/// brin that default often comes from an extension: with btree_gist in
+/// `public`, `EXCLUDE USING gist (a WITH =)` on an int column made an index
+/// over `public.gist_int4_ops`, and every later INSERT ran
+/// `public.gbt_int4_*` (a role without EXECUTE on them, PostgreSQL 15). The
+/// statement names nothing outside pg_catalog, so the name rules passed it.
+#[test]
+fn an_exclusion_constraint_names_its_operator_class_unless_btree_or_hash() {
+    let g = writer();
+    for sql in [
+        "CREATE TABLE app.t (a int, EXCLUDE USING gist (a WITH =))",
+        "CREATE TABLE app.t (a int, b int, EXCLUDE USING gist (a int4range_ops WITH =, b WITH =))",
+        "CREATE TABLE app.t (a int, EXCLUDE USING gin ((a + 1) WITH =))",
+        "CREATE TABLE app.t (a int, EXCLUDE USING spgist (a WITH =))",
+        "CREATE TABLE app.t (a int, EXCLUDE USING brin (a WITH =))",
+    ] {
+        refused_saying(&g, sql, "operator class");
+    }
+    for sql in [
+        "CREATE TABLE app.t (r int4range, EXCLUDE USING gist (r pg_catalog.range_ops WITH &&))",
+        "CREATE TABLE app.t (r int4range, EXCLUDE USING gist (r range_ops WITH &&))",
+        "CREATE TABLE app.t (a int, EXCLUDE (a WITH =))",
+        "CREATE TABLE app.t (a int, EXCLUDE USING btree (a WITH =))",
+        "CREATE TABLE app.t (a int, EXCLUDE USING hash (a WITH =))",
+    ] {
+        assert_eq!(answer(&g, sql), Ok(()), "{sql}");
+    }
+}

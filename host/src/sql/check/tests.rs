@@ -192,7 +192,7 @@ fn answer(g: &Grants, sql: &str) -> Result<(), String> {
 fn every_object_a_create_table_names_is_built_in_or_granted() {
     let g = Grants { create: vec!["app.t".into(), "app.t_b_seq".into()], ..grants() };
     for sql in [
-        "CREATE TABLE app.t (a int, c text COLLATE \"C\", EXCLUDE USING gist (a WITH =))",
+        "CREATE TABLE app.t (a int4range, c text COLLATE \"C\", EXCLUDE USING gist (a range_ops WITH &&))",
         "CREATE TABLE app.t (a int, EXCLUDE USING btree (a pg_catalog.int4_ops WITH pg_catalog.=))",
         "CREATE TABLE app.t (c text COLLATE pg_catalog.\"default\", PRIMARY KEY (c))",
         "CREATE TABLE app.t (a int, b serial)",
