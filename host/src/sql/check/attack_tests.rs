@@ -75,3 +75,27 @@ fn an_exclusion_constraint_names_its_operator_class_unless_btree_or_hash() {
         assert_eq!(answer(&g, sql), Ok(()), "{sql}");
     }
 }
+
+/// `SET arr[1] = …`, `SET j['k'] = …` and `SET comp.f = …` start from the
+/// column's old value: no column is named, yet the server reads it, and its
+/// errors describe it ("wrong number of array subscripts" when a row holds
+/// a 2-D array, "path element at position 1 is not an integer" when a row's
+/// jsonb is an array — PostgreSQL 15, to a role with UPDATE only).
+#[test]
+fn a_subscript_or_field_assignment_reads_the_old_value() {
+    let g = writer();
+    for sql in [
+        "UPDATE app.label SET arr[1] = 5",
+        "UPDATE app.label SET arr[1:2] = '{1,2}'",
+        "UPDATE app.label SET j['a'] = '1'",
+        "UPDATE app.label SET comp.f = 1",
+        "UPDATE app.label SET (note, arr[1]) = ('x', 5)",
+        "UPDATE app.label SET (note, arr[1]) = (SELECT 'x', 5)",
+    ] {
+        refused_saying(&g, sql, "reading app.label is not granted");
+    }
+    assert_eq!(answer(&g, "UPDATE app.label SET arr = '{5}', note = 'x'"), Ok(()));
+    assert_eq!(answer(&g, "INSERT INTO app.label (id, arr[1]) VALUES (1, 5)"), Ok(()), "an INSERT has no old value");
+    let reader = Grants { read: vec!["app.label".into()], ..writer() };
+    assert_eq!(answer(&reader, "UPDATE app.label SET arr[1] = 5"), Ok(()));
+}
