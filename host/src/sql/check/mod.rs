@@ -29,6 +29,8 @@ mod sizes;
 mod walk;
 
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
@@ -306,8 +308,10 @@ impl<'a> Checker<'a> {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
                 if let Some(oc) = &s.on_conflict_clause {
-                    // A conflict target is read to find the arbiter, as
-                    // PostgreSQL asks SELECT on its columns (DO NOTHING too).
+                    // An arbiter (`ON CONFLICT (id)`, `ON CONSTRAINT c`)
+                    // looks the key up among the existing rows: PostgreSQL
+                    // asks SELECT for it, and the row count says whether the
+                    // key exists.
                     if oc.infer.is_some() {
                         target(walk, s.relation.as_ref(), Op::Read)?;
                     }
@@ -324,6 +328,7 @@ impl<'a> Checker<'a> {
                             .and_then(|r| r.alias.as_ref())
                             .is_some_and(|a| a.aliasname == "excluded");
                         if aliased_excluded
+                            || assigns_into_a_column(&clause["target_list"])
                             || reads_a_column(&clause["target_list"], Some("excluded"))
                             || reads_a_column(&clause["where_clause"], Some("excluded"))
                         {
@@ -342,6 +347,7 @@ impl<'a> Checker<'a> {
                     || !s.from_clause.is_empty()
                     || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
                     || reads_a_column(&body["target_list"], None)
+                    || assigns_into_a_column(&body["target_list"])
                 {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
@@ -414,6 +420,14 @@ fn reads_a_column(v: &Value, except: Option<&str>) -> bool {
         Value::Array(a) => a.iter().any(|x| reads_a_column(x, except)),
         _ => false,
     }
+}
+
+/// Whether a SET assigns into part of a column (`arr[1] = …`, `j['k'] = …`,
+/// `comp.f = …`): the rest of the new value is the old one, which the server
+/// reads, and its errors describe ("wrong number of array subscripts").
+fn assigns_into_a_column(targets: &Value) -> bool {
+    let targets = targets.as_array().map(Vec::as_slice).unwrap_or_default();
+    targets.iter().any(|t| t["node"]["ResTarget"]["indirection"].as_array().is_some_and(|i| !i.is_empty()))
 }
 
 /// The sequences `CREATE TABLE` makes for serial and identity columns,

@@ -252,7 +252,12 @@ impl<'c, 'g> Walk<'c, 'g> {
             "SubLink" => self.operator_list(body.get("oper_name"))?,
             "SortBy" => self.operator_list(body.get("use_op"))?,
             "RangeFunction" => self.range_function(body)?,
-            "Constraint" => self.constraint(body)?,
+            "Constraint" => {
+                // Its names and expressions first: a refusal names the first
+                // thing wrong in them before the constraint's own rules.
+                self.fields(body, &[])?;
+                return self.constraint(body);
+            }
             "SelectStmt" => {
                 if body.get("into_clause").is_some_and(|v| !v.is_null()) {
                     return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
@@ -345,13 +350,30 @@ impl<'c, 'g> Walk<'c, 'g> {
 
     /// An exclusion constraint runs its operators on every later write:
     /// they are held to the operator rule, and a name of more than two
-    /// parts is refused before the deparser sees it.
+    /// parts is refused before the deparser sees it. Its operator classes
+    /// run too: outside btree and hash (whose defaults for built-in types
+    /// are built in, as PRIMARY KEY and UNIQUE use them), a type's default
+    /// class often comes from an extension (btree_gist's `gist_int4_ops`),
+    /// so each element must name a class, which the name rule holds to
+    /// built-in ones.
     fn constraint(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let method = body.get("access_method").and_then(Value::as_str).unwrap_or("");
+        let defaults_built_in = matches!(method, "" | "btree" | "hash");
         for exclusion in body.get("exclusions").and_then(Value::as_array).into_iter().flatten() {
             // Each is the list (index element, operator name).
             let items = exclusion["node"]["List"]["items"].as_array();
             match items.map(Vec::as_slice) {
-                Some([_, op]) => self.operator_list(op["node"]["List"].get("items"))?,
+                Some([element, op]) => {
+                    self.operator_list(op["node"]["List"].get("items"))?;
+                    let class = element["node"]["IndexElem"]["opclass"].as_array();
+                    if !defaults_built_in && class.is_none_or(|c| c.is_empty()) {
+                        return refuse(format!(
+                            "EXCLUDE USING {method}: name each element's operator class (e.g. `range_ops`); the \
+                             type's default class for {method} may come from an extension, whose functions would \
+                             run on every write"
+                        ));
+                    }
+                }
                 _ => return refuse("malformed exclusion constraint"),
             }
         }
