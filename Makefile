@@ -104,11 +104,14 @@ fuzz:
 	$(CARGO) build --release --locked -p host --example fuzz_check
 	FUZZ_SECONDS=$(SECONDS) target/release/examples/fuzz_check
 
-# Per-statement cost of the grants check beside its baselines (parse alone,
-# the statement's round trip), in one run, on a scratch cluster.
-bench: setup
-	$(CARGO) build --release --locked -p host --example bench_check
+# The host beside its baselines, in one run (bench/README in README.md):
+# One-Roof end to end vs `psql -f bench/one-roof.sql`, `host gate` cold and
+# warm, per statement vs tokio-postgres `query_typed` and psql, then the
+# grants check vs parsing. A scratch cluster; BENCH_RUNS=n (default 5).
+bench: host tiers test-plugins
+	$(CARGO) build --release --locked -p host --example bench --example bench_check
 	@dir=$$(mktemp -d /tmp/rollout-bench.XXXXXX); chmod 755 $$dir; \
 	bash scripts/scratch-pg.sh template $$dir/t >/dev/null && bash scripts/scratch-pg.sh clone $$dir/t $$dir/c >/dev/null; \
+	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench && \
 	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench_check; rc=$$?; \
 	bash scripts/scratch-pg.sh stop $$dir/c; rm -rf $$dir; exit $$rc
