@@ -1,7 +1,9 @@
-//! The compile cache: on by default in the operator's cache directory,
-//! private, keyed by the component and the engine, refused (with one
-//! warning line, and a fresh compile) when others could have written it;
-//! and a verb compiles only the plugins it calls.
+//! What makes the host fast keeps its contracts. The compile cache: on by
+//! default in the operator's cache directory, private, keyed by the
+//! component and the engine, refused (with one warning line, and a fresh
+//! compile) when others could have written it; a verb compiles only the
+//! plugins it calls. One round trip per statement: a result without rows
+//! still names its columns.
 
 mod support;
 
@@ -116,4 +118,14 @@ fn gate_compiles_the_gate_only_and_run_compiles_every_plugin() {
     let run = c.host_cmd(&args("run", &plan, &["--param", APR])).env("HOST_COMPILE_CACHE", &dir).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_eq!(entries(&dir).len(), plan.len(), "run compiled every plugin of the plan");
+}
+
+#[test]
+fn a_statement_repeated_in_one_round_trip_each_still_gives_columns_for_an_empty_result() {
+    let c = Cluster::start("columns");
+    let plan = ["gate", "--tiers", "tests/plugins/bench.wasm", "tiers/t8-verify.wasm"];
+    let r = c.host(&[&plan[..], &["--param", "mode=same", "--param", "count=50"]].concat());
+    r.expect_code(0).expect("│ statements").expect("50").expect("status text, code text");
+    let r = c.host(&[&plan[..], &["--param", "mode=distinct", "--param", "count=50"]].concat());
+    r.expect_code(0).expect("status text, code text");
 }

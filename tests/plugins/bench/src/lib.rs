@@ -2,6 +2,7 @@
 //! call into the host to the rows back, for a repeated text and for texts
 //! seen once (`make bench`, beside tokio-postgres `query_typed`).
 
+use rollout_sdk::__bindings::tier::rollout::plugin::{sql, types::SqlValue};
 use rollout_sdk::{param, query_with, Error, Metric, Phase, Result};
 use std::time::Instant;
 
@@ -25,7 +26,17 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
         }
     }
     let ns = start.elapsed().as_nanos() as u64 / count;
-    Ok(vec![Metric::info("statements", count), Metric::info("ns_per_statement", ns)])
+    // The contract gives a result's columns even when no row came back
+    // (the SDK's `Rows` hides them, so this asks the import itself).
+    let empty =
+        sql::query("SELECT status, code FROM one_roof.approval WHERE code = $1", &[SqlValue::Text("none".into())])
+            .map_err(|e| Error::msg(e.message))?;
+    let names: Vec<String> = empty.columns.into_iter().map(|c| format!("{} {}", c.name, c.type_name)).collect();
+    Ok(vec![
+        Metric::info("statements", count),
+        Metric::info("ns_per_statement", ns),
+        Metric::info("empty_result_columns", names.join(", ")),
+    ])
 }
 
 rollout_sdk::check!(check);
