@@ -199,7 +199,9 @@ impl Context {
             Ok(d) => d,
             Err(e) => return Err(CallError::Failed(format!("{e:#}"))),
         };
-        let spec = self.spec(plan, plugin, data.as_ref().map(|d| d.path()));
+        let Some(spec) = self.spec(plan, plugin, data.as_ref().map(|d| d.path())) else {
+            return Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label())));
+        };
         self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await
     }
 
@@ -236,21 +238,21 @@ impl Context {
     }
 
     /// What the sandbox needs to call `plugin`: only the parameters its
-    /// manifest declares.
-    fn spec<'a>(&self, plan: &'a Plan, plugin: &'a Plugin, data_dir: Option<&'a Path>) -> CallSpec<'a> {
+    /// manifest declares. None when the command did not compile it.
+    fn spec<'a>(&self, plan: &'a Plan, plugin: &'a Plugin, data_dir: Option<&'a Path>) -> Option<CallSpec<'a>> {
         let params = self
             .params
             .iter()
             .filter(|(k, _)| plugin.manifest.params.contains_key(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        CallSpec {
+        Some(CallSpec {
             name: &plugin.manifest.name,
-            component: plan.component(plugin),
+            component: plan.component(plugin)?,
             limits: &plugin.manifest.limits,
             data_dir,
             params,
-        }
+        })
     }
 }
 

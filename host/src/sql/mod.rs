@@ -7,6 +7,7 @@
 //! recorded, so a plugin that swallows one still fails its tier.
 
 pub mod check;
+mod checked;
 pub mod convert;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
@@ -14,6 +15,7 @@ use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
 use check::Checker;
+use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +67,8 @@ pub struct SqlSession {
     interrupt: Interrupt,
     /// Counters for the whole transaction (apply and post-conditions).
     pub stats: Stats,
+    /// The statements this plugin's session has passed, by text.
+    checked: CheckCache,
 }
 
 impl SqlSession {
@@ -84,7 +88,8 @@ impl SqlSession {
         deadline: Instant,
         interrupt: Interrupt,
     ) -> Self {
-        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats: Stats::default() }
+        let (stats, checked) = (Stats::default(), CheckCache::default());
+        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats, checked }
     }
 
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
@@ -99,8 +104,9 @@ impl SqlSession {
         }
         // The check is synchronous work: it stops itself at the deadline, and
         // a check that ends past it stops the plugin like any other overrun.
+        // A text this session passed under the same rules is a lookup.
         let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
-        let checked = checker.check(statement, params.len());
+        let checked = self.checked.check(&checker, statement, params.len(), self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
         }
@@ -168,12 +174,14 @@ impl SqlSession {
         }
     }
 
+    /// One round trip: parse, bind and execute with the parameters' own
+    /// types (`query_typed_raw`), results in binary.
     async fn send_rows(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<RowSet, SendError> {
-        let (types, values): (Vec<_>, Vec<_>) = params.iter().map(convert::param).unzip();
-        let stmt = self.client.prepare_typed(&checked.sql, &types).await?;
-        let stream = self.client.query_raw(&stmt, values.iter()).await?;
+        let typed: Vec<_> = params.iter().map(convert::param).collect();
+        let stream = self.client.query_typed_raw(&checked.sql, typed.iter().map(|(t, v)| (v, t.clone()))).await?;
         pin_mut!(stream);
         let mut rows = Vec::new();
+        let mut columns = None;
         // Rows are held in the host before the plugin gets them: budget
         // their bytes too, at the plugin's own memory limit.
         let budget = self.limits.memory_mib * 1024 * 1024;
@@ -185,6 +193,9 @@ impl SqlSession {
                     if self.stats.rows_returned > self.limits.rows_returned {
                         let stop = Stop::Limit { name: "rows_returned", value: self.limits.rows_returned };
                         return Err(SendError::Stop(stop));
+                    }
+                    if columns.is_none() {
+                        columns = Some(convert::columns(row.columns()));
                     }
                     match convert::row(&row) {
                         Ok(r) => {
@@ -205,7 +216,28 @@ impl SqlSession {
         // A SELECT's row count is not a change.
         let rows_changed =
             if checked.kind == check::StatementKind::Select { 0 } else { stream.rows_affected().unwrap_or(0) };
-        Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed })
+        let columns = match columns {
+            Some(c) => c,
+            None => self.describe_empty(checked, &typed).await?,
+        };
+        Ok(RowSet { columns, rows, rows_changed })
+    }
+
+    /// The columns of a result without rows, which `query_typed_raw` does
+    /// not hand back: a second round trip, only for a statement that has
+    /// columns (a SELECT, or a change with RETURNING) and returned no row.
+    async fn describe_empty(
+        &self,
+        checked: &check::Checked,
+        typed: &[(tokio_postgres::types::Type, convert::TextParam)],
+    ) -> Result<Vec<crate::bindings::types::Column>, SendError> {
+        let returning = checked.sql.to_ascii_uppercase().contains("RETURNING");
+        if checked.kind != check::StatementKind::Select && !returning {
+            return Ok(Vec::new());
+        }
+        let types: Vec<_> = typed.iter().map(|(t, _)| t.clone()).collect();
+        let stmt = self.client.prepare_typed(&checked.sql, &types).await?;
+        Ok(convert::columns(stmt.columns()))
     }
 }
 
