@@ -382,8 +382,8 @@ impl<'a> Checker<'a> {
                     );
                 }
                 target(walk, s.relation.as_ref(), Op::Create)?;
-                for sequence in implicit_sequences(s)? {
-                    walk.relation(obj(&sequence)?, Op::Create)?;
+                for relation in implicit_sequences(s)?.into_iter().chain(named_indexes(s)) {
+                    walk.relation(obj(&relation)?, Op::Create)?;
                 }
                 walk.fields(body, &["relation"])?;
             }
@@ -467,6 +467,37 @@ fn implicit_sequences(s: &pg_query::protobuf::CreateStmt) -> Result<Vec<Value>, 
             "relpersistence": "p", "inh": true}));
     }
     Ok(out)
+}
+
+/// The indexes a PRIMARY KEY, UNIQUE or EXCLUDE constraint creates under
+/// the name the statement gives it (`CONSTRAINT name PRIMARY KEY`): a
+/// relation in the table's schema like any other, so it needs its own
+/// create grant. (Unnamed ones get the server's `table_…_pkey`/`_key`/`_excl`
+/// names, which the table's own grant covers.)
+fn named_indexes(s: &pg_query::protobuf::CreateStmt) -> Vec<Value> {
+    use pg_query::protobuf::ConstrType;
+    let Some(table) = &s.relation else { return Vec::new() };
+    let column_constraints = s.table_elts.iter().filter_map(|e| match &e.node {
+        Some(N::ColumnDef(c)) => Some(c.constraints.iter()),
+        _ => None,
+    });
+    let constraints = s.table_elts.iter().chain(column_constraints.flatten()).chain(&s.constraints);
+    constraints
+        .filter_map(|c| match &c.node {
+            Some(N::Constraint(c)) => Some(c),
+            _ => None,
+        })
+        .filter(|c| {
+            !c.conname.is_empty()
+                && [ConstrType::ConstrPrimary, ConstrType::ConstrUnique, ConstrType::ConstrExclusion]
+                    .iter()
+                    .any(|t| *t as i32 == c.contype)
+        })
+        .map(|c| {
+            serde_json::json!({"catalogname": "", "schemaname": table.schemaname, "relname": c.conname,
+                "relpersistence": "p", "inh": true})
+        })
+        .collect()
 }
 
 /// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every
