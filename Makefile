@@ -86,7 +86,7 @@ lint: setup
 
 test: lint host tiers test-plugins
 	HOST_COMPILE_CACHE= $(CARGO) test --release --locked -p host --lib --bins
-	$(CARGO) test --release --locked -p host --test rollout --test grants --test tls --test truth --test proof --test faults --test review --test report -- --test-threads=3
+	$(CARGO) test --release --locked -p host --test rollout --test grants --test tls --test truth --test proof --test faults --test review --test report --test roles -- --test-threads=3
 	$(CARGO) test --release --locked -p host --test hostile --test bounds -- --nocapture
 
 clean:
