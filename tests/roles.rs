@@ -204,6 +204,10 @@ fn a_plugin_that_changes_its_role_fails_and_keeps_nothing() {
     let extra = ["--param", APR, "--param", "escape=sql", "--roles", "--data-dir", data.to_str().unwrap()];
     let r = c.host(&args("run", &plan, &extra));
     r.expect_code(4).expect("ended as role postgres, not as its own role rollout_test_hostile");
+    // Stopped at the statement that switched, before the plugin saw its
+    // result: the insert never ran, and the plugin could report nothing.
+    r.expect("the statement changed the role it runs as (now postgres); its result is withheld");
+    assert!(!r.all().contains("ESCAPED"), "{}", r.all());
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.team WHERE code = 'X1'"), 0, "the write stayed");
     assert_eq!(c.tier_states(), "test-hostile=failed");
 }

@@ -215,15 +215,18 @@ impl Context {
     /// A plugin's SQL access on `client`, shared with the sandbox call.
     fn session(&self, plugin: &Plugin, client: &Arc<Client>) -> Arc<Mutex<SqlSession>> {
         let m = &plugin.manifest;
-        Arc::new(Mutex::new(SqlSession::new(
-            client.clone(),
-            self.target.canceller(client),
-            m.grants.clone(),
-            m.kind.read_only(),
-            m.limits.clone(),
-            Instant::now(),
-            self.interrupt.clone(),
-        )))
+        Arc::new(Mutex::new(
+            SqlSession::new(
+                client.clone(),
+                self.target.canceller(client),
+                m.grants.clone(),
+                m.kind.read_only(),
+                m.limits.clone(),
+                Instant::now(),
+                self.interrupt.clone(),
+            )
+            .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name))),
+        ))
     }
 
     /// One call into `plugin` with its SQL session on `client` and a fresh
@@ -254,13 +257,16 @@ impl Context {
         let result = self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await;
         match db::leave_role(client).await {
             Ok(user) if user == role => Ok(result),
-            Ok(user) => Err(Failure::TierFailed {
-                label: format!("{} {}", plugin.label(), call.name()),
-                cause: format!(
-                    "its call ended as role {user}, not as its own role {role}: the plugin changed its role; \
-                     nothing of its transaction is kept"
-                ),
-            }),
+            Ok(user) => {
+                let stopped = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+                Err(Failure::TierFailed {
+                    label: format!("{} {}", plugin.label(), call.name()),
+                    cause: format!(
+                        "its call ended as role {user}, not as its own role {role}: the plugin changed its role{stopped}; \
+                         nothing of its transaction is kept"
+                    ),
+                })
+            }
             // The plugin's SQL error aborted the transaction: the error is
             // recorded and fails the call, and the rollback that follows
             // (to the check's savepoint, or whole) ends the role with it.
