@@ -39,6 +39,9 @@ step "Governance ratifies $apr (outside the runner)"
 psql -q -v ON_ERROR_STOP=1 -f sql/ratify.sql
 $host gate "${run[@]}" --param ratified_apr=$apr
 
+step "Preview: host run --dry-run (the whole plan in one transaction, rolled back, under the roles)"
+$host run --dry-run "${run[@]}" --param ratified_apr=$apr
+
 step "2. EXECUTE: host run (every plugin as its own restricted role)"
 $host run "${run[@]}" --param ratified_apr=$apr
 roles=$(psql -Atc "SELECT roles FROM rollout_ledger.rollout ORDER BY id DESC LIMIT 1")

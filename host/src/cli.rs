@@ -3,7 +3,7 @@
 
 use crate::error::Failure;
 use crate::ledger::Outcome;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Calls, Plan};
 use crate::report::Reporter;
 use crate::runbook::{self, Context};
 use crate::sandbox::Sandbox;
@@ -28,7 +28,15 @@ pub enum Command {
     /// Run the gate alone (read-only): print its table and READY or BLOCKED.
     Gate(RunArgs),
     /// Run the rollout: gate, tiers in order, verify, probes, report.
-    Run(RunArgs),
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+        /// Preview: the whole run inside one transaction that is always
+        /// rolled back; shows what each tier would change. Takes the lock
+        /// and records one `dry_run` row in the ledger; marks nothing applied.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
         #[command(flatten)]
@@ -173,13 +181,23 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gate(args) => {
-            with_plan("gate", &args, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await })).await
+            with_plan("gate", Calls::Gate, &args, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await }))
+                .await
         }
-        Command::Run(args) => {
-            with_plan("run", &args, |ctx, plan| Box::pin(async move { runbook::run(ctx, plan).await })).await
+        Command::Run { args, dry_run: true } => {
+            with_plan("dry-run", Calls::Everything, &args, |ctx, plan| {
+                Box::pin(async move { runbook::dry_run(ctx, plan).await })
+            })
+            .await
+        }
+        Command::Run { args, dry_run: false } => {
+            with_plan("run", Calls::Everything, &args, |ctx, plan| {
+                Box::pin(async move { runbook::run(ctx, plan).await })
+            })
+            .await
         }
         Command::Rollback { args, tier } => {
-            with_plan("rollback", &args, move |ctx, plan| {
+            with_plan("rollback", Calls::Rollback, &args, move |ctx, plan| {
                 Box::pin(async move { runbook::rollback(ctx, plan, tier).await })
             })
             .await
@@ -245,7 +263,7 @@ type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Fa
 /// Builds the plan and context, runs `step`, and writes the report whatever
 /// the outcome. A report not written makes a success exit 9; a failure keeps
 /// its own code, and both say what the command did and where the report is.
-async fn with_plan<F>(verb: &str, args: &RunArgs, step: F) -> Result<(), Failure>
+async fn with_plan<F>(verb: &str, calls: Calls, args: &RunArgs, step: F) -> Result<(), Failure>
 where
     F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
 {
@@ -253,7 +271,7 @@ where
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let result = async {
         let mut ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
-        let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+        let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
         let mut roles = args.roles;
         if let Some(path) = &args.lock {
             let lock = grants::Lock::read(path).map_err(Failure::Plan)?;

@@ -117,13 +117,35 @@ impl Plugin {
     }
 }
 
-/// The plugins of a rollout, in the order they run, compiled.
+/// Which of the plan's plugins a command calls: only those are compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// `host gate`: the gate alone.
+    Gate,
+    /// `host run`: gate, tiers, verify, probes.
+    Everything,
+    /// `host rollback`: the tiers' rollbacks and the probes.
+    Rollback,
+}
+
+impl Calls {
+    fn includes(self, plugin: &Plugin) -> bool {
+        match self {
+            Calls::Gate => plugin.manifest.kind == Kind::Gate,
+            Calls::Everything => true,
+            Calls::Rollback => matches!(plugin.manifest.kind, Kind::Tier | Kind::Probe),
+        }
+    }
+}
+
+/// The plugins of a rollout, in the order they run; those the command
+/// calls are compiled.
 pub struct Plan {
     pub gate: Plugin,
     pub tiers: Vec<Plugin>,
     pub verify: Plugin,
     pub probes: Vec<Plugin>,
-    /// Compiled components by plugin name.
+    /// Compiled components by plugin name (those the command calls).
     components: BTreeMap<String, Component>,
 }
 
@@ -133,18 +155,19 @@ impl Plan {
         std::iter::once(&self.gate).chain(&self.tiers).chain(std::iter::once(&self.verify)).chain(&self.probes)
     }
 
-    /// Reads, orders and compiles the plugins.
-    pub fn load(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>) -> Result<Plan> {
+    /// Reads and orders the plugins, and compiles those the command calls
+    /// (a refusal of one of them comes here, before the database).
+    pub fn load(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>, calls: Calls) -> Result<Plan> {
         let mut plan = Plan::order(read_all(paths, data_dir)?)?;
-        let all: Vec<&Plugin> = plan.all().collect();
-        plan.components = compile_all(sandbox, &all)?;
+        let called: Vec<&Plugin> = plan.all().filter(|p| calls.includes(p)).collect();
+        plan.components = compile_all(sandbox, &called)?;
         Ok(plan)
     }
 
-    /// The compiled component of one of the plan's plugins.
-    pub fn component(&self, plugin: &Plugin) -> &Component {
-        // Every plugin of the plan is compiled in `load`.
-        &self.components[&plugin.manifest.name]
+    /// The compiled component of one of the plan's plugins; none for a
+    /// plugin the command does not call.
+    pub fn component(&self, plugin: &Plugin) -> Option<&Component> {
+        self.components.get(&plugin.manifest.name)
     }
 
     fn order(plugins: Vec<Plugin>) -> Result<Plan> {
@@ -200,22 +223,25 @@ impl Plan {
     }
 }
 
-/// Compiles plugins, one thread per core (compiling is the slow part).
+/// Compiles plugins (or loads them from the compile cache) on one thread
+/// per core, each taking the next plugin not yet taken: compiling is the
+/// slow part of a cold start.
 pub fn compile_all(sandbox: &Sandbox, plugins: &[&Plugin]) -> Result<BTreeMap<String, Component>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let chunk = plugins.len().div_ceil(threads).max(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<Vec<(String, Component)>> {
+        let mut done = Vec::new();
+        while let Some(p) = plugins.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            done.push((p.manifest.name.clone(), p.compile(sandbox)?));
+        }
+        Ok(done)
+    };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = plugins
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter().map(|p| Ok((p.manifest.name.clone(), p.compile(sandbox)?))).collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
+        let workers: Vec<_> = (0..cores.min(plugins.len())).map(|_| scope.spawn(work)).collect();
         let mut all = BTreeMap::new();
         for w in workers {
-            all.extend(w.join().expect("plugin compiler thread")?);
+            let done = w.join().map_err(|_| anyhow::anyhow!("a plugin compiler thread panicked"))?;
+            all.extend(done?);
         }
         Ok(all)
     })

@@ -30,9 +30,14 @@ fn template() -> &'static Path {
     })
 }
 
-/// One precompiled-component cache for the whole test run.
+/// One precompiled-component cache for the whole test run, private to the
+/// user as the host requires (it refuses a cache others can read or write).
 pub fn compile_cache() -> PathBuf {
-    root().join("target/host-compile-cache")
+    use std::os::unix::fs::PermissionsExt;
+    let dir = root().join("target/host-compile-cache");
+    std::fs::create_dir_all(&dir).expect("compile cache directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("compile cache is private");
+    dir
 }
 
 /// A running scratch cluster, stopped and deleted on drop.

@@ -76,6 +76,16 @@ pub fn render(s: &Summary) -> String {
             ));
         }
     }
+    for t in s.tiers.iter().filter(|t| !t.changes.is_empty()) {
+        out.push_str(&format!(
+            "\n### Tier {} — {}: what it would change (rolled back)\n\n| # | relation | operation | rows |\n| --- | --- | --- | --- |\n",
+            t.ordinal,
+            md(&t.plugin)
+        ));
+        for (i, c) in t.changes.iter().enumerate() {
+            out.push_str(&format!("| {} | {} | {} | {} |\n", i + 1, md(&c.relation), c.op.grant_key(), c.rows));
+        }
+    }
     for table in s.tiers.iter().filter_map(|t| t.conditions.as_ref()) {
         let verdict = if table.passed { "PASS" } else { "FAIL" };
         out.push_str(&format!("\n### {} — {verdict}\n\n{}", md(&table.title), md_table(table)));

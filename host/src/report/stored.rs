@@ -158,6 +158,11 @@ mod tests {
                 rows_changed: 0,
                 message: Some("nul \0 here".into()),
                 conditions: Some(table("t")),
+                changes: vec![crate::sql::Change {
+                    relation: "s.t".into(),
+                    op: crate::sql::check::Op::Insert,
+                    rows: u64::MAX,
+                }],
             }],
             verify: None,
             probes: vec![table("p")],

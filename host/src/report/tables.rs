@@ -194,6 +194,10 @@ pub struct TierRow {
     /// The tier's own check: post-conditions of an apply, rollback
     /// conditions of a rollback (its title says which).
     pub conditions: Option<CheckTable>,
+    /// A dry run's record of every statement that changed something (a
+    /// run commits them, and the ledger counts them instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::sql::Change>,
 }
 
 /// `host status`: the applied tiers and the latest rollouts, as text.

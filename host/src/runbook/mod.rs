@@ -8,12 +8,14 @@
 
 mod checks;
 mod commit;
+mod dry_run;
 mod report;
 mod rollback;
 mod run;
 mod status;
 mod tier;
 
+pub use dry_run::dry_run;
 pub use report::{report, Destination};
 pub use rollback::rollback;
 pub use run::{gate, run};
@@ -246,7 +248,9 @@ impl Context {
             Ok(d) => d,
             Err(e) => return Ok(Err(CallError::Failed(format!("{e:#}")))),
         };
-        let spec = self.spec(plan, plugin, data.as_ref().map(|d| d.path()));
+        let Some(spec) = self.spec(plan, plugin, data.as_ref().map(|d| d.path())) else {
+            return Ok(Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label()))));
+        };
         let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
         let Some(role) = role else {
             return Ok(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
@@ -308,21 +312,21 @@ impl Context {
     }
 
     /// What the sandbox needs to call `plugin`: only the parameters its
-    /// manifest declares.
-    fn spec<'a>(&self, plan: &'a Plan, plugin: &'a Plugin, data_dir: Option<&'a Path>) -> CallSpec<'a> {
+    /// manifest declares. None when the command did not compile it.
+    fn spec<'a>(&self, plan: &'a Plan, plugin: &'a Plugin, data_dir: Option<&'a Path>) -> Option<CallSpec<'a>> {
         let params = self
             .params
             .iter()
             .filter(|(k, _)| plugin.manifest.params.contains_key(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        CallSpec {
+        Some(CallSpec {
             name: &plugin.manifest.name,
-            component: plan.component(plugin),
+            component: plan.component(plugin)?,
             limits: &plugin.manifest.limits,
             data_dir,
             params,
-        }
+        })
     }
 }
 

@@ -141,6 +141,7 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         rows_changed: if event.committed() { record.stats.rows_changed } else { 0 },
         message: None,
         conditions: record.conditions.clone(),
+        changes: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! What the plugin says (log lines, stdout, metrics) is bounded per call
 //! ([`output`]).
 
+mod cache;
 mod host;
 mod output;
 
@@ -18,6 +19,7 @@ use crate::manifest::Limits;
 use crate::signal::Interrupt;
 use crate::sql::{SqlSession, Stop};
 use anyhow::{bail, Context as _, Result};
+use cache::CompileCache;
 use host::{Limiter, PluginState};
 use output::Output;
 use std::collections::BTreeMap;
@@ -142,6 +144,7 @@ pub enum CallError {
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<PluginState>,
+    cache: CompileCache,
 }
 
 impl Sandbox {
@@ -161,19 +164,20 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
         bindings::Tier::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s).map_err(wt)?;
-        Ok(Sandbox { engine, linker })
+        let cache = CompileCache::from_env(&engine);
+        Ok(Sandbox { engine, linker, cache })
     }
 
     /// Compiles a plugin and refuses it, naming the reason, if it imports
     /// anything beyond the allow-list or does not export `world`.
     pub fn compile(&self, bytes: &[u8], sha256: &str, world: World, kind: &str) -> Result<Component> {
-        let component = match self.cached(sha256) {
+        let component = match self.cache.load(&self.engine, sha256) {
             Some(c) => c,
             None => {
                 let c = Component::from_binary(&self.engine, bytes)
                     .map_err(wt)
                     .context("not a valid WebAssembly component")?;
-                self.store_cached(sha256, &c);
+                self.cache.store(sha256, &c);
                 c
             }
         };
@@ -208,28 +212,6 @@ impl Sandbox {
             );
         }
         Ok(component)
-    }
-
-    /// A precompiled component from `HOST_COMPILE_CACHE`, keyed by the
-    /// plugin's sha256. Off unless that variable names a directory: what is
-    /// cached is native code, so the directory must be private to the
-    /// operator (tests and the demo use it to skip recompiling).
-    fn cached(&self, sha256: &str) -> Option<Component> {
-        let path = std::path::Path::new(&std::env::var_os("HOST_COMPILE_CACHE")?).join(format!("{sha256}.cwasm"));
-        // SAFETY: the file was written by `store_cached` from a component
-        // whose bytes have this sha256; wasmtime refuses artifacts built by
-        // another engine configuration or version.
-        unsafe { Component::deserialize_file(&self.engine, path).ok() }
-    }
-
-    fn store_cached(&self, sha256: &str, component: &Component) {
-        let Some(dir) = std::env::var_os("HOST_COMPILE_CACHE") else { return };
-        let dir = std::path::Path::new(&dir);
-        let Ok(bytes) = component.serialize() else { return };
-        let tmp = dir.join(format!("{sha256}.{}.tmp", std::process::id()));
-        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, dir.join(format!("{sha256}.cwasm")));
-        }
     }
 
     /// The component's imports and exports, for `host inspect`.

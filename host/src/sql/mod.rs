@@ -7,6 +7,7 @@
 //! recorded, so a plugin that swallows one still fails its tier.
 
 pub mod check;
+mod checked;
 pub mod convert;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
@@ -14,6 +15,7 @@ use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
 use check::Checker;
+use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +46,17 @@ pub struct Stats {
     pub rows_changed: u64,
     /// SQL errors and refusals, in order; any one fails the tier.
     pub errors: Vec<String>,
+    /// Every statement that changed something: what a dry run reports.
+    #[serde(skip)]
+    pub changes: Vec<Change>,
+}
+
+/// What one statement did to one relation (the one it writes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    pub relation: String,
+    pub op: check::Op,
+    pub rows: u64,
 }
 
 /// One plugin's SQL access for the length of a transaction.
@@ -60,6 +73,8 @@ pub struct SqlSession {
     pub stats: Stats,
     /// Under roles: the plugin's role, proven again after every statement.
     role: Option<String>,
+    /// The statements this plugin's session has passed, by text.
+    checked: CheckCache,
 }
 
 impl SqlSession {
@@ -79,17 +94,8 @@ impl SqlSession {
         deadline: Instant,
         interrupt: Interrupt,
     ) -> Self {
-        SqlSession {
-            client,
-            cancel,
-            grants,
-            read_only,
-            limits,
-            deadline,
-            interrupt,
-            stats: Stats::default(),
-            role: None,
-        }
+        let (stats, checked) = (Stats::default(), CheckCache::default());
+        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats, checked, role: None }
     }
 
     /// Under roles: every statement must leave the session as `role`.
@@ -110,8 +116,9 @@ impl SqlSession {
         }
         // The check is synchronous work: it stops itself at the deadline, and
         // a check that ends past it stops the plugin like any other overrun.
+        // A text this session passed under the same rules is a lookup.
         let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
-        let checked = checker.check(statement, params.len());
+        let checked = self.checked.check(&checker, statement, params.len(), self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
         }
@@ -150,6 +157,10 @@ impl SqlSession {
         match result {
             Ok(Ok(set)) => {
                 self.stats.rows_changed += set.rows_changed;
+                if let Some((relation, op)) = checked.accesses.iter().find(|(_, op)| *op != check::Op::Read) {
+                    let change = Change { relation: relation.clone(), op: *op, rows: set.rows_changed };
+                    self.stats.changes.push(change);
+                }
                 if self.stats.rows_changed > self.limits.rows_changed {
                     return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
                 }
@@ -171,19 +182,27 @@ impl SqlSession {
                 let e = convert::sql_error(&e);
                 Err(Stop::ConnectionLost(format!("SQL error {}: {}", e.sqlstate, e.message)))
             }
-            Err(SendError::Sql(e)) => Ok(Err(convert::sql_error(&e))),
+            Err(SendError::Sql(e)) => {
+                let mut error = convert::sql_error(&e);
+                if error.detail.is_some() && !may_see_detail(&self.grants, checked, &e) {
+                    error.detail = None;
+                }
+                Ok(Err(error))
+            }
             Err(SendError::Stop(stop)) => Err(stop),
             Err(SendError::Value(e)) => Ok(Err(e)),
             Ok(set) => Ok(Ok(set)),
         }
     }
 
+    /// One round trip: parse, bind and execute with the parameters' own
+    /// types (`query_typed_raw`), results in binary.
     async fn send_rows(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<RowSet, SendError> {
-        let (types, values): (Vec<_>, Vec<_>) = params.iter().map(convert::param).unzip();
-        let stmt = self.client.prepare_typed(&checked.sql, &types).await?;
-        let stream = self.client.query_raw(&stmt, values.iter()).await?;
+        let typed: Vec<_> = params.iter().map(convert::param).collect();
+        let stream = self.client.query_typed_raw(&checked.sql, typed.iter().map(|(t, v)| (v, t.clone()))).await?;
         pin_mut!(stream);
         let mut rows = Vec::new();
+        let mut columns = None;
         // Rows are held in the host before the plugin gets them: budget
         // their bytes too, at the plugin's own memory limit.
         let budget = self.limits.memory_mib * 1024 * 1024;
@@ -195,6 +214,9 @@ impl SqlSession {
                     if self.stats.rows_returned > self.limits.rows_returned {
                         let stop = Stop::Limit { name: "rows_returned", value: self.limits.rows_returned };
                         return Err(SendError::Stop(stop));
+                    }
+                    if columns.is_none() {
+                        columns = Some(convert::columns(row.columns()));
                     }
                     match convert::row(&row) {
                         Ok(r) => {
@@ -215,8 +237,40 @@ impl SqlSession {
         // A SELECT's row count is not a change.
         let rows_changed =
             if checked.kind == check::StatementKind::Select { 0 } else { stream.rows_affected().unwrap_or(0) };
-        Ok(RowSet { columns: convert::columns(stmt.columns()), rows, rows_changed })
+        let columns = match columns {
+            Some(c) => c,
+            None => self.describe_empty(checked, &typed).await?,
+        };
+        Ok(RowSet { columns, rows, rows_changed })
     }
+
+    /// The columns of a result without rows, which `query_typed_raw` does
+    /// not hand back: a second round trip, only for a statement that has
+    /// columns (a SELECT, or a change with RETURNING) and returned no row.
+    async fn describe_empty(
+        &self,
+        checked: &check::Checked,
+        typed: &[(tokio_postgres::types::Type, convert::TextParam)],
+    ) -> Result<Vec<crate::bindings::types::Column>, SendError> {
+        let returning = checked.sql.to_ascii_uppercase().contains("RETURNING");
+        if checked.kind != check::StatementKind::Select && !returning {
+            return Ok(Vec::new());
+        }
+        let types: Vec<_> = typed.iter().map(|(t, _)| t.clone()).collect();
+        let stmt = self.client.prepare_typed(&checked.sql, &types).await?;
+        Ok(convert::columns(stmt.columns()))
+    }
+}
+
+/// Whether the plugin may see an error's DETAIL: the server puts row
+/// contents there ("Failing row contains …", "Key (code)=(…) already
+/// exists"), so only a plugin that may read every relation the statement
+/// touches, and the relation the error names, sees it. (PostgreSQL itself
+/// withholds such DETAIL from a role without SELECT on the columns.)
+fn may_see_detail(grants: &Grants, checked: &check::Checked, e: &tokio_postgres::Error) -> bool {
+    let readable = |relation: &str| grants.read.iter().any(|r| r == relation);
+    let named = e.as_db_error().and_then(|db| Some(format!("{}.{}", db.schema()?, db.table()?)));
+    checked.accesses.iter().all(|(relation, _)| readable(relation)) && named.as_deref().is_none_or(readable)
 }
 
 /// Why sending a statement did not give rows.

@@ -590,9 +590,8 @@ SELECT coalesce.ts_stat FROM COALESCE('select to_tsvector(set_config(''role'', '
 SELECT code FROM one_roof.team t, CAST('/etc/passwd' AS text) WHERE text.pg_read_file IS NOT NULL
 INSERT INTO one_roof.label (responsibility_id, text) SELECT 1, text.pg_read_file FROM CAST('/etc/passwd' AS text)
 SELECT x.pg_read_file FROM CAST('/etc/passwd' AS text) AS x
--- HOLE (low impact): `alias.f` on a table alias calls f(row); only harmless
--- pg_catalog functions take a record/anyelement/"any" argument today, but the
--- function allow-list is still bypassed.
+-- `alias.f` on a table alias calls f(row): refused for every pg_catalog
+-- function one argument can call (the list comes from the catalog).
 SELECT t.row_to_json FROM one_roof.team t
 SELECT t.quote_literal FROM one_roof.team AS t
 

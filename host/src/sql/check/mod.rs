@@ -29,11 +29,13 @@ mod sizes;
 mod walk;
 
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
 
-pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use policy::{callable_list, MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 
 /// The `pg_catalog` functions any plugin may call without a grant, for the
 /// reviewer's tools and the differential oracle (which lets a restricted
@@ -55,7 +57,7 @@ use walk::Walk;
 const CHECK_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a statement does to one relation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     Read,
@@ -306,20 +308,46 @@ impl<'a> Checker<'a> {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
                 if let Some(oc) = &s.on_conflict_clause {
+                    // An arbiter (`ON CONFLICT (id)`, `ON CONSTRAINT c`)
+                    // looks the key up among the existing rows: PostgreSQL
+                    // asks SELECT for it, and the row count says whether the
+                    // key exists.
+                    if oc.infer.is_some() {
+                        target(walk, s.relation.as_ref(), Op::Read)?;
+                    }
                     if oc.action == OnConflictAction::OnconflictUpdate as i32 {
                         target(walk, s.relation.as_ref(), Op::Update)?;
+                        // DO UPDATE's SET and WHERE see the existing row: a
+                        // column they name (other than `excluded.…`, the row
+                        // proposed) is a read of the target, as PostgreSQL
+                        // asks SELECT for it.
+                        let clause = &body["on_conflict_clause"];
+                        let aliased_excluded = s
+                            .relation
+                            .as_ref()
+                            .and_then(|r| r.alias.as_ref())
+                            .is_some_and(|a| a.aliasname == "excluded");
+                        if aliased_excluded
+                            || assigns_into_a_column(&clause["target_list"])
+                            || reads_a_column(&clause["target_list"], Some("excluded"))
+                            || reads_a_column(&clause["where_clause"], Some("excluded"))
+                        {
+                            target(walk, s.relation.as_ref(), Op::Read)?;
+                        }
                     }
                 }
                 walk.fields(body, &["relation"])?;
             }
             N::UpdateStmt(s) => {
                 target(walk, s.relation.as_ref(), Op::Update)?;
-                // WHERE, FROM and RETURNING can read the target's rows, so
-                // they need a read grant, as PostgreSQL asks SELECT for what
-                // they read. Not counted: a SET expression reading a column.
+                // WHERE, FROM, RETURNING and a SET expression naming a
+                // column can read the target's rows, so they need a read
+                // grant, as PostgreSQL asks SELECT for what they read.
                 if s.where_clause.is_some()
                     || !s.from_clause.is_empty()
                     || s.returning_clause.as_ref().is_some_and(|r| !r.exprs.is_empty())
+                    || reads_a_column(&body["target_list"], None)
+                    || assigns_into_a_column(&body["target_list"])
                 {
                     target(walk, s.relation.as_ref(), Op::Read)?;
                 }
@@ -354,6 +382,9 @@ impl<'a> Checker<'a> {
                     );
                 }
                 target(walk, s.relation.as_ref(), Op::Create)?;
+                for sequence in implicit_sequences(s)? {
+                    walk.relation(obj(&sequence)?, Op::Create)?;
+                }
                 walk.fields(body, &["relation"])?;
             }
             N::DropStmt(s) => drop_table(walk, s)?,
@@ -369,6 +400,73 @@ fn target(walk: &mut Walk, relation: Option<&RangeVar>, op: Op) -> Result<(), Re
         Some(rv) => walk.relation(obj(&to_json(rv))?, op),
         None => refuse("statement without a target relation"),
     }
+}
+
+/// Whether an expression names a column (of the target, for a write):
+/// any column reference, except those qualified by `except` (the
+/// `excluded` row of ON CONFLICT, which is the row being proposed).
+fn reads_a_column(v: &Value, except: Option<&str>) -> bool {
+    match v {
+        Value::Object(m) => {
+            if let Some(cr) = m.get("ColumnRef") {
+                let first = cr["fields"][0]["node"]["String"]["sval"].as_str();
+                let qualified = cr["fields"].as_array().is_some_and(|f| f.len() > 1);
+                if !(qualified && except.is_some() && first == except) {
+                    return true;
+                }
+            }
+            m.values().any(|x| reads_a_column(x, except))
+        }
+        Value::Array(a) => a.iter().any(|x| reads_a_column(x, except)),
+        _ => false,
+    }
+}
+
+/// Whether a SET assigns into part of a column (`arr[1] = …`, `j['k'] = …`,
+/// `comp.f = …`): the rest of the new value is the old one, which the server
+/// reads, and its errors describe ("wrong number of array subscripts").
+fn assigns_into_a_column(targets: &Value) -> bool {
+    let targets = targets.as_array().map(Vec::as_slice).unwrap_or_default();
+    targets.iter().any(|t| t["node"]["ResTarget"]["indirection"].as_array().is_some_and(|i| !i.is_empty()))
+}
+
+/// The sequences `CREATE TABLE` makes for serial and identity columns,
+/// named as PostgreSQL names them (`table_column_seq`): each needs a create
+/// grant like the table. A name the server would have to shorten or
+/// change is refused, since the grant could not name it.
+fn implicit_sequences(s: &pg_query::protobuf::CreateStmt) -> Result<Vec<Value>, Refusal> {
+    let Some(table) = &s.relation else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for element in &s.table_elts {
+        let Some(N::ColumnDef(column)) = &element.node else { continue };
+        let type_names: Vec<&str> = column
+            .type_name
+            .iter()
+            .flat_map(|t| &t.names)
+            .filter_map(|n| match &n.node {
+                Some(N::String(s)) => Some(s.sval.as_str()),
+                _ => None,
+            })
+            .collect();
+        let serial =
+            matches!(type_names.as_slice(), [name] | ["pg_catalog", name] if policy::SERIAL_TYPES.contains(name));
+        let identity = column.constraints.iter().any(|c| {
+            matches!(&c.node, Some(N::Constraint(c)) if c.contype == pg_query::protobuf::ConstrType::ConstrIdentity as i32)
+        });
+        if !(serial || identity) {
+            continue;
+        }
+        let name = format!("{}_{}_seq", table.relname, column.colname);
+        if name.len() > policy::MAX_IDENT {
+            return refuse(format!(
+                "serial/identity column {}: its sequence's name ({name}) is too long for a grant to name; use a shorter name",
+                column.colname
+            ));
+        }
+        out.push(serde_json::json!({"catalogname": "", "schemaname": table.schemaname, "relname": name,
+            "relpersistence": "p", "inh": true}));
+    }
+    Ok(out)
 }
 
 /// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every

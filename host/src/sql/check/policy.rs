@@ -71,7 +71,7 @@ pub(super) const SAFE_FUNCTIONS: &[&str] = &[
     "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_agg", "jsonb_build_array",
     "jsonb_build_object", "jsonb_object_agg", "json_agg", "json_build_object", "lag", "lead", "left", "length",
     "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now", "rank", "replace", "right", "round",
-    "row_number", "rpad", "rtrim", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
+    "row_number", "rpad", "rtrim", "similar_to_escape", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
     "sum", "to_char", "to_jsonb", "to_regclass", "trim", "unnest", "upper",
 ];
 
@@ -96,16 +96,57 @@ pub(super) const SQL_SYNTAX_ARITIES: &[(&str, &[usize])] = &[
     ("pg_collation_for", &[1]),
 ];
 
-/// Built-in non-aggregate functions that take one whole row (record,
-/// anyelement, "any"): `alias.f` on a relation alias is the call `f(alias)`,
-/// which would bypass the function check, so `x.f` is refused for these names.
-#[rustfmt::skip]
-pub(super) const ROW_FUNCTIONS: &[&str] = &[
-    "array_dims", "array_ndims", "array_to_json", "cardinality", "concat", "hash_array", "hash_record",
-    "json_build_array", "json_build_object", "jsonb_build_array", "jsonb_build_object", "num_nonnulls",
-    "num_nulls", "pg_collation_for", "pg_column_compression", "pg_column_size", "pg_typeof", "quote_literal",
-    "quote_nullable", "record_out", "record_send", "row_to_json", "to_json", "to_jsonb", "unnest",
-];
+/// Whether `name` is a `pg_catalog` function that one argument can call:
+/// `alias.name` on a relation alias without such a column is the call
+/// `name(alias)` (attribute notation), which would bypass the function
+/// check, so `x.name` is refused for every such name. The list is derived
+/// from the server's catalog (`callable.sql`), never written by hand, and
+/// `tests/grants.rs` fails when it differs from the server the tests run.
+pub(super) fn callable_with_one_argument(name: &str) -> bool {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| include_str!("callable.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+        .contains(name)
+}
+
+/// The names `callable_with_one_argument` knows, for the test that
+/// compares them with the server's catalog.
+pub fn callable_list() -> &'static str {
+    include_str!("callable.txt")
+}
+
+/// Parse-tree fields that name an object other than a relation, function,
+/// operator or type (which have rules of their own in `walk.rs`): every
+/// one is held to a rule here, so a name no grant covers never reaches the
+/// server. Looked up by field name wherever the field appears.
+pub(super) enum NameRule {
+    /// A built-in object: one unqualified name (the host pins `search_path`
+    /// to `pg_catalog, pg_temp`, and plugins cannot create temporary
+    /// objects) or `pg_catalog.name`. Collations, operator classes.
+    Builtin(&'static str),
+    /// One of the built-in names listed (access methods and compression
+    /// methods have no schema, so a name is the whole answer).
+    OneOf(&'static str, &'static [&'static str]),
+    /// Never allowed with a value (tablespaces, an existing index).
+    Empty(&'static str),
+}
+
+/// The rule for a field that names an object, by the field's name.
+pub(super) fn name_rule(field: &str) -> Option<NameRule> {
+    use NameRule::*;
+    Some(match field {
+        "collname" | "collation" => Builtin("collation"),
+        "opclass" => Builtin("operator class"),
+        "access_method" => OneOf("access method", &["heap", "btree", "hash", "gist", "spgist", "gin", "brin"]),
+        "compression" => OneOf("compression method", &["pglz", "lz4", "default"]),
+        "tablespacename" | "indexspace" | "table_space_name" => Empty("a tablespace"),
+        "indexname" => Empty("an existing index"),
+        _ => return None,
+    })
+}
+
+/// Column types that make `CREATE TABLE` create a sequence as well.
+pub(super) const SERIAL_TYPES: &[&str] = &["smallserial", "serial2", "serial", "serial4", "bigserial", "serial8"];
 
 /// Parse-tree fields that hold offsets into the source text (`location`,
 /// `list_start`, `stmt_len`…): the only fields allowed to differ when the

@@ -4,7 +4,10 @@
 //! operator, column-reference and type rules. A node kind it does not know
 //! is refused: whatever it cannot see, it cannot prove granted.
 
-use super::policy::{forbidden_reason, KNOWN_NODES, MAX_IDENT, ROW_FUNCTIONS, SAFE_FUNCTIONS, SQL_SYNTAX_ARITIES};
+use super::policy::{
+    callable_with_one_argument, forbidden_reason, name_rule, NameRule, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS,
+    SQL_SYNTAX_ARITIES,
+};
 use super::sizes::Asked;
 use super::{obj, refuse, refuse_grant, Checker, Op, Refusal, StatementKind};
 use pg_query::protobuf::CoercionForm;
@@ -178,6 +181,9 @@ impl<'c, 'g> Walk<'c, 'g> {
             if key == "with_clause" || skip.contains(&key.as_str()) {
                 continue;
             }
+            if let Some(rule) = name_rule(key) {
+                named_object(rule, v)?;
+            }
             self.value(v)?;
         }
         self.scope.truncate(outer);
@@ -246,7 +252,12 @@ impl<'c, 'g> Walk<'c, 'g> {
             "SubLink" => self.operator_list(body.get("oper_name"))?,
             "SortBy" => self.operator_list(body.get("use_op"))?,
             "RangeFunction" => self.range_function(body)?,
-            "Constraint" => self.constraint(body)?,
+            "Constraint" => {
+                // Its names and expressions first: a refusal names the first
+                // thing wrong in them before the constraint's own rules.
+                self.fields(body, &[])?;
+                return self.constraint(body);
+            }
             "SelectStmt" => {
                 if body.get("into_clause").is_some_and(|v| !v.is_null()) {
                     return refuse("SELECT … INTO creates a table; use CREATE TABLE, then INSERT … SELECT");
@@ -339,13 +350,30 @@ impl<'c, 'g> Walk<'c, 'g> {
 
     /// An exclusion constraint runs its operators on every later write:
     /// they are held to the operator rule, and a name of more than two
-    /// parts is refused before the deparser sees it.
+    /// parts is refused before the deparser sees it. Its operator classes
+    /// run too: outside btree and hash (whose defaults for built-in types
+    /// are built in, as PRIMARY KEY and UNIQUE use them), a type's default
+    /// class often comes from an extension (btree_gist's `gist_int4_ops`),
+    /// so each element must name a class, which the name rule holds to
+    /// built-in ones.
     fn constraint(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let method = body.get("access_method").and_then(Value::as_str).unwrap_or("");
+        let defaults_built_in = matches!(method, "" | "btree" | "hash");
         for exclusion in body.get("exclusions").and_then(Value::as_array).into_iter().flatten() {
             // Each is the list (index element, operator name).
             let items = exclusion["node"]["List"]["items"].as_array();
             match items.map(Vec::as_slice) {
-                Some([_, op]) => self.operator_list(op["node"]["List"].get("items"))?,
+                Some([element, op]) => {
+                    self.operator_list(op["node"]["List"].get("items"))?;
+                    let class = element["node"]["IndexElem"]["opclass"].as_array();
+                    if !defaults_built_in && class.is_none_or(|c| c.is_empty()) {
+                        return refuse(format!(
+                            "EXCLUDE USING {method}: name each element's operator class (e.g. `range_ops`); the \
+                             type's default class for {method} may come from an extension, whose functions would \
+                             run on every write"
+                        ));
+                    }
+                }
                 _ => return refuse("malformed exclusion constraint"),
             }
         }
@@ -393,9 +421,11 @@ impl<'c, 'g> Walk<'c, 'g> {
             return refuse("column references have at most two parts (alias.column)");
         }
         if let [qualifier, name] = fields.as_slice() {
-            if ROW_FUNCTIONS.contains(name) {
+            if callable_with_one_argument(name) {
                 return refuse(format!(
-                    "`{qualifier}.{name}` would call `{name}({qualifier})` (attribute notation); write the call instead"
+                    "`{qualifier}.{name}` can call the function `{name}({qualifier})` (attribute notation) where \
+                     `{qualifier}` has no column `{name}`; write the column unqualified (`{name}`), or rename it \
+                     in a subquery (`SELECT {name} AS {qualifier}_{name} …`)"
                 ));
             }
             for (alias, cols) in &self.function_aliases {
@@ -457,5 +487,33 @@ impl<'c, 'g> Walk<'c, 'g> {
             }
         }
         Ok(())
+    }
+}
+
+/// A field naming an object other than a relation, function, operator or
+/// type, held to its [`NameRule`]. Only text values name anything: the same
+/// field name may hold a resolved number elsewhere (`SetToDefault.collation`).
+fn named_object(rule: NameRule, v: &Value) -> Result<(), Refusal> {
+    match (rule, v) {
+        (NameRule::Builtin(what), Value::Array(parts)) => {
+            let names: Option<Vec<&str>> = parts.iter().map(|p| p["node"]["String"]["sval"].as_str()).collect();
+            let Some(names) = names else { return refuse(format!("malformed {what} name")) };
+            match names.as_slice() {
+                [] | [_] | ["pg_catalog", _] => Ok(()),
+                _ => refuse(format!(
+                    "{what} {} is not built in: only unqualified or pg_catalog names may be used",
+                    names.join(".")
+                )),
+            }
+        }
+        (NameRule::OneOf(what, allowed), Value::String(name))
+            if !name.is_empty() && !allowed.contains(&name.as_str()) =>
+        {
+            refuse(format!("{what} `{name}` is not built in (allowed: {})", allowed.join(", ")))
+        }
+        (NameRule::Empty(what), Value::String(name)) if !name.is_empty() => {
+            refuse(format!("naming {what} (`{name}`) is not allowed"))
+        }
+        _ => Ok(()),
     }
 }

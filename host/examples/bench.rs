@@ -1,0 +1,291 @@
+//! `make bench`: the host beside its baselines, in one run, each figure the
+//! median of `BENCH_RUNS` (default 5) runs with min and max, host and
+//! baseline runs interleaved so a busy machine slows both alike.
+//!
+//! Needs PGHOST/PGUSER pointing at a cluster whose `directus` holds the
+//! One-Roof baseline (the Makefile starts a scratch one), the release
+//! `host`, the One-Roof plugins and tests/plugins/bench.wasm.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tokio_postgres::types::Type;
+
+const APR: &str = "ratified_apr=APR-2026-0412";
+/// The statement the bench plugin sends (tests/plugins/bench).
+const SAME: &str = "SELECT status FROM one_roof.approval WHERE code = $1";
+const CODE: &str = "APR-2026-0412";
+const STATEMENTS: u32 = 10_000;
+
+/// Median, min and max of one figure's runs.
+struct Figure {
+    runs: Vec<f64>,
+}
+
+impl Figure {
+    fn median(&self) -> f64 {
+        let mut v = self.runs.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+    fn min(&self) -> f64 {
+        self.runs.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn max(&self) -> f64 {
+        self.runs.iter().copied().fold(0.0, f64::max)
+    }
+    fn show(&self, unit: Unit) -> String {
+        format!("{} [{}–{}]", unit.show(self.median()), unit.show(self.min()), unit.show(self.max()))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Seconds,
+    Micros,
+}
+
+impl Unit {
+    fn show(self, v: f64) -> String {
+        match self {
+            Unit::Seconds if v < 1.0 => format!("{:.0} ms", v * 1e3),
+            Unit::Seconds => format!("{v:.2} s"),
+            Unit::Micros => format!("{v:.1} µs"),
+        }
+    }
+}
+
+struct Bench {
+    root: PathBuf,
+    scratch: tempfile::TempDir,
+    runs: usize,
+}
+
+impl Bench {
+    fn host(&self, cache: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(self.root.join("target/release/host"));
+        c.current_dir(&self.root).args(args).env("HOST_COMPILE_CACHE", cache).env("PGDATABASE", "directus");
+        c.arg("--reports").arg(self.scratch.path().join("reports"));
+        c
+    }
+
+    /// Seconds `c` took; it must succeed.
+    fn time(&self, mut c: Command) -> f64 {
+        let start = Instant::now();
+        let out = c.output().expect("command runs");
+        let took = start.elapsed().as_secs_f64();
+        assert!(out.status.success(), "{c:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        took
+    }
+
+    fn psql(&self, db: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("psql");
+        c.current_dir(&self.root).args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]).args(args);
+        c.stdout(std::process::Stdio::null());
+        c
+    }
+
+    /// `directus` again as the ratified baseline, before a timed run.
+    fn fresh_directus(&self) {
+        let sql = "DROP DATABASE IF EXISTS directus WITH (FORCE); CREATE DATABASE directus TEMPLATE one_roof_base";
+        for s in sql.split("; ") {
+            self.time(self.psql("postgres", &["-c", s]));
+        }
+    }
+
+    /// A new private, empty compile cache directory.
+    fn empty_cache(&self, n: usize) -> PathBuf {
+        let dir = self.scratch.path().join(format!("cold-cache-{n}"));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).expect("cache dir");
+        dir
+    }
+
+    /// `runs` interleaved samples of each closure.
+    fn paired<const N: usize>(&self, mut each: impl FnMut(usize) -> [f64; N]) -> [Figure; N] {
+        let mut all: [Figure; N] = std::array::from_fn(|_| Figure { runs: Vec::new() });
+        for run in 0..self.runs {
+            for (figure, v) in all.iter_mut().zip(each(run)) {
+                figure.runs.push(v);
+            }
+        }
+        all
+    }
+}
+
+/// The `ns_per_statement` the bench plugin reported in the newest gate report.
+fn reported_ns(reports: &Path) -> f64 {
+    let newest = std::fs::read_dir(reports)
+        .expect("reports")
+        .filter_map(|e| e.ok())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .expect("a report");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(newest.path().join("report.json")).expect("report.json"))
+            .expect("report.json is JSON");
+    let metrics = json["gate"]["metrics"].as_array().expect("gate metrics");
+    let m = metrics.iter().find(|m| m["name"] == "ns_per_statement").expect("ns_per_statement");
+    m["actual"].as_str().and_then(|s| s.parse().ok()).expect("a number")
+}
+
+/// tokio-postgres `query_typed`, `STATEMENTS` times in one transaction:
+/// µs per statement, the same text or a distinct text each time.
+async fn direct(client: &tokio_postgres::Client, distinct: bool) -> f64 {
+    client.batch_execute("BEGIN").await.expect("begin");
+    let start = Instant::now();
+    for i in 0..STATEMENTS {
+        let text = if distinct {
+            format!("SELECT status, {i} AS n FROM one_roof.approval WHERE code = $1")
+        } else {
+            SAME.into()
+        };
+        let rows = client.query_typed(&text, &[(&CODE, Type::TEXT)]).await.expect("statement");
+        assert_eq!(rows.len(), 1);
+    }
+    let took = start.elapsed();
+    client.batch_execute("COMMIT").await.expect("commit");
+    took.as_secs_f64() * 1e6 / STATEMENTS as f64
+}
+
+/// A psql script of the same statements, literal values, one transaction.
+fn psql_script(path: &Path, distinct: bool) {
+    let mut s = String::from("BEGIN;\n");
+    for i in 0..STATEMENTS {
+        if distinct {
+            s.push_str(&format!("SELECT status, {i} AS n FROM one_roof.approval WHERE code = '{CODE}';\n"));
+        } else {
+            s.push_str(&format!("SELECT status FROM one_roof.approval WHERE code = '{CODE}';\n"));
+        }
+    }
+    s.push_str("COMMIT;\n");
+    std::fs::write(path, s).expect("psql script");
+}
+
+fn row(work: &str, host: String, baseline: String, ratio: String) {
+    println!("| {work} | {host} | {baseline} | {ratio} |");
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let runs = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(5);
+    let b = Bench { root: root.clone(), scratch: tempfile::tempdir().expect("scratch dir"), runs };
+    let tiers: Vec<String> = {
+        let mut t: Vec<String> = std::fs::read_dir(root.join("tiers"))
+            .expect("tiers/")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .map(|p| p.strip_prefix(&root).unwrap_or(&p).display().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    let plan_args = |verb: &'static str| -> Vec<String> {
+        let mut a = vec![verb.to_string(), "--tiers".into()];
+        a.extend(tiers.iter().cloned());
+        a.extend(["--param".into(), APR.into()]);
+        a
+    };
+    // The ratified baseline, kept as a template for every timed run.
+    b.time(b.psql("directus", &["-f", "sql/ratify.sql"]));
+    b.time(b.psql("postgres", &["-c", "CREATE DATABASE one_roof_base TEMPLATE directus"]));
+    let warm = b.scratch.path().join("warm-cache");
+    std::fs::DirBuilder::new().mode(0o700).create(&warm).expect("warm cache");
+    let run = plan_args("run");
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let gate = plan_args("gate");
+    let gate: Vec<&str> = gate.iter().map(String::as_str).collect();
+    b.fresh_directus();
+    b.time(b.host(&warm, &run)); // fills the warm cache
+    eprintln!("bench: {} runs of each figure…", b.runs);
+
+    let [host_warm, host_cold, psql] = b.paired(|n| {
+        b.fresh_directus();
+        let w = b.time(b.host(&warm, &run));
+        b.fresh_directus();
+        let c = b.time(b.host(&b.empty_cache(n), &run));
+        b.fresh_directus();
+        let p = b.time(b.psql("directus", &["-f", "bench/one-roof.sql"]));
+        [w, c, p]
+    });
+    b.fresh_directus();
+    let [gate_warm, gate_cold, gate_psql] = b.paired(|n| {
+        let w = b.time(b.host(&warm, &gate));
+        let c = b.time(b.host(&b.empty_cache(100 + n), &gate));
+        let p = b.time(b.psql("directus", &["-f", "bench/gate.sql"]));
+        [w, c, p]
+    });
+
+    let target = host::db::Target::new(Some("dbname=directus")).expect("PG* variables");
+    let client = target.connect("bench").await.expect("connect");
+    let (same_sql, distinct_sql) = (b.scratch.path().join("same.sql"), b.scratch.path().join("distinct.sql"));
+    psql_script(&same_sql, false);
+    psql_script(&distinct_sql, true);
+    let reports = b.scratch.path().join("reports");
+    let count = STATEMENTS.to_string();
+    let mut per_statement = Vec::new();
+    for (mode, script) in [("same", &same_sql), ("distinct", &distinct_sql)] {
+        let args = [
+            "gate",
+            "--tiers",
+            "tests/plugins/bench.wasm",
+            "tiers/t8-verify.wasm",
+            "--param",
+            &format!("mode={mode}"),
+            "--param",
+            &format!("count={count}"),
+        ];
+        let mut figures = [(); 3].map(|_| Figure { runs: Vec::new() });
+        for _ in 0..b.runs {
+            b.time(b.host(&warm, &args));
+            figures[0].runs.push(reported_ns(&reports) / 1e3);
+            figures[1].runs.push(direct(&client, mode == "distinct").await);
+            let script = script.display().to_string();
+            figures[2].runs.push(b.time(b.psql("directus", &["-f", &script])) * 1e6 / STATEMENTS as f64);
+        }
+        per_statement.push((mode, figures));
+    }
+
+    let ratio = |a: &Figure, b: &Figure| format!("{:.2}×", a.median() / b.median());
+    let over = |a: &Figure, b: &Figure| format!("+{:.1} µs", a.median() - b.median());
+    println!("\nmake bench: {} runs each, median [min–max]; host and baseline runs interleaved\n", b.runs);
+    println!("| work | host | baseline | ratio |");
+    println!("| --- | --- | --- | --- |");
+    let s = Unit::Seconds;
+    row(
+        "One-Roof end to end, compile cache warm",
+        host_warm.show(s),
+        format!("`psql -f bench/one-roof.sql` {}", psql.show(s)),
+        ratio(&host_warm, &psql),
+    );
+    row("One-Roof end to end, compile cache cold", host_cold.show(s), "same".into(), ratio(&host_cold, &psql));
+    row(
+        "`host gate`, cold (compiles the gate only)",
+        gate_cold.show(s),
+        format!("`psql -f bench/gate.sql` {}", gate_psql.show(s)),
+        over_s(&gate_cold, &gate_psql),
+    );
+    row("`host gate`, warm", gate_warm.show(s), "same".into(), over_s(&gate_warm, &gate_psql));
+    for (mode, [host, direct, psql]) in &per_statement {
+        let what = if *mode == "same" {
+            "one statement, same text, 10,000× in one tier"
+        } else {
+            "one statement, 10,000 distinct texts"
+        };
+        row(
+            what,
+            host.show(Unit::Micros),
+            format!("tokio-postgres `query_typed` {}; psql {}", direct.show(Unit::Micros), psql.show(Unit::Micros)),
+            format!("{} ({})", ratio(host, direct), over(host, direct)),
+        );
+    }
+    row("read 1,000,000 rows in a tier", "not built (issue 10 items 4–5)".into(), "`psql -A`".into(), "—".into());
+    row("insert 100,000 rows in 200 batches", "not built (issue 10 items 4–5)".into(), "psql".into(), "—".into());
+    println!("\nThe grants check alone vs parsing (host/examples/bench_check.rs):\n");
+}
+
+/// How much longer than the baseline, in ms.
+fn over_s(a: &Figure, b: &Figure) -> String {
+    format!("+{:.0} ms over its SQL", (a.median() - b.median()) * 1e3)
+}

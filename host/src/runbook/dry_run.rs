@@ -1,0 +1,191 @@
+//! `host run --dry-run`: the whole plan — gate, every tier's apply and
+//! post-conditions, verify, probes — inside one transaction on the target
+//! that is always rolled back. The rollout lock is taken as for a run, and
+//! the ledger gets one committed `dry_run` rollout row on the control
+//! connection (who, when, which plugins, outcome); no tier event is ever
+//! written, so no tier is ever marked applied.
+
+use super::checks::{check_in, outcome, probes};
+use super::tier::{done, tier_row, TierRecord};
+use super::{approval_ref, check_params, Context};
+use crate::bindings::types::Phase;
+use crate::db;
+use crate::error::Failure;
+use crate::ledger::{self, Outcome, TierEvent, Verdict};
+use crate::plan::{Plan, Plugin};
+use crate::sandbox::Call;
+use crate::sql::Change;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_postgres::Client;
+
+const NOTHING_WILL: &str = "nothing will be committed: every step runs in one transaction that is rolled back";
+const NOTHING_WAS: &str = "nothing was committed: the transaction was rolled back";
+
+/// `host run --dry-run`.
+pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
+    check_params(plan, &ctx.params)?;
+    ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
+    ctx.reporter.status("Dry run", NOTHING_WILL);
+    let control = ctx.control("dry-run", plan).await?;
+    ctx.lock(&control).await?;
+    ctx.prove_roles(&control).await?;
+    ledger::ensure(&control).await?;
+    ctx.abandon_stale(&control, "dry-run").await?;
+    let applied = ledger::applied(&control).await?;
+    if !applied.is_empty() {
+        let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
+        return Err(Failure::LedgerState(format!(
+            "a rollout is already applied here ({}); a dry run previews a run from the baseline: `host rollback` first",
+            list.join(", ")
+        )));
+    }
+    let start = ledger::Start {
+        verb: "dry_run",
+        operator: &ctx.operator,
+        client_host: &ctx.client_host,
+        params: &ctx.params,
+        approval_ref: approval_ref(plan, &ctx.params),
+        plan,
+        roles: ctx.roles.is_some(),
+    };
+    let id = ledger::start(&control, start).await?;
+    ctx.reporter.set_rollout_id(id);
+    ctx.reporter.status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
+    let client = ctx.connect("dry-run").await?;
+    let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {
+        Ok(_) => steps(ctx, plan, &client, &control, id).await,
+        Err(e) => Err(Failure::Database(e)),
+    };
+    // Always: whatever happened, nothing of it stays.
+    db::rollback(&client).await;
+    ctx.reporter.status("Rolled back", NOTHING_WAS);
+    let (outcome, message) = match &result {
+        Ok(()) => (Outcome::Complete, format!("DRY RUN COMPLETE — ALL TIERS WOULD PASS; {NOTHING_WAS}")),
+        Err(f) => (f.outcome(), format!("DRY RUN: {f}; {NOTHING_WAS}")),
+    };
+    ctx.close(&control, id, outcome, &message).await;
+    match result {
+        Ok(()) => {
+            ctx.reporter.result(&message);
+            Ok(())
+        }
+        // The last line the operator reads says it too.
+        Err(Failure::Blocked(why)) => Err(Failure::Blocked(format!("{why} (dry run: {NOTHING_WAS})"))),
+        Err(Failure::TierFailed { label, cause }) => {
+            Err(Failure::TierFailed { label, cause: format!("{cause} (dry run: {NOTHING_WAS})") })
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// Gate, every tier, verify, probes, in the transaction open on `client`.
+async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Client, id: i64) -> Result<(), Failure> {
+    let gate = check_in(ctx, plan, &plan.gate, Phase::Gate, "Gate", client).await?.table;
+    ctx.reporter.set_gate(&gate);
+    ctx.reporter.table(&gate);
+    ctx.reporter.result(&format!("GATE {}", Verdict::of(gate.passed).as_str()));
+    ledger::set_gate(control, id, Verdict::of(gate.passed)).await?;
+    if !gate.passed {
+        return Err(Failure::Blocked(gate.failures()));
+    }
+    for tier in &plan.tiers {
+        if ctx.interrupt.is_set() {
+            return Err(Failure::Interrupted(format!("stopped before {}", tier.label())));
+        }
+        tier_in(ctx, plan, tier, client).await?;
+    }
+    let verify = check_in(ctx, plan, &plan.verify, Phase::Verify, "Verify", client).await?;
+    let n = plan.verify.ordinal();
+    ctx.reporter.table(&verify.table);
+    ctx.reporter.set_verify(&verify.table);
+    if !verify.table.passed {
+        ctx.reporter.result(&format!("TIER {n} VERIFY FAIL"));
+        let cause = verify.table.failures();
+        return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause });
+    }
+    ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
+    probes(ctx, plan, Phase::AfterRun, Some(client)).await?;
+    Ok(())
+}
+
+/// One tier's apply and post-conditions in the shared transaction, under
+/// its own timeouts; what it would change is shown and reported.
+async fn tier_in(ctx: &Context, plan: &Plan, tier: &Plugin, client: &Arc<Client>) -> Result<(), Failure> {
+    let started = Instant::now();
+    ctx.reporter.status("Applying", &format!("{} (dry run)", tier.label()));
+    db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
+    let sql = ctx.session(tier, client);
+    let result = ctx.call(plan, tier, Call::Apply, client, &sql).await?;
+    let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
+    let applied = outcome(tier, Call::Apply, result, &record.stats);
+    let table = match applied {
+        Ok(_) => {
+            let title = format!("Post-conditions — {}", tier.label());
+            let declared = &tier.manifest.post_conditions;
+            let table = ctx.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
+            record.stats = sql.lock().await.stats.clone();
+            Some(table)
+        }
+        Err(f) => {
+            show(ctx, tier, started, &record, Some(&f));
+            return Err(f);
+        }
+    };
+    let failure = match table {
+        Some(Ok(table)) => {
+            ctx.reporter.table(&table);
+            let passed = table.passed;
+            record.conditions = Some(table.clone());
+            (!passed).then(|| Failure::TierFailed {
+                label: tier.label(),
+                cause: format!("post-conditions not met: {}", table.failures()),
+            })
+        }
+        Some(Err(f)) => Some(f),
+        None => None,
+    };
+    show(ctx, tier, started, &record, failure.as_ref());
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+/// The tier's row (outcome `would_apply` or `failed`, every change it
+/// made in the transaction) and its lines on screen.
+fn show(ctx: &Context, tier: &Plugin, started: Instant, record: &TierRecord, failure: Option<&Failure>) {
+    let ms = started.elapsed().as_millis();
+    let mut row = tier_row(tier, Call::Apply, TierEvent::Failed, ms, record);
+    row.rows_changed = record.stats.rows_changed;
+    row.changes = record.stats.changes.clone();
+    match failure {
+        None => {
+            row.outcome = "would_apply".into();
+            ctx.reporter.status("Would apply", &done(tier, ms, &record.stats));
+        }
+        Some(f) => row.message = Some(f.to_string()),
+    }
+    for line in summary(&record.stats.changes) {
+        ctx.reporter.status("Would change", &line);
+    }
+    ctx.reporter.add_tier(row);
+}
+
+/// One line per relation and operation: `one_roof.label: insert 12 rows (3 statements)`.
+fn summary(changes: &[Change]) -> Vec<String> {
+    let mut by: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
+    for c in changes {
+        let e = by.entry((c.relation.clone(), c.op.grant_key())).or_default();
+        e.0 += c.rows;
+        e.1 += 1;
+    }
+    by.into_iter()
+        .map(|((relation, op), (rows, n))| {
+            let plural = |k: u64| if k == 1 { "" } else { "s" };
+            let (r, s) = (plural(rows), plural(n));
+            format!("{} — {op} {rows} row{r} ({n} statement{s})", crate::text::terminal(&relation))
+        })
+        .collect()
+}

@@ -1,0 +1,42 @@
+//! Bench fixture: the per-statement cost as a plugin sees it, from the
+//! call into the host to the rows back, for a repeated text and for texts
+//! seen once (`make bench`, beside tokio-postgres `query_typed`).
+
+use rollout_sdk::__bindings::tier::rollout::plugin::{sql, types::SqlValue};
+use rollout_sdk::{param, query_with, Error, Metric, Phase, Result};
+use std::time::Instant;
+
+/// The statement the bench sends (host/examples/bench_statement.rs sends
+/// the same one): one row by primary key.
+const SAME: &str = "SELECT status FROM one_roof.approval WHERE code = $1";
+
+fn check(_: Phase) -> Result<Vec<Metric>> {
+    let distinct = param("mode")? == "distinct";
+    let count: u64 = param("count")?.parse().map_err(|_| Error::msg("count is not a number"))?;
+    let code = "APR-2026-0412";
+    let start = Instant::now();
+    for i in 0..count {
+        let rows = if distinct {
+            query_with(&format!("SELECT status, {i} AS n FROM one_roof.approval WHERE code = $1"), &[&code])?
+        } else {
+            query_with(SAME, &[&code])?
+        };
+        if rows.len() != 1 {
+            return Err(Error::msg(format!("expected one approval row, got {}", rows.len())));
+        }
+    }
+    let ns = start.elapsed().as_nanos() as u64 / count;
+    // The contract gives a result's columns even when no row came back
+    // (the SDK's `Rows` hides them, so this asks the import itself).
+    let empty =
+        sql::query("SELECT status, code FROM one_roof.approval WHERE code = $1", &[SqlValue::Text("none".into())])
+            .map_err(|e| Error::msg(e.message))?;
+    let names: Vec<String> = empty.columns.into_iter().map(|c| format!("{} {}", c.name, c.type_name)).collect();
+    Ok(vec![
+        Metric::info("statements", count),
+        Metric::info("ns_per_statement", ns),
+        Metric::info("empty_result_columns", names.join(", ")),
+    ])
+}
+
+rollout_sdk::check!(check);
