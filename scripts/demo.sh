@@ -19,9 +19,17 @@ export PGHOST=$dir PGUSER=postgres PGDATABASE=directus
 psql -q -d postgres -c "CREATE DATABASE directus"
 psql -q -v ON_ERROR_STOP=1 -f sql/baseline.sql
 
+step "Review: the restricted roles, and a lock file that says the plan runs under them"
+# One role per plugin holding exactly its grants (PostgreSQL as the second
+# wall); the lock pins the reviewed plugins and, with --roles, says so.
+$host grants "${tiers[@]}" --role-sql "$PGUSER" | psql -q -v ON_ERROR_STOP=1
+lock=$dir/one-roof.lock
+$host grants "${tiers[@]}" --lock "$lock" --roles
+run=(--tiers "${tiers[@]}" --lock "$lock")
+
 step "1. PRE-CHECK: host gate (today the approval is a draft)"
 set +e
-$host gate --tiers "${tiers[@]}" --param ratified_apr=$apr
+$host gate "${run[@]}" --param ratified_apr=$apr
 code=$?
 set -e
 echo "(exit code $code: BLOCKED, as the runbook says of today)"
@@ -29,22 +37,25 @@ echo "(exit code $code: BLOCKED, as the runbook says of today)"
 
 step "Governance ratifies $apr (outside the runner)"
 psql -q -v ON_ERROR_STOP=1 -f sql/ratify.sql
-$host gate --tiers "${tiers[@]}" --param ratified_apr=$apr
+$host gate "${run[@]}" --param ratified_apr=$apr
 
-step "Preview: host run --dry-run (the whole plan in one transaction, rolled back)"
-$host run --dry-run --tiers "${tiers[@]}" --param ratified_apr=$apr
+step "Preview: host run --dry-run (the whole plan in one transaction, rolled back, under the roles)"
+$host run --dry-run "${run[@]}" --param ratified_apr=$apr
 
-step "2. EXECUTE: host run"
-$host run --tiers "${tiers[@]}" --param ratified_apr=$apr
+step "2. EXECUTE: host run (every plugin as its own restricted role)"
+$host run "${run[@]}" --param ratified_apr=$apr
+roles=$(psql -Atc "SELECT roles FROM rollout_ledger.rollout ORDER BY id DESC LIMIT 1")
+echo "(the ledger says the rollout ran under roles: $roles)"
+[ "$roles" = t ]
 
 step "host status"
 $host status
 
 step "5. ROLLBACK: host rollback"
-$host rollback --tiers "${tiers[@]}"
+$host rollback "${run[@]}"
 
 step "2. EXECUTE again after the rollback"
-$host run --tiers "${tiers[@]}" --param ratified_apr=$apr
+$host run "${run[@]}" --param ratified_apr=$apr
 
 end=$(date +%s.%N)
 awk -v a="$start" -v b="$end" 'BEGIN { printf "\nOne-Roof demo finished in %.1f s; reports under ./reports\n", b - a }'

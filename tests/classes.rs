@@ -38,11 +38,39 @@ fn plan() -> Vec<String> {
 
 #[test]
 fn each_class_is_refused_and_a_write_only_plugin_never_sees_a_row_in_detail() {
-    let c = Cluster::start("classes");
+    classes(false);
+}
+
+/// The same under per-plugin roles: the host still refuses each one first.
+#[test]
+fn each_class_is_refused_under_roles_too() {
+    classes(true);
+}
+
+fn classes(roles: bool) {
+    let c = Cluster::start(if roles { "classes-roles" } else { "classes" });
     c.psql(TRAPS);
     c.ratify();
+    let mut extra = vec!["--param", APR];
+    if roles {
+        // The role proof refuses a plugin role that PUBLIC's grants on the
+        // traps would reach beyond its grants: PostgreSQL would refuse
+        // their code to the roles anyway.
+        c.psql("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA trap FROM PUBLIC; REVOKE USAGE ON SEQUENCE trap.hits FROM PUBLIC");
+        let plan = plan();
+        let mut a = vec!["grants"];
+        a.extend(plan.iter().map(String::as_str));
+        a.extend(["--role-sql", "postgres"]);
+        let out = c.host(&a);
+        out.expect_code(0);
+        c.psql(&out.stdout);
+        extra.push("--roles");
+    }
     let before = c.state_digest();
-    let r = c.host(&args("run", &plan(), &["--param", APR]));
+    let r = c.host(&args("run", &plan(), &extra));
+    if roles {
+        r.expect("Proven 3 restricted roles hold exactly their plugins' grants");
+    }
     let out = r.all();
     let escapes: Vec<&str> = out.lines().filter(|l| l.contains("ESCAPED")).map(str::trim).collect();
     assert!(escapes.is_empty(), "escapes:\n{}", escapes.join("\n"));

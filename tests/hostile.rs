@@ -29,11 +29,38 @@ fn leftovers(c: &Cluster) -> String {
 
 #[test]
 fn the_hostile_sql_corpus_is_refused_statement_by_statement() {
-    let c = Cluster::start("hostile-sql");
+    hostile_sql_corpus(false);
+}
+
+/// The same corpus with PostgreSQL as the second wall: every plugin runs as
+/// its own restricted role, proven first; the host still refuses all of it.
+#[test]
+fn the_hostile_sql_corpus_is_refused_statement_by_statement_under_roles() {
+    hostile_sql_corpus(true);
+}
+
+fn hostile_sql_corpus(roles: bool) {
+    let c = Cluster::start(if roles { "hostile-sql-roles" } else { "hostile-sql" });
     c.ratify();
+    let flag: &[&str] = if roles { &["--roles"] } else { &[] };
+    if roles {
+        // The roles of the hostile plan and of One-Roof, from the grants alone.
+        let mut a = vec!["grants", "tests/plugins/hostile.wasm"];
+        let all = one_roof();
+        a.extend(all.iter().map(String::as_str));
+        a.extend(["--role-sql", "postgres"]);
+        let out = c.host(&a);
+        out.expect_code(0);
+        c.psql(&out.stdout);
+    }
     let before = (c.baseline_line(), leftovers(&c));
     let plan = hostile_plan();
-    let r = c.host(&args("run", &plan, &["--param", APR, "--param", "escape=sql"]));
+    let mut extra = vec!["--param", APR, "--param", "escape=sql"];
+    extra.extend_from_slice(flag);
+    let r = c.host(&args("run", &plan, &extra));
+    if roles {
+        r.expect("Proven 3 restricted roles hold exactly their plugins' grants");
+    }
     assert!(
         !r.all().contains("ESCAPED"),
         "escapes:\n{}",
@@ -43,7 +70,8 @@ fn the_hostile_sql_corpus_is_refused_statement_by_statement() {
     let nums: Vec<usize> = line.split(|ch: char| !ch.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
     let (tried, refused) = (nums[nums.len() - 2], nums[nums.len() - 1]);
     eprintln!(
-        "hostile SQL suite: {tried} statements tried, {refused} refused by the host, {} escaped",
+        "hostile SQL suite (roles {}): {tried} statements tried, {refused} refused by the host, {} escaped",
+        if roles { "on" } else { "off" },
         tried - refused
     );
     assert!(tried >= 200, "only {tried} cases");
@@ -53,8 +81,14 @@ fn the_hostile_sql_corpus_is_refused_statement_by_statement() {
     assert_eq!(c.tier_states(), "test-hostile=failed");
     assert_eq!((c.baseline_line(), leftovers(&c)), before, "something was left behind");
     // The host is usable for the next tiers: the real plan runs to PASS.
-    let r = c.host(&args("run", &one_roof(), &["--param", APR]));
+    let mut extra = vec!["--param", APR];
+    extra.extend_from_slice(flag);
+    let r = c.host(&args("run", &one_roof(), &extra));
     r.expect_code(0).expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+    assert_eq!(
+        c.psql("SELECT string_agg(roles::text, ' ' ORDER BY id) FROM rollout_ledger.rollout"),
+        format!("{roles} {roles}")
+    );
 }
 
 #[test]

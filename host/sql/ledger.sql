@@ -58,3 +58,8 @@ CREATE TRIGGER tier_event_append_only
 -- message), so that `host report ID` writes them again byte for byte. NULL
 -- while running, when abandoned, and for rollouts closed before this column.
 ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS report jsonb;
+
+-- Whether every plugin ran as its own restricted role, proven before the
+-- gate (`host run --roles`, or a lock file reviewed with roles). False for
+-- rollouts before this column: no host switched roles then.
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS roles boolean NOT NULL DEFAULT false;

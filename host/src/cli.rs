@@ -81,6 +81,10 @@ pub enum Command {
         /// Print CREATE ROLE/GRANT SQL of restricted roles, granted to this role.
         #[arg(long, value_name = "OPERATOR_ROLE")]
         role_sql: Option<String>,
+        /// With --lock: the plan was reviewed to run under its restricted
+        /// roles; `run --lock` then runs under them (`roles = true`).
+        #[arg(long, requires = "lock")]
+        roles: bool,
     },
     /// Say whether each statement is allowed for a plugin, and why (no database).
     Explain {
@@ -148,6 +152,11 @@ pub struct RunArgs {
     /// lock file (written by `host grants --lock`), or that is not in it.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Run each plugin as its own restricted role (`host grants
+    /// --role-sql`), proven before the gate. On by default when the lock
+    /// file says the plan was reviewed with roles.
+    #[arg(long)]
+    pub roles: bool,
     /// Who runs this, for the ledger [default: $USER].
     #[arg(long)]
     pub operator: Option<String>,
@@ -207,13 +216,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
         }
-        Command::Grants { args, lock, role_sql } => {
+        Command::Grants { args, lock, role_sql, roles } => {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             if let Some(path) = lock {
-                grants::Lock::of(&plugins).write(&path).map_err(Failure::Plan)?;
-                eprintln!("wrote {} ({} plugins)", path.display(), plugins.len());
+                let mut lock = grants::Lock::of(&plugins);
+                if roles {
+                    // The roles must be possible before the reviewer says so.
+                    crate::roles::Roles::of(&plugins).map_err(Failure::Plan)?;
+                    lock.roles = true;
+                }
+                lock.write(&path).map_err(Failure::Plan)?;
+                let under = if roles { ", to run under their restricted roles" } else { "" };
+                eprintln!("wrote {} ({} plugins{under})", path.display(), plugins.len());
             } else if let Some(role) = role_sql {
-                print!("{}", grants::role_sql(&plugins, &role));
+                let roles = crate::roles::Roles::of(&plugins).map_err(Failure::Plan)?;
+                print!("{}", crate::roles::sql::role_sql(&roles, &role));
             } else if args.json {
                 let json =
                     serde_json::to_string_pretty(&grants::json(&plugins)).map_err(|e| Failure::Plan(e.into()))?;
@@ -253,12 +270,20 @@ where
     let reporter = Arc::new(Reporter::new(Some(&args.reports), verb).map_err(Failure::Plan)?);
     let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
     let result = async {
-        let ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
+        let mut ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
         let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
+        let mut roles = args.roles;
         if let Some(path) = &args.lock {
             let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
             lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
             ctx.reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
+            if lock.roles && !roles {
+                ctx.reporter.status("Roles", "the lock file says the plan was reviewed to run under roles");
+            }
+            roles |= lock.roles;
+        }
+        if roles {
+            ctx.roles = Some(Arc::new(crate::roles::Roles::of(plan.all()).map_err(Failure::Plan)?));
         }
         interruptible(&ctx, step(&ctx, &plan)).await
     }
@@ -323,6 +348,7 @@ fn context(
         client_host,
         params,
         open: Default::default(),
+        roles: None,
     })
 }
 

@@ -30,6 +30,10 @@ pub enum Failure {
     /// The ledger's state refuses the command (partly applied, later tier applied).
     #[error("{0}")]
     LedgerState(String),
+    /// Under roles, a plugin's restricted role is missing or does not hold
+    /// exactly its grants; the message gives the SQL that fixes it.
+    #[error("{0}")]
+    Roles(String),
     /// The database could not be reached or the connection was lost.
     #[error("{0:#}")]
     Database(anyhow::Error),
@@ -53,7 +57,7 @@ impl Failure {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Plan(_) | Failure::Params(_) => 2,
+            Failure::Plan(_) | Failure::Params(_) | Failure::Roles(_) => 2,
             Failure::Blocked(_) => 3,
             Failure::TierFailed { .. } => 4,
             Failure::WrongDatabase(_) => 5,
@@ -80,7 +84,9 @@ impl Failure {
             Failure::Blocked(_) => Outcome::Blocked,
             Failure::Interrupted(_) => Outcome::Interrupted,
             Failure::CommitUnknown(_) => Outcome::Unknown,
-            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) => Outcome::Refused,
+            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) | Failure::Roles(_) => {
+                Outcome::Refused
+            }
             _ => Outcome::Failed,
         }
     }

@@ -32,6 +32,7 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     push("drop", &m.grants.drop);
     push("function", &m.grants.functions);
     push("sequence", &m.grants.sequences);
+    push("references", &m.grants.references);
     push("file", &m.files);
     let params: Vec<String> = m.params.iter().map(|(k, p)| format!("{k} ~ /{}/", p.pattern)).collect();
     push("param", &params);
@@ -126,10 +127,17 @@ pub struct Locked {
     pub files: BTreeMap<String, String>,
 }
 
-/// The lock file: reviewed plugins by name.
+/// The lock file: reviewed plugins by name, and whether they were reviewed
+/// to run under their restricted roles.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
+    /// `roles = true`: the plan was reviewed to run each plugin as its own
+    /// restricted role (`host grants --role-sql`); `run --lock` then runs
+    /// under roles, proven first. Absent in lock files before roles (and
+    /// written only when true, so an older host still reads the others).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub roles: bool,
     pub plugins: BTreeMap<String, Locked>,
 }
 
@@ -143,7 +151,7 @@ impl Lock {
                 (p.manifest.name.clone(), locked)
             })
             .collect();
-        Lock { plugins }
+        Lock { roles: false, plugins }
     }
 
     /// Writes the lock file atomically, refusing to replace any file that
@@ -203,67 +211,4 @@ impl Lock {
         }
         Ok(())
     }
-}
-
-/// The restricted role of a plugin (`host grants --role-sql`).
-pub fn role_name(m: &Manifest) -> String {
-    format!("rollout_{}", m.name.replace('-', "_"))
-}
-
-fn split(rel: &str) -> (&str, &str) {
-    rel.split_once('.').unwrap_or(("", rel))
-}
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn qualified(rel: &str) -> String {
-    let (schema, name) = split(rel);
-    format!("{}.{}", ident(schema), ident(name))
-}
-
-/// `CREATE ROLE` / `GRANT` SQL giving a plugin's role exactly its grants.
-pub fn role_sql(plugins: &[Plugin], operator_role: &str) -> String {
-    let mut out = String::from("-- Restricted roles: under SET ROLE to its role, PostgreSQL alone refuses what a\n-- plugin's grants do not allow.\n");
-    for p in plugins {
-        let m = &p.manifest;
-        let role = ident(&role_name(m));
-        out.push_str(&format!("\n-- {}\n", terminal(&p.label())));
-        out.push_str(&format!("CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;\n"));
-        out.push_str(&format!("GRANT {role} TO {};\n", ident(operator_role)));
-        let mut schemas: Vec<&str> =
-            m.grants.read.iter().chain(m.grants.writes().map(|(_, r)| r)).map(|r| split(r).0).collect();
-        schemas.sort();
-        schemas.dedup();
-        for s in schemas {
-            out.push_str(&format!("GRANT USAGE ON SCHEMA {} TO {role};\n", ident(s)));
-        }
-        let mut create_schemas: Vec<&str> = m.grants.create.iter().map(|r| split(r).0).collect();
-        create_schemas.dedup();
-        for s in create_schemas {
-            out.push_str(&format!(
-                "GRANT CREATE ON SCHEMA {} TO {role};  -- for: create {}\n",
-                ident(s),
-                terminal(&m.grants.create.join(", "))
-            ));
-        }
-        for (privilege, list) in [
-            ("SELECT", &m.grants.read),
-            ("INSERT", &m.grants.insert),
-            ("UPDATE", &m.grants.update),
-            ("DELETE", &m.grants.delete),
-        ] {
-            for rel in list.iter().filter(|r| !m.grants.create.contains(r)) {
-                out.push_str(&format!("GRANT {privilege} ON {} TO {role};\n", qualified(rel)));
-            }
-        }
-        for seq in &m.grants.sequences {
-            out.push_str(&format!("GRANT USAGE ON SEQUENCE {} TO {role};\n", qualified(seq)));
-        }
-        for f in &m.grants.functions {
-            out.push_str(&format!("-- function {}: grant EXECUTE on the signature you reviewed\n", terminal(f)));
-        }
-    }
-    out
 }

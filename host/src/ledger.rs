@@ -16,10 +16,15 @@ const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NUL
 const CURRENT: &str = "
     SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL AND EXISTS
         (SELECT 1 FROM pg_attribute
-         WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'report' AND NOT attisdropped)";
+         WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'roles' AND NOT attisdropped)";
+/// The ledger keeps reports (an older host's may not: read-only verbs
+/// never upgrade it).
+const HAS_REPORTS: &str = "
+    SELECT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'report' AND NOT attisdropped)";
 const START: &str = "
-    INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version)
-    VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7) RETURNING id";
+    INSERT INTO rollout_ledger.rollout (verb, operator, client_host, params, approval_ref, plugins, host_version, roles)
+    VALUES ($1, $2, $3, $4::text::jsonb, $5, $6::text::jsonb, $7, $8) RETURNING id";
 const ABANDON: &str = "
     UPDATE rollout_ledger.rollout
     SET outcome = 'abandoned', ended_at = clock_timestamp(),
@@ -257,6 +262,8 @@ pub struct Start<'a> {
     pub params: &'a BTreeMap<String, String>,
     pub approval_ref: Option<&'a str>,
     pub plan: &'a Plan,
+    /// Every plugin runs as its own restricted role, proven first.
+    pub roles: bool,
 }
 
 /// Records a rollout and returns its id.
@@ -266,7 +273,10 @@ pub async fn start(client: &Client, s: Start<'_>) -> Result<i64, Error> {
     let plugins = serde_json::to_string(&plugins).expect("plugins serialise");
     let version = env!("CARGO_PKG_VERSION");
     let row = client
-        .query_one(START, &[&s.verb, &s.operator, &s.client_host, &params, &s.approval_ref, &plugins, &version])
+        .query_one(
+            START,
+            &[&s.verb, &s.operator, &s.client_host, &params, &s.approval_ref, &plugins, &version, &s.roles],
+        )
         .await?;
     Ok(row.get(0))
 }
@@ -309,7 +319,8 @@ pub async fn stored(client: &Client, id: i64) -> Result<Stored, Error> {
     if !exists(client).await? {
         return Ok(Stored::NoLedger);
     }
-    let query = if client.query_one(CURRENT, &[]).await?.get::<_, bool>(0) { STORED } else { STORED_BEFORE_REPORTS };
+    let query =
+        if client.query_one(HAS_REPORTS, &[]).await?.get::<_, bool>(0) { STORED } else { STORED_BEFORE_REPORTS };
     let Some(row) = client.query_opt(query, &[&id]).await? else {
         return Ok(Stored::NoRollout);
     };

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod outfile;
 pub mod plan;
 pub mod report;
+pub mod roles;
 pub mod runbook;
 pub mod sandbox;
 pub mod signal;

@@ -172,6 +172,11 @@ pub struct Grants {
     pub functions: Vec<String>,
     /// Sequences the plugin's inserts draw from (`USAGE` for its role).
     pub sequences: Vec<String>,
+    /// Tables a foreign key of a table it creates points at: PostgreSQL
+    /// needs `REFERENCES` on them for the `CREATE TABLE`, and no other
+    /// grant says so (`host grants --role-sql`, the role proof).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
 }
 
 impl Grants {
@@ -236,7 +241,8 @@ impl Manifest {
                 return bad(format!("data file `{file}` must be a plain file name in the data directory"));
             }
         }
-        for rel in self.grants.read.iter().chain(self.grants.writes().map(|(_, r)| r)) {
+        let named = self.grants.read.iter().chain(&self.grants.references).chain(&self.grants.sequences);
+        for rel in named.chain(self.grants.writes().map(|(_, r)| r)) {
             if rel.split('.').count() != 2 {
                 return bad(format!("grant `{rel}` must be schema-qualified: `schema.name`"));
             }
@@ -341,6 +347,7 @@ fn plain_text(m: &Manifest) -> Result<(), ManifestError> {
         ("grants.drop", &m.grants.drop),
         ("grants.functions", &m.grants.functions),
         ("grants.sequences", &m.grants.sequences),
+        ("grants.references", &m.grants.references),
     ] {
         fields.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v)));
     }

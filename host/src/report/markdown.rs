@@ -42,6 +42,13 @@ pub fn render(s: &Summary) -> String {
     for (k, v) in &s.params {
         out.push_str(&format!("- parameter {}: {}\n", md(k), md(v)));
     }
+    if !s.roles.is_empty() {
+        let each: Vec<String> = s.roles.iter().map(|(p, r)| format!("{} as {}", md(p), md(r))).collect();
+        out.push_str(&format!(
+            "- PostgreSQL roles: each plugin ran as its own restricted role, proven before the gate: {}\n",
+            each.join(", ")
+        ));
+    }
     if !s.message.is_empty() {
         out.push_str(&format!("\n**{}**\n", md(s.message.trim())));
     }

@@ -55,6 +55,11 @@ pub struct Summary {
     pub probes: Vec<CheckTable>,
     pub outcome: String,
     pub message: String,
+    /// Under roles: each plugin's restricted role, by plugin name (proven
+    /// before the gate). Absent otherwise, so a report stored before roles
+    /// is written again byte for byte.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, String>,
 }
 
 /// The printer and recorder of one host command.
@@ -168,6 +173,11 @@ impl Reporter {
             s.params = params.clone();
             s.plugins = plan.all().map(Plugin::record).collect();
         });
+    }
+
+    /// The roles every plugin runs as, once proven.
+    pub fn set_roles(&self, roles: BTreeMap<String, String>) {
+        self.edit(|s| s.roles = roles);
     }
 
     /// The ledger's id of this rollout.

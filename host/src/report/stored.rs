@@ -168,6 +168,7 @@ mod tests {
             probes: vec![table("p")],
             outcome: "failed".into(),
             message: "tier failed: \0".into(),
+            roles: [("gate".to_string(), "rollout_gate".to_string())].into(),
         }
     }
 

@@ -30,6 +30,7 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     ctx.reporter.status("Dry run", NOTHING_WILL);
     let control = ctx.control("dry-run", plan).await?;
     ctx.lock(&control).await?;
+    ctx.prove_roles(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "dry-run").await?;
     let applied = ledger::applied(&control).await?;
@@ -47,6 +48,7 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         params: &ctx.params,
         approval_ref: approval_ref(plan, &ctx.params),
         plan,
+        roles: ctx.roles.is_some(),
     };
     let id = ledger::start(&control, start).await?;
     ctx.reporter.set_rollout_id(id);
@@ -115,7 +117,7 @@ async fn tier_in(ctx: &Context, plan: &Plan, tier: &Plugin, client: &Arc<Client>
     ctx.reporter.status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let sql = ctx.session(tier, client);
-    let result = ctx.call(plan, tier, Call::Apply, &sql).await;
+    let result = ctx.call(plan, tier, Call::Apply, client, &sql).await?;
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
     let applied = outcome(tier, Call::Apply, result, &record.stats);
     let table = match applied {

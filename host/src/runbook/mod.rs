@@ -27,6 +27,7 @@ use crate::error::Failure;
 use crate::ledger::{self, Outcome};
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
+use crate::roles::{proof, Roles};
 use crate::sandbox::{Call, CallError, CallSpec, Returned, Sandbox};
 use crate::signal::Interrupt;
 use crate::sql::SqlSession;
@@ -49,6 +50,9 @@ pub struct Context {
     /// Every connection the command opened, so an interrupt can cancel
     /// whatever the host is waiting on ([`Context::cancel_all`]).
     pub open: Arc<std::sync::Mutex<Vec<Canceller>>>,
+    /// Under roles (`--roles`, or a lock file reviewed with roles): each
+    /// plugin's calls run as its own restricted role, proven first.
+    pub roles: Option<Arc<Roles>>,
 }
 
 /// The control connection's own bounds: the host's ledger statements never
@@ -172,37 +176,107 @@ impl Context {
         }
     }
 
-    /// A plugin's SQL access on `client`, shared with the sandbox call.
-    fn session(&self, plugin: &Plugin, client: &Arc<Client>) -> Arc<Mutex<SqlSession>> {
-        let m = &plugin.manifest;
-        Arc::new(Mutex::new(SqlSession::new(
-            client.clone(),
-            self.target.canceller(client),
-            m.grants.clone(),
-            m.kind.read_only(),
-            m.limits.clone(),
-            Instant::now(),
-            self.interrupt.clone(),
+    /// Under roles, before anything is written: every plugin's role must
+    /// exist and hold exactly its grants, or the command is refused with
+    /// the SQL that fixes it (exit 2).
+    async fn prove_roles(&self, control: &Client) -> Result<(), Failure> {
+        let Some(roles) = &self.roles else {
+            return Ok(());
+        };
+        if let Some(why) = roles.impossible.first() {
+            return Err(Failure::Roles(format!("this plan cannot run under roles: {why}")));
+        }
+        let findings = proof::prove(control, roles).await?;
+        if findings.is_empty() {
+            self.reporter.set_roles(roles.map());
+            let n = roles.plugins.len();
+            self.reporter.status("Proven", &format!("{n} restricted roles hold exactly their plugins' grants"));
+            return Ok(());
+        }
+        let (problems, fix) = proof::message(&findings);
+        for p in &problems {
+            self.reporter.status("Role", p);
+        }
+        self.reporter.result("-- The SQL that fixes it (as a superuser, or the owner of the roles and objects):");
+        for s in &fix {
+            self.reporter.result(s);
+        }
+        let shown: Vec<&str> = fix.iter().take(12).map(String::as_str).collect();
+        let more = fix.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" … and {more} more, printed above") } else { String::new() };
+        Err(Failure::Roles(format!(
+            "refusing to run under roles: {} problem(s) with the plan's restricted roles, nothing was written \
+             (first: role {}: {}); run this SQL, then run again: {}{more}",
+            problems.len(),
+            findings[0].role,
+            findings[0].what,
+            shown.join(" ")
         )))
     }
 
-    /// One call into `plugin` with its SQL session and a fresh copy of its
-    /// data files.
+    /// A plugin's SQL access on `client`, shared with the sandbox call.
+    fn session(&self, plugin: &Plugin, client: &Arc<Client>) -> Arc<Mutex<SqlSession>> {
+        let m = &plugin.manifest;
+        Arc::new(Mutex::new(
+            SqlSession::new(
+                client.clone(),
+                self.target.canceller(client),
+                m.grants.clone(),
+                m.kind.read_only(),
+                m.limits.clone(),
+                Instant::now(),
+                self.interrupt.clone(),
+            )
+            .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name))),
+        ))
+    }
+
+    /// One call into `plugin` with its SQL session on `client` and a fresh
+    /// copy of its data files. Under roles the call runs as the plugin's
+    /// role, switched in the host's transaction just before and back just
+    /// after (the host's own statements never run as a plugin); a call that
+    /// ended as anyone else fails (the outer error).
     async fn call(
         &self,
         plan: &Plan,
         plugin: &Plugin,
         call: Call,
+        client: &Client,
         sql: &Arc<Mutex<SqlSession>>,
-    ) -> Result<Returned, CallError> {
+    ) -> Result<Result<Returned, CallError>, Failure> {
         let data = match plugin.materialize_files() {
             Ok(d) => d,
-            Err(e) => return Err(CallError::Failed(format!("{e:#}"))),
+            Err(e) => return Ok(Err(CallError::Failed(format!("{e:#}")))),
         };
         let Some(spec) = self.spec(plan, plugin, data.as_ref().map(|d| d.path())) else {
-            return Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label())));
+            return Ok(Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label()))));
         };
-        self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await
+        let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
+        let Some(role) = role else {
+            return Ok(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
+        };
+        db::enter_role(client, role).await.map_err(|e| {
+            Failure::Database(anyhow::anyhow!("cannot switch to the role {role} of {}: {e}", plugin.label()))
+        })?;
+        let result = self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await;
+        match db::leave_role(client).await {
+            Ok(user) if user == role => Ok(result),
+            Ok(user) => {
+                let stopped = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+                Err(Failure::TierFailed {
+                    label: format!("{} {}", plugin.label(), call.name()),
+                    cause: format!(
+                        "its call ended as role {user}, not as its own role {role}: the plugin changed its role{stopped}; \
+                         nothing of its transaction is kept"
+                    ),
+                })
+            }
+            // The plugin's SQL error aborted the transaction: the error is
+            // recorded and fails the call, and the rollback that follows
+            // (to the check's savepoint, or whole) ends the role with it.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => Ok(result),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A table call (post-conditions, rollback-conditions, a check) on the
@@ -226,7 +300,7 @@ impl Context {
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
         db::read_only_scope(client).await?;
-        let result = self.call(plan, plugin, call, sql).await;
+        let result = self.call(plan, plugin, call, client, sql).await?;
         db::end_read_only_scope(client).await?;
         let stats = sql.lock().await.stats.clone();
         let metrics = checks::outcome(plugin, call, result, &stats)?;

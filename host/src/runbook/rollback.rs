@@ -28,6 +28,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     let control = ctx.control("rollback", plan).await?;
     ctx.lock(&control).await?;
+    ctx.prove_roles(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "rollback").await?;
     let todo = to_undo(plan, &ledger::applied(&control).await?, only)?;
@@ -45,6 +46,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
         params: &ctx.params,
         approval_ref: None,
         plan,
+        roles: ctx.roles.is_some(),
     };
     let id = ledger::start(&control, start).await?;
     ctx.reporter.set_rollout_id(id);
@@ -213,8 +215,9 @@ impl Undo<'_> {
         ctx.reporter.status("Rolling back", &tier.label());
         db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
         let sql = ctx.session(tier, client);
-        let result = ctx.call(self.plan, tier, Call::Rollback, &sql).await;
+        let result = ctx.call(self.plan, tier, Call::Rollback, client, &sql).await;
         record.stats = sql.lock().await.stats.clone();
+        let result = result?;
         super::checks::outcome(tier, Call::Rollback, result, &record.stats)?;
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;

@@ -14,7 +14,8 @@ use tokio_postgres::Client;
 pub async fn gate(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     check_params(plan, &ctx.params)?;
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
-    let _control = ctx.control("gate", plan).await?;
+    let control = ctx.control("gate", plan).await?;
+    ctx.prove_roles(&control).await?;
     let table = run_gate(ctx, plan).await?;
     if table.passed {
         Ok(())
@@ -37,6 +38,7 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     let control = ctx.control("run", plan).await?;
     ctx.lock(&control).await?;
+    ctx.prove_roles(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "run").await?;
     let applied = ledger::applied(&control).await?;
@@ -57,6 +59,7 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         params: &ctx.params,
         approval_ref: approval_ref(plan, &ctx.params),
         plan,
+        roles: ctx.roles.is_some(),
     };
     let id = ledger::start(&control, start).await?;
     ctx.reporter.set_rollout_id(id);

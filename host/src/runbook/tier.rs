@@ -94,8 +94,9 @@ impl TierTransaction<'_> {
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let sql = ctx.session(tier, client);
-        let result = ctx.call(self.plan, tier, Call::Apply, &sql).await;
+        let result = ctx.call(self.plan, tier, Call::Apply, client, &sql).await;
         let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
+        let result = result.map_err(|f| fail(f, record.clone()))?;
         super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
         let title = format!("Post-conditions — {}", tier.label());
         let declared = &tier.manifest.post_conditions;

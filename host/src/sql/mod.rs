@@ -32,6 +32,10 @@ pub enum Stop {
     /// The database connection is gone: the host, not the plugin, handles it.
     #[error("the database connection was lost: {0}")]
     ConnectionLost(String),
+    /// Under roles, a statement left the session as another role than the
+    /// plugin's: its result is withheld and the call stops.
+    #[error("the statement changed the role it runs as (now {0}); its result is withheld")]
+    RoleChanged(String),
 }
 
 /// What a plugin's SQL did in one tier, for the ledger and the report.
@@ -67,6 +71,8 @@ pub struct SqlSession {
     interrupt: Interrupt,
     /// Counters for the whole transaction (apply and post-conditions).
     pub stats: Stats,
+    /// Under roles: the plugin's role, proven again after every statement.
+    role: Option<String>,
     /// The statements this plugin's session has passed, by text.
     checked: CheckCache,
 }
@@ -89,7 +95,13 @@ impl SqlSession {
         interrupt: Interrupt,
     ) -> Self {
         let (stats, checked) = (Stats::default(), CheckCache::default());
-        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats, checked }
+        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats, checked, role: None }
+    }
+
+    /// Under roles: every statement must leave the session as `role`.
+    pub fn as_role(mut self, role: Option<&str>) -> Self {
+        self.role = role.map(str::to_string);
+        self
     }
 
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
@@ -133,6 +145,15 @@ impl SqlSession {
                 return Err(stop);
             }
         };
+        if let (Ok(Ok(_)), Some(role)) = (&result, &self.role) {
+            // A checker miss that switched role must not hand the plugin a
+            // row read as anyone else (the host checks again after the call).
+            match self.client.query_one("SELECT current_user::text", &[]).await {
+                Ok(row) if row.try_get::<_, String>(0).ok().as_ref() == Some(role) => {}
+                Ok(row) => return Err(Stop::RoleChanged(row.try_get::<_, String>(0).unwrap_or_default())),
+                Err(e) => return Err(Stop::RoleChanged(format!("unknown: {e}"))),
+            }
+        }
         match result {
             Ok(Ok(set)) => {
                 self.stats.rows_changed += set.rows_changed;

@@ -1,0 +1,213 @@
+//! PostgreSQL as the second wall: under `--roles` every plugin runs as its
+//! own restricted role, and the host proves, before the gate, that each
+//! role holds exactly its grants — refusing with the SQL that fixes it.
+
+mod support;
+
+use support::*;
+
+/// The roles `host grants --role-sql postgres` prints for `plan`, created.
+fn create_roles(c: &Cluster, plan: &[String]) {
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--role-sql", "postgres"]);
+    let r = c.host(&a);
+    r.expect_code(0);
+    c.psql(&r.stdout);
+}
+
+/// The ledger's `roles` of every rollout, oldest first: `run=t rollback=t`.
+fn ledger_roles(c: &Cluster) -> String {
+    c.psql("SELECT string_agg(verb || '=' || roles, ' ' ORDER BY id) FROM rollout_ledger.rollout")
+}
+
+#[test]
+fn one_roof_runs_and_rolls_back_under_roles_and_the_ledger_says_so() {
+    let c = Cluster::start("roles-run");
+    c.ratify();
+    let plan = one_roof();
+    create_roles(&c, &plan);
+    let r = c.host(&args("run", &plan, &["--param", APR, "--roles"]));
+    r.expect_code(0).expect("Proven 11 restricted roles hold exactly their plugins' grants");
+    r.expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+    // Tier 1 created its table as its role: that role owns it, and tier 2's
+    // role read it through the hand-off alone.
+    assert_eq!(
+        c.psql("SELECT relowner::regrole::text FROM pg_class WHERE oid = 'one_roof.resp_ownership_shadow'::regclass"),
+        "rollout_one_roof_shadow"
+    );
+    let report = std::fs::read_to_string(c.reports().last().unwrap().join("report.json")).unwrap();
+    assert!(report.contains(r#""one-roof-shadow": "rollout_one_roof_shadow""#), "{report}");
+    let r = c.host(&args("rollback", &plan, &["--roles"]));
+    r.expect_code(0).expect("FULL ROLLBACK OK: ownership=0 gap=210 axis=absent");
+    assert_eq!(c.baseline_line(), BASELINE);
+    // A lock written with --roles runs under roles without the flag.
+    let lock = c.dir.join("one-roof.lock");
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--lock", lock.to_str().unwrap(), "--roles"]);
+    c.host(&a).expect_code(0);
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("roles = true"));
+    let r = c.host(&args("run", &plan, &["--param", APR, "--lock", lock.to_str().unwrap()]));
+    r.expect_code(0).expect("the lock file says the plan was reviewed to run under roles").expect("Proven 11");
+    c.host(&args("rollback", &plan, &[])).expect_code(0);
+    assert_eq!(ledger_roles(&c), "run=true rollback=true run=true rollback=false");
+    let md = std::fs::read_to_string(c.reports().last().unwrap().join("report.md")).unwrap();
+    assert!(!md.contains("PostgreSQL roles"), "a rollback without roles says none:\n{md}");
+}
+
+/// A run under roles refused before the gate: exit 2, the SQL that fixes it
+/// in the message, and nothing written (not even the ledger).
+fn refused(c: &Cluster, plan: &[String], fix: &str) {
+    let r = c.host(&args("run", plan, &["--param", APR, "--roles"]));
+    r.expect_code(2).expect("refusing to run under roles");
+    assert!(r.stderr.contains(fix), "expected {fix:?} in the error:\n{}", r.all());
+    assert!(r.stdout.lines().any(|l| l == fix), "expected the line {fix:?} in the fix:\n{}", r.stdout);
+    assert!(!r.all().contains("GATE"), "the gate ran:\n{}", r.all());
+    assert_eq!(c.psql("SELECT to_regclass('rollout_ledger.rollout') IS NULL"), "t", "something was written");
+}
+
+#[test]
+fn a_role_holding_more_or_less_than_its_grants_is_refused_before_the_gate_with_the_fix() {
+    let c = Cluster::start("roles-proof");
+    c.ratify();
+    let plan = one_roof();
+    create_roles(&c, &plan);
+    // (what breaks the role, the statement the host must give, what undoes it)
+    let cases = [
+        (
+            "GRANT SELECT ON one_roof.team TO rollout_one_roof_axis",
+            r#"REVOKE SELECT ON TABLE one_roof.team FROM "rollout_one_roof_axis";"#,
+            "REVOKE SELECT ON one_roof.team FROM rollout_one_roof_axis",
+        ),
+        (
+            "GRANT UPDATE (title) ON one_roof.classification_axis TO rollout_one_roof_axis",
+            r#"REVOKE UPDATE (title) ON TABLE one_roof.classification_axis FROM "rollout_one_roof_axis";"#,
+            "REVOKE UPDATE (title) ON one_roof.classification_axis FROM rollout_one_roof_axis",
+        ),
+        (
+            "GRANT pg_read_all_data TO rollout_one_roof_gate",
+            r#"REVOKE "pg_read_all_data" FROM "rollout_one_roof_gate";"#,
+            "REVOKE pg_read_all_data FROM rollout_one_roof_gate",
+        ),
+        (
+            "ALTER ROLE rollout_one_roof_verify SUPERUSER",
+            r#"ALTER ROLE "rollout_one_roof_verify" NOSUPERUSER;"#,
+            "ALTER ROLE rollout_one_roof_verify NOSUPERUSER",
+        ),
+        (
+            "GRANT SELECT ON one_roof.approval TO PUBLIC",
+            "REVOKE SELECT ON TABLE one_roof.approval FROM PUBLIC;",
+            "REVOKE SELECT ON one_roof.approval FROM PUBLIC",
+        ),
+        (
+            "CREATE FUNCTION one_roof.leak() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "REVOKE EXECUTE ON ROUTINE one_roof.leak() FROM PUBLIC;",
+            "DROP FUNCTION one_roof.leak()",
+        ),
+        (
+            "GRANT CREATE ON SCHEMA one_roof TO rollout_one_roof_projection",
+            r#"REVOKE CREATE ON SCHEMA one_roof FROM "rollout_one_roof_projection";"#,
+            "REVOKE CREATE ON SCHEMA one_roof FROM rollout_one_roof_projection",
+        ),
+        (
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA one_roof GRANT SELECT ON TABLES TO rollout_one_roof_gate",
+            r#"ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "one_roof" REVOKE SELECT ON TABLES FROM "rollout_one_roof_gate";"#,
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA one_roof REVOKE SELECT ON TABLES FROM rollout_one_roof_gate",
+        ),
+        // Less than its grants: tier 2 could not insert (the serial's sequence),
+        // tier 2 could not read what tier 1 creates (the hand-off).
+        (
+            "REVOKE USAGE ON SEQUENCE one_roof.resp_ownership_id_seq FROM rollout_one_roof_ownership",
+            r#"GRANT USAGE ON SEQUENCE one_roof.resp_ownership_id_seq TO "rollout_one_roof_ownership";"#,
+            "GRANT USAGE ON SEQUENCE one_roof.resp_ownership_id_seq TO rollout_one_roof_ownership",
+        ),
+        (
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow IN SCHEMA one_roof REVOKE SELECT ON TABLES FROM rollout_one_roof_ownership",
+            r#"ALTER DEFAULT PRIVILEGES FOR ROLE "rollout_one_roof_shadow" IN SCHEMA "one_roof" GRANT SELECT ON TABLES TO "rollout_one_roof_ownership";"#,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow IN SCHEMA one_roof GRANT SELECT ON TABLES TO rollout_one_roof_ownership",
+        ),
+        (
+            "DROP OWNED BY rollout_one_roof_ui_read_contract; DROP ROLE rollout_one_roof_ui_read_contract",
+            r#"CREATE ROLE "rollout_one_roof_ui_read_contract" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;"#,
+            "CREATE ROLE rollout_one_roof_ui_read_contract NOLOGIN; GRANT USAGE ON SCHEMA one_roof TO rollout_one_roof_ui_read_contract; GRANT SELECT ON one_roof.ui_projection TO rollout_one_roof_ui_read_contract",
+        ),
+    ];
+    for (breaks, fix, undo) in cases {
+        c.psql(breaks);
+        refused(&c, &plan, fix);
+        c.psql(undo);
+    }
+    // Put right, the same run passes under the same roles.
+    let r = c.host(&args("run", &plan, &["--param", APR, "--roles"]));
+    r.expect_code(0).expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+    assert_eq!(ledger_roles(&c), "run=true");
+}
+
+#[test]
+fn each_plugin_runs_as_its_own_role_as_the_server_sees_it() {
+    let c = Cluster::start("roles-who");
+    c.ratify();
+    let plan = one_roof();
+    create_roles(&c, &plan);
+    // The gate's reads: a row-level policy hides the approvals from the
+    // gate's role alone. As the operator (no roles) the gate is READY; as
+    // its role, the server shows it no approval.
+    c.psql(
+        "ALTER TABLE one_roof.approval ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY everyone ON one_roof.approval USING (true);
+         CREATE POLICY hide ON one_roof.approval AS RESTRICTIVE FOR SELECT TO rollout_one_roof_gate USING (false)",
+    );
+    c.host(&args("gate", &plan, &["--param", APR])).expect_code(0).expect("GATE READY");
+    c.host(&args("gate", &plan, &["--param", APR, "--roles"])).expect_code(3).expect("GATE BLOCKED");
+    c.psql("DROP POLICY hide ON one_roof.approval");
+    // A tier's writes: a column default records who inserted each row.
+    c.psql("ALTER TABLE one_roof.axis_node ADD COLUMN made_by text DEFAULT current_user");
+    c.host(&args("run", &plan, &["--param", APR, "--roles"])).expect_code(0);
+    assert_eq!(
+        c.psql("SELECT string_agg(DISTINCT made_by, ' ') FROM one_roof.axis_node WHERE axis_code = 'release_scope'"),
+        "rollout_one_roof_axis"
+    );
+}
+
+#[test]
+fn a_plugin_that_changes_its_role_fails_and_keeps_nothing() {
+    // A function the reviewer granted that switches role (what a checker
+    // miss of SET ROLE would be): the host sees the call end as another
+    // role and fails the tier; its transaction rolls back.
+    let c = Cluster::start("roles-escape");
+    c.ratify();
+    c.psql(
+        "CREATE FUNCTION one_roof.become(r text) RETURNS text LANGUAGE sql AS $$ SELECT set_config('role', r, true) $$;
+         REVOKE EXECUTE ON FUNCTION one_roof.become(text) FROM PUBLIC",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(root().join("tests/plugins/hostile.wasm")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&manifest_of(&wasm)).unwrap();
+    let grants = doc.get_mut("grants").and_then(|g| g.as_table_mut()).unwrap();
+    grants.insert("functions".into(), toml::Value::Array(vec!["one_roof.become".into()]));
+    grants.insert("insert".into(), toml::Value::Array(vec!["one_roof.team".into()]));
+    let hostile = dir.path().join("hostile.wasm");
+    std::fs::write(&hostile, with_manifest(&wasm, &toml::to_string(&doc).unwrap())).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("hostile-corpus.sql"),
+        "SELECT one_roof.become('postgres')\nINSERT INTO one_roof.team (code, name) VALUES ('X1', 'as the operator')\n",
+    )
+    .unwrap();
+    let mut plan: Vec<String> =
+        one_roof().into_iter().filter(|p| p.ends_with("/gate.wasm") || p.ends_with("/t8-verify.wasm")).collect();
+    plan.push(hostile.to_str().unwrap().into());
+    create_roles(&c, &plan);
+    c.psql("GRANT EXECUTE ON FUNCTION one_roof.become(text) TO rollout_test_hostile");
+    let extra = ["--param", APR, "--param", "escape=sql", "--roles", "--data-dir", data.to_str().unwrap()];
+    let r = c.host(&args("run", &plan, &extra));
+    r.expect_code(4).expect("ended as role postgres, not as its own role rollout_test_hostile");
+    // Stopped at the statement that switched, before the plugin saw its
+    // result: the insert never ran, and the plugin could report nothing.
+    r.expect("the statement changed the role it runs as (now postgres); its result is withheld");
+    assert!(!r.all().contains("ESCAPED"), "{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.team WHERE code = 'X1'"), 0, "the write stayed");
+    assert_eq!(c.tier_states(), "test-hostile=failed");
+}
