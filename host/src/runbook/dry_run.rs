@@ -7,7 +7,7 @@
 
 use super::checks::{check_in, outcome, probes};
 use super::tier::{done, tier_row, TierRecord};
-use super::{approval_ref, check_params, Context};
+use super::{check_params, Context};
 use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
@@ -28,30 +28,8 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     check_params(plan, &ctx.params)?;
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     ctx.reporter.status("Dry run", NOTHING_WILL);
-    let control = ctx.control("dry-run", plan).await?;
-    ctx.lock(&control).await?;
-    ctx.prove_roles(&control).await?;
-    ledger::ensure(&control).await?;
-    ctx.abandon_stale(&control, "dry-run").await?;
-    let applied = ledger::applied(&control).await?;
-    if !applied.is_empty() {
-        let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
-        return Err(Failure::LedgerState(format!(
-            "a rollout is already applied here ({}); a dry run previews a run from the baseline: `host rollback` first",
-            list.join(", ")
-        )));
-    }
-    let start = ledger::Start {
-        verb: "dry_run",
-        operator: &ctx.operator,
-        client_host: &ctx.client_host,
-        params: &ctx.params,
-        approval_ref: approval_ref(plan, &ctx.params),
-        plan,
-        roles: ctx.roles.is_some(),
-    };
-    let id = ledger::start(&control, start).await?;
-    ctx.reporter.set_rollout_id(id);
+    let hint = "a dry run previews a run from the baseline: `host rollback` first";
+    let (control, id) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
     ctx.reporter.status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
     let client = ctx.connect("dry-run").await?;
     let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {

@@ -8,6 +8,7 @@ use crate::error::Failure;
 use crate::ledger::{self, Outcome, TierEvent, Verdict};
 use crate::plan::Plan;
 use crate::report::CheckTable;
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 /// `host gate`: the gate table and verdict, read-only, no ledger write.
@@ -36,33 +37,8 @@ async fn run_gate(ctx: &Context, plan: &Plan) -> Result<CheckTable, Failure> {
 pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     check_params(plan, &ctx.params)?;
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
-    let control = ctx.control("run", plan).await?;
-    ctx.lock(&control).await?;
-    ctx.prove_roles(&control).await?;
-    ledger::ensure(&control).await?;
-    ctx.abandon_stale(&control, "run").await?;
-    let applied = ledger::applied(&control).await?;
-    if !applied.is_empty() {
-        let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
-        return Err(Failure::LedgerState(format!(
-            "a rollout is already applied here ({}); reconcile, then `host rollback` restores the baseline before a new run — never hand-patch",
-            list.join(", ")
-        )));
-    }
-    if ctx.interrupt.is_set() {
-        return Err(Failure::Interrupted("stopped before the rollout began; no ledger row was written".into()));
-    }
-    let start = ledger::Start {
-        verb: "run",
-        operator: &ctx.operator,
-        client_host: &ctx.client_host,
-        params: &ctx.params,
-        approval_ref: approval_ref(plan, &ctx.params),
-        plan,
-        roles: ctx.roles.is_some(),
-    };
-    let id = ledger::start(&control, start).await?;
-    ctx.reporter.set_rollout_id(id);
+    let hint = "reconcile, then `host rollback` restores the baseline before a new run — never hand-patch";
+    let (control, id) = begin_rollout(ctx, plan, "run", hint).await?;
     ctx.reporter.status("Started", &format!("rollout {id}"));
     let result = steps(ctx, plan, &control, id).await;
     let (outcome, message) = match &result {
@@ -74,6 +50,47 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         ctx.reporter.result(&message);
     }
     result
+}
+
+/// What `run` and `run --dry-run` do before their first step: the control
+/// connection, the rollout lock, the roles proven, the ledger there with
+/// stale rollouts settled and nothing applied (`applied_hint` says what to
+/// do if something is), and the command's rollout row (`verb`, as the
+/// ledger records it: `run`, `dry_run`).
+pub(super) async fn begin_rollout(
+    ctx: &Context,
+    plan: &Plan,
+    verb: &str,
+    applied_hint: &str,
+) -> Result<(Arc<Client>, i64), Failure> {
+    let control = ctx.control(verb, plan).await?;
+    ctx.lock(&control).await?;
+    ctx.prove_roles(&control).await?;
+    ledger::ensure(&control).await?;
+    ctx.abandon_stale(&control, verb).await?;
+    let applied = ledger::applied(&control).await?;
+    if !applied.is_empty() {
+        let list: Vec<String> = applied.iter().map(|a| format!("tier {} ({})", a.ordinal, a.plugin)).collect();
+        return Err(Failure::LedgerState(format!(
+            "a rollout is already applied here ({}); {applied_hint}",
+            list.join(", ")
+        )));
+    }
+    if ctx.interrupt.is_set() {
+        return Err(Failure::Interrupted("stopped before the rollout began; no ledger row was written".into()));
+    }
+    let start = ledger::Start {
+        verb,
+        operator: &ctx.operator,
+        client_host: &ctx.client_host,
+        params: &ctx.params,
+        approval_ref: approval_ref(plan, &ctx.params),
+        plan,
+        roles: ctx.roles.is_some(),
+    };
+    let id = ledger::start(&control, start).await?;
+    ctx.reporter.set_rollout_id(id);
+    Ok((control, id))
 }
 
 /// Gate, every tier in order, verify, probes.
