@@ -5,8 +5,8 @@
 //! connection (who, when, which plugins, outcome); no tier event is ever
 //! written, so no tier is ever marked applied.
 
-use super::checks::{check_in, outcome, probes};
-use super::tier::{done, tier_row, TierRecord};
+use super::checks::{check_in, probes};
+use super::tier::{apply_and_check, done, tier_row, TierRecord};
 use super::{check_params, Context};
 use crate::bindings::types::Phase;
 use crate::db;
@@ -94,41 +94,15 @@ async fn tier_in(ctx: &Context, plan: &Plan, tier: &Plugin, client: &Arc<Client>
     let started = Instant::now();
     ctx.reporter.status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
-    let sql = ctx.session(tier, client);
-    let result = ctx.call(plan, tier, Call::Apply, client, &sql).await?;
-    let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
-    let applied = outcome(tier, Call::Apply, result, &record.stats);
-    let table = match applied {
-        Ok(_) => {
-            let title = format!("Post-conditions — {}", tier.label());
-            let declared = &tier.manifest.post_conditions;
-            let table = ctx.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
-            record.stats = sql.lock().await.stats.clone();
-            Some(table)
-        }
-        Err(f) => {
-            show(ctx, tier, started, &record, Some(&f));
-            return Err(f);
-        }
+    let (record, failure) = match apply_and_check(ctx, plan, tier, client).await {
+        Ok(record) => (record, None),
+        Err(e) => (e.record, Some(e.failure)),
     };
-    let failure = match table {
-        Some(Ok(table)) => {
-            ctx.reporter.table(&table);
-            let passed = table.passed;
-            record.conditions = Some(table.clone());
-            (!passed).then(|| Failure::TierFailed {
-                label: tier.label(),
-                cause: format!("post-conditions not met: {}", table.failures()),
-            })
-        }
-        Some(Err(f)) => Some(f),
-        None => None,
-    };
-    show(ctx, tier, started, &record, failure.as_ref());
-    match failure {
-        Some(f) => Err(f),
-        None => Ok(()),
+    if let Some(table) = &record.conditions {
+        ctx.reporter.table(table);
     }
+    show(ctx, tier, started, &record, failure.as_ref());
+    failure.map_or(Ok(()), Err)
 }
 
 /// The tier's row (outcome `would_apply` or `failed`, every change it

@@ -93,21 +93,7 @@ impl TierTransaction<'_> {
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
-        let sql = ctx.session(tier, client);
-        let result = ctx.call(self.plan, tier, Call::Apply, client, &sql).await;
-        let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
-        let result = result.map_err(|f| fail(f, record.clone()))?;
-        super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
-        let title = format!("Post-conditions — {}", tier.label());
-        let declared = &tier.manifest.post_conditions;
-        let table = ctx.table(self.plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
-        record.stats = sql.lock().await.stats.clone();
-        let table = table.map_err(|f| fail(f, record.clone()))?;
-        record.conditions = Some(table.clone());
-        if !table.passed {
-            let cause = format!("post-conditions not met: {}", table.failures());
-            return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
-        }
+        let record = apply_and_check(ctx, self.plan, tier, client).await?;
         if ctx.interrupt.is_set() {
             return Err(fail(Failure::Interrupted(format!("{} stopped before COMMIT", tier.label())), record));
         }
@@ -122,6 +108,33 @@ impl TierTransaction<'_> {
         commit(ctx, client, self.control, &tier.label(), probe).await.map_err(|f| fail(f, record.clone()))?;
         Ok(record)
     }
+}
+
+/// The tier's apply and its post-conditions on `client`, inside whatever
+/// transaction is open there (a run's own per tier, a dry run's shared one).
+pub(super) async fn apply_and_check(
+    ctx: &Context,
+    plan: &Plan,
+    tier: &Plugin,
+    client: &Arc<Client>,
+) -> Result<TierRecord, TierError> {
+    let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
+    let sql = ctx.session(tier, client);
+    let result = ctx.call(plan, tier, Call::Apply, client, &sql).await;
+    let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
+    let result = result.map_err(|f| fail(f, record.clone()))?;
+    super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
+    let title = format!("Post-conditions — {}", tier.label());
+    let declared = &tier.manifest.post_conditions;
+    let table = ctx.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
+    record.stats = sql.lock().await.stats.clone();
+    let table = table.map_err(|f| fail(f, record.clone()))?;
+    record.conditions = Some(table.clone());
+    if !table.passed {
+        let cause = format!("post-conditions not met: {}", table.failures());
+        return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
+    }
+    Ok(record)
 }
 
 /// What a tier did, for its status line: `tier 3 (…) in 4 ms — 5 statements, 4 rows changed`.
