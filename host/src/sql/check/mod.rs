@@ -463,8 +463,7 @@ fn implicit_sequences(s: &pg_query::protobuf::CreateStmt) -> Result<Vec<Value>, 
                 column.colname
             ));
         }
-        out.push(serde_json::json!({"catalogname": "", "schemaname": table.schemaname, "relname": name,
-            "relpersistence": "p", "inh": true}));
+        out.push(relation_named(&table.schemaname, &name));
     }
     Ok(out)
 }
@@ -493,11 +492,15 @@ fn named_indexes(s: &pg_query::protobuf::CreateStmt) -> Vec<Value> {
                     .iter()
                     .any(|t| *t as i32 == c.contype)
         })
-        .map(|c| {
-            serde_json::json!({"catalogname": "", "schemaname": table.schemaname, "relname": c.conname,
-                "relpersistence": "p", "inh": true})
-        })
+        .map(|c| relation_named(&table.schemaname, &c.conname))
         .collect()
+}
+
+/// A relation the statement names only implicitly (a drop's victim, a
+/// sequence or index it creates), in the parse tree's `RangeVar` shape, so
+/// the walk's one relation rule decides it.
+fn relation_named(schema: &str, name: &str) -> Value {
+    serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name, "relpersistence": "p", "inh": true})
 }
 
 /// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every
@@ -523,8 +526,7 @@ fn drop_table(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<(), R
         };
         match names.as_slice() {
             [schema, name] => {
-                let rv = serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name,
-                    "relpersistence": "p", "inh": true});
+                let rv = relation_named(schema, name);
                 walk.relation(obj(&rv)?, Op::Drop)?;
             }
             _ => return refuse(format!("DROP TABLE {}: name the table as schema.name", names.join("."))),
