@@ -419,3 +419,40 @@ fn a_full_reports_directory_is_never_reported_as_written_and_the_ledger_keeps_th
         "interrupted interrupted"
     );
 }
+
+/// Ctrl-C stops the plugin at once; recording that is the host's own
+/// wind-down, and a slow one (a loaded machine, a ledger another session
+/// holds for a moment) must still end with the interruption and the report
+/// in the ledger, not a rollout left `running` because the grace for a
+/// host *waiting on the server* ran out.
+#[test]
+fn ctrl_c_keeps_the_interruption_and_the_report_when_recording_it_is_slow() {
+    let c = Cluster::start("report-winddown");
+    c.ratify();
+    let reports = tempfile::tempdir().unwrap();
+    let sleepy = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    let a = on(reports.path(), args("run", &sleepy, &["--param", APR, "--param", "mode=sleep"]));
+    let mut w = Watched::spawn(&c, &a);
+    w.wait_for("now misbehaving: sleep");
+    // Recording the interruption waits on this lock for ~1.5 s: far past
+    // the 0.3 s a host merely waiting on the server gets.
+    let lock = TableLock::take(&c, "rollout_ledger.tier_event");
+    w.signal("-INT");
+    lock.wait_until_host_waits(&c);
+    std::thread::sleep(Duration::from_millis(1500));
+    lock.release();
+    let r = w.finish();
+    let id = last_id(&c);
+    r.expect_code(130).expect("interrupted by the operator");
+    assert!(!r.stderr.contains("that wait was cancelled"), "the wind-down was cut short:\n{}", r.stderr);
+    assert_eq!(
+        c.psql(&format!("SELECT outcome || ' ' || (report->>'outcome') FROM rollout_ledger.rollout WHERE id = {id}")),
+        "interrupted interrupted"
+    );
+    assert_eq!(c.tier_states().split(' ').next_back(), Some("test-misbehave=interrupted"));
+    assert!(dir_has_report(reports.path()), "the report files were written");
+}
+
+fn dir_has_report(reports: &Path) -> bool {
+    only_dir(reports).join("report.json").exists()
+}

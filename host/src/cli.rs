@@ -307,24 +307,43 @@ where
 /// record it. Past that, the host is waiting on the server for itself.
 const GRACE: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// Runs `work` until it ends, or until Ctrl-C plus [`GRACE`]: then every
-/// statement the command's connections still wait on (a lock, the ledger)
-/// is cancelled on the server, nothing more is sent, and the command ends
-/// as interrupted (exit 130), within a second of the signal.
+/// How much longer a command that heard the interrupt (its plugin stopped,
+/// its tier rolling back) has to record it and close its rollout with the
+/// report, on a loaded machine or behind a briefly locked ledger, before
+/// its waits are cancelled too.
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `work` until it ends, or until Ctrl-C plus [`GRACE`] (plus
+/// [`WIND_DOWN`] if the work heard the interrupt and is recording it):
+/// then every statement the command's connections still wait on (a lock,
+/// the ledger) is cancelled on the server, nothing more is sent, and the
+/// command ends as interrupted (exit 130).
 async fn interruptible(ctx: &Context, work: Step<'_>) -> Result<(), Failure> {
     let stop = async {
         ctx.interrupt.wait().await;
         tokio::time::sleep(GRACE).await;
+        let winding = ctx.interrupt.heard();
+        if winding {
+            tokio::time::sleep(WIND_DOWN).await;
+        }
+        winding
     };
     tokio::select! {
         r = work => r,
-        _ = stop => {
+        winding = stop => {
             ctx.cancel_all().await;
-            Err(Failure::Interrupted(
-                "the host was waiting on the server; that wait was cancelled there and nothing more was sent \
+            let doing = if winding {
+                format!(
+                    "the host stopped its plugin but could not record that within {} s (the server did not answer)",
+                    (GRACE + WIND_DOWN).as_secs()
+                )
+            } else {
+                "the host was waiting on the server".to_string()
+            };
+            Err(Failure::Interrupted(format!(
+                "{doing}; that wait was cancelled there and nothing more was sent \
                  (a rollout already begun stays marked running until the next command settles it)"
-                    .into(),
-            ))
+            )))
         }
     }
 }

@@ -7,7 +7,16 @@ use tokio::sync::Notify;
 
 /// Set once by Ctrl-C (SIGINT) or SIGTERM; never cleared.
 #[derive(Clone, Default)]
-pub struct Interrupt(Arc<(AtomicBool, Notify)>);
+pub struct Interrupt(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    set: AtomicBool,
+    woken: Notify,
+    /// The command saw the interrupt and is winding down on its own (the
+    /// plugin stopped, its tier rolling back and being recorded).
+    heard: AtomicBool,
+}
 
 impl Interrupt {
     /// Watches SIGINT and SIGTERM for the rest of the process.
@@ -27,19 +36,31 @@ impl Interrupt {
 
     /// Marks the run interrupted and wakes every waiter.
     pub fn set(&self) {
-        self.0 .0.store(true, Ordering::SeqCst);
-        self.0 .1.notify_waiters();
+        self.0.set.store(true, Ordering::SeqCst);
+        self.0.woken.notify_waiters();
     }
 
     /// True once the operator asked to stop.
     pub fn is_set(&self) -> bool {
-        self.0 .0.load(Ordering::SeqCst)
+        self.0.set.load(Ordering::SeqCst)
+    }
+
+    /// The command heard the interrupt and is now only rolling back and
+    /// recording it: its wind-down gets time to finish, so the ledger keeps
+    /// the interruption and the report instead of a rollout left `running`.
+    pub fn hear(&self) {
+        self.0.heard.store(true, Ordering::SeqCst);
+    }
+
+    /// True once the command said it is winding down ([`Interrupt::hear`]).
+    pub fn heard(&self) -> bool {
+        self.0.heard.load(Ordering::SeqCst)
     }
 
     /// Resolves when the run is interrupted.
     pub async fn wait(&self) {
         loop {
-            let notified = self.0 .1.notified();
+            let notified = self.0.woken.notified();
             if self.is_set() {
                 return;
             }

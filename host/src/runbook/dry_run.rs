@@ -70,7 +70,7 @@ async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Clien
     }
     for tier in &plan.tiers {
         if ctx.interrupt.is_set() {
-            return Err(Failure::Interrupted(format!("stopped before {}", tier.label())));
+            return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
         tier_in(ctx, plan, tier, client).await?;
     }

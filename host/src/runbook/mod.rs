@@ -98,6 +98,13 @@ impl Context {
         }
     }
 
+    /// The command stops on Ctrl-C at `what`, and says so to the signal
+    /// watcher: what follows is only its own wind-down (roll back, record).
+    fn stopped(&self, what: impl Into<String>) -> Failure {
+        self.interrupt.hear();
+        Failure::Interrupted(what.into())
+    }
+
     /// Records a failed or interrupted step on the control connection; a
     /// ledger that cannot take it is said, not hidden.
     async fn record_failure(&self, control: &Client, event: &crate::ledger::Event<'_>) {
@@ -105,6 +112,14 @@ impl Context {
             let what = event.event.as_str();
             self.reporter.error(&format!("could not write the {what} event of {} to the ledger: {err}", event.plugin));
         }
+    }
+
+    /// A plugin the interrupt stopped: the command winds down from here.
+    fn heard(&self, result: Result<Returned, CallError>) -> Result<Returned, CallError> {
+        if matches!(result, Err(CallError::Stopped(crate::sql::Stop::Interrupted))) {
+            self.interrupt.hear();
+        }
+        result
     }
 
     /// Connects the control connection and applies the identity guard.
@@ -253,12 +268,15 @@ impl Context {
         };
         let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
         let Some(role) = role else {
-            return Ok(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
+            return Ok(self.heard(
+                self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await,
+            ));
         };
         db::enter_role(client, role).await.map_err(|e| {
             Failure::Database(anyhow::anyhow!("cannot switch to the role {role} of {}: {e}", plugin.label()))
         })?;
-        let result = self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await;
+        let result =
+            self.heard(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
         match db::leave_role(client).await {
             Ok(user) if user == role => Ok(result),
             Ok(user) => {

@@ -37,7 +37,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
         return Ok(());
     }
     if ctx.interrupt.is_set() {
-        return Err(Failure::Interrupted("stopped before the rollback began".into()));
+        return Err(ctx.stopped("stopped before the rollback began"));
     }
     let start = ledger::Start {
         verb: "rollback",
@@ -152,7 +152,7 @@ impl Undo<'_> {
         ctx.hold(client, self.control, self.rollout_id).await?;
         for tier in self.todo {
             if ctx.interrupt.is_set() {
-                return Err(Failure::Interrupted(format!("stopped before rolling back {}", tier.label())));
+                return Err(ctx.stopped(format!("stopped before rolling back {}", tier.label())));
             }
             let started = Instant::now();
             let mut record = TierRecord::default();
@@ -192,7 +192,7 @@ impl Undo<'_> {
         };
         super::same_session(client, &before, "the rollback").await?;
         if ctx.interrupt.is_set() {
-            return Err(Failure::Interrupted("stopped before the rollback's COMMIT".into()));
+            return Err(ctx.stopped("stopped before the rollback's COMMIT"));
         }
         ctx.hold(client, self.control, self.rollout_id).await?;
         match self.todo.last() {

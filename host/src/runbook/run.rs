@@ -77,7 +77,7 @@ pub(super) async fn begin_rollout(
         )));
     }
     if ctx.interrupt.is_set() {
-        return Err(Failure::Interrupted("stopped before the rollout began; no ledger row was written".into()));
+        return Err(ctx.stopped("stopped before the rollout began; no ledger row was written"));
     }
     let start = ledger::Start {
         verb,
@@ -102,7 +102,7 @@ async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<
     }
     for tier in &plan.tiers {
         if ctx.interrupt.is_set() {
-            return Err(Failure::Interrupted(format!("stopped before {}", tier.label())));
+            return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
         TierTransaction { ctx, plan, tier, rollout_id: id, control }.run().await?;
     }

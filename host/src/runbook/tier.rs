@@ -95,7 +95,7 @@ impl TierTransaction<'_> {
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let record = apply_and_check(ctx, self.plan, tier, client).await?;
         if ctx.interrupt.is_set() {
-            return Err(fail(Failure::Interrupted(format!("{} stopped before COMMIT", tier.label())), record));
+            return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
         super::same_session(client, &before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
