@@ -36,6 +36,11 @@ pub enum Command {
         /// and records one `dry_run` row in the ledger; marks nothing applied.
         #[arg(long)]
         dry_run: bool,
+        /// Rehearsal only (`host rehearse` passes it to its steps): fail
+        /// tier N after its apply and post-conditions, before its COMMIT,
+        /// as a tier failure would, so the FAIL path is rehearsed.
+        #[arg(long, value_name = "N", hide = true, conflicts_with = "dry_run")]
+        fail_at: Option<i64>,
     },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
@@ -44,6 +49,25 @@ pub enum Command {
         /// Roll back only this tier (refused while a later tier is applied).
         #[arg(long)]
         tier: Option<u32>,
+    },
+    /// Prove on a copy of production what the runbook asserts: run, roll
+    /// back to the exact baseline (by content digest), idempotently, and
+    /// run again; with --fail-at, every tier's FAIL path too.
+    Rehearse {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The copy to rehearse on: another server, the source's database
+        /// name, the same state (proven by digest before the first step).
+        #[arg(long, value_name = "URL", env = "HOST_COPY_URL", hide_env_values = true)]
+        copy_url: String,
+        /// The source (production), read only in one read-only snapshot: the
+        /// copy must be another database holding its exact state.
+        #[arg(long, value_name = "URL", env = "HOST_DATABASE_URL", hide_env_values = true)]
+        from: String,
+        /// Also rehearse the FAIL path: a run failing at tier N (or at each
+        /// tier: `all`), each followed by a rollback to the exact baseline.
+        #[arg(long, value_name = "N|all")]
+        fail_at: Option<crate::rehearse::FailAt>,
     },
     /// Show the ledger: what is applied, by whom, under which approval.
     Status {
@@ -133,9 +157,18 @@ pub struct ConnArgs {
     pub database_url: Option<String>,
 }
 
-/// Plugins, parameters and where reports go.
+/// A command on one database with a plan: `gate`, `run`, `rollback`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// Plugins, parameters and where reports go.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
     /// The plan's plugins (.wasm); order comes from their manifests.
     #[arg(long, num_args = 1.., required = true)]
     pub tiers: Vec<PathBuf>,
@@ -160,8 +193,31 @@ pub struct RunArgs {
     /// Who runs this, for the ledger [default: $USER].
     #[arg(long)]
     pub operator: Option<String>,
-    #[command(flatten)]
-    pub conn: ConnArgs,
+}
+
+impl PlanArgs {
+    /// The same plan, as arguments to another `host` command (a rehearsal's
+    /// steps): every plugin, parameter, data directory, lock, roles, operator.
+    fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec!["--tiers".into()];
+        a.extend(self.tiers.iter().map(|t| t.clone().into_os_string()));
+        for (k, v) in &self.params {
+            a.extend(["--param".into(), format!("{k}={v}").into()]);
+        }
+        if let Some(d) = &self.data_dir {
+            a.extend(["--data-dir".into(), d.clone().into_os_string()]);
+        }
+        if let Some(l) = &self.lock {
+            a.extend(["--lock".into(), l.clone().into_os_string()]);
+        }
+        if self.roles {
+            a.push("--roles".into());
+        }
+        if let Some(o) = &self.operator {
+            a.extend(["--operator".into(), o.into()]);
+        }
+        a
+    }
 }
 
 impl std::fmt::Debug for ConnArgs {
@@ -181,27 +237,28 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gate(args) => {
-            with_plan("gate", Calls::Gate, &args, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await }))
+            with_plan("gate", Calls::Gate, &args, None, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await }))
                 .await
         }
-        Command::Run { args, dry_run: true } => {
-            with_plan("dry-run", Calls::Everything, &args, |ctx, plan| {
+        Command::Run { args, dry_run: true, .. } => {
+            with_plan("dry-run", Calls::Everything, &args, None, |ctx, plan| {
                 Box::pin(async move { runbook::dry_run(ctx, plan).await })
             })
             .await
         }
-        Command::Run { args, dry_run: false } => {
-            with_plan("run", Calls::Everything, &args, |ctx, plan| {
+        Command::Run { args, dry_run: false, fail_at } => {
+            with_plan("run", Calls::Everything, &args, fail_at, |ctx, plan| {
                 Box::pin(async move { runbook::run(ctx, plan).await })
             })
             .await
         }
         Command::Rollback { args, tier } => {
-            with_plan("rollback", Calls::Rollback, &args, move |ctx, plan| {
+            with_plan("rollback", Calls::Rollback, &args, None, move |ctx, plan| {
                 Box::pin(async move { runbook::rollback(ctx, plan, tier).await })
             })
             .await
         }
+        Command::Rehearse { plan, copy_url, from, fail_at } => rehearse(plan, copy_url, from, fail_at).await,
         Command::Status { conn, limit } => {
             let target = db::Target::new(conn.database_url.as_deref()).map_err(Failure::Plan)?;
             runbook::status(&target, limit, Interrupt::install()).await
@@ -258,22 +315,44 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `host rehearse`: its own report directory, the steps under it.
+async fn rehearse(
+    plan: PlanArgs,
+    copy_url: String,
+    from: String,
+    fail_at: Option<crate::rehearse::FailAt>,
+) -> Result<(), Failure> {
+    let reporter = Arc::new(Reporter::new(Some(&plan.reports), "rehearse").map_err(Failure::Plan)?);
+    let r = crate::rehearse::Rehearsal {
+        plan_args: plan.to_args(),
+        plugins: plan.tiers,
+        data_dir: plan.data_dir,
+        lock: plan.lock,
+        copy_url,
+        from,
+        fail_at,
+    };
+    crate::rehearse::rehearse(r, reporter, Interrupt::install()).await
+}
+
 type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + 'a>>;
 
 /// Builds the plan and context, runs `step`, and writes the report whatever
 /// the outcome. A report not written makes a success exit 9; a failure keeps
 /// its own code, and both say what the command did and where the report is.
-async fn with_plan<F>(verb: &str, calls: Calls, args: &RunArgs, step: F) -> Result<(), Failure>
+async fn with_plan<F>(verb: &str, calls: Calls, args: &RunArgs, fail_at: Option<i64>, step: F) -> Result<(), Failure>
 where
     F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
 {
-    let reporter = Arc::new(Reporter::new(Some(&args.reports), verb).map_err(Failure::Plan)?);
-    let params: BTreeMap<String, String> = args.params.iter().cloned().collect();
+    let reporter = Arc::new(Reporter::new(Some(&args.plan.reports), verb).map_err(Failure::Plan)?);
+    let params: BTreeMap<String, String> = args.plan.params.iter().cloned().collect();
     let result = async {
-        let mut ctx = context(&args.conn, args.operator.clone(), params, reporter.clone())?;
-        let plan = Plan::load(&ctx.sandbox, &args.tiers, args.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
-        let mut roles = args.roles;
-        if let Some(path) = &args.lock {
+        let mut ctx = context(&args.conn, args.plan.operator.clone(), params, reporter.clone())?;
+        ctx.fail_at = fail_at;
+        let plan =
+            Plan::load(&ctx.sandbox, &args.plan.tiers, args.plan.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
+        let mut roles = args.plan.roles;
+        if let Some(path) = &args.plan.lock {
             let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
             lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
             ctx.reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
@@ -368,6 +447,7 @@ fn context(
         params,
         open: Default::default(),
         roles: None,
+        fail_at: None,
     })
 }
 

@@ -51,6 +51,12 @@ pub enum Failure {
     /// file does. `host report` exits so too when it cannot write the files.
     #[error("{0}")]
     ReportLost(String),
+    /// A rehearsal disproved what the runbook asserts: a rollback that does
+    /// not restore the baseline, is not idempotent, or a run that is not
+    /// repeatable, or a copy that is not the source; the message names the
+    /// step and the first difference.
+    #[error("REHEARSAL FAILED: {0}")]
+    Rehearsal(String),
 }
 
 impl Failure {
@@ -66,6 +72,7 @@ impl Failure {
             Failure::Database(_) | Failure::CommitUnknown(_) => 8,
             Failure::Interrupted(_) => 130,
             Failure::ReportLost(_) => 9,
+            Failure::Rehearsal(_) => 10,
         }
     }
 

@@ -336,6 +336,41 @@ impl Reporter {
     }
 }
 
+impl Reporter {
+    /// The command's own report directory, if it writes one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// For a command whose report is not a rollout's (`host rehearse`):
+    /// writes `files` (name, bytes) as new files in its directory, syncs
+    /// `rollout.log`, and only then prints `Report <dir>`; what was not
+    /// written is returned, one line each.
+    pub fn finish_files(&self, files: &[(&str, Vec<u8>)]) -> Result<Option<PathBuf>, Vec<String>> {
+        let Some(dir) = self.dir.clone() else {
+            return Ok(None);
+        };
+        let mut failed: Vec<String> = files
+            .iter()
+            .filter_map(|(name, bytes)| {
+                crate::outfile::write_new(&dir.join(name), bytes).err().map(|e| format!("{name}: {e:#}"))
+            })
+            .collect();
+        let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
+        if failed.is_empty() {
+            self.to_log(&line);
+        }
+        if let Err(e) = self.close_log() {
+            failed.push(format!("rollout.log: {e}"));
+        }
+        if !failed.is_empty() {
+            return Err(failed);
+        }
+        say(&mut std::io::stderr(), &line);
+        Ok(Some(dir))
+    }
+}
+
 /// Writes a line to a terminal stream; a closed pipe (`| head`) must not
 /// stop a rollout, and the log file keeps everything anyway.
 fn say(out: &mut dyn Write, line: &str) {

@@ -53,6 +53,9 @@ pub struct Context {
     /// Under roles (`--roles`, or a lock file reviewed with roles): each
     /// plugin's calls run as its own restricted role, proven first.
     pub roles: Option<Arc<Roles>>,
+    /// A rehearsal's injected failure (`run --fail-at N`): tier N fails
+    /// after its apply and post-conditions, before its COMMIT.
+    pub fail_at: Option<i64>,
 }
 
 /// The control connection's own bounds: the host's ledger statements never

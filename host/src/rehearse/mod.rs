@@ -1,0 +1,227 @@
+//! `host rehearse`: the runbook's proof, done by the tool. The exact
+//! plugins that will run on production run on a copy of it, and content
+//! digests ([`crate::digest`]) prove what the runbook asserts:
+//!
+//! baseline → run (verify PASS) → rollback = baseline → rollback again =
+//! baseline (idempotent) → run again (same verify table) → rollback =
+//! baseline; and with `--fail-at`, for each tier N a run that fails at
+//! tier N (injected after its apply, before its COMMIT) and a rollback that
+//! must restore the exact baseline.
+//!
+//! The copy is one the operator names (`--copy-url`), under the source's
+//! own database name; the source (`--from`) is read only, in one read-only
+//! snapshot, to prove the copy is a different database that holds the same
+//! state. Each step is this `host` binary run against the copy
+//! ([`step`]), so what is rehearsed is what production will run.
+
+mod record;
+mod step;
+
+use crate::digest::{self, State};
+use crate::error::Failure;
+use crate::plan::{self, Plugin};
+use crate::report::Reporter;
+use crate::signal::Interrupt;
+use record::{Equal, Row};
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use step::{Launcher, Ran, Verb};
+use tokio_postgres::Client;
+
+/// Which tiers a rehearsal makes fail, one run each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailAt {
+    All,
+    Tier(i64),
+}
+
+impl std::str::FromStr for FailAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(FailAt::All),
+            n => n.parse().map(FailAt::Tier).map_err(|_| format!("`{s}` is not a tier number or `all`")),
+        }
+    }
+}
+
+/// What `host rehearse` was asked.
+pub struct Rehearsal {
+    pub plugins: Vec<PathBuf>,
+    /// The plan's arguments every step passes on (`--param`, `--lock`, …).
+    pub plan_args: Vec<OsString>,
+    pub data_dir: Option<PathBuf>,
+    pub lock: Option<PathBuf>,
+    pub copy_url: String,
+    pub from: String,
+    pub fail_at: Option<FailAt>,
+}
+
+/// The host's own ledger: every step adds to it, so it is never compared.
+const LEDGER_SCHEMA: &str = "rollout_ledger";
+
+/// The server's own catalogs: plugins read them, nothing rolls them back.
+const SYSTEM_SCHEMAS: [&str; 3] = ["pg_catalog", "information_schema", "pg_toast"];
+
+/// Runs the rehearsal; its table and report are written whatever the end.
+pub async fn rehearse(r: Rehearsal, reporter: Arc<Reporter>, interrupt: Interrupt) -> Result<(), Failure> {
+    let plugins = plan::read_all(&r.plugins, r.data_dir.as_deref()).map_err(Failure::Plan)?;
+    if let Some(path) = &r.lock {
+        let lock = crate::grants::Lock::read(path).map_err(Failure::Plan)?;
+        lock.verify(&plugins.iter().collect::<Vec<_>>()).map_err(Failure::Plan)?;
+        reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
+    }
+    let fail_at = failing_tiers(&plugins, r.fail_at.as_ref())?;
+    let schemas = schemas(&plugins);
+    let dir = reporter.dir().map(|d| d.join("steps")).unwrap_or_else(|| std::env::temp_dir().join("host-rehearse"));
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Plan(anyhow::anyhow!("cannot find this host binary to run the steps: {e}")))?;
+    let launcher = Launcher { exe, plan_args: r.plan_args.clone(), copy_url: r.copy_url.clone(), interrupt };
+    let mut book = record::Book::new(reporter.clone(), &schemas, LEDGER_SCHEMA);
+    let result = steps(&r, &launcher, &schemas, &fail_at, &dir, &mut book).await;
+    book.finish(result)
+}
+
+/// The tiers `--fail-at` names, each one of the plan's.
+fn failing_tiers(plugins: &[Plugin], fail_at: Option<&FailAt>) -> Result<Vec<i64>, Failure> {
+    let mut tiers: Vec<i64> =
+        plugins.iter().filter(|p| p.manifest.kind == crate::manifest::Kind::Tier).map(Plugin::ordinal).collect();
+    tiers.sort_unstable();
+    match fail_at {
+        None => Ok(Vec::new()),
+        Some(FailAt::All) => Ok(tiers),
+        Some(FailAt::Tier(n)) if tiers.contains(n) => Ok(vec![*n]),
+        Some(FailAt::Tier(n)) => Err(Failure::Plan(anyhow::anyhow!(
+            "--fail-at {n}: the plan has no tier {n} (its tiers: {})",
+            tiers.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Every schema the plan's grants name: the digest's scope.
+fn schemas(plugins: &[Plugin]) -> Vec<String> {
+    let mut all = BTreeSet::new();
+    for p in plugins {
+        let g = &p.manifest.grants;
+        let lists = [&g.read, &g.insert, &g.update, &g.delete, &g.create, &g.drop, &g.functions, &g.sequences, &g.references];
+        for name in lists.into_iter().flatten() {
+            if let Some((schema, _)) = name.split_once('.') {
+                all.insert(schema.to_string());
+            }
+        }
+    }
+    all.remove(LEDGER_SCHEMA);
+    all.into_iter().filter(|s| !SYSTEM_SCHEMAS.contains(&s.as_str())).collect()
+}
+
+async fn steps(
+    r: &Rehearsal,
+    launcher: &Launcher,
+    schemas: &[String],
+    fail_at: &[i64],
+    dir: &std::path::Path,
+    book: &mut record::Book,
+) -> Result<(), Failure> {
+    let copy = connect(&r.copy_url, "host rehearse (copy)").await?;
+    let source = connect(&r.from, "host rehearse (source, read only)").await?;
+    source.batch_execute("SET default_transaction_read_only = on").await?;
+    record::same_database_refused(&source, &copy).await?;
+    let started = Instant::now();
+    let from = digest::take(&source, schemas).await.map_err(|e| read_failed("the source", e))?;
+    book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
+    let started = Instant::now();
+    let baseline = digest::take(&copy, schemas).await.map_err(|e| read_failed("the copy", e))?;
+    let same = baseline.digest() == from.digest();
+    book.push(Row::digest("copy baseline", &baseline, Equal::of(same), started));
+    book.set_baseline(&baseline);
+    if !same {
+        let diff = digest::difference(&from, &baseline, &copy).await.map_err(|e| read_failed("the copy", e))?;
+        return Err(book.differs("the copy is not the source's state", &diff));
+    }
+    let mut n = 0;
+    let mut step = |label: &str| {
+        n += 1;
+        dir.join(format!("{n:02}-{label}"))
+    };
+    let first = expect(launcher, book, Verb::Run, &[], &step("run"), 0, "run").await?;
+    restored(launcher, book, &copy, schemas, &baseline, &step("rollback"), "rollback").await?;
+    restored(launcher, book, &copy, schemas, &baseline, &step("rollback-again"), "rollback again (idempotent)").await?;
+    let second = expect(launcher, book, Verb::Run, &[], &step("run-again"), 0, "run again").await?;
+    if first.verify() != second.verify() {
+        return Err(book.fail(
+            "run again",
+            "the second run's verify table differs from the first's: the run is not repeatable (compare the two \
+             steps' report.md)",
+        ));
+    }
+    restored(launcher, book, &copy, schemas, &baseline, &step("rollback"), "rollback").await?;
+    for tier in fail_at {
+        let label = format!("run failing at tier {tier}");
+        let extra = ["--fail-at".to_string(), tier.to_string()];
+        expect(launcher, book, Verb::Run, &extra, &step(&format!("fail-at-{tier}")), 4, &label).await?;
+        let label = format!("rollback after tier {tier} failed");
+        restored(launcher, book, &copy, schemas, &baseline, &step(&format!("rollback-{tier}")), &label).await?;
+    }
+    Ok(())
+}
+
+/// Runs one step and requires its exit code to be `code`.
+async fn expect(
+    launcher: &Launcher,
+    book: &mut record::Book,
+    verb: Verb,
+    extra: &[String],
+    dir: &std::path::Path,
+    code: i32,
+    label: &str,
+) -> Result<Ran, Failure> {
+    book.starting(label);
+    let ran = launcher.run(verb, extra, dir).await.map_err(Failure::Plan)?;
+    book.push(Row::ran(label, &ran, code));
+    match ran.code {
+        Some(c) if c == code => Ok(ran),
+        Some(130) | None => Err(Failure::Interrupted(format!("the rehearsal stopped during `{label}`"))),
+        Some(c) => Err(book.fail(
+            label,
+            &format!(
+                "`host {}` exited {c}, not {code}; its output ends:\n{}\n(all of it: {})",
+                verb.as_str(),
+                ran.tail(12),
+                ran.log.display()
+            ),
+        )),
+    }
+}
+
+/// A rollback step that must succeed and leave the copy equal to `baseline`.
+async fn restored(
+    launcher: &Launcher,
+    book: &mut record::Book,
+    copy: &Client,
+    schemas: &[String],
+    baseline: &State,
+    dir: &std::path::Path,
+    label: &str,
+) -> Result<(), Failure> {
+    let ran = expect(launcher, book, Verb::Rollback, &[], dir, 0, label).await?;
+    let now = digest::take(copy, schemas).await.map_err(|e| read_failed("the copy", e))?;
+    let same = now.digest() == baseline.digest();
+    book.digested(&now, Equal::of(same), ran.ms);
+    if same {
+        return Ok(());
+    }
+    let diff = digest::difference(baseline, &now, copy).await.map_err(|e| read_failed("the copy", e))?;
+    Err(book.differs(&format!("after `{label}` the copy differs from the baseline"), &diff))
+}
+
+async fn connect(url: &str, name: &str) -> Result<Arc<Client>, Failure> {
+    let target = crate::db::Target::new(Some(url)).map_err(Failure::Plan)?;
+    target.connect(name).await.map_err(Failure::Database)
+}
+
+fn read_failed(what: &str, e: anyhow::Error) -> Failure {
+    Failure::Database(e.context(format!("cannot read the state of {what}")))
+}
