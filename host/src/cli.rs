@@ -49,6 +49,11 @@ pub enum Command {
         /// Roll back only this tier (refused while a later tier is applied).
         #[arg(long)]
         tier: Option<u32>,
+        /// Rehearsal only (`host rehearse` passes it to its second
+        /// rollback): call every tier's rollback, applied or not, to prove
+        /// each one idempotent.
+        #[arg(long, hide = true, conflicts_with = "tier")]
+        every_tier: bool,
     },
     /// Prove on a copy of production what the runbook asserts: run, roll
     /// back to the exact baseline (by content digest), idempotently, and
@@ -237,23 +242,30 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gate(args) => {
-            with_plan("gate", Calls::Gate, &args, None, |ctx, plan| Box::pin(async move { runbook::gate(ctx, plan).await }))
-                .await
+            with_plan("gate", Calls::Gate, &args, Default::default(), |ctx, plan| {
+                Box::pin(async move { runbook::gate(ctx, plan).await })
+            })
+            .await
         }
         Command::Run { args, dry_run: true, .. } => {
-            with_plan("dry-run", Calls::Everything, &args, None, |ctx, plan| {
+            with_plan("dry-run", Calls::Everything, &args, Default::default(), |ctx, plan| {
                 Box::pin(async move { runbook::dry_run(ctx, plan).await })
             })
             .await
         }
         Command::Run { args, dry_run: false, fail_at } => {
-            with_plan("run", Calls::Everything, &args, fail_at, |ctx, plan| {
-                Box::pin(async move { runbook::run(ctx, plan).await })
-            })
+            with_plan(
+                "run",
+                Calls::Everything,
+                &args,
+                runbook::Rehearsal { fail_at, every_tier: false },
+                |ctx, plan| Box::pin(async move { runbook::run(ctx, plan).await }),
+            )
             .await
         }
-        Command::Rollback { args, tier } => {
-            with_plan("rollback", Calls::Rollback, &args, None, move |ctx, plan| {
+        Command::Rollback { args, tier, every_tier } => {
+            let rehearsal = runbook::Rehearsal { fail_at: None, every_tier };
+            with_plan("rollback", Calls::Rollback, &args, rehearsal, move |ctx, plan| {
                 Box::pin(async move { runbook::rollback(ctx, plan, tier).await })
             })
             .await
@@ -340,7 +352,13 @@ type Step<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Fa
 /// Builds the plan and context, runs `step`, and writes the report whatever
 /// the outcome. A report not written makes a success exit 9; a failure keeps
 /// its own code, and both say what the command did and where the report is.
-async fn with_plan<F>(verb: &str, calls: Calls, args: &RunArgs, fail_at: Option<i64>, step: F) -> Result<(), Failure>
+async fn with_plan<F>(
+    verb: &str,
+    calls: Calls,
+    args: &RunArgs,
+    rehearsal: runbook::Rehearsal,
+    step: F,
+) -> Result<(), Failure>
 where
     F: for<'a> FnOnce(&'a Context, &'a Plan) -> Step<'a>,
 {
@@ -348,7 +366,7 @@ where
     let params: BTreeMap<String, String> = args.plan.params.iter().cloned().collect();
     let result = async {
         let mut ctx = context(&args.conn, args.plan.operator.clone(), params, reporter.clone())?;
-        ctx.fail_at = fail_at;
+        ctx.rehearsal = rehearsal;
         let plan =
             Plan::load(&ctx.sandbox, &args.plan.tiers, args.plan.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
         let mut roles = args.plan.roles;
@@ -447,7 +465,7 @@ fn context(
         params,
         open: Default::default(),
         roles: None,
-        fail_at: None,
+        rehearsal: Default::default(),
     })
 }
 

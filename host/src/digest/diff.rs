@@ -23,7 +23,7 @@ pub enum Difference {
     Shape { object: String, baseline_only: Vec<String>, now_only: Vec<String> },
     /// The rows differ: how many of each side the other lacks, and the text
     /// of up to [`SAMPLE`] rows present now that the baseline did not have.
-    Rows { object: String, added: usize, removed: usize, sample: Vec<String> },
+    Rows { object: String, columns: Vec<String>, added: usize, removed: usize, sample: Vec<String> },
 }
 
 impl Difference {
@@ -41,7 +41,9 @@ impl Difference {
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Difference::Added { object, kind } => write!(f, "{kind} {object} exists now; the baseline had no such {kind}"),
+            Difference::Added { object, kind } => {
+                write!(f, "{kind} {object} exists now; the baseline had no such {kind}")
+            }
             Difference::Removed { object, kind } => write!(f, "{kind} {object} of the baseline is gone"),
             Difference::Shape { object, baseline_only, now_only } => {
                 write!(f, "the definition of {object} differs from the baseline")?;
@@ -53,7 +55,7 @@ impl fmt::Display for Difference {
                 }
                 Ok(())
             }
-            Difference::Rows { object, added, removed, sample } => {
+            Difference::Rows { object, columns, added, removed, sample } => {
                 let s = |n: usize| if n == 1 { "" } else { "s" };
                 write!(
                     f,
@@ -62,6 +64,9 @@ impl fmt::Display for Difference {
                     s(*added),
                     s(*removed)
                 )?;
+                if !sample.is_empty() {
+                    write!(f, "\n  columns ({})", columns.join(", "))?;
+                }
                 for row in sample {
                     write!(f, "\n  + row {row}")?;
                 }
@@ -123,7 +128,9 @@ async fn rows(name: &str, b: &Object, n: &Object, client: &Client) -> Result<Dif
         let _ = client.batch_execute("ROLLBACK").await;
         read?;
     }
-    Ok(Difference::Rows { object: name.to_string(), added: added.len(), removed: removed.len(), sample })
+    let columns =
+        n.shape.lines().filter_map(|l| l.strip_prefix("column ")?.split(' ').next()).map(String::from).collect();
+    Ok(Difference::Rows { object: name.to_string(), columns, added: added.len(), removed: removed.len(), sample })
 }
 
 /// Hashes in `now` not matched in `base`, and in `base` not matched in

@@ -106,7 +106,8 @@ fn schemas(plugins: &[Plugin]) -> Vec<String> {
     let mut all = BTreeSet::new();
     for p in plugins {
         let g = &p.manifest.grants;
-        let lists = [&g.read, &g.insert, &g.update, &g.delete, &g.create, &g.drop, &g.functions, &g.sequences, &g.references];
+        let lists =
+            [&g.read, &g.insert, &g.update, &g.delete, &g.create, &g.drop, &g.functions, &g.sequences, &g.references];
         for name in lists.into_iter().flatten() {
             if let Some((schema, _)) = name.split_once('.') {
                 all.insert(schema.to_string());
@@ -141,14 +142,19 @@ async fn steps(
         let diff = digest::difference(&from, &baseline, &copy).await.map_err(|e| read_failed("the copy", e))?;
         return Err(book.differs("the copy is not the source's state", &diff));
     }
+    let at = Copy { client: &copy, schemas, baseline: &baseline };
     let mut n = 0;
     let mut step = |label: &str| {
         n += 1;
         dir.join(format!("{n:02}-{label}"))
     };
     let first = expect(launcher, book, Verb::Run, &[], &step("run"), 0, "run").await?;
-    restored(launcher, book, &copy, schemas, &baseline, &step("rollback"), "rollback").await?;
-    restored(launcher, book, &copy, schemas, &baseline, &step("rollback-again"), "rollback again (idempotent)").await?;
+    restored(launcher, book, &at, &[], &step("rollback"), "rollback").await?;
+    // Every tier's rollback once more, on the restored baseline: a no-op,
+    // or the rollback is not idempotent.
+    let again = ["--every-tier".to_string()];
+    let (dir, label) = (step("rollback-again"), "rollback again (idempotent)");
+    restored(launcher, book, &at, &again, &dir, label).await?;
     let second = expect(launcher, book, Verb::Run, &[], &step("run-again"), 0, "run again").await?;
     if first.verify() != second.verify() {
         return Err(book.fail(
@@ -157,13 +163,20 @@ async fn steps(
              steps' report.md)",
         ));
     }
-    restored(launcher, book, &copy, schemas, &baseline, &step("rollback"), "rollback").await?;
+    restored(launcher, book, &at, &[], &step("rollback"), "rollback").await?;
     for tier in fail_at {
         let label = format!("run failing at tier {tier}");
         let extra = ["--fail-at".to_string(), tier.to_string()];
-        expect(launcher, book, Verb::Run, &extra, &step(&format!("fail-at-{tier}")), 4, &label).await?;
+        let ran = expect(launcher, book, Verb::Run, &extra, &step(&format!("fail-at-{tier}")), 4, &label).await?;
+        if !failed_as_injected(&ran, *tier) {
+            let why = format!(
+                "the run exited 4, but not at tier {tier} as injected: it failed before it (see {})",
+                ran.log.display()
+            );
+            return Err(book.fail(&label, &why));
+        }
         let label = format!("rollback after tier {tier} failed");
-        restored(launcher, book, &copy, schemas, &baseline, &step(&format!("rollback-{tier}")), &label).await?;
+        restored(launcher, book, &at, &[], &step(&format!("rollback-{tier}")), &label).await?;
     }
     Ok(())
 }
@@ -196,17 +209,25 @@ async fn expect(
     }
 }
 
+/// The copy, what the digest reads of it, and the state to restore.
+#[derive(Clone, Copy)]
+struct Copy<'a> {
+    client: &'a Client,
+    schemas: &'a [String],
+    baseline: &'a State,
+}
+
 /// A rollback step that must succeed and leave the copy equal to `baseline`.
 async fn restored(
     launcher: &Launcher,
     book: &mut record::Book,
-    copy: &Client,
-    schemas: &[String],
-    baseline: &State,
+    at: &Copy<'_>,
+    extra: &[String],
     dir: &std::path::Path,
     label: &str,
 ) -> Result<(), Failure> {
-    let ran = expect(launcher, book, Verb::Rollback, &[], dir, 0, label).await?;
+    let ran = expect(launcher, book, Verb::Rollback, extra, dir, 0, label).await?;
+    let Copy { client: copy, schemas, baseline } = *at;
     let now = digest::take(copy, schemas).await.map_err(|e| read_failed("the copy", e))?;
     let same = now.digest() == baseline.digest();
     book.digested(&now, Equal::of(same), ran.ms);
@@ -214,7 +235,22 @@ async fn restored(
         return Ok(());
     }
     let diff = digest::difference(baseline, &now, copy).await.map_err(|e| read_failed("the copy", e))?;
-    Err(book.differs(&format!("after `{label}` the copy differs from the baseline"), &diff))
+    let what = format!(
+        "after `{label}` the copy differs from the baseline (the copy keeps what the step left: restore it from the \
+         source before the next rehearsal)"
+    );
+    Err(book.differs(&what, &diff))
+}
+
+/// The run's report says tier `n` failed with the injected failure.
+fn failed_as_injected(ran: &Ran, n: i64) -> bool {
+    let tiers = ran.report.as_ref().and_then(|r| r.get("tiers")).and_then(|t| t.as_array());
+    tiers.into_iter().flatten().any(|t| {
+        t.get("ordinal").and_then(|o| o.as_i64()) == Some(n)
+            && t.get("message")
+                .and_then(|m| m.as_str())
+                .is_some_and(|m| m.contains("failure injected by the rehearsal"))
+    })
 }
 
 async fn connect(url: &str, name: &str) -> Result<Arc<Client>, Failure> {

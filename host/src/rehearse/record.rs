@@ -62,7 +62,14 @@ impl Row {
     pub fn digest(step: &str, state: &State, equal: Equal, started: Instant) -> Row {
         let outcome = format!("{} relations, {} rows", state.relations(), state.rows());
         let digest = Some(state.digest());
-        Row { step: step.into(), outcome, digest, equal_to_baseline: equal, ms: started.elapsed().as_millis(), log: None }
+        Row {
+            step: step.into(),
+            outcome,
+            digest,
+            equal_to_baseline: equal,
+            ms: started.elapsed().as_millis(),
+            log: None,
+        }
     }
 
     /// A step command that ran; `expected` is the exit code it should have.
@@ -112,7 +119,15 @@ impl Book {
         for e in &excluded {
             reporter.status("Excluded", e);
         }
-        Book { reporter, rows: Vec::new(), scope: schemas.to_vec(), excluded, baseline: None, failed_step: None, differences: Vec::new() }
+        Book {
+            reporter,
+            rows: Vec::new(),
+            scope: schemas.to_vec(),
+            excluded,
+            baseline: None,
+            failed_step: None,
+            differences: Vec::new(),
+        }
     }
 
     /// The baseline the rollbacks must restore; its sequences are listed
@@ -120,13 +135,17 @@ impl Book {
     pub fn set_baseline(&mut self, state: &State) {
         self.baseline = Some((state.relations(), state.rows(), state.digest()));
         for (name, (value, called)) in &state.sequences {
-            let e = format!("sequence {name} (at {value}{}): positions never roll back", if *called { "" } else { ", unused" });
+            let e = format!(
+                "sequence {name} (at {value}{}): positions never roll back",
+                if *called { "" } else { ", unused" }
+            );
             self.reporter.status("Excluded", &e);
             self.excluded.push(e);
         }
         for (name, object) in &state.objects {
             if object.kind == crate::digest::Kind::ForeignTable {
-                let e = format!("the rows of foreign table {name}: they live on another server (its shape is compared)");
+                let e =
+                    format!("the rows of foreign table {name}: they live on another server (its shape is compared)");
                 self.reporter.status("Excluded", &e);
                 self.excluded.push(e);
             }
@@ -150,7 +169,8 @@ impl Book {
             row.equal_to_baseline = equal;
             row.ms = ms;
             let d = state.digest();
-            self.reporter.status("Digest", &format!("{}: {} — equal to the baseline: {}", row.step, &d[..12], equal.as_str()));
+            self.reporter
+                .status("Digest", &format!("{}: {} — equal to the baseline: {}", row.step, &d[..12], equal.as_str()));
         }
     }
 
@@ -177,7 +197,11 @@ impl Book {
         }
         let why = match diff.first() {
             Some(first) => {
-                let more = if diff.len() > 1 { format!(" (and {} more objects, above)", diff.len() - 1) } else { String::new() };
+                let more = if diff.len() > 1 {
+                    format!(" (and {} more objects, above)", diff.len() - 1)
+                } else {
+                    String::new()
+                };
                 format!("{what}: {}", first.to_string().lines().next().unwrap_or_default()) + &more
             }
             None => format!("{what}: the digests differ, but no single object does (did a change race the reading?)"),
@@ -241,13 +265,21 @@ impl Book {
         for (i, r) in self.rows.iter().enumerate() {
             let digest = r.digest.as_deref().map(|d| d[..12].to_string()).unwrap_or_else(|| "—".into());
             let time = format!("{} ms", r.ms);
-            t.add_row([(i + 1).to_string(), r.step.clone(), r.outcome.clone(), digest, r.equal_to_baseline.as_str().into(), time]);
+            t.add_row([
+                (i + 1).to_string(),
+                r.step.clone(),
+                r.outcome.clone(),
+                digest,
+                r.equal_to_baseline.as_str().into(),
+                time,
+            ]);
         }
         format!("Rehearsal\n{t}")
     }
 
     fn markdown(&self, verdict: &str) -> String {
-        let mut md = format!("# Rehearsal report — {}\n\n", if verdict.starts_with("REHEARSAL OK") { "OK" } else { "FAILED" });
+        let mut md =
+            format!("# Rehearsal report — {}\n\n", if verdict.starts_with("REHEARSAL OK") { "OK" } else { "FAILED" });
         md.push_str(&format!("Scope: every relation and function in the schemas {}.\n\n", self.scope.join(", ")));
         md.push_str("Excluded from equality:\n\n");
         for e in &self.excluded {
@@ -285,7 +317,10 @@ impl Book {
 
 /// Refuses a copy that is the source itself: a rehearsal runs and rolls
 /// back the plan again and again, so it runs only on another database.
-pub async fn same_database_refused(source: &tokio_postgres::Client, copy: &tokio_postgres::Client) -> Result<(), Failure> {
+pub async fn same_database_refused(
+    source: &tokio_postgres::Client,
+    copy: &tokio_postgres::Client,
+) -> Result<(), Failure> {
     const WHO: &str = "SELECT current_database(), pg_postmaster_start_time()::text, \
                        (SELECT oid::bigint FROM pg_database WHERE datname = current_database())";
     let (s, c) = (source.query_one(WHO, &[]).await?, copy.query_one(WHO, &[]).await?);

@@ -53,9 +53,20 @@ pub struct Context {
     /// Under roles (`--roles`, or a lock file reviewed with roles): each
     /// plugin's calls run as its own restricted role, proven first.
     pub roles: Option<Arc<Roles>>,
-    /// A rehearsal's injected failure (`run --fail-at N`): tier N fails
-    /// after its apply and post-conditions, before its COMMIT.
+    /// What a rehearsal's steps ask of `run` and `rollback` (`host
+    /// rehearse`); nothing for any other command.
+    pub rehearsal: Rehearsal,
+}
+
+/// The hidden switches `host rehearse` passes to its steps.
+#[derive(Debug, Clone, Default)]
+pub struct Rehearsal {
+    /// `run --fail-at N`: tier N fails after its apply and post-conditions,
+    /// before its COMMIT, so the FAIL path is rehearsed.
     pub fail_at: Option<i64>,
+    /// `rollback --every-tier`: every tier's rollback is called, applied or
+    /// not, so a second rollback proves each one idempotent.
+    pub every_tier: bool,
 }
 
 /// The control connection's own bounds: the host's ledger statements never

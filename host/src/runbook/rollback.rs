@@ -31,7 +31,12 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
     ctx.prove_roles(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "rollback").await?;
-    let todo = to_undo(plan, &ledger::applied(&control).await?, only)?;
+    let mut todo = to_undo(plan, &ledger::applied(&control).await?, only)?;
+    if ctx.rehearsal.every_tier && only.is_none() {
+        // Every tier, newest first: those applied are checked above.
+        todo = plan.tiers.iter().rev().collect();
+        ctx.reporter.status("Rehearsal", "every tier's rollback is called, applied or not (idempotence)");
+    }
     if let (Some(n), true) = (only, todo.is_empty()) {
         ctx.reporter.result(&format!("TIER {n} ROLLBACK OK: not applied, nothing to do"));
         return Ok(());

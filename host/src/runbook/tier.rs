@@ -94,7 +94,7 @@ impl TierTransaction<'_> {
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let record = apply_and_check(ctx, self.plan, tier, client).await?;
-        if ctx.fail_at == Some(tier.ordinal()) {
+        if ctx.rehearsal.fail_at == Some(tier.ordinal()) {
             let cause = "failure injected by the rehearsal (--fail-at) after the apply, before COMMIT".to_string();
             return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
         }

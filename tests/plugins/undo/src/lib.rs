@@ -4,7 +4,16 @@
 use one_roof_common as m;
 use rollout_sdk::{execute, param, Metric, Result};
 
+/// What `stray` adds besides the tier's change, and its rollback leaves
+/// behind: a containment of responsibility 1 under the `lifecycle` axis,
+/// which no post-condition, rollback condition or probe looks at.
+const STRAY: &str = "INSERT INTO one_roof.containment (responsibility_id, node_id)
+     SELECT 1, n.id FROM one_roof.axis_node n WHERE n.axis_code = 'lifecycle' AND n.code = 'build'";
+
 fn apply() -> Result<()> {
+    if param("undo")? == "stray" {
+        execute(STRAY)?;
+    }
     execute(
         "INSERT INTO one_roof.containment (responsibility_id, node_id)
          SELECT r.id, n.id
@@ -22,14 +31,25 @@ fn post_conditions() -> Result<Vec<Metric>> {
 fn rollback() -> Result<()> {
     let undo = param("undo")?;
     let only = match undo.as_str() {
-        "ok" | "lying" => "",
+        "ok" | "lying" | "stray" | "greedy" => "",
         "partial" => " AND n.code = 'core'",
         _ => return Ok(()),
     };
-    execute(&format!(
+    let undone = execute(&format!(
         "DELETE FROM one_roof.containment c USING one_roof.axis_node n
          WHERE n.id = c.node_id AND n.axis_code = 'release_scope'{only}"
     ))?;
+    if undo == "greedy" && undone == 0 {
+        // A rollback written for one call: with nothing of its own left
+        // to undo, it deletes the baseline's first lifecycle containment.
+        execute(
+            "DELETE FROM one_roof.containment c USING one_roof.axis_node n
+             WHERE n.id = c.node_id AND n.axis_code = 'lifecycle'
+               AND c.responsibility_id = (SELECT min(c2.responsibility_id) FROM one_roof.containment c2
+                                          JOIN one_roof.axis_node n2 ON n2.id = c2.node_id
+                                          WHERE n2.axis_code = 'lifecycle')",
+        )?;
+    }
     if undo == "lying" {
         // Undoes its change, and also does what no rollback condition of
         // its own looks at: an event in the outbox. Only the probes see it.
