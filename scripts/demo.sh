@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The One-Roof production runbook, end to end, on a scratch cluster:
-# baseline → gate BLOCKED → ratify → run to PASS → rollback OK → run to PASS.
+# baseline → gate BLOCKED → ratify → rehearsal on a copy → dry run → run to
+# PASS → rollback OK → run to PASS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The release binary, as `make install` puts it on the PATH.
@@ -8,7 +9,8 @@ host=${HOST:-target/release/host}
 tiers=(tiers/*.wasm)
 apr=APR-2026-0412
 dir=$(mktemp -d /tmp/one-roof-demo.XXXXXX)
-trap 'bash scripts/scratch-pg.sh stop "$dir"' EXIT
+copy=$dir-copy
+trap 'bash scripts/scratch-pg.sh stop "$copy"; bash scripts/scratch-pg.sh stop "$dir"' EXIT
 start=$(date +%s.%N)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -38,6 +40,16 @@ echo "(exit code $code: BLOCKED, as the runbook says of today)"
 step "Governance ratifies $apr (outside the runner)"
 psql -q -v ON_ERROR_STOP=1 -f sql/ratify.sql
 $host gate "${run[@]}" --param ratified_apr=$apr
+
+step "Rehearse on a copy: run, rollback to the exact baseline (by digest), idempotent, run again, every tier's FAIL path"
+# A copy of production on another server, restored from its dump (roles
+# first: the plan runs under them), under production's own database name.
+bash scripts/scratch-pg.sh start "$copy" >/dev/null
+pg_dumpall --roles-only | grep -v '^CREATE ROLE postgres;' | psql -q -h "$copy" -d postgres -v ON_ERROR_STOP=1
+psql -q -h "$copy" -d postgres -c "CREATE DATABASE directus"
+pg_dump directus | psql -q -h "$copy" -v ON_ERROR_STOP=1 >/dev/null
+$host rehearse "${run[@]}" --param ratified_apr=$apr --fail-at all \
+  --from "host=$dir dbname=directus" --copy-url "host=$copy dbname=directus"
 
 step "Preview: host run --dry-run (the whole plan in one transaction, rolled back, under the roles)"
 $host run --dry-run "${run[@]}" --param ratified_apr=$apr
