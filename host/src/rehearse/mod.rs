@@ -131,10 +131,11 @@ async fn steps(
     source.batch_execute("SET default_transaction_read_only = on").await?;
     record::same_database_refused(&source, &copy).await?;
     let started = Instant::now();
-    let from = digest::take(&source, schemas).await.map_err(|e| read_failed("the source", e))?;
+    let stop = &launcher.interrupt;
+    let from = state(&source, schemas, "the source", stop).await?;
     book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
     let started = Instant::now();
-    let baseline = digest::take(&copy, schemas).await.map_err(|e| read_failed("the copy", e))?;
+    let baseline = state(&copy, schemas, "the copy", stop).await?;
     let same = baseline.digest() == from.digest();
     book.push(Row::digest("copy baseline", &baseline, Equal::of(same), started));
     book.set_baseline(&baseline);
@@ -228,7 +229,7 @@ async fn restored(
 ) -> Result<(), Failure> {
     let ran = expect(launcher, book, Verb::Rollback, extra, dir, 0, label).await?;
     let Copy { client: copy, schemas, baseline } = *at;
-    let now = digest::take(copy, schemas).await.map_err(|e| read_failed("the copy", e))?;
+    let now = state(copy, schemas, "the copy", &launcher.interrupt).await?;
     let same = now.digest() == baseline.digest();
     book.digested(&now, Equal::of(same), ran.ms);
     if same {
@@ -256,6 +257,15 @@ fn failed_as_injected(ran: &Ran, n: i64) -> bool {
 async fn connect(url: &str, name: &str) -> Result<Arc<Client>, Failure> {
     let target = crate::db::Target::new(Some(url)).map_err(Failure::Plan)?;
     target.connect(name).await.map_err(Failure::Database)
+}
+
+/// The state of `what`, or the rehearsal stops at Ctrl-C (the reading is
+/// read-only: dropping it mid-way leaves nothing behind).
+async fn state(client: &Client, schemas: &[String], what: &str, stop: &Interrupt) -> Result<State, Failure> {
+    tokio::select! {
+        r = digest::take(client, schemas) => r.map_err(|e| read_failed(what, e)),
+        _ = stop.wait() => Err(Failure::Interrupted(format!("the rehearsal stopped while reading the state of {what}"))),
+    }
 }
 
 fn read_failed(what: &str, e: anyhow::Error) -> Failure {
