@@ -160,3 +160,32 @@ fn a_copy_that_is_not_the_sources_state_is_refused_at_the_baseline() {
     assert_eq!(copy.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
     production_untouched(&prod);
 }
+
+#[test]
+fn ctrl_c_during_a_step_interrupts_that_step_as_an_interrupted_run_and_exits_130() {
+    let (prod, copy) = production_and_copy("rehearse-ctrlc");
+    let reports = tempfile::tempdir().unwrap();
+    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    let (from, to) = (url(&prod), url(&copy));
+    let mut a = args("rehearse", &plan, &["--param", APR, "--param", "mode=sleep", "--from", &from, "--copy-url", &to]);
+    a.extend(["--reports", reports.path().to_str().unwrap()]);
+    let child = prod.spawn(&a);
+    // The run step is parked in tier 4's pg_sleep, on the copy.
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while copy.scalar(sleeping) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the run step never reached tier 4");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SIGTERM to the rehearsal alone (not its process group): it must pass
+    // the interrupt on to its step.
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted by the operator: the rehearsal stopped during `run`"), "{stderr}");
+    assert_eq!(copy.scalar(sleeping), 0, "the step's statement still runs on the copy");
+    assert_eq!(copy.psql("SELECT outcome FROM rollout_ledger.rollout ORDER BY id DESC LIMIT 1"), "interrupted");
+    assert_eq!(report(reports.path())["outcome"], "failed");
+    production_untouched(&prod);
+}
