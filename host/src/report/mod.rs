@@ -320,7 +320,17 @@ impl Reporter {
             let state = self.state();
             (state.summary.clone(), state.in_ledger)
         };
-        let mut failed = stored::write_files(&dir, &summary);
+        let failed = stored::write_files(&dir, &summary);
+        match self.close(&dir, failed) {
+            Ok(()) => Ok(Some(dir)),
+            Err(failed) => Err(Lost { dir, failed, summary: Box::new(summary), in_ledger }),
+        }
+    }
+
+    /// After the report files (`failed`: those not written): syncs
+    /// `rollout.log`, and only if everything was written prints `Report
+    /// <dir>`; otherwise says what was not.
+    fn close(&self, dir: &Path, mut failed: Vec<String>) -> Result<(), Vec<String>> {
         let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
         if failed.is_empty() {
             self.to_log(&line);
@@ -329,10 +339,10 @@ impl Reporter {
             failed.push(format!("rollout.log: {e}"));
         }
         if !failed.is_empty() {
-            return Err(Lost { dir, failed, summary: Box::new(summary), in_ledger });
+            return Err(failed);
         }
         say(&mut std::io::stderr(), &line);
-        Ok(Some(dir))
+        Ok(())
     }
 }
 
@@ -350,24 +360,13 @@ impl Reporter {
         let Some(dir) = self.dir.clone() else {
             return Ok(None);
         };
-        let mut failed: Vec<String> = files
+        let failed: Vec<String> = files
             .iter()
             .filter_map(|(name, bytes)| {
                 crate::outfile::write_new(&dir.join(name), bytes).err().map(|e| format!("{name}: {e:#}"))
             })
             .collect();
-        let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
-        if failed.is_empty() {
-            self.to_log(&line);
-        }
-        if let Err(e) = self.close_log() {
-            failed.push(format!("rollout.log: {e}"));
-        }
-        if !failed.is_empty() {
-            return Err(failed);
-        }
-        say(&mut std::io::stderr(), &line);
-        Ok(Some(dir))
+        self.close(&dir, failed).map(|()| Some(dir))
     }
 }
 
