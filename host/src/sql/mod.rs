@@ -18,7 +18,7 @@ use check::Checker;
 use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 /// Why the host stopped a plugin: a limit it reached or the operator's
@@ -137,12 +137,15 @@ impl SqlSession {
         };
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let cancel = self.cancel.clone();
-        let result = tokio::select! {
-            r = self.send(&checked, params) => r,
-            stop = stop => {
-                // Dropping the future cancels nothing on the server: ask it to.
-                cancel.cancel().await;
-                return Err(stop);
+        let result = {
+            let send = self.send(&checked, params);
+            tokio::pin!(send);
+            tokio::select! {
+                r = &mut send => r,
+                stop = stop => {
+                    until_ended(&cancel, send).await;
+                    return Err(stop);
+                }
             }
         };
         if let (Ok(Ok(_)), Some(role)) = (&result, &self.role) {
@@ -287,6 +290,26 @@ impl From<tokio_postgres::Error> for SendError {
     fn from(e: tokio_postgres::Error) -> Self {
         SendError::Sql(e)
     }
+}
+
+/// How long a stopped statement may take to end on the server once the host
+/// asked (a server that does not answer is the connection's problem then).
+const CANCEL_SETTLE: Duration = Duration::from_secs(3);
+
+/// Cancels the statement `send` runs and waits until it has ended, asking
+/// again every 100 ms: a cancel that reaches the server before the statement
+/// has started there is ignored, and the statement would run on (a
+/// `pg_sleep` for minutes) with the tier's ROLLBACK queued behind it.
+async fn until_ended<F: std::future::Future>(cancel: &Canceller, mut send: std::pin::Pin<&mut F>) {
+    let settle = async {
+        loop {
+            cancel.cancel().await;
+            if tokio::time::timeout(Duration::from_millis(100), send.as_mut()).await.is_ok() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CANCEL_SETTLE, settle).await;
 }
 
 /// Resolves when the plugin must stop: deadline passed or Ctrl-C.
