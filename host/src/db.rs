@@ -3,8 +3,9 @@
 //! Where and how to connect (URL, environment, TLS) is [`crate::connect`].
 //! The rollout lock is a session advisory lock on a connection of its own,
 //! taken with a try-lock (a blocking lock can deadlock with
-//! `CREATE INDEX CONCURRENTLY`). Each tier gets a fresh connection, so no
-//! session state a plugin could leave behind reaches the next tier.
+//! `CREATE INDEX CONCURRENTLY`). The plugins run on one work session,
+//! reset between plugins ([`reset_session`]), so no session state a plugin
+//! could leave behind reaches the next.
 
 use crate::manifest::Limits;
 use anyhow::{Context, Result};
@@ -100,10 +101,54 @@ pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error
     Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), transaction_start: r.get(3) })
 }
 
+/// What `DISCARD ALL` resets, but `DEALLOCATE ALL`: the connection's own
+/// protocol-level prepared statements (tokio-postgres caches the ones that
+/// look up types) must survive, so only the statements SQL `PREPARE` made
+/// (a granted function could run one) are deallocated, by name. One round
+/// trip; every name is schema-qualified, whatever `search_path` is.
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; \
+    SELECT name AS sql_prepared FROM pg_catalog.pg_prepared_statements WHERE from_sql";
+
+/// Puts the session on `client` back as it was when it connected, outside
+/// any transaction: settings (to the connection's own, `application_name`
+/// included), role and session authorization, cursors, LISTEN, session
+/// advisory locks, cached plans, temporary tables, sequence state and
+/// SQL-level prepared statements. The rollout lock is on the control
+/// connection, never this one.
+pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error> {
+    let mut prepared = Vec::new();
+    for message in client.simple_query(RESET_SESSION).await? {
+        // Only the last statement's rows (the advisory unlock returns one too).
+        let tokio_postgres::SimpleQueryMessage::Row(row) = message else { continue };
+        if row.columns().first().map(|c| c.name()) != Some("sql_prepared") {
+            continue;
+        }
+        if let Ok(Some(name)) = row.try_get(0) {
+            prepared.push(format!("DEALLOCATE {};", quote_ident(name)));
+        }
+    }
+    if !prepared.is_empty() {
+        client.batch_execute(&prepared.concat()).await?;
+    }
+    Ok(())
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `BEGIN` (`READ ONLY` for a check), nothing else: the caller sets the
+/// plugin's limits ([`limit`]).
+pub async fn start(client: &Client, read_only: bool) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await
+}
+
 /// Opens the host's transaction for one plugin call: timeouts and the
 /// pinned `search_path` are `SET LOCAL`, so they end with it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
-    client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await?;
+    start(client, read_only).await?;
     limit(client, limits).await?;
     Ok(identity(client).await?)
 }

@@ -14,6 +14,7 @@ mod rollback;
 mod run;
 mod status;
 mod tier;
+mod work;
 
 pub use dry_run::dry_run;
 pub use report::{report, Destination};
