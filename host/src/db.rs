@@ -22,7 +22,6 @@ const LOCK_HOLDER: &str = "
            coalesce(a.client_addr::text, 'local socket'), a.backend_start::text
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
-const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
 const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
 
 /// `current_database()`: the identity guard compares it with every
@@ -69,8 +68,8 @@ pub async fn release_rollout_lock(client: &Client) -> Result<()> {
 }
 
 /// The server process of `client`'s session.
-pub async fn backend_pid(client: &Client) -> Result<i32, tokio_postgres::Error> {
-    Ok(client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+pub async fn backend_pid(client: &Client) -> Result<i32> {
+    Ok(one_row(client, "SELECT pg_backend_pid()").await?.try_get(0)?)
 }
 
 /// Who holds the rollout lock now, if anyone (without taking it).
@@ -96,9 +95,21 @@ pub struct Identity {
 }
 
 /// Reads the identity; fails if the transaction was aborted.
-pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error> {
-    let r = client.query_one(IDENTITY, &[]).await?;
-    Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), transaction_start: r.get(3) })
+pub async fn identity(client: &Client) -> Result<Identity> {
+    let r = one_row(client, IDENTITY).await?;
+    Ok(Identity {
+        current_user: r.try_get(0)?,
+        session_user: r.try_get(1)?,
+        search_path: r.try_get(2)?,
+        transaction_start: r.try_get(3)?,
+    })
+}
+
+/// The host's own one-row statement without parameters, in one round trip
+/// (`query_typed` sends it unnamed: no separate prepare).
+async fn one_row(client: &Client, sql: &str) -> Result<tokio_postgres::Row> {
+    let rows = client.query_typed(sql, &[]).await?;
+    rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("`{sql}` returned no row"))
 }
 
 /// What `DISCARD ALL` resets, but `DEALLOCATE ALL`: the connection's own
@@ -139,34 +150,38 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// `BEGIN` (`READ ONLY` for a check), nothing else: the caller sets the
-/// plugin's limits ([`limit`]).
-pub async fn start(client: &Client, read_only: bool) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await
-}
-
 /// Opens the host's transaction for one plugin call: timeouts and the
 /// pinned `search_path` are `SET LOCAL`, so they end with it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
-    start(client, read_only).await?;
-    limit(client, limits).await?;
-    Ok(identity(client).await?)
+    open(client, limits, read_only).await?;
+    identity(client).await
+}
+
+/// [`begin`] without reading the identity (a check's transaction, which is
+/// always rolled back): one round trip.
+pub async fn open(client: &Client, limits: &Limits, read_only: bool) -> Result<()> {
+    let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+    client.batch_execute(&format!("{begin}; {}", limits_sql(limits))).await.context(CANNOT_LIMIT)
 }
 
 /// Sets one plugin's timeouts (and the pinned `search_path`) for the rest
 /// of the open transaction: each plugin of a shared transaction (a full
 /// rollback) runs under its own.
 pub async fn limit(client: &Client, limits: &Limits) -> Result<()> {
-    let settings = [
-        ("statement_timeout", format!("{}ms", limits.statement_timeout_ms)),
-        ("lock_timeout", format!("{}ms", limits.lock_timeout_ms)),
-        ("search_path", "pg_catalog, pg_temp".to_string()),
-        ("idle_in_transaction_session_timeout", "0".to_string()),
-    ];
-    for (name, value) in &settings {
-        client.execute(SET_LOCAL, &[name, value]).await.with_context(|| format!("cannot set {name}"))?;
-    }
-    Ok(())
+    client.batch_execute(&limits_sql(limits)).await.context(CANNOT_LIMIT)
+}
+
+const CANNOT_LIMIT: &str = "cannot set the plugin's statement_timeout, lock_timeout and search_path";
+
+/// The `SET LOCAL`s of one plugin's limits, as one simple query (one round
+/// trip). The values are integers from the manifest, so writing them into
+/// the text is safe.
+fn limits_sql(limits: &Limits) -> String {
+    format!(
+        "SET LOCAL statement_timeout = '{}ms'; SET LOCAL lock_timeout = '{}ms'; \
+         SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL idle_in_transaction_session_timeout = 0",
+        limits.statement_timeout_ms, limits.lock_timeout_ms
+    )
 }
 
 /// Opens a read-only scope inside the open transaction: a savepoint with

@@ -32,8 +32,8 @@ pub async fn check(
     work: &mut WorkSession,
 ) -> Result<Checked, Failure> {
     let client = work.next(ctx).await?;
-    db::start(&client, true).await?;
-    let checked = check_in(ctx, plan, plugin, phase, title, &client).await;
+    db::open(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
+    let checked = table_of(ctx, plan, plugin, phase, title, &client).await;
     db::rollback(&client).await;
     checked
 }
@@ -48,8 +48,20 @@ pub async fn check_in(
     title: &str,
     client: &Arc<Client>,
 ) -> Result<Checked, Failure> {
-    let started = Instant::now();
     db::limit(client, &plugin.manifest.limits).await.map_err(Failure::Database)?;
+    table_of(ctx, plan, plugin, phase, title, client).await
+}
+
+/// The check plugin's call and table, under the limits already set.
+async fn table_of(
+    ctx: &Context,
+    plan: &Plan,
+    plugin: &Plugin,
+    phase: Phase,
+    title: &str,
+    client: &Arc<Client>,
+) -> Result<Checked, Failure> {
+    let started = Instant::now();
     let sql = ctx.session(plugin, client);
     let title = format!("{title} — {}", plugin.manifest.name);
     let table = ctx.table(plan, plugin, Call::Check(phase), client, &sql, &plugin.manifest.metrics, &title).await?;
