@@ -3,8 +3,9 @@
 //! Where and how to connect (URL, environment, TLS) is [`crate::connect`].
 //! The rollout lock is a session advisory lock on a connection of its own,
 //! taken with a try-lock (a blocking lock can deadlock with
-//! `CREATE INDEX CONCURRENTLY`). Each tier gets a fresh connection, so no
-//! session state a plugin could leave behind reaches the next tier.
+//! `CREATE INDEX CONCURRENTLY`). The plugins run on one work session,
+//! reset between plugins ([`reset_session`]), so no session state a plugin
+//! could leave behind reaches the next.
 
 use crate::manifest::Limits;
 use anyhow::{Context, Result};
@@ -21,7 +22,6 @@ const LOCK_HOLDER: &str = "
            coalesce(a.client_addr::text, 'local socket'), a.backend_start::text
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
-const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
 const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
 
 /// `current_database()`: the identity guard compares it with every
@@ -68,8 +68,8 @@ pub async fn release_rollout_lock(client: &Client) -> Result<()> {
 }
 
 /// The server process of `client`'s session.
-pub async fn backend_pid(client: &Client) -> Result<i32, tokio_postgres::Error> {
-    Ok(client.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+pub async fn backend_pid(client: &Client) -> Result<i32> {
+    Ok(one_row(client, "SELECT pg_backend_pid()").await?.try_get(0)?)
 }
 
 /// Who holds the rollout lock now, if anyone (without taking it).
@@ -95,33 +95,93 @@ pub struct Identity {
 }
 
 /// Reads the identity; fails if the transaction was aborted.
-pub async fn identity(client: &Client) -> Result<Identity, tokio_postgres::Error> {
-    let r = client.query_one(IDENTITY, &[]).await?;
-    Ok(Identity { current_user: r.get(0), session_user: r.get(1), search_path: r.get(2), transaction_start: r.get(3) })
+pub async fn identity(client: &Client) -> Result<Identity> {
+    let r = one_row(client, IDENTITY).await?;
+    Ok(Identity {
+        current_user: r.try_get(0)?,
+        session_user: r.try_get(1)?,
+        search_path: r.try_get(2)?,
+        transaction_start: r.try_get(3)?,
+    })
+}
+
+/// The host's own one-row statement without parameters, in one round trip
+/// (`query_typed` sends it unnamed: no separate prepare).
+async fn one_row(client: &Client, sql: &str) -> Result<tokio_postgres::Row> {
+    let rows = client.query_typed(sql, &[]).await?;
+    rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("`{sql}` returned no row"))
+}
+
+/// What `DISCARD ALL` resets, but `DEALLOCATE ALL`: the connection's own
+/// protocol-level prepared statements (tokio-postgres caches the ones that
+/// look up types) must survive, so only the statements SQL `PREPARE` made
+/// (a granted function could run one) are deallocated, by name. One round
+/// trip; every name is schema-qualified, whatever `search_path` is.
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; \
+    SELECT name AS sql_prepared FROM pg_catalog.pg_prepared_statements WHERE from_sql";
+
+/// Puts the session on `client` back as it was when it connected, outside
+/// any transaction: settings (to the connection's own, `application_name`
+/// included), role and session authorization, cursors, LISTEN, session
+/// advisory locks, cached plans, temporary tables, sequence state and
+/// SQL-level prepared statements. The rollout lock is on the control
+/// connection, never this one.
+pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error> {
+    let mut prepared = Vec::new();
+    for message in client.simple_query(RESET_SESSION).await? {
+        // Only the last statement's rows (the advisory unlock returns one too).
+        let tokio_postgres::SimpleQueryMessage::Row(row) = message else { continue };
+        if row.columns().first().map(|c| c.name()) != Some("sql_prepared") {
+            continue;
+        }
+        if let Ok(Some(name)) = row.try_get(0) {
+            prepared.push(format!("DEALLOCATE {};", quote_ident(name)));
+        }
+    }
+    if !prepared.is_empty() {
+        client.batch_execute(&prepared.concat()).await?;
+    }
+    Ok(())
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Opens the host's transaction for one plugin call: timeouts and the
 /// pinned `search_path` are `SET LOCAL`, so they end with it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
-    client.batch_execute(if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await?;
-    limit(client, limits).await?;
-    Ok(identity(client).await?)
+    open(client, limits, read_only).await?;
+    identity(client).await
+}
+
+/// [`begin`] without reading the identity (a check's transaction, which is
+/// always rolled back): one round trip.
+pub async fn open(client: &Client, limits: &Limits, read_only: bool) -> Result<()> {
+    let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+    client.batch_execute(&format!("{begin}; {}", limits_sql(limits))).await.context(CANNOT_LIMIT)
 }
 
 /// Sets one plugin's timeouts (and the pinned `search_path`) for the rest
 /// of the open transaction: each plugin of a shared transaction (a full
 /// rollback) runs under its own.
 pub async fn limit(client: &Client, limits: &Limits) -> Result<()> {
-    let settings = [
-        ("statement_timeout", format!("{}ms", limits.statement_timeout_ms)),
-        ("lock_timeout", format!("{}ms", limits.lock_timeout_ms)),
-        ("search_path", "pg_catalog, pg_temp".to_string()),
-        ("idle_in_transaction_session_timeout", "0".to_string()),
-    ];
-    for (name, value) in &settings {
-        client.execute(SET_LOCAL, &[name, value]).await.with_context(|| format!("cannot set {name}"))?;
-    }
-    Ok(())
+    client.batch_execute(&limits_sql(limits)).await.context(CANNOT_LIMIT)
+}
+
+const CANNOT_LIMIT: &str = "cannot set the plugin's statement_timeout, lock_timeout and search_path";
+
+/// The `SET LOCAL`s of one plugin's limits, as one simple query (one round
+/// trip). The values are integers from the manifest, so writing them into
+/// the text is safe.
+fn limits_sql(limits: &Limits) -> String {
+    format!(
+        "SET LOCAL statement_timeout = '{}ms'; SET LOCAL lock_timeout = '{}ms'; \
+         SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL idle_in_transaction_session_timeout = 0",
+        limits.statement_timeout_ms, limits.lock_timeout_ms
+    )
 }
 
 /// Opens a read-only scope inside the open transaction: a savepoint with

@@ -8,6 +8,7 @@
 
 use crate::plan::{Plan, Plugin};
 use std::collections::BTreeMap;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Error};
 
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
@@ -244,8 +245,11 @@ async fn settle(client: &Client, ids: Vec<i64>) -> Result<Vec<Settled>, Error> {
 /// and says whether it is still running under the rollout lock that the
 /// control connection (backend `control_pid`) took.
 pub async fn hold(client: &Client, id: i64, control_pid: i32) -> Result<bool, Error> {
-    let row = client.query_opt(HOLD, &[&id, &crate::db::ROLLOUT_LOCK_KEY, &control_pid]).await?;
-    Ok(row.is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true)))
+    // One round trip (typed, no separate prepare): it runs twice per tier.
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] =
+        [(&id, Type::INT8), (&crate::db::ROLLOUT_LOCK_KEY, Type::INT8), (&control_pid, Type::INT4)];
+    let rows = client.query_typed(HOLD, &params).await?;
+    Ok(rows.first().is_some_and(|r| r.try_get::<_, Option<bool>>(0).ok().flatten() == Some(true)))
 }
 
 /// Waits until no change transaction of rollout `id` is open on the server

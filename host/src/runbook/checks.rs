@@ -1,6 +1,7 @@
 //! Check plugins (gate, verify, probes) in a read-only transaction, and the
 //! rule every call's result goes through: a swallowed SQL error still fails.
 
+use super::work::WorkSession;
 use super::Context;
 use crate::bindings::types::{Metric, Phase};
 use crate::db;
@@ -20,12 +21,19 @@ pub struct Checked {
     pub duration_ms: u128,
 }
 
-/// Runs a check plugin in a read-only transaction of its own that is
-/// always rolled back.
-pub async fn check(ctx: &Context, plan: &Plan, plugin: &Plugin, phase: Phase, title: &str) -> Result<Checked, Failure> {
-    let client = ctx.target.connect(&ctx.app_name("check")).await.map_err(Failure::Database)?;
-    db::begin(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
-    let checked = check_in(ctx, plan, plugin, phase, title, &client).await;
+/// Runs a check plugin on the work session, clean for it, in a read-only
+/// transaction of its own that is always rolled back.
+pub async fn check(
+    ctx: &Context,
+    plan: &Plan,
+    plugin: &Plugin,
+    phase: Phase,
+    title: &str,
+    work: &mut WorkSession,
+) -> Result<Checked, Failure> {
+    let client = work.next(ctx).await?;
+    db::open(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
+    let checked = table_of(ctx, plan, plugin, phase, title, &client).await;
     db::rollback(&client).await;
     checked
 }
@@ -40,8 +48,20 @@ pub async fn check_in(
     title: &str,
     client: &Arc<Client>,
 ) -> Result<Checked, Failure> {
-    let started = Instant::now();
     db::limit(client, &plugin.manifest.limits).await.map_err(Failure::Database)?;
+    table_of(ctx, plan, plugin, phase, title, client).await
+}
+
+/// The check plugin's call and table, under the limits already set.
+async fn table_of(
+    ctx: &Context,
+    plan: &Plan,
+    plugin: &Plugin,
+    phase: Phase,
+    title: &str,
+    client: &Arc<Client>,
+) -> Result<Checked, Failure> {
+    let started = Instant::now();
     let sql = ctx.session(plugin, client);
     let title = format!("{title} — {}", plugin.manifest.name);
     let table = ctx.table(plan, plugin, Call::Check(phase), client, &sql, &plugin.manifest.metrics, &title).await?;
@@ -49,21 +69,27 @@ pub async fn check_in(
     Ok(Checked { table, statements, duration_ms: started.elapsed().as_millis() })
 }
 
+/// Where probes run.
+pub enum Within<'a> {
+    /// Each in a read-only transaction of its own on the work session (a run).
+    Own(&'a mut WorkSession),
+    /// All in the transaction open on that session (a full rollback's, a dry run's).
+    Open(&'a Arc<Client>),
+}
+
 /// Every probe in order, shown and reported; the first failing one stops.
-/// With `within`, they run in that open transaction (a full rollback's);
-/// otherwise each in a read-only transaction of its own.
 pub async fn probes(
     ctx: &Context,
     plan: &Plan,
     phase: Phase,
-    within: Option<&Arc<Client>>,
+    mut within: Within<'_>,
 ) -> Result<Vec<CheckTable>, Failure> {
     let mut tables = Vec::new();
     for probe in &plan.probes {
         let title = format!("Probe {}", probe.manifest.name);
-        let checked = match within {
-            Some(client) => check_in(ctx, plan, probe, phase, &title, client).await?,
-            None => check(ctx, plan, probe, phase, &title).await?,
+        let checked = match &mut within {
+            Within::Open(client) => check_in(ctx, plan, probe, phase, &title, client).await?,
+            Within::Own(work) => check(ctx, plan, probe, phase, &title, work).await?,
         };
         let table = checked.table;
         ctx.reporter.table(&table);

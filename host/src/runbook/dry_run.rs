@@ -5,8 +5,9 @@
 //! connection (who, when, which plugins, outcome); no tier event is ever
 //! written, so no tier is ever marked applied.
 
-use super::checks::{check_in, probes};
+use super::checks::{check_in, probes, Within};
 use super::tier::{apply_and_check, done, tier_row, TierRecord};
+use super::work::WorkSession;
 use super::{check_params, Context};
 use crate::bindings::types::Phase;
 use crate::db;
@@ -31,7 +32,7 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     let hint = "a dry run previews a run from the baseline: `host rollback` first";
     let (control, id) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
     ctx.reporter.status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
-    let client = ctx.connect("dry-run").await?;
+    let client = WorkSession::open(ctx, "dry-run").await?.next(ctx).await?;
     let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {
         Ok(_) => steps(ctx, plan, &client, &control, id).await,
         Err(e) => Err(Failure::Database(e)),
@@ -84,7 +85,7 @@ async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Clien
         return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause });
     }
     ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
-    probes(ctx, plan, Phase::AfterRun, Some(client)).await?;
+    probes(ctx, plan, Phase::AfterRun, Within::Open(client)).await?;
     Ok(())
 }
 

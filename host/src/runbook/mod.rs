@@ -14,6 +14,7 @@ mod rollback;
 mod run;
 mod status;
 mod tier;
+mod work;
 
 pub use dry_run::dry_run;
 pub use report::{report, Destination};
@@ -368,7 +369,7 @@ async fn same_session(client: &Client, before: &Identity, label: &str) -> Result
     let cause = match db::identity(client).await {
         Ok(after) if &after == before => return Ok(()),
         Ok(after) => format!("the session changed under the plugin (before {before:?}, after {after:?})"),
-        Err(e) if crate::sql::convert::connection_lost(&e) => {
+        Err(e) if e.downcast_ref().is_some_and(crate::sql::convert::connection_lost) => {
             return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e}")))
         }
         Err(e) => format!("the transaction is no longer usable: {e}"),

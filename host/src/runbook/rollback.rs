@@ -8,9 +8,10 @@
 //! and the ledger says so, or nothing changed and the ledger still says
 //! applied. `--tier N` is the same with one tier and no probes.
 
-use super::checks::probes;
+use super::checks::{probes, Within};
 use super::commit::{commit, Probe};
 use super::tier::{done, ledger_event, tier_row, TierRecord};
+use super::work::WorkSession;
 use super::Context;
 use crate::bindings::types::Phase;
 use crate::db;
@@ -118,7 +119,7 @@ impl Undo<'_> {
     /// returns the closing line.
     async fn run(self) -> Result<String, Failure> {
         let ctx = self.ctx;
-        let client = ctx.connect("rollback").await?;
+        let client = WorkSession::open(ctx, "rollback").await?.next(ctx).await?;
         let mut rows = Vec::new();
         let result = self.transaction(&client, &mut rows).await;
         let kept = result.is_ok();
@@ -182,7 +183,7 @@ impl Undo<'_> {
             super::same_session(client, &before, &tier.label()).await?;
         }
         let line = if self.full {
-            let tables = probes(ctx, self.plan, Phase::AfterRollback, Some(client)).await?;
+            let tables = probes(ctx, self.plan, Phase::AfterRollback, Within::Open(client)).await?;
             let summary: Vec<String> = tables
                 .iter()
                 .zip(&self.plan.probes)

@@ -1,7 +1,8 @@
 //! `host gate` and `host run`.
 
-use super::checks::{check, probes};
+use super::checks::{check, probes, Within};
 use super::tier::TierTransaction;
+use super::work::WorkSession;
 use super::{approval_ref, check_params, Context};
 use crate::bindings::types::Phase;
 use crate::error::Failure;
@@ -17,7 +18,8 @@ pub async fn gate(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     let control = ctx.control("gate", plan).await?;
     ctx.prove_roles(&control).await?;
-    let table = run_gate(ctx, plan).await?;
+    let mut work = WorkSession::open(ctx, "check").await?;
+    let table = run_gate(ctx, plan, &mut work).await?;
     if table.passed {
         Ok(())
     } else {
@@ -25,8 +27,8 @@ pub async fn gate(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     }
 }
 
-async fn run_gate(ctx: &Context, plan: &Plan) -> Result<CheckTable, Failure> {
-    let table = check(ctx, plan, &plan.gate, Phase::Gate, "Gate").await?.table;
+async fn run_gate(ctx: &Context, plan: &Plan, work: &mut WorkSession) -> Result<CheckTable, Failure> {
+    let table = check(ctx, plan, &plan.gate, Phase::Gate, "Gate", work).await?.table;
     ctx.reporter.set_gate(&table);
     ctx.reporter.table(&table);
     ctx.reporter.result(&format!("GATE {}", Verdict::of(table.passed).as_str()));
@@ -93,9 +95,11 @@ pub(super) async fn begin_rollout(
     Ok((control, id))
 }
 
-/// Gate, every tier in order, verify, probes.
+/// Gate, every tier in order, verify, probes: one after the other on one
+/// work session, reset between plugins.
 async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<(), Failure> {
-    let gate = run_gate(ctx, plan).await?;
+    let work = &mut WorkSession::open(ctx, "apply").await?;
+    let gate = run_gate(ctx, plan, work).await?;
     ledger::set_gate(control, id, Verdict::of(gate.passed)).await?;
     if !gate.passed {
         return Err(Failure::Blocked(gate.failures()));
@@ -104,9 +108,9 @@ async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<
         if ctx.interrupt.is_set() {
             return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
-        TierTransaction { ctx, plan, tier, rollout_id: id, control }.run().await?;
+        TierTransaction { ctx, plan, tier, rollout_id: id, control, work }.run().await?;
     }
-    let verify = check(ctx, plan, &plan.verify, Phase::Verify, "Verify").await?;
+    let verify = check(ctx, plan, &plan.verify, Phase::Verify, "Verify", work).await?;
     let n = plan.verify.ordinal();
     ctx.reporter.table(&verify.table);
     ctx.reporter.set_verify(&verify.table);
@@ -129,6 +133,6 @@ async fn steps(ctx: &Context, plan: &Plan, control: &Client, id: i64) -> Result<
         return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause: verify.table.failures() });
     }
     ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
-    probes(ctx, plan, Phase::AfterRun, None).await?;
+    probes(ctx, plan, Phase::AfterRun, Within::Own(work)).await?;
     Ok(())
 }

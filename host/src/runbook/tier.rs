@@ -4,6 +4,7 @@
 //! recorded on the control connection.
 
 use super::commit::{commit, Probe};
+use super::work::WorkSession;
 use super::Context;
 use crate::db;
 use crate::error::Failure;
@@ -39,6 +40,8 @@ pub struct TierTransaction<'a> {
     /// The control connection: the ledger row of a failure goes there,
     /// since the tier's transaction is gone.
     pub control: &'a Client,
+    /// The work session the tier's transaction runs on, reset for it.
+    pub work: &'a mut WorkSession,
 }
 
 impl TierTransaction<'_> {
@@ -47,7 +50,7 @@ impl TierTransaction<'_> {
         let (ctx, tier) = (self.ctx, self.tier);
         let started = Instant::now();
         ctx.reporter.status("Applying", &tier.label());
-        let client = ctx.connect("apply").await?;
+        let client = self.work.next(ctx).await?;
         let result = self.transaction(&client, started).await;
         let ms = started.elapsed().as_millis();
         let record = match &result {

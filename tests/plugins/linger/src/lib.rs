@@ -1,0 +1,25 @@
+//! Session fixture: a tier that leaves what it can on its session, for
+//! the next plugin on the same work session to find (tests/session.rs).
+
+use rollout_sdk::{execute, scalar, Metric, Result};
+
+fn apply() -> Result<()> {
+    execute("SELECT set_config('leak.setting', 'left by tier 7', false)")?;
+    execute("SELECT set_config('application_name', 'left by tier 7', false)")?;
+    execute("SELECT pg_advisory_lock(4242)::text")?;
+    // A temporary table, a LISTEN and a PREPARE: the checker refuses them
+    // in a plugin's own SQL, a granted function runs them.
+    execute("SELECT public.linger()")?;
+    Ok(())
+}
+
+fn backend() -> Result<Vec<Metric>> {
+    let pid: i32 = scalar("SELECT pg_backend_pid()")?;
+    Ok(vec![Metric::equals("backend", pid, pid)])
+}
+
+fn rollback() -> Result<()> {
+    Ok(())
+}
+
+rollout_sdk::tier!(apply, backend, rollback, backend);
