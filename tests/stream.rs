@@ -119,3 +119,16 @@ fn copy_in_is_refused_without_the_insert_grant_and_for_a_column_it_lacks() {
         assert_eq!(c.scalar("SELECT count(*) FROM public.other"), 0, "{mode}: nothing was loaded");
     }
 }
+
+#[test]
+fn a_plugin_built_for_contract_0_3_0_still_loads_and_runs() {
+    let fixture = "tests/plugins/contract-0-3-0.wasm";
+    let c = Cluster::start("stream-contract");
+    let inspect = c.host(&["inspect", fixture]);
+    inspect.expect_code(0).expect("rollout:plugin/sql@0.3.0");
+    assert!(!inspect.all().contains("@0.3.1"), "the fixture imports 0.3.0 only:\n{}", inspect.all());
+    c.ratify();
+    let plan = plan_with(None, &[fixture]);
+    c.host(&args("run", &plan, &["--param", APR])).expect_code(0);
+    assert!(c.tier_states().contains("test-contract-0-3-0=applied"), "{}", c.tier_states());
+}
