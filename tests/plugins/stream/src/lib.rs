@@ -35,6 +35,17 @@ fn apply() -> Result<()> {
             source.for_each_row(|row| out.push(&[&row.get::<i64>("id")?, &row.get::<String>("label")?]))?;
             log::info(format!("loaded {} rows", out.finish()?));
         }
+        // make bench: rows (id, its 64-digit zero-padded decimal) made here,
+        // as bench.rs writes them for psql's \copy.
+        "make" => {
+            let start = std::time::Instant::now();
+            let mut out = Loader::new("public.loaded", &["id", "label"]);
+            for id in 1..=rows()? {
+                out.push(&[&id, &format!("{id:064}")])?;
+            }
+            let n = out.finish()?;
+            log::info(format!("made {n} rows in {} µs", start.elapsed().as_micros()));
+        }
         "copy_denied" => {
             copy_in("public.big", &["id", "label"], &one())?;
         }
