@@ -75,18 +75,38 @@ fn a_tier_streams_a_million_rows_within_64_mib_where_one_whole_result_is_stopped
     assert!(rss < 64 << 10, "peak host RSS {rss} KiB");
 }
 
+/// The fixture with one line of its manifest replaced, written under `dir`.
+fn fixture_with(dir: &std::path::Path, line: &str, instead: &str) -> String {
+    let wasm = std::fs::read(root().join(FIXTURE)).unwrap();
+    let manifest = manifest_of(&wasm);
+    assert!(manifest.contains(line), "{line} is in the fixture's manifest");
+    let fixture = dir.join("stream.wasm");
+    std::fs::write(&fixture, with_manifest(&wasm, &manifest.replace(line, instead))).unwrap();
+    fixture.display().to_string()
+}
+
 #[test]
 fn rows_returned_stops_a_stream_part_way() {
     let c = cluster("stream-budget", MILLION);
-    let wasm = std::fs::read(root().join(FIXTURE)).unwrap();
-    let manifest = manifest_of(&wasm).replace("rows_returned = 2000000", "rows_returned = 150000");
     let dir = tempfile::tempdir().unwrap();
-    let fixture = dir.path().join("stream.wasm");
-    std::fs::write(&fixture, with_manifest(&wasm, &manifest)).unwrap();
-    let (code, out, _) = run(&c, fixture.to_str().unwrap(), "read", MILLION);
+    let fixture = fixture_with(dir.path(), "rows_returned = 2000000", "rows_returned = 150000");
+    let (code, out, _) = run(&c, &fixture, "read", MILLION);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("apply failed: stopped by the host: limit rows_returned=150000 reached"), "{out}");
     assert!(!out.contains("streamed"), "the stream did not reach its end:\n{out}");
+}
+
+#[test]
+fn the_deadline_stops_a_stream_and_a_load_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = fixture_with(dir.path(), "wall_time_ms = 60000", "wall_time_ms = 300");
+    for (mode, rows) in [("read", MILLION), ("make", 2 * MILLION)] {
+        let c = cluster(&format!("stream-deadline-{mode}"), MILLION);
+        let (code, out, _) = run(&c, &fixture, mode, rows);
+        assert_eq!(code, 4, "{mode}:\n{out}");
+        assert!(out.contains("apply failed: stopped by the host: limit wall_time_ms=300 reached"), "{mode}:\n{out}");
+        assert_eq!(c.scalar("SELECT count(*) FROM public.loaded"), 0, "{mode}: nothing of it was kept");
+    }
 }
 
 #[test]
