@@ -27,6 +27,9 @@ use crate::value::{ToValue, Value};
 /// enough for a plugin with a few MiB to spare.
 pub const BATCH: u32 = 10_000;
 
+/// The most rows the host hands over per batch.
+const MAX_BATCH: u32 = 100_000;
+
 /// A SELECT's rows, one [`Rows`] batch per iteration; closed when dropped.
 pub struct Stream {
     handle: sql::RowStream,
@@ -51,7 +54,8 @@ pub fn stream_with(statement: &str, params: &[&dyn ToValue]) -> Result<Stream> {
 impl Stream {
     /// At most `rows` per batch (the host caps it at 100,000).
     pub fn batch(mut self, rows: u32) -> Self {
-        self.batch = rows.max(1);
+        // A short batch means the end, so never ask for more than the host gives.
+        self.batch = rows.clamp(1, MAX_BATCH);
         self
     }
 
