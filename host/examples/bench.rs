@@ -17,6 +17,9 @@ const APR: &str = "ratified_apr=APR-2026-0412";
 const SAME: &str = "SELECT status FROM one_roof.approval WHERE code = $1";
 const CODE: &str = "APR-2026-0412";
 const STATEMENTS: u32 = 10_000;
+/// Rows the read figure streams, and rows the load figure loads.
+const READ_ROWS: u32 = 1_000_000;
+const LOAD_ROWS: u32 = 100_000;
 
 /// Median, min and max of one figure's runs.
 struct Figure {
@@ -44,6 +47,7 @@ impl Figure {
 enum Unit {
     Seconds,
     Micros,
+    Mib,
 }
 
 impl Unit {
@@ -52,6 +56,7 @@ impl Unit {
             Unit::Seconds if v < 1.0 => format!("{:.0} ms", v * 1e3),
             Unit::Seconds => format!("{v:.2} s"),
             Unit::Micros => format!("{v:.1} µs"),
+            Unit::Mib => format!("{v:.0} MiB"),
         }
     }
 }
@@ -77,6 +82,29 @@ impl Bench {
         let took = start.elapsed().as_secs_f64();
         assert!(out.status.success(), "{c:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         took
+    }
+
+    /// Seconds `c` took and its peak RSS in MiB, from the kernel when it
+    /// exits (`wait4`); it must succeed. Its output is discarded.
+    #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+    fn time_rss(&self, mut c: Command) -> (f64, f64) {
+        use std::process::Stdio;
+        let start = Instant::now();
+        let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("command runs");
+        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+        // SAFETY: waits for our own child, with valid pointers, once.
+        let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+        let took = start.elapsed().as_secs_f64();
+        let ok = pid == child.id() as libc::pid_t && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        assert!(ok, "{c:?} failed");
+        (took, usage.ru_maxrss as f64 / 1024.0)
+    }
+
+    /// What `c` printed (stdout and stderr); it must succeed.
+    fn output(&self, mut c: Command) -> String {
+        let out = c.stdout(std::process::Stdio::piped()).output().expect("command runs");
+        assert!(out.status.success(), "{c:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     }
 
     fn psql(&self, db: &str, args: &[&str]) -> Command {
@@ -247,6 +275,8 @@ async fn main() {
         per_statement.push((mode, figures));
     }
 
+    let (read, load) = rows_and_load(&b, &warm, &run);
+
     let ratio = |a: &Figure, b: &Figure| format!("{:.2}×", a.median() / b.median());
     let over = |a: &Figure, b: &Figure| format!("+{:.1} µs", a.median() - b.median());
     println!("\nmake bench: {} runs each, median [min–max]; host and baseline runs interleaved\n", b.runs);
@@ -280,9 +310,90 @@ async fn main() {
             format!("{} ({})", ratio(host, direct), over(host, direct)),
         );
     }
-    row("read 1,000,000 rows in a tier", "not built (issue 10 items 4–5)".into(), "`psql -A`".into(), "—".into());
-    row("insert 100,000 rows in 200 batches", "not built (issue 10 items 4–5)".into(), "psql".into(), "—".into());
+    let [host_read, host_rss, psql_read, psql_rss] = &read;
+    row(
+        "read 1,000,000 rows in a tier (`host gate` end to end; peak RSS)",
+        format!("{}; {}", host_read.show(s), host_rss.show(Unit::Mib)),
+        format!("`psql -A` {}; {}", psql_read.show(s), psql_rss.show(Unit::Mib)),
+        ratio(host_read, psql_read),
+    );
+    let [host_load, copy, inserts] = &load;
+    let (best, name) =
+        if copy.median() <= inserts.median() { (copy, "`\\copy`") } else { (inserts, "batched INSERTs") };
+    row(
+        "load 100,000 rows from a tier (copy-in, 10 batches; time inside the tier)",
+        host_load.show(s),
+        format!(
+            "psql {name}, the faster, {} (`\\copy` {}; 200 INSERTs of 500 rows {}; psql `\\timing`)",
+            best.show(s),
+            copy.show(s),
+            inserts.show(s)
+        ),
+        ratio(host_load, best),
+    );
     println!("\nThe grants check alone vs parsing (host/examples/bench_check.rs):\n");
+}
+
+/// The 1M-row read (host time, host RSS, psql -A time, psql RSS) and the
+/// 100k-row load (host, psql \copy, psql batched INSERTs), interleaved.
+fn rows_and_load(b: &Bench, warm: &Path, run: &[&str]) -> ([Figure; 4], [Figure; 3]) {
+    let fill = format!(
+        "CREATE TABLE public.bench_rows AS SELECT g::int8 AS id, lpad(g::text, 64, '0') AS label \
+         FROM generate_series(1, {READ_ROWS}) g"
+    );
+    b.time(b.psql("directus", &["-c", &fill]));
+    let count = format!("count={READ_ROWS}");
+    let gate = ["gate", "--tiers", "tests/plugins/bench.wasm", "tiers/t8-verify.wasm", "--param", "mode=read"];
+    let read = b.paired(|_| {
+        let mut host = b.host(warm, &gate);
+        host.args(["--param", &count]);
+        let (host, host_rss) = b.time_rss(host);
+        let (psql, psql_rss) = b.time_rss(b.psql("directus", &["-A", "-c", "SELECT id, label FROM public.bench_rows"]));
+        [host, host_rss, psql, psql_rss]
+    });
+    // The rows the stream fixture makes (tests/plugins/stream, mode=make).
+    let tsv = b.scratch.path().join("rows.tsv");
+    let rows: String = (1..=LOAD_ROWS).map(|id| format!("{id}\t{id:064}\n")).collect();
+    std::fs::write(&tsv, rows).expect("rows.tsv");
+    let inserts = b.scratch.path().join("inserts.sql");
+    let mut script = String::from("\\timing on\nBEGIN;\n");
+    for batch in (1..=LOAD_ROWS).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = batch.iter().map(|id| format!("({id},'{id:064}')")).collect();
+        script.push_str(&format!("INSERT INTO public.loaded VALUES {};\n", values.join(",")));
+    }
+    script.push_str("COMMIT;\n");
+    std::fs::write(&inserts, script).expect("inserts.sql");
+    let table = "CREATE TABLE public.loaded (id int8 PRIMARY KEY, label text NOT NULL)";
+    // The One-Roof plan with the stream fixture as tier 7.
+    let mut plan: Vec<String> = run.iter().map(|a| a.to_string()).collect();
+    let params = plan.iter().position(|a| a == "--param").unwrap_or(plan.len());
+    plan.insert(params, "tests/plugins/stream.wasm".into());
+    plan.extend(["--param".into(), "mode=make".into(), "--param".into(), format!("rows={LOAD_ROWS}")]);
+    let plan: Vec<&str> = plan.iter().map(String::as_str).collect();
+    let load = b.paired(|_| {
+        b.fresh_directus();
+        b.time(b.psql("directus", &["-c", table]));
+        let out = b.output(b.host(warm, &plan));
+        let host = number_after(&out, &format!("made {LOAD_ROWS} rows in "), " µs") / 1e6;
+        b.time(b.psql("directus", &["-c", "TRUNCATE public.loaded"]));
+        let copy = format!("\\copy public.loaded FROM '{}'", tsv.display());
+        let copy = psql_timing(&b.output(b.psql("directus", &["-c", "\\timing on", "-c", &copy])));
+        b.time(b.psql("directus", &["-c", "TRUNCATE public.loaded"]));
+        let inserts = psql_timing(&b.output(b.psql("directus", &["-f", &inserts.display().to_string()])));
+        [host, copy, inserts]
+    });
+    (read, load)
+}
+
+/// The number between `before` and `after` in `text`.
+fn number_after(text: &str, before: &str, after: &str) -> f64 {
+    let at = text.find(before).unwrap_or_else(|| panic!("no {before:?} in:\n{text}")) + before.len();
+    text[at..].split(after).next().and_then(|n| n.trim().parse().ok()).expect("a number")
+}
+
+/// The seconds psql's `\timing` lines add up to.
+fn psql_timing(out: &str) -> f64 {
+    out.lines().filter_map(|l| l.strip_prefix("Time: ")?.split(" ms").next()?.parse::<f64>().ok()).sum::<f64>() / 1e3
 }
 
 /// How much longer than the baseline, in ms.

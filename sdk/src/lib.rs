@@ -33,12 +33,13 @@
 //! What a plugin sees: [`execute`] / [`query`] for SQL, and the typed
 //! one-value helpers [`count`], [`scalar`], [`exists`]; each has a `_with`
 //! twin taking bound parameters (`execute_with("… $1", &[&code])`), the only
-//! way to pass a value into SQL. [`param`] reads a rollout parameter the
+//! way to pass a value into SQL. [`stream`] reads a large SELECT in
+//! batches; [`Loader`] / [`copy_in`] load many rows with one COPY each. [`param`] reads a rollout parameter the
 //! manifest declares, [`data_file`] a data file it is granted, [`log`]
 //! writes to the tier's log, [`Metric`] builds check tables. A panic reaches
 //! the host's log with its message before the plugin traps.
 //!
-//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.0`) has two
+//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.1`) has two
 //! worlds: [`tier!`] builds the component for the `tier` world (exports
 //! `apply`, `post-conditions`, `rollback`, `rollback-conditions`), [`check!`]
 //! for the `check` world (exports `check`). Both embed the crate's
@@ -51,6 +52,7 @@ mod export;
 mod metric;
 mod rows;
 mod sql;
+mod stream;
 mod value;
 
 /// The generated WIT bindings, one module per world, behind the SDK.
@@ -78,9 +80,9 @@ pub mod __bindings {
             world: "check",
             path: "../wit",
             with: {
-                "rollout:plugin/types@0.3.0": crate::__bindings::tier::rollout::plugin::types,
-                "rollout:plugin/sql@0.3.0": crate::__bindings::tier::rollout::plugin::sql,
-                "rollout:plugin/context@0.3.0": crate::__bindings::tier::rollout::plugin::context,
+                "rollout:plugin/types@0.3.1": crate::__bindings::tier::rollout::plugin::types,
+                "rollout:plugin/sql@0.3.1": crate::__bindings::tier::rollout::plugin::sql,
+                "rollout:plugin/context@0.3.1": crate::__bindings::tier::rollout::plugin::context,
             },
             pub_export_macro: true,
             export_macro_name: "__export_check",
@@ -97,6 +99,7 @@ pub use export::{__guard, __install_panic_hook};
 pub use metric::Metric;
 pub use rows::{Row, Rows};
 pub use sql::{count, count_with, execute, execute_with, exists, exists_with, query, query_with, scalar, scalar_with};
+pub use stream::{copy_in, stream, stream_with, Loader, Stream, BATCH};
 pub use value::{FromValue, ToValue, Value};
 
 /// When a check plugin is being asked (gate, verify, after a run, after a

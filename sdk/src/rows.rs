@@ -23,6 +23,11 @@ impl Rows {
         Rows { columns: set.columns, rows: set.rows, changed: set.rows_changed }
     }
 
+    /// One batch of a [`crate::Stream`].
+    pub(crate) fn batch(columns: Vec<Column>, rows: Vec<Vec<Value>>) -> Self {
+        Rows { columns, rows, changed: 0 }
+    }
+
     /// Number of rows returned.
     pub fn len(&self) -> usize {
         self.rows.len()

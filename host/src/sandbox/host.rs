@@ -4,12 +4,13 @@
 use super::output::Output;
 use super::Stop;
 use crate::bindings;
-use crate::bindings::types::{Level, RowSet, SqlError, SqlValue};
+use crate::bindings::sql::RowStream;
+use crate::bindings::types::{Column, Level, RowSet, SqlError, SqlValue};
 use crate::sql::SqlSession;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -61,16 +62,62 @@ impl WasiView for PluginState {
 
 impl bindings::types::Host for PluginState {}
 
+impl PluginState {
+    /// A host call's result: a stop is remembered (it names why the call
+    /// ended) and traps the plugin; anything else is the plugin's.
+    fn stopped<T>(&mut self, result: Result<T, Stop>) -> wasmtime::Result<T> {
+        result.map_err(|stop| {
+            self.stop = Some(stop.clone());
+            stop.into()
+        })
+    }
+}
+
 impl bindings::sql::Host for PluginState {
     async fn query(&mut self, statement: String, params: Vec<SqlValue>) -> wasmtime::Result<Result<RowSet, SqlError>> {
         let result = self.sql.lock().await.query(&statement, &params).await;
-        match result {
-            Ok(r) => Ok(r),
-            Err(stop) => {
-                self.stop = Some(stop.clone());
-                Err(stop.into())
-            }
-        }
+        self.stopped(result)
+    }
+
+    async fn query_stream(
+        &mut self,
+        statement: String,
+        params: Vec<SqlValue>,
+    ) -> wasmtime::Result<Result<Resource<RowStream>, SqlError>> {
+        let result = self.sql.lock().await.open_stream(&statement, &params).await;
+        Ok(self.stopped(result)?.map(Resource::new_own))
+    }
+
+    async fn copy_in(
+        &mut self,
+        relation: String,
+        columns: Vec<String>,
+        rows: Vec<Vec<SqlValue>>,
+    ) -> wasmtime::Result<Result<u64, SqlError>> {
+        let result = self.sql.lock().await.copy_in(&relation, &columns, &rows).await;
+        self.stopped(result)
+    }
+}
+
+/// A stream handle's rep is the session's own id for it: the plugin holds
+/// only handles the host gave it, in this call's store.
+impl bindings::sql::HostRowStream for PluginState {
+    async fn columns(&mut self, stream: Resource<RowStream>) -> wasmtime::Result<Vec<Column>> {
+        Ok(self.sql.lock().await.stream_columns(stream.rep()))
+    }
+
+    async fn next(
+        &mut self,
+        stream: Resource<RowStream>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<Vec<SqlValue>>, SqlError>> {
+        let result = self.sql.lock().await.next_rows(stream.rep(), max).await;
+        self.stopped(result)
+    }
+
+    async fn drop(&mut self, stream: Resource<RowStream>) -> wasmtime::Result<()> {
+        self.sql.lock().await.close_stream(stream.rep()).await;
+        Ok(())
     }
 }
 
@@ -80,12 +127,7 @@ impl bindings::context::Host for PluginState {
     }
 
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        match self.output.log(level, &message) {
-            Ok(()) => Ok(()),
-            Err(stop) => {
-                self.stop = Some(stop.clone());
-                Err(stop.into())
-            }
-        }
+        let result = self.output.log(level, &message);
+        self.stopped(result)
     }
 }

@@ -186,7 +186,8 @@ impl Sandbox {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 bail!("imports `{name}`, which no plugin may use (allowed: rollout:plugin, wasi io/cli/clocks/filesystem/random)");
             }
-            if name.starts_with("rollout:plugin/") && !name.ends_with(&format!("@{}", bindings::VERSION)) {
+            if name.starts_with("rollout:plugin/") && !bindings::LINKS.iter().any(|v| name.ends_with(&format!("@{v}")))
+            {
                 bail!("imports `{name}`: it was built for another version of the contract; this host speaks {}; rebuild it with the current rollout-sdk", bindings::PACKAGE);
             }
         }

@@ -15,6 +15,13 @@ use tokio_postgres::Row;
 #[derive(Debug)]
 pub struct TextParam(Option<String>);
 
+impl TextParam {
+    /// The text the server parses; none for NULL.
+    pub fn text(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
 impl ToSql for TextParam {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match &self.0 {

@@ -6,9 +6,11 @@
 //! connection inside the host's transaction. Every SQL error and refusal is
 //! recorded, so a plugin that swallows one still fails its tier.
 
+mod bulk;
 pub mod check;
 mod checked;
 pub mod convert;
+mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
 use crate::connect::Canceller;
@@ -75,6 +77,8 @@ pub struct SqlSession {
     role: Option<String>,
     /// The statements this plugin's session has passed, by text.
     checked: CheckCache,
+    /// The row streams open in this transaction (`query-stream`).
+    streams: stream::Streams,
 }
 
 impl SqlSession {
@@ -95,7 +99,20 @@ impl SqlSession {
         interrupt: Interrupt,
     ) -> Self {
         let (stats, checked) = (Stats::default(), CheckCache::default());
-        SqlSession { client, cancel, grants, read_only, limits, deadline, interrupt, stats, checked, role: None }
+        let streams = stream::Streams::default();
+        SqlSession {
+            client,
+            cancel,
+            grants,
+            read_only,
+            limits,
+            deadline,
+            interrupt,
+            stats,
+            checked,
+            streams,
+            role: None,
+        }
     }
 
     /// Under roles: every statement must leave the session as `role`.
@@ -107,6 +124,41 @@ impl SqlSession {
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
     /// the deadline, Ctrl-C); the inner one is the plugin's to handle.
     pub async fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
+        let checked = match self.begin(statement, params.len())? {
+            Ok(c) => c,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+        let cancel = self.cancel.clone();
+        let result = stoppable(self.send_rows(&checked, params), stop, &cancel).await?;
+        let set = match result {
+            Ok(set) => set,
+            Err(SendError::Stop(stop)) => return Err(stop),
+            Err(SendError::Sql(e)) => return Ok(Err(self.failed(statement, &checked, &e)?)),
+            Err(SendError::Value(e)) => {
+                let message = format!("SQL error {} in `{}`: {}", e.sqlstate, one_line(statement), e.message);
+                self.stats.errors.push(crate::text::cut(message, crate::text::MESSAGE_BYTES));
+                return Ok(Err(e));
+            }
+        };
+        // A checker miss that switched role must not hand the plugin a row
+        // read as anyone else (the host checks again after the call).
+        self.prove_role().await?;
+        self.stats.rows_changed += set.rows_changed;
+        if let Some((relation, op)) = checked.accesses.iter().find(|(_, op)| *op != check::Op::Read) {
+            let change = Change { relation: relation.clone(), op: *op, rows: set.rows_changed };
+            self.stats.changes.push(change);
+        }
+        if self.stats.rows_changed > self.limits.rows_changed {
+            return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
+        }
+        Ok(Ok(set))
+    }
+
+    /// What every plugin statement goes through before it is sent: Ctrl-C,
+    /// the `statements` budget, the grants check (cached by text) and the
+    /// deadline. A refusal is recorded and handed to the plugin.
+    fn begin(&mut self, statement: &str, params: usize) -> Result<Result<Arc<check::Checked>, SqlError>, Stop> {
         if self.interrupt.is_set() {
             return Err(Stop::Interrupted);
         }
@@ -118,84 +170,65 @@ impl SqlSession {
         // a check that ends past it stops the plugin like any other overrun.
         // A text this session passed under the same rules is a lookup.
         let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
-        let checked = self.checked.check(&checker, statement, params.len(), self.read_only);
+        let checked = self.checked.check(&checker, statement, params, self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
         }
-        let checked = match checked {
-            Ok(c) => c,
-            Err(refusal) => {
-                let message = format!("refused `{}`: {refusal}", one_line(statement));
-                self.stats.errors.push(message.clone());
-                return Ok(Err(SqlError {
-                    sqlstate: "RL000".into(),
-                    message: refusal.to_string(),
-                    detail: None,
-                    refused: true,
-                }));
-            }
-        };
-        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
-        let cancel = self.cancel.clone();
-        let result = {
-            let send = self.send(&checked, params);
-            tokio::pin!(send);
-            tokio::select! {
-                r = &mut send => r,
-                stop = stop => {
-                    until_ended(&cancel, send).await;
-                    return Err(stop);
-                }
-            }
-        };
-        if let (Ok(Ok(_)), Some(role)) = (&result, &self.role) {
-            // A checker miss that switched role must not hand the plugin a
-            // row read as anyone else (the host checks again after the call).
-            match self.client.query_one("SELECT current_user::text", &[]).await {
-                Ok(row) if row.try_get::<_, String>(0).ok().as_ref() == Some(role) => {}
-                Ok(row) => return Err(Stop::RoleChanged(row.try_get::<_, String>(0).unwrap_or_default())),
-                Err(e) => return Err(Stop::RoleChanged(format!("unknown: {e}"))),
-            }
-        }
-        match result {
-            Ok(Ok(set)) => {
-                self.stats.rows_changed += set.rows_changed;
-                if let Some((relation, op)) = checked.accesses.iter().find(|(_, op)| *op != check::Op::Read) {
-                    let change = Change { relation: relation.clone(), op: *op, rows: set.rows_changed };
-                    self.stats.changes.push(change);
-                }
-                if self.stats.rows_changed > self.limits.rows_changed {
-                    return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
-                }
-                Ok(Ok(set))
-            }
-            Ok(Err(e)) => {
-                // The server echoes values the plugin chose: bound the record.
-                let message = format!("SQL error {} in `{}`: {}", e.sqlstate, one_line(statement), e.message);
-                self.stats.errors.push(crate::text::cut(message, crate::text::MESSAGE_BYTES));
-                Ok(Err(e))
-            }
-            Err(stop) => Err(stop),
+        Ok(checked.map_err(|refusal| self.refuse(statement, refusal.to_string())))
+    }
+
+    /// A refusal (`RL000`), recorded so the tier fails even if the plugin
+    /// swallows it.
+    fn refuse(&mut self, statement: &str, why: String) -> SqlError {
+        self.stats.errors.push(format!("refused `{}`: {why}", one_line(statement)));
+        SqlError { sqlstate: "RL000".into(), message: why, detail: None, refused: true }
+    }
+
+    /// Under roles: the session must still be the plugin's role after a
+    /// statement, before its result reaches the plugin.
+    async fn prove_role(&self) -> Result<(), Stop> {
+        let Some(role) = &self.role else { return Ok(()) };
+        match self.client.query_one("SELECT current_user::text", &[]).await {
+            Ok(row) if row.try_get::<_, String>(0).ok().as_ref() == Some(role) => Ok(()),
+            Ok(row) => Err(Stop::RoleChanged(row.try_get::<_, String>(0).unwrap_or_default())),
+            Err(e) => Err(Stop::RoleChanged(format!("unknown: {e}"))),
         }
     }
 
-    async fn send(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
-        match self.send_rows(checked, params).await {
-            Err(SendError::Sql(e)) if convert::connection_lost(&e) => {
-                let e = convert::sql_error(&e);
-                Err(Stop::ConnectionLost(format!("SQL error {}: {}", e.sqlstate, e.message)))
-            }
-            Err(SendError::Sql(e)) => {
-                let mut error = convert::sql_error(&e);
-                if error.detail.is_some() && !may_see_detail(&self.grants, checked, &e) {
-                    error.detail = None;
-                }
-                Ok(Err(error))
-            }
-            Err(SendError::Stop(stop)) => Err(stop),
-            Err(SendError::Value(e)) => Ok(Err(e)),
-            Ok(set) => Ok(Ok(set)),
+    /// A server error as the plugin sees it (DETAIL only where it may read
+    /// the rows it could quote), recorded; a lost connection stops the call.
+    fn failed(
+        &mut self,
+        statement: &str,
+        checked: &check::Checked,
+        e: &tokio_postgres::Error,
+    ) -> Result<SqlError, Stop> {
+        let mut error = convert::sql_error(e);
+        if convert::connection_lost(e) {
+            return Err(Stop::ConnectionLost(format!("SQL error {}: {}", error.sqlstate, error.message)));
         }
+        if error.detail.is_some() && !may_see_detail(&self.grants, checked, e) {
+            error.detail = None;
+        }
+        // The server echoes values the plugin chose: bound the record.
+        let message = format!("SQL error {} in `{}`: {}", error.sqlstate, one_line(statement), error.message);
+        self.stats.errors.push(crate::text::cut(message, crate::text::MESSAGE_BYTES));
+        Ok(error)
+    }
+
+    /// Counts one row handed to the plugin against `rows_returned`, and its
+    /// bytes (`held`, since the last batch began) against `memory_mib`.
+    fn take_row(&mut self, row: &tokio_postgres::Row, held: &mut u64) -> Result<Vec<SqlValue>, SendError> {
+        self.stats.rows_returned += 1;
+        if self.stats.rows_returned > self.limits.rows_returned {
+            return Err(SendError::Stop(Stop::Limit { name: "rows_returned", value: self.limits.rows_returned }));
+        }
+        let values = convert::row(row).map_err(SendError::Value)?;
+        *held += values.iter().map(convert::size).sum::<u64>();
+        if *held > self.limits.memory_mib * 1024 * 1024 {
+            return Err(SendError::Stop(Stop::Limit { name: "memory_mib", value: self.limits.memory_mib }));
+        }
+        Ok(values)
     }
 
     /// One round trip: parse, bind and execute with the parameters' own
@@ -208,34 +241,12 @@ impl SqlSession {
         let mut columns = None;
         // Rows are held in the host before the plugin gets them: budget
         // their bytes too, at the plugin's own memory limit.
-        let budget = self.limits.memory_mib * 1024 * 1024;
-        let mut bytes = 0u64;
-        loop {
-            match stream.try_next().await {
-                Ok(Some(row)) => {
-                    self.stats.rows_returned += 1;
-                    if self.stats.rows_returned > self.limits.rows_returned {
-                        let stop = Stop::Limit { name: "rows_returned", value: self.limits.rows_returned };
-                        return Err(SendError::Stop(stop));
-                    }
-                    if columns.is_none() {
-                        columns = Some(convert::columns(row.columns()));
-                    }
-                    match convert::row(&row) {
-                        Ok(r) => {
-                            bytes += r.iter().map(convert::size).sum::<u64>();
-                            if bytes > budget {
-                                let stop = Stop::Limit { name: "memory_mib", value: self.limits.memory_mib };
-                                return Err(SendError::Stop(stop));
-                            }
-                            rows.push(r)
-                        }
-                        Err(e) => return Err(SendError::Value(e)),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return Err(SendError::Sql(e)),
+        let mut held = 0u64;
+        while let Some(row) = stream.try_next().await? {
+            if columns.is_none() {
+                columns = Some(convert::columns(row.columns()));
             }
+            rows.push(self.take_row(&row, &mut held)?);
         }
         // A SELECT's row count is not a change.
         let rows_changed =
@@ -292,19 +303,38 @@ impl From<tokio_postgres::Error> for SendError {
     }
 }
 
+/// Runs `work` (an exchange with the server) to its end, or until `stop`
+/// (the deadline, Ctrl-C) resolves first: then the statement is cancelled
+/// on the server and `work` driven until it has ended there (dropping the
+/// future cancels nothing on the server).
+pub(crate) async fn stoppable<T>(
+    work: impl std::future::Future<Output = T>,
+    stop: impl std::future::Future<Output = Stop>,
+    cancel: &Canceller,
+) -> Result<T, Stop> {
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => Ok(r),
+        stop = stop => {
+            until_ended(cancel, work).await;
+            Err(stop)
+        }
+    }
+}
+
 /// How long a stopped statement may take to end on the server once the host
 /// asked (a server that does not answer is the connection's problem then).
 const CANCEL_SETTLE: Duration = Duration::from_secs(3);
 
-/// Cancels the statement `send` runs and waits until it has ended, asking
+/// Cancels the statement `work` runs and waits until it has ended, asking
 /// again every 100 ms: a cancel that reaches the server before the statement
 /// has started there is ignored, and the statement would run on (a
 /// `pg_sleep` for minutes) with the tier's ROLLBACK queued behind it.
-async fn until_ended<F: std::future::Future>(cancel: &Canceller, mut send: std::pin::Pin<&mut F>) {
+async fn until_ended<F: std::future::Future>(cancel: &Canceller, mut work: std::pin::Pin<&mut F>) {
     let settle = async {
         loop {
             cancel.cancel().await;
-            if tokio::time::timeout(Duration::from_millis(100), send.as_mut()).await.is_ok() {
+            if tokio::time::timeout(Duration::from_millis(100), work.as_mut()).await.is_ok() {
                 return;
             }
         }

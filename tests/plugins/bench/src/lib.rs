@@ -3,7 +3,7 @@
 //! seen once (`make bench`, beside tokio-postgres `query_typed`).
 
 use rollout_sdk::__bindings::tier::rollout::plugin::{sql, types::SqlValue};
-use rollout_sdk::{param, query_with, Error, Metric, Phase, Result};
+use rollout_sdk::{param, query_with, stream, Error, Metric, Phase, Result};
 use std::time::Instant;
 
 /// The statement the bench sends (host/examples/bench_statement.rs sends
@@ -13,6 +13,9 @@ const SAME: &str = "SELECT status FROM one_roof.approval WHERE code = $1";
 fn check(_: Phase) -> Result<Vec<Metric>> {
     let distinct = param("mode")? == "distinct";
     let count: u64 = param("count")?.parse().map_err(|_| Error::msg("count is not a number"))?;
+    if param("mode")? == "read" {
+        return read(count);
+    }
     let code = "APR-2026-0412";
     let start = Instant::now();
     for i in 0..count {
@@ -36,6 +39,27 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
         Metric::info("statements", count),
         Metric::info("ns_per_statement", ns),
         Metric::info("empty_result_columns", names.join(", ")),
+    ])
+}
+
+/// Streams every row of public.bench_rows (make bench fills it with
+/// `count` rows), touching each value, in the plugin's 64 MiB.
+fn read(count: u64) -> Result<Vec<Metric>> {
+    let start = Instant::now();
+    let (mut rows, mut bytes) = (0u64, 0usize);
+    for batch in stream("SELECT id, label FROM public.bench_rows")? {
+        for row in batch?.iter() {
+            rows += row.get::<i64>("id")?.min(1) as u64;
+            bytes += row.get::<String>("label")?.len();
+        }
+    }
+    if rows != count {
+        return Err(Error::msg(format!("read {rows} rows, expected {count}")));
+    }
+    Ok(vec![
+        Metric::info("statements", rows),
+        Metric::info("ns_per_statement", start.elapsed().as_nanos() as u64 / rows.max(1)),
+        Metric::info("empty_result_columns", format!("{bytes} label bytes")),
     ])
 }
 
