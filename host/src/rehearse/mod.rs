@@ -195,7 +195,7 @@ async fn expect(
 ) -> Result<Ran, Failure> {
     book.starting(label);
     let ran = launcher.run(verb, extra, dir).await.map_err(Failure::Plan)?;
-    book.push(Row::ran(label, &ran, code));
+    book.push(Row::ran(label, verb, &ran, code));
     match ran.code {
         Some(c) if c == code => Ok(ran),
         // A step stopped by Ctrl-C may end as a database error (its
