@@ -14,8 +14,16 @@ use support::*;
 /// Production (ratified) and a copy of it on another server, restored from
 /// its pg_dump as an operator would.
 fn production_and_copy(name: &str) -> (Cluster, Cluster) {
+    production_and_copy_with(name, "")
+}
+
+/// As [`production_and_copy`], with `setup` run on production before its dump.
+fn production_and_copy_with(name: &str, setup: &str) -> (Cluster, Cluster) {
     let prod = Cluster::start(&format!("{name}-prod"));
     prod.ratify();
+    if !setup.is_empty() {
+        prod.psql(setup);
+    }
     let copy = Cluster::start(&format!("{name}-copy"));
     copy.psql_in("postgres", "DROP DATABASE directus");
     copy.psql_in("postgres", "CREATE DATABASE directus");
@@ -187,5 +195,55 @@ fn ctrl_c_during_a_step_interrupts_that_step_as_an_interrupted_run_and_exits_130
     assert_eq!(copy.scalar(sleeping), 0, "the step's statement still runs on the copy");
     assert_eq!(copy.psql("SELECT outcome FROM rollout_ledger.rollout ORDER BY id DESC LIMIT 1"), "interrupted");
     assert_eq!(report(reports.path())["outcome"], "failed");
+    production_untouched(&prod);
+}
+
+#[test]
+fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_at_the_baseline() {
+    // Each change below is one a rollback could leave behind: a table with a
+    // column named `r` (whose `r::text` is that column, not the row), a float
+    // changed in its last bit (printed alike with extra_float_digits = 0), a
+    // sequence created or redefined, an enum value added, a domain created, a
+    // comment, a partition detached (every column and row kept).
+    let (prod, copy) = production_and_copy_with(
+        "rehearse-hidden",
+        "CREATE TABLE one_roof.probe_r (r int, note text);
+         INSERT INTO one_roof.probe_r VALUES (1, 'as in production');
+         CREATE TABLE one_roof.probe_float (v float8);
+         INSERT INTO one_roof.probe_float VALUES (0.1);
+         CREATE TYPE one_roof.review_kind AS ENUM ('first');
+         CREATE TABLE one_roof.ranged (k int) PARTITION BY RANGE (k);
+         CREATE TABLE one_roof.ranged_low PARTITION OF one_roof.ranged FOR VALUES FROM (0) TO (10);",
+    );
+    for c in [&prod, &copy] {
+        c.psql("ALTER DATABASE directus SET extra_float_digits = 0");
+    }
+    copy.psql(
+        "UPDATE one_roof.probe_r SET note = 'changed on the copy';
+         UPDATE one_roof.probe_float SET v = 0.10000000000000002;
+         CREATE SEQUENCE one_roof.left_behind_seq;
+         ALTER SEQUENCE one_roof.gov_outbox_id_seq INCREMENT BY 2;
+         ALTER TYPE one_roof.review_kind ADD VALUE 'second';
+         CREATE DOMAIN one_roof.left_behind_domain AS int;
+         COMMENT ON TABLE one_roof.team IS 'commented on the copy';
+         ALTER TABLE one_roof.ranged DETACH PARTITION one_roof.ranged_low;",
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse(&prod, &copy, &one_roof(), &[], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `copy baseline`: the copy is not the source's state")
+        .expect("the rows of one_roof.probe_r differ from the baseline: 1 row not in the baseline, 1 row")
+        .expect("+ row (1,\"changed on the copy\")")
+        .expect("the rows of one_roof.probe_float differ from the baseline: 1 row not in the baseline, 1 row")
+        .expect("+ row (0.10000000000000002)")
+        .expect("sequence one_roof.left_behind_seq exists now")
+        .expect("the definition of one_roof.gov_outbox_id_seq differs")
+        .expect("increment=2")
+        .expect("the definition of one_roof.review_kind differs")
+        .expect("labels 'first', 'second'")
+        .expect("type one_roof.left_behind_domain exists now")
+        .expect("comment commented on the copy")
+        .expect("- baseline: partition bound FOR VALUES FROM (0) TO (10)");
+    assert_eq!(copy.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
     production_untouched(&prod);
 }

@@ -2,7 +2,7 @@
 //! sample of the differing rows: what an operator needs to find what a
 //! rollback left behind.
 
-use super::{each_row, Object, RowHash, State};
+use super::{each_row, Object, RowHash, State, SNAPSHOT};
 use anyhow::Result;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
@@ -116,7 +116,7 @@ async fn rows(name: &str, b: &Object, n: &Object, client: &Client) -> Result<Dif
     let mut wanted: HashSet<RowHash> = added.iter().copied().collect();
     let mut sample = Vec::new();
     if !wanted.is_empty() {
-        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL row_security = off").await?;
+        client.batch_execute(SNAPSHOT).await?;
         let read = each_row(client, name, |line| {
             let hash: RowHash = Sha256::digest(line).into();
             if wanted.remove(&hash) {

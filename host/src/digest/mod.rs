@@ -2,15 +2,17 @@
 //! can prove "the rollback restores the baseline" by equality rather than
 //! by the plugins' own checks.
 //!
-//! Scope: every relation, function and the schema itself in each schema the
-//! plan's grants name. For each: its catalog shape (columns, types,
-//! defaults, constraints, indexes, triggers, policies, rules, owner, ACL)
-//! and, for tables and materialized views, its rows. Rows are streamed
-//! (`COPY … TO STDOUT` of each row's text) and only a 32-byte hash of each
-//! is kept, sorted, so the digest does not depend on the physical order
-//! and the host never holds a relation's rows. Sequence positions never
-//! roll back: they are listed apart and left out of equality. The reading
-//! is one REPEATABLE READ, READ ONLY snapshot.
+//! Scope: every relation, sequence, function, type and the schema itself in
+//! each schema the plan's grants name. For each: its catalog shape
+//! (columns, types, defaults, constraints, indexes, triggers, policies,
+//! rules, partition bounds, comments, owner, ACL, a sequence's or a type's
+//! definition) and, for tables and materialized views, its rows. Rows are
+//! streamed (`COPY … TO STDOUT` of each row's text) and only a 32-byte hash
+//! of each is kept, sorted, so the digest does not depend on the physical
+//! order and the host never holds a relation's rows. Sequence positions
+//! never roll back: they are listed apart and left out of equality. The
+//! reading is one REPEATABLE READ, READ ONLY snapshot, with every setting
+//! that shapes a value's text fixed ([`SNAPSHOT`]).
 
 mod diff;
 
@@ -25,6 +27,14 @@ use tokio_postgres::Client;
 /// The objects of the scope and their shape, with `$1` the schema names.
 const SCOPE: &str = include_str!("scope.sql");
 
+/// The reading's snapshot and the settings a row's or a definition's text
+/// depends on, fixed: the copy's and the source's own defaults may differ,
+/// and `extra_float_digits` below 1 would print two different floats alike.
+pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = '5s'; \
+     SET LOCAL row_security = off; SET LOCAL search_path = pg_catalog; SET LOCAL extra_float_digits = 3; \
+     SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; \
+     SET LOCAL bytea_output = 'hex'";
+
 /// One row's hash.
 pub type RowHash = [u8; 32];
 
@@ -34,10 +44,12 @@ pub type RowHash = [u8; 32];
 pub enum Kind {
     Schema,
     Table,
+    Sequence,
     View,
     MaterializedView,
     ForeignTable,
     Function,
+    Type,
 }
 
 impl Kind {
@@ -45,6 +57,8 @@ impl Kind {
         Some(match (what, relkind) {
             ("schema", _) => Kind::Schema,
             ("function", _) => Kind::Function,
+            ("type", _) => Kind::Type,
+            (_, "S") => Kind::Sequence,
             (_, "r" | "p") => Kind::Table,
             (_, "v") => Kind::View,
             (_, "m") => Kind::MaterializedView,
@@ -61,6 +75,8 @@ impl Kind {
             Kind::MaterializedView => "materialized view",
             Kind::ForeignTable => "foreign table",
             Kind::Function => "function",
+            Kind::Sequence => "sequence",
+            Kind::Type => "type",
         }
     }
 }
@@ -117,21 +133,17 @@ impl State {
         self.objects.values().map(|o| o.rows.len()).sum()
     }
 
-    /// Relations with rows or a shape (schemas and functions apart).
+    /// Relations with rows or a shape (schemas, sequences, functions and
+    /// types apart).
     pub fn relations(&self) -> usize {
-        self.objects.values().filter(|o| !matches!(o.kind, Kind::Schema | Kind::Function)).count()
+        let apart = |k| matches!(k, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type);
+        self.objects.values().filter(|o| !apart(o.kind)).count()
     }
 }
 
 /// Reads the state of `schemas` in one read-only snapshot on `client`.
 pub async fn take(client: &Client, schemas: &[String]) -> Result<State> {
-    client
-        .batch_execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; \
-             SET LOCAL lock_timeout = '5s'; SET LOCAL row_security = off",
-        )
-        .await
-        .context("cannot begin the read-only snapshot")?;
+    client.batch_execute(SNAPSHOT).await.context("cannot begin the read-only snapshot")?;
     let state = read(client, schemas).await;
     // Read-only: ending it either way changes nothing.
     let _ = client.batch_execute(if state.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
@@ -149,8 +161,7 @@ async fn read(client: &Client, schemas: &[String]) -> Result<State> {
                 .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
                 .await
                 .with_context(|| format!("cannot read the sequence {name}"))?;
-            state.sequences.insert(name, (position.try_get(0)?, position.try_get(1)?));
-            continue;
+            state.sequences.insert(name.clone(), (position.try_get(0)?, position.try_get(1)?));
         }
         let Some(kind) = Kind::of(&what, &relkind) else { continue };
         let rows = match kind {
@@ -176,9 +187,10 @@ async fn rows(client: &Client, name: &str) -> Result<Vec<RowHash>> {
 }
 
 /// Calls `f` with each row's text (COPY text format, one line) of `name`,
-/// until it returns false. Rows are never gathered here.
+/// until it returns false. Rows are never gathered here. `ROW(r.*)`, not
+/// `r`: a column named `r` would stand for the whole row.
 async fn each_row(client: &Client, name: &str, mut f: impl FnMut(&[u8]) -> bool) -> Result<()> {
-    let copy = format!("COPY (SELECT r::text FROM ONLY {name} AS r) TO STDOUT");
+    let copy = format!("COPY (SELECT ROW(r.*)::text FROM ONLY {name} AS r) TO STDOUT");
     let stream = client.copy_out(&copy).await.with_context(|| format!("cannot read the rows of {name}"))?;
     pin_mut!(stream);
     let mut partial: Vec<u8> = Vec::new();

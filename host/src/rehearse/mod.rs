@@ -126,12 +126,13 @@ async fn steps(
     dir: &std::path::Path,
     book: &mut record::Book,
 ) -> Result<(), Failure> {
-    let copy = connect(&r.copy_url, "host rehearse (copy)").await?;
-    let source = connect(&r.from, "host rehearse (source, read only)").await?;
-    source.batch_execute("SET default_transaction_read_only = on").await?;
-    record::same_database_refused(&source, &copy).await?;
-    let started = Instant::now();
     let stop = &launcher.interrupt;
+    let copy = until_stopped(stop, "connecting to the copy", connect(&r.copy_url, "host rehearse (copy)")).await?;
+    let source =
+        until_stopped(stop, "connecting to the source", connect(&r.from, "host rehearse (source, read only)")).await?;
+    source.batch_execute("SET default_transaction_read_only = on").await?;
+    until_stopped(stop, "comparing the two servers", record::same_database_refused(&source, &copy)).await?;
+    let started = Instant::now();
     let from = state(&source, schemas, "the source", stop).await?;
     book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
     let started = Instant::now();
@@ -140,7 +141,7 @@ async fn steps(
     book.push(Row::digest("copy baseline", &baseline, Equal::of(same), started));
     book.set_baseline(&baseline);
     if !same {
-        let diff = digest::difference(&from, &baseline, &copy).await.map_err(|e| read_failed("the copy", e))?;
+        let diff = differences(&from, &baseline, &copy, stop).await?;
         return Err(book.differs("the copy is not the source's state", &diff));
     }
     let at = Copy { client: &copy, schemas, baseline: &baseline };
@@ -194,9 +195,15 @@ async fn expect(
 ) -> Result<Ran, Failure> {
     book.starting(label);
     let ran = launcher.run(verb, extra, dir).await.map_err(Failure::Plan)?;
-    book.push(Row::ran(label, &ran, code));
+    book.push(Row::ran(label, verb, &ran, code));
     match ran.code {
         Some(c) if c == code => Ok(ran),
+        // A step stopped by Ctrl-C may end as a database error (its
+        // statement cancelled): that is the operator's stop, not a rollback
+        // the rehearsal disproved.
+        _ if launcher.interrupt.is_set() => {
+            Err(Failure::Interrupted(format!("the rehearsal stopped during `{label}` (see {})", ran.log.display())))
+        }
         Some(130) | None => Err(Failure::Interrupted(format!("the rehearsal stopped during `{label}`"))),
         Some(c) => Err(book.fail(
             label,
@@ -235,7 +242,7 @@ async fn restored(
     if same {
         return Ok(());
     }
-    let diff = digest::difference(baseline, &now, copy).await.map_err(|e| read_failed("the copy", e))?;
+    let diff = differences(baseline, &now, copy, &launcher.interrupt).await?;
     let what = format!(
         "after `{label}` the copy differs from the baseline (the copy keeps what the step left: restore it from the \
          source before the next rehearsal)"
@@ -265,6 +272,31 @@ async fn state(client: &Client, schemas: &[String], what: &str, stop: &Interrupt
     tokio::select! {
         r = digest::take(client, schemas) => r.map_err(|e| read_failed(what, e)),
         _ = stop.wait() => Err(Failure::Interrupted(format!("the rehearsal stopped while reading the state of {what}"))),
+    }
+}
+
+/// The differences of `now` from `base`: reading the sample rows may scan
+/// a large relation, so Ctrl-C stops it too (it is read-only).
+async fn differences(
+    base: &State,
+    now: &State,
+    copy: &Client,
+    stop: &Interrupt,
+) -> Result<Vec<digest::Difference>, Failure> {
+    let read = async { digest::difference(base, now, copy).await.map_err(|e| read_failed("the copy", e)) };
+    until_stopped(stop, "reading the differing rows", read).await
+}
+
+/// `work`, or the rehearsal stops at Ctrl-C while it is `doing` something
+/// that only reads or connects (dropping it leaves nothing behind).
+async fn until_stopped<T>(
+    stop: &Interrupt,
+    doing: &str,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        r = work => r,
+        _ = stop.wait() => Err(Failure::Interrupted(format!("the rehearsal stopped while {doing}"))),
     }
 }
 

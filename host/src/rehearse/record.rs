@@ -3,7 +3,7 @@
 //! `report.md` in the rehearsal's own report directory (each step's own
 //! command report lies under `steps/`).
 
-use super::step::Ran;
+use super::step::{Ran, Verb};
 use crate::digest::{Difference, State};
 use crate::error::Failure;
 use crate::report::Reporter;
@@ -73,13 +73,16 @@ impl Row {
     }
 
     /// A step command that ran; `expected` is the exit code it should have.
-    pub fn ran(step: &str, ran: &Ran, expected: i32) -> Row {
-        let outcome = match (ran.code, expected) {
-            (Some(0), _) if ran.verify().is_some() => "COMPLETE, verify PASS".to_string(),
-            (Some(0), _) => "ROLLED BACK".to_string(),
-            (Some(4), 4) => "FAILED as injected (exit 4)".to_string(),
-            (Some(c), e) => format!("exit {c}, expected {e}"),
-            (None, _) => "killed by a signal".to_string(),
+    /// The outcome says only what the step's own report shows: a run whose
+    /// report has no verify table is not called a verify PASS.
+    pub fn ran(step: &str, verb: Verb, ran: &Ran, expected: i32) -> Row {
+        let outcome = match (ran.code, verb, expected) {
+            (Some(0), Verb::Run, _) if ran.verify().is_some() => "COMPLETE, verify PASS".to_string(),
+            (Some(0), Verb::Run, _) => "COMPLETE, no verify table in its report".to_string(),
+            (Some(0), Verb::Rollback, _) => "ROLLED BACK".to_string(),
+            (Some(4), _, 4) => "FAILED as injected (exit 4)".to_string(),
+            (Some(c), _, e) => format!("exit {c}, expected {e}"),
+            (None, _, _) => "killed by a signal".to_string(),
         };
         let log = Some(ran.log.display().to_string());
         Row { step: step.into(), outcome, digest: None, equal_to_baseline: Equal::NotCompared, ms: ran.ms, log }
@@ -346,4 +349,23 @@ pub async fn same_database_refused(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Row, Verb};
+    use crate::rehearse::step::Ran;
+
+    fn ran(code: i32, report: Option<serde_json::Value>) -> Ran {
+        Ran { code: Some(code), ms: 1, log: "output.log".into(), report }
+    }
+
+    #[test]
+    fn a_run_without_a_verify_table_is_not_called_rolled_back_or_a_pass() {
+        let complete = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": null}))), 0);
+        assert_eq!(complete.outcome, "COMPLETE, no verify table in its report");
+        let passed = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": {"rows": []}}))), 0);
+        assert_eq!(passed.outcome, "COMPLETE, verify PASS");
+        assert_eq!(Row::ran("rollback", Verb::Rollback, &ran(0, None), 0).outcome, "ROLLED BACK");
+    }
 }
