@@ -48,6 +48,8 @@ bash scripts/scratch-pg.sh start "$copy" >/dev/null
 pg_dumpall --roles-only | grep -v '^CREATE ROLE postgres;' | psql -q -h "$copy" -d postgres -v ON_ERROR_STOP=1
 psql -q -h "$copy" -d postgres -c "CREATE DATABASE directus"
 pg_dump directus | psql -q -h "$copy" -v ON_ERROR_STOP=1 >/dev/null
+# The operator's word that this database is the copy: rehearse refuses any other.
+psql -q -h "$copy" -d postgres -c "ALTER DATABASE directus SET host.rehearsal_copy = on"
 $host rehearse "${run[@]}" --param ratified_apr=$apr --fail-at all \
   --from "host=$dir dbname=directus" --copy-url "host=$copy dbname=directus"
 

@@ -41,6 +41,8 @@ fn production_and_copy_with(name: &str, setup: &str) -> (Cluster, Cluster) {
         .status()
         .expect("psql");
     assert!(dump.wait().unwrap().success() && restored.success(), "the copy was not restored");
+    // The operator's word that this one is the copy.
+    copy.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
     (prod, copy)
 }
 
@@ -246,4 +248,28 @@ fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_
         .expect("- baseline: partition bound FOR VALUES FROM (0) TO (10)");
     assert_eq!(copy.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
     production_untouched(&prod);
+}
+
+#[test]
+fn swapped_urls_or_an_unmarked_copy_are_refused_and_production_is_never_rehearsed_on() {
+    let (prod, copy) = production_and_copy("rehearse-swapped");
+    let reports = tempfile::tempdir().unwrap();
+    // Swapped: the "copy" is production, which nobody marked; the "source"
+    // is the marked copy. Both hold the same state.
+    let r = rehearse(&copy, &prod, &one_roof(), &[], reports.path());
+    r.expect_code(5).expect("--copy-url: database `directus` is not marked as a rehearsal copy");
+    production_untouched(&prod);
+    // A second copy, restored but not marked: refused the same way.
+    let (prod2, unmarked) = production_and_copy("rehearse-unmarked");
+    unmarked.psql_in("postgres", "ALTER DATABASE directus RESET host.rehearsal_copy");
+    let r = rehearse(&prod2, &unmarked, &one_roof(), &[], reports.path());
+    r.expect_code(5).expect("is not marked as a rehearsal copy");
+    assert_eq!(unmarked.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
+    // Each step checks the mark on its own connection too: a step sent to
+    // an unmarked database refuses before its gate.
+    let plan = one_roof();
+    let mut a = args("run", &plan, &["--param", APR, "--rehearsal-copy"]);
+    a.extend(["--reports", reports.path().to_str().unwrap()]);
+    prod2.host(&a).expect_code(5).expect("is not marked as a rehearsal copy");
+    production_untouched(&prod2);
 }

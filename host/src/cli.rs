@@ -41,6 +41,9 @@ pub enum Command {
         /// as a tier failure would, so the FAIL path is rehearsed.
         #[arg(long, value_name = "N", hide = true, conflicts_with = "dry_run")]
         fail_at: Option<i64>,
+        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
+        #[arg(long, hide = true)]
+        rehearsal_copy: bool,
     },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
@@ -54,6 +57,9 @@ pub enum Command {
         /// each one idempotent.
         #[arg(long, hide = true, conflicts_with = "tier")]
         every_tier: bool,
+        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
+        #[arg(long, hide = true)]
+        rehearsal_copy: bool,
     },
     /// Prove on a copy of production what the runbook asserts: run, roll
     /// back to the exact baseline (by content digest), idempotently, and
@@ -253,18 +259,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             })
             .await
         }
-        Command::Run { args, dry_run: false, fail_at } => {
+        Command::Run { args, dry_run: false, fail_at, rehearsal_copy } => {
             with_plan(
                 "run",
                 Calls::Everything,
                 &args,
-                runbook::Rehearsal { fail_at, every_tier: false },
+                runbook::Rehearsal { fail_at, every_tier: false, on_copy: rehearsal_copy },
                 |ctx, plan| Box::pin(async move { runbook::run(ctx, plan).await }),
             )
             .await
         }
-        Command::Rollback { args, tier, every_tier } => {
-            let rehearsal = runbook::Rehearsal { fail_at: None, every_tier };
+        Command::Rollback { args, tier, every_tier, rehearsal_copy } => {
+            let rehearsal = runbook::Rehearsal { fail_at: None, every_tier, on_copy: rehearsal_copy };
             with_plan("rollback", Calls::Rollback, &args, rehearsal, move |ctx, plan| {
                 Box::pin(async move { runbook::rollback(ctx, plan, tier).await })
             })

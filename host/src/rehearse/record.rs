@@ -318,8 +318,10 @@ impl Book {
     }
 }
 
-/// Refuses a copy that is the source itself: a rehearsal runs and rolls
-/// back the plan again and again, so it runs only on another database.
+/// Refuses a copy that is the source itself, a copy under another database
+/// name, a copy its operator did not mark as one, and a source that is
+/// marked: a rehearsal runs and rolls back the plan again and again, so it
+/// runs only on a database that is certainly not production.
 pub async fn same_database_refused(
     source: &tokio_postgres::Client,
     copy: &tokio_postgres::Client,
@@ -346,6 +348,19 @@ pub async fn same_database_refused(
              name, so restore the copy under that name (on another server)",
             c.0,
             s.0
+        )));
+    }
+    // Two databases in the same state look alike both ways: only the
+    // operator's mark says which one is the copy (URLs swapped, a replica).
+    if !crate::db::is_rehearsal_copy(copy).await? {
+        return Err(Failure::WrongDatabase(format!("--copy-url: {}", crate::db::unmarked_copy(&c.0))));
+    }
+    if crate::db::is_rehearsal_copy(source).await? {
+        return Err(Failure::WrongDatabase(format!(
+            "--from: database `{}` there is marked as a rehearsal copy ({}), so it is not production: check that \
+             --from and --copy-url are not swapped",
+            s.0,
+            crate::db::COPY_MARK
         )));
     }
     Ok(())

@@ -77,6 +77,9 @@ impl Launcher {
             .arg(verb.as_str())
             .args(&self.plan_args)
             .args(extra)
+            // Wherever the step's own connection lands, it refuses a
+            // database not marked as a rehearsal copy.
+            .arg("--rehearsal-copy")
             .arg("--reports")
             .arg(dir)
             .env("HOST_DATABASE_URL", &self.copy_url)

@@ -68,6 +68,9 @@ pub struct Rehearsal {
     /// `rollback --every-tier`: every tier's rollback is called, applied or
     /// not, so a second rollback proves each one idempotent.
     pub every_tier: bool,
+    /// `--rehearsal-copy`: every step of a rehearsal refuses a database not
+    /// marked as a copy ([`db::COPY_MARK`]), wherever its connection lands.
+    pub on_copy: bool,
 }
 
 /// The control connection's own bounds: the host's ledger statements never
@@ -144,6 +147,9 @@ impl Context {
         let database = db::current_database(&client).await.map_err(Failure::Database)?;
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
+        if self.rehearsal.on_copy && !db::is_rehearsal_copy(&client).await? {
+            return Err(Failure::WrongDatabase(db::unmarked_copy(&database)));
+        }
         self.reporter.status("Connected", &format!("to database `{database}` as {}", self.operator));
         Ok(client)
     }
