@@ -114,18 +114,14 @@ pub struct State {
     pub objects: BTreeMap<String, Object>,
     /// Sequence positions (`last_value`, `is_called`): listed, never compared.
     pub sequences: BTreeMap<String, (i64, bool)>,
+    /// [`State::digest`], hashed once when the state is read.
+    digest: String,
 }
 
 impl State {
     /// The digest over every object (sequences excluded), as hex.
-    pub fn digest(&self) -> String {
-        let mut h = Sha256::new();
-        for (name, object) in &self.objects {
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update(object.digest());
-        }
-        hex::encode(h.finalize())
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Rows in every table of the scope.
@@ -152,7 +148,7 @@ pub async fn take(client: &Client, schemas: &[String]) -> Result<State> {
 
 async fn read(client: &Client, schemas: &[String]) -> Result<State> {
     let found = client.query(SCOPE, &[&schemas]).await.context("cannot read the catalog")?;
-    let mut state = State { objects: BTreeMap::new(), sequences: BTreeMap::new() };
+    let (mut objects, mut sequences) = (BTreeMap::new(), BTreeMap::new());
     for row in found {
         let (what, name, relkind): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let (unpopulated, shape): (bool, Option<String>) = (row.try_get(3)?, row.try_get(4)?);
@@ -161,7 +157,7 @@ async fn read(client: &Client, schemas: &[String]) -> Result<State> {
                 .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
                 .await
                 .with_context(|| format!("cannot read the sequence {name}"))?;
-            state.sequences.insert(name.clone(), (position.try_get(0)?, position.try_get(1)?));
+            sequences.insert(name.clone(), (position.try_get(0)?, position.try_get(1)?));
         }
         let Some(kind) = Kind::of(&what, &relkind) else { continue };
         let rows = match kind {
@@ -169,9 +165,15 @@ async fn read(client: &Client, schemas: &[String]) -> Result<State> {
             Kind::MaterializedView if !unpopulated => rows(client, &name).await?,
             _ => Vec::new(),
         };
-        state.objects.insert(name, Object { kind, shape: shape.unwrap_or_default(), rows });
+        objects.insert(name, Object { kind, shape: shape.unwrap_or_default(), rows });
     }
-    Ok(state)
+    let mut h = Sha256::new();
+    for (name, object) in &objects {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(object.digest());
+    }
+    Ok(State { objects, sequences, digest: hex::encode(h.finalize()) })
 }
 
 /// Each row of `name` (server-quoted), streamed as its text, hashed; sorted.
