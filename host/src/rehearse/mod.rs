@@ -131,7 +131,7 @@ async fn steps(
     let source =
         until_stopped(stop, "connecting to the source", connect(&r.from, "host rehearse (source, read only)")).await?;
     source.batch_execute("SET default_transaction_read_only = on").await?;
-    until_stopped(stop, "comparing the two servers", record::same_database_refused(&source, &copy)).await?;
+    until_stopped(stop, "comparing the two servers", same_database_refused(&source, &copy)).await?;
     let started = Instant::now();
     let from = state(&source, schemas, "the source", stop).await?;
     book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
@@ -259,6 +259,54 @@ fn failed_as_injected(ran: &Ran, n: i64) -> bool {
                 .and_then(|m| m.as_str())
                 .is_some_and(|m| m.contains("failure injected by the rehearsal"))
     })
+}
+
+/// Refuses a copy that is the source itself, a copy under another database
+/// name, a copy its operator did not mark as one, and a source that is
+/// marked: a rehearsal runs and rolls back the plan again and again, so it
+/// runs only on a database that is certainly not production.
+pub async fn same_database_refused(
+    source: &tokio_postgres::Client,
+    copy: &tokio_postgres::Client,
+) -> Result<(), Failure> {
+    const WHO: &str = "SELECT current_database(), pg_postmaster_start_time()::text, \
+                       (SELECT oid::bigint FROM pg_database WHERE datname = current_database())";
+    let (s, c) = (source.query_one(WHO, &[]).await?, copy.query_one(WHO, &[]).await?);
+    let get = |r: &tokio_postgres::Row| -> Result<(String, String, i64), tokio_postgres::Error> {
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    };
+    let (s, c) = (get(&s)?, get(&c)?);
+    if s == c {
+        return Err(Failure::Plan(anyhow::anyhow!(
+            "--copy-url reaches the source database itself (database {}, same server, started {}): a rehearsal runs \
+             and rolls back the plan again and again, so it runs only on a copy; restore a copy (pg_dump, a \
+             snapshot) on another server and name it with --copy-url",
+            s.0,
+            s.1
+        )));
+    }
+    if s.0 != c.0 {
+        return Err(Failure::Plan(anyhow::anyhow!(
+            "the copy's database is named `{}`, the source's `{}`: the plugins' identity guard allows the source's \
+             name, so restore the copy under that name (on another server)",
+            c.0,
+            s.0
+        )));
+    }
+    // Two databases in the same state look alike both ways: only the
+    // operator's mark says which one is the copy (URLs swapped, a replica).
+    if !crate::db::is_rehearsal_copy(copy).await? {
+        return Err(Failure::WrongDatabase(format!("--copy-url: {}", crate::db::unmarked_copy(&c.0))));
+    }
+    if crate::db::is_rehearsal_copy(source).await? {
+        return Err(Failure::WrongDatabase(format!(
+            "--from: database `{}` there is marked as a rehearsal copy ({}), so it is not production: check that \
+             --from and --copy-url are not swapped",
+            s.0,
+            crate::db::COPY_MARK
+        )));
+    }
+    Ok(())
 }
 
 async fn connect(url: &str, name: &str) -> Result<Arc<Client>, Failure> {

@@ -61,7 +61,7 @@ impl Row {
     /// A digest taken by the rehearsal itself.
     pub fn digest(step: &str, state: &State, equal: Equal, started: Instant) -> Row {
         let outcome = format!("{} relations, {} rows", state.relations(), state.rows());
-        let digest = Some(state.digest());
+        let digest = Some(state.digest().to_string());
         Row {
             step: step.into(),
             outcome,
@@ -136,7 +136,7 @@ impl Book {
     /// The baseline the rollbacks must restore; its sequences are listed
     /// apart, since their positions never roll back.
     pub fn set_baseline(&mut self, state: &State) {
-        self.baseline = Some((state.relations(), state.rows(), state.digest()));
+        self.baseline = Some((state.relations(), state.rows(), state.digest().to_string()));
         for (name, (value, called)) in &state.sequences {
             let e = format!(
                 "sequence {name} (at {value}{}): positions never roll back",
@@ -168,10 +168,10 @@ impl Book {
     /// The digest taken after the last step.
     pub fn digested(&mut self, state: &State, equal: Equal, ms: u128) {
         if let Some(row) = self.rows.last_mut() {
-            row.digest = Some(state.digest());
+            let d = state.digest();
+            row.digest = Some(d.to_string());
             row.equal_to_baseline = equal;
             row.ms = ms;
-            let d = state.digest();
             self.reporter
                 .status("Digest", &format!("{}: {} — equal to the baseline: {}", row.step, &d[..12], equal.as_str()));
         }
@@ -316,54 +316,6 @@ impl Book {
         md.push_str(&format!("\n**{}**\n", crate::text::markdown(verdict)));
         md
     }
-}
-
-/// Refuses a copy that is the source itself, a copy under another database
-/// name, a copy its operator did not mark as one, and a source that is
-/// marked: a rehearsal runs and rolls back the plan again and again, so it
-/// runs only on a database that is certainly not production.
-pub async fn same_database_refused(
-    source: &tokio_postgres::Client,
-    copy: &tokio_postgres::Client,
-) -> Result<(), Failure> {
-    const WHO: &str = "SELECT current_database(), pg_postmaster_start_time()::text, \
-                       (SELECT oid::bigint FROM pg_database WHERE datname = current_database())";
-    let (s, c) = (source.query_one(WHO, &[]).await?, copy.query_one(WHO, &[]).await?);
-    let get = |r: &tokio_postgres::Row| -> Result<(String, String, i64), tokio_postgres::Error> {
-        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
-    };
-    let (s, c) = (get(&s)?, get(&c)?);
-    if s == c {
-        return Err(Failure::Plan(anyhow::anyhow!(
-            "--copy-url reaches the source database itself (database {}, same server, started {}): a rehearsal runs \
-             and rolls back the plan again and again, so it runs only on a copy; restore a copy (pg_dump, a \
-             snapshot) on another server and name it with --copy-url",
-            s.0,
-            s.1
-        )));
-    }
-    if s.0 != c.0 {
-        return Err(Failure::Plan(anyhow::anyhow!(
-            "the copy's database is named `{}`, the source's `{}`: the plugins' identity guard allows the source's \
-             name, so restore the copy under that name (on another server)",
-            c.0,
-            s.0
-        )));
-    }
-    // Two databases in the same state look alike both ways: only the
-    // operator's mark says which one is the copy (URLs swapped, a replica).
-    if !crate::db::is_rehearsal_copy(copy).await? {
-        return Err(Failure::WrongDatabase(format!("--copy-url: {}", crate::db::unmarked_copy(&c.0))));
-    }
-    if crate::db::is_rehearsal_copy(source).await? {
-        return Err(Failure::WrongDatabase(format!(
-            "--from: database `{}` there is marked as a rehearsal copy ({}), so it is not production: check that \
-             --from and --copy-url are not swapped",
-            s.0,
-            crate::db::COPY_MARK
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
