@@ -136,18 +136,13 @@ pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error>
             continue;
         }
         if let Ok(Some(name)) = row.try_get(0) {
-            prepared.push(format!("DEALLOCATE {};", quote_ident(name)));
+            prepared.push(format!("DEALLOCATE {};", crate::quote::ident(name)));
         }
     }
     if !prepared.is_empty() {
         client.batch_execute(&prepared.concat()).await?;
     }
     Ok(())
-}
-
-/// `name` as a quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Opens the host's transaction for one plugin call: timeouts and the

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod manifest;
 pub mod outfile;
 pub mod plan;
+pub mod quote;
 pub mod rehearse;
 pub mod report;
 pub mod roles;

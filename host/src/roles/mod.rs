@@ -237,19 +237,3 @@ fn handoffs(roles: &[PluginRole]) -> (Vec<Handoff>, Vec<String>) {
     }
     (out, impossible)
 }
-
-/// A quoted SQL identifier.
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// A quoted `schema.name`.
-pub fn qualified(rel: &str) -> String {
-    let (schema, name) = split(rel);
-    format!("{}.{}", ident(schema), ident(name))
-}
-
-/// A quoted SQL string literal.
-pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}

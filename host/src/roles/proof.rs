@@ -10,7 +10,8 @@
 mod catalog;
 
 use super::sql::{create_role, handoff_sql};
-use super::{ident, Roles};
+use super::Roles;
+use crate::quote::ident;
 use catalog::{Catalog, Held, RoleRow};
 use std::collections::BTreeSet;
 use tokio_postgres::Client;

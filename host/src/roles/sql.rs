@@ -3,7 +3,8 @@
 //! the plan needs to pass under them. Run it as a superuser (or a role with
 //! CREATEROLE that owns the objects); `host run --roles` proves the result.
 
-use super::{ident, literal, qualified, split, Handoff, PluginRole, Roles};
+use super::{split, Handoff, PluginRole, Roles};
+use crate::quote::{ident, literal, qualified};
 use crate::text::terminal;
 use std::fmt::Write;
 

@@ -12,6 +12,7 @@
 
 use super::{convert, stop_signal, SqlSession, Stop};
 use crate::bindings::types::{SqlError, SqlValue};
+use crate::quote::ident;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::SinkExt;
 
@@ -101,13 +102,8 @@ fn target(relation: &str, columns: &[String]) -> Result<String, String> {
     if let Some(dup) = columns.iter().find(|c| !seen.insert(c.as_str())) {
         return Err(format!("copy-in names column `{dup}` twice"));
     }
-    let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-    Ok(format!("{}.{} ({})", quote(schema), quote(table), cols.join(", ")))
-}
-
-/// A name as a quoted identifier: exactly that name, any case or character.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    Ok(format!("{}.{} ({})", ident(schema), ident(table), cols.join(", ")))
 }
 
 /// One row as a line of COPY text: tab-separated, `\N` for NULL, and the

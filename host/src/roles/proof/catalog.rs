@@ -1,7 +1,8 @@
 //! What the catalog says about the plan's roles and the objects their
 //! grants name: read-only queries, one per question.
 
-use super::super::{ident, Roles};
+use super::super::Roles;
+use crate::quote::ident;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::{Client, Error};
 
