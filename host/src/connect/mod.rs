@@ -10,20 +10,33 @@ pub mod conninfo;
 pub mod pgpass;
 pub mod settings;
 pub mod tls;
+pub mod wire;
 
 use anyhow::{anyhow, Result};
 use settings::{Endpoint, Host, Settings};
 pub use settings::{SslMode, Verify};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use tokio_postgres::config::SslNegotiation;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{CancelToken, Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
+use wire::{Framed, Guarded, Socket, Wire};
 
 /// Where to connect, with every setting resolved and TLS ready.
 #[derive(Clone)]
 pub struct Target {
     settings: Settings,
     tls: Option<MakeRustlsConnect>,
+    /// Every connection this target opened: where it went (cancel requests
+    /// go to the same server) and its [`Wire`].
+    links: Arc<Mutex<Vec<Link>>>,
+}
+
+/// What the host knows of one of its connections.
+struct Link {
+    client: Weak<Client>,
+    endpoint: Endpoint,
+    wire: Arc<Wire>,
 }
 
 impl std::fmt::Debug for Target {
@@ -45,7 +58,7 @@ impl Target {
         let values = conninfo::with_fallbacks(given, env)?;
         let settings = Settings::resolve(&values, env)?;
         let tls = tls::client_config(&settings.tls)?.map(MakeRustlsConnect::new);
-        Ok(Target { settings, tls })
+        Ok(Target { settings, tls, links: Arc::default() })
     }
 
     /// The resolved settings (for `describe`, tests and the ledger).
@@ -59,7 +72,14 @@ impl Target {
         let mut failures = Vec::new();
         for endpoint in &self.settings.endpoints {
             match self.connect_to(endpoint, application_name).await {
-                Ok(client) => return Ok(Arc::new(client)),
+                Ok((client, wire)) => {
+                    let client = Arc::new(client);
+                    if let Ok(mut links) = self.links.lock() {
+                        links.retain(|l| l.client.strong_count() > 0);
+                        links.push(Link { client: Arc::downgrade(&client), endpoint: endpoint.clone(), wire });
+                    }
+                    return Ok(client);
+                }
                 Err(e) => failures.push((endpoint_name(endpoint), e.to_string())),
             }
         }
@@ -73,7 +93,7 @@ impl Target {
     /// One host, bounded as a whole by `connect_timeout`: the TCP connect,
     /// the TLS handshake and authentication (a server that accepts and then
     /// stalls must not hang a rollout).
-    async fn connect_to(&self, endpoint: &Endpoint, application_name: &str) -> Result<Client> {
+    async fn connect_to(&self, endpoint: &Endpoint, application_name: &str) -> Result<(Client, Arc<Wire>)> {
         match self.settings.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, self.connect_unbounded(endpoint, application_name))
                 .await
@@ -82,7 +102,9 @@ impl Target {
         }
     }
 
-    async fn connect_unbounded(&self, endpoint: &Endpoint, application_name: &str) -> Result<Client> {
+    /// One connection on a socket the host opens itself, under a [`Wire`]
+    /// (above TLS when TLS is used).
+    async fn connect_unbounded(&self, endpoint: &Endpoint, application_name: &str) -> Result<(Client, Arc<Wire>)> {
         let config = self.config(endpoint, application_name);
         let host_name = match &endpoint.host {
             Host::Tcp(h) => h.clone(),
@@ -92,19 +114,39 @@ impl Target {
             Some(why) => anyhow!("{why}"),
             None => anyhow!("{}", chain(&e)),
         };
+        let wire = Wire::new();
+        let socket = self.socket(endpoint).await?;
         let client = match (&self.tls, &endpoint.host) {
-            (Some(tls), Host::Tcp(_)) => {
-                let (client, connection) = config.connect(tls.clone()).await.map_err(explain)?;
+            (Some(tls), Host::Tcp(h)) => {
+                let connector = MakeTlsConnect::<Framed<Socket>>::make_tls_connect(&mut tls.clone(), h)
+                    .map_err(|e| anyhow!("TLS for {h}: {e}"))?;
+                let guarded = Guarded { tls: connector, wire: wire.clone() };
+                let (client, connection) =
+                    config.connect_raw(Framed::socket(socket, wire.clone()), guarded).await.map_err(explain)?;
                 tokio::spawn(log_end(connection));
                 client
             }
             _ => {
-                let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(explain)?;
+                let framed = Framed::frames(socket, wire.clone());
+                let (client, connection) = config.connect_raw(framed, tokio_postgres::NoTls).await.map_err(explain)?;
                 tokio::spawn(log_end(connection));
                 client
             }
         };
-        Ok(client)
+        if self.settings.read_write {
+            let row = client.query_one("SHOW transaction_read_only", &[]).await.map_err(explain)?;
+            if row.try_get::<_, String>(0).map_err(explain)? == "on" {
+                return Err(anyhow!("the server is read-only (target_session_attrs=read-write)"));
+            }
+        }
+        Ok((client, wire))
+    }
+
+    /// A socket to `endpoint`: TCP (`hostaddr`, else every address the name
+    /// resolves to, in order) with keepalives as libpq sets them, or the
+    /// unix socket in the given directory.
+    async fn socket(&self, endpoint: &Endpoint) -> Result<Socket> {
+        open_socket(endpoint, &self.settings).await
     }
 
     fn config(&self, endpoint: &Endpoint, application_name: &str) -> Config {
@@ -177,10 +219,21 @@ impl Target {
         found.password
     }
 
-    /// A handle that cancels the running statement of `client`, sent with
-    /// the same TLS settings as the connection.
+    /// A handle that cancels the running statement of `client`, sent to
+    /// the same server with the same TLS settings as the connection.
     pub fn canceller(&self, client: &Client) -> Canceller {
-        Canceller { token: client.cancel_token(), tls: self.tls.clone() }
+        let endpoint = self.link(client, |l| l.endpoint.clone());
+        Canceller { token: client.cancel_token(), tls: self.tls.clone(), endpoint, settings: self.settings.clone() }
+    }
+
+    /// The [`Wire`] under `client`, if this target opened it.
+    pub fn wire(&self, client: &Client) -> Option<Arc<Wire>> {
+        self.link(client, |l| l.wire.clone())
+    }
+
+    fn link<T>(&self, client: &Client, what: impl Fn(&Link) -> T) -> Option<T> {
+        let links = self.links.lock().ok()?;
+        links.iter().find(|l| std::ptr::eq(l.client.as_ptr(), client)).map(what)
     }
 
     /// Hosts, database, user and sslmode, for messages; never the password.
@@ -203,7 +256,7 @@ fn endpoint_name(e: &Endpoint) -> String {
 
 /// An error and its causes on one line (tokio-postgres says only "db
 /// error" at the top; the server's message is the cause).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -215,6 +268,40 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     out
+}
+
+/// A socket to `endpoint`, as [`Target::socket`] says.
+async fn open_socket(endpoint: &Endpoint, settings: &Settings) -> Result<Socket> {
+    let port = endpoint.port;
+    let addresses: Vec<std::net::SocketAddr> = match (&endpoint.host, endpoint.hostaddr) {
+        (Host::Unix(dir), _) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            let socket = tokio::net::UnixStream::connect(&path)
+                .await
+                .map_err(|e| anyhow!("cannot connect to the socket {}: {e}", path.display()))?;
+            return Ok(Socket::Unix(socket));
+        }
+        (_, Some(addr)) => vec![std::net::SocketAddr::new(addr, port)],
+        (Host::Tcp(h), None) => {
+            tokio::net::lookup_host((h.as_str(), port)).await.map_err(|e| anyhow!("cannot resolve {h}: {e}"))?.collect()
+        }
+    };
+    let mut last = anyhow!("no address to connect to");
+    for addr in addresses {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                if settings.keepalives {
+                    let idle = settings.keepalives_idle.unwrap_or(std::time::Duration::from_secs(2 * 60 * 60));
+                    let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+                    socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+                }
+                return Ok(Socket::Tcp(stream));
+            }
+            Err(e) => last = anyhow!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 async fn log_end<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
@@ -231,16 +318,24 @@ const CANCEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Canceller {
     token: CancelToken,
     tls: Option<MakeRustlsConnect>,
+    /// Where the connection went (none for one the target did not open).
+    endpoint: Option<Endpoint>,
+    settings: Settings,
 }
 
 impl Canceller {
     /// Asks the server to cancel; failures are ignored (the caller is
     /// already stopping, and a lost connection ends the statement anyway).
     pub async fn cancel(&self) {
+        let Some(endpoint) = &self.endpoint else { return };
         let send = async {
-            let _ = match &self.tls {
-                Some(tls) => self.token.cancel_query(tls.clone()).await,
-                None => self.token.cancel_query(tokio_postgres::NoTls).await,
+            let Ok(socket) = open_socket(endpoint, &self.settings).await else { return };
+            let _ = match (&self.tls, &endpoint.host) {
+                (Some(tls), Host::Tcp(h)) => {
+                    let Ok(connector) = MakeTlsConnect::<Socket>::make_tls_connect(&mut tls.clone(), h);
+                    self.token.cancel_query_raw(socket, connector).await
+                }
+                _ => self.token.cancel_query_raw(socket, tokio_postgres::NoTls).await,
             };
         };
         // Bounded: the operator's Ctrl-C must not wait on a silent server.

@@ -52,9 +52,22 @@ impl SqlSession {
             return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
         }
         let copy = format!("COPY {target} FROM STDIN");
-        let client = self.client.clone();
+        let (client, wire) = (self.client.clone(), self.wire.clone());
         let send = async {
-            let sink = client.copy_in::<_, Bytes>(&copy).await?;
+            let statement = client.prepare(&copy).await?;
+            let sink = match client.copy_in::<_, Bytes>(&statement).await {
+                Ok(sink) => sink,
+                // Refused before COPY mode began (a missing column, a lock
+                // timeout, no privilege): the driver's two Syncs get two
+                // answers; the wire takes the extra one out, so the next
+                // request reads its own.
+                Err(e) => {
+                    if let (Some(_), Some(wire)) = (e.code(), &wire) {
+                        wire.drop_ready();
+                    }
+                    return Err(e);
+                }
+            };
             futures_util::pin_mut!(sink);
             let mut buf = BytesMut::with_capacity(CHUNK + 4096);
             for row in rows {

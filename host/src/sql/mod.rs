@@ -13,6 +13,7 @@ pub mod convert;
 mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
+use crate::connect::wire::Wire;
 use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
@@ -79,6 +80,9 @@ pub struct SqlSession {
     checked: CheckCache,
     /// The row streams open in this transaction (`query-stream`).
     streams: stream::Streams,
+    /// The connection's wire: rows bounded as they arrive, and the extra
+    /// answer of a refused COPY taken out (`connect::wire`).
+    wire: Option<Arc<Wire>>,
 }
 
 impl SqlSession {
@@ -112,6 +116,22 @@ impl SqlSession {
             checked,
             streams,
             role: None,
+            wire: None,
+        }
+    }
+
+    /// The wire under the session's connection ([`crate::connect::Target::wire`]).
+    pub fn on_wire(mut self, wire: Option<Arc<Wire>>) -> Self {
+        self.wire = wire;
+        self
+    }
+
+    /// While a plugin statement's rows arrive, each is counted from its
+    /// header on the wire against `memory_mib`, before the driver holds it
+    /// (`on`); the host's own statements are not bounded (`off`).
+    fn bound_rows(&self, on: bool) {
+        if let Some(wire) = &self.wire {
+            wire.bound_rows(on.then(|| self.limits.memory_mib * 1024 * 1024));
         }
     }
 
@@ -130,8 +150,10 @@ impl SqlSession {
         };
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let cancel = self.cancel.clone();
-        let result = stoppable(self.send_rows(&checked, params), stop, &cancel).await?;
-        let set = match result {
+        self.bound_rows(true);
+        let result = stoppable(self.send_rows(&checked, params), stop, &cancel).await;
+        self.bound_rows(false);
+        let set = match result? {
             Ok(set) => set,
             Err(SendError::Stop(stop)) => return Err(stop),
             Err(SendError::Sql(e)) => return Ok(Err(self.failed(statement, &checked, &e)?)),
@@ -204,6 +226,11 @@ impl SqlSession {
         e: &tokio_postgres::Error,
     ) -> Result<SqlError, Stop> {
         let mut error = convert::sql_error(e);
+        // A row past the plugin's memory: the wire ended the connection at
+        // the row's header, before the host held it.
+        if self.wire.as_ref().and_then(|w| w.cut_for_size()).is_some() {
+            return Err(Stop::Limit { name: "memory_mib", value: self.limits.memory_mib });
+        }
         if convert::connection_lost(e) {
             return Err(Stop::ConnectionLost(format!("SQL error {}: {}", error.sqlstate, error.message)));
         }

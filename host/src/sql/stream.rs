@@ -102,6 +102,7 @@ impl SqlSession {
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let cancel = self.cancel.clone();
         let mut batch = Vec::new();
+        self.bound_rows(true);
         let read = async {
             let rows =
                 client.query_typed_raw(&fetch, std::iter::empty::<(&str, tokio_postgres::types::Type)>()).await?;
@@ -113,8 +114,9 @@ impl SqlSession {
             }
             Ok::<_, SendError>(())
         };
-        let result = super::stoppable(read, stop, &cancel).await?;
-        match result {
+        let result = super::stoppable(read, stop, &cancel).await;
+        self.bound_rows(false);
+        match result? {
             Ok(()) => {}
             Err(SendError::Stop(stop)) => return Err(stop),
             Err(SendError::Sql(e)) => return Ok(Err(self.failed(&statement, &checked, &e)?)),
