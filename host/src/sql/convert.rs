@@ -180,15 +180,23 @@ pub fn size(v: &SqlValue) -> u64 {
     }
 }
 
-/// True when `e` means the session is gone (closed socket, I/O error, a
-/// class 08 connection error, or the server shutting the backend down):
-/// not a fault of the statement, and nothing a plugin can handle.
+/// True when `e` means the session is gone: a closed socket or an I/O
+/// error (no answer from the server at all), or the server ending the
+/// backend, which it says with a FATAL or PANIC error. A SQLSTATE is not
+/// the test: `RAISE … USING ERRCODE = '08006'` in a trigger, or dblink
+/// failing to reach another server, is an ERROR the server answered on a
+/// live session — the statement's fault, which the plugin's tier owns.
 pub fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::Severity;
     match e.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
-        }
+        Some(db) => match db.parsed_severity() {
+            Some(severity) => matches!(severity, Severity::Fatal | Severity::Panic),
+            // A server before 9.6 sends only the localized word.
+            None => {
+                let code = db.code().code();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+            }
+        },
         None => e.code().is_none(),
     }
 }
