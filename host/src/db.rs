@@ -24,6 +24,22 @@ const LOCK_HOLDER: &str = "
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
 const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
 
+/// A database error as the operator needs it: the server's severity,
+/// SQLSTATE and message (tokio-postgres says only "db error"), or the
+/// cause of a lost connection. Never just "db error".
+pub fn why(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" (detail: {detail})"));
+            }
+            text
+        }
+        None => crate::connect::chain(e),
+    }
+}
+
 /// `current_database()`: the identity guard compares it with every
 /// plugin's allowed names.
 pub async fn current_database(client: &Client) -> Result<String> {

@@ -29,11 +29,29 @@ pub async fn commit(
     what: &str,
     probe: Probe<'_>,
 ) -> Result<(), Failure> {
+    // Ctrl-C now waits for the answer (cli::interruptible): it decides
+    // what the database kept.
+    let _critical = ctx.interrupt.critical(format!("COMMIT of {what}"));
     let err = match db::commit(client).await {
         Ok(()) => return Ok(()),
-        // The server answered: it did not commit.
+        // The server answered: it did not commit. Ctrl-C cancelled the
+        // COMMIT's wait (cli::interruptible): an interruption, known.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) && ctx.interrupt.is_set() => {
+            return Err(ctx.stopped(format!(
+                "the COMMIT of {what} was cancelled on the server by the interrupt, and the server answered that \
+                 it did not commit: nothing of it was kept"
+            )));
+        }
+        // A deferred constraint, a deferred trigger or its lock wait: the
+        // change's own checks ran at COMMIT and refused it.
+        Err(e) if e.code().is_some() && !crate::sql::convert::connection_lost(&e) => {
+            return Err(Failure::TierFailed {
+                label: what.to_string(),
+                cause: format!("its COMMIT was refused ({}); nothing of it was kept", db::why(&e)),
+            });
+        }
         Err(e) if e.code().is_some() => {
-            return Err(Failure::Database(anyhow::anyhow!("COMMIT of {what} failed: {e}")));
+            return Err(Failure::Database(anyhow::anyhow!("COMMIT of {what} failed: {}", db::why(&e))));
         }
         Err(e) => e,
     };
@@ -48,12 +66,14 @@ pub async fn commit(
     };
     match settled {
         Ok(true) => {
-            let line = format!("the answer to COMMIT was lost ({err}), but the ledger shows {what} committed");
+            let line =
+                format!("the answer to COMMIT was lost ({}), but the ledger shows {what} committed", db::why(&err));
             ctx.reporter.status("Warning", &line);
             Ok(())
         }
         Ok(false) => Err(Failure::Database(anyhow::anyhow!(
-            "the answer to COMMIT of {what} was lost ({err}); the ledger shows it did not commit: nothing of it was kept"
+            "the answer to COMMIT of {what} was lost ({}); the ledger shows it did not commit: nothing of it was kept",
+            db::why(&err)
         ))),
         Err(ledger_err) => Err(unknown(what, &err, &ledger_err.to_string())),
     }
@@ -61,9 +81,10 @@ pub async fn commit(
 
 fn unknown(what: &str, commit_err: &tokio_postgres::Error, ledger_err: &str) -> Failure {
     Failure::CommitUnknown(format!(
-        "the answer to COMMIT of {what} was lost ({commit_err}) and the ledger cannot be read ({ledger_err}): \
+        "the answer to COMMIT of {what} was lost ({}) and the ledger cannot be read ({ledger_err}): \
          the database kept either all of it or none of it, and the host cannot tell which. \
          Run `host status` with the same connection options: it settles the outcome from the ledger \
-         before anything else (so does the next `host run` or `host rollback`)"
+         before anything else (so does the next `host run` or `host rollback`)",
+        db::why(commit_err)
     ))
 }

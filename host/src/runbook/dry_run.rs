@@ -44,8 +44,8 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         Ok(()) => (Outcome::Complete, format!("DRY RUN COMPLETE — ALL TIERS WOULD PASS; {NOTHING_WAS}")),
         Err(f) => (f.outcome(), format!("DRY RUN: {f}; {NOTHING_WAS}")),
     };
-    ctx.close(&control, id, outcome, &message).await;
-    match result {
+    let close = ctx.close(&control, id, outcome, &message).await;
+    match super::closed(ctx, result, close) {
         Ok(()) => {
             ctx.reporter.result(&message);
             Ok(())

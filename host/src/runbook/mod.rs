@@ -128,7 +128,11 @@ impl Context {
     async fn record_failure(&self, control: &Client, event: &crate::ledger::Event<'_>) {
         if let Err(err) = crate::ledger::event(control, event).await {
             let what = event.event.as_str();
-            self.reporter.error(&format!("could not write the {what} event of {} to the ledger: {err}", event.plugin));
+            self.reporter.error(&format!(
+                "could not write the {what} event of {} to the ledger: {}",
+                event.plugin,
+                db::why(&err)
+            ));
         }
     }
 
@@ -188,7 +192,7 @@ impl Context {
     /// connection died lost the lock with it: it commits nothing more.
     async fn hold(&self, client: &Client, control: &Client, rollout_id: i64) -> Result<(), Failure> {
         let pid = db::backend_pid(control).await.map_err(|e| {
-            Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e}"))
+            Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e:#}"))
         })?;
         match crate::ledger::hold(client, rollout_id, pid).await {
             Ok(true) => Ok(()),
@@ -202,14 +206,24 @@ impl Context {
 
     /// Closes rollout `id` in the ledger with its outcome and the report,
     /// sealed now: the files the command writes are exactly what the ledger
-    /// keeps (`host report ID`).
-    async fn close(&self, control: &Client, id: i64, outcome: Outcome, message: &str) {
+    /// keeps (`host report ID`). A ledger that refuses the close is a
+    /// failure of the command (exit 8) naming the server's reason, never a
+    /// success: the ledger would go on saying `running`.
+    async fn close(&self, control: &Client, id: i64, outcome: Outcome, message: &str) -> Result<(), Failure> {
         let report = self.reporter.seal(outcome, message);
         match ledger::finish(control, id, outcome, message, report.as_ref()).await {
             Ok(()) if report.is_some() => self.reporter.stored_in_ledger(),
             Ok(()) => self.reporter.error(&format!("rollout {id} is closed in the ledger, but without its report")),
-            Err(e) => self.reporter.error(&format!("could not close rollout {id} in the ledger: {e}")),
+            Err(e) => {
+                return Err(Failure::Database(anyhow::anyhow!(
+                    "the ledger refused to close rollout {id} as {} ({}): {message}; the ledger still shows it \
+                     running, and the next `host status` settles it from the tier events",
+                    outcome.as_str(),
+                    db::why(&e)
+                )))
+            }
         }
+        Ok(())
     }
 
     /// Under roles, before anything is written: every plugin's role must
@@ -263,7 +277,8 @@ impl Context {
                 Instant::now(),
                 self.interrupt.clone(),
             )
-            .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name))),
+            .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
+            .on_wire(self.target.wire(client)),
         ))
     }
 
@@ -294,7 +309,11 @@ impl Context {
             ));
         };
         db::enter_role(client, role).await.map_err(|e| {
-            Failure::Database(anyhow::anyhow!("cannot switch to the role {role} of {}: {e}", plugin.label()))
+            Failure::Database(anyhow::anyhow!(
+                "cannot switch to the role {role} of {}: {}",
+                plugin.label(),
+                db::why(&e)
+            ))
         })?;
         let result =
             self.heard(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
@@ -376,11 +395,26 @@ async fn same_session(client: &Client, before: &Identity, label: &str) -> Result
         Ok(after) if &after == before => return Ok(()),
         Ok(after) => format!("the session changed under the plugin (before {before:?}, after {after:?})"),
         Err(e) if e.downcast_ref().is_some_and(crate::sql::convert::connection_lost) => {
-            return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e}")))
+            return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e:#}")))
         }
-        Err(e) => format!("the transaction is no longer usable: {e}"),
+        Err(e) => format!("the transaction is no longer usable: {e:#}"),
     };
     Err(Failure::TierFailed { label: label.to_string(), cause })
+}
+
+/// A command's own result and its rollout's close: a close that failed
+/// turns a success into that failure; a command that failed keeps its own
+/// failure (the close's error is said, not lost).
+fn closed<T>(ctx: &Context, result: Result<T, Failure>, close: Result<(), Failure>) -> Result<T, Failure> {
+    match (result, close) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(refused)) => Err(refused),
+        (Err(failure), Ok(())) => Err(failure),
+        (Err(failure), Err(refused)) => {
+            ctx.reporter.error(&refused.to_string());
+            Err(failure)
+        }
+    }
 }
 
 /// Rollouts left running because a transaction of theirs is still open on

@@ -64,8 +64,8 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
         Ok(m) => (Outcome::RolledBack, m.clone()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    ctx.close(&control, id, outcome, &message).await;
-    let line = result?;
+    let close = ctx.close(&control, id, outcome, &message).await;
+    let line = super::closed(ctx, result, close)?;
     ctx.reporter.result(&line);
     Ok(())
 }

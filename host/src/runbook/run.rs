@@ -47,11 +47,10 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
         Ok(()) => (Outcome::Complete, "ROLLOUT COMPLETE — ALL TIERS PASSED".to_string()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    ctx.close(&control, id, outcome, &message).await;
-    if result.is_ok() {
-        ctx.reporter.result(&message);
-    }
-    result
+    let close = ctx.close(&control, id, outcome, &message).await;
+    super::closed(ctx, result, close)?;
+    ctx.reporter.result(&message);
+    Ok(())
 }
 
 /// What `run` and `run --dry-run` do before their first step: the control

@@ -45,10 +45,14 @@ impl WorkSession {
             if let Err(e) = db::reset_session(&self.client).await {
                 if !crate::sql::convert::connection_lost(&e) {
                     return Err(Failure::Database(anyhow::anyhow!(
-                        "cannot reset the work session between two plugins: {e}"
+                        "cannot reset the work session between two plugins: {}",
+                        db::why(&e)
                     )));
                 }
-                ctx.reporter.status("Reconnecting", &format!("the work session was lost between two plugins ({e})"));
+                ctx.reporter.status(
+                    "Reconnecting",
+                    &format!("the work session was lost between two plugins ({})", db::why(&e)),
+                );
                 self.client = ctx.connect(self.verb).await?;
             }
         }
