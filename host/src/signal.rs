@@ -16,6 +16,21 @@ struct Inner {
     /// The command saw the interrupt and is winding down on its own (the
     /// plugin stopped, its tier rolling back and being recorded).
     heard: AtomicBool,
+    /// A step whose outcome the host must learn before it stops (a COMMIT
+    /// whose answer is in flight), named for the operator.
+    critical: std::sync::Mutex<Option<String>>,
+}
+
+/// While alive, Ctrl-C waits for the step it names instead of abandoning it
+/// ([`Interrupt::critical`]).
+pub struct Critical(Interrupt);
+
+impl Drop for Critical {
+    fn drop(&mut self) {
+        if let Ok(mut step) = self.0 .0.critical.lock() {
+            *step = None;
+        }
+    }
 }
 
 impl Interrupt {
@@ -55,6 +70,22 @@ impl Interrupt {
     /// True once the command said it is winding down ([`Interrupt::hear`]).
     pub fn heard(&self) -> bool {
         self.0.heard.load(Ordering::SeqCst)
+    }
+
+    /// Marks `what` (a COMMIT in flight) as a step whose answer decides what
+    /// the database kept: an interrupt lets it end, and cancels its wait on
+    /// the server only after the wind-down, so the command learns the
+    /// outcome instead of leaving it unknown.
+    pub fn critical(&self, what: impl Into<String>) -> Critical {
+        if let Ok(mut step) = self.0.critical.lock() {
+            *step = Some(what.into());
+        }
+        Critical(self.clone())
+    }
+
+    /// The critical step in flight, if any.
+    pub fn critical_step(&self) -> Option<String> {
+        self.0.critical.lock().ok().and_then(|s| s.clone())
     }
 
     /// Resolves when the run is interrupted.

@@ -88,6 +88,9 @@ struct State {
     stored: Option<serde_json::Value>,
     /// The ledger accepted it: `host report ID` can write it again.
     in_ledger: bool,
+    /// A tier whose COMMIT is in flight, as the report shows it if the
+    /// command ends before the answer (outcome unknown).
+    pending: Option<TierRow>,
 }
 
 impl Reporter {
@@ -198,7 +201,16 @@ impl Reporter {
     }
 
     pub fn add_tier(&self, row: TierRow) {
+        self.state().pending = None;
         self.edit(|s| s.tiers.push(row));
+    }
+
+    /// The row of a tier whose COMMIT is being sent: if the command ends
+    /// before the answer (Ctrl-C, a server that does not answer), the
+    /// report shows it with outcome `unknown`, never leaves it out.
+    pub fn pending_tier(&self, mut row: TierRow) {
+        row.outcome = Outcome::Unknown.as_str().into();
+        self.state().pending = Some(row);
     }
 
     /// Ends the summary with the command's outcome and message, once (a
@@ -209,6 +221,9 @@ impl Reporter {
         let mut state = self.state();
         if !state.sealed {
             state.sealed = true;
+            if let Some(row) = state.pending.take() {
+                state.summary.tiers.push(row);
+            }
             let s = &mut state.summary;
             s.outcome = outcome.as_str().into();
             s.message = message.into();

@@ -80,9 +80,15 @@ impl TierTransaction<'_> {
             let e = ledger_event(self.rollout_id, tier, event, ms, &record.stats, Some(&message));
             ctx.record_failure(self.control, &e).await;
         }
-        row.outcome = event.as_str().into();
-        row.rows_changed = 0;
         row.message = Some(message);
+        if matches!(failure, Failure::CommitUnknown(_)) {
+            // Committed or not, nobody knows yet: the rows it changed are
+            // shown as what it would have kept.
+            row.outcome = ledger::Outcome::Unknown.as_str().into();
+        } else {
+            row.outcome = event.as_str().into();
+            row.rows_changed = 0;
+        }
         ctx.reporter.add_tier(row);
         Err(failure)
     }
@@ -109,8 +115,13 @@ impl TierTransaction<'_> {
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
         if let Err(err) = ledger::event(client, &e).await {
-            return Err(fail(Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), record));
+            return Err(fail(
+                Failure::Database(anyhow::anyhow!("cannot write the ledger row: {}", db::why(&err))),
+                record,
+            ));
         }
+        let ms = started.elapsed().as_millis();
+        ctx.reporter.pending_tier(tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record));
         let probe = Probe { rollout_id: self.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
         commit(ctx, client, self.control, &tier.label(), probe).await.map_err(|f| fail(f, record.clone()))?;
         Ok(record)

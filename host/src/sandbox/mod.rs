@@ -281,7 +281,14 @@ impl Sandbox {
         let backstop = async {
             tokio::select! {
                 _ = tokio::time::sleep_until((deadline + grace).into()) => Stop::Limit { name: "wall_time_ms", value: wall },
-                _ = async { interrupt_outer.wait().await; tokio::time::sleep(grace).await } => Stop::Interrupted,
+                _ = async {
+                    interrupt_outer.wait().await;
+                    // The call stops itself on an interrupt (epoch, SQL cancel,
+                    // this backstop for a plugin parked in a WASI wait): the
+                    // command winds down on its own and gets the time to.
+                    interrupt_outer.hear();
+                    tokio::time::sleep(grace).await
+                } => Stop::Interrupted,
             }
         };
         let result = tokio::select! {

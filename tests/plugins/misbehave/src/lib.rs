@@ -1,6 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, count, execute, execute_with, log, param, Metric, Result};
+use rollout_sdk::{bail, copy_in, count, execute, execute_with, log, param, query, Metric, Result, Value};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -46,6 +46,27 @@ fn apply() -> Result<()> {
         }
         "sleep" => {
             execute("SELECT pg_sleep(30)")?;
+        }
+        // Parked in a WASI wait, not in wasm code nor in SQL.
+        "wasi_sleep" => std::thread::sleep(std::time::Duration::from_secs(30)),
+        // An ERROR whose SQLSTATE is of class 08 on a live session (a
+        // function the test creates raises it): the tier's SQL error.
+        "raise08" => {
+            execute("SELECT public.raise_08006()")?;
+        }
+        // A COPY the server refuses before it starts (no such column); the
+        // session must answer the next statement in order.
+        "copy_refused" => {
+            let row = vec![Value::Int4(1), Value::Int4(1)];
+            let refused = copy_in("one_roof.containment", &["responsibility_id", "no_such_column"], &[row]);
+            log::info(format!("copy-in: {refused:?}"));
+            let after = count("SELECT count(*) FROM one_roof.containment");
+            log::info(format!("the next statement: {after:?}"));
+        }
+        // Values far larger than the plugin's memory, in one result.
+        "big_read" => {
+            let rows = query("SELECT v FROM public.big_value");
+            log::info(format!("big read: {}", rows.map(|r| r.len().to_string()).unwrap_or_else(|e| e.to_string())));
         }
         // Output floods: each runs until the host stops it.
         "log_flood" => {
