@@ -110,6 +110,36 @@ pub struct Identity {
     pub transaction_start: String,
 }
 
+impl Identity {
+    /// What differs from `before`, in words: `search_path \`a\` → \`b\``.
+    pub fn changes_from(&self, before: &Identity) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut field = |name: &str, was: &str, now: &str| {
+            if was != now {
+                out.push(format!("{name} `{was}` → `{now}`"));
+            }
+        };
+        field("current_user", &before.current_user, &self.current_user);
+        field("session_user", &before.session_user, &self.session_user);
+        field("search_path", &before.search_path, &self.search_path);
+        if before.transaction_start != self.transaction_start {
+            out.push("its transaction ended and another began".to_string());
+        }
+        out
+    }
+}
+
+/// Every sequence's position outside the system schemas and the host's own,
+/// by quoted `schema.name` (`None`: never called, or not readable): a
+/// rollback does not put one back, so the dry run says which moved.
+pub async fn sequence_positions(client: &Client) -> Result<std::collections::BTreeMap<String, Option<i64>>> {
+    const SQL: &str = "SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_catalog.pg_sequences
+                       WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+                         AND schemaname NOT LIKE 'rollout\\_%'";
+    let rows = client.query_typed(SQL, &[]).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
 /// Reads the identity; fails if the transaction was aborted.
 pub async fn identity(client: &Client) -> Result<Identity> {
     let r = one_row(client, IDENTITY).await?;

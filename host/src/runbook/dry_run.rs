@@ -30,19 +30,30 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     ctx.reporter.status("Dry run", NOTHING_WILL);
     let hint = "a dry run previews a run from the baseline: `host rollback` first";
-    let (control, id) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
+    let (control, id, created_ledger) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
+    let sequences_before = db::sequence_positions(&control).await.map_err(Failure::Database)?;
     ctx.reporter.status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
     let client = WorkSession::open(ctx, "dry-run").await?.next(ctx).await?;
     let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {
-        Ok(_) => steps(ctx, plan, &client, &control, id).await,
+        Ok(before) => steps(ctx, plan, &client, &control, id, &before).await,
         Err(e) => Err(Failure::Database(e)),
     };
     // Always: whatever happened, nothing of it stays.
     db::rollback(&client).await;
+    let sequences_after = db::sequence_positions(&control).await.map_err(Failure::Database)?;
+    let kept = kept_anyway(created_ledger, &sequences_before, &sequences_after);
+    let nothing = if kept.is_empty() {
+        NOTHING_WAS.to_string()
+    } else {
+        format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; "))
+    };
     ctx.reporter.status("Rolled back", NOTHING_WAS);
+    for line in &kept {
+        ctx.reporter.status("Not undone", line);
+    }
     let (outcome, message) = match &result {
-        Ok(()) => (Outcome::Complete, format!("DRY RUN COMPLETE — ALL TIERS WOULD PASS; {NOTHING_WAS}")),
-        Err(f) => (f.outcome(), format!("DRY RUN: {f}; {NOTHING_WAS}")),
+        Ok(()) => (Outcome::Complete, format!("DRY RUN COMPLETE — ALL TIERS WOULD PASS; {nothing}")),
+        Err(f) => (f.outcome(), format!("DRY RUN: {f}; {nothing}")),
     };
     let close = ctx.close(&control, id, outcome, &message).await;
     match super::closed(ctx, result, close) {
@@ -51,16 +62,47 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
             Ok(())
         }
         // The last line the operator reads says it too.
-        Err(Failure::Blocked(why)) => Err(Failure::Blocked(format!("{why} (dry run: {NOTHING_WAS})"))),
+        Err(Failure::Blocked(why)) => Err(Failure::Blocked(format!("{why} (dry run: {nothing})"))),
         Err(Failure::TierFailed { label, cause }) => {
-            Err(Failure::TierFailed { label, cause: format!("{cause} (dry run: {NOTHING_WAS})") })
+            Err(Failure::TierFailed { label, cause: format!("{cause} (dry run: {nothing})") })
         }
         Err(f) => Err(f),
     }
 }
 
+/// What the dry run changed that no rollback undoes: the ledger schema it
+/// created for its own record, and sequences drawn from (each with its
+/// positions). Anything outside this database (a function's dblink call, a
+/// file) the host cannot see, and the README says so.
+fn kept_anyway(
+    created_ledger: bool,
+    before: &BTreeMap<String, Option<i64>>,
+    after: &BTreeMap<String, Option<i64>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if created_ledger {
+        out.push("the ledger schema rollout_ledger, created for this dry run's own record".to_string());
+    }
+    let show = |p: &Option<i64>| p.map_or("never called".to_string(), |v| v.to_string());
+    for (name, now) in after {
+        let was = before.get(name).copied().flatten();
+        if was != *now {
+            let line = format!("sequence {name} moved {} → {} (sequences do not roll back)", show(&was), show(now));
+            out.push(crate::text::terminal(&line));
+        }
+    }
+    out
+}
+
 /// Gate, every tier, verify, probes, in the transaction open on `client`.
-async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Client, id: i64) -> Result<(), Failure> {
+async fn steps(
+    ctx: &Context,
+    plan: &Plan,
+    client: &Arc<Client>,
+    control: &Client,
+    id: i64,
+    before: &db::Identity,
+) -> Result<(), Failure> {
     let gate = check_in(ctx, plan, &plan.gate, Phase::Gate, "Gate", client).await?.table;
     ctx.reporter.set_gate(&gate);
     ctx.reporter.table(&gate);
@@ -73,7 +115,7 @@ async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Clien
         if ctx.interrupt.is_set() {
             return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
-        tier_in(ctx, plan, tier, client).await?;
+        tier_in(ctx, plan, tier, client, before).await?;
     }
     let verify = check_in(ctx, plan, &plan.verify, Phase::Verify, "Verify", client).await?;
     let n = plan.verify.ordinal();
@@ -91,11 +133,17 @@ async fn steps(ctx: &Context, plan: &Plan, client: &Arc<Client>, control: &Clien
 
 /// One tier's apply and post-conditions in the shared transaction, under
 /// its own timeouts; what it would change is shown and reported.
-async fn tier_in(ctx: &Context, plan: &Plan, tier: &Plugin, client: &Arc<Client>) -> Result<(), Failure> {
+async fn tier_in(
+    ctx: &Context,
+    plan: &Plan,
+    tier: &Plugin,
+    client: &Arc<Client>,
+    before: &db::Identity,
+) -> Result<(), Failure> {
     let started = Instant::now();
     ctx.reporter.status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
-    let (record, failure) = match apply_and_check(ctx, plan, tier, client).await {
+    let (record, failure) = match apply_and_check(ctx, plan, tier, client, before).await {
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };

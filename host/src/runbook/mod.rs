@@ -393,7 +393,10 @@ impl Context {
 async fn same_session(client: &Client, before: &Identity, label: &str) -> Result<(), Failure> {
     let cause = match db::identity(client).await {
         Ok(after) if &after == before => return Ok(()),
-        Ok(after) => format!("the session changed under the plugin (before {before:?}, after {after:?})"),
+        Ok(after) => format!(
+            "the session changed under the plugin: {}; nothing of its transaction is kept",
+            crate::text::terminal(&after.changes_from(before).join(", "))
+        ),
         Err(e) if e.downcast_ref().is_some_and(crate::sql::convert::connection_lost) => {
             return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e:#}")))
         }

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     check_params(plan, &ctx.params)?;
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     let hint = "reconcile, then `host rollback` restores the baseline before a new run — never hand-patch";
-    let (control, id) = begin_rollout(ctx, plan, "run", hint).await?;
+    let (control, id, _) = begin_rollout(ctx, plan, "run", hint).await?;
     ctx.reporter.status("Started", &format!("rollout {id}"));
     let result = steps(ctx, plan, &control, id).await;
     let (outcome, message) = match &result {
@@ -57,16 +57,18 @@ pub async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
 /// connection, the rollout lock, the roles proven, the ledger there with
 /// stale rollouts settled and nothing applied (`applied_hint` says what to
 /// do if something is), and the command's rollout row (`verb`, as the
-/// ledger records it: `run`, `dry_run`).
+/// ledger records it: `run`, `dry_run`); and whether it created the
+/// ledger, which no rollback removes.
 pub(super) async fn begin_rollout(
     ctx: &Context,
     plan: &Plan,
     verb: &str,
     applied_hint: &str,
-) -> Result<(Arc<Client>, i64), Failure> {
+) -> Result<(Arc<Client>, i64, bool), Failure> {
     let control = ctx.control(verb, plan).await?;
     ctx.lock(&control).await?;
     ctx.prove_roles(&control).await?;
+    let created = !ledger::exists(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, verb).await?;
     let applied = ledger::applied(&control).await?;
@@ -91,7 +93,7 @@ pub(super) async fn begin_rollout(
     };
     let id = ledger::start(&control, start).await?;
     ctx.reporter.set_rollout_id(id);
-    Ok((control, id))
+    Ok((control, id, created))
 }
 
 /// Gate, every tier in order, verify, probes: one after the other on one

@@ -102,7 +102,7 @@ impl TierTransaction<'_> {
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
-        let record = apply_and_check(ctx, self.plan, tier, client).await?;
+        let record = apply_and_check(ctx, self.plan, tier, client, &before).await?;
         if ctx.rehearsal.fail_at == Some(tier.ordinal()) {
             let cause = "failure injected by the rehearsal (--fail-at) after the apply, before COMMIT".to_string();
             return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
@@ -110,7 +110,6 @@ impl TierTransaction<'_> {
         if ctx.interrupt.is_set() {
             return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
-        super::same_session(client, &before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
@@ -128,13 +127,16 @@ impl TierTransaction<'_> {
     }
 }
 
-/// The tier's apply and its post-conditions on `client`, inside whatever
-/// transaction is open there (a run's own per tier, a dry run's shared one).
+/// The tier's apply, its post-conditions and the session left as `before`
+/// says, on `client`, inside whatever transaction is open there (a run's
+/// own per tier, a dry run's shared one): the dry run checks exactly what
+/// the run checks.
 pub(super) async fn apply_and_check(
     ctx: &Context,
     plan: &Plan,
     tier: &Plugin,
     client: &Arc<Client>,
+    before: &db::Identity,
 ) -> Result<TierRecord, TierError> {
     let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
     let sql = ctx.session(tier, client);
@@ -145,6 +147,7 @@ pub(super) async fn apply_and_check(
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = ctx.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
+    sql.lock().await.close_streams().await;
     record.stats = sql.lock().await.stats.clone();
     let table = table.map_err(|f| fail(f, record.clone()))?;
     record.conditions = Some(table.clone());
@@ -152,6 +155,7 @@ pub(super) async fn apply_and_check(
         let cause = format!("post-conditions not met: {}", table.failures());
         return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
     }
+    super::same_session(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
 }
 

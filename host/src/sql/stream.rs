@@ -54,7 +54,10 @@ impl SqlSession {
         }
         let id = self.streams.next_id;
         self.streams.next_id += 1;
-        let cursor = format!("rollout_stream_{id}");
+        // Unique in the process, not per plugin: plugins that share one
+        // transaction (a dry run) never meet each other's cursor names.
+        static CURSORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let cursor = format!("rollout_stream_{}", CURSORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let declare = format!("DECLARE {cursor} NO SCROLL CURSOR FOR {}", checked.sql);
         let describe = format!("FETCH FORWARD 0 FROM {cursor}");
         let typed: Vec<_> = params.iter().map(convert::param).collect();
@@ -142,6 +145,17 @@ impl SqlSession {
         if let Some(stream) = self.streams.open.remove(&id) {
             let close = format!("CLOSE {}", stream.cursor);
             let _ = self.guard(self.client.batch_execute(&close)).await;
+        }
+    }
+
+    /// The plugin's call is over: every stream it left open is closed, as
+    /// its tier's COMMIT would close it, so a plugin that shares the
+    /// transaction after it (a dry run) finds what a run's would. Errors
+    /// (an aborted transaction) change nothing.
+    pub async fn close_streams(&mut self) {
+        let close: String = self.streams.open.drain().map(|(_, s)| format!("CLOSE {};", s.cursor)).collect();
+        if !close.is_empty() {
+            let _ = self.client.batch_execute(&close).await;
         }
     }
 

@@ -1,6 +1,6 @@
 //! Test fixture: a tier 4 that does part of the real work, then misbehaves.
 
-use rollout_sdk::{bail, copy_in, count, execute, execute_with, log, param, query, Metric, Result, Value};
+use rollout_sdk::{bail, copy_in, count, execute, execute_with, log, param, query, stream, Metric, Result, Value};
 
 fn partial_work() -> Result<u64> {
     execute(
@@ -63,6 +63,13 @@ fn apply() -> Result<()> {
             let after = count("SELECT count(*) FROM one_roof.containment");
             log::info(format!("the next statement: {after:?}"));
         }
+        // A granted function that changes the session's search_path.
+        "set_path" => {
+            execute("SELECT public.change_path()")?;
+        }
+        // A stream left open when the call ends: the next plugin's stream
+        // in the same transaction (a dry run) must not meet it.
+        "stream_open" => std::mem::forget(stream("SELECT node_id FROM one_roof.containment")?),
         // Values far larger than the plugin's memory, in one result.
         "big_read" => {
             let rows = query("SELECT v FROM public.big_value");
