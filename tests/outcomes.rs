@@ -283,3 +283,16 @@ fn values_far_past_the_plugins_memory_are_stopped_before_the_host_holds_them() {
     // The next command runs on new connections as usual.
     c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
 }
+
+#[test]
+fn a_tier_6_rollback_that_leaves_its_inactive_event_types_fails_the_full_rollback() {
+    let c = Cluster::start("liar6");
+    c.ratify();
+    let plan = plan_with(Some("t6-kg-domain"), &["tests/plugins/liar6.wasm"]);
+    c.host(&args("run", &plan, &["--param", APR])).expect_code(0);
+    // Its own rollback conditions pass; the baseline probe's event_types
+    // (3 at the baseline, 6 now) does not, so nothing of the rollback stays.
+    c.host(&args("rollback", &plan, &[])).expect_code(4).expect("event_types");
+    assert!(!c.host(&["status"]).all().contains("FULL ROLLBACK OK"));
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.event_type_registry"), 6, "the rollback changed nothing");
+}

@@ -10,6 +10,9 @@ pub const ROLLOUT_EVENT_TYPES: [&str; 3] =
 /// Responsibilities per area times areas: the gap before the rollout.
 pub const BASELINE_GAP: i64 = 210;
 
+/// Event types registered before the rollout (all inactive).
+pub const BASELINE_EVENT_TYPES: i64 = 3;
+
 /// `ospa`: ratified approvals of kind `ospa`.
 pub fn ospa() -> Result<i64> {
     count("SELECT count(*) FROM one_roof.approval WHERE kind = 'ospa' AND status = 'ratified'")
@@ -141,6 +144,13 @@ pub fn rollout_event_types() -> Result<i64> {
         "SELECT count(*) FROM one_roof.event_type_registry WHERE code = ANY (ARRAY[$1, $2, $3])",
         &[&ROLLOUT_EVENT_TYPES[0], &ROLLOUT_EVENT_TYPES[1], &ROLLOUT_EVENT_TYPES[2]],
     )
+}
+
+/// `event_types`: every row of `event_type_registry`, active or not (3 at
+/// the baseline): a rollback that leaves tier 6's inactive types behind, or
+/// removes one it did not add, changes it.
+pub fn event_types() -> Result<i64> {
+    count("SELECT count(*) FROM one_roof.event_type_registry")
 }
 
 /// `gov_outbox`: rows in `gov_outbox`.

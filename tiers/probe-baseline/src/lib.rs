@@ -28,6 +28,7 @@ fn check(phase: Phase) -> Result<Vec<Metric>> {
         line("divergent", &0, &m::divergent()?),
         line("label_orphans", &0, &m::label_orphans()?),
         line("emittable_events", &0, &m::emittable_events()?),
+        line("event_types", &m::BASELINE_EVENT_TYPES, &m::event_types()?),
         line("gov_emit", &0, &m::gov_emit()?),
         line("gov_outbox", &0, &m::gov_outbox()?),
         Metric::info("ospa", m::ospa()?),
