@@ -16,7 +16,7 @@ use crate::bindings::types::{RowSet, SqlError, SqlValue};
 use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
-use check::Checker;
+use check::{Catalog, Checker};
 use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
@@ -65,7 +65,10 @@ pub struct Change {
 pub struct SqlSession {
     client: Arc<Client>,
     cancel: Canceller,
-    grants: Grants,
+    grants: Arc<Grants>,
+    /// The catalog lists the checker uses: the server's, read once per
+    /// command ([`SqlSession::with_catalog`]).
+    catalog: Arc<Catalog>,
     read_only: bool,
     limits: Limits,
     /// End of the current call's wall time; the sandbox sets it per call.
@@ -103,7 +106,8 @@ impl SqlSession {
         SqlSession {
             client,
             cancel,
-            grants,
+            grants: Arc::new(grants),
+            catalog: Catalog::built(),
             read_only,
             limits,
             deadline,
@@ -113,6 +117,13 @@ impl SqlSession {
             streams,
             role: None,
         }
+    }
+
+    /// The catalog lists to check this session's statements against: the
+    /// connected server's ([`Catalog::read`]), not the ones built in.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     /// Under roles: every statement must leave the session as `role`.
@@ -169,7 +180,9 @@ impl SqlSession {
         // The check is synchronous work: it stops itself at the deadline, and
         // a check that ends past it stops the plugin like any other overrun.
         // A text this session passed under the same rules is a lookup.
-        let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
+        let checker = Checker::shared(self.grants.clone(), self.read_only)
+            .limits(self.limits.memory_mib, Some(self.deadline))
+            .catalog(self.catalog.clone());
         let checked = self.checked.check(&checker, statement, params, self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });

@@ -17,25 +17,36 @@
 //! before the parser sees the text, and `sizes.rs` the constant size
 //! arguments that would make the server allocate more than the plugin may.
 //!
-//! The check never crashes and never runs long: it runs on a thread of its
-//! own with a known stack (libpg_query sizes its stack-depth guard from the
-//! calling thread's stack, which a wasmtime fiber does not describe), its
-//! cost is linear in the statement, which is at most
+//! `names.rs` holds objects named by text (`setval('s.seq', 1)`,
+//! `'s.t'::regclass`), and `catalog.rs` the lists derived from the
+//! server's catalog, read from the server a command runs against.
+//!
+//! The check never crashes and never runs long: it runs on a checker thread
+//! with a known stack (`worker.rs`: libpg_query sizes its stack-depth guard
+//! from the calling thread's stack, which a wasmtime fiber does not
+//! describe), its cost is linear in the statement, which is at most
 //! [`MAX_STATEMENT_BYTES`], and the walk stops at the call's deadline.
 
 mod bounds;
+mod catalog;
+mod names;
 mod policy;
 mod sizes;
 mod walk;
+mod worker;
 
 #[cfg(test)]
 mod attack_tests;
+#[cfg(test)]
+mod classes_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
 
-pub use policy::{callable_list, MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use catalog::{built_lists, Catalog, CatalogError, Source, BUILT_FROM};
+pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use sizes::MAX_COPIES;
 
 /// The `pg_catalog` functions any plugin may call without a grant, for the
 /// reviewer's tools and the differential oracle (which lets a restricted
@@ -48,13 +59,9 @@ use crate::manifest::Grants;
 use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 use walk::Walk;
-
-/// Stack of the thread a check runs on: libpg_query's stack-depth guard
-/// allows itself up to 2 MB (plus 512 kB of slack) and the walk's recursion
-/// is bounded by the decoder's nesting limit; 8 MiB leaves room for both.
-const CHECK_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a statement does to one relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -174,6 +181,10 @@ pub struct Checked {
     pub kind: StatementKind,
     /// Every relation it touches and how.
     pub accesses: Vec<(String, Op)>,
+    /// How many times it may copy the values it reads into what the server
+    /// holds (`sizes.rs`): the host holds copies × its largest parameter
+    /// to the plugin's `memory_mib` before sending it.
+    pub copies: f64,
 }
 
 /// Why a statement was refused, and what would allow it (if anything can).
@@ -202,24 +213,39 @@ fn refuse_grant<T>(reason: impl Into<String>, key: &str, object: &str) -> Result
     Err(Refusal { reason: reason.into(), grant: Some(format!("{key} = [\"{object}\"]")) })
 }
 
-/// Checks plugin statements against one plugin's grants.
-pub struct Checker<'a> {
-    grants: &'a Grants,
+/// Checks plugin statements against one plugin's grants. Cheap to clone:
+/// what it holds is shared, so a checker thread can take its own copy.
+#[derive(Clone)]
+pub struct Checker {
+    grants: Arc<Grants>,
     read_only: bool,
     /// The plugin's memory limit, which bounds constant size arguments.
     memory_mib: u64,
     /// When the walk must give up (the plugin's call's wall time).
     deadline: Option<Instant>,
+    /// The catalog-derived lists (attribute notation, names as text).
+    catalog: Arc<Catalog>,
 }
 
-impl<'a> Checker<'a> {
+/// A statement `check_here` panics on in test builds, to prove a panic is
+/// a refusal and its thread is replaced.
+#[cfg(test)]
+const PANIC_FOR_TESTS: &str = "SELECT 'the checker panics on this in tests'";
+
+impl Checker {
     /// A checker for a plugin; `read_only` for gate, verify and probe, and
     /// for a tier's post-conditions.
     /// Its size bound is the default plugin memory limit until
-    /// [`Checker::limits`] says otherwise.
-    pub fn new(grants: &'a Grants, read_only: bool) -> Self {
+    /// [`Checker::limits`] says otherwise, and its catalog lists the ones
+    /// built into the host until [`Checker::catalog`] gives the server's.
+    pub fn new(grants: &Grants, read_only: bool) -> Self {
+        Checker::shared(Arc::new(grants.clone()), read_only)
+    }
+
+    /// [`Checker::new`] over grants already shared.
+    pub fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
         let memory_mib = crate::manifest::Limits::default().memory_mib;
-        Checker { grants, read_only, memory_mib, deadline: None }
+        Checker { grants, read_only, memory_mib, deadline: None, catalog: Catalog::built() }
     }
 
     /// The plugin's memory limit (bounds constant size arguments, see
@@ -231,24 +257,26 @@ impl<'a> Checker<'a> {
         self
     }
 
-    /// Parses, walks and checks one statement; refuses anything it cannot
-    /// prove is granted. Runs on a thread of its own (see the module doc);
-    /// a panic there is a refusal, never the host's end.
-    pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
-        std::thread::scope(|s| {
-            let worker = std::thread::Builder::new()
-                .name("sql-check".into())
-                .stack_size(CHECK_STACK_BYTES)
-                .spawn_scoped(s, || self.check_here(sql, params));
-            match worker {
-                Ok(handle) => handle.join().unwrap_or_else(|_| refuse("the checker failed on this statement")),
-                Err(e) => refuse(format!("the checker could not start: {e}")),
-            }
-        })
+    /// The catalog lists to check against: the connected server's.
+    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
-    fn check_here(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+    /// Parses, walks and checks one statement; refuses anything it cannot
+    /// prove is granted. Runs on a checker thread (see `worker.rs`); a
+    /// panic there is a refusal, never the host's end.
+    pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+        // Before the text is copied to the thread: its size is bounded here.
         bounds::before_parse(sql, params)?;
+        worker::check(self, sql)
+    }
+
+    fn check_here(&self, sql: &str) -> Result<Checked, Refusal> {
+        #[cfg(test)]
+        if sql == PANIC_FOR_TESTS {
+            panic!("a checker panic, for the tests");
+        }
         let parsed = pg_query::parse(sql, 0).or_else(|e| refuse(bounds::parse_error(&e)))?;
         let stmts = &parsed.protobuf.stmts;
         if stmts.len() != 1 {
@@ -261,6 +289,7 @@ impl<'a> Checker<'a> {
         let node_json = &tree["stmts"][0]["stmt"]["node"];
         let mut walk = Walk::new(self, node_json);
         let statement_kind = self.dispatch(&mut walk, node, node_json)?;
+        let copies = sizes::check(node_json, self.memory_mib)?;
         let sql =
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
@@ -268,7 +297,7 @@ impl<'a> Checker<'a> {
         if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
-        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses() })
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies })
     }
 
     fn allows(&self, op: Op, relation: &str) -> bool {

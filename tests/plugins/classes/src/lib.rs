@@ -1,6 +1,6 @@
-//! Test fixture: each class of statement issue 9 found getting through the
-//! grants check, tried by a tier whose grants are a write without read and a
-//! create. The objects named `trap.*` exist (the test makes them) and bump a
+//! Test fixture: each class of statement issues 9 and 17 found getting
+//! through the grants check, tried by a tier whose grants are a write without
+//! read, a create, and the functions that take an object's name. The objects named `trap.*` exist (the test makes them) and bump a
 //! counter when run; every attempt must be refused by the host (`RL000`),
 //! or, with roles on, by PostgreSQL before any trap runs.
 
@@ -31,6 +31,30 @@ const REFUSED: &[&str] = &[
     "SELECT t.hashtext FROM one_roof.team t",
     "SELECT t.textlen FROM one_roof.team t",
     "SELECT t.octet_length FROM one_roof.team t",
+    // Attribute notation on a function only the server's catalog has (the
+    // test makes pg_catalog.rl_newer, as a newer server would have one).
+    "SELECT t.rl_newer FROM one_roof.team t",
+    // Objects named by text, through granted functions and casts.
+    "SELECT setval('rollout_ledger.rollout_id_seq', 1)",
+    "SELECT setval('\"rollout_ledger\".rollout_id_seq'::regclass, 1)",
+    "SELECT nextval('trap.hits')",
+    "SELECT pg_relation_size('one_roof.label')",
+    "SELECT to_regclass('rollout_ledger.rollout')",
+    "SELECT 'rollout_ledger.tier_event'::regclass::oid",
+    // System columns: they tell a restored copy from production.
+    "SELECT xmin FROM one_roof.team",
+    "SELECT count(*) FROM one_roof.team t WHERE t.ctid > '(0,0)'",
+    "SELECT max(tableoid) FROM one_roof.team",
+    // Server identity.
+    "SELECT pg_postmaster_start_time()",
+    "SELECT inet_server_port()",
+    // Sizes the checker cannot bound (cheap here, but each shape held GBs).
+    "SELECT length(rpad('', abs(10), 'x'))",
+    "SELECT length(replace(code, 'a', code)) FROM one_roof.team",
+    "SELECT length(string_agg(code, ',')) FROM one_roof.team",
+    "SELECT cardinality(ARRAY(SELECT code FROM one_roof.team))",
+    "SELECT count(*) FROM generate_series(1, (SELECT count(*) FROM one_roof.team))",
+    "WITH RECURSIVE r(s, n) AS (SELECT 'x'::text, 1 UNION ALL SELECT s || s, n + 1 FROM r WHERE n < 3) SELECT max(length(s)) FROM r",
 ];
 
 fn apply() -> Result<()> {
