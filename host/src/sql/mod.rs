@@ -135,7 +135,7 @@ impl SqlSession {
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
     /// the deadline, Ctrl-C); the inner one is the plugin's to handle.
     pub async fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
-        let checked = match self.begin(statement, params.len())? {
+        let checked = match self.begin_with(statement, params)? {
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -188,6 +188,33 @@ impl SqlSession {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
         }
         Ok(checked.map_err(|refusal| self.refuse(statement, refusal.to_string())))
+    }
+
+    /// [`SqlSession::begin`] for a statement sent with `params`: the check
+    /// bounds how many times it may copy what it reads (`copies`, see
+    /// `check/sizes.rs`), and the host holds that times its largest
+    /// parameter to the plugin's `memory_mib`, the bytes it makes the server
+    /// hold from what the plugin sent.
+    fn begin_with(
+        &mut self,
+        statement: &str,
+        params: &[SqlValue],
+    ) -> Result<Result<Arc<check::Checked>, SqlError>, Stop> {
+        let checked = match self.begin(statement, params.len())? {
+            Ok(c) => c,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let largest = params.iter().map(convert::size).max().unwrap_or(0);
+        let limit = self.limits.memory_mib * 1024 * 1024;
+        if checked.copies * largest as f64 > limit as f64 {
+            let why = format!(
+                "the statement may copy what it reads {} times, and its largest parameter is {largest} bytes: \
+                 together more than the plugin's memory limit, memory_mib = {} (copy the parameter fewer times)",
+                checked.copies, self.limits.memory_mib
+            );
+            return Ok(Err(self.refuse(statement, why)));
+        }
+        Ok(Ok(checked))
     }
 
     /// A refusal (`RL000`), recorded so the tier fails even if the plugin

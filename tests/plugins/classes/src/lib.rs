@@ -4,7 +4,7 @@
 //! counter when run; every attempt must be refused by the host (`RL000`),
 //! or, with roles on, by PostgreSQL before any trap runs.
 
-use rollout_sdk::{execute, log, Metric, Result};
+use rollout_sdk::{execute, execute_with, log, Metric, Result};
 
 /// Statements that must never reach the server.
 const REFUSED: &[&str] = &[
@@ -66,6 +66,13 @@ fn apply() -> Result<()> {
             Ok(_) => log::error(format!("ESCAPED (ran): {sql}")),
         }
     }
+    // A parameter copied past the plugin's memory_mib (64): 1 MiB, 100 times.
+    let copies = format!("SELECT length(concat({}))", vec!["$1::text"; 100].join(", "));
+    match execute_with(&copies, &[&"x".repeat(1 << 20)]) {
+        Err(e) if e.sqlstate() == Some("RL000") => refused += 1,
+        Err(e) => log::error(format!("ESCAPED (reached the server): a parameter copied 100 times -> {e}")),
+        Ok(_) => log::error("ESCAPED (ran): a parameter copied 100 times".to_string()),
+    }
     // A write the grants allow, whose error would carry an existing row's
     // contents in its DETAIL ("Failing row contains …").
     match execute("UPDATE one_roof.label SET responsibility_id = NULL") {
@@ -73,7 +80,7 @@ fn apply() -> Result<()> {
         Err(e) => log::info(format!("DETAIL withheld: {e}")),
         Ok(n) => log::error(format!("ESCAPED (the write ran: {n} rows)")),
     }
-    log::info(format!("CLASSES: tried {}, refused {refused}", REFUSED.len()));
+    log::info(format!("CLASSES: tried {}, refused {refused}", REFUSED.len() + 1));
     Ok(())
 }
 
