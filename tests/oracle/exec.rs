@@ -109,7 +109,9 @@ impl Executor {
         let process = std::path::PathBuf::from(format!("/proc/{pid}"));
         let process = std::fs::write(process.join("clear_refs"), "5").is_ok().then_some(process);
         if process.is_none() {
-            eprintln!("oracle: cannot reset the server process's peak memory (/proc/{pid}/clear_refs): no memory tripwire");
+            eprintln!(
+                "oracle: cannot reset the server process's peak memory (/proc/{pid}/clear_refs): no memory tripwire"
+            );
         }
         let limit_mib = memory_mib + MEMORY_SLACK_MIB;
         Executor { client, notices, process, peak_mib: Default::default(), limit_mib }

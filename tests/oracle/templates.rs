@@ -167,7 +167,10 @@ const RELATION_NAMES: &[&str] = &[
 
 /// Other reg* kinds: `{k}` is a name of that kind.
 const OTHER_NAMES: &[(&str, &[&str])] = &[
-    ("SELECT '{k}'::regtype, to_regtype('{k}')", &["int4", "double precision", "pg_catalog.text", "trap.dom", "vault.dom"]),
+    (
+        "SELECT '{k}'::regtype, to_regtype('{k}')",
+        &["int4", "double precision", "pg_catalog.text", "trap.dom", "vault.dom"],
+    ),
     ("SELECT '{k}'::regproc, to_regproc('{k}')", &["abs", "pg_catalog.setval", "trap.fi", "vault.fi"]),
     ("SELECT '{k}'::regnamespace, to_regnamespace('{k}')", &["oracle", "vault", "trap", "rollout_ledger"]),
     ("SELECT to_tsvector('{k}', 'a b')", &["english", "pg_catalog.simple"]),
