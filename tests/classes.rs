@@ -95,7 +95,7 @@ fn classes(roles: bool) {
 #[test]
 fn the_lists_built_into_the_host_are_the_servers_catalog() {
     let c = Cluster::start("callable");
-    let (callable, names) = host::sql::check::built_lists();
+    let (callable, names, fingerprint) = host::sql::check::built_lists();
     for (file, ours) in [("callable", callable), ("names", names)] {
         let query = std::fs::read_to_string(root().join(format!("host/src/sql/check/{file}.sql"))).unwrap();
         let server: Vec<String> = c.psql(&query).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
@@ -109,5 +109,14 @@ fn the_lists_built_into_the_host_are_the_servers_catalog() {
     }
     let version = c.psql("SELECT split_part(current_setting('server_version'), ' ', 1)");
     let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
-    assert_eq!(major(host::sql::check::BUILT_FROM.trim()), major(&version), "catalog-version.txt says another major");
+    assert_eq!(major(host::sql::check::built_from()), major(&version), "catalog-built.txt says another major");
+    // The same catalog, the same fingerprint: a run against this server
+    // takes the lists built in as the server's without reading them again.
+    let query = std::fs::read_to_string(root().join("host/src/sql/check/fingerprint.sql")).unwrap();
+    assert_eq!(
+        c.psql(&query),
+        fingerprint,
+        "host/src/sql/check/catalog-built.txt's fingerprint is not this server's; write it again: \
+         psql -AtX -f host/src/sql/check/fingerprint.sql (second line)"
+    );
 }

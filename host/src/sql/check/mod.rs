@@ -44,7 +44,7 @@ mod limits_tests;
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{built_lists, Catalog, CatalogError, Source, BUILT_FROM};
+pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
 pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 pub use sizes::MAX_COPIES;
 

@@ -12,11 +12,13 @@ WITH reg AS (
   SELECT oid, typname FROM pg_catalog.pg_type
   WHERE typnamespace = 'pg_catalog'::pg_catalog.regnamespace AND typname ~ '^reg' AND typcategory = 'N'
     AND typlen = 4
-), fn AS (
+), fn AS MATERIALIZED (
   SELECT p.oid, p.proname, p.prokind, p.prorettype, p.pronargs - p.pronargdefaults AS fewest,
          CASE WHEN p.provariadic <> 0 THEN 100 ELSE p.pronargs END AS most, a.pos - 1 AS pos, a.t
   FROM pg_catalog.pg_proc p, pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) WITH ORDINALITY a(t, pos)
   WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+), by_oid AS (
+  SELECT DISTINCT proname, most, pos FROM fn WHERE t = 'oid'::pg_catalog.regtype AND prokind = 'f'
 ), named AS (
   SELECT fn.proname, fn.fewest, fn.most, fn.pos, reg.typname::pg_catalog.text AS kind
   FROM fn JOIN reg ON reg.oid = fn.t
@@ -26,9 +28,8 @@ WITH reg AS (
   WHERE fn.t IN ('text'::pg_catalog.regtype, 'cstring'::pg_catalog.regtype, 'name'::pg_catalog.regtype)
   UNION
   SELECT x.proname, x.fewest, x.most, x.pos, 'oid'
-  FROM fn x JOIN fn y ON y.proname = x.proname AND y.most = x.most AND y.pos = x.pos AND y.oid <> x.oid
-  WHERE x.prokind = 'f' AND y.prokind = 'f'
+  FROM fn x JOIN by_oid y USING (proname, most, pos)
+  WHERE x.prokind = 'f'
     AND x.t IN ('text'::pg_catalog.regtype, 'name'::pg_catalog.regtype, 'cstring'::pg_catalog.regtype)
-    AND y.t = 'oid'::pg_catalog.regtype
 )
 SELECT proname, fewest, most, pos, kind FROM named ORDER BY 1, 2, 3, 4, 5;
