@@ -183,7 +183,8 @@ impl Checker {
                 refuse_grant(format!("{what} names function {full}, which is not granted"), "functions", &full)
             }
             Kind::Type | Kind::Builtin => match parts.as_slice() {
-                [_] | [_, _] if parts.len() == 1 || parts[0] == "pg_catalog" => Ok(()),
+                [_] => Ok(()),
+                [schema, _] if schema == "pg_catalog" => Ok(()),
                 _ => {
                     refuse(format!("{what} names {text}, which is not built in: only unqualified or pg_catalog names"))
                 }

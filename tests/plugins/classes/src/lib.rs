@@ -71,7 +71,7 @@ fn apply() -> Result<()> {
     match execute_with(&copies, &[&"x".repeat(1 << 20)]) {
         Err(e) if e.sqlstate() == Some("RL000") => refused += 1,
         Err(e) => log::error(format!("ESCAPED (reached the server): a parameter copied 100 times -> {e}")),
-        Ok(_) => log::error("ESCAPED (ran): a parameter copied 100 times".to_string()),
+        Ok(_) => log::error("ESCAPED (ran): a parameter copied 100 times"),
     }
     // A write the grants allow, whose error would carry an existing row's
     // contents in its DETAIL ("Failing row contains …").
