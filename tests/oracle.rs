@@ -158,8 +158,10 @@ fn the_checker_allows_nothing_postgresql_refuses_or_the_tripwire_sees() {
     let mut counts: BTreeMap<(Corpus, &str), Counts> = BTreeMap::new();
     let mut findings: Vec<Finding> = Vec::new();
     let mut other_errors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut peak = 0u64;
     runtime.block_on(async {
-        let exec = exec::Executor::connect(&c.dir).await;
+        let memory_mib = host::manifest::Limits::default().memory_mib;
+        let exec = exec::Executor::connect(&c.dir, memory_mib).await;
         for (set_index, set) in sets.iter().enumerate() {
             for (all, verdicts) in [(&cases, &verdicts[set_index]), (&gen, &gen_verdicts[set_index])] {
                 for (case, verdict) in all.iter().zip(verdicts) {
@@ -172,6 +174,7 @@ fn the_checker_allows_nothing_postgresql_refuses_or_the_tripwire_sees() {
                     }
                     n.allowed += allowed.len();
                     let outcomes = exec.run(set.role, &script).await;
+                    peak = peak.max(exec.peak_mib.load(std::sync::atomic::Ordering::Relaxed));
                     for (j, outcome) in allowed.into_iter().zip(outcomes) {
                         match outcome {
                             exec::Outcome::Ok => n.ok += 1,
@@ -206,13 +209,15 @@ fn the_checker_allows_nothing_postgresql_refuses_or_the_tripwire_sees() {
     let table = report::table(&counts);
     eprintln!(
         "\ngrants oracle ({}, seed {seed}): {} of {regress_total} regression statements, {} hostile, {} generated; \
-         checked in {:.1?}, total {:.1?}\n{table}\nother errors by SQLSTATE: {other_errors:?}",
+         checked in {:.1?}, total {:.1?}\n{table}\nother errors by SQLSTATE: {other_errors:?}\n\
+         most memory the server held for one allowed statement: {peak} MiB (the tripwire: memory_mib + {} MiB)",
         if full { "full" } else { "sample; make oracle for all" },
         cases.iter().filter(|c| c.corpus == Corpus::Regress).count(),
         cases.iter().filter(|c| c.corpus == Corpus::Hostile).count(),
         gen.len(),
         checked_at,
         took,
+        exec::MEMORY_SLACK_MIB,
     );
     let path = report::write_findings(&findings, &table);
     assert!(

@@ -1,8 +1,13 @@
 //! `make bench`: the per-statement cost of the grants check, side by side
 //! with its baselines in one run: parsing alone, and the statement's round
-//! trip to PostgreSQL (when PGHOST points at a cluster with the baseline).
+//! trip to PostgreSQL (when PGHOST points at a cluster with the baseline);
+//! then the distribution of one check's time (p50, p90, p99, max) over
+//! every statement of PostgreSQL's regression suite, where the tail is.
 //!
-//! Run: `make bench` (starts and stops a scratch cluster).
+//! Run: `make bench` (starts and stops a scratch cluster), or alone:
+//! `cargo build --release -p host --example bench_check &&
+//! target/release/examples/bench_check` (no database needed for the
+//! distribution; BENCH_CORPUS_ONLY=1 skips the per-statement table).
 
 use host::manifest::Grants;
 use host::sql::check::Checker;
@@ -43,9 +48,68 @@ fn per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
     start.elapsed() / iterations
 }
 
+/// Every statement of the regression suite the oracle reads
+/// (`tests/data/postgres_regress`), split by the parser where a file parses.
+fn regress_corpus() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/postgres_regress");
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    files.retain(|p: &std::path::PathBuf| p.extension().is_some_and(|x| x == "sql"));
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+        let text: String = text.lines().filter(|l| !l.trim_start().starts_with('\\')).collect::<Vec<_>>().join("\n");
+        let parts = pg_query::split_with_parser(&text).or_else(|_| pg_query::split_with_scanner(&text));
+        let parts: Vec<&str> = parts.unwrap_or_else(|_| text.split(";\n").collect());
+        out.extend(parts.into_iter().map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+    }
+    out
+}
+
+/// One check per regression statement, timed; p50/p90/p99/max of the
+/// whole corpus (allowed and refused alike: a refusal costs a check too).
+fn corpus_distribution(checker: &Checker) {
+    let corpus = regress_corpus();
+    if corpus.is_empty() {
+        println!("no regression corpus under tests/data/postgres_regress");
+        return;
+    }
+    for sql in corpus.iter().take(2_000) {
+        let _ = std::hint::black_box(checker.check(sql, 0));
+    }
+    let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3usize);
+    let mut times = Vec::with_capacity(corpus.len() * rounds);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        for sql in &corpus {
+            let t = Instant::now();
+            let _ = std::hint::black_box(checker.check(sql, 0));
+            times.push(t.elapsed());
+        }
+    }
+    let total = start.elapsed();
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    println!(
+        "check over the regression corpus ({} statements x {rounds}): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, \
+         max {:.1} µs, mean {:.1} µs",
+        corpus.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0),
+        total.as_secs_f64() * 1e6 / times.len() as f64
+    );
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let g = grants();
+    if std::env::var("BENCH_CORPUS_ONLY").is_ok_and(|v| v == "1") {
+        corpus_distribution(&Checker::new(&g, true));
+        return;
+    }
     let checker = Checker::new(&g, true);
     let client = match std::env::var("PGHOST") {
         Ok(_) => {
@@ -105,4 +169,5 @@ async fn main() {
             format!(" (check = {:.2}× the round trip)", sum_check.as_secs_f64() / sum_rt.as_secs_f64())
         }
     );
+    corpus_distribution(&checker);
 }

@@ -39,6 +39,16 @@ const EXTRA: &[&str] = &[
     "SELECT '1'::pg_catalog.interval(7)",
     "SELECT CAST('1' AS interval second(2))",
     "SELECT normalize('a', nfc), 'a' IS NFC NORMALIZED, extract(epoch from now()), timezone('utc', now())",
+    // Issue 17: objects named by text, system columns, sizes.
+    "SELECT setval('rollout_ledger.rollout_id_seq', 1), nextval('one_roof.t_id_seq')",
+    "SELECT to_regclass(' \"One_Roof\" . \"te\"\"am\" '), 'one_roof.team'::regclass, 'int4[]'::regtype",
+    "SELECT 'pg_catalog.+'::regoper, 'abs'::regproc, to_tsvector('english', code) FROM one_roof.team",
+    "SELECT xmin, t.ctid, tableoid FROM one_roof.team t WHERE cmin = 0 ORDER BY xmax",
+    "SELECT length(rpad('', abs(250000000), 'x')), repeat(code, 3), format('%*s', 9, code) FROM one_roof.team",
+    "SELECT replace(replace(code, 'a', 'aaaa'), 'a', code), regexp_replace(code, '(a)', '\\1\\1', 'g') FROM one_roof.team",
+    "SELECT string_agg(code, ','), array_agg(code), ARRAY(SELECT 1) FROM one_roof.team",
+    "WITH RECURSIVE r(s, n) AS (SELECT 'x'::text, 1 UNION ALL SELECT r.s || t.code, r.n + 1 FROM r JOIN one_roof.team t ON true WHERE r.n < 3) SELECT * FROM r",
+    "SELECT count(*) FROM generate_series(1, $1), generate_series(now(), now(), interval '1 h')",
 ];
 
 /// Fragments spliced in: keywords, operators, odd names and literals.
@@ -118,6 +128,17 @@ const FRAGMENTS: &[&str] = &[
     " c.d.e.f ",
     " rpad('', 999999999, 'x') ",
     " generate_series(1, 1e12) ",
+    " xmin ",
+    " .ctid ",
+    " 'rollout_ledger.rollout'::regclass ",
+    " ::regclass ",
+    " ::regtype[] ",
+    " setval('one_roof.s', 1) ",
+    " to_regclass(' ",
+    " \"rollout_ledger\". ",
+    " || code || code ",
+    " repeat(code, 1000) ",
+    " ROW(ROW(ROW(code))) ",
 ];
 
 /// xorshift64*: small, fast, and the same sequence for the same seed.

@@ -487,6 +487,7 @@ fn context(
         open: Default::default(),
         roles: None,
         rehearsal: Default::default(),
+        catalog: Default::default(),
     })
 }
 

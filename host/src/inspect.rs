@@ -75,6 +75,9 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
         }
     }
     println!("{} allowed, {refused} refused for {}", statements.len() - refused, terminal(&plugin.label()));
+    // Without a database, the lists derived from the catalog are the ones
+    // built into the host; a run uses the server's.
+    println!("{}", crate::sql::check::Catalog::built().describe());
     if refused > 0 {
         return Err(Failure::TierFailed { label: plugin.label(), cause: format!("{refused} statement(s) refused") });
     }

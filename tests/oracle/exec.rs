@@ -1,5 +1,9 @@
 //! Runs what the checker allowed as a restricted role, in a transaction that
-//! is always rolled back, and reads the tripwires after each statement.
+//! is always rolled back, and reads the tripwires after each statement: the
+//! trap functions' counter, new catalog objects on trap objects, the
+//! ledger's state, and the memory the server process held for it (its peak
+//! resident size, reset before each statement through
+//! `/proc/<pid>/clear_refs`; the scratch cluster runs on this machine).
 
 use bytes::BytesMut;
 use futures_util::{pin_mut, TryStreamExt};
@@ -17,14 +21,27 @@ pub enum Outcome {
     /// The checker allowed it and the server refused it for lack of
     /// privilege: a disagreement.
     Denied(String),
-    /// A trap function ran (`hits`, with the NOTICEs naming it) or a new
-    /// catalog object depends on a trap object (`catalog`): a disagreement.
+    /// A trap function ran (`hits`, with the NOTICEs naming it), a new
+    /// catalog object depends on a trap object (`catalog`), or the ledger
+    /// changed (`ledger`): a disagreement.
     Tripped {
         hits: i64,
         catalog: i64,
         notices: Vec<String>,
+        ledger: bool,
+    },
+    /// The server process held more memory for the statement than the
+    /// checker allows a plugin (its `memory_mib`, and slack): a disagreement.
+    Memory {
+        peak_mib: u64,
     },
 }
+
+/// What a statement may make the server hold above its resident size
+/// before it: the plugin's memory_mib the checker was given, plus this
+/// much for the server's own work (plans, catalog caches, sort buffers
+/// within work_mem).
+pub const MEMORY_SLACK_MIB: u64 = 48;
 
 /// A NULL for any parameter type: the statements are run for their
 /// privileges and side effects, not their values.
@@ -46,13 +63,27 @@ impl ToSql for Null {
 pub struct Executor {
     client: Client,
     notices: Arc<Mutex<Vec<String>>>,
+    /// `/proc/<pid>` of the server process, when its peak can be reset.
+    process: Option<std::path::PathBuf>,
+    /// The most memory (MiB above the resident size before) any statement
+    /// made the server hold, for the summary.
+    pub peak_mib: std::sync::atomic::AtomicU64,
+    /// Memory a statement may hold before it is a disagreement.
+    limit_mib: u64,
 }
 
-const TRIPWIRES: &str =
-    "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM trap.hits), oracle_admin.tripped()";
+const TRIPWIRES: &str = "SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM trap.hits), \
+     oracle_admin.tripped(), oracle_admin.ledger_state()";
+
+/// A field of `/proc/<pid>/status` in kB.
+fn status_kb(process: &std::path::Path, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(process.join("status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
 
 impl Executor {
-    pub async fn connect(socket_dir: &std::path::Path) -> Executor {
+    pub async fn connect(socket_dir: &std::path::Path, memory_mib: u64) -> Executor {
         let (client, mut connection) = tokio_postgres::Config::new()
             .host_path(socket_dir)
             .port(5432)
@@ -74,12 +105,37 @@ impl Executor {
                 }
             }
         });
-        Executor { client, notices }
+        let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.expect("backend pid").get(0);
+        let process = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let process = std::fs::write(process.join("clear_refs"), "5").is_ok().then_some(process);
+        if process.is_none() {
+            eprintln!(
+                "oracle: cannot reset the server process's peak memory (/proc/{pid}/clear_refs): no memory tripwire"
+            );
+        }
+        let limit_mib = memory_mib + MEMORY_SLACK_MIB;
+        Executor { client, notices, process, peak_mib: Default::default(), limit_mib }
     }
 
-    async fn tripwires(&self) -> (i64, i64) {
+    async fn tripwires(&self) -> (i64, i64, String) {
         let row = self.client.query_one(TRIPWIRES, &[]).await.expect("read the tripwires");
-        (row.get(0), row.get(1))
+        (row.get(0), row.get(1), row.get(2))
+    }
+
+    /// Resets the server process's peak to its resident size now (kB).
+    fn reset_peak(&self) -> Option<u64> {
+        let process = self.process.as_ref()?;
+        std::fs::write(process.join("clear_refs"), "5").ok()?;
+        status_kb(process, "VmRSS:")
+    }
+
+    /// MiB the server process's peak rose above `before` (kB).
+    fn peak_since(&self, before: Option<u64>) -> u64 {
+        let (Some(process), Some(before)) = (&self.process, before) else { return 0 };
+        let peak = status_kb(process, "VmHWM:").unwrap_or(before);
+        let mib = peak.saturating_sub(before) / 1024;
+        self.peak_mib.fetch_max(mib, std::sync::atomic::Ordering::Relaxed);
+        mib
     }
 
     /// Runs `script` (checked texts; `None` for a statement the checker
@@ -97,7 +153,9 @@ impl Executor {
         for sql in script.iter().flatten() {
             let before = self.tripwires().await;
             self.notices.lock().expect("notices").clear();
+            let resident = self.reset_peak();
             let result = self.one(role, sql).await;
+            let peak_mib = self.peak_since(resident);
             match &result {
                 Ok(()) => self.client.batch_execute("RELEASE SAVEPOINT oracle; RESET ROLE").await,
                 Err(_) => self.client.batch_execute("ROLLBACK TO SAVEPOINT oracle").await,
@@ -106,9 +164,12 @@ impl Executor {
             let after = self.tripwires().await;
             // Only new references count: a DROP removes some, which is no trip.
             let (hits, catalog) = (after.0 - before.0, (after.1 - before.1).max(0));
+            let ledger = after.2 != before.2;
             let notices = std::mem::take(&mut *self.notices.lock().expect("notices"));
-            out.push(if hits > 0 || catalog > 0 {
-                Outcome::Tripped { hits, catalog, notices }
+            out.push(if hits > 0 || catalog > 0 || ledger {
+                Outcome::Tripped { hits, catalog, notices, ledger }
+            } else if peak_mib > self.limit_mib {
+                Outcome::Memory { peak_mib }
             } else {
                 match result {
                     Ok(()) => Outcome::Ok,

@@ -52,8 +52,13 @@ pub fn table(counts: &BTreeMap<(Corpus, &str), Counts>) -> String {
 fn what(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Denied(e) => format!("PostgreSQL refused it: {e}"),
-        Outcome::Tripped { hits, catalog, notices } => format!(
-            "tripwire: {hits} trap function call(s) {notices:?}, {catalog} new catalog reference(s) to trap objects"
+        Outcome::Tripped { hits, catalog, notices, ledger } => format!(
+            "tripwire: {hits} trap function call(s) {notices:?}, {catalog} new catalog reference(s) to trap objects{}",
+            if *ledger { ", the ledger changed" } else { "" }
+        ),
+        Outcome::Memory { peak_mib } => format!(
+            "the server process held {peak_mib} MiB more for it (more than memory_mib + {} MiB)",
+            super::exec::MEMORY_SLACK_MIB
         ),
         Outcome::Ok => "ran".into(),
         Outcome::OtherError(e) => format!("error: {e}"),
@@ -78,13 +83,15 @@ fn classes(findings: &[Finding]) -> BTreeMap<String, (usize, Vec<&'static str>)>
     let mut out: BTreeMap<String, (usize, Vec<&'static str>)> = BTreeMap::new();
     for f in findings {
         let class = match &f.outcome {
-            Outcome::Tripped { hits, catalog, notices } => {
+            Outcome::Tripped { hits, catalog, notices, ledger } => {
                 let mut names: Vec<&String> = notices.iter().collect();
                 names.dedup();
                 let calls = if *hits > 0 { format!("trap calls {names:?}") } else { "no trap call".into() };
                 let objects = if *catalog > 0 { ", new catalog references to trap objects" } else { "" };
-                format!("tripwire: {calls}{objects}")
+                let ledger = if *ledger { ", the ledger changed" } else { "" };
+                format!("tripwire: {calls}{objects}{ledger}")
             }
+            Outcome::Memory { .. } => "the server held more memory than memory_mib allows".into(),
             other => what(other),
         };
         let entry = out.entry(class).or_default();

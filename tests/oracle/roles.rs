@@ -43,12 +43,33 @@ pub fn grant_sets() -> Vec<GrantSet> {
         ..Grants::default()
     };
     let hostile = Grants { read: list(&["one_roof.team"]), insert: list(&["one_roof.label"]), ..Grants::default() };
+    let named = [
+        "setval",
+        "nextval",
+        "currval",
+        "pg_relation_size",
+        "pg_table_size",
+        "pg_sequence_last_value",
+        "to_regproc",
+        "to_regtype",
+        "to_regnamespace",
+        "to_tsvector",
+        "has_table_privilege",
+    ];
+    let names = Grants {
+        read: list(&["oracle.r"]),
+        update: list(&["oracle.s_id_seq"]),
+        sequences: list(&["oracle.s_id_seq"]),
+        functions: named.iter().map(|f| format!("pg_catalog.{f}")).collect(),
+        ..Grants::default()
+    };
     vec![
         GrantSet { name: "read-only", role: "oracle_read", read_only: true, grants: read_only },
         GrantSet { name: "write-no-read", role: "oracle_write", read_only: false, grants: write_only },
         GrantSet { name: "create", role: "oracle_create", read_only: false, grants: create },
         GrantSet { name: "hostile", role: "oracle_hostile", read_only: false, grants: hostile },
         GrantSet { name: "one-roof", role: "oracle_one_roof", read_only: false, grants: one_roof_union() },
+        GrantSet { name: "names", role: "oracle_names", read_only: false, grants: names },
     ]
 }
 
@@ -122,7 +143,9 @@ END $$;",
 }
 
 /// The restricted role of a grant set: schema USAGE and table privileges
-/// as granted; CREATE on the schema of a create grant; USAGE on listed
+/// as granted (a read as SELECT and REFERENCES on each of its columns, not
+/// the table: system columns, which the checker claims no plugin reads,
+/// then need a privilege the role does not hold); CREATE on the schema of a create grant; USAGE on listed
 /// sequences and on those owned by a table it may insert into (its default
 /// draws from it); REFERENCES with read (the checker counts a foreign key as
 /// a read of the referenced table); EXECUTE on granted functions, on the
@@ -147,9 +170,21 @@ pub fn role_sql(set: &GrantSet) -> String {
 END $$;\n",
         all = array(&all)
     ));
-    for (privs, rels) in
-        [("SELECT, REFERENCES", &g.read), ("INSERT", &g.insert), ("UPDATE", &g.update), ("DELETE", &g.delete)]
-    {
+    sql.push_str(&format!(
+        "DO $$ DECLARE r regclass; cols text; BEGIN
+  FOR r IN SELECT to_regclass(x) FROM unnest({rels}) x WHERE to_regclass(x) IS NOT NULL LOOP
+    SELECT string_agg(quote_ident(attname), ', ') INTO cols FROM pg_attribute
+      WHERE attrelid = r AND attnum > 0 AND NOT attisdropped;
+    IF (SELECT relkind FROM pg_class WHERE oid = r) = 'S' OR cols IS NULL THEN
+      EXECUTE format('GRANT SELECT ON %s TO {role}', r);
+    ELSE
+      EXECUTE format('GRANT SELECT (%s), REFERENCES (%s) ON %s TO {role}', cols, cols, r);
+    END IF;
+  END LOOP;
+END $$;\n",
+        rels = array(&g.read)
+    ));
+    for (privs, rels) in [("INSERT", &g.insert), ("UPDATE", &g.update), ("DELETE", &g.delete)] {
         sql.push_str(&format!(
             "DO $$ DECLARE r regclass; BEGIN
   FOR r IN SELECT to_regclass(x) FROM unnest({rels}) x WHERE to_regclass(x) IS NOT NULL LOOP

@@ -94,6 +94,17 @@ CREATE COLLATION vault.coll FROM "C";
 CREATE SEQUENCE vault.seq;
 CREATE TABLE vault.t (id int);
 
+-- A ledger, as the host's (`rollout_ledger`), open to everyone: PostgreSQL
+-- would let any role set its sequence, so only the checker stands between a
+-- plugin and it; the tripwire (oracle_admin.ledger_state below) sees any
+-- change to it, which survives the rollback (setval is not transactional).
+CREATE SCHEMA rollout_ledger;
+GRANT USAGE ON SCHEMA rollout_ledger TO PUBLIC;
+CREATE TABLE rollout_ledger.rollout (id bigserial PRIMARY KEY, verb text);
+INSERT INTO rollout_ledger.rollout (verb) VALUES ('run');
+GRANT ALL ON ALL TABLES IN SCHEMA rollout_ledger TO PUBLIC;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA rollout_ledger TO PUBLIC;
+
 -- ---- What the restricted roles may execute -----------------------------
 -- Nothing, by default: EXECUTE is revoked from PUBLIC on every function of
 -- every schema but trap (and on new ones), and SELECT on every catalog table
@@ -127,6 +138,13 @@ CREATE FUNCTION oracle_admin.tripped() RETURNS bigint LANGUAGE sql STABLE AS $$
           WHERE (d.refclassid, d.refobjid) IN (SELECT classid, objid FROM obj)
              OR d.refobjid IN (SELECT oid FROM am))
        + (SELECT count(*) FROM pg_class c WHERE c.relam IN (SELECT oid FROM am))
+$$;
+
+-- The ledger's state: its sequence and its rows, as one text to compare
+-- before and after each statement.
+CREATE FUNCTION oracle_admin.ledger_state() RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT (SELECT last_value || '/' || is_called FROM rollout_ledger.rollout_id_seq)
+      || '/' || (SELECT count(*) FROM rollout_ledger.rollout)
 $$;
 
 -- The operator's code a grant on a relation runs: the defaults of the

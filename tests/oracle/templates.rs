@@ -3,7 +3,12 @@
 //! operators, access methods, tablespaces, collations, types, serial and
 //! identity sequences, defaults, checks, generated columns), writes that
 //! read the existing row, and attribute notation over the built-in
-//! one-argument functions (listed from the catalog at run time).
+//! one-argument functions (listed from the catalog at run time) — and
+//! issue 17's: objects named by text (reg* arguments and casts, over
+//! granted, ungranted, trap, vault and ledger names, spelled every way),
+//! system columns in every position (the roles read by column, so
+//! PostgreSQL refuses them), and sizes (constant ones at the memory
+//! bound, and the bombs, which the memory tripwire would catch).
 
 use super::corpus::{Case, Corpus};
 
@@ -122,6 +127,95 @@ const ATTRIBUTE: &[&str] = &[
     "UPDATE oracle.w SET a = 1 WHERE w.{f} IS NOT NULL",
 ];
 
+/// Calls and casts that name a relation by text; `{n}` is the name.
+const NAMED: &[&str] = &[
+    "SELECT setval('{n}', 100)",
+    "SELECT setval('{n}'::regclass, 100, false)",
+    "SELECT nextval('{n}')",
+    "SELECT currval('{n}')",
+    "SELECT pg_sequence_last_value('{n}')",
+    "SELECT pg_relation_size('{n}')",
+    "SELECT pg_table_size('{n}'::regclass)",
+    "SELECT to_regclass('{n}')",
+    "SELECT '{n}'::regclass",
+    "SELECT CAST('{n}' AS pg_catalog.regclass)",
+    "SELECT has_table_privilege('{n}', 'SELECT')",
+];
+
+/// Relation names, spelled as a plugin might: granted, ungranted, in a
+/// schema without USAGE, the tripwire's own counter, the ledger.
+const RELATION_NAMES: &[&str] = &[
+    "oracle.s_id_seq",
+    "ORACLE.S_ID_SEQ",
+    "\"oracle\".\"s_id_seq\"",
+    " oracle . s_id_seq ",
+    "oracle.r",
+    "oracle.w",
+    "s_id_seq",
+    "directus.oracle.s_id_seq",
+    "vault.seq",
+    "vault.t",
+    "trap.hits",
+    "rollout_ledger.rollout_id_seq",
+    "\"rollout_ledger\".rollout_id_seq",
+    "ROLLOUT_LEDGER.rollout",
+    "one_roof.team",
+    "pg_catalog.pg_class",
+    "pg_temp.nothing",
+    "16384",
+];
+
+/// Other reg* kinds: `{k}` is a name of that kind.
+const OTHER_NAMES: &[(&str, &[&str])] = &[
+    (
+        "SELECT '{k}'::regtype, to_regtype('{k}')",
+        &["int4", "double precision", "pg_catalog.text", "trap.dom", "vault.dom"],
+    ),
+    ("SELECT '{k}'::regproc, to_regproc('{k}')", &["abs", "pg_catalog.setval", "trap.fi", "vault.fi"]),
+    ("SELECT '{k}'::regnamespace, to_regnamespace('{k}')", &["oracle", "vault", "trap", "rollout_ledger"]),
+    ("SELECT to_tsvector('{k}', 'a b')", &["english", "pg_catalog.simple"]),
+    ("SELECT '{k}'::regcollation", &["\"C\"", "trap.coll", "vault.coll"]),
+    ("SELECT '{k}'::regoper", &["+", "pg_catalog.=", "trap.==="]),
+];
+
+/// System columns in every position; `{c}` is one.
+const SYSTEM: &[&str] = &[
+    "SELECT {c} FROM oracle.r",
+    "SELECT r.{c} FROM oracle.r r",
+    "SELECT id FROM oracle.r WHERE {c} IS NOT NULL",
+    "SELECT id FROM oracle.r ORDER BY {c}",
+    "SELECT count(DISTINCT {c}::text) FROM oracle.r",
+    "SELECT (SELECT max({c}::text) FROM oracle.r)",
+    "SELECT id FROM oracle.r GROUP BY id, {c}",
+    "UPDATE oracle.w SET a = 1 WHERE id = 1 RETURNING {c}",
+    "DELETE FROM oracle.w WHERE {c} IS NULL",
+];
+
+const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
+
+/// Sizes: the largest the checker allows with the default memory_mib (64),
+/// which must stay under it on the server, and the bombs, which must not
+/// pass (if one did, the memory tripwire would say so).
+const SIZES: &[&str] = &[
+    "SELECT length(rpad('', 16000000, 'x'))",
+    "SELECT length(format('%15000000s', ''))",
+    "SELECT length(replace(rpad('', 2000000, 'x'), 'x', 'xxxxxxx'))",
+    "SELECT count(*) FROM generate_series(1, 8000000)",
+    "SELECT length(concat(b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b)) FROM oracle.r",
+    "SELECT jsonb_build_object('b', b, 'j', j)::text FROM oracle.r",
+    "SELECT length(rpad('', abs(250000000), 'x'))",
+    "SELECT length(rpad('', (SELECT 250000000), 'x'))",
+    "SELECT length(lpad(b, a * 100000000)) FROM oracle.r",
+    "SELECT length(replace(replace(replace(rpad('', 1000000, 'x'), 'x', 'xxxxxxxx'), 'x', 'xxxxxxxx'), 'x', 'xxxxxx'))",
+    "SELECT length(replace(b, 'r', b)) FROM oracle.r",
+    "SELECT length(format('%*s', abs(100000000), ''))",
+    "SELECT count(*) FROM generate_series(1, abs(100000000))",
+    "SELECT length(string_agg(rpad('', 100000, 'x'), '')) FROM generate_series(1, 10000)",
+    "SELECT cardinality(array_agg(rpad('', 100000, 'x'))) FROM generate_series(1, 10000)",
+    "SELECT cardinality(ARRAY(SELECT rpad('', 1000, 'x') FROM generate_series(1, 100000)))",
+    "WITH RECURSIVE r(s, n) AS (SELECT 'x'::text, 1 UNION ALL SELECT s || s, n + 1 FROM r WHERE n < 28) SELECT max(length(s)) FROM r",
+];
+
 /// Every template case; `row_functions` are the catalog's one-argument
 /// functions that take a row (or any value), for attribute notation.
 pub fn cases(row_functions: &[String]) -> Vec<Case> {
@@ -148,6 +242,24 @@ pub fn cases(row_functions: &[String]) -> Vec<Case> {
         for f in row_functions {
             push(format!("attribute:{}:{f}", i + 1), vec![shape.replace("{f}", f)]);
         }
+    }
+    for (i, shape) in NAMED.iter().enumerate() {
+        for n in RELATION_NAMES {
+            push(format!("named:{}:{n}", i + 1), vec![shape.replace("{n}", n)]);
+        }
+    }
+    for (i, (shape, names)) in OTHER_NAMES.iter().enumerate() {
+        for k in names.iter() {
+            push(format!("named-other:{}:{k}", i + 1), vec![shape.replace("{k}", k)]);
+        }
+    }
+    for (i, shape) in SYSTEM.iter().enumerate() {
+        for c in SYSTEM_COLUMNS {
+            push(format!("system:{}:{c}", i + 1), vec![shape.replace("{c}", c)]);
+        }
+    }
+    for (i, sql) in SIZES.iter().enumerate() {
+        push(format!("size:{}", i + 1), vec![sql.to_string()]);
     }
     cases
 }

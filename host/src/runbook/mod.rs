@@ -57,6 +57,9 @@ pub struct Context {
     /// What a rehearsal's steps ask of `run` and `rollback` (`host
     /// rehearse`); nothing for any other command.
     pub rehearsal: Rehearsal,
+    /// The checker's catalog lists as the server has them, read once per
+    /// command when its work session connects ([`work::WorkSession::open`]).
+    pub catalog: std::sync::OnceLock<Arc<crate::sql::check::Catalog>>,
 }
 
 /// The hidden switches `host rehearse` passes to its steps.
@@ -264,9 +267,12 @@ impl Context {
         )))
     }
 
-    /// A plugin's SQL access on `client`, shared with the sandbox call.
+    /// A plugin's SQL access on `client`, shared with the sandbox call,
+    /// checked against the server's catalog lists (every plugin's client
+    /// comes from the work session, which read them when it connected).
     fn session(&self, plugin: &Plugin, client: &Arc<Client>) -> Arc<Mutex<SqlSession>> {
         let m = &plugin.manifest;
+        let catalog = self.catalog.get().cloned().unwrap_or_else(crate::sql::check::Catalog::built);
         Arc::new(Mutex::new(
             SqlSession::new(
                 client.clone(),
@@ -278,7 +284,8 @@ impl Context {
                 self.interrupt.clone(),
             )
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
-            .on_wire(self.target.wire(client)),
+            .on_wire(self.target.wire(client))
+            .with_catalog(catalog),
         ))
     }
 

@@ -30,9 +30,17 @@ pub(super) struct WorkSession {
 
 impl WorkSession {
     /// Connects the work session, registered for Ctrl-C
-    /// ([`Context::cancel_all`]).
+    /// ([`Context::cancel_all`]), and, the first time in a command, reads
+    /// the checker's catalog lists from the server (one round trip): a newer
+    /// server's functions are in them, which a list built into the host
+    /// would miss.
     pub async fn open(ctx: &Context, verb: &'static str) -> Result<WorkSession, Failure> {
-        Ok(WorkSession { client: ctx.connect(verb).await?, verb, used: false })
+        let client = ctx.connect(verb).await?;
+        if ctx.catalog.get().is_none() {
+            let catalog = crate::sql::check::Catalog::read(&client).await.map_err(|e| Failure::Database(e.into()))?;
+            let _ = ctx.catalog.set(Arc::new(catalog));
+        }
+        Ok(WorkSession { client, verb, used: false })
     }
 
     /// The session for the next plugin, as clean as a new connection:

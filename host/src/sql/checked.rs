@@ -38,7 +38,7 @@ impl CheckCache {
     /// cache when this text passed under the same rules before.
     pub fn check(
         &mut self,
-        checker: &Checker<'_>,
+        checker: &Checker,
         sql: &str,
         params: usize,
         read_only: bool,

@@ -17,7 +17,7 @@ use crate::connect::wire::Wire;
 use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
-use check::Checker;
+use check::{Catalog, Checker};
 use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
 use std::sync::Arc;
@@ -66,7 +66,10 @@ pub struct Change {
 pub struct SqlSession {
     client: Arc<Client>,
     cancel: Canceller,
-    grants: Grants,
+    grants: Arc<Grants>,
+    /// The catalog lists the checker uses: the server's, read once per
+    /// command ([`SqlSession::with_catalog`]).
+    catalog: Arc<Catalog>,
     read_only: bool,
     limits: Limits,
     /// End of the current call's wall time; the sandbox sets it per call.
@@ -107,7 +110,8 @@ impl SqlSession {
         SqlSession {
             client,
             cancel,
-            grants,
+            grants: Arc::new(grants),
+            catalog: Catalog::built(),
             read_only,
             limits,
             deadline,
@@ -135,6 +139,13 @@ impl SqlSession {
         }
     }
 
+    /// The catalog lists to check this session's statements against: the
+    /// connected server's ([`Catalog::read`]), not the ones built in.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
+    }
+
     /// Under roles: every statement must leave the session as `role`.
     pub fn as_role(mut self, role: Option<&str>) -> Self {
         self.role = role.map(str::to_string);
@@ -144,7 +155,7 @@ impl SqlSession {
     /// Runs one plugin statement. The outer error stops the plugin (a limit,
     /// the deadline, Ctrl-C); the inner one is the plugin's to handle.
     pub async fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Result<RowSet, SqlError>, Stop> {
-        let checked = match self.begin(statement, params.len())? {
+        let checked = match self.begin_with(statement, params)? {
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -191,12 +202,41 @@ impl SqlSession {
         // The check is synchronous work: it stops itself at the deadline, and
         // a check that ends past it stops the plugin like any other overrun.
         // A text this session passed under the same rules is a lookup.
-        let checker = Checker::new(&self.grants, self.read_only).limits(self.limits.memory_mib, Some(self.deadline));
+        let checker = Checker::shared(self.grants.clone(), self.read_only)
+            .limits(self.limits.memory_mib, Some(self.deadline))
+            .catalog(self.catalog.clone());
         let checked = self.checked.check(&checker, statement, params, self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
         }
         Ok(checked.map_err(|refusal| self.refuse(statement, refusal.to_string())))
+    }
+
+    /// [`SqlSession::begin`] for a statement sent with `params`: the check
+    /// bounds how many times it may copy what it reads (`copies`, see
+    /// `check/sizes.rs`), and the host holds that times its largest
+    /// parameter to the plugin's `memory_mib`, the bytes it makes the server
+    /// hold from what the plugin sent.
+    fn begin_with(
+        &mut self,
+        statement: &str,
+        params: &[SqlValue],
+    ) -> Result<Result<Arc<check::Checked>, SqlError>, Stop> {
+        let checked = match self.begin(statement, params.len())? {
+            Ok(c) => c,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let largest = params.iter().map(convert::size).max().unwrap_or(0);
+        let limit = self.limits.memory_mib * 1024 * 1024;
+        if checked.copies * largest as f64 > limit as f64 {
+            let why = format!(
+                "the statement may copy what it reads {} times, and its largest parameter is {largest} bytes: \
+                 together more than the plugin's memory limit, memory_mib = {} (copy the parameter fewer times)",
+                checked.copies, self.limits.memory_mib
+            );
+            return Ok(Err(self.refuse(statement, why)));
+        }
+        Ok(Ok(checked))
     }
 
     /// A refusal (`RL000`), recorded so the tier fails even if the plugin

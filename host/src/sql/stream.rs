@@ -41,7 +41,7 @@ impl SqlSession {
     /// Checks `statement` like `query`, requires a SELECT, and opens it as a
     /// cursor; the handle is for [`SqlSession::next_rows`].
     pub async fn open_stream(&mut self, statement: &str, params: &[SqlValue]) -> Result<Result<u32, SqlError>, Stop> {
-        let checked = match self.begin(statement, params.len())? {
+        let checked = match self.begin_with(statement, params)? {
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };

@@ -17,25 +17,38 @@
 //! before the parser sees the text, and `sizes.rs` the constant size
 //! arguments that would make the server allocate more than the plugin may.
 //!
-//! The check never crashes and never runs long: it runs on a thread of its
-//! own with a known stack (libpg_query sizes its stack-depth guard from the
-//! calling thread's stack, which a wasmtime fiber does not describe), its
-//! cost is linear in the statement, which is at most
+//! `names.rs` holds objects named by text (`setval('s.seq', 1)`,
+//! `'s.t'::regclass`), and `catalog.rs` the lists derived from the
+//! server's catalog, read from the server a command runs against.
+//!
+//! The check never crashes and never runs long: it runs on a checker thread
+//! with a known stack (`worker.rs`: libpg_query sizes its stack-depth guard
+//! from the calling thread's stack, which a wasmtime fiber does not
+//! describe), its cost is linear in the statement, which is at most
 //! [`MAX_STATEMENT_BYTES`], and the walk stops at the call's deadline.
 
 mod bounds;
+mod catalog;
+mod constants;
+mod ddl;
+mod names;
 mod policy;
 mod sizes;
 mod walk;
+mod worker;
 
 #[cfg(test)]
 mod attack_tests;
+#[cfg(test)]
+mod classes_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
 mod tests;
 
-pub use policy::{callable_list, MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
+pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
+pub use sizes::MAX_COPIES;
 
 /// The `pg_catalog` functions any plugin may call without a grant, for the
 /// reviewer's tools and the differential oracle (which lets a restricted
@@ -45,16 +58,13 @@ pub fn safe_functions() -> &'static [&'static str] {
 }
 
 use crate::manifest::Grants;
-use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType, OnConflictAction, RangeVar};
+use ddl::{drop_table, implicit_sequences, named_indexes};
+use pg_query::protobuf::{node::Node as N, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 use walk::Walk;
-
-/// Stack of the thread a check runs on: libpg_query's stack-depth guard
-/// allows itself up to 2 MB (plus 512 kB of slack) and the walk's recursion
-/// is bounded by the decoder's nesting limit; 8 MiB leaves room for both.
-const CHECK_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a statement does to one relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -174,6 +184,10 @@ pub struct Checked {
     pub kind: StatementKind,
     /// Every relation it touches and how.
     pub accesses: Vec<(String, Op)>,
+    /// How many times it may copy the values it reads into what the server
+    /// holds (`sizes.rs`): the host holds copies × its largest parameter
+    /// to the plugin's `memory_mib` before sending it.
+    pub copies: f64,
 }
 
 /// Why a statement was refused, and what would allow it (if anything can).
@@ -202,24 +216,39 @@ fn refuse_grant<T>(reason: impl Into<String>, key: &str, object: &str) -> Result
     Err(Refusal { reason: reason.into(), grant: Some(format!("{key} = [\"{object}\"]")) })
 }
 
-/// Checks plugin statements against one plugin's grants.
-pub struct Checker<'a> {
-    grants: &'a Grants,
+/// Checks plugin statements against one plugin's grants. Cheap to clone:
+/// what it holds is shared, so a checker thread can take its own copy.
+#[derive(Clone)]
+pub struct Checker {
+    grants: Arc<Grants>,
     read_only: bool,
     /// The plugin's memory limit, which bounds constant size arguments.
     memory_mib: u64,
     /// When the walk must give up (the plugin's call's wall time).
     deadline: Option<Instant>,
+    /// The catalog-derived lists (attribute notation, names as text).
+    catalog: Arc<Catalog>,
 }
 
-impl<'a> Checker<'a> {
+/// A statement `check_here` panics on in test builds, to prove a panic is
+/// a refusal and its thread is replaced.
+#[cfg(test)]
+const PANIC_FOR_TESTS: &str = "SELECT 'the checker panics on this in tests'";
+
+impl Checker {
     /// A checker for a plugin; `read_only` for gate, verify and probe, and
     /// for a tier's post-conditions.
     /// Its size bound is the default plugin memory limit until
-    /// [`Checker::limits`] says otherwise.
-    pub fn new(grants: &'a Grants, read_only: bool) -> Self {
+    /// [`Checker::limits`] says otherwise, and its catalog lists the ones
+    /// built into the host until [`Checker::catalog`] gives the server's.
+    pub fn new(grants: &Grants, read_only: bool) -> Self {
+        Checker::shared(Arc::new(grants.clone()), read_only)
+    }
+
+    /// [`Checker::new`] over grants already shared.
+    pub fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
         let memory_mib = crate::manifest::Limits::default().memory_mib;
-        Checker { grants, read_only, memory_mib, deadline: None }
+        Checker { grants, read_only, memory_mib, deadline: None, catalog: Catalog::built() }
     }
 
     /// The plugin's memory limit (bounds constant size arguments, see
@@ -231,24 +260,26 @@ impl<'a> Checker<'a> {
         self
     }
 
-    /// Parses, walks and checks one statement; refuses anything it cannot
-    /// prove is granted. Runs on a thread of its own (see the module doc);
-    /// a panic there is a refusal, never the host's end.
-    pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
-        std::thread::scope(|s| {
-            let worker = std::thread::Builder::new()
-                .name("sql-check".into())
-                .stack_size(CHECK_STACK_BYTES)
-                .spawn_scoped(s, || self.check_here(sql, params));
-            match worker {
-                Ok(handle) => handle.join().unwrap_or_else(|_| refuse("the checker failed on this statement")),
-                Err(e) => refuse(format!("the checker could not start: {e}")),
-            }
-        })
+    /// The catalog lists to check against: the connected server's.
+    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
-    fn check_here(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+    /// Parses, walks and checks one statement; refuses anything it cannot
+    /// prove is granted. Runs on a checker thread (see `worker.rs`); a
+    /// panic there is a refusal, never the host's end.
+    pub fn check(&self, sql: &str, params: usize) -> Result<Checked, Refusal> {
+        // Before the text is copied to the thread: its size is bounded here.
         bounds::before_parse(sql, params)?;
+        worker::check(self, sql)
+    }
+
+    fn check_here(&self, sql: &str) -> Result<Checked, Refusal> {
+        #[cfg(test)]
+        if sql == PANIC_FOR_TESTS {
+            panic!("a checker panic, for the tests");
+        }
         let parsed = pg_query::parse(sql, 0).or_else(|e| refuse(bounds::parse_error(&e)))?;
         let stmts = &parsed.protobuf.stmts;
         if stmts.len() != 1 {
@@ -261,6 +292,7 @@ impl<'a> Checker<'a> {
         let node_json = &tree["stmts"][0]["stmt"]["node"];
         let mut walk = Walk::new(self, node_json);
         let statement_kind = self.dispatch(&mut walk, node, node_json)?;
+        let copies = sizes::check(node_json, self.memory_mib)?;
         let sql =
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
@@ -268,7 +300,7 @@ impl<'a> Checker<'a> {
         if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
-        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses() })
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies })
     }
 
     fn allows(&self, op: Op, relation: &str) -> bool {
@@ -428,111 +460,6 @@ fn reads_a_column(v: &Value, except: Option<&str>) -> bool {
 fn assigns_into_a_column(targets: &Value) -> bool {
     let targets = targets.as_array().map(Vec::as_slice).unwrap_or_default();
     targets.iter().any(|t| t["node"]["ResTarget"]["indirection"].as_array().is_some_and(|i| !i.is_empty()))
-}
-
-/// The sequences `CREATE TABLE` makes for serial and identity columns,
-/// named as PostgreSQL names them (`table_column_seq`): each needs a create
-/// grant like the table. A name the server would have to shorten or
-/// change is refused, since the grant could not name it.
-fn implicit_sequences(s: &pg_query::protobuf::CreateStmt) -> Result<Vec<Value>, Refusal> {
-    let Some(table) = &s.relation else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    for element in &s.table_elts {
-        let Some(N::ColumnDef(column)) = &element.node else { continue };
-        let type_names: Vec<&str> = column
-            .type_name
-            .iter()
-            .flat_map(|t| &t.names)
-            .filter_map(|n| match &n.node {
-                Some(N::String(s)) => Some(s.sval.as_str()),
-                _ => None,
-            })
-            .collect();
-        let serial =
-            matches!(type_names.as_slice(), [name] | ["pg_catalog", name] if policy::SERIAL_TYPES.contains(name));
-        let identity = column.constraints.iter().any(|c| {
-            matches!(&c.node, Some(N::Constraint(c)) if c.contype == pg_query::protobuf::ConstrType::ConstrIdentity as i32)
-        });
-        if !(serial || identity) {
-            continue;
-        }
-        let name = format!("{}_{}_seq", table.relname, column.colname);
-        if name.len() > policy::MAX_IDENT {
-            return refuse(format!(
-                "serial/identity column {}: its sequence's name ({name}) is too long for a grant to name; use a shorter name",
-                column.colname
-            ));
-        }
-        out.push(relation_named(&table.schemaname, &name));
-    }
-    Ok(out)
-}
-
-/// The indexes a PRIMARY KEY, UNIQUE or EXCLUDE constraint creates under
-/// the name the statement gives it (`CONSTRAINT name PRIMARY KEY`): a
-/// relation in the table's schema like any other, so it needs its own
-/// create grant. (Unnamed ones get the server's `table_…_pkey`/`_key`/`_excl`
-/// names, which the table's own grant covers.)
-fn named_indexes(s: &pg_query::protobuf::CreateStmt) -> Vec<Value> {
-    use pg_query::protobuf::ConstrType;
-    let Some(table) = &s.relation else { return Vec::new() };
-    let column_constraints = s.table_elts.iter().filter_map(|e| match &e.node {
-        Some(N::ColumnDef(c)) => Some(c.constraints.iter()),
-        _ => None,
-    });
-    let constraints = s.table_elts.iter().chain(column_constraints.flatten()).chain(&s.constraints);
-    constraints
-        .filter_map(|c| match &c.node {
-            Some(N::Constraint(c)) => Some(c),
-            _ => None,
-        })
-        .filter(|c| {
-            !c.conname.is_empty()
-                && [ConstrType::ConstrPrimary, ConstrType::ConstrUnique, ConstrType::ConstrExclusion]
-                    .iter()
-                    .any(|t| *t as i32 == c.contype)
-        })
-        .map(|c| relation_named(&table.schemaname, &c.conname))
-        .collect()
-}
-
-/// A relation the statement names only implicitly (a drop's victim, a
-/// sequence or index it creates), in the parse tree's `RangeVar` shape, so
-/// the walk's one relation rule decides it.
-fn relation_named(schema: &str, name: &str) -> Value {
-    serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name, "relpersistence": "p", "inh": true})
-}
-
-/// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every
-/// victim is named, so the drop grant covers all it removes.
-fn drop_table(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<(), Refusal> {
-    if s.remove_type != ObjectType::ObjectTable as i32 {
-        return refuse("only DROP TABLE is allowed");
-    }
-    if s.behavior == DropBehavior::DropCascade as i32 {
-        return refuse("DROP … CASCADE drops objects no grant names");
-    }
-    for object in &s.objects {
-        let names: Vec<String> = match &object.node {
-            Some(N::List(l)) => l
-                .items
-                .iter()
-                .map(|i| match &i.node {
-                    Some(N::String(s)) => Ok(s.sval.clone()),
-                    _ => refuse("unexpected name in DROP"),
-                })
-                .collect::<Result<_, _>>()?,
-            _ => return refuse("unexpected object in DROP"),
-        };
-        match names.as_slice() {
-            [schema, name] => {
-                let rv = relation_named(schema, name);
-                walk.relation(obj(&rv)?, Op::Drop)?;
-            }
-            _ => return refuse(format!("DROP TABLE {}: name the table as schema.name", names.join("."))),
-        }
-    }
-    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {

@@ -63,17 +63,84 @@ pub(super) const KNOWN_NODES: &[&str] = &[
 
 /// Functions (in `pg_catalog`) any plugin may call without a grant: each only
 /// computes a value, from its arguments, the clock, randomness or a catalog
-/// lookup; none runs SQL given as text, reaches files or changes settings.
+/// lookup; none runs SQL given as text, reaches files or changes settings,
+/// and none tells a rehearsal copy from production (no server address,
+/// start time, backend or transaction id: `tests/classes.rs` holds every
+/// argument-less built-in to that). Their sizes are bounded by `sizes.rs`;
+/// the aggregates that hold every row (`string_agg`, `array_agg`,
+/// `json(b)_agg`, `jsonb_object_agg`) are refused there, whatever a grant
+/// says, and so are not on this list. `to_regclass` names a relation by
+/// text, held to `names.rs`.
 #[rustfmt::skip]
 pub(super) const SAFE_FUNCTIONS: &[&str] = &[
-    "abs", "array_agg", "array_length", "avg", "bool_and", "bool_or", "btrim", "cardinality", "ceil",
+    "abs", "array_length", "avg", "bool_and", "bool_or", "btrim", "cardinality", "ceil",
     "char_length", "concat", "concat_ws", "count", "current_database", "date_part", "date_trunc", "dense_rank",
-    "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_agg", "jsonb_build_array",
-    "jsonb_build_object", "jsonb_object_agg", "json_agg", "json_build_object", "lag", "lead", "left", "length",
+    "every", "floor", "format", "gen_random_uuid", "generate_series", "jsonb_build_array",
+    "jsonb_build_object", "json_build_object", "lag", "lead", "left", "length",
     "lower", "lpad", "ltrim", "max", "md5", "min", "mod", "now", "rank", "replace", "right", "round",
-    "row_number", "rpad", "rtrim", "similar_to_escape", "split_part", "starts_with", "string_agg", "strpos", "substr", "substring",
+    "row_number", "rpad", "rtrim", "similar_to_escape", "split_part", "starts_with", "strpos", "substr", "substring",
     "sum", "to_char", "to_jsonb", "to_regclass", "trim", "unnest", "upper",
 ];
+
+/// The schema of the host's ledger: no statement names anything in it, by
+/// a relation or by text (`setval('rollout_ledger.…')`).
+pub(super) const LEDGER_SCHEMA: &str = "rollout_ledger";
+
+/// System columns: a row's transaction ids, command ids, physical place and
+/// table oid. They are facts about a copy, not data (every row a `pg_dump`
+/// restore wrote has one `xmin`; the oids and places differ), so a plugin
+/// reading them could tell a rehearsal copy from production and behave
+/// well only on the copy. No grant allows them: every use a tier has (a
+/// row version, a row's identity) has a data column to use instead.
+pub(super) const SYSTEM_COLUMNS: &[&str] = &["ctid", "xmin", "cmin", "xmax", "cmax", "tableoid"];
+
+/// What a built-in function does with the relation (or other object) an
+/// argument names by text; the grant it needs is in `names.rs`. A function
+/// the catalog says takes a relation or schema by name and this table does
+/// not know (`brin_summarize_range`, `pg_extension_config_dump`, …) is
+/// refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NameUse {
+    /// Only resolves the name (`to_regclass`, a cast to `regclass`): the
+    /// schema must be one the grants name, as PostgreSQL asks USAGE on it.
+    Lookup,
+    /// Reads about the relation (its size, properties): `read` on it.
+    Read,
+    /// Reads a sequence's state (`currval`): `sequences` on it.
+    Sequence,
+    /// Advances a sequence (`nextval`): `sequences`, and not read-only.
+    Draw,
+    /// Sets a sequence (`setval`): `sequences` and `update`, not read-only.
+    Set,
+}
+
+/// What `function` does with the object its name argument names.
+pub(super) fn name_use(function: &str) -> Option<NameUse> {
+    use NameUse::*;
+    Some(match function {
+        "to_regclass" | "to_regproc" | "to_regprocedure" | "to_regoper" | "to_regoperator" | "to_regtype"
+        | "to_regnamespace" | "to_regrole" | "to_regcollation" | "regclass" => Lookup,
+        "pg_relation_size"
+        | "pg_total_relation_size"
+        | "pg_table_size"
+        | "pg_indexes_size"
+        | "pg_relation_filenode"
+        | "pg_relation_filepath"
+        | "pg_column_is_updatable"
+        | "pg_relation_is_updatable"
+        | "pg_index_has_property"
+        | "pg_index_column_has_property"
+        | "pg_get_replica_identity_index"
+        | "pg_partition_root"
+        | "pg_partition_ancestors"
+        | "pg_partition_tree"
+        | "pg_relation_is_publishable" => Read,
+        "currval" | "pg_sequence_last_value" => Sequence,
+        "nextval" => Draw,
+        "setval" => Set,
+        _ => return None,
+    })
+}
 
 /// Functions libpg_query's deparser writes back in their SQL form
 /// (`TRIM(BOTH … FROM …)`), with the argument counts it handles. The parser
@@ -95,25 +162,6 @@ pub(super) const SQL_SYNTAX_ARITIES: &[(&str, &[usize])] = &[
     ("xmlexists", &[2]),
     ("pg_collation_for", &[1]),
 ];
-
-/// Whether `name` is a `pg_catalog` function that one argument can call:
-/// `alias.name` on a relation alias without such a column is the call
-/// `name(alias)` (attribute notation), which would bypass the function
-/// check, so `x.name` is refused for every such name. The list is derived
-/// from the server's catalog (`callable.sql`), never written by hand, and
-/// `tests/grants.rs` fails when it differs from the server the tests run.
-pub(super) fn callable_with_one_argument(name: &str) -> bool {
-    static NAMES: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| include_str!("callable.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect())
-        .contains(name)
-}
-
-/// The names `callable_with_one_argument` knows, for the test that
-/// compares them with the server's catalog.
-pub fn callable_list() -> &'static str {
-    include_str!("callable.txt")
-}
 
 /// Parse-tree fields that name an object other than a relation, function,
 /// operator or type (which have rules of their own in `walk.rs`): every

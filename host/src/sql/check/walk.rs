@@ -5,11 +5,9 @@
 //! is refused: whatever it cannot see, it cannot prove granted.
 
 use super::policy::{
-    callable_with_one_argument, forbidden_reason, name_rule, NameRule, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS,
-    SQL_SYNTAX_ARITIES,
+    forbidden_reason, name_rule, NameRule, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS, SQL_SYNTAX_ARITIES, SYSTEM_COLUMNS,
 };
-use super::sizes::Asked;
-use super::{obj, refuse, refuse_grant, Checker, Op, Refusal, StatementKind};
+use super::{names, obj, refuse, refuse_grant, sizes, Checker, Op, Refusal, StatementKind};
 use pg_query::protobuf::CoercionForm;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -53,15 +51,13 @@ const NODES_PER_CLOCK_READ: u64 = 1024;
 
 /// One statement's walk: what it found so far, and what it needs to know
 /// about the whole statement while looking at one node.
-pub(super) struct Walk<'c, 'g> {
-    checker: &'c Checker<'g>,
+pub(super) struct Walk<'c> {
+    checker: &'c Checker,
     accesses: Vec<(String, Op)>,
     /// Names a function in FROM answers to, with its column aliases: a
     /// scalar there makes `name.f` a call of `f` (attribute notation).
     function_aliases: Vec<(String, Vec<String>)>,
     scope: Scope,
-    /// What the statement's constant size arguments ask the server for.
-    asked: Asked,
     nodes: u64,
 }
 
@@ -117,15 +113,14 @@ fn collect_funcnames(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-impl<'c, 'g> Walk<'c, 'g> {
+impl<'c> Walk<'c> {
     /// A walk of the statement `tree` (the top node) for `checker`.
-    pub(super) fn new(checker: &'c Checker<'g>, tree: &Value) -> Self {
+    pub(super) fn new(checker: &'c Checker, tree: &Value) -> Self {
         Walk {
             checker,
             accesses: Vec::new(),
             function_aliases: function_aliases(tree),
             scope: Scope::default(),
-            asked: Asked::new(checker.memory_mib),
             nodes: 0,
         }
     }
@@ -267,6 +262,9 @@ impl<'c, 'g> Walk<'c, 'g> {
                 }
             }
             "TypeName" => return self.type_name(body),
+            "TypeCast" => self.reg_cast(body)?,
+            "ColumnDef" => column_type(body)?,
+            "IndexElem" => system_column(body.get("name").and_then(Value::as_str).unwrap_or(""), "an index element")?,
             _ => {}
         }
         self.fields(body, &[])
@@ -324,6 +322,10 @@ impl<'c, 'g> Walk<'c, 'g> {
             _ => return refuse(format!("function name {} is not schema.name", names.join("."))),
         };
         let full = format!("{schema}.{name}");
+        // Before the grant: no grant allows these, so none is suggested.
+        if schema == "pg_catalog" {
+            sizes::accumulator(name)?;
+        }
         let safe = schema == "pg_catalog" && SAFE_FUNCTIONS.contains(&name);
         if !safe && !self.checker.grants.functions.contains(&full) {
             return refuse_grant(format!("calling function {full} is not granted"), "functions", &full);
@@ -343,9 +345,23 @@ impl<'c, 'g> Walk<'c, 'g> {
             }
         }
         if schema == "pg_catalog" {
-            self.asked.call(name, args)?;
+            let variadic = body.get("func_variadic").and_then(Value::as_bool).unwrap_or(false);
+            self.checker.named_arguments(name, args, variadic)?;
         }
         Ok(())
+    }
+
+    /// A cast to a reg* type resolves a name (`'s.t'::regclass`): held to
+    /// `names.rs` like `to_regclass`.
+    fn reg_cast(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        let ty = body.get("type_name").unwrap_or(&Value::Null);
+        let names: Vec<&str> = ty["names"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|n| n["node"]["String"]["sval"].as_str()).collect())
+            .unwrap_or_default();
+        let Some(reg) = names::reg_type(&names) else { return Ok(()) };
+        let array = ty["array_bounds"].as_array().is_some_and(|b| !b.is_empty());
+        self.checker.named_by_cast(reg, body.get("arg").unwrap_or(&Value::Null), array)
     }
 
     /// An exclusion constraint runs its operators on every later write:
@@ -357,6 +373,11 @@ impl<'c, 'g> Walk<'c, 'g> {
     /// so each element must name a class, which the name rule holds to
     /// built-in ones.
     fn constraint(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
+        for key in ["keys", "including", "fk_attrs", "pk_attrs"] {
+            for name in body.get(key).and_then(Value::as_array).into_iter().flatten() {
+                system_column(name["node"]["String"]["sval"].as_str().unwrap_or(""), "a constraint")?;
+            }
+        }
         let method = body.get("access_method").and_then(Value::as_str).unwrap_or("");
         let defaults_built_in = matches!(method, "" | "btree" | "hash");
         for exclusion in body.get("exclusions").and_then(Value::as_array).into_iter().flatten() {
@@ -409,7 +430,11 @@ impl<'c, 'g> Walk<'c, 'g> {
     }
 
     /// Column references: `column` or `relation.column` (or `.*`); a third
-    /// part could be a function in attribute notation.
+    /// part could be a function in attribute notation, and no part may be a
+    /// system column. `alias.f` is the call `f(alias)` where `alias` has no
+    /// column `f`, for any `pg_catalog` function one argument can call: the
+    /// list is the connected server's (`catalog.rs`), so a newer server's
+    /// functions are in it.
     fn column_ref(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
         let fields: Vec<&str> = body
             .get("fields")
@@ -420,8 +445,11 @@ impl<'c, 'g> Walk<'c, 'g> {
         if n > 2 {
             return refuse("column references have at most two parts (alias.column)");
         }
+        if let Some(last) = fields.last().filter(|_| fields.len() == n) {
+            system_column(last, "a column reference")?;
+        }
         if let [qualifier, name] = fields.as_slice() {
-            if callable_with_one_argument(name) {
+            if self.checker.catalog.callable_with_one_argument(name) {
                 return refuse(format!(
                     "`{qualifier}.{name}` can call the function `{name}({qualifier})` (attribute notation) where \
                      `{qualifier}` has no column `{name}`; write the column unqualified (`{name}`), or rename it \
@@ -488,6 +516,35 @@ impl<'c, 'g> Walk<'c, 'g> {
         }
         Ok(())
     }
+}
+
+/// A system column (`xmin`, `ctid`, …) is refused wherever a name stands:
+/// see `policy::SYSTEM_COLUMNS`.
+fn system_column(name: &str, what: &str) -> Result<(), Refusal> {
+    if SYSTEM_COLUMNS.contains(&name) {
+        return refuse(format!(
+            "{what} names the system column {name}: system columns tell a restored copy from its source (every \
+             row a restore wrote has one xmin; oids and row places differ), so no plugin may read them; use a data \
+             column (a version number, the primary key)"
+        ));
+    }
+    Ok(())
+}
+
+/// A column of a reg* type would store names the server resolves as the
+/// checker does not see them (a literal inserted into it): refused.
+fn column_type(body: &Map<String, Value>) -> Result<(), Refusal> {
+    let names: Vec<&str> = body["type_name"]["names"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|n| n["node"]["String"]["sval"].as_str()).collect())
+        .unwrap_or_default();
+    if let Some(reg) = names::reg_type(&names) {
+        return refuse(format!(
+            "a column of type {reg} stores objects by name, resolved where the checker does not see it; store the \
+             name as text"
+        ));
+    }
+    Ok(())
 }
 
 /// A field naming an object other than a relation, function, operator or
