@@ -254,3 +254,26 @@ impl Lock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock file's first line is a comment naming its path: a path
+    /// holding a newline must not end the comment and make the rest TOML.
+    #[test]
+    fn a_path_with_a_newline_stays_in_the_header_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a\nplugins = 1\n.lock");
+        let mut lock = Lock::default();
+        lock.plugins.insert(
+            "p".into(),
+            Locked { sha256: "s".into(), grants: "g".into(), files: BTreeMap::new(), acknowledged: vec!["x.y".into()] },
+        );
+        lock.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().ends_with("runs only these bytes and grants."), "{text}");
+        let back = Lock::read(&path).unwrap();
+        assert_eq!(back.plugins["p"], lock.plugins["p"]);
+    }
+}
