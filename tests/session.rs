@@ -10,10 +10,13 @@ use support::proxy::Proxy;
 use support::*;
 
 /// A granted function that leaves what the checker refuses in a plugin's
-/// own SQL: a temporary table, a LISTEN, an SQL prepared statement.
+/// own SQL (and no manifest may grant): session settings, a temporary
+/// table, a LISTEN, an SQL prepared statement.
 const LINGER: &str = "
     CREATE FUNCTION public.linger() RETURNS text LANGUAGE plpgsql AS $$
     BEGIN
+      PERFORM set_config('leak.setting', 'left by tier 7', false);
+      PERFORM set_config('application_name', 'left by tier 7', false);
       CREATE TEMP TABLE leaked_temp (x int);
       LISTEN leak_channel;
       EXECUTE 'PREPARE leak_prepared AS SELECT 1';

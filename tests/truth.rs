@@ -7,65 +7,12 @@
 
 mod support;
 
+use support::screen::{assert_inert, cells, screen};
 use support::*;
-
-/// The emulated terminal: tall enough that nothing scrolls off.
-const ROWS: u16 = 600;
-const COLS: u16 = 200;
 
 /// The forging fixture in tier 4's place.
 fn forger_plan() -> Vec<String> {
     plan_with(Some("t4-containment"), &["tests/plugins/forger.wasm"])
-}
-
-/// Characters a terminal acts on or that reorder or hide text: C0 but LF,
-/// DEL, C1, bidi embeddings, overrides and isolates, zero-width characters,
-/// line and paragraph separators, BOM. Written here independently of the
-/// host's own list.
-fn active(c: char) -> bool {
-    (c < ' ' && c != '\n')
-        || ('\u{7f}'..='\u{9f}').contains(&c)
-        || ('\u{200b}'..='\u{200f}').contains(&c)
-        || ('\u{2028}'..='\u{202e}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
-        || c == '\u{feff}'
-}
-
-/// A stream as sent to the terminal holds no control byte: no ESC (so no
-/// CSI, OSC 52, OSC 8), no CR, no BEL, no 8-bit CSI, no bidi override.
-fn assert_inert(what: &str, text: &str) {
-    if let Some((at, c)) = text.char_indices().find(|&(_, c)| active(c)) {
-        let from = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
-        panic!("{what}: raw U+{:04X} at byte {at}, in the line {:?}", c as u32, &text[from..(at + 40).min(text.len())]);
-    }
-}
-
-/// What a terminal shows after receiving `bytes`, as logical lines (rows
-/// the terminal wrapped are joined). The tty turns `\n` into `\r\n`.
-fn screen(bytes: &[u8]) -> Vec<String> {
-    let mut cooked = Vec::with_capacity(bytes.len() + 256);
-    for &b in bytes {
-        if b == b'\n' {
-            cooked.push(b'\r');
-        }
-        cooked.push(b);
-    }
-    let mut parser = vt100::Parser::new(ROWS, COLS, 0);
-    parser.process(&cooked);
-    let s = parser.screen();
-    assert!(s.cursor_position().0 < ROWS - 1, "the output scrolled off the emulated screen");
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for (i, row) in s.rows(0, COLS).enumerate() {
-        line.push_str(&row);
-        if !s.row_wrapped(i as u16) {
-            lines.push(std::mem::take(&mut line));
-        }
-    }
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    lines
 }
 
 /// Whether a screen line starts (after indentation) with `text`.
@@ -160,22 +107,6 @@ fn assert_log_tells_the_truth(log: &str) {
         }
         assert!(quoted(printed), "rollout.log, forged text outside a tagged line or a table row: {l:?}");
     }
-}
-
-/// `|` not escaped by a backslash.
-fn cells(row: &str) -> usize {
-    let mut n = 0;
-    let mut chars = row.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '|' => n += 1,
-            _ => {}
-        }
-    }
-    n
 }
 
 /// report.md: only the host's headings, no HTML, comment, link or image,

@@ -375,6 +375,12 @@ where
         ctx.rehearsal = rehearsal;
         let plan =
             Plan::load(&ctx.sandbox, &args.plan.tiers, args.plan.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
+        for (plugin, (key, object, why)) in
+            plan.all().flat_map(|p| grants::warnings(&p.manifest).into_iter().map(move |w| (p, w)))
+        {
+            ctx.reporter
+                .status("Warning", &format!("{} holds the acknowledged grant {key} {object}: {why}", plugin.label()));
+        }
         let mut roles = args.plan.roles;
         if let Some(path) = &args.plan.lock {
             let lock = grants::Lock::read(path).map_err(Failure::Plan)?;

@@ -6,7 +6,7 @@
 //! each data file's sha256. `host run --lock FILE` refuses any plugin that
 //! differs or is missing from it, so the host runs only what was reviewed.
 
-use crate::manifest::Manifest;
+use crate::manifest::{dangerous, Manifest};
 use crate::plan::Plugin;
 use crate::text::terminal;
 use anyhow::{bail, Context, Result};
@@ -33,6 +33,7 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     push("function", &m.grants.functions);
     push("sequence", &m.grants.sequences);
     push("references", &m.grants.references);
+    push("acknowledge", &m.grants.acknowledge);
     push("file", &m.files);
     let params: Vec<String> = m.params.iter().map(|(k, p)| format!("{k} ~ /{}/", p.pattern)).collect();
     push("param", &params);
@@ -66,10 +67,26 @@ pub fn digest(m: &Manifest) -> String {
     hex::encode(Sha256::digest(format!("{}\n{}\n{text}\n", m.name, m.kind).as_bytes()))
 }
 
+/// Each dangerous grant the manifest acknowledges: the grant key, the
+/// object, and what it lets the plugin do.
+pub fn warnings(m: &Manifest) -> Vec<(&'static str, &str, &'static str)> {
+    let mut out = Vec::new();
+    for object in &m.grants.acknowledge {
+        let why = dangerous::classify(object).map(dangerous::Class::why).unwrap_or_default();
+        for (key, list) in m.grants.lists() {
+            if list.contains(object) {
+                out.push((key, object.as_str(), why));
+            }
+        }
+    }
+    out
+}
+
 /// The text form: every plugin's grants, then write access per relation.
 /// Each line is rendered by [`terminal`], so a manifest string can never
 /// move the cursor or hide another line (the manifest check refuses such
-/// strings at load already; this holds whatever reaches here).
+/// strings at load already; this holds whatever reaches here). A granted
+/// dangerous object the manifest acknowledges is a WARNING line first.
 pub fn text(plugins: &[Plugin]) -> String {
     let mut out = String::new();
     let mut writes: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -79,6 +96,9 @@ pub fn text(plugins: &[Plugin]) -> String {
         out.push_str(&format!("plugin {} — {}\n", terminal(&p.manifest.name), terminal(&p.label())));
         out.push_str(&format!("  sha256    {}\n", p.sha256));
         out.push_str(&format!("  grants    {}\n", digest(&p.manifest)));
+        for (key, object, why) in warnings(&p.manifest) {
+            out.push_str(&format!("  {}\n", terminal(&format!("WARNING   {key} {object}: {why} (acknowledged)"))));
+        }
         for line in lines(&p.manifest) {
             out.push_str(&format!("  {}\n", terminal(&line)));
         }
@@ -108,6 +128,9 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
                 "grants": p.manifest.grants, "files": p.file_digests(),
                 "limits": p.manifest.limits, "params": p.manifest.params, "metrics": p.manifest.metrics,
                 "post_conditions": p.manifest.post_conditions, "rollback_conditions": p.manifest.rollback_conditions,
+                "warnings": warnings(&p.manifest).into_iter()
+                    .map(|(key, object, why)| serde_json::json!({"grant": key, "object": object, "why": why}))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -125,6 +148,10 @@ pub struct Locked {
     pub grants: String,
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The dangerous grants the reviewer let through, acknowledged in the
+    /// manifest (`host grants` shows each as a WARNING); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged: Vec<String>,
 }
 
 /// The lock file: reviewed plugins by name, and whether they were reviewed
@@ -147,7 +174,14 @@ impl Lock {
         let plugins = plugins
             .into_iter()
             .map(|p| {
-                let locked = Locked { sha256: p.sha256.clone(), grants: digest(&p.manifest), files: p.file_digests() };
+                let mut acknowledged = p.manifest.grants.acknowledge.clone();
+                acknowledged.sort();
+                let locked = Locked {
+                    sha256: p.sha256.clone(),
+                    grants: digest(&p.manifest),
+                    files: p.file_digests(),
+                    acknowledged,
+                };
                 (p.manifest.name.clone(), locked)
             })
             .collect();
@@ -164,9 +198,11 @@ impl Lock {
             );
         }
         crate::outfile::refuse_foreign(path, LOCK_HEADER, "lock file")?;
+        // The path is the operator's, but a newline in it would end the
+        // comment and make the rest TOML: shown inert, like any text.
         let text = format!(
             "{LOCK_HEADER} `host run --lock {}` runs only these bytes and grants.\n{}",
-            path.display(),
+            terminal(&path.display().to_string()),
             toml::to_string_pretty(self).context("cannot serialise the lock file")?
         );
         crate::outfile::write_atomic(path, text.as_bytes())
@@ -196,6 +232,12 @@ impl Lock {
                     if want.grants != got.grants {
                         problems.push(format!("{name}: grants differ from the reviewed ones"));
                     }
+                    if want.acknowledged != got.acknowledged {
+                        problems.push(format!(
+                            "{name}: acknowledged dangerous grants differ (locked {:?}, found {:?})",
+                            want.acknowledged, got.acknowledged
+                        ));
+                    }
                     if want.files != got.files {
                         problems.push(format!(
                             "{name}: data files differ (locked {:?}, found {:?})",
@@ -210,5 +252,28 @@ impl Lock {
             bail!("refusing plugins that do not match the lock file: {}", problems.join("; "));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock file's first line is a comment naming its path: a path
+    /// holding a newline must not end the comment and make the rest TOML.
+    #[test]
+    fn a_path_with_a_newline_stays_in_the_header_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a\nplugins = 1\n.lock");
+        let mut lock = Lock::default();
+        lock.plugins.insert(
+            "p".into(),
+            Locked { sha256: "s".into(), grants: "g".into(), files: BTreeMap::new(), acknowledged: vec!["x.y".into()] },
+        );
+        lock.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().ends_with("runs only these bytes and grants."), "{text}");
+        let back = Lock::read(&path).unwrap();
+        assert_eq!(back.plugins["p"], lock.plugins["p"]);
     }
 }

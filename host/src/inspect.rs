@@ -27,7 +27,13 @@ pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Re
         // each line is rendered inert ([`terminal`]).
         println!("{}", terminal(&format!("{} — {}", p.path.display(), p.label())));
         println!("  sha256      {}", p.sha256);
-        let manifest = toml::to_string_pretty(&p.manifest).unwrap_or_default();
+        for (key, object, why) in crate::grants::warnings(&p.manifest) {
+            println!("  {}", terminal(&format!("WARNING     {key} {object}: {why} (acknowledged)")));
+        }
+        // Serialised by TOML's own rules, so each string is one quoted,
+        // escaped TOML value: the block reads back as the manifest.
+        let manifest = toml::to_string_pretty(&p.manifest)
+            .map_err(|e| anyhow::anyhow!("cannot show the manifest of {} as TOML: {e}", p.path.display()))?;
         println!("  manifest");
         for line in manifest.lines() {
             println!("    {}", terminal(line));

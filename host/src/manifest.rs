@@ -6,6 +6,13 @@
 //! whose sha256 the ledger records: changing either changes the digest.
 //! Unknown keys are refused, so a typo never silently drops a grant or limit.
 
+pub mod dangerous;
+mod grants;
+mod limits;
+
+pub use grants::{grant_refusal, suggested_grant, Grants, HOST_SCHEMAS};
+pub use limits::Limits;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -94,105 +101,6 @@ pub struct ParamSpec {
     pub approval: bool,
 }
 
-/// Resource limits; every one has a default so a plugin is never unbounded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Wall time of one call into the plugin, host calls included.
-    pub wall_time_ms: u64,
-    /// Linear memory of the plugin.
-    pub memory_mib: u64,
-    /// Statements per transaction (a tier's apply and post-conditions
-    /// together; a check plugin's one call).
-    pub statements: u64,
-    /// Rows returned to the plugin per transaction.
-    pub rows_returned: u64,
-    /// Rows inserted, updated or deleted per transaction (0: none may be).
-    pub rows_changed: u64,
-    /// `SET LOCAL statement_timeout` of the tier's transaction.
-    pub statement_timeout_ms: u64,
-    /// `SET LOCAL lock_timeout` of the tier's transaction.
-    pub lock_timeout_ms: u64,
-    /// Lines a plugin may log in one call: its `log` messages (a message of
-    /// n lines counts n) and its stdout/stderr lines together. Every line
-    /// reaches the operator's terminal and `rollout.log` with its tag, so
-    /// this bounds how many there are; 10,000 is far more than any runbook
-    /// step says (a One-Roof tier logs a few).
-    pub log_lines: u64,
-    /// Bytes a plugin may log in one call, as it sent them, before the host
-    /// escapes them (a byte shows as at most 4) and cuts each line at 4 KiB.
-    /// A message that would pass it is refused whole and the plugin
-    /// stopped: with 1 MiB, one call writes at most ~4 MiB plus the tags.
-    pub log_bytes: u64,
-    /// Metrics (check table rows) one call may return. `report.json` keeps
-    /// every one; One-Roof's largest table has 17, and no operator reads
-    /// 1,000.
-    pub metrics: u64,
-    /// Bytes of metric text one call may return: every metric's name,
-    /// expected and actual value together. A total, not a per-field cap,
-    /// because `report.json` keeps the text exact: the total is what bounds
-    /// it (a 4 KiB field cap would still let 1,000 metrics bring 12 MiB).
-    /// 64 KiB is 64 bytes a metric at the full count; One-Roof's largest
-    /// table has 302.
-    pub metric_text: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            wall_time_ms: 60_000,
-            memory_mib: 64,
-            statements: 1_000,
-            rows_returned: 100_000,
-            rows_changed: 100_000,
-            statement_timeout_ms: 30_000,
-            lock_timeout_ms: 5_000,
-            log_lines: 10_000,
-            log_bytes: 1024 * 1024,
-            metrics: 1_000,
-            metric_text: 64 * 1024,
-        }
-    }
-}
-
-/// What the plugin's SQL may touch; nothing is allowed unless a line here
-/// grants it. Relations are `schema.name`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Grants {
-    pub read: Vec<String>,
-    pub insert: Vec<String>,
-    pub update: Vec<String>,
-    pub delete: Vec<String>,
-    /// Tables the plugin may `CREATE TABLE`.
-    pub create: Vec<String>,
-    /// Tables the plugin may `DROP TABLE`.
-    pub drop: Vec<String>,
-    /// Functions beyond the safe default set, as `schema.name`.
-    pub functions: Vec<String>,
-    /// Sequences the plugin's inserts draw from (`USAGE` for its role).
-    pub sequences: Vec<String>,
-    /// Tables a foreign key of a table it creates points at: PostgreSQL
-    /// needs `REFERENCES` on them for the `CREATE TABLE`, and no other
-    /// grant says so (`host grants --role-sql`, the role proof).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<String>,
-}
-
-impl Grants {
-    /// Every relation this plugin may write, with the operation.
-    pub fn writes(&self) -> impl Iterator<Item = (&'static str, &String)> {
-        let ops: [(&'static str, &Vec<String>); 5] = [
-            ("insert", &self.insert),
-            ("update", &self.update),
-            ("delete", &self.delete),
-            ("create", &self.create),
-            ("drop", &self.drop),
-        ];
-        ops.into_iter().flat_map(|(op, list)| list.iter().map(move |r| (op, r)))
-    }
-}
-
 /// Why a manifest cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -211,11 +119,11 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        plain_text(self)?;
-        let bad = |s: String| Err(ManifestError::Invalid(s));
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return bad(format!("name `{}` must be non-empty letters, digits, `-` or `_`", self.name));
+        for (field, value, rule) in self.text_fields() {
+            rule.check(&field, value)?;
         }
+        self.grants.validate()?;
+        let bad = |s: String| Err(ManifestError::Invalid(s));
         match (self.kind, self.ordinal) {
             (Kind::Gate, Some(_)) => return bad("a gate has no ordinal: it always runs first".into()),
             (Kind::Tier | Kind::Verify | Kind::Probe, None) => {
@@ -236,47 +144,172 @@ impl Manifest {
                 return bad(format!("parameter `{name}`: pattern is not a valid regular expression: {e}"));
             }
         }
-        for file in &self.files {
-            if file.is_empty() || file.contains('/') || file.starts_with('.') {
-                return bad(format!("data file `{file}` must be a plain file name in the data directory"));
-            }
-        }
-        let named = self.grants.read.iter().chain(&self.grants.references).chain(&self.grants.sequences);
-        for rel in named.chain(self.grants.writes().map(|(_, r)| r)) {
-            if rel.split('.').count() != 2 {
-                return bad(format!("grant `{rel}` must be schema-qualified: `schema.name`"));
-            }
-            if rel.starts_with("rollout_ledger.") {
-                return bad(format!("grant `{rel}`: the ledger belongs to the host; no plugin may touch it"));
-            }
-        }
         self.validate_metrics()?;
-        let l = &self.limits;
-        let day = 24 * 3600 * 1000;
-        for (name, value, min, max) in [
-            ("wall_time_ms", l.wall_time_ms, 1, day),
-            ("memory_mib", l.memory_mib, 1, 4096),
-            ("statement_timeout_ms", l.statement_timeout_ms, 1, day),
-            ("lock_timeout_ms", l.lock_timeout_ms, 1, day),
-            ("statements", l.statements, 1, u32::MAX as u64),
-            ("rows_returned", l.rows_returned, 1, u32::MAX as u64),
-            ("rows_changed", l.rows_changed, 0, u32::MAX as u64),
-            // What a plugin makes the host write and keep: bounded low
-            // enough that the worst case fits a terminal and a disk.
-            ("log_lines", l.log_lines, 1, 1_000_000),
-            ("log_bytes", l.log_bytes, 1, 64 * 1024 * 1024),
-            ("metrics", l.metrics, 1, 100_000),
-            ("metric_text", l.metric_text, 1, 16 * 1024 * 1024),
-        ] {
-            if value < min || value > max {
-                return bad(format!("limit {name}={value} must be between {min} and {max}; every limit is bounded"));
-            }
-        }
+        self.limits.validate()?;
         Ok(())
     }
 }
 
+/// What a manifest string may hold, by field. [`Manifest::text_fields`]
+/// is the one table giving each field its rule, and every output that
+/// shows a manifest string (the grants text, `inspect`, `explain`, status
+/// and report tables, `report.md`, the role SQL, the lock file) relies on
+/// it. First, everywhere: no control or invisible character
+/// ([`crate::text::is_hidden`]: ESC, CR, newline, tab, bidi overrides, …).
+/// Then names — of the plugin, databases, granted objects, data files,
+/// parameters, metrics — are ASCII words, stricter than PostgreSQL on
+/// purpose: no space (a metric name may have single spaces between words),
+/// quote, backslash, `|`, backtick or non-ASCII letter, so no name can
+/// hide, forge or reorder a line, a table cell or a grant, whatever
+/// language shows it. Prose (descriptions) is one line without
+/// leading or trailing spaces, shown escaped wherever it goes; a pattern has
+/// no whitespace, so `param name ~ /pattern/` stays one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The plugin's name (ledger key, role name, log tag).
+    PluginName,
+    /// A database name: one identifier.
+    Database,
+    /// A granted relation, sequence or function: `schema.name`.
+    Object,
+    /// A data file in the data directory.
+    FileName,
+    /// A rollout parameter's name.
+    ParamName,
+    /// A metric name of a check table.
+    MetricName,
+    /// A parameter's regular expression.
+    Pattern,
+    /// A description.
+    Prose,
+}
+
+/// Longest metric name a manifest may declare.
+pub const MAX_METRIC_NAME: usize = 128;
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1): a longer name is cut.
+const MAX_IDENTIFIER: usize = 63;
+/// Longest description: one terminal line, never cut when shown.
+const MAX_PROSE: usize = crate::text::LINE_BYTES;
+
+impl Rule {
+    /// The rule in words, for the error that names it.
+    fn says(self) -> String {
+        let ident = format!("1 to {MAX_IDENTIFIER} ASCII letters, digits, `_`, `$` or `-`");
+        match self {
+            Rule::PluginName => format!("the plugin's name: {ident} but no `$`"),
+            Rule::Database => format!("a database name: {ident}"),
+            Rule::Object => format!("schema-qualified: `schema.name`, each part {ident}"),
+            Rule::FileName => "a plain file name in the data directory: 1 to 255 ASCII letters, digits, `_`, `-` or \
+                               `.`, not starting with `.`"
+                .into(),
+            Rule::ParamName => format!("a parameter name: {ident} but no `$`"),
+            Rule::MetricName => format!(
+                "a metric name of 1 to {MAX_METRIC_NAME} characters: ASCII letters, digits, `_`, `-`, `.` and single \
+                 spaces between words"
+            ),
+            Rule::Pattern => "a regular expression without whitespace (write a space as `\\x20` or `[ ]`)".into(),
+            Rule::Prose => format!("one line of at most {MAX_PROSE} bytes without leading or trailing whitespace"),
+        }
+    }
+
+    /// Whether `c` may stand anywhere in a value of this rule.
+    fn char_ok(self, c: char) -> bool {
+        let ascii = |extra: &str| c.is_ascii_alphanumeric() || extra.contains(c);
+        match self {
+            Rule::PluginName | Rule::ParamName => ascii("_-"),
+            Rule::Database => ascii("_$-"),
+            Rule::Object => ascii("_$-."),
+            Rule::FileName => ascii("_-."),
+            Rule::MetricName => ascii("_-. "),
+            Rule::Pattern => !c.is_whitespace(),
+            Rule::Prose => true,
+        }
+    }
+
+    /// `Ok` when `value` follows the rule (hidden characters aside), else
+    /// the rule in words and what broke it.
+    pub fn allows(self, value: &str) -> Result<(), String> {
+        let sized = |v: &str, max: usize| !v.is_empty() && v.len() <= max;
+        let bad_char = value.chars().find(|&c| !self.char_ok(c));
+        let shaped = match self {
+            Rule::PluginName | Rule::ParamName | Rule::Database => sized(value, MAX_IDENTIFIER),
+            Rule::Object => {
+                let parts: Vec<&str> = value.split('.').collect();
+                parts.len() == 2 && parts.iter().all(|p| sized(p, MAX_IDENTIFIER))
+            }
+            Rule::FileName => sized(value, 255) && !value.starts_with('.'),
+            Rule::MetricName => sized(value, MAX_METRIC_NAME) && value.trim() == value && !value.contains("  "),
+            Rule::Pattern => value.len() <= 1024,
+            Rule::Prose => value.len() <= MAX_PROSE && value.trim() == value,
+        };
+        if shaped && bad_char.is_none() {
+            return Ok(());
+        }
+        let found = bad_char.map(|c| format!(", and it holds {c:?} (U+{:04X})", c as u32)).unwrap_or_default();
+        Err(format!("must be {}{found}", self.says()))
+    }
+
+    /// Holds `value` of `field` to the rule, naming the field and showing
+    /// the value inert.
+    fn check(self, field: &str, value: &str) -> Result<(), ManifestError> {
+        let shown = crate::text::terminal(value);
+        if let Some(c) = value.chars().find(|&c| crate::text::is_hidden(c)) {
+            return Err(ManifestError::Invalid(format!(
+                "manifest field `{field}` holds the control or invisible character U+{:04X} (\"{shown}\"): manifest \
+                 strings must be plain one-line text",
+                c as u32
+            )));
+        }
+        self.allows(value).map_err(|why| {
+            ManifestError::Invalid(format!("manifest field `{field}` {why} (the value is `{shown}`); {STRICTER}"))
+        })
+    }
+}
+
+/// Why a manifest is stricter than the language a string ends up in.
+pub const STRICTER: &str = "manifests are stricter than PostgreSQL here so that no string can hide, forge or \
+                            reorder a line, a table cell or a grant a reviewer reads: rename it";
+
 impl Manifest {
+    /// Every string of the manifest with its field's name and [`Rule`]:
+    /// the one place a field gets its rule. A new string field must be
+    /// added here (the test `every_string_field_has_a_rule` counts them).
+    pub fn text_fields(&self) -> Vec<(String, &String, Rule)> {
+        let mut out = vec![
+            ("name".to_string(), &self.name, Rule::PluginName),
+            ("description".to_string(), &self.description, Rule::Prose),
+        ];
+        let g = &self.grants;
+        let lists: [(&str, &Vec<String>, Rule); 16] = [
+            ("databases", &self.databases, Rule::Database),
+            ("files", &self.files, Rule::FileName),
+            ("summary", &self.summary, Rule::MetricName),
+            ("metrics", &self.metrics, Rule::MetricName),
+            ("post_conditions", &self.post_conditions, Rule::MetricName),
+            ("rollback_conditions", &self.rollback_conditions, Rule::MetricName),
+            ("grants.read", &g.read, Rule::Object),
+            ("grants.insert", &g.insert, Rule::Object),
+            ("grants.update", &g.update, Rule::Object),
+            ("grants.delete", &g.delete, Rule::Object),
+            ("grants.create", &g.create, Rule::Object),
+            ("grants.drop", &g.drop, Rule::Object),
+            ("grants.functions", &g.functions, Rule::Object),
+            ("grants.sequences", &g.sequences, Rule::Object),
+            ("grants.references", &g.references, Rule::Object),
+            ("grants.acknowledge", &g.acknowledge, Rule::Object),
+        ];
+        for (key, values, rule) in lists {
+            out.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v, rule)));
+        }
+        for (name, spec) in &self.params {
+            let shown = crate::text::terminal(name);
+            out.push((format!("params.{shown}"), name, Rule::ParamName));
+            out.push((format!("params.{shown}.pattern"), &spec.pattern, Rule::Pattern));
+            out.push((format!("params.{shown}.description"), &spec.description, Rule::Prose));
+        }
+        out
+    }
+
     /// The declared metric names fit the kind: a check plugin declares
     /// `metrics`, a tier `post_conditions` and `rollback_conditions`; each
     /// list non-empty, without repeats; a probe's `summary` names declared metrics.
@@ -307,9 +340,6 @@ impl Manifest {
                 ));
             }
             for (i, name) in list.iter().enumerate() {
-                if name.trim().is_empty() || name.chars().count() > MAX_METRIC_NAME {
-                    return bad(format!("`{key}[{i}]` must be a metric name of 1 to {MAX_METRIC_NAME} characters"));
-                }
                 if list[..i].contains(name) {
                     return bad(format!("`{key}` declares the metric `{name}` twice"));
                 }
@@ -322,134 +352,5 @@ impl Manifest {
     }
 }
 
-/// Longest metric name a manifest may declare.
-pub const MAX_METRIC_NAME: usize = 128;
-
-/// Every string a reviewer reads (`grants`, `inspect`, reports) must be
-/// plain one-line text: a control or invisible character (ESC, CR, a bidi
-/// override, …; [`crate::text::is_hidden`]) could hide or redraw another
-/// line on the reviewer's terminal, so the manifest is refused, naming the
-/// field and showing the value inert.
-fn plain_text(m: &Manifest) -> Result<(), ManifestError> {
-    let mut fields: Vec<(String, &String)> = vec![("name".into(), &m.name), ("description".into(), &m.description)];
-    for (key, values) in [
-        ("databases", &m.databases),
-        ("files", &m.files),
-        ("summary", &m.summary),
-        ("metrics", &m.metrics),
-        ("post_conditions", &m.post_conditions),
-        ("rollback_conditions", &m.rollback_conditions),
-        ("grants.read", &m.grants.read),
-        ("grants.insert", &m.grants.insert),
-        ("grants.update", &m.grants.update),
-        ("grants.delete", &m.grants.delete),
-        ("grants.create", &m.grants.create),
-        ("grants.drop", &m.grants.drop),
-        ("grants.functions", &m.grants.functions),
-        ("grants.sequences", &m.grants.sequences),
-        ("grants.references", &m.grants.references),
-    ] {
-        fields.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v)));
-    }
-    for (name, spec) in &m.params {
-        let shown = crate::text::terminal(name);
-        fields.push((format!("params.{shown}"), name));
-        fields.push((format!("params.{shown}.pattern"), &spec.pattern));
-        fields.push((format!("params.{shown}.description"), &spec.description));
-    }
-    for (field, value) in fields {
-        if let Some(c) = value.chars().find(|&c| crate::text::is_hidden(c)) {
-            return Err(ManifestError::Invalid(format!(
-                "manifest field `{field}` holds the control or invisible character U+{:04X} (\"{}\"): manifest strings must be plain one-line text",
-                c as u32,
-                crate::text::terminal(value)
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod plain_text_tests {
-    use super::*;
-
-    #[test]
-    fn a_control_or_invisible_character_in_any_manifest_string_is_refused_naming_the_field() {
-        let base = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\npost_conditions = [\"m\"]\nrollback_conditions = [\"m\"]\n";
-        assert!(Manifest::parse(base).is_ok());
-        for (extra, field, shown) in [
-            ("[grants]\nread = [\"a.b\", \"\\u001b[2Ka.c\"]\n", "grants.read[1]", "\\x1b[2Ka.c"),
-            ("[grants]\ndrop = [\"a.b\\r\"]\n", "grants.drop[0]", "a.b\\r"),
-            ("[params.p]\npattern = \"x\"\ndescription = \"\\u202eevil\"\n", "params.p.description", "\\u{202e}evil"),
-            ("summary = [\"ok\\u0007\"]\n", "summary[0]", "ok\\x07"),
-        ] {
-            let e = Manifest::parse(&format!("{base}{extra}")).unwrap_err().to_string();
-            assert!(e.contains(&format!("manifest field `{field}`")) && e.contains(shown), "{e}");
-            assert!(!e.chars().any(crate::text::is_hidden), "{e:?}");
-        }
-        let e = Manifest::parse(&base.replace("description = \"d\"", "description = \"a\\nb\"")).unwrap_err();
-        assert!(e.to_string().contains("`description`"), "{e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const BASE: &str = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\npost_conditions = [\"m\"]\nrollback_conditions = [\"m\"]\n";
-
-    #[test]
-    fn the_ledger_and_unbounded_limits_cannot_be_granted() {
-        assert!(Manifest::parse(BASE).is_ok());
-        let ledger = format!("{BASE}[grants]\nread = [\"rollout_ledger.tier_event\"]\n");
-        assert!(Manifest::parse(&ledger).unwrap_err().to_string().contains("the ledger belongs to the host"));
-        let no_timeout = format!("{BASE}[limits]\nstatement_timeout_ms = 0\n");
-        assert!(Manifest::parse(&no_timeout).unwrap_err().to_string().contains("statement_timeout_ms=0"));
-        // A number TOML reads, above the bound: the bound refuses it.
-        let huge = format!("{BASE}[limits]\nwall_time_ms = 86400001\n");
-        let e = Manifest::parse(&huge).unwrap_err().to_string();
-        assert!(e.contains("limit wall_time_ms=86400001 must be between 1 and 86400000"), "{e}");
-        let memory = format!("{BASE}[limits]\nmemory_mib = 4097\n");
-        assert!(Manifest::parse(&memory).unwrap_err().to_string().contains("memory_mib=4097"));
-        // The output caps are bounded too, and none may be 0.
-        for (limit, value, says) in [
-            ("log_lines", "0", "limit log_lines=0 must be between 1 and 1000000"),
-            ("log_bytes", "67108865", "limit log_bytes=67108865 must be between 1 and 67108864"),
-            ("metrics", "100001", "limit metrics=100001 must be between 1 and 100000"),
-            ("metric_text", "0", "limit metric_text=0 must be between 1 and 16777216"),
-        ] {
-            let e = Manifest::parse(&format!("{BASE}[limits]\n{limit} = {value}\n")).unwrap_err().to_string();
-            assert!(e.contains(says), "{e}");
-        }
-        let l = Manifest::parse(BASE).unwrap().limits;
-        assert_eq!((l.log_lines, l.log_bytes, l.metrics, l.metric_text), (10_000, 1 << 20, 1_000, 64 << 10));
-        // rows_changed = 0 is a real limit: a tier that may change nothing.
-        assert!(Manifest::parse(&format!("{BASE}[limits]\nrows_changed = 0\n")).is_ok());
-        let gate_write =
-            "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = []\n[grants]\ninsert = [\"a.b\"]\n";
-        assert!(Manifest::parse(gate_write).unwrap_err().to_string().contains("read-only"));
-    }
-
-    #[test]
-    fn every_table_is_declared_by_name_for_the_plugins_kind() {
-        let tier = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = []\n";
-        let e = Manifest::parse(tier).unwrap_err().to_string();
-        assert!(e.contains("must declare `post_conditions"), "{e}");
-        let e = Manifest::parse(&format!("{tier}post_conditions = [\"a\"]\n")).unwrap_err().to_string();
-        assert!(e.contains("must declare `rollback_conditions"), "{e}");
-        let twice = format!("{tier}post_conditions = [\"a\", \"a\"]\nrollback_conditions = [\"b\"]\n");
-        assert!(Manifest::parse(&twice).unwrap_err().to_string().contains("declares the metric `a` twice"));
-        let tier_metrics =
-            format!("{tier}post_conditions = [\"a\"]\nrollback_conditions = [\"b\"]\nmetrics = [\"c\"]\n");
-        assert!(Manifest::parse(&tier_metrics).unwrap_err().to_string().contains("has no `metrics`"));
-        let probe = "name = \"p\"\nkind = \"probe\"\nordinal = 9\ndescription = \"d\"\ndatabases = []\n";
-        assert!(Manifest::parse(probe).unwrap_err().to_string().contains("must declare `metrics"));
-        assert!(Manifest::parse(&format!("{probe}metrics = [\"a\"]\nsummary = [\"a\"]\n")).is_ok());
-        let summary = format!("{probe}metrics = [\"a\"]\nsummary = [\"b\"]\n");
-        assert!(Manifest::parse(&summary).unwrap_err().to_string().contains("`summary` names `b`"));
-        let empty = format!("{probe}metrics = [\" \"]\n");
-        assert!(Manifest::parse(&empty).unwrap_err().to_string().contains("`metrics[0]` must be a metric name"));
-        let post = format!("{probe}metrics = [\"a\"]\npost_conditions = [\"a\"]\n");
-        assert!(Manifest::parse(&post).unwrap_err().to_string().contains("has no `post_conditions`"));
-    }
-}
+mod tests;

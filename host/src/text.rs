@@ -12,7 +12,8 @@
 //!   format characters that reorder or hide text (bidi overrides and
 //!   isolates, zero-width characters, line and paragraph separators, BOM),
 //!   are shown as escapes (`\x1b`, `\r`, `\u{202e}`), and the length is
-//!   capped with a visible `… [N more bytes]`;
+//!   capped with a visible `… [N more bytes]`; [`cell`] for a terminal
+//!   table's cell also escapes the characters the table's frame is drawn with;
 //! - [`markdown`] for `report.md`: the same, newlines flattened, and every
 //!   character that could start markup (`|`, `\`, backticks, emphasis,
 //!   links, images, headings, HTML, entities, autolinks) escaped.
@@ -106,6 +107,32 @@ pub fn cut(text: String, max: usize) -> String {
         end -= 1;
     }
     format!("{}… [{} more bytes]", &text[..end], text.len() - end)
+}
+
+/// Plugin-controlled text for one cell of a terminal table (check tables,
+/// `host status`): as [`terminal_within`], and the box-drawing and block
+/// characters the table draws its frame with (U+2500–U+259F: `│`, `┆`,
+/// `─`, …) shown as escapes too, so a cell cannot draw a column or a row
+/// of its own.
+pub fn cell(text: &str, max: usize) -> String {
+    let visible = terminal_within(text, max);
+    if !visible.chars().any(is_frame) {
+        return visible;
+    }
+    let mut out = String::with_capacity(visible.len() + 16);
+    for c in visible.chars() {
+        if is_frame(c) {
+            escape(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The characters a terminal table's frame is drawn with.
+fn is_frame(c: char) -> bool {
+    ('\u{2500}'..='\u{259f}').contains(&c)
 }
 
 /// Plugin-controlled text for one line of the terminal or `rollout.log`:
@@ -204,6 +231,13 @@ mod tests {
         // OSC 52 (clipboard) and OSC 8 (link) lose their ESC and BEL.
         let osc = terminal("\x1b]52;c;aGk=\x07\x1b]8;;http://x.invalid/\x1b\\link\x1b]8;;\x1b\\");
         assert!(inert(&osc) && osc.starts_with("\\x1b]52;c;aGk=\\x07"), "{osc}");
+    }
+
+    #[test]
+    fn a_table_cell_cannot_draw_a_frame() {
+        assert_eq!(cell("a │ b ┆ PASS", 100), "a \\u{2502} b \\u{2506} PASS");
+        assert_eq!(cell("plain", 100), "plain");
+        assert_eq!(cell("x\n└──", 100), "x\\n\\u{2514}\\u{2500}\\u{2500}");
     }
 
     #[test]

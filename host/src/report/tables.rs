@@ -176,7 +176,7 @@ fn incomplete(declared: &[String], metrics: &[Metric]) -> Vec<String> {
 
 /// A table cell of text the host does not control.
 fn cell(s: &str) -> String {
-    text::terminal_within(s, text::CELL_BYTES)
+    text::cell(s, text::CELL_BYTES)
 }
 
 /// One tier as reported.
@@ -237,7 +237,7 @@ pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
             cell(&p.outcome),
             cell(&p.started),
             cell(&p.ended),
-            text::terminal_within(&p.message, 80),
+            text::cell(&p.message, 80),
         ]);
     }
     out.push_str(&format!("Latest rollouts:\n{h}\n"));

@@ -194,15 +194,16 @@ pub struct Checked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub reason: String,
-    /// The manifest line that would grant it, when a grant can.
+    /// The manifest lines that would grant it (TOML the loader accepts),
+    /// when a grant can.
     pub grant: Option<String>,
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.reason)?;
-        if let Some(line) = &self.grant {
-            write!(f, "; to allow it, add to plugin.toml under [grants]: {line}")?;
+        if let Some(lines) = &self.grant {
+            write!(f, "; to allow it, add to plugin.toml under [grants]: {}", lines.replace('\n', "; "))?;
         }
         Ok(())
     }
@@ -212,8 +213,13 @@ fn refuse<T>(reason: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal { reason: reason.into(), grant: None })
 }
 
+/// A refusal a grant could lift: the loader's own rule says which lines
+/// would ([`crate::manifest::suggested_grant`]), or why none can.
 fn refuse_grant<T>(reason: impl Into<String>, key: &str, object: &str) -> Result<T, Refusal> {
-    Err(Refusal { reason: reason.into(), grant: Some(format!("{key} = [\"{object}\"]")) })
+    match crate::manifest::suggested_grant(key, object) {
+        Ok(lines) => Err(Refusal { reason: reason.into(), grant: Some(lines) }),
+        Err(why) => Err(Refusal { reason: format!("{}; no grant can allow it: {why}", reason.into()), grant: None }),
+    }
 }
 
 /// Checks plugin statements against one plugin's grants. Cheap to clone:

@@ -4,11 +4,10 @@
 use rollout_sdk::{execute, scalar, Metric, Result};
 
 fn apply() -> Result<()> {
-    execute("SELECT set_config('leak.setting', 'left by tier 7', false)")?;
-    execute("SELECT set_config('application_name', 'left by tier 7', false)")?;
     execute("SELECT pg_advisory_lock(4242)::text")?;
-    // A temporary table, a LISTEN and a PREPARE: the checker refuses them
-    // in a plugin's own SQL, a granted function runs them.
+    // Session settings, a temporary table, a LISTEN and a PREPARE: the
+    // checker refuses them in a plugin's own SQL (and no manifest may grant
+    // set_config), a granted function runs them.
     execute("SELECT public.linger()")?;
     Ok(())
 }

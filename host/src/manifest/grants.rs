@@ -1,0 +1,130 @@
+//! What a manifest may grant, and the loader's rule for each granted
+//! object: the one function ([`grant_refusal`]) both the loader and the
+//! grants check's suggestions ask, so `host explain` never suggests a line
+//! the loader refuses.
+
+use super::{dangerous, ManifestError, Rule};
+use serde::{Deserialize, Serialize};
+
+/// What the plugin's SQL may touch; nothing is allowed unless a line here
+/// grants it. Relations are `schema.name`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    pub read: Vec<String>,
+    pub insert: Vec<String>,
+    pub update: Vec<String>,
+    pub delete: Vec<String>,
+    /// Tables the plugin may `CREATE TABLE`.
+    pub create: Vec<String>,
+    /// Tables the plugin may `DROP TABLE`.
+    pub drop: Vec<String>,
+    /// Functions beyond the safe default set, as `schema.name`.
+    pub functions: Vec<String>,
+    /// Sequences the plugin's inserts draw from (`USAGE` for its role).
+    pub sequences: Vec<String>,
+    /// Tables a foreign key of a table it creates points at: PostgreSQL
+    /// needs `REFERENCES` on them for the `CREATE TABLE`, and no other
+    /// grant says so (`host grants --role-sql`, the role proof).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// Dangerous objects granted above that the author acknowledges (see
+    /// [`dangerous`]): `host grants` shows each as a WARNING, the lock file
+    /// lists them. Only the acknowledgeable classes; the others are never.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acknowledge: Vec<String>,
+}
+
+impl Grants {
+    /// Every grant list but `acknowledge`, by its key in `[grants]`.
+    pub fn lists(&self) -> [(&'static str, &Vec<String>); 9] {
+        [
+            ("read", &self.read),
+            ("insert", &self.insert),
+            ("update", &self.update),
+            ("delete", &self.delete),
+            ("create", &self.create),
+            ("drop", &self.drop),
+            ("functions", &self.functions),
+            ("sequences", &self.sequences),
+            ("references", &self.references),
+        ]
+    }
+
+    /// Every relation this plugin may write, with the operation.
+    pub fn writes(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let ops: [(&'static str, &Vec<String>); 5] = [
+            ("insert", &self.insert),
+            ("update", &self.update),
+            ("delete", &self.delete),
+            ("create", &self.create),
+            ("drop", &self.drop),
+        ];
+        ops.into_iter().flat_map(|(op, list)| list.iter().map(move |r| (op, r)))
+    }
+
+    /// Every granted object the loader refuses ([`grant_refusal`]), every
+    /// dangerous one not acknowledged, and every acknowledgement of
+    /// something not granted or not needing one.
+    pub(super) fn validate(&self) -> Result<(), ManifestError> {
+        let g = self;
+        let invalid = |field: String, value: &str, why: String| {
+            Err(ManifestError::Invalid(format!("manifest field `{field}` (`{value}`): {why}")))
+        };
+        for (key, list) in g.lists() {
+            for (i, object) in list.iter().enumerate() {
+                if let Some(why) = grant_refusal(object) {
+                    return invalid(format!("grants.{key}[{i}]"), object, why);
+                }
+                if let Some(class) = dangerous::classify(object).filter(|_| !g.acknowledge.contains(object)) {
+                    return invalid(format!("grants.{key}[{i}]"), object, dangerous::refusal(object, class));
+                }
+            }
+        }
+        for (i, object) in g.acknowledge.iter().enumerate() {
+            let field = format!("grants.acknowledge[{i}]");
+            if !dangerous::classify(object).is_some_and(dangerous::Class::acknowledgeable) {
+                return invalid(
+                    field,
+                    object,
+                    "it needs no acknowledgement (or can never be granted): remove it".into(),
+                );
+            }
+            if !g.lists().iter().any(|(_, list)| list.contains(object)) {
+                return invalid(field, object, "no grant above names it: remove it, or grant it".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why no manifest may grant `object` (`schema.name`), under any key, or
+/// `None` when one may (a dangerous one perhaps with an acknowledgement:
+/// [`dangerous::classify`]). The loader refuses exactly these, and the
+/// grants check asks [`suggested_grant`], never suggesting a refused line.
+pub fn grant_refusal(object: &str) -> Option<String> {
+    if let Err(why) = Rule::Object.allows(object) {
+        return Some(format!("`{object}` {why}; {}", super::STRICTER));
+    }
+    if object.split_once('.').is_some_and(|(schema, _)| HOST_SCHEMAS.contains(&schema)) {
+        return Some("the ledger belongs to the host; no plugin may touch it".into());
+    }
+    dangerous::classify(object).filter(|c| !c.acknowledgeable()).map(|class| dangerous::refusal(object, class))
+}
+
+/// Schemas the host owns: no grant may name anything in them.
+pub const HOST_SCHEMAS: &[&str] = &["rollout_ledger"];
+
+/// The `[grants]` lines that would allow `key` on `object`, as TOML the
+/// loader accepts (an acknowledgeable object with its `acknowledge` line),
+/// or why no manifest may grant it.
+pub fn suggested_grant(key: &str, object: &str) -> Result<String, String> {
+    if let Some(why) = grant_refusal(object) {
+        return Err(why);
+    }
+    let list = toml::Value::Array(vec![toml::Value::String(object.to_string())]);
+    match dangerous::classify(object) {
+        Some(class) => Ok(format!("{key} = {list}\nacknowledge = {list}  # WARNING: {}", class.why())),
+        None => Ok(format!("{key} = {list}")),
+    }
+}
