@@ -6,6 +6,7 @@
 //! stops the run; committed tiers stay, and `host rollback` restores the
 //! baseline.
 
+mod catalog;
 mod checks;
 mod commit;
 mod dry_run;
@@ -57,6 +58,9 @@ pub struct Context {
     /// What a rehearsal's steps ask of `run` and `rollback` (`host
     /// rehearse`); nothing for any other command.
     pub rehearsal: Rehearsal,
+    /// What the lock file says was reviewed of the catalog (`--lock`);
+    /// none without a lock file, and then any implicit code is refused.
+    pub reviewed: Option<crate::audit::Reviewed>,
 }
 
 /// The hidden switches `host rehearse` passes to its steps.
