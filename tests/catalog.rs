@@ -496,3 +496,40 @@ fn a_default_calling_a_function_is_refused_until_reviewed() {
 fn a_default_calling_a_function_is_refused_until_reviewed_under_roles() {
     run_case(&DEFAULT, true);
 }
+
+/// "Built in" is what initdb made (oid < 16384): an extension's objects are
+/// not, though PostgreSQL ships them — its type's I/O, its default
+/// operator class and its casts are refused until reviewed like any other.
+#[test]
+fn an_extensions_objects_are_not_built_in() {
+    let c = Cluster::start("extension");
+    c.psql(TRAP);
+    c.psql("CREATE EXTENSION citext; CREATE TABLE public.people (name citext); INSERT INTO public.people VALUES ('Ann')");
+    let f = Fixture::new(&["SELECT name::text FROM public.people ORDER BY name"], r#"read = ["public.people"]"#);
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(2)
+        .expect("Unreviewed type public.citext — reached by plugin test-catalog")
+        .expect("Unreviewed operator class public.citext_ops DEFAULT FOR TYPE public.citext USING btree")
+        .expect("Unreviewed cast (public.citext AS text) WITHOUT FUNCTION");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    c.host(&f.args("run", false, &["--lock", &lock])).expect_code(0).expect("ROLLOUT COMPLETE");
+}
+
+/// Every verb that runs a plugin audits first, before the gate: `gate`,
+/// `run`, `run --dry-run` and `rollback` (and so every step of a
+/// rehearsal, which runs them).
+#[test]
+fn every_verb_that_runs_a_plugin_audits_the_catalog_first() {
+    let c = Cluster::start("every-verb");
+    c.psql(TRAP);
+    c.psql(CAST.setup);
+    let f = Fixture::new(&["SELECT CAST(v AS point)::text FROM public.vcs"], CAST.grants);
+    for verb in [&["gate"][..], &["run", "--dry-run"], &["rollback"]] {
+        let r = c.host(&f.args(verb[0], false, &verb[1..]));
+        r.expect_code(2).expect("Unreviewed cast (character varying AS point)");
+        assert!(!r.all().contains("GATE"), "{verb:?}: the gate ran:\n{}", r.all());
+    }
+    assert!(c.untouched());
+    assert_eq!(c.hits(), 0);
+}
