@@ -504,7 +504,9 @@ fn a_default_calling_a_function_is_refused_until_reviewed_under_roles() {
 fn an_extensions_objects_are_not_built_in() {
     let c = Cluster::start("extension");
     c.psql(TRAP);
-    c.psql("CREATE EXTENSION citext; CREATE TABLE public.people (name citext); INSERT INTO public.people VALUES ('Ann')");
+    c.psql(
+        "CREATE EXTENSION citext; CREATE TABLE public.people (name citext); INSERT INTO public.people VALUES ('Ann')",
+    );
     let f = Fixture::new(&["SELECT name::text FROM public.people ORDER BY name"], r#"read = ["public.people"]"#);
     let r = c.host(&f.args("run", false, &[]));
     r.expect_code(2)

