@@ -18,6 +18,7 @@
 //! is reviewed as such.
 
 use super::definitions::{rule_targets, view_base};
+use crate::manifest::Grants;
 use crate::plan::Plugin;
 use crate::sql::check::Op;
 use anyhow::{bail, Result};
@@ -25,7 +26,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokio_postgres::Client;
 
-const REACH: &str = include_str!("reach.sql");
+const REACH: &str = include_str!("../reach.sql");
 
 /// A relation the walk from the plan's relations found.
 #[derive(Debug, Clone)]
@@ -218,15 +219,18 @@ impl Catalog {
     pub fn reach(&self, plugins: &[&Plugin]) -> Reach {
         let mut out = Reach::default();
         for p in plugins {
-            self.reach_of(p, &mut out);
+            self.reach_of(&p.manifest.name, &p.manifest.grants, &mut out);
         }
         out
     }
 
-    fn reach_of(&self, plugin: &Plugin, out: &mut Reach) {
-        let name = &plugin.manifest.name;
-        let grants = &plugin.manifest.grants;
+    /// Breadth first from every granted write: the first path found to a
+    /// relation and verb is a shortest one. A state already walked (a
+    /// granted write itself, or one reached before) is not walked again,
+    /// but a path into a granted write is still recorded (as granted).
+    fn reach_of(&self, name: &str, grants: &Grants, out: &mut Reach) {
         let mut seen: BTreeSet<(String, &'static str)> = BTreeSet::new();
+        let mut recorded: BTreeSet<(String, &'static str)> = BTreeSet::new();
         let mut queue: VecDeque<(u32, Op, String, Op, Vec<Hop>)> = VecDeque::new();
         for (key, rel) in grants.writes() {
             let Some(op) = write_op(key) else { continue };
@@ -239,20 +243,21 @@ impl Catalog {
                 match step {
                     Step::Unknown(why) => {
                         let relation = self.relations.get(&oid).map(|r| r.name.clone()).unwrap_or_default();
-                        let u = Unknown { plugin: name.clone(), relation, why };
+                        let u = Unknown { plugin: name.to_string(), relation, why };
                         if !out.unknown.contains(&u) {
                             out.unknown.push(u);
                         }
                     }
                     Step::To { via, name: to, oid: next, op: needs } => {
-                        if !seen.insert((to.clone(), needs.grant_key())) {
+                        if !recorded.insert((to.clone(), needs.grant_key())) {
                             continue;
                         }
+                        let walk = seen.insert((to.clone(), needs.grant_key()));
                         let mut path = path.clone();
                         path.push(Hop { via, to: to.clone() });
                         let granted = granted(grants, needs, &to);
                         out.reached.push(Reached {
-                            plugin: name.clone(),
+                            plugin: name.to_string(),
                             from: from.clone(),
                             op: first,
                             path: path.clone(),
@@ -260,7 +265,7 @@ impl Catalog {
                             needs,
                             granted,
                         });
-                        if let Some(next) = next {
+                        if let (Some(next), true) = (next, walk) {
                             queue.push_back((next, needs, from.clone(), first, path));
                         }
                     }
@@ -372,7 +377,7 @@ fn write_op(key: &str) -> Option<Op> {
     })
 }
 
-fn granted(g: &crate::manifest::Grants, op: Op, relation: &str) -> bool {
+fn granted(g: &Grants, op: Op, relation: &str) -> bool {
     let list = match op {
         Op::Insert => &g.insert,
         Op::Update => &g.update,
@@ -383,3 +388,6 @@ fn granted(g: &crate::manifest::Grants, op: Op, relation: &str) -> bool {
     };
     list.iter().any(|r| r == relation)
 }
+
+#[cfg(test)]
+mod tests;
