@@ -405,3 +405,24 @@ insert = ["public.items"]"#,
     r.expect_code(2)
         .expect(&format!("trigger log_items on public.items (not in the lock file {lock} (never reviewed))"));
 }
+
+/// What `host rehearse` will use to look wherever a plan can write:
+/// `host::audit::reach`, every relation the plan's writes reach, with the
+/// path to each, from the catalog alone.
+#[test]
+fn the_reach_of_a_plan_is_one_library_call() {
+    let c = Cluster::start("reach-library");
+    c.psql(CASCADE_SETUP);
+    let f = Fixture::new(&["DELETE FROM public.rt_parent"], r#"delete = ["public.rt_parent"]"#);
+    let plugins: Vec<host::plan::Plugin> =
+        f.plan.iter().map(|p| host::plan::read(std::path::Path::new(p), None).expect("a plugin")).collect();
+    let target = host::db::Target::new(Some(&c.url())).unwrap();
+    let reach = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let client = target.connect("reach test").await.unwrap();
+        host::audit::reach(&client, &plugins.iter().collect::<Vec<_>>()).await.unwrap()
+    });
+    assert_eq!(reach.relations().into_iter().collect::<Vec<_>>(), ["crm.rt_subscription"]);
+    let r = &reach.reached[0];
+    assert_eq!((r.plugin.as_str(), r.from.as_str(), r.granted), ("test-catalog", "public.rt_parent", false));
+    assert_eq!(r.path_text(), "public.rt_parent → ON DELETE CASCADE → crm.rt_subscription");
+}

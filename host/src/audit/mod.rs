@@ -75,20 +75,39 @@ const BEGIN: &str =
 /// reviewer's), in a read-only transaction of its own.
 pub async fn read(client: &Client, plugins: &[&Plugin]) -> Result<Audit> {
     let started = Instant::now();
-    client.batch_execute(BEGIN).await.context("cannot begin the catalog audit's read-only snapshot")?;
-    let result = read_in(client, plugins).await;
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = client.batch_execute(end).await;
-    let (implicit, reach) = result?;
-    ended.context("cannot end the catalog audit's read-only snapshot")?;
+    let (implicit, reach) = in_snapshot(client, read_in(client, plugins)).await?;
     Ok(Audit { implicit, reach, elapsed: started.elapsed(), queries: 2 })
 }
 
-async fn read_in(client: &Client, plugins: &[&Plugin]) -> Result<(Vec<Implicit>, Reach)> {
+/// Every relation the writes of `plugins` reach beyond their targets, with
+/// the path to each and whether the plugin holds its grant (one query, in
+/// a read-only transaction of its own): for a caller that needs only that,
+/// e.g. a rehearsal that must look wherever the plan can write.
+pub async fn reach(client: &Client, plugins: &[&Plugin]) -> Result<Reach> {
+    in_snapshot(client, async { Ok(catalog_of(client, plugins).await?.reach(plugins)) }).await
+}
+
+/// `work` inside the audit's snapshot ([`BEGIN`]), ended either way.
+async fn in_snapshot<T>(client: &Client, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    client.batch_execute(BEGIN).await.context("cannot begin the catalog audit's read-only snapshot")?;
+    let result = work.await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = client.batch_execute(end).await;
+    let value = result?;
+    ended.context("cannot end the catalog audit's read-only snapshot")?;
+    Ok(value)
+}
+
+/// The part of the catalog every relation the plugins name reaches.
+async fn catalog_of(client: &Client, plugins: &[&Plugin]) -> Result<reach::Catalog> {
     let named: BTreeSet<String> = plugins.iter().flat_map(|p| granted_relations(p)).collect();
-    let catalog = reach::Catalog::read(client, &named.into_iter().collect::<Vec<_>>())
+    reach::Catalog::read(client, &named.into_iter().collect::<Vec<_>>())
         .await
-        .context("cannot read what the plan's relations reach in the catalog")?;
+        .context("cannot read what the plan's relations reach in the catalog")
+}
+
+async fn read_in(client: &Client, plugins: &[&Plugin]) -> Result<(Vec<Implicit>, Reach)> {
+    let catalog = catalog_of(client, plugins).await?;
     let reach = catalog.reach(plugins);
     let scopes: Vec<(String, BTreeSet<u32>)> = plugins
         .iter()

@@ -121,6 +121,14 @@ pub struct Reach {
     pub unknown: Vec<Unknown>,
 }
 
+impl Reach {
+    /// Every relation some write of the plan reaches beyond its target,
+    /// granted or not.
+    pub fn relations(&self) -> BTreeSet<&str> {
+        self.reached.iter().map(|r| r.relation.as_str()).collect()
+    }
+}
+
 impl Reached {
     /// `one_roof.rt_parent → ON DELETE CASCADE → crm.rt_subscription`.
     pub fn path_text(&self) -> String {
