@@ -535,3 +535,33 @@ fn every_verb_that_runs_a_plugin_audits_the_catalog_first() {
     assert!(c.untouched());
     assert_eq!(c.hits(), 0);
 }
+
+/// The database-wide kinds no other case plants: a support function added
+/// to a built-in operator family (its built-in classes reach it), and a
+/// default table access method that is not built in (every CREATE TABLE
+/// without USING runs its handler).
+#[test]
+fn a_function_added_to_a_built_in_family_and_a_default_access_method_are_refused_until_reviewed() {
+    let c = Cluster::start("family-am");
+    c.psql(TRAP);
+    c.psql(
+        "CREATE FUNCTION public.int_text_cmp(int4, text) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$;
+         ALTER OPERATOR FAMILY integer_ops USING btree ADD FUNCTION 1 (int4, text) public.int_text_cmp(int4, text);
+         CREATE ACCESS METHOD trap_heap TYPE TABLE HANDLER heap_tableam_handler;
+         ALTER DATABASE directus SET default_table_access_method = trap_heap",
+    );
+    let f = Fixture::new(&["CREATE TABLE public.made_here (id int)"], r#"create = ["public.made_here"]"#);
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(2)
+        .expect(
+            "Unreviewed function 1 public.int_text_cmp(integer,text) added to operator family integer_ops USING btree",
+        )
+        .expect("Unreviewed access method trap_heap (default_table_access_method) — reached by every plugin");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    c.host(&f.args("run", false, &["--lock", &lock])).expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!(
+        c.psql("SELECT amname FROM pg_class JOIN pg_am ON pg_am.oid = relam WHERE relname = 'made_here'"),
+        "trap_heap"
+    );
+}
