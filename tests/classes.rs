@@ -70,6 +70,12 @@ fn classes(roles: bool) {
         c.psql(&out.stdout);
         extra.push("--roles");
     }
+    // The traps include an operator on built-in types, which the catalog
+    // audit refuses until reviewed (tests/catalog.rs): reviewed, what this
+    // test proves is the grants check alone.
+    let lock = c.dir.join("classes.lock").display().to_string();
+    c.review(&plan(), &lock, false).expect("reviewed catalog object(s)");
+    extra.extend(["--lock", lock.as_str()]);
     let before = c.state_digest();
     let r = c.host(&args("run", &plan(), &extra));
     if roles {

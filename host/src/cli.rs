@@ -120,6 +120,12 @@ pub enum Command {
         /// roles; `run --lock` then runs under them (`roles = true`).
         #[arg(long, requires = "lock")]
         roles: bool,
+        /// Also audit this database's catalog (read-only): the objects that
+        /// run code no statement names and every relation the plugins'
+        /// writes reach; with --lock, record those objects as reviewed.
+        /// Only when given (the environment is not read for it).
+        #[arg(long, short = 'd', visible_alias = "dbname", value_name = "URL", conflicts_with = "role_sql")]
+        database_url: Option<String>,
     },
     /// Say whether each statement is allowed for a plugin, and why (no database).
     Explain {
@@ -291,10 +297,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
         }
-        Command::Grants { args, lock, role_sql, roles } => {
+        Command::Grants { args, lock, role_sql, roles, database_url } => {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+            let catalog = match &database_url {
+                Some(url) => Some(review_catalog(url, &plugins).await?),
+                None if role_sql.is_none() => {
+                    eprintln!("note: {}", crate::audit::NEEDS_A_DATABASE);
+                    None
+                }
+                None => None,
+            };
             if let Some(path) = lock {
                 let mut lock = grants::Lock::of(&plugins);
+                if let Some((audit, _)) = &catalog {
+                    lock.catalog = audit.reviewable();
+                }
                 if roles {
                     // The roles must be possible before the reviewer says so.
                     crate::roles::Roles::of(&plugins).map_err(Failure::Plan)?;
@@ -302,16 +319,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 lock.write(&path).map_err(Failure::Plan)?;
                 let under = if roles { ", to run under their restricted roles" } else { "" };
-                eprintln!("wrote {} ({} plugins{under})", path.display(), plugins.len());
+                let objects = match &catalog {
+                    Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
+                    None => String::new(),
+                };
+                eprintln!("wrote {} ({} plugins{under}{objects})", path.display(), plugins.len());
             } else if let Some(role) = role_sql {
                 let roles = crate::roles::Roles::of(&plugins).map_err(Failure::Plan)?;
                 print!("{}", crate::roles::sql::role_sql(&roles, &role));
             } else if args.json {
-                let json =
-                    serde_json::to_string_pretty(&grants::json(&plugins)).map_err(|e| Failure::Plan(e.into()))?;
+                let mut json = grants::json(&plugins);
+                if let Some((audit, database)) = &catalog {
+                    json["catalog"] = crate::audit::json(audit, &plugins, database);
+                }
+                let json = serde_json::to_string_pretty(&json).map_err(|e| Failure::Plan(e.into()))?;
                 println!("{json}");
             } else {
                 print!("{}", grants::text(&plugins));
+                if let Some((audit, database)) = &catalog {
+                    print!("\n{}", crate::audit::text(audit, &plugins, database));
+                }
             }
             Ok(())
         }
@@ -331,6 +358,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             inspect::explain(&loaded, &all)
         }
     }
+}
+
+/// `host grants … --database-url URL`: the catalog audit of the plugins on
+/// that database, read-only, for the reviewer; and the database's name.
+async fn review_catalog(url: &str, plugins: &[plan::Plugin]) -> Result<(crate::audit::Audit, String), Failure> {
+    let target = db::Target::new(Some(url)).map_err(Failure::Plan)?;
+    let name = format!("host grants by {} pid {}", os_user().unwrap_or_default(), std::process::id());
+    let client = target.connect(&name.chars().take(63).collect::<String>()).await.map_err(Failure::Database)?;
+    client.batch_execute(runbook::CONTROL_SETTINGS).await?;
+    let database = db::current_database(&client).await.map_err(Failure::Database)?;
+    let all: Vec<&plan::Plugin> = plugins.iter().collect();
+    let audit = crate::audit::read(&client, &all).await.map_err(Failure::Database)?;
+    Ok((audit, database))
 }
 
 /// `host rehearse`: its own report directory, the steps under it.
@@ -385,6 +425,7 @@ where
         if let Some(path) = &args.plan.lock {
             let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
             lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
+            ctx.reviewed = Some(crate::audit::Reviewed { lock: path.clone(), objects: lock.catalog.clone() });
             ctx.reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
             if lock.roles && !roles {
                 ctx.reporter.status("Roles", "the lock file says the plan was reviewed to run under roles");
@@ -494,6 +535,7 @@ fn context(
         roles: None,
         rehearsal: Default::default(),
         catalog: Default::default(),
+        reviewed: None,
     })
 }
 

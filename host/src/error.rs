@@ -34,6 +34,11 @@ pub enum Failure {
     /// exactly its grants; the message gives the SQL that fixes it.
     #[error("{0}")]
     Roles(String),
+    /// The catalog audit refuses the plan: code no statement names that was
+    /// not reviewed, or a write that reaches a relation no grant names
+    /// (`audit`). Only the catalog was read.
+    #[error("{0}")]
+    Audit(String),
     /// The database could not be reached or the connection was lost.
     #[error("{0:#}")]
     Database(anyhow::Error),
@@ -63,7 +68,7 @@ impl Failure {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Plan(_) | Failure::Params(_) | Failure::Roles(_) => 2,
+            Failure::Plan(_) | Failure::Params(_) | Failure::Roles(_) | Failure::Audit(_) => 2,
             Failure::Blocked(_) => 3,
             Failure::TierFailed { .. } => 4,
             Failure::WrongDatabase(_) => 5,
@@ -91,9 +96,11 @@ impl Failure {
             Failure::Blocked(_) => Outcome::Blocked,
             Failure::Interrupted(_) => Outcome::Interrupted,
             Failure::CommitUnknown(_) => Outcome::Unknown,
-            Failure::LockHeld(_) | Failure::LedgerState(_) | Failure::WrongDatabase(_) | Failure::Roles(_) => {
-                Outcome::Refused
-            }
+            Failure::LockHeld(_)
+            | Failure::LedgerState(_)
+            | Failure::WrongDatabase(_)
+            | Failure::Roles(_)
+            | Failure::Audit(_) => Outcome::Refused,
             _ => Outcome::Failed,
         }
     }

@@ -166,6 +166,13 @@ pub struct Lock {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub roles: bool,
     pub plugins: BTreeMap<String, Locked>,
+    /// `[catalog]`: the database objects that run code no plugin statement
+    /// names, reviewed (`host grants … --database-url URL --lock FILE`): each
+    /// object's name and the sha256 of its definition (the catalog audit).
+    /// Absent in lock files before the audit, and written only when there
+    /// is something to record.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub catalog: BTreeMap<String, String>,
 }
 
 impl Lock {
@@ -185,7 +192,7 @@ impl Lock {
                 (p.manifest.name.clone(), locked)
             })
             .collect();
-        Lock { roles: false, plugins }
+        Lock { roles: false, plugins, catalog: BTreeMap::new() }
     }
 
     /// Writes the lock file atomically, refusing to replace any file that

@@ -1,6 +1,7 @@
 //! The rollout host as a library: the binary (`main.rs`) is a thin shell
 //! over [`cli::run`]; benchmarks reach the grants check through [`sql`].
 
+pub mod audit;
 pub mod bindings;
 pub mod cli;
 pub mod connect;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod hostile;
+pub mod audit;
 pub mod proxy;
 pub mod screen;
 

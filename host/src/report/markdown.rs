@@ -86,6 +86,24 @@ pub fn render(s: &Summary) -> String {
             out.push_str(&format!("| {} | {} | {} | {} |\n", i + 1, md(&c.relation), c.op.grant_key(), c.rows));
         }
     }
+    for t in s.tiers.iter().filter(|t| !t.changed.is_empty()) {
+        out.push_str(&format!(
+            "\n### Tier {} — {}: rows changed, as the server counted them\n\n| relation | inserted | updated | deleted | no grant of the plugin names |\n| --- | --- | --- | --- | --- |\n",
+            t.ordinal,
+            md(&t.plugin)
+        ));
+        for c in &t.changed {
+            let flagged: Vec<&str> = c.not_granted.iter().map(|op| op.grant_key()).collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                md(&c.relation),
+                c.inserted,
+                c.updated,
+                c.deleted,
+                flagged.join(", ")
+            ));
+        }
+    }
     for table in s.tiers.iter().filter_map(|t| t.conditions.as_ref()) {
         let verdict = if table.passed { "PASS" } else { "FAIL" };
         out.push_str(&format!("\n### {} — {verdict}\n\n{}", md(&table.title), md_table(table)));

@@ -163,6 +163,13 @@ mod tests {
                     op: crate::sql::check::Op::Insert,
                     rows: u64::MAX,
                 }],
+                changed: vec![crate::audit::Changed {
+                    relation: "crm.child".into(),
+                    inserted: 0,
+                    updated: 2,
+                    deleted: u64::MAX,
+                    not_granted: vec![crate::sql::check::Op::Update],
+                }],
             }],
             verify: None,
             probes: vec![table("p")],

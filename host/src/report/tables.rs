@@ -198,6 +198,12 @@ pub struct TierRow {
     /// run commits them, and the ledger counts them instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<crate::sql::Change>,
+    /// Every relation whose rows the server counted the tier changing
+    /// (`pg_stat_xact_user_tables`), cascades and rules included, with the
+    /// changes no grant of the plugin names; a committed tier's or a dry
+    /// run's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<crate::audit::Changed>,
 }
 
 /// `host status`: the applied tiers and the latest rollouts, as text.

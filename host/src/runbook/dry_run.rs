@@ -9,6 +9,7 @@ use super::checks::{check_in, probes, Within};
 use super::tier::{apply_and_check, done, tier_row, TierRecord};
 use super::work::WorkSession;
 use super::{check_params, Context};
+use crate::audit::Changed;
 use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
@@ -161,6 +162,7 @@ fn show(ctx: &Context, tier: &Plugin, started: Instant, record: &TierRecord, fai
     let mut row = tier_row(tier, Call::Apply, TierEvent::Failed, ms, record);
     row.rows_changed = record.stats.rows_changed;
     row.changes = record.stats.changes.clone();
+    row.changed = record.changed.clone();
     match failure {
         None => {
             row.outcome = "would_apply".into();
@@ -168,25 +170,47 @@ fn show(ctx: &Context, tier: &Plugin, started: Instant, record: &TierRecord, fai
         }
         Some(f) => row.message = Some(f.to_string()),
     }
-    for line in summary(&record.stats.changes) {
+    for line in summary(&record.stats.changes, &record.changed, &tier.manifest.name) {
         ctx.reporter.status("Would change", &line);
     }
     ctx.reporter.add_tier(row);
 }
 
-/// One line per relation and operation: `one_roof.label: insert 12 rows (3 statements)`.
-fn summary(changes: &[Change]) -> Vec<String> {
-    let mut by: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
+/// One line per relation and operation: `one_roof.label — insert 12 rows
+/// (3 statements)`. The rows are the server's count
+/// (`pg_stat_xact_user_tables`), so a relation no statement named (a
+/// cascade, a partition, a view's base table, a rule, a trigger) is there
+/// too, flagged when no grant of `plugin` names that change; the
+/// statements' own figure stands for a relation the server no longer
+/// counts (created and dropped within the tier) or one it never counts
+/// rows in (a partitioned table, a view: their rows land elsewhere, shown
+/// on their own lines).
+fn summary(changes: &[Change], changed: &[Changed], plugin: &str) -> Vec<String> {
+    let mut by: BTreeMap<(String, &str), (u64, u64, Option<bool>)> = BTreeMap::new();
     for c in changes {
         let e = by.entry((c.relation.clone(), c.op.grant_key())).or_default();
         e.0 += c.rows;
         e.1 += 1;
     }
+    for c in changed {
+        for (op, rows) in c.by_op() {
+            let e = by.entry((c.relation.clone(), op.grant_key())).or_default();
+            e.0 = rows;
+            e.2 = Some(c.not_granted.contains(&op));
+        }
+    }
+    let plural = |k: u64| if k == 1 { "" } else { "s" };
     by.into_iter()
-        .map(|((relation, op), (rows, n))| {
-            let plural = |k: u64| if k == 1 { "" } else { "s" };
-            let (r, s) = (plural(rows), plural(n));
-            format!("{} — {op} {rows} row{r} ({n} statement{s})", crate::text::terminal(&relation))
+        .map(|((relation, op), (rows, n, not_granted))| {
+            let how = match n {
+                0 => "no statement named it: reached through the catalog".to_string(),
+                n => format!("{n} statement{}", plural(n)),
+            };
+            let flag = match not_granted {
+                Some(true) => format!("; no {op} grant of {plugin} names it"),
+                _ => String::new(),
+            };
+            format!("{relation} — {op} {rows} row{} ({how}){flag}", plural(rows))
         })
         .collect()
 }

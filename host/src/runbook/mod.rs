@@ -6,6 +6,7 @@
 //! stops the run; committed tiers stay, and `host rollback` restores the
 //! baseline.
 
+mod catalog;
 mod checks;
 mod commit;
 mod dry_run;
@@ -60,6 +61,9 @@ pub struct Context {
     /// The checker's catalog lists as the server has them, read once per
     /// command when its work session connects ([`work::WorkSession::open`]).
     pub catalog: std::sync::OnceLock<Arc<crate::sql::check::Catalog>>,
+    /// What the lock file says was reviewed of the catalog (`--lock`);
+    /// none without a lock file, and then any implicit code is refused.
+    pub reviewed: Option<crate::audit::Reviewed>,
 }
 
 /// The hidden switches `host rehearse` passes to its steps.

@@ -30,6 +30,7 @@ pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(
     let control = ctx.control("rollback", plan).await?;
     ctx.lock(&control).await?;
     ctx.prove_roles(&control).await?;
+    ctx.audit_catalog(&control, plan).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, "rollback").await?;
     let mut todo = to_undo(plan, &ledger::applied(&control).await?, only)?;

@@ -18,6 +18,7 @@ pub async fn gate(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
     let control = ctx.control("gate", plan).await?;
     ctx.prove_roles(&control).await?;
+    ctx.audit_catalog(&control, plan).await?;
     let mut work = WorkSession::open(ctx, "check").await?;
     let table = run_gate(ctx, plan, &mut work).await?;
     if table.passed {
@@ -68,6 +69,7 @@ pub(super) async fn begin_rollout(
     let control = ctx.control(verb, plan).await?;
     ctx.lock(&control).await?;
     ctx.prove_roles(&control).await?;
+    ctx.audit_catalog(&control, plan).await?;
     let created = !ledger::exists(&control).await?;
     ledger::ensure(&control).await?;
     ctx.abandon_stale(&control, verb).await?;

@@ -6,6 +6,7 @@
 use super::commit::{commit, Probe};
 use super::work::WorkSession;
 use super::Context;
+use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, TierEvent};
@@ -22,6 +23,8 @@ use tokio_postgres::Client;
 pub struct TierRecord {
     pub stats: Stats,
     pub conditions: Option<CheckTable>,
+    /// What the server counted it changing, relation by relation.
+    pub changed: Vec<Changed>,
 }
 
 /// A tier that did not commit, with what it did before it stopped.
@@ -64,6 +67,9 @@ impl TierTransaction<'_> {
         let failure = match result {
             Ok(_) => {
                 ctx.reporter.status("Applied", &done(tier, ms, &record.stats));
+                for line in not_granted(tier, &record.changed) {
+                    ctx.reporter.status("Changed", &line);
+                }
                 ctx.reporter.add_tier(row);
                 return Ok(());
             }
@@ -130,8 +136,35 @@ impl TierTransaction<'_> {
 /// The tier's apply, its post-conditions and the session left as `before`
 /// says, on `client`, inside whatever transaction is open there (a run's
 /// own per tier, a dry run's shared one): the dry run checks exactly what
-/// the run checks.
+/// the run checks. Every relation the server counted it changing is kept.
 pub(super) async fn apply_and_check(
+    ctx: &Context,
+    plan: &Plan,
+    tier: &Plugin,
+    client: &Arc<Client>,
+    before: &db::Identity,
+) -> Result<TierRecord, TierError> {
+    let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the transaction's row counts"));
+    let counts =
+        Counts::read(client).await.map_err(|e| TierError { failure: counted(e), record: Default::default() })?;
+    let grants = &tier.manifest.grants;
+    match apply_then_check(ctx, plan, tier, client, before).await {
+        Ok(mut record) => match Counts::read(client).await {
+            Ok(after) => {
+                record.changed = after.since(&counts, grants);
+                Ok(record)
+            }
+            Err(e) => Err(TierError { failure: counted(e), record }),
+        },
+        // A failed apply may have ended the transaction: best effort.
+        Err(mut e) => {
+            e.record.changed = Counts::read(client).await.map(|a| a.since(&counts, grants)).unwrap_or_default();
+            Err(e)
+        }
+    }
+}
+
+async fn apply_then_check(
     ctx: &Context,
     plan: &Plan,
     tier: &Plugin,
@@ -141,7 +174,7 @@ pub(super) async fn apply_and_check(
     let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
     let sql = ctx.session(tier, client);
     let result = ctx.call(plan, tier, Call::Apply, client, &sql).await;
-    let mut record = TierRecord { stats: sql.lock().await.stats.clone(), conditions: None };
+    let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
     super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
@@ -157,6 +190,20 @@ pub(super) async fn apply_and_check(
     }
     super::same_session(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
+}
+
+/// The changes the server counted that no grant of the tier names (a
+/// reviewed trigger's writes, say): said under its status line, and in the
+/// report.
+fn not_granted(tier: &Plugin, changed: &[Changed]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changed {
+        for (op, rows) in c.by_op().filter(|(op, _)| c.not_granted.contains(op)) {
+            let (op, name) = (op.grant_key(), &tier.manifest.name);
+            out.push(format!("{} — {op} {rows} row(s); no {op} grant of {name} names it", c.relation));
+        }
+    }
+    out
 }
 
 /// What a tier did, for its status line: `tier 3 (…) in 4 ms — 5 statements, 4 rows changed`.
@@ -177,6 +224,7 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         message: None,
         conditions: record.conditions.clone(),
         changes: Vec::new(),
+        changed: if event.committed() { record.changed.clone() } else { Vec::new() },
     }
 }
 
