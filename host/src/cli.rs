@@ -41,9 +41,10 @@ pub enum Command {
         /// as a tier failure would, so the FAIL path is rehearsed.
         #[arg(long, value_name = "N", hide = true, conflicts_with = "dry_run")]
         fail_at: Option<i64>,
-        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
-        #[arg(long, hide = true)]
-        rehearsal_copy: bool,
+        /// Rehearsal only: every connection must stand on this copy (the
+        /// server and database `host rehearse` reads), marked as one.
+        #[arg(long, value_name = "IDENTITY", hide = true)]
+        rehearsal_copy: Option<crate::rehearsal_copy::Identity>,
     },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
@@ -57,9 +58,10 @@ pub enum Command {
         /// each one idempotent.
         #[arg(long, hide = true, conflicts_with = "tier")]
         every_tier: bool,
-        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
-        #[arg(long, hide = true)]
-        rehearsal_copy: bool,
+        /// Rehearsal only: every connection must stand on this copy (the
+        /// server and database `host rehearse` reads), marked as one.
+        #[arg(long, value_name = "IDENTITY", hide = true)]
+        rehearsal_copy: Option<crate::rehearsal_copy::Identity>,
     },
     /// Prove on a copy of production what the runbook asserts: run, roll
     /// back to the exact baseline (by content digest), idempotently, and
