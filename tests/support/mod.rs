@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod proxy;
+pub mod rehearsal;
 
 /// The repository root (the workspace).
 pub fn root() -> PathBuf {
