@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 use support::rehearsal::*;
 use support::*;
 
-/// Three large tables in a schema no plan names (the whole-database net
-/// reads them), read in name order: `bulk.a`, `bulk.b`, `bulk.c`.
+/// Three large tables in the plan's schema, read in name order.
 const BULK: &str = "
-CREATE SCHEMA bulk;
-CREATE TABLE bulk.a AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
-CREATE TABLE bulk.b AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
-CREATE TABLE bulk.c AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+CREATE TABLE one_roof.bulk_a AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+CREATE TABLE one_roof.bulk_b AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+CREATE TABLE one_roof.bulk_c AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
 ";
 
 /// User tables the rehearsal's source connections hold a lock on, now.
@@ -28,9 +26,9 @@ const LOCKED: &str = "SELECT count(DISTINCT l.relation) FROM pg_locks l
    WHERE a.application_name LIKE 'host rehearse (source%' AND l.granted
      AND c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
 
-/// The rehearsal's source reading `bulk.a`, now.
+/// The rehearsal's source reading `one_roof.bulk_a`, now.
 const READING_A: &str = "SELECT count(*) FROM pg_stat_activity
-   WHERE application_name LIKE 'host rehearse (source%' AND state = 'active' AND query LIKE '%bulk.a %'";
+   WHERE application_name LIKE 'host rehearse (source%' AND state = 'active' AND query LIKE '%one_roof.bulk\\_a %'";
 
 fn psql_child(c: &Cluster, sql: &str) -> Child {
     Command::new("psql")
@@ -77,7 +75,7 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
         most = most.max(prod.scalar(LOCKED));
         if alter.is_none() && prod.scalar(READING_A) > 0 {
             // Production's own DDL, while the digest reads that table.
-            alter = Some((Instant::now(), psql_child(&prod, "ALTER TABLE bulk.a ADD COLUMN extra int")));
+            alter = Some((Instant::now(), psql_child(&prod, "ALTER TABLE one_roof.bulk_a ADD COLUMN extra int")));
         }
         if let (Some((since, c)), None) = (alter.as_mut(), waited) {
             if c.try_wait().unwrap().is_some() {
@@ -86,16 +84,16 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
         }
     }
     let r = Run::from(child.wait_with_output().unwrap());
-    let (_, mut c) = alter.expect("the digest was never seen reading bulk.a");
+    let (_, mut c) = alter.expect("the digest was never seen reading one_roof.bulk_a");
     assert!(c.wait().unwrap().success(), "the ALTER failed");
     // The figure the README quotes (cargo test … -- --nocapture).
-    println!("ALTER TABLE bulk.a waited {:?} behind the source digest", waited);
+    println!("ALTER TABLE one_roof.bulk_a waited {:?} behind the source digest", waited);
     assert_eq!(most, 1, "the source digest held locks on {most} user tables at once");
     // Production changed half-way through the digest: the exported
     // snapshot kept the reading consistent, and the copy equals it.
     r.expect_code(0).expect("REHEARSAL OK");
     assert_eq!(
-        prod.scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'a' AND column_name = 'extra'"),
+        prod.scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'bulk_a' AND column_name = 'extra'"),
         1
     );
     production_untouched(&prod);
@@ -104,10 +102,10 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
 #[test]
 fn a_relation_held_locked_against_reading_makes_the_digest_retry_then_fail_naming_it() {
     let (prod, copy) = production_and_copy_with("yield-held", BULK);
-    // A session holds bulk.b exclusively, and keeps it.
+    // A session holds one_roof.bulk_b exclusively, and keeps it.
     let mut holder =
-        psql_child(&prod, "BEGIN; LOCK TABLE bulk.b IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT");
-    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'bulk.b'::regclass AND mode = 'AccessExclusiveLock' AND granted";
+        psql_child(&prod, "BEGIN; LOCK TABLE one_roof.bulk_b IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT");
+    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'one_roof.bulk_b'::regclass AND mode = 'AccessExclusiveLock' AND granted";
     let deadline = Instant::now() + Duration::from_secs(30);
     while prod.scalar(held) == 0 {
         assert!(Instant::now() < deadline, "the lock was never taken");
@@ -118,7 +116,7 @@ fn a_relation_held_locked_against_reading_makes_the_digest_retry_then_fail_namin
     let _ = holder.kill();
     let _ = holder.wait();
     r.expect_code(8)
-        .expect("cannot read the state of the source: cannot read bulk.b: another session holds a lock on it that conflicts with reading: pid ")
+        .expect("cannot read the state of the source: cannot read one_roof.bulk_b: another session holds a lock on it that conflicts with reading: pid ")
         .expect("holds AccessExclusiveLock since")
         .expect("asked 100 ms at a time for");
     // It was asked again, not once: the server saw several requests time out.
