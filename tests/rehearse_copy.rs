@@ -52,8 +52,8 @@ fn a_mark_the_client_supplies_is_no_mark_and_no_step_runs_on_production() {
 
 /// A pooler-like front with two backends, both marked copies in the same
 /// state: the rehearsal reads one, its steps would land on the other,
-/// where no digest looks (every rollback would compare equal). Each step
-/// proves where it stands before anything runs: refused, nothing run.
+/// where no digest looks (every rollback would compare equal). Every
+/// connection of a step proves where it stands before anything runs on it.
 #[test]
 fn a_step_whose_connections_land_on_another_server_than_the_digests_read_is_refused() {
     let (prod, copy) = production_and_copy("pin");
@@ -73,11 +73,30 @@ fn a_step_whose_connections_land_on_another_server_than_the_digests_read_is_refu
     for c in [&prod, &copy, &twin] {
         production_untouched(c);
     }
-    // The rehearsal's own two connections split apart: refused before any
-    // digest.
+    // Only the step's work session, where the plugins run, lands on the
+    // twin (its control connection, the third, on the copy): refused too,
+    // before any plugin ran anywhere.
+    let switch = Switch::start(&copy, 3, &twin);
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse_urls(&prod, &url(&prod), &switch.url(), &plan, &[], reports.path(), &[]);
+    r.expect_code(5).expect("this connection reached another server or database than the copy the rehearsal reads");
+    for c in [&prod, &twin] {
+        production_untouched(c);
+    }
+    assert_eq!(copy.scalar("SELECT count(*) FROM rollout_ledger.tier_event"), 0, "a tier ran on the copy");
+    assert_eq!(copy.baseline_line(), BASELINE);
+}
+
+/// The rehearsal's own two connections (the snapshot's and the reader's)
+/// split apart: refused before any digest.
+#[test]
+fn a_rehearsal_whose_own_connections_reach_two_servers_is_refused() {
+    let (prod, copy) = production_and_copy("split");
+    let twin = restored(&prod, "split-twin");
+    twin.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
     let split = Switch::start(&copy, 1, &twin);
     let reports = tempfile::tempdir().unwrap();
-    let r = rehearse_urls(&prod, &url(&prod), &split.url(), &plan, &[], reports.path(), &[]);
+    let r = rehearse_urls(&prod, &url(&prod), &split.url(), &one_roof(), &[], reports.path(), &[]);
     r.expect_code(5).expect("the digest's two connections reached different servers or databases");
     assert_eq!(report(reports.path())["steps"].as_array().unwrap().len(), 0);
     for c in [&prod, &copy, &twin] {
