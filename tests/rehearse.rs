@@ -194,7 +194,9 @@ fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_
          ALTER TYPE one_roof.review_kind ADD VALUE 'second';
          CREATE DOMAIN one_roof.left_behind_domain AS int;
          COMMENT ON TABLE one_roof.team IS 'commented on the copy';
-         ALTER TABLE one_roof.ranged DETACH PARTITION one_roof.ranged_low;",
+         ALTER TABLE one_roof.ranged DETACH PARTITION one_roof.ranged_low;
+         CREATE OPERATOR one_roof.=== (FUNCTION = int4eq, LEFTARG = int, RIGHTARG = int);
+         CREATE SCHEMA left_behind_schema;",
     );
     let reports = tempfile::tempdir().unwrap();
     let r = rehearse(&prod, &copy, &one_roof(), &[], reports.path());
@@ -211,7 +213,11 @@ fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_
         .expect("labels 'first', 'second'")
         .expect("type one_roof.left_behind_domain exists now")
         .expect("comment commented on the copy")
-        .expect("- baseline: partition bound FOR VALUES FROM (0) TO (10)");
+        .expect("- baseline: partition bound FOR VALUES FROM (0) TO (10)")
+        // What a schema holds besides relations, functions and types; and,
+        // outside the plan's schemas, the whole-database net.
+        .expect("object operator one_roof.===(integer,integer) exists now")
+        .expect("schema left_behind_schema exists now");
     assert_eq!(copy.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
     production_untouched(&prod);
 }

@@ -93,7 +93,9 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
     // snapshot kept the reading consistent, and the copy equals it.
     r.expect_code(0).expect("REHEARSAL OK");
     assert_eq!(
-        prod.scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = 'bulk_a' AND column_name = 'extra'"),
+        prod.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'bulk_a' AND column_name = 'extra'"
+        ),
         1
     );
     production_untouched(&prod);

@@ -66,6 +66,9 @@ pub enum Kind {
     ForeignTable,
     Function,
     Type,
+    /// Anything else a schema holds (an operator, a collation, …), by
+    /// identity: its existence is compared.
+    Other,
 }
 
 impl Kind {
@@ -74,6 +77,7 @@ impl Kind {
             ("schema", _) => Kind::Schema,
             ("function", _) => Kind::Function,
             ("type", _) => Kind::Type,
+            ("object", _) => Kind::Other,
             (_, "S") => Kind::Sequence,
             (_, "r" | "p") => Kind::Table,
             (_, "v") => Kind::View,
@@ -93,12 +97,13 @@ impl Kind {
             Kind::Function => "function",
             Kind::Sequence => "sequence",
             Kind::Type => "type",
+            Kind::Other => "object",
         }
     }
 
     /// Relations with rows or a shape (not schemas, sequences, functions, types).
     fn is_relation(self) -> bool {
-        !matches!(self, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type)
+        !matches!(self, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type | Kind::Other)
     }
 }
 

@@ -114,6 +114,17 @@ SELECT 'type', format_type(t.oid, NULL), t.typtype::text, false,
  WHERE n.nspname = ANY ($1) AND t.typtype IN ('c', 'd', 'e', 'r', 'm')
    AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 UNION ALL
+-- Everything else a schema holds (operators, operator classes and families,
+-- collations, conversions, text search objects, …): that it exists, by its
+-- identity (names, never oids).
+SELECT 'object', o.type || ' ' || o.identity, 'o', false, 'exists', n.nspname::text, NULL
+  FROM pg_depend d
+  JOIN pg_namespace n ON n.oid = d.refobjid
+  CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, 0) o
+ WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n' AND n.nspname = ANY ($1)
+   AND d.classid NOT IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass,
+                         'pg_statistic_ext'::regclass)
+UNION ALL
 SELECT 'schema', quote_ident(n.nspname), 's', false,
        concat_ws(E'\n', 'owner ' || pg_get_userbyid(n.nspowner), 'acl ' || coalesce(n.nspacl::text, '-'),
                  'comment ' || obj_description(n.oid, 'pg_namespace')),
