@@ -151,3 +151,28 @@ fn a_rollout_that_burns_sequences_near_their_bound_warns_loudly_and_still_proves
     // A step that drew nothing near a bound warns nothing (the rollbacks).
     assert!(warnings.iter().all(|w| w.starts_with("after `run")), "{warnings:?}");
 }
+
+/// The net has no holes: a table the rehearsing role may not read fails the
+/// rehearsal, naming it and what to grant, before any step.
+#[test]
+fn a_table_the_rehearsing_role_may_not_read_fails_the_rehearsal_instead_of_leaving_a_hole() {
+    let (prod, copy) = production_and_copy_with("reach-unreadable", SHOP);
+    // A role that may read the plan's schemas and every sequence, but not
+    // crm's tables (made after the copy was restored: it reads only
+    // production, which fails first).
+    prod.psql(
+        "CREATE ROLE rehearser LOGIN;
+         GRANT USAGE ON SCHEMA one_roof, shop, crm TO rehearser;
+         GRANT SELECT ON ALL TABLES IN SCHEMA one_roof, shop TO rehearser;
+         GRANT SELECT ON ALL SEQUENCES IN SCHEMA one_roof, shop, crm TO rehearser;",
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let from = url(&prod).replace("user=postgres", "user=rehearser");
+    let r = rehearse_urls(&prod, &from, &url(&copy), &one_roof(), &[], reports.path(), &[]);
+    r.expect_code(8)
+        .expect("cannot read the state of the source: cannot begin reading crm.audit_log: the digest reads every table")
+        .expect("grant the role that rehearses `pg_read_all_data`")
+        .expect("permission denied for table audit_log");
+    assert_eq!(report(reports.path())["steps"].as_array().unwrap().len(), 0);
+    production_untouched(&prod);
+}

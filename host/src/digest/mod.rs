@@ -303,7 +303,7 @@ async fn catalog(
             Err(e) if e.downcast_ref().is_some_and(read::locked) => {
                 patience.wait(client, "the catalog and the sequences' positions", None).await?
             }
-            Err(e) => return Err(e.context("cannot read the catalog")),
+            Err(e) => return Err(read::refused(e, "each sequence").context("cannot read the catalog")),
         }
     }
 }

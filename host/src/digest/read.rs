@@ -20,8 +20,10 @@ use tokio_postgres::Client;
 
 /// How long one lock request may wait before it is withdrawn.
 const LOCK_TIMEOUT: &str = "100ms";
-/// The first wait between two lock requests; it doubles each time.
+/// The first wait between two lock requests; it doubles each time, up to
+/// [`LONGEST_WAIT`].
 const FIRST_WAIT: Duration = Duration::from_millis(100);
+const LONGEST_WAIT: Duration = Duration::from_secs(2);
 /// How long a relation may stay locked against the reading before the
 /// digest gives up, naming it.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -122,7 +124,7 @@ impl Snapshot<'_> {
                     self.close().await;
                     let what = relation.unwrap_or("the catalog");
                     if !locked(&e) {
-                        return Err(anyhow::Error::new(e).context(format!("cannot begin reading {what}")));
+                        return Err(refused(e.into(), what).context(format!("cannot begin reading {what}")));
                     }
                     patience.wait(self.reader, what, relation).await?;
                 }
@@ -145,7 +147,8 @@ impl Snapshot<'_> {
     }
 }
 
-/// Waits between lock requests: doubling, until [`PATIENCE`] is spent.
+/// Waits between lock requests: doubling up to [`LONGEST_WAIT`], until
+/// [`PATIENCE`] is spent.
 pub(crate) struct Patience {
     started: Instant,
     wait: Duration,
@@ -160,7 +163,7 @@ impl Patience {
     /// gives up once [`PATIENCE`] is spent.
     pub(crate) async fn wait(&mut self, client: &Client, what: &str, relation: Option<&str>) -> Result<()> {
         let waited = self.started.elapsed();
-        if waited + self.wait > PATIENCE {
+        if waited >= PATIENCE {
             let holders = match relation {
                 Some(r) => holders(client, r).await,
                 None => String::new(),
@@ -173,8 +176,8 @@ impl Patience {
                 waited.as_secs_f64()
             ));
         }
-        tokio::time::sleep(self.wait).await;
-        self.wait *= 2;
+        tokio::time::sleep(self.wait.min(PATIENCE - waited)).await;
+        self.wait = (self.wait * 2).min(LONGEST_WAIT);
         Ok(())
     }
 }
@@ -236,5 +239,19 @@ fn failed(e: tokio_postgres::Error, name: &str) -> anyhow::Error {
             "reading the rows of {name} took longer than the digest's bound of {READ_TIMEOUT} (statement_timeout)"
         );
     }
-    anyhow::Error::new(e).context(format!("cannot read the rows of {name}"))
+    refused(e.into(), name).context(format!("cannot read the rows of {name}"))
+}
+
+/// A read the server refused for want of a privilege, said with what to
+/// do: the digest reads every table of every user schema, or it would pass
+/// over what it cannot see.
+pub(crate) fn refused(e: anyhow::Error, what: &str) -> anyhow::Error {
+    let code = e.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.code());
+    if code == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return e.context(format!(
+            "the digest reads every table and sequence of every user schema, {what} included, and may not: grant \
+             the role that rehearses `pg_read_all_data` (or SELECT on it, USAGE on its schema) on both databases"
+        ));
+    }
+    e
 }

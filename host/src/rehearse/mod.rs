@@ -154,6 +154,8 @@ async fn steps(r: &Rehearsal, setup: &Setup, book: &mut record::Book) -> Result<
     };
     let started = Instant::now();
     let from = state(&source, scope, key, "the source", stop).await?;
+    // Production is read once, and no longer held.
+    drop(source);
     book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
     let started = Instant::now();
     let baseline = state(&copy, scope, key, "the copy", stop).await?;
