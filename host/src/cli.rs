@@ -70,11 +70,13 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
         /// The copy to rehearse on: another server, the source's database
-        /// name, the same state (proven by digest before the first step).
+        /// name, marked `ALTER DATABASE … SET host.rehearsal_copy = on`, the
+        /// same state (proven by digest before the first step).
         #[arg(long, value_name = "URL", env = "HOST_COPY_URL", hide_env_values = true)]
         copy_url: String,
-        /// The source (production), read only in one read-only snapshot: the
-        /// copy must be another database holding its exact state.
+        /// The source (production), only read, in one snapshot, a relation
+        /// at a time: the copy must be another database holding its exact
+        /// state.
         #[arg(long, value_name = "URL", env = "HOST_DATABASE_URL", hide_env_values = true)]
         from: String,
         /// Also rehearse the FAIL path: a run failing at tier N (or at each
