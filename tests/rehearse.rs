@@ -7,72 +7,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use support::rehearsal::*;
 use support::*;
-
-/// Production (ratified) and a copy of it on another server, restored from
-/// its pg_dump as an operator would.
-fn production_and_copy(name: &str) -> (Cluster, Cluster) {
-    production_and_copy_with(name, "")
-}
-
-/// As [`production_and_copy`], with `setup` run on production before its dump.
-fn production_and_copy_with(name: &str, setup: &str) -> (Cluster, Cluster) {
-    let prod = Cluster::start(&format!("{name}-prod"));
-    prod.ratify();
-    if !setup.is_empty() {
-        prod.psql(setup);
-    }
-    let copy = Cluster::start(&format!("{name}-copy"));
-    copy.psql_in("postgres", "DROP DATABASE directus");
-    copy.psql_in("postgres", "CREATE DATABASE directus");
-    let mut dump = Command::new("pg_dump")
-        .args(["-h", prod.dir.to_str().unwrap(), "-p", &prod.port.unwrap_or(5432).to_string(), "-U", "postgres"])
-        .arg("directus")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("pg_dump");
-    let restored = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", copy.dir.to_str().unwrap()])
-        .args(["-p", &copy.port.unwrap_or(5432).to_string(), "-U", "postgres", "-d", "directus"])
-        .stdin(dump.stdout.take().expect("pg_dump's output"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("psql");
-    assert!(dump.wait().unwrap().success() && restored.success(), "the copy was not restored");
-    // The operator's word that this one is the copy.
-    copy.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
-    (prod, copy)
-}
-
-fn url(c: &Cluster) -> String {
-    format!("host={} port={} user=postgres dbname=directus", c.dir.display(), c.port.unwrap_or(5432))
-}
-
-/// `host rehearse` of `plan` from `prod` onto `copy`, reports under `reports`.
-fn rehearse(prod: &Cluster, copy: &Cluster, plan: &[String], extra: &[&str], reports: &Path) -> Run {
-    let (from, to) = (url(prod), url(copy));
-    let mut a = args("rehearse", plan, &["--param", APR, "--from", &from, "--copy-url", &to]);
-    a.extend(extra);
-    a.extend(["--reports", reports.to_str().unwrap()]);
-    prod.host(&a)
-}
-
-/// The rehearsal's own report.json.
-fn report(reports: &Path) -> serde_json::Value {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(reports).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    serde_json::from_slice(&std::fs::read(dirs[0].join("report.json")).expect("report.json")).unwrap()
-}
-
-fn production_untouched(prod: &Cluster) {
-    assert_eq!(
-        prod.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"),
-        0,
-        "the source got a ledger: something was written to production"
-    );
-}
 
 #[test]
 fn a_rehearsal_of_one_roof_with_fail_at_all_proves_every_rollback_restores_the_baseline() {
@@ -88,9 +25,23 @@ fn a_rehearsal_of_one_roof_with_fail_at_all_proves_every_rollback_restores_the_b
         "SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %I.%I', 'one_roof', relname), false, true, '')))[1]::text::bigint)::bigint
          FROM pg_class WHERE relnamespace = 'one_roof'::regnamespace AND relkind IN ('r','p')",
     );
+    // And the whole-database net: every other user schema (here `public`,
+    // empty).
+    let (net_relations, net_rows) = (
+        prod.scalar(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema', 'one_roof') AND c.relkind IN ('r','p','v','m','f')",
+        ),
+        prod.scalar(
+            "SELECT coalesce(sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), 0)::bigint
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname !~ '^pg_' AND n.nspname NOT IN ('information_schema', 'one_roof') AND c.relkind IN ('r','p')",
+        ),
+    );
     r.expect_code(0).expect(&format!(
-        "REHEARSAL OK: rollback restores the baseline exactly ({relations} relations, {rows} rows); idempotent; run \
-         repeatable; every injected tier failure rolled back to the baseline"
+        "REHEARSAL OK: rollback restores the baseline exactly ({relations} relations, {rows} rows; the whole-database \
+         net: {net_relations} relations, {net_rows} rows); idempotent; run repeatable; every injected tier failure \
+         rolled back to the baseline"
     ));
     let stored = report(reports.path());
     assert_eq!(stored["outcome"], "ok");
@@ -107,8 +58,23 @@ fn a_rehearsal_of_one_roof_with_fail_at_all_proves_every_rollback_restores_the_b
     for n in 0..tiers {
         r.expect(&format!("run failing at tier {n}")).expect(&format!("rollback after tier {n} failed"));
     }
-    // The sequences are listed apart, never compared.
-    r.expect("Excluded sequence one_roof.gov_outbox_id_seq");
+    // Sequence positions are never compared, but each step shows the ones
+    // it moved, before → after, and the margin left.
+    r.expect("Excluded the positions of ");
+    r.expect(
+        "Sequence one_roof.resp_ownership_id_seq 1 (is_called false) → 30 (drew 30); 9223372036854775777 values left \
+         before its maximum 9223372036854775807",
+    );
+    let moved = stored["sequences"].as_array().unwrap();
+    assert!(
+        moved.iter().any(|m| m["step"] == "run"
+            && m["sequence"] == "one_roof.resp_ownership_id_seq"
+            && m["before"] == "1 (is_called false)"
+            && m["after"] == "30"
+            && m["drawn"] == "30"),
+        "{stored:#}"
+    );
+    assert_eq!(stored["warnings"].as_array().unwrap().len(), 0, "{stored:#}");
     // Every step ran on the copy, and production was only read.
     production_untouched(&prod);
     assert_eq!(copy.scalar("SELECT count(*) FROM rollout_ledger.rollout WHERE verb = 'run'"), 2 + tiers as i64);
@@ -228,7 +194,9 @@ fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_
          ALTER TYPE one_roof.review_kind ADD VALUE 'second';
          CREATE DOMAIN one_roof.left_behind_domain AS int;
          COMMENT ON TABLE one_roof.team IS 'commented on the copy';
-         ALTER TABLE one_roof.ranged DETACH PARTITION one_roof.ranged_low;",
+         ALTER TABLE one_roof.ranged DETACH PARTITION one_roof.ranged_low;
+         CREATE OPERATOR one_roof.=== (FUNCTION = int4eq, LEFTARG = int, RIGHTARG = int);
+         CREATE SCHEMA left_behind_schema;",
     );
     let reports = tempfile::tempdir().unwrap();
     let r = rehearse(&prod, &copy, &one_roof(), &[], reports.path());
@@ -246,6 +214,14 @@ fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_
         .expect("type one_roof.left_behind_domain exists now")
         .expect("comment commented on the copy")
         .expect("- baseline: partition bound FOR VALUES FROM (0) TO (10)");
+    // What a schema holds besides relations, functions and types; and,
+    // outside the plan's schemas, the whole-database net.
+    let unseen: Vec<&str> =
+        ["object operator one_roof.===(integer,integer) exists now", "schema left_behind_schema exists now"]
+            .into_iter()
+            .filter(|t| !r.all().contains(t))
+            .collect();
+    assert!(unseen.is_empty(), "not reported: {unseen:?}\n{}", r.all());
     assert_eq!(copy.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
     production_untouched(&prod);
 }
@@ -268,7 +244,8 @@ fn swapped_urls_or_an_unmarked_copy_are_refused_and_production_is_never_rehearse
     // Each step checks the mark on its own connection too: a step sent to
     // an unmarked database refuses before its gate.
     let plan = one_roof();
-    let mut a = args("run", &plan, &["--param", APR, "--rehearsal-copy"]);
+    let here = identity(&prod2);
+    let mut a = args("run", &plan, &["--param", APR, "--rehearsal-copy", &here]);
     a.extend(["--reports", reports.path().to_str().unwrap()]);
     prod2.host(&a).expect_code(5).expect("is not marked as a rehearsal copy");
     production_untouched(&prod2);

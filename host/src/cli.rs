@@ -41,9 +41,10 @@ pub enum Command {
         /// as a tier failure would, so the FAIL path is rehearsed.
         #[arg(long, value_name = "N", hide = true, conflicts_with = "dry_run")]
         fail_at: Option<i64>,
-        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
-        #[arg(long, hide = true)]
-        rehearsal_copy: bool,
+        /// Rehearsal only: every connection must stand on this copy (the
+        /// server and database `host rehearse` reads), marked as one.
+        #[arg(long, value_name = "IDENTITY", hide = true)]
+        rehearsal_copy: Option<crate::rehearsal_copy::Identity>,
     },
     /// Roll back what the ledger says is applied, newest tier first.
     Rollback {
@@ -57,9 +58,10 @@ pub enum Command {
         /// each one idempotent.
         #[arg(long, hide = true, conflicts_with = "tier")]
         every_tier: bool,
-        /// Rehearsal only: refuse a database not marked as a rehearsal copy.
-        #[arg(long, hide = true)]
-        rehearsal_copy: bool,
+        /// Rehearsal only: every connection must stand on this copy (the
+        /// server and database `host rehearse` reads), marked as one.
+        #[arg(long, value_name = "IDENTITY", hide = true)]
+        rehearsal_copy: Option<crate::rehearsal_copy::Identity>,
     },
     /// Prove on a copy of production what the runbook asserts: run, roll
     /// back to the exact baseline (by content digest), idempotently, and
@@ -68,11 +70,13 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
         /// The copy to rehearse on: another server, the source's database
-        /// name, the same state (proven by digest before the first step).
+        /// name, marked `ALTER DATABASE … SET host.rehearsal_copy = on`, the
+        /// same state (proven by digest before the first step).
         #[arg(long, value_name = "URL", env = "HOST_COPY_URL", hide_env_values = true)]
         copy_url: String,
-        /// The source (production), read only in one read-only snapshot: the
-        /// copy must be another database holding its exact state.
+        /// The source (production), only read, in one snapshot, a relation
+        /// at a time: the copy must be another database holding its exact
+        /// state.
         #[arg(long, value_name = "URL", env = "HOST_DATABASE_URL", hide_env_values = true)]
         from: String,
         /// Also rehearse the FAIL path: a run failing at tier N (or at each

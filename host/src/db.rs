@@ -262,24 +262,3 @@ pub async fn rollback(client: &Client) {
 pub async fn commit(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute("COMMIT").await
 }
-
-/// The setting that marks a database as a rehearsal copy, set by its
-/// operator on the copy only (`ALTER DATABASE … SET host.rehearsal_copy =
-/// on`): `host rehearse` and its steps run only where it is on, and never
-/// read a source where it is.
-pub const COPY_MARK: &str = "host.rehearsal_copy";
-
-/// Whether the session's database carries [`COPY_MARK`].
-pub async fn is_rehearsal_copy(client: &Client) -> Result<bool, tokio_postgres::Error> {
-    let row = client.query_one("SELECT coalesce(current_setting($1, true), '') = 'on'", &[&COPY_MARK]).await?;
-    row.try_get(0)
-}
-
-/// Why a database that is not marked as a copy is refused for a rehearsal.
-pub fn unmarked_copy(database: &str) -> String {
-    format!(
-        "database `{database}` is not marked as a rehearsal copy: a rehearsal runs and rolls back the plan again and \
-         again, so it runs only where the operator said so; on the copy (never on production) run `ALTER DATABASE \
-         {database} SET {COPY_MARK} = on`, or check that --copy-url and --from are not swapped"
-    )
-}

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod outfile;
 pub mod plan;
 pub mod quote;
+pub mod rehearsal_copy;
 pub mod rehearse;
 pub mod report;
 pub mod roles;

@@ -12,6 +12,7 @@ pub mod hostile;
 pub mod audit;
 pub mod proxy;
 pub mod screen;
+pub mod rehearsal;
 
 /// The repository root (the workspace).
 pub fn root() -> PathBuf {

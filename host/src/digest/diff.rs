@@ -2,12 +2,11 @@
 //! sample of the differing rows: what an operator needs to find what a
 //! rollback left behind.
 
-use super::{each_row, Object, RowHash, State, SNAPSHOT};
+use super::{Object, Reader, RowHash, Rows, State};
 use anyhow::Result;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
 use std::fmt;
-use tokio_postgres::Client;
 
 /// Rows shown of a relation whose rows differ.
 const SAMPLE: usize = 5;
@@ -24,6 +23,9 @@ pub enum Difference {
     /// The rows differ: how many of each side the other lacks, and the text
     /// of up to [`SAMPLE`] rows present now that the baseline did not have.
     Rows { object: String, columns: Vec<String>, added: usize, removed: usize, sample: Vec<String> },
+    /// The rows of a relation the whole-database net reads differ: it
+    /// keeps their count and hash, not the rows.
+    Counted { object: String, baseline: u64, now: u64 },
 }
 
 impl Difference {
@@ -33,7 +35,8 @@ impl Difference {
             Difference::Added { object, .. }
             | Difference::Removed { object, .. }
             | Difference::Shape { object, .. }
-            | Difference::Rows { object, .. } => object,
+            | Difference::Rows { object, .. }
+            | Difference::Counted { object, .. } => object,
         }
     }
 }
@@ -75,19 +78,40 @@ impl fmt::Display for Difference {
                 }
                 Ok(())
             }
+            Difference::Counted { object, baseline, now } => {
+                let s = |n: &u64| if *n == 1 { "" } else { "s" };
+                if baseline == now {
+                    write!(
+                        f,
+                        "the rows of {object} differ from the baseline: {now} row{} in both, not the same",
+                        s(now)
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        "the rows of {object} differ from the baseline: {baseline} row{} in the baseline, {now} now",
+                        s(baseline)
+                    )?;
+                }
+                write!(
+                    f,
+                    "\n  (outside the plan's schemas: the whole-database net keeps a count and a hash per relation, not \
+                     the rows; compare with the source)"
+                )
+            }
         }
     }
 }
 
 /// The differences of `now` from `base`, in name order; rows present now
-/// and not in the baseline are read again on `client` for the sample.
-pub async fn difference(base: &State, now: &State, client: &Client) -> Result<Vec<Difference>> {
+/// and not in the baseline are read again on `reader` for the sample.
+pub async fn difference(base: &State, now: &State, reader: &Reader) -> Result<Vec<Difference>> {
     let mut found = Vec::new();
     for (name, b) in &base.objects {
         match now.objects.get(name) {
             None => found.push(Difference::Removed { object: name.clone(), kind: b.kind.as_str() }),
             Some(n) if b.kind != n.kind || b.shape != n.shape => found.push(shape(name, b, n)),
-            Some(n) if b.rows != n.rows => found.push(rows(name, b, n, client).await?),
+            Some(n) if b.rows != n.rows => found.push(rows(name, b, n, reader).await?),
             Some(_) => {}
         }
     }
@@ -111,21 +135,29 @@ fn shape(name: &str, b: &Object, n: &Object) -> Difference {
     Difference::Shape { object: name.to_string(), baseline_only, now_only }
 }
 
-async fn rows(name: &str, b: &Object, n: &Object, client: &Client) -> Result<Difference> {
-    let (added, removed) = multiset_difference(&b.rows, &n.rows);
+async fn rows(name: &str, b: &Object, n: &Object, reader: &Reader) -> Result<Difference> {
+    let (base_rows, now_rows) = match (&b.rows, &n.rows) {
+        (Rows::Exact(b), Rows::Exact(n)) => (b, n),
+        (b, n) => {
+            let count = |r: &Rows| r.count();
+            return Ok(Difference::Counted { object: name.to_string(), baseline: count(b), now: count(n) });
+        }
+    };
+    let (added, removed) = multiset_difference(base_rows, now_rows);
     let mut wanted: HashSet<RowHash> = added.iter().copied().collect();
     let mut sample = Vec::new();
     if !wanted.is_empty() {
-        client.batch_execute(SNAPSHOT).await?;
-        let read = each_row(client, name, |line| {
-            let hash: RowHash = Sha256::digest(line).into();
-            if wanted.remove(&hash) {
-                sample.push(crate::text::terminal(&String::from_utf8_lossy(line)));
-            }
-            sample.len() < SAMPLE && !wanted.is_empty()
-        })
-        .await;
-        let _ = client.batch_execute("ROLLBACK").await;
+        let snapshot = reader.snapshot().await?;
+        let read = snapshot
+            .each_row(name, |line| {
+                let hash: RowHash = Sha256::digest(line).into();
+                if wanted.remove(&hash) {
+                    sample.push(crate::text::terminal(&String::from_utf8_lossy(line)));
+                }
+                sample.len() < SAMPLE && !wanted.is_empty()
+            })
+            .await;
+        snapshot.end().await;
         read?;
     }
     let columns =

@@ -1,39 +1,55 @@
-//! A content digest of the database state a plan touches, so a rehearsal
-//! can prove "the rollback restores the baseline" by equality rather than
-//! by the plugins' own checks.
+//! A content digest of a database's state, so a rehearsal can prove "the
+//! rollback restores the baseline" by equality rather than by the plugins'
+//! own checks, for everything the rollout can touch.
 //!
-//! Scope: every relation, sequence, function, type and the schema itself in
-//! each schema the plan's grants name. For each: its catalog shape
-//! (columns, types, defaults, constraints, indexes, triggers, policies,
-//! rules, partition bounds, comments, owner, ACL, a sequence's or a type's
-//! definition) and, for tables and materialized views, its rows. Rows are
-//! streamed (`COPY … TO STDOUT` of each row's text) and only a 32-byte hash
-//! of each is kept, sorted, so the digest does not depend on the physical
-//! order and the host never holds a relation's rows. Sequence positions
-//! never roll back: they are listed apart and left out of equality. The
-//! reading is one REPEATABLE READ, READ ONLY snapshot, with every setting
-//! that shapes a value's text fixed ([`SNAPSHOT`]).
+//! Two reaches, one state:
+//! - **Exact** ([`Scope`]): every object in the plan's schemas, and any
+//!   relation passed in besides (what the plan's writes reach): its catalog
+//!   shape (columns, types, defaults, constraints, indexes, triggers,
+//!   policies, rules, partition bounds, comments, owner, ACL, a sequence's or
+//!   a type's definition) and, for tables and materialized views, each row's
+//!   hash, sorted, so a difference is shown down to the rows.
+//! - **The whole-database net** ([`net`]): every other object of every user
+//!   schema (all but `pg_*`, `information_schema` and the host's own
+//!   [`HOST_SCHEMAS`]): the same shape, and per relation a row count and one
+//!   keyed, order-independent hash. A change anywhere fails, naming the
+//!   relation.
+//!
+//! Rows are streamed (`COPY … TO STDOUT` of each row's text); the host never
+//! holds a relation's rows. Sequence positions never roll back: they are
+//! read apart ([`sequences`]) and left out of equality. The reading is one
+//! exported snapshot, one relation per short transaction ([`read`]).
 
 mod diff;
+mod net;
+mod read;
+mod sequences;
 
 pub use diff::{difference, Difference};
+pub use net::{Counted, Key};
+pub use read::{Reader, PATIENCE, READ_TIMEOUT};
+pub use sequences::{moves, Move, Sequence};
 
-use anyhow::{Context as _, Result};
-use futures_util::{pin_mut, TryStreamExt};
+use crate::rehearsal_copy::Identity;
+use anyhow::Result;
+use read::{Patience, Snapshot};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
-use tokio_postgres::Client;
 
-/// The objects of the scope and their shape, with `$1` the schema names.
+/// The objects of the given schemas and their shape, with `$1` the schema names.
 const SCOPE: &str = include_str!("scope.sql");
 
-/// The reading's snapshot and the settings a row's or a definition's text
-/// depends on, fixed: the copy's and the source's own defaults may differ,
-/// and `extra_float_digits` below 1 would print two different floats alike.
-pub(crate) const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL lock_timeout = '5s'; \
-     SET LOCAL row_security = off; SET LOCAL search_path = pg_catalog; SET LOCAL extra_float_digits = 3; \
-     SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; \
-     SET LOCAL bytea_output = 'hex'";
+/// The user schemas: every schema but the server's own (`pg_*` is reserved
+/// for them: `pg_catalog`, `pg_toast*`, `pg_temp_*`), `information_schema`,
+/// and `$1`.
+const USER_SCHEMAS: &str = "SELECT nspname::text FROM pg_namespace
+ WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' AND NOT (nspname = ANY ($1)) ORDER BY 1";
+
+/// The host's own schemas, never compared, and why.
+pub const HOST_SCHEMAS: [(&str, &str); 2] = [
+    ("rollout_ledger", "the host's own ledger, which every step adds to"),
+    ("rollout_roles", "the host's own bookkeeping of the plugins' restricted roles"),
+];
 
 /// One row's hash.
 pub type RowHash = [u8; 32];
@@ -50,6 +66,9 @@ pub enum Kind {
     ForeignTable,
     Function,
     Type,
+    /// Anything else a schema holds (an operator, a collation, …), by
+    /// identity: its existence is compared.
+    Other,
 }
 
 impl Kind {
@@ -58,6 +77,7 @@ impl Kind {
             ("schema", _) => Kind::Schema,
             ("function", _) => Kind::Function,
             ("type", _) => Kind::Type,
+            ("object", _) => Kind::Other,
             (_, "S") => Kind::Sequence,
             (_, "r" | "p") => Kind::Table,
             (_, "v") => Kind::View,
@@ -77,18 +97,74 @@ impl Kind {
             Kind::Function => "function",
             Kind::Sequence => "sequence",
             Kind::Type => "type",
+            Kind::Other => "object",
+        }
+    }
+
+    /// Relations with rows or a shape (not schemas, sequences, functions, types).
+    fn is_relation(self) -> bool {
+        !matches!(self, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type | Kind::Other)
+    }
+}
+
+/// What a digest reads exactly; everything else of the user schemas the
+/// net reads.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Schemas read exactly (the plan's grants name them).
+    pub schemas: Vec<String>,
+    /// Relations outside those schemas read exactly too, as (schema, name):
+    /// what the plan's writes reach (partitions, cascades, views' base
+    /// tables, rule targets), as the catalog says.
+    pub relations: Vec<(String, String)>,
+}
+
+impl Scope {
+    fn is_exact(&self, schema: &str, relname: Option<&str>) -> bool {
+        self.schemas.iter().any(|s| s == schema)
+            || relname.is_some_and(|r| self.relations.iter().any(|(s, n)| s == schema && n == r))
+    }
+}
+
+/// How far the digest reads an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Each row's hash, kept sorted.
+    Exact,
+    /// A count and one hash per relation.
+    Net,
+}
+
+/// An object's rows as the digest keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rows {
+    /// Not read (views, functions, an unpopulated materialized view, a
+    /// foreign table's rows, which live on another server).
+    None,
+    /// Sorted row hashes.
+    Exact(Vec<RowHash>),
+    /// The net's count and hash.
+    Counted(Counted),
+}
+
+impl Rows {
+    fn count(&self) -> u64 {
+        match self {
+            Rows::None => 0,
+            Rows::Exact(h) => h.len() as u64,
+            Rows::Counted(c) => c.rows,
         }
     }
 }
 
-/// One object of the scope.
+/// One object.
 #[derive(Debug, Clone)]
 pub struct Object {
     pub kind: Kind,
+    pub reach: Reach,
     /// The catalog shape, one fact per line.
     pub shape: String,
-    /// Sorted row hashes (tables, populated materialized views).
-    pub rows: Vec<RowHash>,
+    pub rows: Rows,
 }
 
 impl Object {
@@ -99,73 +175,95 @@ impl Object {
         h.update([0]);
         h.update(self.shape.as_bytes());
         h.update([0]);
-        h.update((self.rows.len() as u64).to_be_bytes());
-        for r in &self.rows {
-            h.update(r);
+        match &self.rows {
+            Rows::None => h.update([0]),
+            Rows::Exact(rows) => {
+                h.update([1]);
+                h.update((rows.len() as u64).to_be_bytes());
+                for r in rows {
+                    h.update(r);
+                }
+            }
+            Rows::Counted(c) => {
+                h.update([2]);
+                h.update(c.bytes());
+            }
         }
         h.finalize().into()
     }
 }
 
-/// The state of the scope at one moment.
+/// The state of a database at one moment.
 #[derive(Debug, Clone)]
 pub struct State {
     /// By server-quoted name (`one_roof.containment`, `one_roof.f(integer)`).
     pub objects: BTreeMap<String, Object>,
-    /// Sequence positions (`last_value`, `is_called`): listed, never compared.
-    pub sequences: BTreeMap<String, (i64, bool)>,
+    /// Every sequence's position: listed, never compared.
+    pub sequences: BTreeMap<String, Sequence>,
+    /// The user schemas read by the net (outside the exact scope).
+    pub net_schemas: Vec<String>,
+    /// The server and database the state was read on.
+    pub server: Identity,
     /// [`State::digest`], hashed once when the state is read.
     digest: String,
 }
 
 impl State {
-    /// The digest over every object (sequences excluded), as hex.
+    /// The digest over every object (sequence positions excluded), as hex.
+    /// The net's hashes are keyed per rehearsal: digests compare within one.
     pub fn digest(&self) -> &str {
         &self.digest
     }
 
-    /// Rows in every table of the scope.
-    pub fn rows(&self) -> usize {
-        self.objects.values().map(|o| o.rows.len()).sum()
+    /// Rows in the tables of one reach.
+    pub fn rows(&self, reach: Reach) -> u64 {
+        self.objects.values().filter(|o| o.reach == reach).map(|o| o.rows.count()).sum()
     }
 
-    /// Relations with rows or a shape (schemas, sequences, functions and
-    /// types apart).
-    pub fn relations(&self) -> usize {
-        let apart = |k| matches!(k, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type);
-        self.objects.values().filter(|o| !apart(o.kind)).count()
+    /// Relations (with rows or a shape) of one reach.
+    pub fn relations(&self, reach: Reach) -> usize {
+        self.objects.values().filter(|o| o.reach == reach && o.kind.is_relation()).count()
     }
 }
 
-/// Reads the state of `schemas` in one read-only snapshot on `client`.
-pub async fn take(client: &Client, schemas: &[String]) -> Result<State> {
-    client.batch_execute(SNAPSHOT).await.context("cannot begin the read-only snapshot")?;
-    let state = read(client, schemas).await;
-    // Read-only: ending it either way changes nothing.
-    let _ = client.batch_execute(if state.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
+/// Reads the state in one snapshot held on `reader`: `scope` exactly, the
+/// rest of the user schemas by the net, with `key`.
+pub async fn take(reader: &Reader, scope: &Scope, key: &Key) -> Result<State> {
+    let snapshot = reader.snapshot().await?;
+    let state = read(&snapshot, scope, key).await;
+    snapshot.end().await;
     state
 }
 
-async fn read(client: &Client, schemas: &[String]) -> Result<State> {
-    let found = client.query(SCOPE, &[&schemas]).await.context("cannot read the catalog")?;
-    let (mut objects, mut sequences) = (BTreeMap::new(), BTreeMap::new());
-    for row in found {
-        let (what, name, relkind): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let (unpopulated, shape): (bool, Option<String>) = (row.try_get(3)?, row.try_get(4)?);
-        if relkind == "S" && what == "relation" {
-            let position = client
-                .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
-                .await
-                .with_context(|| format!("cannot read the sequence {name}"))?;
-            sequences.insert(name.clone(), (position.try_get(0)?, position.try_get(1)?));
-        }
-        let Some(kind) = Kind::of(&what, &relkind) else { continue };
-        let rows = match kind {
-            Kind::Table => rows(client, &name).await?,
-            Kind::MaterializedView if !unpopulated => rows(client, &name).await?,
-            _ => Vec::new(),
+/// Every sequence's position alone, in a snapshot of its own: after a
+/// step whose state is not compared (a run).
+pub async fn positions(reader: &Reader) -> Result<BTreeMap<String, Sequence>> {
+    let snapshot = reader.snapshot().await?;
+    let read = catalog(&snapshot, &Scope::default()).await.map(|(_, sequences, _)| sequences);
+    snapshot.end().await;
+    read
+}
+
+/// An object as the catalog lists it, before its rows are read.
+struct Listed {
+    name: String,
+    kind: Kind,
+    reach: Reach,
+    shape: String,
+    unpopulated: bool,
+}
+
+async fn read(snapshot: &Snapshot<'_>, scope: &Scope, key: &Key) -> Result<State> {
+    let (listed, sequences, schemas) = catalog(snapshot, scope).await?;
+    let mut objects = BTreeMap::new();
+    for l in listed {
+        let has_rows = match l.kind {
+            Kind::Table => true,
+            Kind::MaterializedView => !l.unpopulated,
+            _ => false,
         };
-        objects.insert(name, Object { kind, shape: shape.unwrap_or_default(), rows });
+        let rows = if has_rows { rows(snapshot, &l.name, l.reach, key).await? } else { Rows::None };
+        objects.insert(l.name, Object { kind: l.kind, reach: l.reach, shape: l.shape, rows });
     }
     let mut h = Sha256::new();
     for (name, object) in &objects {
@@ -173,49 +271,80 @@ async fn read(client: &Client, schemas: &[String]) -> Result<State> {
         h.update([0]);
         h.update(object.digest());
     }
-    Ok(State { objects, sequences, digest: hex::encode(h.finalize()) })
+    let net_schemas = schemas.into_iter().filter(|s| !scope.schemas.contains(s)).collect();
+    let digest = hex::encode(h.finalize());
+    Ok(State { objects, sequences, net_schemas, server: snapshot.server, digest })
 }
 
-/// Each row of `name` (server-quoted), streamed as its text, hashed; sorted.
-async fn rows(client: &Client, name: &str) -> Result<Vec<RowHash>> {
-    let mut hashes = Vec::new();
-    each_row(client, name, |line| {
-        hashes.push(Sha256::digest(line).into());
-        true
-    })
-    .await?;
-    hashes.sort_unstable();
-    Ok(hashes)
-}
-
-/// Calls `f` with each row's text (COPY text format, one line) of `name`,
-/// until it returns false. Rows are never gathered here. `ROW(r.*)`, not
-/// `r`: a column named `r` would stand for the whole row.
-async fn each_row(client: &Client, name: &str, mut f: impl FnMut(&[u8]) -> bool) -> Result<()> {
-    let copy = format!("COPY (SELECT ROW(r.*)::text FROM ONLY {name} AS r) TO STDOUT");
-    let stream = client.copy_out(&copy).await.with_context(|| format!("cannot read the rows of {name}"))?;
-    pin_mut!(stream);
-    let mut partial: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.try_next().await.with_context(|| format!("reading the rows of {name}"))? {
-        let mut rest: &[u8] = &chunk;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            let more = if partial.is_empty() {
-                f(&rest[..end])
-            } else {
-                partial.extend_from_slice(&rest[..end]);
-                let more = f(&partial);
-                partial.clear();
-                more
-            };
-            if !more {
-                return Ok(());
+/// The catalog, in one short transaction of the snapshot (asked again while
+/// a sequence is locked): every object of the user schemas with its shape
+/// and reach, every sequence's position, the user schemas.
+async fn catalog(
+    snapshot: &Snapshot<'_>,
+    scope: &Scope,
+) -> Result<(Vec<Listed>, BTreeMap<String, Sequence>, Vec<String>)> {
+    let host: Vec<String> = HOST_SCHEMAS.iter().map(|(s, _)| s.to_string()).collect();
+    let mut patience = Patience::new();
+    loop {
+        let client = snapshot.open(None).await?;
+        let read = async {
+            let schemas: Vec<String> =
+                client.query(USER_SCHEMAS, &[&host]).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+            let found = client.query(SCOPE, &[&schemas]).await?;
+            Ok::<_, tokio_postgres::Error>((schemas, found))
+        };
+        let read = match read.await {
+            Ok((schemas, found)) => sequences::read(client, &schemas).await.map(|s| (schemas, found, s)),
+            Err(e) => Err(anyhow::Error::new(e)),
+        };
+        snapshot.close().await;
+        match read {
+            Ok((schemas, found, sequences)) => return Ok((list(&found, scope)?, sequences, schemas)),
+            Err(e) if e.downcast_ref().is_some_and(read::locked) => {
+                patience.wait(client, "the catalog and the sequences' positions", None).await?
             }
-            rest = &rest[end + 1..];
+            Err(e) => return Err(read::refused(e, "each sequence").context("cannot read the catalog")),
         }
-        partial.extend_from_slice(rest);
     }
-    if !partial.is_empty() {
-        f(&partial);
+}
+
+fn list(found: &[tokio_postgres::Row], scope: &Scope) -> Result<Vec<Listed>> {
+    let mut listed = Vec::new();
+    for row in found {
+        let (what, name, relkind): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (unpopulated, shape): (bool, Option<String>) = (row.try_get(3)?, row.try_get(4)?);
+        let (schema, relname): (String, Option<String>) = (row.try_get(5)?, row.try_get(6)?);
+        let Some(kind) = Kind::of(&what, &relkind) else { continue };
+        let reach = if scope.is_exact(&schema, relname.as_deref()) { Reach::Exact } else { Reach::Net };
+        listed.push(Listed { name, kind, reach, shape: shape.unwrap_or_default(), unpopulated });
     }
-    Ok(())
+    Ok(listed)
+}
+
+/// The rows of `name` (server-quoted) in its own transaction of the
+/// snapshot: sorted hashes (exact) or a count and a keyed sum (net).
+async fn rows(snapshot: &Snapshot<'_>, name: &str, reach: Reach, key: &Key) -> Result<Rows> {
+    match reach {
+        Reach::Exact => {
+            let mut hashes: Vec<RowHash> = Vec::new();
+            snapshot
+                .each_row(name, |line| {
+                    hashes.push(Sha256::digest(line).into());
+                    true
+                })
+                .await?;
+            hashes.sort_unstable();
+            Ok(Rows::Exact(hashes))
+        }
+        Reach::Net => {
+            let mut counted = Counted::default();
+            snapshot
+                .each_row(name, |line| {
+                    counted.add(key, line);
+                    true
+                })
+                .await?;
+            Ok(Rows::Counted(counted))
+        }
+    }
 }

@@ -1,8 +1,10 @@
 -- The objects in the digest's schemas ($1), each with its catalog shape as
 -- text: everything a rollback must restore besides rows. Names are quoted
 -- by the server (quote_ident), so the host can name them in the COPY it
--- builds without quoting anything itself. The host reads this with
--- search_path = pg_catalog, so every name in a shape is schema-qualified.
+-- builds without quoting anything itself; the last two columns are the raw
+-- schema and relation names the scope is matched on. The host reads this
+-- with search_path = pg_catalog, so every name in a shape is
+-- schema-qualified.
 SELECT 'relation' AS what,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
        c.relkind::text AS kind,
@@ -62,7 +64,9 @@ SELECT 'relation' AS what,
             FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
            WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid
              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
-       ) AS shape
+       ) AS shape,
+       n.nspname::text AS schema,
+       c.relname::text AS relname
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
@@ -76,7 +80,8 @@ SELECT 'function', p.oid::regprocedure::text, p.prokind::text, false,
                  (SELECT format('aggregate kind=%s transition=%s final=%s combine=%s state=%s initial=%s sort=%s',
                                 g.aggkind, g.aggtransfn::regprocedure, g.aggfinalfn, g.aggcombinefn,
                                 format_type(g.aggtranstype, NULL), coalesce(g.agginitval, '-'), g.aggsortop::regoperator)
-                    FROM pg_aggregate g WHERE g.aggfnoid = p.oid))
+                    FROM pg_aggregate g WHERE g.aggfnoid = p.oid)),
+       n.nspname::text, NULL
   FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = ANY ($1)
@@ -102,15 +107,28 @@ SELECT 'type', format_type(t.oid, NULL), t.typtype::text, false,
                                    format_type(a.atttypid, a.atttypmod), a.attcollation),
                             E'\n' ORDER BY a.attnum)
             FROM pg_attribute a
-           WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+           WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
+       n.nspname::text, NULL
   FROM pg_type t
   JOIN pg_namespace n ON n.oid = t.typnamespace
  WHERE n.nspname = ANY ($1) AND t.typtype IN ('c', 'd', 'e', 'r', 'm')
    AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 UNION ALL
+-- Everything else a schema holds (operators, operator classes and families,
+-- collations, conversions, text search objects, …): that it exists, by its
+-- identity (names, never oids).
+SELECT 'object', o.type || ' ' || o.identity, 'o', false, 'exists', n.nspname::text, NULL
+  FROM pg_depend d
+  JOIN pg_namespace n ON n.oid = d.refobjid
+  CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, 0) o
+ WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n' AND n.nspname = ANY ($1)
+   AND d.classid NOT IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass,
+                         'pg_statistic_ext'::regclass)
+UNION ALL
 SELECT 'schema', quote_ident(n.nspname), 's', false,
        concat_ws(E'\n', 'owner ' || pg_get_userbyid(n.nspowner), 'acl ' || coalesce(n.nspacl::text, '-'),
-                 'comment ' || obj_description(n.oid, 'pg_namespace'))
+                 'comment ' || obj_description(n.oid, 'pg_namespace')),
+       n.nspname::text, NULL
   FROM pg_namespace n
  WHERE n.nspname = ANY ($1)
 ORDER BY 1, 2

@@ -9,27 +9,31 @@
 //! must restore the exact baseline.
 //!
 //! The copy is one the operator names (`--copy-url`), under the source's
-//! own database name; the source (`--from`) is read only, in one read-only
-//! snapshot, to prove the copy is a different database that holds the same
-//! state. Each step is this `host` binary run against the copy
-//! ([`step`]), so what is rehearsed is what production will run.
+//! own database name and marked in its catalog ([`guard`]); the source
+//! (`--from`) is only read, in one exported snapshot a relation at a time,
+//! to prove the copy is a different database that holds the same state.
+//! Each step is this `host` binary run against the copy ([`step`]), pinned
+//! to the server the digests read, so what is rehearsed is what production
+//! will run, where the digests look.
 
+mod guard;
 mod record;
+mod row;
 mod step;
 
-use crate::digest::{self, State};
+use crate::digest::{self, Key, Reader, Scope, Sequence, State};
 use crate::error::Failure;
 use crate::plan::{self, Plugin};
+use crate::rehearsal_copy::Identity;
 use crate::report::Reporter;
 use crate::signal::Interrupt;
-use record::{Equal, Row};
-use std::collections::BTreeSet;
+use row::{Equal, Row};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use step::{Launcher, Ran, Verb};
-use tokio_postgres::Client;
 
 /// Which tiers a rehearsal makes fail, one run each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +64,6 @@ pub struct Rehearsal {
     pub fail_at: Option<FailAt>,
 }
 
-/// The host's own ledger: every step adds to it, so it is never compared.
-const LEDGER_SCHEMA: &str = "rollout_ledger";
-
 /// The server's own catalogs: plugins read them, nothing rolls them back.
 const SYSTEM_SCHEMAS: [&str; 3] = ["pg_catalog", "information_schema", "pg_toast"];
 
@@ -75,14 +76,30 @@ pub async fn rehearse(r: Rehearsal, reporter: Arc<Reporter>, interrupt: Interrup
         reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
     }
     let fail_at = failing_tiers(&plugins, r.fail_at.as_ref())?;
-    let schemas = schemas(&plugins);
+    // The exact scope: the plan's schemas. (The relations its writes reach
+    // beyond them go in `relations` once the catalog lists them.)
+    let scope = Scope { schemas: schemas(&plugins), relations: Vec::new() };
     let dir = reporter.dir().map(|d| d.join("steps")).unwrap_or_else(|| std::env::temp_dir().join("host-rehearse"));
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Plan(anyhow::anyhow!("cannot find this host binary to run the steps: {e}")))?;
-    let launcher = Launcher { exe, plan_args: r.plan_args.clone(), copy_url: r.copy_url.clone(), interrupt };
-    let mut book = record::Book::new(reporter.clone(), &schemas, LEDGER_SCHEMA);
-    let result = steps(&r, &launcher, &schemas, &fail_at, &dir, &mut book).await;
+    let key = Key::random().map_err(Failure::Plan)?;
+    let mut book = record::Book::new(reporter.clone(), &scope);
+    let setup = Setup { scope, key, fail_at, dir, exe, interrupt };
+    let result = steps(&r, &setup, &mut book).await;
     book.finish(result)
+}
+
+/// What every step of one rehearsal shares.
+struct Setup {
+    scope: Scope,
+    /// The whole-database net's key, drawn once per rehearsal.
+    key: Key,
+    fail_at: Vec<i64>,
+    /// Where each step's command writes its report.
+    dir: PathBuf,
+    /// This host binary, which each step runs.
+    exe: PathBuf,
+    interrupt: Interrupt,
 }
 
 /// The tiers `--fail-at` names, each one of the plan's.
@@ -114,29 +131,35 @@ fn schemas(plugins: &[Plugin]) -> Vec<String> {
             }
         }
     }
-    all.remove(LEDGER_SCHEMA);
+    all.retain(|s| !digest::HOST_SCHEMAS.iter().any(|(h, _)| h == s));
     all.into_iter().filter(|s| !SYSTEM_SCHEMAS.contains(&s.as_str())).collect()
 }
 
-async fn steps(
-    r: &Rehearsal,
-    launcher: &Launcher,
-    schemas: &[String],
-    fail_at: &[i64],
-    dir: &std::path::Path,
-    book: &mut record::Book,
-) -> Result<(), Failure> {
-    let stop = &launcher.interrupt;
-    let copy = until_stopped(stop, "connecting to the copy", connect(&r.copy_url, "host rehearse (copy)")).await?;
-    let source =
-        until_stopped(stop, "connecting to the source", connect(&r.from, "host rehearse (source, read only)")).await?;
-    source.batch_execute("SET default_transaction_read_only = on").await?;
-    until_stopped(stop, "comparing the two servers", same_database_refused(&source, &copy)).await?;
+async fn steps(r: &Rehearsal, setup: &Setup, book: &mut record::Book) -> Result<(), Failure> {
+    let Setup { scope, key, fail_at, dir, exe, interrupt: stop } = setup;
+    let copy =
+        until_stopped(stop, "connecting to the copy", guard::connect(&r.copy_url, "host rehearse (copy)", false))
+            .await?;
+    let source = guard::connect(&r.from, "host rehearse (source, read only)", true);
+    let source = until_stopped(stop, "connecting to the source", source).await?;
+    until_stopped(stop, "comparing the two servers", guard::same_database_refused(&source, &copy)).await?;
+    // Every step, and every digest of the copy, stands where this one does.
+    let pinned = copy.server;
+    let launcher = Launcher {
+        exe: exe.clone(),
+        plan_args: r.plan_args.clone(),
+        copy_url: r.copy_url.clone(),
+        copy: pinned,
+        interrupt: stop.clone(),
+    };
     let started = Instant::now();
-    let from = state(&source, schemas, "the source", stop).await?;
+    let from = state(&source, scope, key, "the source", stop).await?;
+    // Production is read once, and no longer held.
+    drop(source);
     book.push(Row::digest("source (read only)", &from, Equal::Reference, started));
     let started = Instant::now();
-    let baseline = state(&copy, schemas, "the copy", stop).await?;
+    let baseline = state(&copy, scope, key, "the copy", stop).await?;
+    guard::pinned(&baseline.server, &pinned)?;
     let same = baseline.digest() == from.digest();
     book.push(Row::digest("copy baseline", &baseline, Equal::of(same), started));
     book.set_baseline(&baseline);
@@ -144,20 +167,21 @@ async fn steps(
         let diff = differences(&from, &baseline, &copy, stop).await?;
         return Err(book.differs("the copy is not the source's state", &diff));
     }
-    let at = Copy { client: &copy, schemas, baseline: &baseline };
+    let mut at = Copy { reader: &copy, scope, key, pinned, baseline: &baseline, positions: baseline.sequences.clone() };
+    let launcher = &launcher;
     let mut n = 0;
     let mut step = |label: &str| {
         n += 1;
         dir.join(format!("{n:02}-{label}"))
     };
-    let first = expect(launcher, book, Verb::Run, &[], &step("run"), 0, "run").await?;
-    restored(launcher, book, &at, &[], &step("rollback"), "rollback").await?;
+    let first = ran(launcher, book, &mut at, &[], &step("run"), 0, "run").await?;
+    restored(launcher, book, &mut at, &[], &step("rollback"), "rollback").await?;
     // Every tier's rollback once more, on the restored baseline: a no-op,
     // or the rollback is not idempotent.
     let again = ["--every-tier".to_string()];
     let (dir, label) = (step("rollback-again"), "rollback again (idempotent)");
-    restored(launcher, book, &at, &again, &dir, label).await?;
-    let second = expect(launcher, book, Verb::Run, &[], &step("run-again"), 0, "run again").await?;
+    restored(launcher, book, &mut at, &again, &dir, label).await?;
+    let second = ran(launcher, book, &mut at, &[], &step("run-again"), 0, "run again").await?;
     if first.verify() != second.verify() {
         return Err(book.fail(
             "run again",
@@ -165,11 +189,11 @@ async fn steps(
              steps' report.md)",
         ));
     }
-    restored(launcher, book, &at, &[], &step("rollback"), "rollback").await?;
+    restored(launcher, book, &mut at, &[], &step("rollback"), "rollback").await?;
     for tier in fail_at {
         let label = format!("run failing at tier {tier}");
         let extra = ["--fail-at".to_string(), tier.to_string()];
-        let ran = expect(launcher, book, Verb::Run, &extra, &step(&format!("fail-at-{tier}")), 4, &label).await?;
+        let ran = ran(launcher, book, &mut at, &extra, &step(&format!("fail-at-{tier}")), 4, &label).await?;
         if !failed_as_injected(&ran, *tier) {
             let why = format!(
                 "the run exited 4, but not at tier {tier} as injected: it failed before it (see {})",
@@ -178,7 +202,7 @@ async fn steps(
             return Err(book.fail(&label, &why));
         }
         let label = format!("rollback after tier {tier} failed");
-        restored(launcher, book, &at, &[], &step(&format!("rollback-{tier}")), &label).await?;
+        restored(launcher, book, &mut at, &[], &step(&format!("rollback-{tier}")), &label).await?;
     }
     Ok(())
 }
@@ -198,6 +222,12 @@ async fn expect(
     book.push(Row::ran(label, verb, &ran, code));
     match ran.code {
         Some(c) if c == code => Ok(ran),
+        // The step refused its database (not the copy, not marked): the
+        // rehearsal's refusal too, not a disproof.
+        Some(5) => Err(book.refused(
+            label,
+            &format!("`host {}` refused its database; its output ends:\n{}", verb.as_str(), ran.tail(6)),
+        )),
         // A step stopped by Ctrl-C may end as a database error (its
         // statement cancelled): that is the operator's stop, not a rollback
         // the rehearsal disproved.
@@ -217,32 +247,61 @@ async fn expect(
     }
 }
 
-/// The copy, what the digest reads of it, and the state to restore.
-#[derive(Clone, Copy)]
+/// The copy: where it is read, what the digest reads of it, the state to
+/// restore, and the sequences' positions after the last step.
 struct Copy<'a> {
-    client: &'a Client,
-    schemas: &'a [String],
+    reader: &'a Reader,
+    scope: &'a Scope,
+    key: &'a Key,
+    pinned: Identity,
     baseline: &'a State,
+    positions: BTreeMap<String, Sequence>,
+}
+
+impl Copy<'_> {
+    /// Shows the sequences the step `label` moved; keeps where they are.
+    fn moved(&mut self, book: &mut record::Book, label: &str, now: BTreeMap<String, Sequence>) {
+        book.sequences(label, &digest::moves(&self.positions, &now));
+        self.positions = now;
+    }
+}
+
+/// A run step (its state is not compared): its sequences are shown.
+async fn ran(
+    launcher: &Launcher,
+    book: &mut record::Book,
+    at: &mut Copy<'_>,
+    extra: &[String],
+    dir: &std::path::Path,
+    code: i32,
+    label: &str,
+) -> Result<Ran, Failure> {
+    let ran = expect(launcher, book, Verb::Run, extra, dir, code, label).await?;
+    let read = async { digest::positions(at.reader).await.map_err(|e| read_failed("the copy", e)) };
+    let now = until_stopped(&launcher.interrupt, "reading the sequences", read).await?;
+    at.moved(book, label, now);
+    Ok(ran)
 }
 
 /// A rollback step that must succeed and leave the copy equal to `baseline`.
 async fn restored(
     launcher: &Launcher,
     book: &mut record::Book,
-    at: &Copy<'_>,
+    at: &mut Copy<'_>,
     extra: &[String],
     dir: &std::path::Path,
     label: &str,
 ) -> Result<(), Failure> {
     let ran = expect(launcher, book, Verb::Rollback, extra, dir, 0, label).await?;
-    let Copy { client: copy, schemas, baseline } = *at;
-    let now = state(copy, schemas, "the copy", &launcher.interrupt).await?;
-    let same = now.digest() == baseline.digest();
+    let now = state(at.reader, at.scope, at.key, "the copy", &launcher.interrupt).await?;
+    guard::pinned(&now.server, &at.pinned)?;
+    let same = now.digest() == at.baseline.digest();
     book.digested(&now, Equal::of(same), ran.ms);
+    at.moved(book, label, now.sequences.clone());
     if same {
         return Ok(());
     }
-    let diff = differences(baseline, &now, copy, &launcher.interrupt).await?;
+    let diff = differences(at.baseline, &now, at.reader, &launcher.interrupt).await?;
     let what = format!(
         "after `{label}` the copy differs from the baseline (the copy keeps what the step left: restore it from the \
          source before the next rehearsal)"
@@ -261,64 +320,11 @@ fn failed_as_injected(ran: &Ran, n: i64) -> bool {
     })
 }
 
-/// Refuses a copy that is the source itself, a copy under another database
-/// name, a copy its operator did not mark as one, and a source that is
-/// marked: a rehearsal runs and rolls back the plan again and again, so it
-/// runs only on a database that is certainly not production.
-pub async fn same_database_refused(
-    source: &tokio_postgres::Client,
-    copy: &tokio_postgres::Client,
-) -> Result<(), Failure> {
-    const WHO: &str = "SELECT current_database(), pg_postmaster_start_time()::text, \
-                       (SELECT oid::bigint FROM pg_database WHERE datname = current_database())";
-    let (s, c) = (source.query_one(WHO, &[]).await?, copy.query_one(WHO, &[]).await?);
-    let get = |r: &tokio_postgres::Row| -> Result<(String, String, i64), tokio_postgres::Error> {
-        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
-    };
-    let (s, c) = (get(&s)?, get(&c)?);
-    if s == c {
-        return Err(Failure::Plan(anyhow::anyhow!(
-            "--copy-url reaches the source database itself (database {}, same server, started {}): a rehearsal runs \
-             and rolls back the plan again and again, so it runs only on a copy; restore a copy (pg_dump, a \
-             snapshot) on another server and name it with --copy-url",
-            s.0,
-            s.1
-        )));
-    }
-    if s.0 != c.0 {
-        return Err(Failure::Plan(anyhow::anyhow!(
-            "the copy's database is named `{}`, the source's `{}`: the plugins' identity guard allows the source's \
-             name, so restore the copy under that name (on another server)",
-            c.0,
-            s.0
-        )));
-    }
-    // Two databases in the same state look alike both ways: only the
-    // operator's mark says which one is the copy (URLs swapped, a replica).
-    if !crate::db::is_rehearsal_copy(copy).await? {
-        return Err(Failure::WrongDatabase(format!("--copy-url: {}", crate::db::unmarked_copy(&c.0))));
-    }
-    if crate::db::is_rehearsal_copy(source).await? {
-        return Err(Failure::WrongDatabase(format!(
-            "--from: database `{}` there is marked as a rehearsal copy ({}), so it is not production: check that \
-             --from and --copy-url are not swapped",
-            s.0,
-            crate::db::COPY_MARK
-        )));
-    }
-    Ok(())
-}
-
-async fn connect(url: &str, name: &str) -> Result<Arc<Client>, Failure> {
-    let target = crate::db::Target::new(Some(url)).map_err(Failure::Plan)?;
-    target.connect(name).await.map_err(Failure::Database)
-}
-
 /// The state of `what`, or the rehearsal stops at Ctrl-C (the reading is
 /// read-only: dropping it mid-way leaves nothing behind).
-async fn state(client: &Client, schemas: &[String], what: &str, stop: &Interrupt) -> Result<State, Failure> {
+async fn state(reader: &Reader, scope: &Scope, key: &Key, what: &str, stop: &Interrupt) -> Result<State, Failure> {
     tokio::select! {
-        r = digest::take(client, schemas) => r.map_err(|e| read_failed(what, e)),
+        r = digest::take(reader, scope, key) => r.map_err(|e| read_failed(what, e)),
         _ = stop.wait() => Err(Failure::Interrupted(format!("the rehearsal stopped while reading the state of {what}"))),
     }
 }
@@ -328,7 +334,7 @@ async fn state(client: &Client, schemas: &[String], what: &str, stop: &Interrupt
 async fn differences(
     base: &State,
     now: &State,
-    copy: &Client,
+    copy: &Reader,
     stop: &Interrupt,
 ) -> Result<Vec<digest::Difference>, Failure> {
     let read = async { digest::difference(base, now, copy).await.map_err(|e| read_failed("the copy", e)) };

@@ -3,90 +3,35 @@
 //! `report.md` in the rehearsal's own report directory (each step's own
 //! command report lies under `steps/`).
 
-use super::step::{Ran, Verb};
-use crate::digest::{Difference, State};
+use super::row::{Equal, Row};
+use crate::digest::{Difference, Move, Reach, Scope, State};
 use crate::error::Failure;
 use crate::report::Reporter;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Instant;
 
-/// Whether a step's digest equals the baseline's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Equal {
-    /// What the others are compared with.
-    Reference,
-    Yes,
-    No,
-    /// Not compared (a run: the change is meant to be there).
-    NotCompared,
+/// The baseline's size, as the verdict says it.
+#[derive(Debug, Clone)]
+struct Baseline {
+    relations: usize,
+    rows: u64,
+    net_relations: usize,
+    net_rows: u64,
+    digest: String,
 }
 
-impl Equal {
-    pub fn of(same: bool) -> Equal {
-        if same {
-            Equal::Yes
-        } else {
-            Equal::No
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Equal::Reference => "reference",
-            Equal::Yes => "yes",
-            Equal::No => "NO",
-            Equal::NotCompared => "—",
-        }
-    }
-}
-
-/// One line of the step table.
+/// A sequence a step moved, as the report keeps it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub step: String,
-    pub outcome: String,
-    /// The state's digest after the step, if one was taken.
-    pub digest: Option<String>,
-    pub equal_to_baseline: Equal,
-    pub ms: u128,
-    /// The step command's output, for the steps that ran one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-}
-
-impl Row {
-    /// A digest taken by the rehearsal itself.
-    pub fn digest(step: &str, state: &State, equal: Equal, started: Instant) -> Row {
-        let outcome = format!("{} relations, {} rows", state.relations(), state.rows());
-        let digest = Some(state.digest().to_string());
-        Row {
-            step: step.into(),
-            outcome,
-            digest,
-            equal_to_baseline: equal,
-            ms: started.elapsed().as_millis(),
-            log: None,
-        }
-    }
-
-    /// A step command that ran; `expected` is the exit code it should have.
-    /// The outcome says only what the step's own report shows: a run whose
-    /// report has no verify table is not called a verify PASS.
-    pub fn ran(step: &str, verb: Verb, ran: &Ran, expected: i32) -> Row {
-        let outcome = match (ran.code, verb, expected) {
-            (Some(0), Verb::Run, _) if ran.verify().is_some() => "COMPLETE, verify PASS".to_string(),
-            (Some(0), Verb::Run, _) => "COMPLETE, no verify table in its report".to_string(),
-            (Some(0), Verb::Rollback, _) => "ROLLED BACK".to_string(),
-            (Some(4), _, 4) => "FAILED as injected (exit 4)".to_string(),
-            (Some(c), _, e) => format!("exit {c}, expected {e}"),
-            (None, _, _) => "killed by a signal".to_string(),
-        };
-        let log = Some(ran.log.display().to_string());
-        Row { step: step.into(), outcome, digest: None, equal_to_baseline: Equal::NotCompared, ms: ran.ms, log }
-    }
+struct Moved {
+    step: String,
+    sequence: String,
+    before: Option<String>,
+    after: Option<String>,
+    drawn: String,
+    left: Option<String>,
+    range: Option<String>,
+    warning: Option<String>,
 }
 
 /// The rehearsal's record.
@@ -94,11 +39,15 @@ pub struct Book {
     reporter: Arc<Reporter>,
     rows: Vec<Row>,
     scope: Vec<String>,
+    net: Vec<String>,
     excluded: Vec<String>,
-    baseline: Option<(usize, usize, String)>,
+    baseline: Option<Baseline>,
     failed_step: Option<String>,
     /// Each difference found, as shown.
     differences: Vec<String>,
+    /// Every sequence a step moved, and the warnings among them.
+    sequences: Vec<Moved>,
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -107,44 +56,67 @@ struct Stored<'a> {
     outcome: &'static str,
     message: &'a str,
     scope: &'a [String],
+    net: &'a [String],
     excluded: &'a [String],
     baseline_digest: Option<&'a str>,
     relations: Option<usize>,
-    rows: Option<usize>,
+    rows: Option<u64>,
+    net_relations: Option<usize>,
+    net_rows: Option<u64>,
     steps: &'a [Row],
     differences: &'a [String],
+    sequences: &'a [Moved],
+    warnings: &'a [String],
 }
 
 impl Book {
-    pub fn new(reporter: Arc<Reporter>, schemas: &[String], ledger: &str) -> Book {
-        reporter.status("Scope", &format!("every relation and function in the schemas {}", schemas.join(", ")));
-        let excluded = vec![format!("schema {ledger}: the host's own ledger, which every step adds to")];
+    pub fn new(reporter: Arc<Reporter>, scope: &Scope) -> Book {
+        let mut exact = vec![format!("every object in the schemas {}", scope.schemas.join(", "))];
+        exact.extend(scope.relations.iter().map(|(s, n)| format!("the relation {s}.{n}")));
+        reporter.status("Scope", &format!("exactly, row by row: {}", exact.join("; ")));
+        let excluded: Vec<String> =
+            crate::digest::HOST_SCHEMAS.iter().map(|(s, why)| format!("schema {s}: {why}")).collect();
         for e in &excluded {
             reporter.status("Excluded", e);
         }
         Book {
             reporter,
             rows: Vec::new(),
-            scope: schemas.to_vec(),
+            scope: exact,
+            net: Vec::new(),
             excluded,
             baseline: None,
             failed_step: None,
             differences: Vec::new(),
+            sequences: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
     /// The baseline the rollbacks must restore; its sequences are listed
     /// apart, since their positions never roll back.
     pub fn set_baseline(&mut self, state: &State) {
-        self.baseline = Some((state.relations(), state.rows(), state.digest().to_string()));
-        for (name, (value, called)) in &state.sequences {
-            let e = format!(
-                "sequence {name} (at {value}{}): positions never roll back",
-                if *called { "" } else { ", unused" }
-            );
-            self.reporter.status("Excluded", &e);
-            self.excluded.push(e);
-        }
+        self.baseline = Some(Baseline {
+            relations: state.relations(Reach::Exact),
+            rows: state.rows(Reach::Exact),
+            net_relations: state.relations(Reach::Net),
+            net_rows: state.rows(Reach::Net),
+            digest: state.digest().to_string(),
+        });
+        let everywhere = if state.net_schemas.is_empty() { "none".to_string() } else { state.net_schemas.join(", ") };
+        let net = format!(
+            "the whole-database net: every other object of every user schema ({everywhere}): its shape, and per \
+             relation a row count and a hash"
+        );
+        self.reporter.status("Scope", &net);
+        self.net = state.net_schemas.clone();
+        let e = format!(
+            "the positions of {} sequences: they never roll back; each step shows the ones it moved and the margin \
+             left",
+            state.sequences.len()
+        );
+        self.reporter.status("Excluded", &e);
+        self.excluded.push(e);
         for (name, object) in &state.objects {
             if object.kind == crate::digest::Kind::ForeignTable {
                 let e =
@@ -152,6 +124,29 @@ impl Book {
                 self.reporter.status("Excluded", &e);
                 self.excluded.push(e);
             }
+        }
+    }
+
+    /// The sequences the step `step` moved: each shown, a danger warned.
+    pub fn sequences(&mut self, step: &str, moves: &[Move]) {
+        for m in moves {
+            self.reporter.status("Sequence", &m.to_string());
+            let warning = m.warning().map(|w| format!("after `{step}`: {w}"));
+            if let Some(w) = &warning {
+                self.reporter.status("WARNING", w);
+                self.warnings.push(w.clone());
+            }
+            let n = |v: i128| v.to_string();
+            self.sequences.push(Moved {
+                step: step.to_string(),
+                sequence: m.sequence.clone(),
+                before: m.before.map(|s| s.position()),
+                after: m.after.map(|s| s.position()),
+                drawn: n(m.drawn()),
+                left: m.after.map(|s| n(s.left())),
+                range: m.after.map(|s| n(s.range())),
+                warning,
+            });
         }
     }
 
@@ -181,6 +176,13 @@ impl Book {
     pub fn fail(&mut self, step: &str, why: &str) -> Failure {
         self.failed_step = Some(step.to_string());
         Failure::Rehearsal(format!("at `{step}`: {why}"))
+    }
+
+    /// The step `step` refused the database it reached: the rehearsal is
+    /// refused, as its own connections would have been.
+    pub fn refused(&mut self, step: &str, why: &str) -> Failure {
+        self.failed_step = Some(step.to_string());
+        Failure::WrongDatabase(format!("rehearsal refused at `{step}`: {why}"))
     }
 
     /// The rehearsal failed: `what`. Each difference is shown (the first
@@ -219,17 +221,26 @@ impl Book {
             self.reporter.result(line);
         }
         let verdict = match (&result, self.baseline.as_ref()) {
-            (Ok(()), Some((relations, rows, _))) => {
+            (Ok(()), Some(b)) => {
                 let failing = self.rows.iter().any(|r| r.outcome.starts_with("FAILED as injected"));
                 let fail_path = if failing { "; every injected tier failure rolled back to the baseline" } else { "" };
+                let warned = match self.warnings.len() {
+                    0 => String::new(),
+                    1 => "; WARNING: a sequence is near its bound (above)".to_string(),
+                    n => format!("; WARNING: {n} sequence positions near their bound (above)"),
+                };
                 format!(
-                    "REHEARSAL OK: rollback restores the baseline exactly ({relations} relations, {rows} rows); \
-                     idempotent; run repeatable{fail_path}"
+                    "REHEARSAL OK: rollback restores the baseline exactly ({} relations, {} rows; the whole-database \
+                     net: {} relations, {} rows); idempotent; run repeatable{fail_path}{warned}",
+                    b.relations, b.rows, b.net_relations, b.net_rows
                 )
             }
             (Ok(()), None) => "REHEARSAL OK".into(),
             (Err(f), _) => f.to_string(),
         };
+        for w in &self.warnings {
+            self.reporter.result(&format!("WARNING: {w}"));
+        }
         if result.is_ok() {
             self.reporter.result(&verdict);
         }
@@ -238,12 +249,17 @@ impl Book {
             outcome: if result.is_ok() { "ok" } else { "failed" },
             message: &verdict,
             scope: &self.scope,
+            net: &self.net,
             excluded: &self.excluded,
-            baseline_digest: self.baseline.as_ref().map(|b| b.2.as_str()),
-            relations: self.baseline.as_ref().map(|b| b.0),
-            rows: self.baseline.as_ref().map(|b| b.1),
+            baseline_digest: self.baseline.as_ref().map(|b| b.digest.as_str()),
+            relations: self.baseline.as_ref().map(|b| b.relations),
+            rows: self.baseline.as_ref().map(|b| b.rows),
+            net_relations: self.baseline.as_ref().map(|b| b.net_relations),
+            net_rows: self.baseline.as_ref().map(|b| b.net_rows),
             steps: &self.rows,
             differences: &self.differences,
+            sequences: &self.sequences,
+            warnings: &self.warnings,
         };
         let json = serde_json::to_vec_pretty(&stored).unwrap_or_default();
         let md = self.markdown(&verdict);
@@ -283,7 +299,12 @@ impl Book {
     fn markdown(&self, verdict: &str) -> String {
         let mut md =
             format!("# Rehearsal report — {}\n\n", if verdict.starts_with("REHEARSAL OK") { "OK" } else { "FAILED" });
-        md.push_str(&format!("Scope: every relation and function in the schemas {}.\n\n", self.scope.join(", ")));
+        md.push_str(&format!("Scope, exactly: {}.\n\n", crate::text::markdown(&self.scope.join("; "))));
+        md.push_str(&format!(
+            "The whole-database net (a row count and a hash per relation): every other object of the user schemas \
+             {}.\n\n",
+            crate::text::markdown(&self.net.join(", "))
+        ));
         md.push_str("Excluded from equality:\n\n");
         for e in &self.excluded {
             md.push_str(&format!("- {}\n", crate::text::markdown(e)));
@@ -303,6 +324,29 @@ impl Book {
         if let Some(step) = &self.failed_step {
             md.push_str(&format!("\nFailed at: {}\n", crate::text::markdown(step)));
         }
+        if !self.sequences.is_empty() {
+            md.push_str("\n## Sequences moved\n\n| step | sequence | before → after | drawn | left | range |\n");
+            md.push_str("| --- | --- | --- | --- | --- | --- |\n");
+            for m in &self.sequences {
+                let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+                md.push_str(&format!(
+                    "| {} | {} | {} → {} | {} | {} | {} |\n",
+                    crate::text::markdown(&m.step),
+                    crate::text::markdown(&m.sequence),
+                    crate::text::markdown(&or(&m.before)),
+                    crate::text::markdown(&or(&m.after)),
+                    m.drawn,
+                    or(&m.left),
+                    or(&m.range)
+                ));
+            }
+        }
+        if !self.warnings.is_empty() {
+            md.push_str("\n## Warnings\n\n");
+            for w in &self.warnings {
+                md.push_str(&format!("- **{}**\n", crate::text::markdown(w)));
+            }
+        }
         if !self.differences.is_empty() {
             md.push_str("\n## Differences from the baseline\n\n```\n");
             for d in &self.differences {
@@ -315,24 +359,5 @@ impl Book {
         }
         md.push_str(&format!("\n**{}**\n", crate::text::markdown(verdict)));
         md
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Row, Verb};
-    use crate::rehearse::step::Ran;
-
-    fn ran(code: i32, report: Option<serde_json::Value>) -> Ran {
-        Ran { code: Some(code), ms: 1, log: "output.log".into(), report }
-    }
-
-    #[test]
-    fn a_run_without_a_verify_table_is_not_called_rolled_back_or_a_pass() {
-        let complete = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": null}))), 0);
-        assert_eq!(complete.outcome, "COMPLETE, no verify table in its report");
-        let passed = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": {"rows": []}}))), 0);
-        assert_eq!(passed.outcome, "COMPLETE, verify PASS");
-        assert_eq!(Row::ran("rollback", Verb::Rollback, &ran(0, None), 0).outcome, "ROLLED BACK");
     }
 }

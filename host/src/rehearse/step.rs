@@ -4,6 +4,7 @@
 //! log file and its own report into the step's directory, so every step is
 //! exactly the command production will see, and leaves the same evidence.
 
+use crate::rehearsal_copy::Identity;
 use crate::signal::Interrupt;
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
@@ -33,6 +34,8 @@ pub struct Launcher {
     pub exe: PathBuf,
     pub plan_args: Vec<OsString>,
     pub copy_url: String,
+    /// The copy's server and database, as the rehearsal's digests read it.
+    pub copy: Identity,
     pub interrupt: Interrupt,
 }
 
@@ -77,9 +80,10 @@ impl Launcher {
             .arg(verb.as_str())
             .args(&self.plan_args)
             .args(extra)
-            // Wherever the step's own connection lands, it refuses a
-            // database not marked as a rehearsal copy.
+            // Every connection of the step proves it stands on this server
+            // and database, marked as a copy, before it runs anything.
             .arg("--rehearsal-copy")
+            .arg(self.copy.to_arg())
             .arg("--reports")
             .arg(dir)
             .env("HOST_DATABASE_URL", &self.copy_url)

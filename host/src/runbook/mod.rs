@@ -75,9 +75,10 @@ pub struct Rehearsal {
     /// `rollback --every-tier`: every tier's rollback is called, applied or
     /// not, so a second rollback proves each one idempotent.
     pub every_tier: bool,
-    /// `--rehearsal-copy`: every step of a rehearsal refuses a database not
-    /// marked as a copy ([`db::COPY_MARK`]), wherever its connection lands.
-    pub on_copy: bool,
+    /// `--rehearsal-copy IDENTITY`: every connection of a rehearsal's step
+    /// proves it stands on the copy the rehearsal reads, marked as one
+    /// ([`crate::rehearsal_copy::prove`]), before anything runs on it.
+    pub on_copy: Option<crate::rehearsal_copy::Identity>,
 }
 
 /// The control connection's own bounds: the host's ledger statements never
@@ -97,6 +98,12 @@ impl Context {
     /// A new connection for `verb`, registered for [`Context::cancel_all`].
     async fn connect(&self, verb: &str) -> Result<Arc<Client>, Failure> {
         let client = self.target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
+        if let Some(copy) = &self.rehearsal.on_copy {
+            crate::rehearsal_copy::prove(&client, copy).await.map_err(|e| match e {
+                crate::rehearsal_copy::Refused::Unreadable(_) => Failure::Database(e.into()),
+                refused => Failure::WrongDatabase(refused.to_string()),
+            })?;
+        }
         if let Ok(mut open) = self.open.lock() {
             open.push(self.target.canceller(&client));
         }
@@ -158,9 +165,6 @@ impl Context {
         let database = db::current_database(&client).await.map_err(Failure::Database)?;
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
-        if self.rehearsal.on_copy && !db::is_rehearsal_copy(&client).await? {
-            return Err(Failure::WrongDatabase(db::unmarked_copy(&database)));
-        }
         self.reporter.status("Connected", &format!("to database `{database}` as {}", self.operator));
         Ok(client)
     }

@@ -1,0 +1,109 @@
+//! One line of a rehearsal's step table: what a step did, and whether the
+//! state after it equals the baseline.
+
+use super::step::{Ran, Verb};
+use crate::digest::{Reach, State};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Whether a step's digest equals the baseline's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Equal {
+    /// What the others are compared with.
+    Reference,
+    Yes,
+    No,
+    /// Not compared (a run: the change is meant to be there).
+    NotCompared,
+}
+
+impl Equal {
+    pub fn of(same: bool) -> Equal {
+        if same {
+            Equal::Yes
+        } else {
+            Equal::No
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Equal::Reference => "reference",
+            Equal::Yes => "yes",
+            Equal::No => "NO",
+            Equal::NotCompared => "—",
+        }
+    }
+}
+
+/// One line of the step table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub step: String,
+    pub outcome: String,
+    /// The state's digest after the step, if one was taken.
+    pub digest: Option<String>,
+    pub equal_to_baseline: Equal,
+    pub ms: u128,
+    /// The step command's output, for the steps that ran one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl Row {
+    /// A digest taken by the rehearsal itself.
+    pub fn digest(step: &str, state: &State, equal: Equal, started: Instant) -> Row {
+        let outcome = format!(
+            "{} relations, {} rows; the net: {} relations, {} rows",
+            state.relations(Reach::Exact),
+            state.rows(Reach::Exact),
+            state.relations(Reach::Net),
+            state.rows(Reach::Net)
+        );
+        let digest = Some(state.digest().to_string());
+        Row {
+            step: step.into(),
+            outcome,
+            digest,
+            equal_to_baseline: equal,
+            ms: started.elapsed().as_millis(),
+            log: None,
+        }
+    }
+
+    /// A step command that ran; `expected` is the exit code it should have.
+    /// The outcome says only what the step's own report shows: a run whose
+    /// report has no verify table is not called a verify PASS.
+    pub fn ran(step: &str, verb: Verb, ran: &Ran, expected: i32) -> Row {
+        let outcome = match (ran.code, verb, expected) {
+            (Some(0), Verb::Run, _) if ran.verify().is_some() => "COMPLETE, verify PASS".to_string(),
+            (Some(0), Verb::Run, _) => "COMPLETE, no verify table in its report".to_string(),
+            (Some(0), Verb::Rollback, _) => "ROLLED BACK".to_string(),
+            (Some(4), _, 4) => "FAILED as injected (exit 4)".to_string(),
+            (Some(c), _, e) => format!("exit {c}, expected {e}"),
+            (None, _, _) => "killed by a signal".to_string(),
+        };
+        let log = Some(ran.log.display().to_string());
+        Row { step: step.into(), outcome, digest: None, equal_to_baseline: Equal::NotCompared, ms: ran.ms, log }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Row, Verb};
+    use crate::rehearse::step::Ran;
+
+    fn ran(code: i32, report: Option<serde_json::Value>) -> Ran {
+        Ran { code: Some(code), ms: 1, log: "output.log".into(), report }
+    }
+
+    #[test]
+    fn a_run_without_a_verify_table_is_not_called_rolled_back_or_a_pass() {
+        let complete = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": null}))), 0);
+        assert_eq!(complete.outcome, "COMPLETE, no verify table in its report");
+        let passed = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": {"rows": []}}))), 0);
+        assert_eq!(passed.outcome, "COMPLETE, verify PASS");
+        assert_eq!(Row::ran("rollback", Verb::Rollback, &ran(0, None), 0).outcome, "ROLLED BACK");
+    }
+}

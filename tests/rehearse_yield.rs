@@ -1,0 +1,130 @@
+//! Reading production yields to production: the source digest reads one
+//! relation per short transaction in one exported snapshot, so it never
+//! holds more than one relation's lock, and production's `ALTER TABLE`
+//! waits for one relation's read, not the whole digest; a relation locked
+//! against reading makes the digest ask again, then give up naming it,
+//! instead of queueing forever.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::rehearsal::*;
+use support::*;
+
+/// Three large tables in the plan's schema, read in name order.
+const BULK: &str = "
+CREATE TABLE one_roof.bulk_a AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+CREATE TABLE one_roof.bulk_b AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+CREATE TABLE one_roof.bulk_c AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
+";
+
+/// User tables the rehearsal's source connections hold a lock on, now.
+const LOCKED: &str = "SELECT count(DISTINCT l.relation) FROM pg_locks l
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE a.application_name LIKE 'host rehearse (source%' AND l.granted
+     AND c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// The rehearsal's source reading `one_roof.bulk_a`, now.
+const READING_A: &str = "SELECT count(*) FROM pg_stat_activity
+   WHERE application_name LIKE 'host rehearse (source%' AND state = 'active' AND query LIKE '%one_roof.bulk\\_a %'";
+
+fn psql_child(c: &Cluster, sql: &str) -> Child {
+    Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(&c.dir)
+        .args(["-U", "postgres", "-d", "directus", "-c", sql])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql")
+}
+
+fn rehearsal(prod: &Cluster, copy: &Cluster, reports: &std::path::Path) -> Child {
+    let (from, to) = (url(prod), url(copy));
+    let plan = one_roof();
+    let mut a = args("rehearse", &plan, &["--param", APR, "--from", &from, "--copy-url", &to]);
+    a.extend(["--reports", reports.to_str().unwrap()]);
+    prod.spawn(&a)
+}
+
+/// Waits for `child`, at most `limit` (a digest that hangs fails the test
+/// instead of the test hanging).
+fn finished(mut child: Child, limit: Duration) -> Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {} s: {}", limit.as_secs(), Run::from(child.wait_with_output().unwrap()).all());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_one_read_only() {
+    let (prod, copy) = production_and_copy_with("yield", BULK);
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = rehearsal(&prod, &copy, reports.path());
+    let mut most = 0;
+    let mut alter: Option<(Instant, Child)> = None;
+    let mut waited: Option<Duration> = None;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(prod.scalar(LOCKED));
+        if alter.is_none() && prod.scalar(READING_A) > 0 {
+            // Production's own DDL, while the digest reads that table.
+            alter = Some((Instant::now(), psql_child(&prod, "ALTER TABLE one_roof.bulk_a ADD COLUMN extra int")));
+        }
+        if let (Some((since, c)), None) = (alter.as_mut(), waited) {
+            if c.try_wait().unwrap().is_some() {
+                waited = Some(since.elapsed());
+            }
+        }
+    }
+    let r = Run::from(child.wait_with_output().unwrap());
+    let (_, mut c) = alter.expect("the digest was never seen reading one_roof.bulk_a");
+    assert!(c.wait().unwrap().success(), "the ALTER failed");
+    // The figure the README quotes (cargo test … -- --nocapture).
+    println!("ALTER TABLE one_roof.bulk_a waited {:?} behind the source digest", waited);
+    assert_eq!(most, 1, "the source digest held locks on {most} user tables at once");
+    // Production changed half-way through the digest: the exported
+    // snapshot kept the reading consistent, and the copy equals it.
+    r.expect_code(0).expect("REHEARSAL OK");
+    assert_eq!(
+        prod.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'bulk_a' AND column_name = 'extra'"
+        ),
+        1
+    );
+    production_untouched(&prod);
+}
+
+#[test]
+fn a_relation_held_locked_against_reading_makes_the_digest_retry_then_fail_naming_it() {
+    let (prod, copy) = production_and_copy_with("yield-held", BULK);
+    // A session holds one_roof.bulk_b exclusively, and keeps it.
+    let mut holder =
+        psql_child(&prod, "BEGIN; LOCK TABLE one_roof.bulk_b IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT");
+    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'one_roof.bulk_b'::regclass AND mode = 'AccessExclusiveLock' AND granted";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while prod.scalar(held) == 0 {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let r = finished(rehearsal(&prod, &copy, reports.path()), Duration::from_secs(90));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    r.expect_code(8)
+        .expect("cannot read the state of the source: cannot read one_roof.bulk_b: another session holds a lock on it that conflicts with reading: pid ")
+        .expect("holds AccessExclusiveLock since")
+        .expect("asked 100 ms at a time for");
+    // It was asked again, not once: the server saw several requests time out.
+    let log = std::fs::read_to_string(prod.dir.join("server.log")).unwrap_or_default();
+    let timeouts = log.matches("canceling statement due to lock timeout").count();
+    assert!(timeouts >= 3, "{timeouts} lock requests timed out:\n{log}");
+    assert_eq!(report(reports.path())["steps"].as_array().unwrap().len(), 0);
+    production_untouched(&prod);
+}
