@@ -28,7 +28,8 @@ use crate::error::Failure;
 use crate::ledger::{self, Outcome};
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
-use crate::roles::{proof, Roles};
+use crate::roles::wall::{self, Wall};
+use crate::roles::{proof, Roles, WRITER};
 use crate::sandbox::{Call, CallError, CallSpec, Returned, Sandbox};
 use crate::signal::Interrupt;
 use crate::sql::SqlSession;
@@ -54,6 +55,9 @@ pub struct Context {
     /// Under roles (`--roles`, or a lock file reviewed with roles): each
     /// plugin's calls run as its own restricted role, proven first.
     pub roles: Option<Arc<Roles>>,
+    /// Under roles, once proven: the command's key, registered on its
+    /// control connection; the work session is the runner's.
+    pub wall: std::sync::OnceLock<Wall>,
     /// What a rehearsal's steps ask of `run` and `rollback` (`host
     /// rehearse`); nothing for any other command.
     pub rehearsal: Rehearsal,
@@ -89,9 +93,35 @@ impl Context {
 
     /// A new connection for `verb`, registered for [`Context::cancel_all`].
     async fn connect(&self, verb: &str) -> Result<Arc<Client>, Failure> {
-        let client = self.target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
+        self.connect_as(verb, &self.target).await
+    }
+
+    /// A new connection to `target` (the operator's, or the runner's).
+    async fn connect_as(&self, verb: &str, target: &Target) -> Result<Arc<Client>, Failure> {
+        let client = target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
         if let Ok(mut open) = self.open.lock() {
-            open.push(self.target.canceller(&client));
+            open.push(target.canceller(&client));
+        }
+        Ok(client)
+    }
+
+    /// The work session's connection: under roles, authenticated as the
+    /// runner (same settings, that user), and proven to be it.
+    async fn connect_work(&self, verb: &str) -> Result<Arc<Client>, Failure> {
+        let Some(wall) = self.wall.get() else {
+            return self.connect(verb).await;
+        };
+        let target = self.target.as_user(wall.runner());
+        let client = self.connect_as(verb, &target).await?;
+        let who = db::identity(&client).await.map_err(Failure::Database)?;
+        if who.session_user != wall.runner() || who.current_user != wall.runner() {
+            return Err(Failure::Roles(format!(
+                "the work session connected as {} (current user {}), not as the runner {}; check the connection's \
+                 `options` and the server's settings for that role",
+                who.session_user,
+                who.current_user,
+                wall.runner()
+            )));
         }
         Ok(client)
     }
@@ -190,13 +220,13 @@ impl Context {
         let pid = db::backend_pid(control).await.map_err(|e| {
             Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e}"))
         })?;
-        match crate::ledger::hold(client, rollout_id, pid).await {
+        match self.as_writer(client, async { Ok(crate::ledger::hold(client, rollout_id, pid).await?) }).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::Database(anyhow::anyhow!(
                 "rollout {rollout_id} is no longer this host's: its control connection lost the rollout lock, or \
                  another command settled the rollout; nothing more of it is committed"
             ))),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -213,23 +243,35 @@ impl Context {
     }
 
     /// Under roles, before anything is written: every plugin's role must
-    /// exist and hold exactly its grants, or the command is refused with
-    /// the SQL that fixes it (exit 2).
-    async fn prove_roles(&self, control: &Client) -> Result<(), Failure> {
+    /// exist and hold exactly its grants, and the wall must hold, or the
+    /// command is refused with the SQL that fixes it (exit 2). Then the
+    /// command's key is registered on the control connection.
+    async fn prove_roles(&self, control: &Arc<Client>) -> Result<(), Failure> {
         let Some(roles) = &self.roles else {
             return Ok(());
         };
         if let Some(why) = roles.impossible.first() {
             return Err(Failure::Roles(format!("this plan cannot run under roles: {why}")));
         }
-        let findings = proof::prove(control, roles).await?;
+        let operator = db::identity(control).await.map_err(Failure::Database)?.session_user;
+        control.batch_execute(proof::ON_CONTROL).await?;
+        let findings = proof::prove(control, roles, proof::Scope { operator: &operator, before_gate: true }).await?;
         if findings.is_empty() {
             self.reporter.set_roles(roles.map());
             let n = roles.plugins.len();
             self.reporter.status("Proven", &format!("{n} restricted roles hold exactly their plugins' grants"));
+            let wall = Wall::register(control.clone(), &roles.runner, &operator).await.map_err(Failure::Database)?;
+            let _ = self.wall.set(wall);
+            let runner = &roles.runner;
+            self.reporter.status("Wall", &format!("the plugins' session logs in as {runner}, a member of no role"));
             return Ok(());
         }
-        let (problems, fix) = proof::message(&findings);
+        self.refuse_roles(&findings)
+    }
+
+    /// The proof failed: each problem, the SQL that fixes them, exit 2.
+    fn refuse_roles(&self, findings: &[proof::Finding]) -> Result<(), Failure> {
+        let (problems, fix) = proof::message(findings);
         for p in &problems {
             self.reporter.status("Role", p);
         }
@@ -248,6 +290,74 @@ impl Context {
             findings[0].what,
             shown.join(" ")
         )))
+    }
+
+    /// Under roles, inside the transaction open on `client` (a tier's, a
+    /// rollback's, a dry run's), after the plugin's calls and before the
+    /// host writes its ledger row: the proof again, as the runner, which
+    /// sees what the transaction changed. A tier that changed what any role
+    /// holds (a default privilege, a grant, an object it should not own)
+    /// fails, and nothing of it is kept.
+    async fn prove_in(&self, client: &Client, label: &str) -> Result<(), Failure> {
+        let (Some(roles), Some(wall)) = (&self.roles, self.wall.get()) else {
+            return Ok(());
+        };
+        // The host's own bound, not the plugin's (which may be short).
+        client.batch_execute(proof::IN_TRANSACTION).await?;
+        let scope = proof::Scope { operator: wall.operator(), before_gate: false };
+        let findings = proof::prove(client, roles, scope).await?;
+        let Some(first) = findings.first() else {
+            return Ok(());
+        };
+        let (problems, fix) = proof::message(&findings);
+        for p in &problems {
+            self.reporter.status("Role", p);
+        }
+        self.reporter.result("-- What it changed is rolled back; were it committed, this SQL would fix it:");
+        for s in &fix {
+            self.reporter.result(s);
+        }
+        Err(Failure::TierFailed {
+            label: label.to_string(),
+            cause: format!(
+                "the role proof after it failed: {} problem(s) (first: {}: {}); it changed what a role holds, \
+                 and nothing of its transaction is kept",
+                problems.len(),
+                first.role,
+                first.what
+            ),
+        })
+    }
+
+    /// The host's own ledger statement on the work session (`work`), under
+    /// roles as the ledger writer, entered and left around it with no
+    /// plugin code in between.
+    async fn as_writer<T>(
+        &self,
+        client: &Client,
+        work: impl std::future::Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        let Some(wall) = self.wall.get() else {
+            return work.await;
+        };
+        wall.enter_as(client, WRITER)
+            .await
+            .map_err(|e| Failure::Database(anyhow::anyhow!("cannot switch to the ledger writer {WRITER}: {e}")))?;
+        let done = work.await;
+        let back = wall.switch_back_and_leave(client).await;
+        let value = done?;
+        match back? {
+            user if user == WRITER => Ok(value),
+            user => Err(Failure::Database(anyhow::anyhow!(
+                "the host's ledger statement ended as role {user}, not as {WRITER}"
+            ))),
+        }
+    }
+
+    /// A ledger event written in the transaction open on `client` (as the
+    /// ledger writer under roles).
+    async fn record_in(&self, client: &Client, event: &crate::ledger::Event<'_>) -> Result<(), Failure> {
+        self.as_writer(client, async { Ok(crate::ledger::event(client, event).await?) }).await
     }
 
     /// A plugin's SQL access on `client`, shared with the sandbox call.
@@ -280,6 +390,22 @@ impl Context {
         client: &Client,
         sql: &Arc<Mutex<SqlSession>>,
     ) -> Result<Result<Returned, CallError>, Failure> {
+        self.call_scoped(plan, plugin, call, client, sql, false).await
+    }
+
+    /// [`Context::call`]; `read_only`: inside a read-only savepoint rolled
+    /// back after it (a check). Under roles the runner is granted the role
+    /// before the savepoint (a read-only transaction refuses GRANT) and
+    /// switches to it inside; it switches back and leaves after.
+    async fn call_scoped(
+        &self,
+        plan: &Plan,
+        plugin: &Plugin,
+        call: Call,
+        client: &Client,
+        sql: &Arc<Mutex<SqlSession>>,
+        read_only: bool,
+    ) -> Result<Result<Returned, CallError>, Failure> {
         let data = match plugin.materialize_files() {
             Ok(d) => d,
             Err(e) => return Ok(Err(CallError::Failed(format!("{e:#}")))),
@@ -288,18 +414,42 @@ impl Context {
             return Ok(Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label()))));
         };
         let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
-        let Some(role) = role else {
-            return Ok(self.heard(
-                self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await,
-            ));
+        let interrupt = self.interrupt.clone();
+        let run = || self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), interrupt.clone());
+        let (Some(role), Some(wall)) = (role, self.wall.get()) else {
+            if read_only {
+                db::read_only_scope(client).await?;
+            }
+            let result = self.heard(run().await);
+            if read_only {
+                db::end_read_only_scope(client).await?;
+            }
+            return Ok(result);
         };
-        db::enter_role(client, role).await.map_err(|e| {
+        // Sent together: one round trip each way.
+        let switched = if read_only {
+            let (a, b, c) =
+                futures_util::join!(wall.enter(client, role), db::read_only_scope(client), wall::switch(client, role));
+            a.and(b).and(c)
+        } else {
+            wall.enter_as(client, role).await
+        };
+        switched.map_err(|e| {
             Failure::Database(anyhow::anyhow!("cannot switch to the role {role} of {}: {e}", plugin.label()))
         })?;
-        let result =
-            self.heard(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
-        match db::leave_role(client).await {
-            Ok(user) if user == role => Ok(result),
+        let result = self.heard(run().await);
+        let (back, scope, left) = if read_only {
+            futures_util::join!(wall::switch_back(client), db::end_read_only_scope(client), wall.leave(client))
+        } else {
+            let (back, left) = futures_util::join!(wall::switch_back(client), wall.leave(client));
+            (back, Ok(()), left)
+        };
+        match back {
+            Ok(user) if user == role => {
+                scope?;
+                left?;
+                Ok(result)
+            }
             Ok(user) => {
                 let stopped = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
                 Err(Failure::TierFailed {
@@ -310,10 +460,17 @@ impl Context {
                     ),
                 })
             }
-            // The plugin's SQL error aborted the transaction: the error is
-            // recorded and fails the call, and the rollback that follows
-            // (to the check's savepoint, or whole) ends the role with it.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => Ok(result),
+            // The plugin's SQL error aborted the transaction (or, in a
+            // check, its savepoint, rolled back just after: the role and
+            // the read-only scope end with it). The error is recorded and
+            // fails the call; an aborted transaction is rolled back next.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => {
+                if read_only {
+                    scope?;
+                    left?;
+                }
+                Ok(result)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -338,9 +495,7 @@ impl Context {
         title: &str,
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
-        db::read_only_scope(client).await?;
-        let result = self.call(plan, plugin, call, client, sql).await?;
-        db::end_read_only_scope(client).await?;
+        let result = self.call_scoped(plan, plugin, call, client, sql, true).await?;
         let stats = sql.lock().await.stats.clone();
         let metrics = checks::outcome(plugin, call, result, &stats)?;
         let mut table = CheckTable::new(&plugin.manifest.name, title, declared, &metrics);

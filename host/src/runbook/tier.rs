@@ -108,7 +108,7 @@ impl TierTransaction<'_> {
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
-        if let Err(err) = ledger::event(client, &e).await {
+        if let Err(err) = ctx.record_in(client, &e).await {
             return Err(fail(Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), record));
         }
         let probe = Probe { rollout_id: self.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
@@ -141,6 +141,7 @@ pub(super) async fn apply_and_check(
         let cause = format!("post-conditions not met: {}", table.failures());
         return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
     }
+    ctx.prove_in(client, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
 }
 

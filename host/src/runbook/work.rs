@@ -12,6 +12,10 @@
 //! nothing one plugin left on the session reaches the next. The host's own
 //! settings for a plugin (timeouts, the pinned `search_path`, its role) are
 //! `SET LOCAL` in that plugin's transaction, set anew each time.
+//!
+//! Under roles the work session is authenticated as the runner, which
+//! holds nothing and is a member of no role (`roles::wall`): a plugin that
+//! leaves its role within a statement is the runner, not the operator.
 
 use super::Context;
 use crate::db;
@@ -32,7 +36,7 @@ impl WorkSession {
     /// Connects the work session, registered for Ctrl-C
     /// ([`Context::cancel_all`]).
     pub async fn open(ctx: &Context, verb: &'static str) -> Result<WorkSession, Failure> {
-        Ok(WorkSession { client: ctx.connect(verb).await?, verb, used: false })
+        Ok(WorkSession { client: ctx.connect_work(verb).await?, verb, used: false })
     }
 
     /// The session for the next plugin, as clean as a new connection:
@@ -49,7 +53,7 @@ impl WorkSession {
                     )));
                 }
                 ctx.reporter.status("Reconnecting", &format!("the work session was lost between two plugins ({e})"));
-                self.client = ctx.connect(self.verb).await?;
+                self.client = ctx.connect_work(self.verb).await?;
             }
         }
         self.used = true;
