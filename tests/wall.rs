@@ -215,11 +215,9 @@ fn the_wall_grants_a_role_only_for_a_live_key_and_never_commits_a_membership() {
     let (ok, out) = psql_as(&c, runner, &format!("BEGIN; {}; COMMIT", enter("k1", "rollout_test_wall")));
     assert!(!ok && out.contains("still holds a role membership at COMMIT"), "{out}");
     // The host's order: enter, switch, back, leave, then COMMIT.
-    let call = format!(
-        "BEGIN; SELECT set_config('role', rollout_roles.enter('k1'::bytea, 'rollout_test_wall'), true); \
-         SELECT current_user; SELECT set_config('role', 'none', true); SELECT rollout_roles.leave('k1'::bytea); COMMIT"
-    );
-    let (ok, out) = psql_as(&c, runner, &call);
+    let call = "BEGIN; SELECT set_config('role', rollout_roles.enter('k1'::bytea, 'rollout_test_wall'), true); \
+         SELECT current_user; SELECT set_config('role', 'none', true); SELECT rollout_roles.leave('k1'::bytea); COMMIT";
+    let (ok, out) = psql_as(&c, runner, call);
     assert!(ok && out.contains("rollout_test_wall"), "{out}");
     assert_eq!(c.scalar("SELECT count(*) FROM pg_auth_members WHERE member = 'rollout_runner'::regrole"), 0);
     // The command's connection ends: its key is useless.

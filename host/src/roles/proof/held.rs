@@ -58,12 +58,23 @@ fn privileges_query() -> String {
     )
 }
 
-/// What the role owns, here or shared; for a relation, its key and the
-/// table a sequence belongs to (serial, identity). Its default privileges
-/// are proven apart.
+/// What the role owns, here or shared; its schema and, for a relation, its
+/// key (both unquoted, as the manifest spells them: `pg_identify_object`
+/// quotes them) and the table a sequence belongs to (serial, identity).
+/// Its default privileges are proven apart.
 const OWNED: &str = "
-    SELECT a.rolname::text, o.type, o.identity, coalesce(o.schema, ''),
-           CASE WHEN d.classid = 'pg_class'::regclass THEN o.schema || '.' || o.name END,
+    SELECT a.rolname::text, o.type, o.identity,
+           coalesce(CASE d.classid
+                        WHEN 'pg_class'::regclass THEN (SELECT n.nspname::text FROM pg_class c
+                                                        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = d.objid)
+                        WHEN 'pg_proc'::regclass THEN (SELECT n.nspname::text FROM pg_proc p
+                                                       JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = d.objid)
+                        WHEN 'pg_type'::regclass THEN (SELECT n.nspname::text FROM pg_type t
+                                                       JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = d.objid)
+                    END, o.schema, ''),
+           CASE WHEN d.classid = 'pg_class'::regclass THEN
+               (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.oid = d.objid) END,
            (SELECT tn.nspname || '.' || t.relname FROM pg_depend dd
             JOIN pg_class t ON t.oid = dd.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
             WHERE d.classid = 'pg_class'::regclass AND dd.classid = 'pg_class'::regclass AND dd.objid = d.objid

@@ -19,38 +19,53 @@ use std::collections::BTreeMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Error};
 
+/// Every grant of an ACL to another role than its owner (`$acl`, `$owner`):
+/// grantees (PUBLIC as an empty name) and privileges, in the same order.
+const GRANTS: &str = "
+    ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END
+          FROM aclexplode($acl) a WHERE a.grantee <> $owner ORDER BY a.grantee, a.privilege_type),
+    ARRAY(SELECT a.privilege_type FROM aclexplode($acl) a WHERE a.grantee <> $owner ORDER BY a.grantee, a.privilege_type)";
+
 /// The wall's schema and relations, each with its owner and every grant to
-/// another role (`grantee:PRIVILEGE`, PUBLIC as an empty grantee).
-const OBJECTS: &str = "
-    SELECT 'schema', n.nspname::text, pg_get_userbyid(n.nspowner)::text,
-           ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END || ':' || a.privilege_type
-                 FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a WHERE a.grantee <> n.nspowner ORDER BY 1)
-    FROM pg_namespace n WHERE n.nspname = $1
-    UNION ALL
-    SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' ELSE 'relation' END, c.relname::text,
-           pg_get_userbyid(c.relowner)::text,
-           ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END || ':' || a.privilege_type
-                 FROM aclexplode(coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\",
-                                                                 c.relowner))) a
-                 WHERE a.grantee <> c.relowner
-                 UNION ALL
-                 SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END || ':' || a.privilege_type
-                        || ' (' || att.attname || ')'
-                 FROM pg_attribute att, aclexplode(att.attacl) a WHERE att.attrelid = c.oid)
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = $1 AND c.relkind NOT IN ('i', 'I', 't')
-    UNION ALL
-    SELECT 'ledger', '', '', '{}'::text[]
-    WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE n.nspname = 'rollout_ledger' AND c.relname = 'tier_event')";
+/// another role (a column's privilege as `PRIVILEGE (column)`).
+fn objects_query() -> String {
+    let schema =
+        GRANTS.replace("$acl", "coalesce(n.nspacl, acldefault('n', n.nspowner))").replace("$owner", "n.nspowner");
+    let relation = GRANTS
+        .replace(
+            "$acl",
+            "coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))",
+        )
+        .replace("$owner", "c.relowner");
+    format!(
+        "SELECT 'schema', n.nspname::text, pg_get_userbyid(n.nspowner)::text, {schema}
+         FROM pg_namespace n WHERE n.nspname = $1
+         UNION ALL
+         SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'S' THEN 'sequence' ELSE 'relation' END, c.relname::text,
+                pg_get_userbyid(c.relowner)::text, {relation}
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind NOT IN ('i', 'I', 't')
+         UNION ALL
+         SELECT 'column', c.relname::text || '.' || att.attname, '',
+                ARRAY[CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END],
+                ARRAY[a.privilege_type || ' (' || quote_ident(att.attname) || ')']
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute att ON att.attrelid = c.oid,
+              aclexplode(att.attacl) a
+         WHERE n.nspname = $1
+         UNION ALL
+         SELECT 'ledger', '', '', '{{}}'::text[], '{{}}'::text[]
+         WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname = 'rollout_ledger' AND c.relname = 'tier_event')"
+    )
+}
 
 /// The wall's functions: signature, owner, how they run, their body's digest.
 const FUNCS: &str = "
     SELECT p.proname::text, pg_get_function_identity_arguments(p.oid), pg_get_function_result(p.oid),
            pg_get_userbyid(p.proowner)::text, p.prosecdef, coalesce(p.proconfig, '{}'), l.lanname::text,
            encode(sha256(convert_to(p.prosrc, 'UTF8')), 'hex'),
-           ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END || ':' || a.privilege_type
-                 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.grantee <> p.proowner ORDER BY 1)
+           ARRAY(SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee)::text END
+                 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.grantee <> p.proowner)
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
     WHERE n.nspname = $1";
 
@@ -79,7 +94,8 @@ const ALLOWED: &str = "SELECT role_name::text FROM rollout_roles.allowed";
 struct Object {
     kind: String,
     owner: String,
-    grants: Vec<String>,
+    /// (grantee, privilege); PUBLIC as an empty grantee.
+    grants: Vec<(String, String)>,
 }
 
 /// Proves the runner, the admin role, the writer and the wall's objects.
@@ -95,9 +111,19 @@ pub async fn prove(
     let held_of = |r: &str| held.get(r).unwrap_or(&empty);
     let schema = WALL_SCHEMA.to_string();
     let mut objects: BTreeMap<String, Object> = BTreeMap::new();
-    for r in client.query_typed(OBJECTS, &[(&schema, Type::TEXT)]).await? {
-        let name: String = r.try_get(1)?;
-        objects.insert(name, Object { kind: r.try_get(0)?, owner: r.try_get(2)?, grants: r.try_get(3)? });
+    for r in client.query_typed(&objects_query(), &[(&schema, Type::TEXT)]).await? {
+        let (kind, name): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+        let grants: Vec<(String, String)> =
+            r.try_get::<_, Vec<String>>(3)?.into_iter().zip(r.try_get::<_, Vec<String>>(4)?).collect();
+        if kind == "column" {
+            // A column's grants count as its table's.
+            let table = name.split_once('.').map(|(t, _)| t.to_string()).unwrap_or_default();
+            if let Some(o) = objects.get_mut(&table) {
+                o.grants.extend(grants);
+            }
+            continue;
+        }
+        objects.insert(name, Object { kind, owner: r.try_get(2)?, grants });
     }
     let ledger = objects.remove("").is_some();
     runner(out, roles, catalog, held_of(&roles.runner), scope);
@@ -291,8 +317,8 @@ fn relations(out: &mut Vec<Finding>, roles: &Roles, objects: &BTreeMap<String, O
                 vec![format!("ALTER {keyword} {quoted} OWNER TO {};", ident(ADMIN))],
             );
         }
-        for g in &o.grants {
-            let (grantee, privilege) = g.split_once(':').unwrap_or(("", g));
+        for (grantee, privilege) in &o.grants {
+            let (grantee, privilege) = (grantee.as_str(), privilege.as_str());
             let outsider = grantee.is_empty() || plan.contains(&grantee);
             let fine = match o.kind.as_str() {
                 "schema" => privilege == "USAGE" && !outsider,
@@ -343,9 +369,8 @@ async fn functions(out: &mut Vec<Finding>, client: &Client, roles: &Roles, plan:
             );
             f.add(&what, fix);
         }
-        let grants: Vec<String> = r.try_get(8)?;
-        for g in &grants {
-            let (grantee, _) = g.split_once(':').unwrap_or(("", g));
+        let grantees: Vec<String> = r.try_get(8)?;
+        for grantee in grantees.iter().map(String::as_str) {
             let fine = match spec.caller {
                 Caller::Runner => grantee == roles.runner,
                 Caller::Operator => !grantee.is_empty() && !plan.contains(&grantee) && grantee != roles.runner,
