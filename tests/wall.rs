@@ -229,3 +229,47 @@ fn the_wall_grants_a_role_only_for_a_live_key_and_never_commits_a_membership() {
     let (ok, out) = psql_as(&c, runner, &enter("k1", "rollout_test_wall"));
     assert!(!ok && out.contains("this key belongs to no running host command"), "{out}");
 }
+
+/// The runner logs in as libpq would: the operator's settings (here TLS,
+/// `verify-full`, scram) with the user replaced and the runner's own
+/// password from the password file; the operator's password is never
+/// sent for it.
+#[test]
+fn the_runner_logs_in_with_its_own_password_from_the_password_file() {
+    let c = Cluster::start_tls("wall-runner");
+    c.ratify();
+    let plan = one_roof();
+    let mut a = vec!["roles", "apply"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--operator-role", "rollout_tls"]);
+    c.host(&a).expect_code(0).expect("Proven 11 restricted roles");
+    c.psql("SET password_encryption = 'scram-sha-256'; ALTER ROLE rollout_runner PASSWORD 'runner-secret-pw'");
+    let port = c.port.unwrap();
+    let pgpass = |lines: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = c.dir.join("tls").join("pgpass-runner");
+        std::fs::write(&path, lines).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let run = |passfile: &std::path::Path| {
+        let mut cmd = c.host_cmd_bare(&args("run", &plan, &["--param", APR, "--roles"]));
+        cmd.env("PGHOST", "localhost")
+            .env("PGPORT", port.to_string())
+            .env("PGUSER", "rollout_tls")
+            .env("PGDATABASE", "directus")
+            .env("PGSSLMODE", "verify-full")
+            .env("PGSSLROOTCERT", c.tls_file("ca.crt"))
+            .env("PGPASSWORD", "tls-secret-pw")
+            .env("PGPASSFILE", passfile);
+        Run::from(cmd.output().unwrap())
+    };
+    // No line for the runner: the operator's PGPASSWORD is not tried for it.
+    let r = run(&pgpass(&format!("localhost:{port}:directus:rollout_tls:tls-secret-pw\n")));
+    r.expect_code(8).expect("rollout_runner");
+    assert_eq!(c.scalar("SELECT count(*) FROM rollout_ledger.tier_event"), 0);
+    // Its own line: the run completes, the plugins' session the runner's.
+    let r = run(&pgpass(&format!("localhost:{port}:directus:rollout_runner:runner-secret-pw\n")));
+    r.expect_code(0).expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+    assert!(!r.all().contains("runner-secret-pw") && !r.all().contains("tls-secret-pw"), "{}", r.all());
+}

@@ -103,7 +103,9 @@ impl Context {
         // The host's own bound, not the plugin's (which may be short).
         client.batch_execute(proof::IN_TRANSACTION).await?;
         let scope = proof::Scope { operator: wall.operator(), before_gate: false };
+        let started = std::time::Instant::now();
         let findings = proof::prove(client, roles, scope).await?;
+        tracing::debug!("role proof inside {label}'s transaction: {} µs", started.elapsed().as_micros());
         let Some(first) = findings.first() else {
             return Ok(());
         };
