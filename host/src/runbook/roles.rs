@@ -23,6 +23,9 @@ impl Context {
     /// runner (same settings, that user), and proven to be it.
     pub(super) async fn connect_work(&self, verb: &str) -> Result<Arc<Client>, Failure> {
         let Some(wall) = self.wall.get() else {
+            if self.roles.is_some() {
+                return Err(Failure::Roles("under roles, but no key was registered before the work session".into()));
+            }
             return self.connect(verb).await;
         };
         let target = self.target.as_user(wall.runner());
@@ -97,8 +100,11 @@ impl Context {
     /// holds (a default privilege, a grant, an object it should not own)
     /// fails, and nothing of it is kept.
     pub(super) async fn prove_in(&self, client: &Client, label: &str) -> Result<(), Failure> {
-        let (Some(roles), Some(wall)) = (&self.roles, self.wall.get()) else {
+        let Some(roles) = &self.roles else {
             return Ok(());
+        };
+        let Some(wall) = self.wall.get() else {
+            return Err(Failure::Roles(format!("{label}: under roles, but no key was registered")));
         };
         // The host's own bound, not the plugin's (which may be short).
         client.batch_execute(proof::IN_TRANSACTION).await?;
@@ -138,6 +144,9 @@ impl Context {
         work: impl std::future::Future<Output = Result<T, Failure>>,
     ) -> Result<T, Failure> {
         let Some(wall) = self.wall.get() else {
+            if self.roles.is_some() {
+                return Err(Failure::Roles("under roles, but no key was registered for the ledger writer".into()));
+            }
             return work.await;
         };
         wall.enter_as(client, WRITER)
@@ -183,6 +192,10 @@ impl Context {
         let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
         let interrupt = self.interrupt.clone();
         let run = || self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), interrupt.clone());
+        if role.is_some() && self.wall.get().is_none() {
+            // Under roles a call never runs on the plain path.
+            return Err(Failure::Roles(format!("{}: under roles, but no key was registered", plugin.label())));
+        }
         let (Some(role), Some(wall)) = (role, self.wall.get()) else {
             if read_only {
                 db::read_only_scope(client).await?;

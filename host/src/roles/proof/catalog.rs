@@ -16,8 +16,6 @@ use tokio_postgres::{Client, Error};
 pub const USER_SCHEMAS: &str = "SELECT oid, nspname, nspowner, coalesce(nspacl, acldefault('n', nspowner)) AS acl
     FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'";
 
-const WHO: &str = "SELECT session_user::text";
-
 /// The roles named (`$1`) and every role the admin (`$2`) is a member of.
 const ROLES: &str = "
     SELECT r.rolname::text, r.rolsuper, r.rolcanlogin, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
@@ -194,7 +192,6 @@ pub struct PublicGrant {
 /// What the catalog says, for the whole plan.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    pub session_user: String,
     pub roles: BTreeMap<String, RoleRow>,
     pub relations: BTreeMap<String, Relation>,
     /// Table → the sequences its column defaults draw from.
@@ -215,8 +212,6 @@ fn texts(v: &Vec<String>) -> [(&(dyn ToSql + Sync), Type); 1] {
 impl Catalog {
     pub async fn read(client: &Client, roles: &Roles) -> Result<Catalog, Error> {
         let mut c = Catalog::default();
-        let who = client.query_typed(WHO, &[]).await?;
-        c.session_user = who.first().map(|r| r.try_get(0)).transpose()?.unwrap_or_default();
         let names = names(roles);
         let admin = ADMIN.to_string();
         let params: [(&(dyn ToSql + Sync), Type); 2] = [(&names, Type::TEXT_ARRAY), (&admin, Type::TEXT)];
