@@ -12,6 +12,7 @@
 
 mod catalog;
 mod held;
+mod wall_objects;
 mod wall;
 
 pub use catalog::{DRAWS, FUNCTIONS};
