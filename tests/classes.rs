@@ -62,12 +62,9 @@ fn classes(roles: bool) {
         // their code to the roles anyway.
         c.psql("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA trap FROM PUBLIC; REVOKE USAGE ON SEQUENCE trap.hits FROM PUBLIC");
         let plan = plan();
-        let mut a = vec!["grants"];
+        let mut a = vec!["roles", "apply"];
         a.extend(plan.iter().map(String::as_str));
-        a.extend(["--role-sql", "postgres"]);
-        let out = c.host(&a);
-        out.expect_code(0);
-        c.psql(&out.stdout);
+        c.host(&a).expect_code(0);
         extra.push("--roles");
     }
     // The traps include an operator on built-in types, which the catalog

@@ -45,13 +45,10 @@ fn hostile_sql_corpus(roles: bool) {
     let flag: &[&str] = if roles { &["--roles"] } else { &[] };
     if roles {
         // The roles of the hostile plan and of One-Roof, from the grants alone.
-        let mut a = vec!["grants", "tests/plugins/hostile.wasm"];
+        let mut a = vec!["roles", "apply", "tests/plugins/hostile.wasm"];
         let all = one_roof();
         a.extend(all.iter().map(String::as_str));
-        a.extend(["--role-sql", "postgres"]);
-        let out = c.host(&a);
-        out.expect_code(0);
-        c.psql(&out.stdout);
+        c.host(&a).expect_code(0);
     }
     let before = (c.baseline_line(), leftovers(&c));
     let plan = hostile_plan();

@@ -1,19 +1,22 @@
 //! PostgreSQL as the second wall: under `--roles` every plugin runs as its
-//! own restricted role, and the host proves, before the gate, that each
-//! role holds exactly its grants — refusing with the SQL that fixes it.
+//! own restricted role on a session authenticated as the runner, and the
+//! host proves, before the gate, that each role and the wall hold exactly
+//! what they should — refusing with the SQL that fixes it.
 
 mod support;
 
 use support::*;
 
-/// The roles `host grants --role-sql postgres` prints for `plan`, created.
+/// The roles of `plan` and the wall, set up by `host roles apply`.
 fn create_roles(c: &Cluster, plan: &[String]) {
-    let mut a = vec!["grants"];
+    create_roles_with(c, plan, &[]);
+}
+
+fn create_roles_with(c: &Cluster, plan: &[String], extra: &[&str]) {
+    let mut a = vec!["roles", "apply"];
     a.extend(plan.iter().map(String::as_str));
-    a.extend(["--role-sql", "postgres"]);
-    let r = c.host(&a);
-    r.expect_code(0);
-    c.psql(&r.stdout);
+    a.extend_from_slice(extra);
+    c.host(&a).expect_code(0).expect("Proven");
 }
 
 /// The ledger's `roles` of every rollout, oldest first: `run=t rollback=t`.
@@ -57,15 +60,19 @@ fn one_roof_runs_and_rolls_back_under_roles_and_the_ledger_says_so() {
 }
 
 /// A run under roles refused before the gate: exit 2, the SQL that fixes it
-/// in the message, and nothing written (not even the ledger).
+/// in the message, and nothing written (`host roles apply` made the ledger;
+/// no rollout row is in it).
 fn refused(c: &Cluster, plan: &[String], fix: &str) {
     let r = c.host(&args("run", plan, &["--param", APR, "--roles"]));
     r.expect_code(2).expect("refusing to run under roles");
     assert!(r.stderr.contains(fix), "expected {fix:?} in the error:\n{}", r.all());
     assert!(r.stdout.lines().any(|l| l == fix), "expected the line {fix:?} in the fix:\n{}", r.stdout);
     assert!(!r.all().contains("GATE"), "the gate ran:\n{}", r.all());
-    assert_eq!(c.psql("SELECT to_regclass('rollout_ledger.rollout') IS NULL"), "t", "something was written");
+    assert_eq!(c.psql("SELECT count(*) FROM rollout_ledger.rollout"), "0", "something was written");
 }
+
+/// An undo that is `host roles apply` again.
+const APPLY: &str = "host roles apply";
 
 #[test]
 fn a_role_holding_more_or_less_than_its_grants_is_refused_before_the_gate_with_the_fix() {
@@ -130,13 +137,84 @@ fn a_role_holding_more_or_less_than_its_grants_is_refused_before_the_gate_with_t
         (
             "DROP OWNED BY rollout_one_roof_ui_read_contract; DROP ROLE rollout_one_roof_ui_read_contract",
             r#"CREATE ROLE "rollout_one_roof_ui_read_contract" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;"#,
-            "CREATE ROLE rollout_one_roof_ui_read_contract NOLOGIN; GRANT USAGE ON SCHEMA one_roof TO rollout_one_roof_ui_read_contract; GRANT SELECT ON one_roof.ui_projection TO rollout_one_roof_ui_read_contract",
+            "CREATE ROLE rollout_one_roof_ui_read_contract NOLOGIN; GRANT USAGE ON SCHEMA one_roof TO rollout_one_roof_ui_read_contract; GRANT SELECT ON one_roof.ui_projection TO rollout_one_roof_ui_read_contract; GRANT rollout_one_roof_ui_read_contract TO rollout_roles_admin WITH ADMIN OPTION",
+        ),
+        // Default privileges set FOR a plugin's role: what it creates would
+        // go to PUBLIC (issue 17: it passed the proof and stayed).
+        (
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow GRANT ALL ON TABLES TO PUBLIC",
+            r#"ALTER DEFAULT PRIVILEGES FOR ROLE "rollout_one_roof_shadow" REVOKE TRUNCATE ON TABLES FROM PUBLIC;"#,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow REVOKE ALL ON TABLES FROM PUBLIC",
+        ),
+        (
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow IN SCHEMA one_roof GRANT SELECT ON TABLES TO rollout_one_roof_gate",
+            r#"ALTER DEFAULT PRIVILEGES FOR ROLE "rollout_one_roof_shadow" IN SCHEMA "one_roof" REVOKE SELECT ON TABLES FROM "rollout_one_roof_gate";"#,
+            "ALTER DEFAULT PRIVILEGES FOR ROLE rollout_one_roof_shadow IN SCHEMA one_roof REVOKE SELECT ON TABLES FROM rollout_one_roof_gate",
+        ),
+        // PUBLIC on a table the plan grants: every role holds it, the runner too.
+        (
+            "GRANT UPDATE ON one_roof.drift_finding TO PUBLIC",
+            "REVOKE UPDATE ON TABLE one_roof.drift_finding FROM PUBLIC;",
+            "REVOKE UPDATE ON one_roof.drift_finding FROM PUBLIC",
+        ),
+        // The wall: the runner holds nothing and is a member of nothing; the
+        // admin role has no member; the writer holds only its ledger rows;
+        // the functions, the key table and the trigger are the host's.
+        (
+            "GRANT SELECT ON one_roof.team TO rollout_runner",
+            r#"REVOKE SELECT ON TABLE one_roof.team FROM "rollout_runner";"#,
+            "REVOKE SELECT ON one_roof.team FROM rollout_runner",
+        ),
+        (
+            "GRANT rollout_one_roof_gate TO rollout_runner",
+            r#"REVOKE "rollout_one_roof_gate" FROM "rollout_runner";"#,
+            "REVOKE rollout_one_roof_gate FROM rollout_runner",
+        ),
+        (
+            "ALTER ROLE rollout_runner INHERIT",
+            r#"ALTER ROLE "rollout_runner" NOINHERIT;"#,
+            "ALTER ROLE rollout_runner NOINHERIT",
+        ),
+        (
+            "CREATE ROLE intruder; GRANT rollout_roles_admin TO intruder",
+            r#"REVOKE "rollout_roles_admin" FROM "intruder";"#,
+            "DROP ROLE intruder",
+        ),
+        (
+            "GRANT SELECT ON rollout_ledger.rollout TO rollout_ledger_writer",
+            r#"REVOKE SELECT ON TABLE rollout_ledger.rollout FROM "rollout_ledger_writer";"#,
+            "REVOKE SELECT ON rollout_ledger.rollout FROM rollout_ledger_writer; GRANT SELECT (id, outcome) ON rollout_ledger.rollout TO rollout_ledger_writer",
+        ),
+        (
+            "GRANT EXECUTE ON FUNCTION rollout_roles.enter(bytea, name) TO PUBLIC",
+            r#"REVOKE ALL ON FUNCTION "rollout_roles"."enter"(bytea, name) FROM PUBLIC;"#,
+            "REVOKE EXECUTE ON FUNCTION rollout_roles.enter(bytea, name) FROM PUBLIC",
+        ),
+        (
+            "GRANT SELECT ON rollout_roles.key TO rollout_one_roof_gate",
+            r#"REVOKE ALL ON TABLE "rollout_roles"."key" FROM "rollout_one_roof_gate";"#,
+            "REVOKE SELECT ON rollout_roles.key FROM rollout_one_roof_gate",
+        ),
+        (
+            "CREATE OR REPLACE FUNCTION rollout_roles.leave(key bytea) RETURNS void LANGUAGE plpgsql SECURITY DEFINER \
+             SET search_path = pg_catalog, pg_temp AS 'BEGIN END'",
+            r#"ALTER FUNCTION "rollout_roles"."leave"(bytea) OWNER TO "rollout_roles_admin";"#,
+            APPLY,
+        ),
+        (
+            "ALTER TABLE rollout_roles.entry DISABLE TRIGGER left_nothing",
+            r#"DROP TRIGGER IF EXISTS "left_nothing" ON "rollout_roles"."entry";"#,
+            "ALTER TABLE rollout_roles.entry ENABLE TRIGGER left_nothing",
         ),
     ];
     for (breaks, fix, undo) in cases {
         c.psql(breaks);
         refused(&c, &plan, fix);
-        c.psql(undo);
+        if undo == APPLY {
+            create_roles(&c, &plan);
+        } else {
+            c.psql(undo);
+        }
     }
     // Put right, the same run passes under the same roles.
     let r = c.host(&args("run", &plan, &["--param", APR, "--roles"]));
@@ -173,8 +251,10 @@ fn each_plugin_runs_as_its_own_role_as_the_server_sees_it() {
 #[test]
 fn a_plugin_that_changes_its_role_fails_and_keeps_nothing() {
     // A function the reviewer granted that switches role (what a checker
-    // miss of SET ROLE would be): the host sees the call end as another
-    // role and fails the tier; its transaction rolls back.
+    // miss of SET ROLE would be). To the operator: the server refuses it
+    // (the session user is the runner, a member of nothing but the
+    // plugin's role for this call). Back to the session user: the host
+    // sees the statement end as the runner and withholds its result.
     let c = Cluster::start("roles-escape");
     c.ratify();
     c.psql(
@@ -191,23 +271,30 @@ fn a_plugin_that_changes_its_role_fails_and_keeps_nothing() {
     std::fs::write(&hostile, with_manifest(&wasm, &toml::to_string(&doc).unwrap())).unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    std::fs::write(
-        data.join("hostile-corpus.sql"),
-        "SELECT one_roof.become('postgres')\nINSERT INTO one_roof.team (code, name) VALUES ('X1', 'as the operator')\n",
-    )
-    .unwrap();
     let mut plan: Vec<String> =
         one_roof().into_iter().filter(|p| p.ends_with("/gate.wasm") || p.ends_with("/t8-verify.wasm")).collect();
     plan.push(hostile.to_str().unwrap().into());
-    create_roles(&c, &plan);
-    c.psql("GRANT EXECUTE ON FUNCTION one_roof.become(text) TO rollout_test_hostile");
+    std::fs::write(data.join("hostile-corpus.sql"), "").unwrap();
+    create_roles_with(&c, &plan, &["--data-dir", data.to_str().unwrap()]);
     let extra = ["--param", APR, "--param", "escape=sql", "--roles", "--data-dir", data.to_str().unwrap()];
-    let r = c.host(&args("run", &plan, &extra));
-    r.expect_code(4).expect("ended as role postgres, not as its own role rollout_test_hostile");
-    // Stopped at the statement that switched, before the plugin saw its
-    // result: the insert never ran, and the plugin could report nothing.
-    r.expect("the statement changed the role it runs as (now postgres); its result is withheld");
-    assert!(!r.all().contains("ESCAPED"), "{}", r.all());
-    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.team WHERE code = 'X1'"), 0, "the write stayed");
-    assert_eq!(c.tier_states(), "test-hostile=failed");
+    for (to, says) in [
+        ("postgres", r#"permission denied to set role "postgres""#),
+        ("rollout_one_roof_gate", r#"permission denied to set role "rollout_one_roof_gate""#),
+        ("none", "the statement changed the role it runs as (now rollout_runner); its result is withheld"),
+    ] {
+        std::fs::write(
+            data.join("hostile-corpus.sql"),
+            format!("SELECT one_roof.become('{to}')\nINSERT INTO one_roof.team (code, name) VALUES ('X1', 'as another role')\n"),
+        )
+        .unwrap();
+        let r = c.host(&args("run", &plan, &extra));
+        r.expect_code(4).expect(says);
+        if to == "none" {
+            // Stopped at the statement that switched, before the plugin saw
+            // its result: the plugin could report nothing.
+            assert!(!r.all().contains("ESCAPED"), "{}", r.all());
+        }
+        assert_eq!(c.scalar("SELECT count(*) FROM one_roof.team WHERE code = 'X1'"), 0, "the write stayed");
+        assert_eq!(c.tier_states(), "test-hostile=failed");
+    }
 }

@@ -117,9 +117,14 @@ pub enum Command {
         /// Write the lock file of these plugins (for `run --lock`).
         #[arg(long, value_name = "FILE")]
         lock: Option<PathBuf>,
-        /// Print CREATE ROLE/GRANT SQL of restricted roles, granted to this role.
+        /// Print the SQL of the restricted roles and the role wall (what
+        /// `host roles apply` runs, less what only the catalog says); the
+        /// role runs `host` (its control connection registers the key).
         #[arg(long, value_name = "OPERATOR_ROLE")]
         role_sql: Option<String>,
+        /// With --role-sql: the runner's name.
+        #[arg(long, value_name = "ROLE", default_value = crate::roles::DEFAULT_RUNNER)]
+        runner_role: String,
         /// With --lock: the plan was reviewed to run under its restricted
         /// roles; `run --lock` then runs under them (`roles = true`).
         #[arg(long, requires = "lock")]
@@ -130,6 +135,11 @@ pub enum Command {
         /// Only when given (the environment is not read for it).
         #[arg(long, short = 'd', visible_alias = "dbname", value_name = "URL", conflicts_with = "role_sql")]
         database_url: Option<String>,
+    },
+    /// Set up or prove the plan's restricted roles and the role wall.
+    Roles {
+        #[command(subcommand)]
+        action: RolesAction,
     },
     /// Say whether each statement is allowed for a plugin, and why (no database).
     Explain {
@@ -145,10 +155,52 @@ pub enum Command {
     },
 }
 
+/// `host roles …`.
+#[derive(Subcommand, Debug)]
+pub enum RolesAction {
+    /// Create or put right every plugin's role, the runner, the admin and
+    /// writer roles and schema rollout_roles, in one transaction under the
+    /// rollout lock (reading the catalog for what the grants imply), then
+    /// prove them. Run it as a superuser (or a CREATEROLE owner of the objects).
+    Apply {
+        #[command(flatten)]
+        roles: RolesArgs,
+        /// The role that runs `host` (its control connection registers the
+        /// key) [default: the role applying].
+        #[arg(long, value_name = "ROLE")]
+        operator_role: Option<String>,
+    },
+    /// Prove the roles and the wall as a run would, before its gate (reads only).
+    Prove(RolesArgs),
+}
+
+/// The plan whose roles `host roles` sets up or proves, and where.
+#[derive(Args, Debug)]
+pub struct RolesArgs {
+    /// Plugin files (.wasm).
+    #[arg(required = true)]
+    pub plugins: Vec<PathBuf>,
+    /// Directory of the plugins' data files [default: <plugin dir>/data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The login role the plugins' session authenticates as.
+    #[arg(long, value_name = "ROLE", default_value = crate::roles::DEFAULT_RUNNER)]
+    pub runner_role: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 impl Command {
     /// Verbs that change nothing anywhere (no ledger, no report).
     pub fn read_only(&self) -> bool {
-        matches!(self, Command::Status { .. } | Command::Inspect(_) | Command::Grants { .. } | Command::Explain { .. })
+        matches!(
+            self,
+            Command::Status { .. }
+                | Command::Inspect(_)
+                | Command::Grants { .. }
+                | Command::Explain { .. }
+                | Command::Roles { action: RolesAction::Prove(_) }
+        )
     }
 }
 
@@ -206,11 +258,17 @@ pub struct PlanArgs {
     /// lock file (written by `host grants --lock`), or that is not in it.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
-    /// Run each plugin as its own restricted role (`host grants
-    /// --role-sql`), proven before the gate. On by default when the lock
-    /// file says the plan was reviewed with roles.
+    /// Run each plugin as its own restricted role (`host roles apply`),
+    /// on a session authenticated as the runner, proven before the gate
+    /// and after each tier. On by default when the lock file says the plan
+    /// was reviewed with roles.
     #[arg(long)]
     pub roles: bool,
+    /// Under roles: the login role of the plugins' session (same
+    /// connection settings, this user; its password from the password
+    /// file, as libpq would).
+    #[arg(long, value_name = "ROLE", default_value = crate::roles::DEFAULT_RUNNER)]
+    pub runner_role: String,
     /// Who runs this, for the ledger [default: $USER].
     #[arg(long)]
     pub operator: Option<String>,
@@ -234,6 +292,7 @@ impl PlanArgs {
         if self.roles {
             a.push("--roles".into());
         }
+        a.extend(["--runner-role".into(), self.runner_role.clone().into()]);
         if let Some(o) = &self.operator {
             a.extend(["--operator".into(), o.into()]);
         }
@@ -301,7 +360,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
         }
-        Command::Grants { args, lock, role_sql, roles, database_url } => {
+        Command::Grants { args, lock, role_sql, runner_role, roles, database_url } => {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             let catalog = match &database_url {
                 Some(url) => Some(review_catalog(url, &plugins).await?),
@@ -328,9 +387,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     None => String::new(),
                 };
                 eprintln!("wrote {} ({} plugins{under}{objects})", path.display(), plugins.len());
-            } else if let Some(role) = role_sql {
-                let roles = crate::roles::Roles::of(&plugins).map_err(Failure::Plan)?;
-                print!("{}", crate::roles::sql::role_sql(&roles, &role));
+            } else if let Some(operator) = role_sql {
+                crate::roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;
+                let roles = crate::roles::Roles::with_runner(&plugins, &runner_role).map_err(Failure::Plan)?;
+                print!("{}", crate::roles::sql::role_sql(&roles, &operator, None).render());
             } else if args.json {
                 let mut json = grants::json(&plugins);
                 if let Some((audit, database)) = &catalog {
@@ -346,6 +406,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Roles { action } => roles(action).await,
         Command::Explain { plugin, statements, file, data_dir } => {
             let loaded = plan::read(&plugin, data_dir.as_deref())
                 .with_context(|| format!("plugin {}", plugin.display()))
@@ -375,6 +436,21 @@ async fn review_catalog(url: &str, plugins: &[plan::Plugin]) -> Result<(crate::a
     let all: Vec<&plan::Plugin> = plugins.iter().collect();
     let audit = crate::audit::read(&client, &all).await.map_err(Failure::Database)?;
     Ok((audit, database))
+}
+
+/// `host roles apply|prove`: the plan's roles, without an engine.
+async fn roles(action: RolesAction) -> Result<(), Failure> {
+    let (args, operator) = match action {
+        RolesAction::Apply { roles, operator_role } => (roles, Some(operator_role)),
+        RolesAction::Prove(roles) => (roles, None),
+    };
+    let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+    let roles = crate::roles::Roles::with_runner(&plugins, &args.runner_role).map_err(Failure::Plan)?;
+    let target = db::Target::new(args.conn.database_url.as_deref()).map_err(Failure::Plan)?;
+    match operator {
+        Some(operator) => crate::roles::apply::apply(&target, &roles, operator.as_deref()).await,
+        None => crate::roles::apply::prove(&target, &roles).await,
+    }
 }
 
 /// `host rehearse`: its own report directory, the steps under it.
@@ -437,9 +513,15 @@ where
             roles |= lock.roles;
         }
         if roles {
-            ctx.roles = Some(Arc::new(crate::roles::Roles::of(plan.all()).map_err(Failure::Plan)?));
+            let roles = crate::roles::Roles::with_runner(plan.all(), &args.plan.runner_role).map_err(Failure::Plan)?;
+            ctx.roles = Some(Arc::new(roles));
         }
-        interruptible(&ctx, step(&ctx, &plan)).await
+        let result = interruptible(&ctx, step(&ctx, &plan)).await;
+        if let Some(wall) = ctx.wall.get() {
+            // The key dies with the control connection anyway; bounded.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), wall.unregister()).await;
+        }
+        result
     }
     .await;
     let (outcome, message) = match &result {
@@ -537,6 +619,7 @@ fn context(
         params,
         open: Default::default(),
         roles: None,
+        wall: Default::default(),
         rehearsal: Default::default(),
         catalog: Default::default(),
         reviewed: None,

@@ -238,20 +238,6 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
     client.batch_execute("ROLLBACK TO SAVEPOINT host_check; RELEASE SAVEPOINT host_check").await
 }
 
-/// Switches the open transaction to a plugin's restricted role until
-/// [`leave_role`] or the transaction's end (`SET LOCAL ROLE`, the name
-/// bound as a value, never spliced into SQL).
-pub async fn enter_role(client: &Client, role: &str) -> Result<(), tokio_postgres::Error> {
-    client.query_one("SELECT set_config('role', $1, true)", &[&role]).await.map(|_| ())
-}
-
-/// Back to the session user before the host's own next statement; returns
-/// who the plugin's call ended as (its role, unless something changed it).
-pub async fn leave_role(client: &Client) -> Result<String, tokio_postgres::Error> {
-    let row = client.query_one("SELECT current_user::text, set_config('role', 'none', true)", &[]).await?;
-    row.try_get(0)
-}
-
 /// Ends a transaction without keeping anything; errors are ignored because
 /// a lost connection rolls back on its own.
 pub async fn rollback(client: &Client) {

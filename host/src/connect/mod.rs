@@ -61,6 +61,18 @@ impl Target {
         Ok(Target { settings, tls, links: Arc::default() })
     }
 
+    /// The same server, database and settings as another user (the
+    /// runner of restricted roles): a password given for this user (in the
+    /// string or PGPASSWORD) is not that user's and is dropped; the
+    /// password file is read for the new user at connect time, as libpq
+    /// would.
+    pub fn as_user(&self, user: &str) -> Target {
+        let mut t = self.clone();
+        t.settings.user = user.to_string();
+        t.settings.password = None;
+        t
+    }
+
     /// The resolved settings (for `describe`, tests and the ledger).
     pub fn settings(&self) -> &Settings {
         &self.settings

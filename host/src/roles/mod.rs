@@ -4,21 +4,61 @@
 //!
 //! [`Roles`] is the one model of what each role must hold, derived from the
 //! manifests of a plan: `host grants --role-sql` prints it as SQL
-//! ([`sql`]), and before the gate the host proves the roles in the
-//! database hold exactly that ([`proof`]). A run under roles switches to a
-//! plugin's role for each of its calls (`runbook`).
+//! ([`sql`]), `host roles apply` runs it ([`apply`]), and before the gate
+//! and after each tier the host proves the roles in the database hold
+//! exactly that ([`proof`]).
+//!
+//! The wall ([`wall`], [`objects`]): under roles the plugins' session is
+//! authenticated as the runner, a login role that holds nothing and is a
+//! member of no role, so a function that switches role (`SET ROLE`,
+//! `RESET ROLE`, `SET SESSION AUTHORIZATION DEFAULT`) can reach nothing.
+//! For one plugin call at a time, inside the host's own transaction, the
+//! runner is made a member of that plugin's role alone and switches to it;
+//! the membership is taken back before the host's next statement and is
+//! never committed.
 
+pub mod apply;
+pub mod objects;
 pub mod proof;
 pub mod sql;
+pub mod wall;
 
 use crate::manifest::Manifest;
 use crate::plan::Plugin;
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The longest role name PostgreSQL keeps whole (NAMEDATALEN - 1): a longer
-/// one is cut silently, and two plugins could end up as one role.
-const MAX_ROLE_NAME: usize = 63;
+/// The longest name PostgreSQL keeps whole (NAMEDATALEN - 1): a longer
+/// one is cut silently, and two plugins could end up as one role, or a
+/// grant land on another relation than the manifest names.
+const MAX_NAME: usize = 63;
+
+/// The schema of the wall's own objects ([`objects`]).
+pub const WALL_SCHEMA: &str = "rollout_roles";
+
+/// The role that owns the wall's objects and holds ADMIN OPTION on every
+/// plugin role and the writer: NOLOGIN, NOINHERIT, nothing else.
+pub const ADMIN: &str = "rollout_roles_admin";
+
+/// The role the host's own ledger statements on the work session run as
+/// (a tier's `applied` row, the rollout row's hold): exactly those
+/// privileges, entered like a plugin role with no plugin code in between.
+pub const WRITER: &str = "rollout_ledger_writer";
+
+/// The runner's name unless `--runner-role` says otherwise.
+pub const DEFAULT_RUNNER: &str = "rollout_runner";
+
+/// A role name the host writes into SQL: whole (at most 63 bytes), not
+/// empty, without NUL, and not a predefined role's (`pg_*`).
+pub fn check_role_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME || name.contains('\0') || name.starts_with("pg_") {
+        bail!(
+            "{what} `{}` must be 1 to {MAX_NAME} bytes, without NUL, and not start with `pg_` (PostgreSQL's own roles)",
+            crate::text::terminal(name)
+        );
+    }
+    Ok(())
+}
 
 /// The restricted role of a plugin.
 pub fn role_name(m: &Manifest) -> String {
@@ -102,6 +142,8 @@ pub struct Handoff {
 /// The roles of a plan.
 #[derive(Debug, Clone)]
 pub struct Roles {
+    /// The login role of the plugins' work session (`--runner-role`).
+    pub runner: String,
     pub plugins: Vec<PluginRole>,
     pub handoffs: Vec<Handoff>,
     /// What cannot be had under roles (a plugin dropping a table another
@@ -110,27 +152,43 @@ pub struct Roles {
 }
 
 impl Roles {
-    /// The model of every plugin's role; refuses two plugins that would
-    /// share a role, or a name PostgreSQL would cut.
+    /// The model of every plugin's role, run by [`DEFAULT_RUNNER`].
     pub fn of<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Result<Roles> {
+        Roles::with_runner(plugins, DEFAULT_RUNNER)
+    }
+
+    /// The model of every plugin's role, run by `runner`; refuses two
+    /// plugins that would share a role, a role the wall uses itself, or a
+    /// name PostgreSQL would cut (a role's or a relation's).
+    pub fn with_runner<'a>(plugins: impl IntoIterator<Item = &'a Plugin>, runner: &str) -> Result<Roles> {
+        check_role_name("the runner role", runner)?;
         let plugins: Vec<&Plugin> = plugins.into_iter().collect();
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let mut seen: BTreeMap<String, String> =
+            [ADMIN, WRITER, runner].iter().map(|r| (r.to_string(), "the host's role wall".to_string())).collect();
+        if seen.len() < 3 {
+            bail!(
+                "the runner role `{}` is one of the wall's own roles; choose another name",
+                crate::text::terminal(runner)
+            );
+        }
         let mut roles = Vec::new();
         for p in &plugins {
             let role = role_name(&p.manifest);
-            if role.len() > MAX_ROLE_NAME {
-                bail!(
-                    "plugin {}: its role name `{role}` is longer than PostgreSQL's {MAX_ROLE_NAME} bytes; give the plugin a shorter name",
-                    p.manifest.name
-                );
-            }
+            check_role_name(&format!("plugin {}: its role name", p.manifest.name), &role)
+                .map_err(|e| anyhow::anyhow!("{e}; give the plugin a shorter name"))?;
             if let Some(other) = seen.insert(role.clone(), p.manifest.name.clone()) {
                 bail!("plugins {other} and {} would share the role `{role}`; rename one", p.manifest.name);
             }
+            relation_names(p)?;
             roles.push(plugin_role(p, role));
         }
         let (handoffs, impossible) = handoffs(&roles);
-        Ok(Roles { plugins: roles, handoffs, impossible })
+        Ok(Roles { runner: runner.to_string(), plugins: roles, handoffs, impossible })
+    }
+
+    /// Every role the wall itself uses: the runner, the admin, the writer.
+    pub fn wall_roles(&self) -> [&str; 3] {
+        [self.runner.as_str(), ADMIN, WRITER]
     }
 
     /// The role of the plugin named `name`.
@@ -147,6 +205,26 @@ impl Roles {
     pub fn creator_of(&self, rel: &str) -> Option<&PluginRole> {
         self.plugins.iter().find(|p| p.creates.contains(rel))
     }
+}
+
+/// Every name a grant gives must reach PostgreSQL whole: `schema.name`,
+/// each part 1 to 63 bytes and without NUL (a longer part is cut silently,
+/// and the role's GRANT would land on another relation).
+fn relation_names(p: &Plugin) -> Result<()> {
+    let g = &p.manifest.grants;
+    let all = [&g.read, &g.insert, &g.update, &g.delete, &g.create, &g.drop, &g.functions, &g.sequences, &g.references];
+    for name in all.into_iter().flatten() {
+        let parts: Vec<&str> = name.split('.').collect();
+        let whole = parts.len() == 2 && parts.iter().all(|x| !x.is_empty() && x.len() <= MAX_NAME && !x.contains('\0'));
+        if !whole {
+            bail!(
+                "plugin {}: grant `{}` cannot be a restricted role's grant: it must be `schema.name`, each part 1 to {MAX_NAME} bytes without NUL",
+                p.manifest.name,
+                crate::text::terminal(name)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn plugin_role(p: &Plugin, role: String) -> PluginRole {

@@ -1,20 +1,39 @@
-//! Before the gate, under roles: every plugin's role exists, the session
-//! user can SET ROLE to it, it has no dangerous attribute and no
-//! membership, and it holds exactly what [`Roles`] says — no more (every
-//! privilege PostgreSQL says it has over the database's own schemas, what it
-//! owns, the grants recorded against it anywhere, default privileges that
-//! name it) and no less (what its grants need on the objects that exist,
-//! and the hand-offs of tables another plugin will create). Each problem
-//! comes with the SQL that fixes it. Reads only ([`catalog`]).
+//! The role proof, before the gate and again inside each tier's
+//! transaction: every plugin's role exists, the admin role can grant it,
+//! it has no dangerous attribute and no membership, and it holds exactly
+//! what [`Roles`] says — no more (every privilege PostgreSQL says it has
+//! over the database's own schemas, what it owns, the grants recorded
+//! against it anywhere, default privileges it sets or receives) and no
+//! less (what its grants need on the objects that exist, and the hand-offs
+//! of tables another plugin will create); the wall holds ([`wall`]); and
+//! PUBLIC, which every role holds, holds nothing beyond USAGE on a schema
+//! in the database's own schemas. Each problem comes with the SQL that
+//! fixes it. Reads only ([`catalog`], [`held`]).
 
 mod catalog;
+mod held;
+mod wall_objects;
+mod wall;
 
-use super::sql::{create_role, handoff_sql};
-use super::Roles;
+pub use catalog::{DRAWS, FUNCTIONS};
+
+use super::sql::{create_plugin_role, handoff_sql};
+use super::{objects, PluginRole, Roles, ADMIN};
 use crate::quote::ident;
-use catalog::{Catalog, Held, RoleRow};
+use catalog::{Catalog, RoleRow};
+use held::{Held, HeldPrivilege, Owned};
 use std::collections::BTreeSet;
 use tokio_postgres::Client;
+
+/// The settings the proof runs under inside a tier's transaction: the
+/// host's own statement bound (a plugin's may be short), and no JIT: the
+/// privileges query's estimate passes `jit_above_cost`, and compiling it
+/// took ~230 ms of the ~250 ms it took (measured, PostgreSQL 15).
+pub const IN_TRANSACTION: &str = "SET LOCAL statement_timeout = '30s'; SET LOCAL jit = off";
+
+/// The same on a connection of the host's own (the control connection,
+/// `host roles`), for its whole session.
+pub const ON_CONTROL: &str = "SET jit = off";
 
 /// One thing a role does not hold right, and the statements that fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,45 +43,31 @@ pub struct Finding {
     pub fix: Vec<String>,
 }
 
+/// Where the proof runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The operator's role (the control connection's session user): the
+    /// owner a fix hands objects back to, and who registers the key.
+    pub operator: &'a str,
+    /// Before the gate, on the control connection: also what the operator
+    /// itself needs (calling `register`, reading the allow-list). After a
+    /// tier the proof runs as the runner, which reads only the catalog.
+    pub before_gate: bool,
+}
+
 /// Proves every role of `roles` in the database `client` is connected to.
-/// An empty list: they hold exactly their grants.
-pub async fn prove(client: &Client, roles: &Roles) -> Result<Vec<Finding>, tokio_postgres::Error> {
+/// An empty list: they hold exactly their grants and the wall holds.
+pub async fn prove(client: &Client, roles: &Roles, scope: Scope<'_>) -> Result<Vec<Finding>, tokio_postgres::Error> {
     let catalog = Catalog::read(client, roles).await?;
+    let held = Held::read_all(client, &catalog::names(roles)).await?;
+    let empty = Held::default();
     let mut out = Vec::new();
     for p in &roles.plugins {
-        let mut f = Findings { role: &p.role, out: &mut out };
-        let Some(row) = catalog.roles.get(&p.role) else {
-            f.add("does not exist", vec![format!("{};", create_role(&p.role))]);
-            f.add(
-                &format!("the session user {} must be able to SET ROLE to it", catalog.session_user),
-                vec![format!("GRANT {} TO {};", ident(&p.role), ident(&catalog.session_user))],
-            );
-            missing(&mut f, p, &catalog, &Held::default());
-            continue;
-        };
-        attributes(&mut f, row);
-        if !row.can_set {
-            f.add(
-                &format!("the session user {} cannot SET ROLE to it", catalog.session_user),
-                vec![format!("GRANT {} TO {};", ident(&p.role), ident(&catalog.session_user))],
-            );
-        }
-        for m in &row.member_of {
-            f.add(
-                &format!("is a member of {m}, and may hold its privileges"),
-                vec![format!("REVOKE {} FROM {};", ident(m), ident(&p.role))],
-            );
-        }
-        if row.superuser {
-            // Every privilege follows from it; fix that first, then the
-            // proof can say what else it holds.
-            continue;
-        }
-        let held = Held::read(client, &p.role).await?;
-        extra(&mut f, p, &catalog, &held);
-        missing(&mut f, p, &catalog, &held);
+        plugin(&mut out, p, &catalog, held.get(&p.role).unwrap_or(&empty), scope);
     }
-    handoffs(&mut out, roles, &catalog);
+    wall::prove(&mut out, client, roles, &catalog, &held, scope).await?;
+    public(&mut out, &catalog);
+    defaults(&mut out, roles, &catalog);
     Ok(out)
 }
 
@@ -77,10 +82,38 @@ impl Findings<'_> {
     }
 }
 
-fn attributes(f: &mut Findings<'_>, row: &RoleRow) {
+fn plugin(out: &mut Vec<Finding>, p: &PluginRole, catalog: &Catalog, held: &Held, scope: Scope<'_>) {
+    let mut f = Findings { role: &p.role, out };
+    let enterable =
+        vec![format!("GRANT {} TO {} WITH ADMIN OPTION;", ident(&p.role), ident(ADMIN)), objects::allow(&p.role)];
+    let Some(row) = catalog.roles.get(&p.role) else {
+        let mut fix = vec![create_plugin_role(&p.role)];
+        fix.extend(enterable);
+        f.add("does not exist", fix);
+        missing(&mut f, p, catalog, held);
+        return;
+    };
+    attributes(&mut f, row, false);
+    if !catalog.roles.get(ADMIN).is_some_and(|a| a.admin_of.contains(&p.role)) {
+        f.add(&format!("cannot be entered: {ADMIN} does not hold ADMIN OPTION on it"), enterable);
+    }
+    member_of(&mut f, row);
+    if row.superuser {
+        // Every privilege follows from it; fix that first, then the
+        // proof can say what else it holds.
+        return;
+    }
+    extra(&mut f, p, catalog, held, scope);
+    missing(&mut f, p, catalog, held);
+}
+
+/// Attributes every role of the wall has: only the runner logs in.
+fn attributes(f: &mut Findings<'_>, row: &RoleRow, login: bool) {
+    // (what it has that it must not, the clause that takes it away)
+    let (wrong_login, right_login) = if login { ("NOLOGIN", "LOGIN") } else { ("LOGIN", "NOLOGIN") };
     for (has, attribute, off) in [
         (row.superuser, "SUPERUSER", "NOSUPERUSER"),
-        (row.login, "LOGIN", "NOLOGIN"),
+        (row.login != login, wrong_login, right_login),
         (row.bypassrls, "BYPASSRLS", "NOBYPASSRLS"),
         (row.createrole, "CREATEROLE", "NOCREATEROLE"),
         (row.createdb, "CREATEDB", "NOCREATEDB"),
@@ -92,27 +125,44 @@ fn attributes(f: &mut Findings<'_>, row: &RoleRow) {
     }
 }
 
-/// Everything the role holds that its grants do not name.
-fn extra(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held: &Held) {
-    let role = ident(f.role);
+/// A member of nothing: a membership would give it another role's
+/// privileges (or let the runner become it).
+fn member_of(f: &mut Findings<'_>, row: &RoleRow) {
+    for m in &row.member_of {
+        f.add(
+            &format!("is a member of {m}, and may hold its privileges"),
+            vec![format!("REVOKE {} FROM {};", ident(m), ident(f.role))],
+        );
+    }
+}
+
+/// Everything the role holds by its own grants (or a membership) that its
+/// grants do not name. What it holds only through PUBLIC is said once,
+/// for PUBLIC ([`public`]).
+fn extra(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held, scope: Scope<'_>) {
     let sequences = catalog.sequences_of(p);
-    for h in &held.privileges {
-        if h.owned {
-            continue; // ownership is proven on its own, below
+    let expected = |h: &HeldPrivilege| match h.class.as_str() {
+        "table" => p.tables.get(&h.key).is_some_and(|s| s.iter().any(|x| x.as_sql() == h.privilege)),
+        "sequence" => h.privilege == "USAGE" && sequences.contains(&h.key),
+        "schema" => {
+            (h.privilege == "USAGE" && p.usage.contains(&h.key))
+                || (h.privilege == "CREATE" && p.create.contains(&h.key))
         }
-        let expected = match h.class.as_str() {
-            "table" => p.tables.get(&h.key).is_some_and(|s| s.iter().any(|x| x.as_sql() == h.privilege)),
-            "sequence" => h.privilege == "USAGE" && sequences.contains(&h.key),
-            "schema" => {
-                (h.privilege == "USAGE" && (p.usage.contains(&h.key) || (h.public && !h.direct)))
-                    || (h.privilege == "CREATE" && p.create.contains(&h.key))
-            }
-            "function" => p.functions.contains(&h.key),
-            // TEMPORARY from PUBLIC: temporary tables hold no one else's data.
-            "database" => h.privilege == "TEMPORARY" && h.public && !h.direct,
-            _ => false,
-        };
-        if expected {
+        "function" => p.functions.contains(&h.key),
+        _ => false,
+    };
+    unexpected(f, held, expected);
+    owned(f, held, scope, |o| {
+        o.key.as_ref().is_some_and(|k| p.owns.contains(k)) || o.table.as_ref().is_some_and(|t| p.owns.contains(t))
+    });
+}
+
+/// The privileges `held` by a grant of the role's own (or a membership)
+/// that `expected` does not allow, each with its REVOKE.
+fn unexpected(f: &mut Findings<'_>, held: &Held, expected: impl Fn(&HeldPrivilege) -> bool) {
+    let role = ident(f.role);
+    for h in &held.privileges {
+        if h.owned || Held::only_public(h) || expected(h) {
             continue;
         }
         let on = match h.class.as_str() {
@@ -126,40 +176,12 @@ fn extra(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held: &
         if h.direct {
             fix.push(format!("REVOKE {} ON {on} {} FROM {role};", h.privilege, h.name));
         }
-        if h.public {
-            fix.push(format!("REVOKE {} ON {on} {} FROM PUBLIC;", h.privilege, h.name));
-        }
         if !h.columns_direct.is_empty() {
-            fix.push(format!(
-                "REVOKE {} ({}) ON TABLE {} FROM {role};",
-                h.privilege,
-                h.columns_direct.join(", "),
-                h.name
-            ));
-        }
-        if !h.columns_public.is_empty() {
-            fix.push(format!(
-                "REVOKE {} ({}) ON TABLE {} FROM PUBLIC;",
-                h.privilege,
-                h.columns_public.join(", "),
-                h.name
-            ));
+            let columns = h.columns_direct.join(", ");
+            fix.push(format!("REVOKE {} ({columns}) ON TABLE {} FROM {role};", h.privilege, h.name));
         }
         let through = if fix.is_empty() { " (through a membership named above)" } else { "" };
         f.add(&format!("holds {} on {} {}, which its grants do not name{through}", h.privilege, h.class, h.key), fix);
-    }
-    for o in &held.owned {
-        let expected =
-            o.key.as_ref().is_some_and(|k| p.owns.contains(k)) || o.table.as_ref().is_some_and(|t| p.owns.contains(t));
-        if !expected {
-            let fix = vec![format!(
-                "ALTER {} {} OWNER TO {};",
-                o.kind.to_uppercase(),
-                o.identity,
-                ident(&catalog.session_user)
-            )];
-            f.add(&format!("owns {} {}, which its grants do not let it create", o.kind, o.identity), fix);
-        }
     }
     for a in &held.other {
         f.add(&format!("is granted privileges on {} (recorded in pg_shdepend)", a.describe()), a.fix(f.role));
@@ -168,39 +190,42 @@ fn extra(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held: &
         f.add(
             &format!("holds privileges or objects in database {d}"),
             vec![format!(
-                "-- connected to database {}: REASSIGN OWNED BY {role} TO {}; DROP OWNED BY {role};",
-                ident(d),
-                ident(&catalog.session_user)
+                "-- connected to database {}: REASSIGN OWNED BY {role} TO …; DROP OWNED BY {role};",
+                ident(d)
             )],
         );
     }
 }
 
-/// What its grants need and it does not hold, on objects that exist.
-fn missing(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held: &Held) {
+/// Every object the role owns that `expected` does not allow, handed back
+/// to the operator.
+fn owned(f: &mut Findings<'_>, held: &Held, scope: Scope<'_>, expected: impl Fn(&Owned) -> bool) {
+    for o in held.owned.iter().filter(|o| !expected(o)) {
+        let fix = vec![format!("ALTER {} {} OWNER TO {};", o.kind.to_uppercase(), o.identity, ident(scope.operator))];
+        f.add(&format!("owns {} {}, which its grants do not let it create", o.kind, o.identity), fix);
+    }
+}
+
+/// What its grants need and it does not hold by a grant of its own, on
+/// objects that exist (PUBLIC's would be revoked, see [`public`]).
+fn missing(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held) {
     let role = ident(f.role);
-    let has = |class: &str, key: &str, privilege: &str| {
-        held.privileges.iter().any(|h| h.class == class && h.key == key && h.privilege == privilege)
-    };
     for s in p.usage.iter().filter(|s| catalog.schemas.contains(*s)) {
-        if !has("schema", s, "USAGE") {
-            f.add(
-                &format!("lacks USAGE on schema {s}"),
-                vec![format!("GRANT USAGE ON SCHEMA {} TO {role};", ident(s))],
-            );
+        if !held.has_direct("schema", s, "USAGE") {
+            let fix = vec![format!("GRANT USAGE ON SCHEMA {} TO {role};", ident(s))];
+            f.add(&format!("lacks USAGE on schema {s}"), fix);
         }
     }
     for s in p.create.iter().filter(|s| catalog.schemas.contains(*s)) {
-        if !has("schema", s, "CREATE") {
-            f.add(
-                &format!("lacks CREATE on schema {s}"),
-                vec![format!("GRANT CREATE ON SCHEMA {} TO {role};", ident(s))],
-            );
+        if !held.has_direct("schema", s, "CREATE") {
+            let fix = vec![format!("GRANT CREATE ON SCHEMA {} TO {role};", ident(s))];
+            f.add(&format!("lacks CREATE on schema {s}"), fix);
         }
     }
     for (rel, privileges) in &p.tables {
         let Some(r) = catalog.relations.get(rel) else { continue };
-        let lacking: Vec<&str> = privileges.iter().map(|x| x.as_sql()).filter(|x| !has("table", rel, x)).collect();
+        let lacking: Vec<&str> =
+            privileges.iter().map(|x| x.as_sql()).filter(|x| !held.has_direct("table", rel, x)).collect();
         if !lacking.is_empty() && r.owner != f.role {
             f.add(
                 &format!("lacks {} on {rel}, which its grants name", lacking.join(", ")),
@@ -209,21 +234,17 @@ fn missing(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held:
         }
     }
     for rel in &p.owns {
-        if let Some(r) = catalog.relations.get(rel) {
-            if r.owner != f.role {
-                f.add(
-                    &format!(
-                        "does not own {rel} (owner {}): it creates or drops it, and only the owner may DROP",
-                        r.owner
-                    ),
-                    vec![format!("ALTER TABLE {} OWNER TO {role};", r.name)],
-                );
-            }
+        let Some(r) = catalog.relations.get(rel) else { continue };
+        if r.owner != f.role {
+            f.add(
+                &format!("does not own {rel} (owner {}): it creates or drops it, and only the owner may DROP", r.owner),
+                vec![format!("ALTER TABLE {} OWNER TO {role};", r.name)],
+            );
         }
     }
     for seq in catalog.sequences_of(p) {
         let Some(r) = catalog.relations.get(&seq) else { continue };
-        if r.owner != f.role && !has("sequence", &seq, "USAGE") {
+        if r.owner != f.role && !held.has_direct("sequence", &seq, "USAGE") {
             f.add(
                 &format!("lacks USAGE on sequence {seq}, which its inserts draw from"),
                 vec![format!("GRANT USAGE ON SEQUENCE {} TO {role};", r.name)],
@@ -232,16 +253,50 @@ fn missing(f: &mut Findings<'_>, p: &super::PluginRole, catalog: &Catalog, held:
     }
     for func in &p.functions {
         let overloads: Vec<&String> = catalog.functions.iter().filter(|(k, _)| k == func).map(|(_, n)| n).collect();
-        if !overloads.is_empty() && !has("function", func, "EXECUTE") {
+        if !overloads.is_empty() && !held.has_direct("function", func, "EXECUTE") {
             let fix = overloads.iter().map(|n| format!("GRANT EXECUTE ON ROUTINE {n} TO {role};")).collect();
             f.add(&format!("cannot call {func}, which its grants name"), fix);
         }
     }
 }
 
-/// Every hand-off must be in place as default privileges of the creator's
-/// role, whether or not the table exists now (a rollback, then a new run).
-fn handoffs(out: &mut Vec<Finding>, roles: &Roles, catalog: &Catalog) {
+/// PUBLIC's privileges in the database's own schemas: every role holds
+/// them, the runner too, so a plugin that left its role would still have
+/// them. Only USAGE on a schema (names and nothing else) stays.
+fn public(out: &mut Vec<Finding>, catalog: &Catalog) {
+    let mut f = Findings { role: "PUBLIC", out };
+    for g in &catalog.public {
+        let (on, columns) = match g.class.as_str() {
+            "function" => ("ROUTINE", String::new()),
+            "column" => ("TABLE", format!(" ({})", g.column)),
+            other => (if other == "table" { "TABLE" } else { class_keyword(other) }, String::new()),
+        };
+        let what = match g.class.as_str() {
+            "column" => format!(
+                "holds {} on column {} of {}: every role holds it, the runner too",
+                g.privilege, g.column, g.name
+            ),
+            class => format!("holds {} on {class} {}: every role holds it, the runner too", g.privilege, g.name),
+        };
+        f.add(&what, vec![format!("REVOKE {}{columns} ON {on} {} FROM PUBLIC;", g.privilege, g.name)]);
+    }
+}
+
+fn class_keyword(class: &str) -> &'static str {
+    match class {
+        "sequence" => "SEQUENCE",
+        "schema" => "SCHEMA",
+        "database" => "DATABASE",
+        _ => "TABLE",
+    }
+}
+
+/// Default privileges: every hand-off in place as the creator's, whether
+/// or not the table exists now (a rollback, then a new run); and none
+/// else set BY a role of the proof (its created objects would go to
+/// PUBLIC or another role) or FOR one (what another role creates would
+/// reach it).
+fn defaults(out: &mut Vec<Finding>, roles: &Roles, catalog: &Catalog) {
     for h in &roles.handoffs {
         let have: BTreeSet<(String, String)> = catalog
             .defaults
@@ -264,7 +319,7 @@ fn handoffs(out: &mut Vec<Finding>, roles: &Roles, catalog: &Catalog) {
             });
         }
     }
-    // Default privileges naming a plan role that no hand-off asks for.
+    let ours = catalog::names(roles);
     for d in &catalog.defaults {
         let wanted = roles.handoffs.iter().any(|h| {
             h.creator == d.owner
@@ -273,13 +328,18 @@ fn handoffs(out: &mut Vec<Finding>, roles: &Roles, catalog: &Catalog) {
                 && ((d.objtype == "r" && h.tables.iter().any(|p| p.as_sql() == d.privilege))
                     || (d.objtype == "S" && h.sequences && d.privilege == "USAGE"))
         });
-        if !wanted {
-            out.push(Finding {
-                role: d.grantee.clone(),
-                what: format!("is given {} by default privileges {}", d.privilege, d.describe()),
-                fix: vec![d.revoke()],
-            });
+        if wanted {
+            continue;
         }
+        let (role, what) = if ours.contains(&d.owner) {
+            (
+                d.owner.clone(),
+                format!("sets default privileges {}: {} on every such object it creates", d.describe(), d.privilege),
+            )
+        } else {
+            (d.grantee.clone(), format!("is given {} by default privileges {}", d.privilege, d.describe()))
+        };
+        out.push(Finding { role, what, fix: vec![d.revoke()] });
     }
 }
 

@@ -22,7 +22,9 @@ pub struct Checked {
 }
 
 /// Runs a check plugin on the work session, clean for it, in a read-only
-/// transaction of its own that is always rolled back.
+/// transaction of its own that is always rolled back. (Under roles the
+/// transaction is read-write for the host's own membership grant, and the
+/// plugin's call runs in a read-only savepoint: `Context::table`.)
 pub async fn check(
     ctx: &Context,
     plan: &Plan,
@@ -32,7 +34,8 @@ pub async fn check(
     work: &mut WorkSession,
 ) -> Result<Checked, Failure> {
     let client = work.next(ctx).await?;
-    db::open(&client, &plugin.manifest.limits, true).await.map_err(Failure::Database)?;
+    let read_only = ctx.wall.get().is_none();
+    db::open(&client, &plugin.manifest.limits, read_only).await.map_err(Failure::Database)?;
     let checked = table_of(ctx, plan, plugin, phase, title, &client).await;
     db::rollback(&client).await;
     checked

@@ -11,6 +11,7 @@ mod checks;
 mod commit;
 mod dry_run;
 mod report;
+mod roles;
 mod rollback;
 mod run;
 mod status;
@@ -29,7 +30,8 @@ use crate::error::Failure;
 use crate::ledger::{self, Outcome};
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
-use crate::roles::{proof, Roles};
+use crate::roles::wall::Wall;
+use crate::roles::Roles;
 use crate::sandbox::{Call, CallError, CallSpec, Returned, Sandbox};
 use crate::signal::Interrupt;
 use crate::sql::SqlSession;
@@ -55,6 +57,9 @@ pub struct Context {
     /// Under roles (`--roles`, or a lock file reviewed with roles): each
     /// plugin's calls run as its own restricted role, proven first.
     pub roles: Option<Arc<Roles>>,
+    /// Under roles, once proven: the command's key, registered on its
+    /// control connection; the work session is the runner's.
+    pub wall: std::sync::OnceLock<Wall>,
     /// What a rehearsal's steps ask of `run` and `rollback` (`host
     /// rehearse`); nothing for any other command.
     pub rehearsal: Rehearsal,
@@ -97,7 +102,12 @@ impl Context {
 
     /// A new connection for `verb`, registered for [`Context::cancel_all`].
     async fn connect(&self, verb: &str) -> Result<Arc<Client>, Failure> {
-        let client = self.target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
+        self.connect_as(verb, &self.target).await
+    }
+
+    /// A new connection to `target` (the operator's, or the runner's).
+    async fn connect_as(&self, verb: &str, target: &Target) -> Result<Arc<Client>, Failure> {
+        let client = target.connect(&self.app_name(verb)).await.map_err(Failure::Database)?;
         if let Some(copy) = &self.rehearsal.on_copy {
             crate::rehearsal_copy::prove(&client, copy).await.map_err(|e| match e {
                 crate::rehearsal_copy::Refused::Unreadable(_) => Failure::Database(e.into()),
@@ -105,7 +115,7 @@ impl Context {
             })?;
         }
         if let Ok(mut open) = self.open.lock() {
-            open.push(self.target.canceller(&client));
+            open.push(target.canceller(&client));
         }
         Ok(client)
     }
@@ -205,13 +215,13 @@ impl Context {
         let pid = db::backend_pid(control).await.map_err(|e| {
             Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e:#}"))
         })?;
-        match crate::ledger::hold(client, rollout_id, pid).await {
+        match self.as_writer(client, async { Ok(crate::ledger::hold(client, rollout_id, pid).await?) }).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::Database(anyhow::anyhow!(
                 "rollout {rollout_id} is no longer this host's: its control connection lost the rollout lock, or \
                  another command settled the rollout; nothing more of it is committed"
             ))),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -235,44 +245,6 @@ impl Context {
             }
         }
         Ok(())
-    }
-
-    /// Under roles, before anything is written: every plugin's role must
-    /// exist and hold exactly its grants, or the command is refused with
-    /// the SQL that fixes it (exit 2).
-    async fn prove_roles(&self, control: &Client) -> Result<(), Failure> {
-        let Some(roles) = &self.roles else {
-            return Ok(());
-        };
-        if let Some(why) = roles.impossible.first() {
-            return Err(Failure::Roles(format!("this plan cannot run under roles: {why}")));
-        }
-        let findings = proof::prove(control, roles).await?;
-        if findings.is_empty() {
-            self.reporter.set_roles(roles.map());
-            let n = roles.plugins.len();
-            self.reporter.status("Proven", &format!("{n} restricted roles hold exactly their plugins' grants"));
-            return Ok(());
-        }
-        let (problems, fix) = proof::message(&findings);
-        for p in &problems {
-            self.reporter.status("Role", p);
-        }
-        self.reporter.result("-- The SQL that fixes it (as a superuser, or the owner of the roles and objects):");
-        for s in &fix {
-            self.reporter.result(s);
-        }
-        let shown: Vec<&str> = fix.iter().take(12).map(String::as_str).collect();
-        let more = fix.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" … and {more} more, printed above") } else { String::new() };
-        Err(Failure::Roles(format!(
-            "refusing to run under roles: {} problem(s) with the plan's restricted roles, nothing was written \
-             (first: role {}: {}); run this SQL, then run again: {}{more}",
-            problems.len(),
-            findings[0].role,
-            findings[0].what,
-            shown.join(" ")
-        )))
     }
 
     /// A plugin's SQL access on `client`, shared with the sandbox call,
@@ -310,46 +282,7 @@ impl Context {
         client: &Client,
         sql: &Arc<Mutex<SqlSession>>,
     ) -> Result<Result<Returned, CallError>, Failure> {
-        let data = match plugin.materialize_files() {
-            Ok(d) => d,
-            Err(e) => return Ok(Err(CallError::Failed(format!("{e:#}")))),
-        };
-        let Some(spec) = self.spec(plan, plugin, data.as_ref().map(|d| d.path())) else {
-            return Ok(Err(CallError::Failed(format!("{} was not compiled for this command", plugin.label()))));
-        };
-        let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
-        let Some(role) = role else {
-            return Ok(self.heard(
-                self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await,
-            ));
-        };
-        db::enter_role(client, role).await.map_err(|e| {
-            Failure::Database(anyhow::anyhow!(
-                "cannot switch to the role {role} of {}: {}",
-                plugin.label(),
-                db::why(&e)
-            ))
-        })?;
-        let result =
-            self.heard(self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), self.interrupt.clone()).await);
-        match db::leave_role(client).await {
-            Ok(user) if user == role => Ok(result),
-            Ok(user) => {
-                let stopped = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
-                Err(Failure::TierFailed {
-                    label: format!("{} {}", plugin.label(), call.name()),
-                    cause: format!(
-                        "its call ended as role {user}, not as its own role {role}: the plugin changed its role{stopped}; \
-                         nothing of its transaction is kept"
-                    ),
-                })
-            }
-            // The plugin's SQL error aborted the transaction: the error is
-            // recorded and fails the call, and the rollback that follows
-            // (to the check's savepoint, or whole) ends the role with it.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => Ok(result),
-            Err(e) => Err(e.into()),
-        }
+        self.call_scoped(plan, plugin, call, client, sql, false).await
     }
 
     /// A table call (post-conditions, rollback-conditions, a check) on the
@@ -372,9 +305,7 @@ impl Context {
         title: &str,
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
-        db::read_only_scope(client).await?;
-        let result = self.call(plan, plugin, call, client, sql).await?;
-        db::end_read_only_scope(client).await?;
+        let result = self.call_scoped(plan, plugin, call, client, sql, true).await?;
         let stats = sql.lock().await.stats.clone();
         let metrics = checks::outcome(plugin, call, result, &stats)?;
         let mut table = CheckTable::new(&plugin.manifest.name, title, declared, &metrics);

@@ -236,9 +236,9 @@ impl Undo<'_> {
             let cause = format!("rollback conditions not met: {}", table.failures());
             return Err(Failure::TierFailed { label: tier.label(), cause });
         }
+        ctx.prove_in(client, &tier.label()).await?;
         let ms = started.elapsed().as_millis();
         let e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
-        ledger::event(client, &e).await?;
-        Ok(())
+        ctx.record_in(client, &e).await
     }
 }

@@ -119,11 +119,8 @@ impl TierTransaction<'_> {
         ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
-        if let Err(err) = ledger::event(client, &e).await {
-            return Err(fail(
-                Failure::Database(anyhow::anyhow!("cannot write the ledger row: {}", db::why(&err))),
-                record,
-            ));
+        if let Err(err) = ctx.record_in(client, &e).await {
+            return Err(fail(Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), record));
         }
         let ms = started.elapsed().as_millis();
         ctx.reporter.pending_tier(tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record));
@@ -189,6 +186,7 @@ async fn apply_then_check(
         return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
     }
     super::same_session(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
+    ctx.prove_in(client, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
 }
 

@@ -12,6 +12,10 @@
 //! nothing one plugin left on the session reaches the next. The host's own
 //! settings for a plugin (timeouts, the pinned `search_path`, its role) are
 //! `SET LOCAL` in that plugin's transaction, set anew each time.
+//!
+//! Under roles the work session is authenticated as the runner, which
+//! holds nothing and is a member of no role (`roles::wall`): a plugin that
+//! leaves its role within a statement is the runner, not the operator.
 
 use super::Context;
 use crate::db;
@@ -35,7 +39,7 @@ impl WorkSession {
     /// server's functions are in them, which a list built into the host
     /// would miss.
     pub async fn open(ctx: &Context, verb: &'static str) -> Result<WorkSession, Failure> {
-        let client = ctx.connect(verb).await?;
+        let client = ctx.connect_work(verb).await?;
         if ctx.catalog.get().is_none() {
             let catalog = crate::sql::check::Catalog::read(&client).await.map_err(|e| Failure::Database(e.into()))?;
             let _ = ctx.catalog.set(Arc::new(catalog));
@@ -61,7 +65,7 @@ impl WorkSession {
                     "Reconnecting",
                     &format!("the work session was lost between two plugins ({})", db::why(&e)),
                 );
-                self.client = ctx.connect(self.verb).await?;
+                self.client = ctx.connect_work(self.verb).await?;
             }
         }
         self.used = true;
