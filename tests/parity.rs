@@ -33,8 +33,20 @@ fn verdicts(c: &Cluster) -> Vec<(String, String)> {
 /// The failing tier's cause, without what only the dry run adds.
 fn cause(run: &Run) -> String {
     let line = run.stderr.lines().rev().find(|l| l.starts_with("error:")).unwrap_or("").to_string();
+    // The dry run's own words, which hold parentheses of their own.
     let line = match line.split_once(" (dry run: ") {
-        Some((head, tail)) => format!("{head}{}", tail.split_once(')').map_or("", |(_, rest)| rest)),
+        Some((head, tail)) => {
+            let mut depth = 1;
+            let end = tail.char_indices().find_map(|(i, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                (depth == 0).then_some(i + 1)
+            });
+            format!("{head}{}", end.map_or("", |e| &tail[e..]))
+        }
         None => line,
     };
     // The rollout number differs between the two commands.
