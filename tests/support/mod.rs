@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
-pub mod hostile;
 pub mod audit;
+pub mod hostile;
 pub mod proxy;
-pub mod screen;
 pub mod rehearsal;
+pub mod screen;
 
 /// The repository root (the workspace).
 pub fn root() -> PathBuf {

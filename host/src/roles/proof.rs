@@ -12,8 +12,8 @@
 
 mod catalog;
 mod held;
-mod wall_objects;
 mod wall;
+mod wall_objects;
 
 pub use catalog::{DRAWS, FUNCTIONS};
 

@@ -8,9 +8,9 @@
 
 use super::catalog::{Catalog, RoleRow};
 use super::held::{Held, HeldPrivilege};
+use super::wall_objects;
 use super::{attributes, member_of, owned, unexpected, Finding, Findings, Scope};
 use crate::quote::ident;
-use super::wall_objects;
 use crate::roles::objects::{self, Caller, FUNCTIONS};
 use crate::roles::sql::{attributes as role_attributes, writer_grants, WRITER_GRANTS};
 use crate::roles::{Roles, ADMIN, WALL_SCHEMA, WRITER};

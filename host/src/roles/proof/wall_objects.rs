@@ -78,7 +78,6 @@ struct Object {
     grants: Vec<(String, String)>,
 }
 
-
 /// Proves the wall's objects; returns whether the ledger exists (the
 /// writer's grants need it).
 pub async fn prove(out: &mut Vec<Finding>, client: &Client, roles: &Roles, scope: Scope<'_>) -> Result<bool, Error> {
@@ -231,4 +230,3 @@ async fn functions(out: &mut Vec<Finding>, client: &Client, roles: &Roles, plan:
     }
     Ok(())
 }
-
