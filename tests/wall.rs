@@ -85,6 +85,18 @@ fn apply(c: &Cluster, plan: &[String], data: &std::path::Path) {
     c.host(&a).expect_code(0).expect("Proven 3 restricted roles");
 }
 
+/// The reviewer's lock file: the plan to run under roles, and the
+/// fixture's trigger (code no statement names) recorded as reviewed.
+fn review(c: &Cluster, plan: &[String], data: &std::path::Path) -> String {
+    let lock = c.dir.join("wall.lock").display().to_string();
+    let url = c.url();
+    let mut a = vec!["grants"];
+    a.extend(plan.iter().map(String::as_str));
+    a.extend(["--data-dir", data.to_str().unwrap(), "--database-url", &url, "--lock", &lock, "--roles"]);
+    c.host(&a).expect_code(0).expect("reviewed catalog object(s)");
+    lock
+}
+
 /// Everything the command wrote: its output, its report files, the ledger.
 fn everything(c: &Cluster, r: &Run) -> String {
     let mut all = r.all();
@@ -115,7 +127,12 @@ fn no_way_out_of_a_plugins_role_within_a_statement_reaches_anything() {
     objects(&c);
     let (plan, data) = plan(&c, ROUTES);
     apply(&c, &plan, &data);
-    let r = c.host(&args("run", &plan, &["--param", APR, "--roles", "--data-dir", data.to_str().unwrap()]));
+    let lock = review(&c, &plan, &data);
+    let r = c.host(&args(
+        "run",
+        &plan,
+        &["--param", APR, "--lock", &lock, "--roles", "--data-dir", data.to_str().unwrap()],
+    ));
     let all = everything(&c, &r);
     assert!(!all.contains(SECRET), "the secret reached the plugin, the report or the ledger:\n{}", r.all());
     // Every route ran, and the server refused each: the runner, which the
@@ -132,6 +149,8 @@ fn no_way_out_of_a_plugins_role_within_a_statement_reaches_anything() {
         // Each route once by the function and once by the trigger.
         assert_eq!(logged, 2, "expected {says:?} twice in:\n{}", r.all());
     }
+    // The wall's own bookkeeping is the host's, never a tier's change.
+    assert!(!r.all().contains("rollout_roles."), "the wall's rows were blamed on a tier:\n{}", r.all());
     // Tier 3 applied (the plan has no One-Roof tiers, so verify then fails).
     r.expect_code(4).expect("Applied tier 3 (test-wall)").expect("TIER 8 VERIFY FAIL");
     assert_eq!(c.tier_states(), "test-wall=applied verify=failed".replace("verify", "one-roof-verify"));
@@ -148,7 +167,12 @@ fn a_tier_that_sets_a_default_privilege_fails_at_that_tier_and_keeps_nothing() {
     objects(&c);
     let (plan, data) = plan(&c, "SELECT public.wall_defaults() AS got\n");
     apply(&c, &plan, &data);
-    let r = c.host(&args("run", &plan, &["--param", APR, "--roles", "--data-dir", data.to_str().unwrap()]));
+    let lock = review(&c, &plan, &data);
+    let r = c.host(&args(
+        "run",
+        &plan,
+        &["--param", APR, "--lock", &lock, "--roles", "--data-dir", data.to_str().unwrap()],
+    ));
     r.expect_code(4).expect("WALL GOT: default privileges set for rollout_test_wall");
     r.expect("tier 3 (test-wall) failed: the role proof after it failed");
     r.expect("rollout_test_wall: sets default privileges FOR ROLE rollout_test_wall ON TABLES TO PUBLIC");

@@ -117,18 +117,14 @@ impl Cluster {
         self.scalar("SELECT hits FROM trap.hits_now")
     }
 
-    /// The plan's restricted roles, created as `host grants --role-sql`
-    /// prints them, after EXECUTE on every function in `schemas` is taken
+    /// The plan's restricted roles, set up by `host roles apply`, after EXECUTE on every function in `schemas` is taken
     /// from PUBLIC (the role proof asks for it: the roles hold only their
     /// grants).
     pub fn roles_for(&self, plan: &[String], schemas: &str) {
         self.psql(&format!("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA {schemas} FROM PUBLIC"));
-        let mut a = vec!["grants"];
+        let mut a = vec!["roles", "apply"];
         a.extend(plan.iter().map(String::as_str));
-        a.extend(["--role-sql", "postgres"]);
-        let r = self.host(&a);
-        r.expect_code(0);
-        self.psql(&r.stdout);
+        self.host(&a).expect_code(0).expect("restricted roles hold exactly their plugins' grants");
     }
 
     /// `host grants <plan> --database-url … --lock FILE [--roles]`: the
@@ -146,8 +142,11 @@ impl Cluster {
         r
     }
 
-    /// Nothing was written: no ledger (a refusal before the ledger).
+    /// Nothing was written: no rollout in the ledger (a refusal before it).
     pub fn untouched(&self) -> bool {
+        // Under roles, `host roles apply` creates the ledger (its writer's
+        // grants need it); no rollout may be in it.
         self.psql("SELECT to_regclass('rollout_ledger.rollout') IS NULL") == "t"
+            || self.psql("SELECT count(*) FROM rollout_ledger.rollout") == "0"
     }
 }

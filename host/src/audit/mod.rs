@@ -87,12 +87,13 @@ pub async fn reach(client: &Client, plugins: &[&Plugin]) -> Result<Reach> {
     in_snapshot(client, async { Ok(catalog_of(client, plugins).await?.reach(plugins)) }).await
 }
 
-/// `work` inside the audit's snapshot ([`BEGIN`]), ended either way.
+/// `work` inside the audit's snapshot ([`BEGIN`]), ended either way by
+/// ROLLBACK: it only read, and a COMMIT on the control connection would
+/// read as a step that kept something.
 async fn in_snapshot<T>(client: &Client, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     client.batch_execute(BEGIN).await.context("cannot begin the catalog audit's read-only snapshot")?;
     let result = work.await;
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = client.batch_execute(end).await;
+    let ended = client.batch_execute("ROLLBACK").await;
     let value = result?;
     ended.context("cannot end the catalog audit's read-only snapshot")?;
     Ok(value)
