@@ -113,7 +113,7 @@ fuzz:
 	$(CARGO) build --release --locked -p host --example fuzz_check
 	FUZZ_SECONDS=$(SECONDS) target/release/examples/fuzz_check
 
-# The host beside its baselines, in one run (bench/README in README.md):
+# The host beside its baselines, in one run (docs/performance.md):
 # One-Roof end to end vs `psql -f bench/one-roof.sql`, `host gate` cold and
 # warm, per statement vs tokio-postgres `query_typed` and psql, then the
 # grants check vs parsing. A scratch cluster; BENCH_RUNS=n (default 5).

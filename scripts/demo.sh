@@ -22,9 +22,11 @@ psql -q -d postgres -c "CREATE DATABASE directus"
 psql -q -v ON_ERROR_STOP=1 -f sql/baseline.sql
 
 step "Review: the restricted roles, and a lock file that says the plan runs under them"
-# One role per plugin holding exactly its grants (PostgreSQL as the second
-# wall); the lock pins the reviewed plugins and, with --roles, says so.
-$host grants "${tiers[@]}" --role-sql "$PGUSER" | psql -q -v ON_ERROR_STOP=1
+# One role per plugin holding exactly its grants, and the role wall
+# (PostgreSQL as the second wall), made by `host roles apply`, which reads
+# the catalog for what the grants imply (a serial's sequence) and proves the
+# result; the lock pins the reviewed plugins and, with --roles, says so.
+$host roles apply "${tiers[@]}" --operator-role "$PGUSER"
 lock=$dir/one-roof.lock
 $host grants "${tiers[@]}" --lock "$lock" --roles
 run=(--tiers "${tiers[@]}" --lock "$lock")

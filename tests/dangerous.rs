@@ -4,7 +4,7 @@
 //! before anything touches the database; the acknowledgeable ones load only
 //! acknowledged and are shown as such; `explain` never suggests a grant the
 //! loader refuses; the catalog-derived list is this server's, and the
-//! README's list is the code's.
+//! list in docs/manifest-and-sql.md is the code's.
 
 mod support;
 
@@ -151,7 +151,7 @@ fn explain_says_why_no_grant_can_allow_the_ledger_a_dangerous_object_or_a_secret
 }
 
 #[test]
-fn the_derived_list_is_this_servers_catalog_and_the_readme_lists_the_codes() {
+fn the_derived_list_is_this_servers_catalog() {
     let c = Cluster::start("dangerous-catalog");
     let query = std::fs::read_to_string(root().join("host/src/manifest/dangerous.sql")).unwrap();
     let server: Vec<String> = c.psql(&query).lines().map(str::to_string).collect();
@@ -161,7 +161,14 @@ fn the_derived_list_is_this_servers_catalog_and_the_readme_lists_the_codes() {
         "host/src/manifest/dangerous.txt is not this server's catalog; regenerate it: \
          psql -AtX -f host/src/manifest/dangerous.sql > host/src/manifest/dangerous.txt"
     );
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+}
+
+#[test]
+fn the_manifest_docs_list_the_codes_refused_grants() {
+    let page = std::fs::read_to_string(root().join("docs/manifest-and-sql.md")).unwrap();
     let block = dangerous::readme();
-    assert!(readme.contains(&block), "README.md's list of refused grants is not the code's; put this there:\n{block}");
+    assert!(
+        page.contains(&block),
+        "docs/manifest-and-sql.md's list of refused grants is not the code's; put this there:\n{block}"
+    );
 }

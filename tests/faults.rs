@@ -73,7 +73,7 @@ fn a_server_crash_mid_tier_exits_8_and_the_rollout_is_settled_after_restart() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let code = child.wait().unwrap().code();
     let all = format!("{seen}{}", rest.join("\n"));
-    assert_eq!(code, Some(8), "a lost server is exit 8, as the README says:\n{all}");
+    assert_eq!(code, Some(8), "a lost server is exit 8, as docs/operator.md says:\n{all}");
     assert!(all.contains("the database connection was lost"), "{all}");
     c.restart();
     // The host could not close its rollout: the next command settles it.

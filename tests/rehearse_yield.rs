@@ -86,7 +86,7 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
     let r = Run::from(child.wait_with_output().unwrap());
     let (_, mut c) = alter.expect("the digest was never seen reading one_roof.bulk_a");
     assert!(c.wait().unwrap().success(), "the ALTER failed");
-    // The figure the README quotes (cargo test … -- --nocapture).
+    // The figure docs/operator.md quotes (cargo test … -- --nocapture).
     println!("ALTER TABLE one_roof.bulk_a waited {:?} behind the source digest", waited);
     assert_eq!(most, 1, "the source digest held locks on {most} user tables at once");
     // Production changed half-way through the digest: the exported

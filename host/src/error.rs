@@ -1,7 +1,7 @@
 //! Why a command stopped, and the exit code an operator's script sees.
 //!
 //! Every variant says what was wrong and what to do; the exit codes are
-//! documented in the README and never reused for another meaning.
+//! documented in docs/operator.md and never reused for another meaning.
 
 use crate::db::LockHolder;
 use crate::ledger::Outcome;

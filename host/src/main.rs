@@ -1,5 +1,5 @@
 //! `host`: the tier runner. Parses the command line, runs one verb, and maps
-//! the outcome to the exit code documented in the README.
+//! the outcome to the exit code documented in docs/operator.md.
 
 use clap::Parser;
 use host::cli;
@@ -25,8 +25,8 @@ fn main() -> ExitCode {
     }
     // One thread: the host's work is a sequence (one plugin call, one
     // statement at a time), and handing each statement's socket I/O to a
-    // worker thread costs more than it overlaps. Measured (README,
-    // Performance): 10,000 statements of one text took 0.23 s of CPU on
+    // worker thread costs more than it overlaps. Measured
+    // (docs/performance.md): 10,000 statements of one text took 0.23 s of CPU on
     // the current-thread runtime, 0.34 s on the multi-thread one. Plugin
     // compiles, the grants check and the epoch ticker have threads of
     // their own, and a running plugin yields to the runtime every epoch

@@ -74,7 +74,7 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
 /// What the dry run changed that no rollback undoes: the ledger schema it
 /// created for its own record, and sequences drawn from (each with its
 /// positions). Anything outside this database (a function's dblink call, a
-/// file) the host cannot see, and the README says so.
+/// file) the host cannot see, and docs/operator.md says so.
 fn kept_anyway(
     created_ledger: bool,
     before: &BTreeMap<String, Option<i64>>,
