@@ -118,7 +118,7 @@ fn a_tier_call_naming_an_entry_point_twice_does_not_build() {
 
 #[test]
 fn a_conditions_function_given_as_the_apply_does_not_build() {
-    let call = "rollout_sdk::tier! { apply: post_conditions, post_conditions: apply, rollback: rollback, \
+    let call = "rollout_sdk::tier! { apply: post_conditions, post_conditions: post_conditions, rollback: rollback, \
                 rollback_conditions: rollback_conditions }";
     let stderr = build_fails("crossed", &lib_with_call(call), &template("plugin.toml"));
     assert!(stderr.contains("mismatched types"), "{stderr}");
