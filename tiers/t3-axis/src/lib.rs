@@ -22,8 +22,11 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    let (absent, axes, nodes) = (metric::AXIS.equals("absent", axis()?), active_axes()?, count(NODES)?);
-    Ok(vec![absent, metric::ACTIVE_AXES.equals(2, axes), metric::RELEASE_SCOPE_NODES.equals(0, nodes)])
+    Ok(vec![
+        metric::AXIS.equals("absent", axis()?),
+        metric::ACTIVE_AXES.equals(2, active_axes()?),
+        metric::RELEASE_SCOPE_NODES.equals(0, count(NODES)?),
+    ])
 }
 
 rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }
