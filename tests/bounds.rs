@@ -89,6 +89,7 @@ fn measured(c: &Cluster, mode: &str) -> Measured {
     let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
     let out = std::thread::spawn(move || Stream::read(out));
     let err = std::thread::spawn(move || Stream::read(err));
+    // SAFETY: rusage is plain integers and timevals, for which all-zero is a valid value.
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for our own child, with valid pointers; `child` is not waited on again.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };

@@ -153,13 +153,13 @@ fn explain_says_why_no_grant_can_allow_the_ledger_a_dangerous_object_or_a_secret
 #[test]
 fn the_derived_list_is_this_servers_catalog() {
     let c = Cluster::start("dangerous-catalog");
-    let query = std::fs::read_to_string(root().join("host/src/manifest/dangerous.sql")).unwrap();
+    let query = std::fs::read_to_string(root().join("manifest/src/dangerous.sql")).unwrap();
     let server: Vec<String> = c.psql(&query).lines().map(str::to_string).collect();
     let ours: Vec<String> = dangerous::derived_text().lines().map(str::to_string).collect();
     assert_eq!(
         ours, server,
-        "host/src/manifest/dangerous.txt is not this server's catalog; regenerate it: \
-         psql -AtX -f host/src/manifest/dangerous.sql > host/src/manifest/dangerous.txt"
+        "manifest/src/dangerous.txt is not this server's catalog; regenerate it: \
+         psql -AtX -f manifest/src/dangerous.sql > manifest/src/dangerous.txt"
     );
 }
 

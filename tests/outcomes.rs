@@ -255,6 +255,7 @@ fn with_peak(mut cmd: Command) -> (Run, u64) {
         let _ = err.read_to_string(&mut s);
         s
     });
+    // SAFETY: rusage is plain integers and timevals, for which all-zero is a valid value.
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for our own child, with valid pointers; `child` is not waited on again.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };

@@ -45,6 +45,7 @@ fn run(c: &Cluster, plugin: &str, mode: &str, rows: i64) -> (i32, String, u64) {
     };
     let out = read(Box::new(child.stdout.take().unwrap()));
     let err = read(Box::new(child.stderr.take().unwrap()));
+    // SAFETY: rusage is plain integers and timevals, for which all-zero is a valid value.
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for our own child, with valid pointers; `child` is not waited on again.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };

@@ -91,6 +91,7 @@ impl Bench {
         use std::process::Stdio;
         let start = Instant::now();
         let child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("command runs");
+        // SAFETY: rusage is plain integers and timevals, for which all-zero is a valid value.
         let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
         // SAFETY: waits for our own child, with valid pointers, once.
         let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };

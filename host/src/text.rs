@@ -22,76 +22,20 @@
 //! plugin's error string, an SQL error it provoked: the ledger and
 //! `report.json` record them) is still bounded, by [`cut`]. A backslash is shown as
 //! itself, so the plugin text `\x1b` and an escaped ESC look alike on the
-//! screen; neither does anything. This module depends on nothing, so the
-//! manifest's check ([`is_hidden`]) and every printer share one definition.
+//! screen; neither does anything. The hidden-character rule ([`is_hidden`])
+//! and [`terminal`] come from `rollout_manifest::text`, so the manifest's
+//! check and every printer share one definition.
 
-/// Bytes of one rendered line (a log line, a status or error message)
-/// before it is cut with `… [N more bytes]`.
-pub const LINE_BYTES: usize = 4096;
+// The hidden-character rule and the one-line rendering live in the
+// manifest crate, whose check needs them (`rollout_manifest::text`):
+// one definition for the manifest and every printer.
+use rollout_manifest::text::escape;
+pub use rollout_manifest::text::{is_hidden, terminal, terminal_within, LINE_BYTES};
+
 /// Bytes of one table cell (a metric's name, expected or actual value).
 pub const CELL_BYTES: usize = 512;
 /// Bytes of one plugin log message, all its lines together.
 pub const MESSAGE_BYTES: usize = 16 * 1024;
-
-/// Whether `c` is a control character or an invisible format character
-/// that can move the cursor, ring, reorder or hide text: never printed as
-/// itself, never accepted in a manifest.
-pub fn is_hidden(c: char) -> bool {
-    matches!(
-        c,
-        // C0 (NUL, BEL, BS, TAB, LF, VT, FF, CR, ESC, …), DEL and C1 (CSI U+009B, OSC U+009D, …)
-        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
-        // soft hyphen, Arabic letter mark, Mongolian vowel separator
-        | '\u{ad}' | '\u{61c}' | '\u{180e}'
-        // zero-width space/joiners, LRM, RLM
-        | '\u{200b}'..='\u{200f}'
-        // line and paragraph separators, bidi embeddings and overrides (LRE … RLO)
-        | '\u{2028}'..='\u{202e}'
-        // word joiner, invisible operators, bidi isolates (LRI … PDI) and deprecated format characters
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}'
-        // BOM / zero-width no-break space, interlinear annotations
-        | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
-        // tag characters
-        | '\u{e0000}'..='\u{e007f}'
-    )
-}
-
-/// How a hidden character is shown: `\n`, `\r`, `\t`, `\x1b`, `\u{202e}`.
-fn escape(c: char, out: &mut String) {
-    use std::fmt::Write;
-    match c {
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        c if (c as u32) < 0x80 => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
-    }
-}
-
-/// `text` on one line: every hidden character (newlines included) made
-/// visible, cut after about `max` bytes with `… [N more bytes]`.
-pub fn terminal_within(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max) + 24);
-    let mut piece = String::new();
-    for (at, c) in text.char_indices() {
-        piece.clear();
-        if is_hidden(c) {
-            escape(c, &mut piece);
-        } else {
-            piece.push(c);
-        }
-        if out.len() + piece.len() > max {
-            out.push_str(&format!("… [{} more bytes]", text.len() - at));
-            return out;
-        }
-        out.push_str(&piece);
-    }
-    out
-}
 
 /// Plugin-controlled text kept exact, but cut after at most `max` bytes (at
 /// a character boundary) with `… [N more bytes]`: a plugin's error string,
@@ -133,13 +77,6 @@ pub fn cell(text: &str, max: usize) -> String {
 /// The characters a terminal table's frame is drawn with.
 fn is_frame(c: char) -> bool {
     ('\u{2500}'..='\u{259f}').contains(&c)
-}
-
-/// Plugin-controlled text for one line of the terminal or `rollout.log`:
-/// control and invisible characters visible, newlines shown as `\n`,
-/// capped at [`LINE_BYTES`].
-pub fn terminal(text: &str) -> String {
-    terminal_within(text, LINE_BYTES)
 }
 
 /// Plugin-controlled text the caller prints as several lines, tagging each

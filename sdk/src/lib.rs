@@ -1,5 +1,6 @@
 //! The tier author's SDK: write a gate, tier, verify or probe plugin as plain
-//! Rust functions plus their SQL, and export them with one macro line.
+//! Rust functions plus their SQL, and export them with one macro call that
+//! names each entry point.
 //!
 //! ```ignore
 //! use rollout_sdk::{count, execute, Metric, Result};
@@ -11,7 +12,7 @@
 //!
 //! fn post_conditions() -> Result<Vec<Metric>> {
 //!     let n = count("SELECT count(*) FROM app.axis WHERE status = 'active'")?;
-//!     Ok(vec![Metric::equals("active_axes", 3, n)])
+//!     Ok(vec![metric::ACTIVE_AXES.equals(3, n)])
 //! }
 //!
 //! fn rollback() -> Result<()> {
@@ -21,14 +22,19 @@
 //!
 //! fn rollback_conditions() -> Result<Vec<Metric>> {
 //!     let n = count("SELECT count(*) FROM app.axis WHERE code = 'release_scope'")?;
-//!     Ok(vec![Metric::equals("release_scope_rows", 0, n)])
+//!     Ok(vec![metric::RELEASE_SCOPE_ROWS.equals(0, n)])
 //! }
 //!
-//! rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+//! rollout_sdk::tier! {
+//!     apply: apply,
+//!     post_conditions: post_conditions,
+//!     rollback: rollback,
+//!     rollback_conditions: rollback_conditions,
+//! }
 //! ```
 //!
-//! A gate, verify or probe is one function, `fn check(phase: Phase) ->
-//! Result<Vec<Metric>>`, exported with [`check!`].
+//! A gate, verify or probe is one function, `fn(Phase) ->
+//! Result<Vec<Metric>>`, exported with `rollout_sdk::check! { check: my_fn }`.
 //!
 //! What a plugin sees: [`execute`] / [`query`] for SQL, and the typed
 //! one-value helpers [`count`], [`scalar`], [`exists`]; each has a `_with`
@@ -42,10 +48,14 @@
 //! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.1`) has two
 //! worlds: [`tier!`] builds the component for the `tier` world (exports
 //! `apply`, `post-conditions`, `rollback`, `rollback-conditions`), [`check!`]
-//! for the `check` world (exports `check`). Both embed the crate's
-//! `plugin.toml` in the component. Every table a plugin returns must hold
-//! exactly the metric names its `plugin.toml` declares (`metrics` for a
-//! check; `post_conditions` and `rollback_conditions` for a tier).
+//! for the `check` world (exports `check`). Both check the crate's
+//! `plugin.toml` with the host's parser while the crate is built and embed
+//! it in the component. Every table a plugin returns must hold exactly the
+//! metric names its `plugin.toml` declares (`metrics` for a check;
+//! `post_conditions` and `rollback_conditions` for a tier): the macros give
+//! them as constants, `metric::NAME` (see [`MetricName`]).
+
+#![forbid(unsafe_code)]
 
 mod error;
 mod export;
@@ -96,11 +106,54 @@ pub mod __bindings {
 pub use error::{Error, Result};
 #[doc(hidden)]
 pub use export::{__guard, __install_panic_hook};
-pub use metric::Metric;
+pub use metric::{Metric, MetricName};
 pub use rows::{Row, Rows};
 pub use sql::{count, count_with, execute, execute_with, exists, exists_with, query, query_with, scalar, scalar_with};
 pub use stream::{copy_in, stream, stream_with, Loader, Stream, BATCH};
 pub use value::{FromValue, ToValue, Value};
+
+/// Exports a crate's functions as a tier (`kind = "tier"` in
+/// `plugin.toml`), each entry point named:
+///
+/// ```ignore
+/// rollout_sdk::tier! {
+///     apply: apply,
+///     post_conditions: post_conditions,
+///     rollback: rollback,
+///     rollback_conditions: rollback_conditions,
+/// }
+/// ```
+///
+/// - `apply: fn() -> Result<()>` makes the change, inside the transaction
+///   the host opened;
+/// - `post_conditions: fn() -> Result<Vec<Metric>>`, checked before COMMIT
+///   in the same transaction; a failing metric rolls the tier back;
+/// - `rollback: fn() -> Result<()>` undoes the change; running it twice
+///   changes nothing the second time;
+/// - `rollback_conditions: fn() -> Result<Vec<Metric>>`, what "undone"
+///   means, checked after `rollback` in the same transaction; the rollback
+///   is kept only when every metric passes.
+///
+/// The key is the export, the value your function: a missing, unknown or
+/// repeated key does not compile. The macro also parses `plugin.toml` (beside
+/// Cargo.toml) with the host's own parser, refuses one whose `kind` is not
+/// `tier`, embeds it, and defines `metric::NAME` for each declared metric
+/// name (`post_conditions = [...]`, `rollback_conditions = [...]`). The
+/// crate must depend on the SDK as `rollout-sdk`.
+pub use rollout_sdk_macros::tier;
+
+/// Exports a crate's function as a gate, verify or probe plugin
+/// (`kind = "gate" | "verify" | "probe"` in `plugin.toml`):
+///
+/// ```ignore
+/// rollout_sdk::check! { check: check }
+/// ```
+///
+/// `check: fn(Phase) -> Result<Vec<Metric>>` returns the plugin's table for
+/// that phase; its statements run read-only. As [`tier!`], it checks and
+/// embeds `plugin.toml` and defines `metric::NAME` for each name in
+/// `metrics = [...]`.
+pub use rollout_sdk_macros::check;
 
 /// When a check plugin is being asked (gate, verify, after a run, after a
 /// rollback, or on its own), so a probe can say what it expects.

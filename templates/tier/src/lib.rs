@@ -13,7 +13,7 @@ fn apply() -> Result<()> {
 /// Checked before COMMIT, in the same transaction: a failing metric rolls the tier back.
 fn post_conditions() -> Result<Vec<Metric>> {
     let enabled = count_with("SELECT count(*) FROM app.feature_flag WHERE code = $1 AND enabled", &[&FLAG])?;
-    Ok(vec![Metric::equals("flag_enabled", 1, enabled)])
+    Ok(vec![metric::FLAG_ENABLED.equals(1, enabled)])
 }
 
 /// Undoes the change; running it twice changes nothing the second time.
@@ -26,7 +26,15 @@ fn rollback() -> Result<()> {
 /// the rollback is kept only when every metric passes.
 fn rollback_conditions() -> Result<Vec<Metric>> {
     let rows = count_with("SELECT count(*) FROM app.feature_flag WHERE code = $1", &[&FLAG])?;
-    Ok(vec![Metric::equals("flag_rows", 0, rows)])
+    Ok(vec![metric::FLAG_ROWS.equals(0, rows)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+// Each entry point by name (key: the export; value: your function). The
+// macro also checks plugin.toml with the host's parser and defines
+// `metric::NAME` for every metric name it declares.
+rollout_sdk::tier! {
+    apply: apply,
+    post_conditions: post_conditions,
+    rollback: rollback,
+    rollback_conditions: rollback_conditions,
+}

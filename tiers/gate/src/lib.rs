@@ -9,16 +9,16 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
     let ospa = m::ospa()?;
     let ratified = m::apr_ratified(&apr)?;
     Ok(vec![
-        Metric::equals("db", "directus", &db),
-        Metric::holds("ospa", "≥ 1", ospa, ospa >= 1),
-        Metric::holds("apr", format!("{apr} ratified"), if ratified { "ratified" } else { "not ratified" }, ratified),
-        Metric::equals("gap", m::BASELINE_GAP, m::gap()?),
-        Metric::equals("ownership", 0, m::ownership()?),
-        Metric::equals("conflict", 0, m::conflict()?),
-        Metric::equals("gov_emit", 0, m::gov_emit()?),
-        Metric::equals("axis", "absent", m::axis()?),
-        Metric::equals("prereq_views", "present", m::prereq_views()?),
+        metric::DB.equals("directus", &db),
+        metric::OSPA.holds("≥ 1", ospa, ospa >= 1),
+        metric::APR.holds(format!("{apr} ratified"), if ratified { "ratified" } else { "not ratified" }, ratified),
+        metric::GAP.equals(m::BASELINE_GAP, m::gap()?),
+        metric::OWNERSHIP.equals(0, m::ownership()?),
+        metric::CONFLICT.equals(0, m::conflict()?),
+        metric::GOV_EMIT.equals(0, m::gov_emit()?),
+        metric::AXIS.equals("absent", m::axis()?),
+        metric::PREREQ_VIEWS.equals("present", m::prereq_views()?),
     ])
 }
 
-rollout_sdk::check!(check);
+rollout_sdk::check! { check: check }

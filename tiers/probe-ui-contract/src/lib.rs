@@ -1,14 +1,14 @@
 //! UI read contract: the shape the Directus UI reads, and complete rows.
 
-use rollout_sdk::{query, Metric, Phase, Result};
+use rollout_sdk::{query, Metric, MetricName, Phase, Result};
 
-/// Columns the UI reads, with their types.
-const CONTRACT: [(&str, &str); 5] = [
-    ("responsibility_id", "bigint"),
-    ("area_code", "text"),
-    ("owner_team", "text"),
-    ("node_code", "text"),
-    ("label", "text"),
+/// Columns the UI reads, with their types and metrics.
+const CONTRACT: [(&str, &str, MetricName); 5] = [
+    ("responsibility_id", "bigint", metric::COLUMN_RESPONSIBILITY_ID),
+    ("area_code", "text", metric::COLUMN_AREA_CODE),
+    ("owner_team", "text", metric::COLUMN_OWNER_TEAM),
+    ("node_code", "text", metric::COLUMN_NODE_CODE),
+    ("label", "text", metric::COLUMN_LABEL),
 ];
 
 fn check(_: Phase) -> Result<Vec<Metric>> {
@@ -17,13 +17,13 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
          WHERE table_schema = 'one_roof' AND table_name = 'ui_projection'",
     )?;
     let mut metrics = Vec::new();
-    for (name, ty) in CONTRACT {
+    for (name, ty, line) in CONTRACT {
         let found = cols.iter().find(|r| r.get::<String>("name").ok().as_deref() == Some(name));
         let actual = match found {
             Some(r) => r.get::<String>("type")?,
             None => "missing".into(),
         };
-        metrics.push(Metric::equals(&format!("column {name}"), ty, actual));
+        metrics.push(line.equals(ty, actual));
     }
     let r = query(
         "SELECT count(*) AS n,
@@ -32,9 +32,9 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
          FROM one_roof.ui_projection",
     )?;
     let row = r.one()?;
-    metrics.push(Metric::equals("incomplete_rows", 0, row.get::<i64>("incomplete")?));
-    metrics.push(Metric::info("rows", row.get::<i64>("n")?));
+    metrics.push(metric::INCOMPLETE_ROWS.equals(0, row.get::<i64>("incomplete")?));
+    metrics.push(metric::ROWS.info(row.get::<i64>("n")?));
     Ok(metrics)
 }
 
-rollout_sdk::check!(check);
+rollout_sdk::check! { check: check }

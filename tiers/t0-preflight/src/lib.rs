@@ -17,7 +17,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("shadow", "absent", m::shadow()?), Metric::equals("ownership", 0, m::ownership()?)])
+    Ok(vec![metric::SHADOW.equals("absent", m::shadow()?), metric::OWNERSHIP.equals(0, m::ownership()?)])
 }
 
 /// Tier 0 writes nothing: nothing to undo.
@@ -30,4 +30,4 @@ fn rollback_conditions() -> Result<Vec<Metric>> {
     post_conditions()
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -29,9 +29,9 @@ fn post_conditions() -> Result<Vec<Metric>> {
     )?;
     let r = rows.one()?;
     Ok(vec![
-        Metric::equals("shadow_rows", 30, r.get::<i64>("n")?),
-        Metric::equals("areas_once", 30, r.get::<i64>("areas")?),
-        Metric::equals("unknown_teams", 0, r.get::<i64>("unknown_teams")?),
+        metric::SHADOW_ROWS.equals(30, r.get::<i64>("n")?),
+        metric::AREAS_ONCE.equals(30, r.get::<i64>("areas")?),
+        metric::UNKNOWN_TEAMS.equals(0, r.get::<i64>("unknown_teams")?),
     ])
 }
 
@@ -44,7 +44,7 @@ fn rollback_conditions() -> Result<Vec<Metric>> {
     let n = count(
         "SELECT count(*) FROM (VALUES (to_regclass('one_roof.resp_ownership_shadow'))) AS v (r) WHERE r IS NOT NULL",
     )?;
-    Ok(vec![Metric::equals("shadow_tables", 0, n)])
+    Ok(vec![metric::SHADOW_TABLES.equals(0, n)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -23,10 +23,10 @@ fn apply() -> Result<()> {
 fn post_conditions() -> Result<Vec<Metric>> {
     let apr = param("ratified_apr")?;
     Ok(vec![
-        Metric::equals("ownership", 30, m::ownership()?),
-        Metric::equals("gap", 0, m::gap()?),
-        Metric::equals("conflict", 0, m::conflict()?),
-        Metric::equals("carry_ratified_apr", 30, m::ownership_with_approval(&apr)?),
+        metric::OWNERSHIP.equals(30, m::ownership()?),
+        metric::GAP.equals(0, m::gap()?),
+        metric::CONFLICT.equals(0, m::conflict()?),
+        metric::CARRY_RATIFIED_APR.equals(30, m::ownership_with_approval(&apr)?),
     ])
 }
 
@@ -42,10 +42,10 @@ fn rollback() -> Result<()> {
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("ownership", 0, m::ownership()?),
-        Metric::equals("gap", m::BASELINE_GAP, m::gap()?),
-        Metric::equals("critical_drift", 2, m::critical_drift()?),
+        metric::OWNERSHIP.equals(0, m::ownership()?),
+        metric::GAP.equals(m::BASELINE_GAP, m::gap()?),
+        metric::CRITICAL_DRIFT.equals(2, m::critical_drift()?),
     ])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

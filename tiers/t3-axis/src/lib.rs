@@ -3,6 +3,8 @@
 use one_roof_common::{active_axes, axis};
 use rollout_sdk::{count, execute, Metric, Result};
 
+const NODES: &str = "SELECT count(*) FROM one_roof.axis_node WHERE axis_code = 'release_scope'";
+
 fn apply() -> Result<()> {
     execute("INSERT INTO one_roof.classification_axis (code, title, status) VALUES ('release_scope', 'Release scope', 'active')")?;
     execute("INSERT INTO one_roof.axis_node (axis_code, code) SELECT DISTINCT 'release_scope', domain FROM one_roof.resp_area ORDER BY 2")?;
@@ -10,8 +12,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    let nodes = count("SELECT count(*) FROM one_roof.axis_node WHERE axis_code = 'release_scope'")?;
-    Ok(vec![Metric::equals("active_axes", 3, active_axes()?), Metric::equals("release_scope_nodes", 3, nodes)])
+    Ok(vec![metric::ACTIVE_AXES.equals(3, active_axes()?), metric::RELEASE_SCOPE_NODES.equals(3, count(NODES)?)])
 }
 
 fn rollback() -> Result<()> {
@@ -21,12 +22,11 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    let nodes = count("SELECT count(*) FROM one_roof.axis_node WHERE axis_code = 'release_scope'")?;
     Ok(vec![
-        Metric::equals("axis", "absent", axis()?),
-        Metric::equals("active_axes", 2, active_axes()?),
-        Metric::equals("release_scope_nodes", 0, nodes),
+        metric::AXIS.equals("absent", axis()?),
+        metric::ACTIVE_AXES.equals(2, active_axes()?),
+        metric::RELEASE_SCOPE_NODES.equals(0, count(NODES)?),
     ])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -15,7 +15,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("containment_gap", 0, m::containment_gap()?)])
+    Ok(vec![metric::CONTAINMENT_GAP.equals(0, m::containment_gap()?)])
 }
 
 fn rollback() -> Result<()> {
@@ -27,7 +27,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("containment_gap", m::BASELINE_GAP, m::containment_gap()?)])
+    Ok(vec![metric::CONTAINMENT_GAP.equals(m::BASELINE_GAP, m::containment_gap()?)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -22,9 +22,9 @@ fn apply() -> Result<()> {
 
 fn post_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("projection_gap", 0, m::projection_gap()?),
-        Metric::equals("divergent", 0, m::divergent()?),
-        Metric::equals("label_orphans", 0, m::label_orphans()?),
+        metric::PROJECTION_GAP.equals(0, m::projection_gap()?),
+        metric::DIVERGENT.equals(0, m::divergent()?),
+        metric::LABEL_ORPHANS.equals(0, m::label_orphans()?),
     ])
 }
 
@@ -36,9 +36,9 @@ fn rollback() -> Result<()> {
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("projection_gap", m::BASELINE_GAP, m::projection_gap()?),
-        Metric::equals("labels", 0, count("SELECT count(*) FROM one_roof.label")?),
+        metric::PROJECTION_GAP.equals(m::BASELINE_GAP, m::projection_gap()?),
+        metric::LABELS.equals(0, count("SELECT count(*) FROM one_roof.label")?),
     ])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -16,9 +16,9 @@ fn apply() -> Result<()> {
 
 fn post_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("kg_domain_x", "active", m::kg_domain_x()?),
-        Metric::equals("emittable_events", 0, m::emittable_events()?),
-        Metric::equals("gov_outbox", 0, m::gov_outbox()?),
+        metric::KG_DOMAIN_X.equals("active", m::kg_domain_x()?),
+        metric::EMITTABLE_EVENTS.equals(0, m::emittable_events()?),
+        metric::GOV_OUTBOX.equals(0, m::gov_outbox()?),
     ])
 }
 
@@ -32,10 +32,10 @@ fn rollback() -> Result<()> {
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("kg_domain_x", "draft", m::kg_domain_x()?),
-        Metric::equals("rollout_event_types", 0, m::rollout_event_types()?),
-        Metric::equals("gov_outbox", 0, m::gov_outbox()?),
+        metric::KG_DOMAIN_X.equals("draft", m::kg_domain_x()?),
+        metric::ROLLOUT_EVENT_TYPES.equals(0, m::rollout_event_types()?),
+        metric::GOV_OUTBOX.equals(0, m::gov_outbox()?),
     ])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -36,9 +36,9 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
             .map_err(|e| Error::msg(e.message))?;
     let names: Vec<String> = empty.columns.into_iter().map(|c| format!("{} {}", c.name, c.type_name)).collect();
     Ok(vec![
-        Metric::info("statements", count),
-        Metric::info("ns_per_statement", ns),
-        Metric::info("empty_result_columns", names.join(", ")),
+        metric::STATEMENTS.info(count),
+        metric::NS_PER_STATEMENT.info(ns),
+        metric::EMPTY_RESULT_COLUMNS.info(names.join(", ")),
     ])
 }
 
@@ -57,10 +57,10 @@ fn read(count: u64) -> Result<Vec<Metric>> {
         return Err(Error::msg(format!("read {rows} rows, expected {count}")));
     }
     Ok(vec![
-        Metric::info("statements", rows),
-        Metric::info("ns_per_statement", start.elapsed().as_nanos() as u64 / rows.max(1)),
-        Metric::info("empty_result_columns", format!("{bytes} label bytes")),
+        metric::STATEMENTS.info(rows),
+        metric::NS_PER_STATEMENT.info(start.elapsed().as_nanos() as u64 / rows.max(1)),
+        metric::EMPTY_RESULT_COLUMNS.info(format!("{bytes} label bytes")),
     ])
 }
 
-rollout_sdk::check!(check);
+rollout_sdk::check! { check: check }

@@ -25,11 +25,11 @@ fn apply() -> Result<()> {
 
 fn check() -> Result<Vec<Metric>> {
     let n = statements()?.len();
-    Ok(vec![Metric::equals("statements", n, n)])
+    Ok(vec![metric::STATEMENTS.equals(n, n)])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, check, rollback, check);
+rollout_sdk::tier! { apply: apply, post_conditions: check, rollback: rollback, rollback_conditions: check }

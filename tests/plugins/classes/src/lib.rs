@@ -85,11 +85,11 @@ fn apply() -> Result<()> {
 }
 
 fn check() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("classes", "refused", "refused")])
+    Ok(vec![metric::CLASSES.equals("refused", "refused")])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, check, rollback, check);
+rollout_sdk::tier! { apply: apply, post_conditions: check, rollback: rollback, rollback_conditions: check }

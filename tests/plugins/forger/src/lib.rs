@@ -70,7 +70,7 @@ fn rollback() -> Result<()> {
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
     let rows = count("SELECT count(*) FROM one_roof.containment")?;
-    Ok(vec![Metric::equals("containment_rows", rows, rows)])
+    Ok(vec![metric::CONTAINMENT_ROWS.equals(rows, rows)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

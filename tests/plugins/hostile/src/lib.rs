@@ -94,7 +94,7 @@ fn apply() -> Result<()> {
 
 fn post_conditions() -> Result<Vec<Metric>> {
     let route = param("escape")?;
-    Ok(vec![Metric::equals("escape", &route, &route)])
+    Ok(vec![metric::ESCAPE.equals(&route, &route)])
 }
 
 fn rollback() -> Result<()> {
@@ -102,7 +102,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("escape", "nothing to undo", "nothing to undo")])
+    Ok(vec![metric::ESCAPE.equals("nothing to undo", "nothing to undo")])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -54,7 +54,7 @@ fn apply() -> Result<()> {
 
 fn post_conditions() -> Result<Vec<Metric>> {
     let all = hostile()?;
-    let mut metrics = vec![Metric::equals("declared", &all[0], &all[0])];
+    let mut metrics = vec![metric::DECLARED.equals(&all[0], &all[0])];
     for (i, h) in all.iter().enumerate() {
         metrics.push(Metric::holds(h, h, h, i % 2 == 0));
     }
@@ -69,7 +69,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("declared", 0, 0)])
+    Ok(vec![metric::DECLARED.equals(0, 0)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -14,8 +14,8 @@ fn apply() -> Result<()> {
 
 fn post_conditions() -> Result<Vec<Metric>> {
     Ok(vec![
-        Metric::equals("kg_domain_x", "active", m::kg_domain_x()?),
-        Metric::equals("emittable_events", 0, m::emittable_events()?),
+        metric::KG_DOMAIN_X.equals("active", m::kg_domain_x()?),
+        metric::EMITTABLE_EVENTS.equals(0, m::emittable_events()?),
     ])
 }
 
@@ -25,7 +25,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("kg_domain_x", "draft", m::kg_domain_x()?)])
+    Ok(vec![metric::KG_DOMAIN_X.equals("draft", m::kg_domain_x()?)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -14,11 +14,11 @@ fn apply() -> Result<()> {
 
 fn backend() -> Result<Vec<Metric>> {
     let pid: i32 = scalar("SELECT pg_backend_pid()")?;
-    Ok(vec![Metric::equals("backend", pid, pid)])
+    Ok(vec![metric::BACKEND.equals(pid, pid)])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, backend, rollback, backend);
+rollout_sdk::tier! { apply: apply, post_conditions: backend, rollback: rollback, rollback_conditions: backend }

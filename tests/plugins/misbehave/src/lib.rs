@@ -119,7 +119,7 @@ fn post_conditions() -> Result<Vec<Metric>> {
         // would take the host 72 MB (80 bytes each), more than that memory.
         "metric_lift" => Ok((0..900_000).map(|_| Metric::holds("", "", "", true)).collect()),
         "metric_text" => Ok((0..100).map(|i| Metric::info(&format!("long_{i}"), "t".repeat(1024))).collect()),
-        _ => Ok(vec![Metric::equals("mode", &mode, &mode)]),
+        _ => Ok(vec![metric::MODE.equals(&mode, &mode)]),
     }
 }
 
@@ -136,7 +136,7 @@ fn rollback_conditions() -> Result<Vec<Metric>> {
         "SELECT count(*) FROM one_roof.containment c JOIN one_roof.axis_node n ON n.id = c.node_id
          WHERE n.axis_code = 'release_scope'",
     )?;
-    Ok(vec![Metric::equals("release_scope_containment", 0, n)])
+    Ok(vec![metric::RELEASE_SCOPE_CONTAINMENT.equals(0, n)])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -11,7 +11,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("fixture", "no change", "no change")])
+    Ok(vec![metric::FIXTURE.equals("no change", "no change")])
 }
 
 fn rollback() -> Result<()> {
@@ -22,4 +22,4 @@ fn rollback_conditions() -> Result<Vec<Metric>> {
     post_conditions()
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -23,17 +23,17 @@ fn check(_: Phase) -> Result<Vec<Metric>> {
     // The host's own name for its connection (`host apply by …`), not one a plugin set.
     let own_name = application.starts_with("host ") && application.contains(" by ");
     Ok(vec![
-        Metric::info("backend", pid),
-        Metric::equals("setting", "", setting),
-        Metric::equals("advisory_locks", 0, locks),
-        Metric::equals("rollout_lock", 1, rollout_lock),
-        Metric::equals("temp_table", "absent", temp),
-        Metric::equals("listening", 0, listening),
-        Metric::equals("prepared", 0, prepared),
-        Metric::equals("role", "session user", role),
-        Metric::equals("statement_timeout", "7s", timeout),
-        Metric::holds("application", "host … by …", &application, own_name),
+        metric::BACKEND.info(pid),
+        metric::SETTING.equals("", setting),
+        metric::ADVISORY_LOCKS.equals(0, locks),
+        metric::ROLLOUT_LOCK.equals(1, rollout_lock),
+        metric::TEMP_TABLE.equals("absent", temp),
+        metric::LISTENING.equals(0, listening),
+        metric::PREPARED.equals(0, prepared),
+        metric::ROLE.equals("session user", role),
+        metric::STATEMENT_TIMEOUT.equals("7s", timeout),
+        metric::APPLICATION.holds("host … by …", &application, own_name),
     ])
 }
 
-rollout_sdk::check!(check);
+rollout_sdk::check! { check: check }

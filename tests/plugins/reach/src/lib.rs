@@ -25,7 +25,7 @@ fn apply() -> Result<()> {
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("reach", "applied", "applied")])
+    Ok(vec![metric::REACH.equals("applied", "applied")])
 }
 
 fn rollback() -> Result<()> {
@@ -51,7 +51,7 @@ fn rollback() -> Result<()> {
 }
 
 fn rollback_conditions() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("reach", "rolled back", "rolled back")])
+    Ok(vec![metric::REACH.equals("rolled back", "rolled back")])
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

@@ -23,11 +23,11 @@ fn check() -> Result<Vec<Metric>> {
         // A read-only check calling a granted function that writes.
         execute("SELECT public.sneak()")?;
     }
-    Ok(vec![Metric::equals("mode", &mode, &mode)])
+    Ok(vec![metric::MODE.equals(&mode, &mode)])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, check, rollback, check);
+rollout_sdk::tier! { apply: apply, post_conditions: check, rollback: rollback, rollback_conditions: check }

@@ -62,11 +62,11 @@ fn apply() -> Result<()> {
 
 fn check() -> Result<Vec<Metric>> {
     let mode = param("mode")?;
-    Ok(vec![Metric::equals("mode", &mode, &mode)])
+    Ok(vec![metric::MODE.equals(&mode, &mode)])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, check, rollback, check);
+rollout_sdk::tier! { apply: apply, post_conditions: check, rollback: rollback, rollback_conditions: check }

@@ -8,7 +8,7 @@ fn streamed() -> Result<Metric> {
         rows += batch?.len() as i64;
     }
     let expected = count("SELECT count(*) FROM one_roof.containment")?;
-    Ok(Metric::equals("streamed", expected, rows))
+    Ok(metric::STREAMED.equals(expected, rows))
 }
 
 fn apply() -> Result<()> {
@@ -27,4 +27,4 @@ fn rollback_conditions() -> Result<Vec<Metric>> {
     post_conditions()
 }
 
-rollout_sdk::tier!(apply, post_conditions, rollback, rollback_conditions);
+rollout_sdk::tier! { apply: apply, post_conditions: post_conditions, rollback: rollback, rollback_conditions: rollback_conditions }

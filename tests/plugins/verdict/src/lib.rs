@@ -5,14 +5,14 @@ use rollout_sdk::{param, scalar, Metric, Phase, Result};
 
 fn check(_: Phase) -> Result<Vec<Metric>> {
     let db: String = scalar("SELECT current_database()::text")?;
-    let ok = || vec![Metric::equals("db", "directus", &db), Metric::equals("ready", 1, 1)];
+    let ok = || vec![metric::DB.equals("directus", &db), metric::READY.equals(1, 1)];
     Ok(match param("verdict")?.as_str() {
         "empty" => vec![],
-        "missing" => vec![Metric::equals("db", "directus", &db)],
+        "missing" => vec![metric::DB.equals("directus", &db)],
         "extra" => [ok(), vec![Metric::equals("bonus", 1, 1)]].concat(),
-        "duplicate" => [ok(), vec![Metric::equals("ready", 1, 1)]].concat(),
+        "duplicate" => [ok(), vec![metric::READY.equals(1, 1)]].concat(),
         _ => ok(),
     })
 }
 
-rollout_sdk::check!(check);
+rollout_sdk::check! { check: check }

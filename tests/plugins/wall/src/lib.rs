@@ -16,11 +16,11 @@ fn apply() -> Result<()> {
 }
 
 fn check() -> Result<Vec<Metric>> {
-    Ok(vec![Metric::equals("wall", "ran", "ran")])
+    Ok(vec![metric::WALL.equals("ran", "ran")])
 }
 
 fn rollback() -> Result<()> {
     Ok(())
 }
 
-rollout_sdk::tier!(apply, check, rollback, check);
+rollout_sdk::tier! { apply: apply, post_conditions: check, rollback: rollback, rollback_conditions: check }
