@@ -33,7 +33,7 @@ pub(super) enum Within<'a> {
 }
 
 /// The rollout's row a check's verdict goes to (a run's, a dry run's).
-pub(super) struct Row<'a> {
+pub(super) struct RolloutRow<'a> {
     pub control: &'a Control,
     pub rollout_id: i64,
 }
@@ -44,7 +44,7 @@ pub(super) async fn gate(
     ctx: &Context,
     plan: &Plan,
     within: &mut Within<'_>,
-    row: Option<&Row<'_>>,
+    row: Option<&RolloutRow<'_>>,
 ) -> Result<CheckTable, Failure> {
     let table = check(ctx, plan, &plan.gate, Phase::Gate, "Gate", within).await?.table;
     ctx.reporter().set_gate(&table);
@@ -64,7 +64,7 @@ pub(super) async fn verify_and_probes(
     ctx: &Context,
     plan: &Plan,
     mut within: Within<'_>,
-    row: Option<&Row<'_>>,
+    row: Option<&RolloutRow<'_>>,
 ) -> Result<(), Failure> {
     let verify = check(ctx, plan, &plan.verify, Phase::Verify, "Verify", &mut within).await?;
     let n = plan.verify.ordinal();

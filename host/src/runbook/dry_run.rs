@@ -5,7 +5,7 @@
 //! connection (who, when, which plugins, outcome); no tier event is ever
 //! written, so no tier is ever marked applied.
 
-use super::checks::{self, Row, Within};
+use super::checks::{self, RolloutRow, Within};
 use super::context::Context;
 use super::control::Control;
 use super::options::Verb;
@@ -104,7 +104,7 @@ async fn steps(
     id: i64,
     before: &db::Identity,
 ) -> Result<(), Failure> {
-    let row = Row { control, rollout_id: id };
+    let row = RolloutRow { control, rollout_id: id };
     checks::gate(ctx, plan, &mut Within::Open(client), Some(&row)).await?;
     for tier in &plan.tiers {
         if ctx.interrupt().is_set() {

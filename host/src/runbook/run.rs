@@ -1,6 +1,6 @@
 //! `host gate` and `host run`.
 
-use super::checks::{self, Row, Within};
+use super::checks::{self, RolloutRow, Within};
 use super::context::Context;
 use super::control::Control;
 use super::options::Verb;
@@ -44,7 +44,7 @@ pub(super) async fn run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
 /// work session, reset between plugins.
 async fn steps(ctx: &Context, plan: &Plan, control: &Control, id: i64) -> Result<(), Failure> {
     let work = &mut WorkSession::open(ctx, "apply").await?;
-    let row = Row { control, rollout_id: id };
+    let row = RolloutRow { control, rollout_id: id };
     checks::gate(ctx, plan, &mut Within::Own(work), Some(&row)).await?;
     for tier in &plan.tiers {
         if ctx.interrupt().is_set() {
