@@ -245,8 +245,6 @@ fn swapped_urls_or_an_unmarked_copy_are_refused_and_production_is_never_rehearse
     // an unmarked database refuses before its gate.
     let plan = one_roof();
     let here = identity(&prod2);
-    let mut a = args("run", &plan, &["--param", APR, "--rehearsal-copy", &here]);
-    a.extend(["--reports", reports.path().to_str().unwrap()]);
-    prod2.host(&a).expect_code(5).expect("is not marked as a rehearsal copy");
+    step_run(&prod2, &plan, here, reports.path()).expect_code(5).expect("is not marked as a rehearsal copy");
     production_untouched(&prod2);
 }

@@ -44,9 +44,7 @@ fn a_mark_the_client_supplies_is_no_mark_and_no_step_runs_on_production() {
     // its gate, whatever its session's settings say.
     let reports = tempfile::tempdir().unwrap();
     let here = identity(&prod);
-    let mut a = args("run", &plan, &["--param", APR, "--rehearsal-copy", &here]);
-    a.extend(["--reports", reports.path().to_str().unwrap()]);
-    prod.host(&a).expect_code(5).expect("is not marked as a rehearsal copy");
+    step_run(&prod, &plan, here, reports.path()).expect_code(5).expect("is not marked as a rehearsal copy");
     production_untouched(&prod);
 }
 

@@ -6,6 +6,9 @@
 use crate::db::LockHolder;
 use crate::ledger::Outcome;
 
+/// The exit code of a rehearsal's step that failed as injected.
+pub const INJECTED: u8 = 11;
+
 /// A command that did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -21,6 +24,13 @@ pub enum Failure {
     /// A tier, the verify plugin or a probe failed; committed tiers stay.
     #[error("{label} failed: {cause}")]
     TierFailed { label: String, cause: String },
+    /// A rehearsal's step failed where the rehearsal injected the failure
+    /// (`host rehearse --fail-at`): the tier's transaction rolled back as a
+    /// tier failure's would. Its own exit code ([`INJECTED`]) is how the
+    /// rehearsal knows the step failed there and nowhere else; no command
+    /// an operator types ends so.
+    #[error("{label} failed: failure injected by the rehearsal (--fail-at) after the apply, before COMMIT")]
+    Injected { label: String },
     /// The database is not one every plugin allows.
     #[error("{0}")]
     WrongDatabase(String),
@@ -78,6 +88,7 @@ impl Failure {
             Failure::Interrupted(_) => 130,
             Failure::ReportLost(_) => 9,
             Failure::Rehearsal(_) => 10,
+            Failure::Injected { .. } => INJECTED,
         }
     }
 

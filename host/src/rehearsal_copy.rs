@@ -53,7 +53,7 @@ pub fn unmarked(database: &str) -> String {
 /// apart two servers with one system identifier (a copy made from a file
 /// system snapshot or a base backup of the other), the oid two databases
 /// of one name on one server's successive lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     /// `pg_control_system().system_identifier`, set by initdb.
     pub system: i64,
@@ -89,29 +89,6 @@ impl Identity {
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "system {}, database oid {}, server started {}", self.system, self.database, self.started())
-    }
-}
-
-/// The form a rehearsal passes to its steps (`--rehearsal-copy
-/// SYSTEM:OID:STARTED_US`) and parses back.
-impl Identity {
-    pub fn to_arg(&self) -> String {
-        format!("{}:{}:{}", self.system, self.database, self.started_us)
-    }
-}
-
-impl std::str::FromStr for Identity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Identity, String> {
-        let bad =
-            || format!("`{s}` is not a copy's identity (SYSTEM:DATABASE_OID:STARTED_US, as `host rehearse` passes it)");
-        let mut parts = s.split(':').map(|p| p.parse::<i64>());
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Ok(system)), Some(Ok(database)), Some(Ok(started_us)), None) => {
-                Ok(Identity { system, database, started_us })
-            }
-            _ => Err(bad()),
-        }
     }
 }
 
@@ -151,9 +128,10 @@ mod tests {
     #[test]
     fn an_identity_reads_back_as_passed_and_nothing_else_does() {
         let id = Identity { system: -7716239831049466389, database: 16384, started_us: 1_751_367_600_123_456 };
-        assert_eq!(id.to_arg().parse::<Identity>(), Ok(id));
-        for bad in ["", "1:2", "1:2:3:4", "a:2:3", "1:2:3 ", "on"] {
-            assert!(bad.parse::<Identity>().is_err(), "{bad:?}");
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<Identity>(&json).unwrap(), id);
+        for bad in ["", "{}", r#"{"system":1,"database":2}"#, r#"{"system":"a","database":2,"started_us":3}"#, "on"] {
+            assert!(serde_json::from_str::<Identity>(bad).is_err(), "{bad:?}");
         }
         assert!(id.to_string().contains("server started 2025-07-01 11:00:00.123456 UTC"), "{id}");
     }

@@ -97,14 +97,39 @@ pub fn production_untouched(c: &Cluster) {
     );
 }
 
-/// The identity `host rehearse` pins its steps to (`--rehearsal-copy`):
-/// system identifier, database oid, server start in microseconds.
-pub fn identity(c: &Cluster) -> String {
-    c.psql(
+/// The identity `host rehearse` pins its steps to: system identifier,
+/// database oid, server start in microseconds.
+pub fn identity(c: &Cluster) -> host::rehearsal_copy::Identity {
+    let text = c.psql(
         "SELECT (SELECT system_identifier FROM pg_control_system()) || ':' ||
                 (SELECT oid FROM pg_database WHERE datname = current_database()) || ':' ||
                 (EXTRACT(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint",
-    )
+    );
+    let n: Vec<i64> = text.split(':').map(|p| p.parse().unwrap()).collect();
+    host::rehearsal_copy::Identity { system: n[0], database: n[1], started_us: n[2] }
+}
+
+/// One rehearsal step, a run of `plan`, started on its own as `host
+/// rehearse` starts it (`host rehearsal-step`, its options in the
+/// environment, written by the host's own type), pinned to `pinned`,
+/// connected to `on`'s `directus`.
+pub fn step_run(on: &Cluster, plan: &[String], pinned: host::rehearsal_copy::Identity, reports: &Path) -> Run {
+    use host::runbook::{ConnArgs, PlanArgs, RehearsalStep, RunArgs};
+    let plan = PlanArgs {
+        tiers: plan.iter().map(std::path::PathBuf::from).collect(),
+        params: vec![APR.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap()],
+        data_dir: None,
+        reports: reports.to_path_buf(),
+        lock: None,
+        roles: false,
+        runner_role: host::roles::DEFAULT_RUNNER.to_string(),
+        operator: None,
+    };
+    let asked = RehearsalStep { on_copy: Some(pinned), ..RehearsalStep::default() };
+    let spec =
+        host::rehearse::Spec::new(host::rehearse::StepVerb::Run, RunArgs { plan, conn: ConnArgs::default() }, asked);
+    let (var, value) = spec.env().unwrap();
+    Run::from(on.host_cmd(&["rehearsal-step"]).env(var, value).output().expect("run host"))
 }
 
 /// A TCP front on loopback that sends its first `first_n` connections to

@@ -246,17 +246,38 @@ impl Environment for ProcessEnv {
         self.var("HOME").map(PathBuf::from)
     }
     fn os_user(&self) -> Option<String> {
-        // libpq names the effective user from the password database, not $USER.
-        // SAFETY: getpwuid returns a pointer into static storage or null; we
-        // copy the name out at once and call it from one thread at start-up.
-        unsafe {
-            let pw = libc::getpwuid(libc::geteuid());
-            if pw.is_null() || (*pw).pw_name.is_null() {
-                return self.var("USER");
-            }
-            Some(std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned())
-        }
+        os_user()
     }
+}
+
+/// The user this process runs as, as libpq names it: the effective uid's
+/// name in the password file (`/proc/self/status`, `/etc/passwd`; no
+/// `getpwuid`, so no static buffer shared between threads), else `$USER`,
+/// then `$LOGNAME` (a user only a directory service lists).
+pub fn os_user() -> Option<String> {
+    let from_file = || {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd_name(&passwd, effective_uid(&status)?)
+    };
+    let from_env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
+    from_file().or_else(|| from_env("USER")).or_else(|| from_env("LOGNAME"))
+}
+
+/// The effective uid in `/proc/self/status` (`Uid: real effective saved fs`).
+fn effective_uid(status: &str) -> Option<u32> {
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The name of `uid` in a password file (`name:x:uid:gid:…`).
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        let found: u32 = fields.nth(1)?.parse().ok()?;
+        (found == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// Fills what the string left unset: the service file first, then the
@@ -334,4 +355,35 @@ fn service_section(text: &str, name: &str) -> Result<Option<Values>> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod os_user_tests {
+    use super::{effective_uid, os_user, passwd_name};
+
+    #[test]
+    fn the_effective_uid_is_the_second_of_the_status_uids() {
+        let status = "Name:\thost\nUmask:\t0022\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\n";
+        assert_eq!(effective_uid(status), Some(1001));
+        assert_eq!(effective_uid("Name:\thost\n"), None);
+    }
+
+    #[test]
+    fn a_uid_is_named_by_its_own_line_of_the_password_file() {
+        let passwd = "# comment:x:7:7\nroot:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n\
+                      al:x:10000:1:::\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 10000).as_deref(), Some("al"));
+        assert_eq!(passwd_name(passwd, 7), None);
+        assert_eq!(passwd_name(passwd, 1), None);
+    }
+
+    /// The oracle: `id -un` names the effective user as libpq does.
+    #[test]
+    fn the_os_user_is_the_one_id_names() {
+        let Ok(out) = std::process::Command::new("id").arg("-un").output() else { return };
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(os_user().as_deref(), Some(id.as_str()));
+    }
 }

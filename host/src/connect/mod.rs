@@ -13,6 +13,7 @@ pub mod tls;
 pub mod wire;
 
 use anyhow::{anyhow, Result};
+pub use conninfo::os_user;
 use settings::{Endpoint, Host, Settings};
 pub use settings::{SslMode, Verify};
 use std::sync::{Arc, Mutex, Weak};

@@ -80,7 +80,9 @@ impl Row {
             (Some(0), Verb::Run, _) if ran.verify().is_some() => "COMPLETE, verify PASS".to_string(),
             (Some(0), Verb::Run, _) => "COMPLETE, no verify table in its report".to_string(),
             (Some(0), Verb::Rollback, _) => "ROLLED BACK".to_string(),
-            (Some(4), _, 4) => "FAILED as injected (exit 4)".to_string(),
+            (Some(c), _, e) if c == e && c == i32::from(crate::error::INJECTED) => {
+                format!("FAILED as injected (exit {c})")
+            }
             (Some(c), _, e) => format!("exit {c}, expected {e}"),
             (None, _, _) => "killed by a signal".to_string(),
         };

@@ -8,35 +8,29 @@
 //! it does not guess: the outcome is unknown, said as such, and the next
 //! `host status`, `run` or `rollback` settles it from the ledger first.
 
-use super::Context;
+use super::context::Context;
+use super::control::{CommitMark, Control};
 use crate::db;
 use crate::error::Failure;
-use crate::ledger::{self, TierEvent};
 use tokio_postgres::Client;
 
-/// The ledger row that exists only if the transaction committed.
-pub struct Probe<'a> {
-    pub rollout_id: i64,
-    pub plugin: &'a str,
-    pub event: TierEvent,
-}
-
-/// Commits the transaction on `client`. `what` names it for the operator.
-pub async fn commit(
+/// Commits the transaction on `client`. `what` names it for the operator;
+/// `mark` is its ledger row, which exists only if it committed.
+pub(super) async fn commit(
     ctx: &Context,
     client: &Client,
-    control: &Client,
+    control: &Control,
     what: &str,
-    probe: Probe<'_>,
+    mark: CommitMark<'_>,
 ) -> Result<(), Failure> {
-    // Ctrl-C now waits for the answer (cli::interruptible): it decides
+    // Ctrl-C now waits for the answer (runbook::interrupt): it decides
     // what the database kept.
-    let _critical = ctx.interrupt.critical(format!("COMMIT of {what}"));
+    let _critical = ctx.interrupt().critical(format!("COMMIT of {what}"));
     let err = match db::commit(client).await {
         Ok(()) => return Ok(()),
         // The server answered: it did not commit. Ctrl-C cancelled the
-        // COMMIT's wait (cli::interruptible): an interruption, known.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) && ctx.interrupt.is_set() => {
+        // COMMIT's wait (runbook::interrupt): an interruption, known.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) && ctx.interrupt().is_set() => {
             return Err(ctx.stopped(format!(
                 "the COMMIT of {what} was cancelled on the server by the interrupt, and the server answered that \
                  it did not commit: nothing of it was kept"
@@ -59,16 +53,12 @@ pub async fn commit(
     // the COMMIT (a synchronous standby, a deferred constraint waiting on a
     // lock, a pooler between): the ledger says which only once that
     // transaction has ended, so wait for it (it holds the rollout's row).
-    let ended = ctx.bounded(ledger::await_end(control, probe.rollout_id)).await;
-    let settled = match ended {
-        Ok(()) => ctx.bounded(ledger::has_event(control, probe.rollout_id, probe.plugin, probe.event)).await,
-        Err(e) => Err(Failure::Database(anyhow::anyhow!("its transaction is still open on the server: {e}"))),
-    };
+    let settled = control.committed(&mark).await;
     match settled {
         Ok(true) => {
             let line =
                 format!("the answer to COMMIT was lost ({}), but the ledger shows {what} committed", db::why(&err));
-            ctx.reporter.status("Warning", &line);
+            ctx.reporter().status("Warning", &line);
             Ok(())
         }
         Ok(false) => Err(Failure::Database(anyhow::anyhow!(

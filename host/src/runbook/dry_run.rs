@@ -5,15 +5,17 @@
 //! connection (who, when, which plugins, outcome); no tier event is ever
 //! written, so no tier is ever marked applied.
 
-use super::checks::{check_in, probes, Within};
+use super::checks::{self, RolloutRow, Within};
+use super::context::Context;
+use super::control::Control;
+use super::options::Verb;
+use super::prologue::{from_baseline, prologue, start_rollout};
 use super::tier::{apply_and_check, done, tier_row, TierRecord};
 use super::work::WorkSession;
-use super::{check_params, Context};
 use crate::audit::Changed;
-use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
-use crate::ledger::{self, Outcome, TierEvent, Verdict};
+use crate::ledger::{Outcome, TierEvent};
 use crate::plan::{Plan, Plugin};
 use crate::sandbox::Call;
 use crate::sql::Change;
@@ -22,44 +24,42 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_postgres::Client;
 
-const NOTHING_WILL: &str = "nothing will be committed: every step runs in one transaction that is rolled back";
 const NOTHING_WAS: &str = "nothing was committed: the transaction was rolled back";
 
 /// `host run --dry-run`.
-pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
-    check_params(plan, &ctx.params)?;
-    ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
-    ctx.reporter.status("Dry run", NOTHING_WILL);
-    let hint = "a dry run previews a run from the baseline: `host rollback` first";
-    let (control, id, created_ledger) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
-    let sequences_before = db::sequence_positions(&control).await.map_err(Failure::Database)?;
-    ctx.reporter.status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
+pub(super) async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
+    let opened = prologue(ctx, plan, Verb::DryRun).await?;
+    from_baseline(&opened, "a dry run previews a run from the baseline: `host rollback` first")?;
+    let (control, created_ledger) = (&opened.control, opened.created_ledger);
+    let before = "stopped before the rollout began; no ledger row was written";
+    let id = start_rollout(ctx, control, plan, Verb::DryRun, before).await?;
+    let sequences_before = db::sequence_positions(control.client()).await.map_err(Failure::Database)?;
+    ctx.reporter().status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
     let client = WorkSession::open(ctx, "dry-run").await?.next(ctx).await?;
     let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {
-        Ok(before) => steps(ctx, plan, &client, &control, id, &before).await,
+        Ok(before) => steps(ctx, plan, &client, control, id, &before).await,
         Err(e) => Err(Failure::Database(e)),
     };
     // Always: whatever happened, nothing of it stays.
     db::rollback(&client).await;
-    let sequences_after = db::sequence_positions(&control).await.map_err(Failure::Database)?;
+    let sequences_after = db::sequence_positions(control.client()).await.map_err(Failure::Database)?;
     let kept = kept_anyway(created_ledger, &sequences_before, &sequences_after);
     let nothing = if kept.is_empty() {
         NOTHING_WAS.to_string()
     } else {
         format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; "))
     };
-    ctx.reporter.status("Rolled back", NOTHING_WAS);
+    ctx.reporter().status("Rolled back", NOTHING_WAS);
     for line in &kept {
-        ctx.reporter.status("Not undone", line);
+        ctx.reporter().status("Not undone", line);
     }
     let (outcome, message) = match &result {
         Ok(()) => (Outcome::Complete, format!("DRY RUN COMPLETE — ALL TIERS WOULD PASS; {nothing}")),
         Err(f) => (f.outcome(), format!("DRY RUN: {f}; {nothing}")),
     };
-    let close = ctx.close(&control, id, outcome, &message).await;
-    match super::closed(ctx, result, close) {
+    match control.close(id, result, outcome, &message).await {
         Ok(()) => {
-            ctx.reporter.result(&message);
+            ctx.reporter().result(&message);
             Ok(())
         }
         // The last line the operator reads says it too.
@@ -100,36 +100,19 @@ async fn steps(
     ctx: &Context,
     plan: &Plan,
     client: &Arc<Client>,
-    control: &Client,
+    control: &Control,
     id: i64,
     before: &db::Identity,
 ) -> Result<(), Failure> {
-    let gate = check_in(ctx, plan, &plan.gate, Phase::Gate, "Gate", client).await?.table;
-    ctx.reporter.set_gate(&gate);
-    ctx.reporter.table(&gate);
-    ctx.reporter.result(&format!("GATE {}", Verdict::of(gate.passed).as_str()));
-    ledger::set_gate(control, id, Verdict::of(gate.passed)).await?;
-    if !gate.passed {
-        return Err(Failure::Blocked(gate.failures()));
-    }
+    let row = RolloutRow { control, rollout_id: id };
+    checks::gate(ctx, plan, &mut Within::Open(client), Some(&row)).await?;
     for tier in &plan.tiers {
-        if ctx.interrupt.is_set() {
+        if ctx.interrupt().is_set() {
             return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
         tier_in(ctx, plan, tier, client, before).await?;
     }
-    let verify = check_in(ctx, plan, &plan.verify, Phase::Verify, "Verify", client).await?;
-    let n = plan.verify.ordinal();
-    ctx.reporter.table(&verify.table);
-    ctx.reporter.set_verify(&verify.table);
-    if !verify.table.passed {
-        ctx.reporter.result(&format!("TIER {n} VERIFY FAIL"));
-        let cause = verify.table.failures();
-        return Err(Failure::TierFailed { label: format!("tier {n} verify"), cause });
-    }
-    ctx.reporter.result(&format!("TIER {n} VERIFY PASS"));
-    probes(ctx, plan, Phase::AfterRun, Within::Open(client)).await?;
-    Ok(())
+    checks::verify_and_probes(ctx, plan, Within::Open(client), None).await
 }
 
 /// One tier's apply and post-conditions in the shared transaction, under
@@ -142,14 +125,14 @@ async fn tier_in(
     before: &db::Identity,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    ctx.reporter.status("Applying", &format!("{} (dry run)", tier.label()));
+    ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let (record, failure) = match apply_and_check(ctx, plan, tier, client, before).await {
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };
     if let Some(table) = &record.conditions {
-        ctx.reporter.table(table);
+        ctx.reporter().table(table);
     }
     show(ctx, tier, started, &record, failure.as_ref());
     failure.map_or(Ok(()), Err)
@@ -166,14 +149,14 @@ fn show(ctx: &Context, tier: &Plugin, started: Instant, record: &TierRecord, fai
     match failure {
         None => {
             row.outcome = "would_apply".into();
-            ctx.reporter.status("Would apply", &done(tier, ms, &record.stats));
+            ctx.reporter().status("Would apply", &done(tier, ms, &record.stats));
         }
         Some(f) => row.message = Some(f.to_string()),
     }
     for line in summary(&record.stats.changes, &record.changed, &tier.manifest.name) {
-        ctx.reporter.status("Would change", &line);
+        ctx.reporter().status("Would change", &line);
     }
-    ctx.reporter.add_tier(row);
+    ctx.reporter().add_tier(row);
 }
 
 /// One line per relation and operation: `one_roof.label — insert 12 rows

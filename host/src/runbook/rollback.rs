@@ -8,11 +8,15 @@
 //! and the ledger says so, or nothing changed and the ledger still says
 //! applied. `--tier N` is the same with one tier and no probes.
 
+use super::calls::outcome;
 use super::checks::{probes, Within};
-use super::commit::{commit, Probe};
-use super::tier::{done, ledger_event, tier_row, TierRecord};
+use super::commit::commit;
+use super::context::Context;
+use super::control::{CommitMark, Control};
+use super::options::Verb;
+use super::prologue::{prologue, start_rollout};
+use super::tier::{done, ledger_event, same_transaction, tier_row, TierRecord};
 use super::work::WorkSession;
-use super::Context;
 use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
@@ -25,49 +29,31 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 /// `host rollback [--tier N]`.
-pub async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(), Failure> {
-    ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
-    let control = ctx.control("rollback", plan).await?;
-    ctx.lock(&control).await?;
-    ctx.prove_roles(&control).await?;
-    ctx.audit_catalog(&control, plan).await?;
-    ledger::ensure(&control).await?;
-    ctx.abandon_stale(&control, "rollback").await?;
-    let mut todo = to_undo(plan, &ledger::applied(&control).await?, only)?;
-    if ctx.rehearsal.every_tier && only.is_none() {
+pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(), Failure> {
+    let opened = prologue(ctx, plan, Verb::Rollback { tier: only }).await?;
+    let control = &opened.control;
+    let mut todo = to_undo(plan, &opened.applied, only)?;
+    if ctx.step().every_tier && only.is_none() {
         // Every tier, newest first: those applied are checked above.
         todo = plan.tiers.iter().rev().collect();
-        ctx.reporter.status("Rehearsal", "every tier's rollback is called, applied or not (idempotence)");
+        ctx.reporter().status("Rehearsal", "every tier's rollback is called, applied or not (idempotence)");
     }
     if let (Some(n), true) = (only, todo.is_empty()) {
-        ctx.reporter.result(&format!("TIER {n} ROLLBACK OK: not applied, nothing to do"));
+        ctx.reporter().result(&format!("TIER {n} ROLLBACK OK: not applied, nothing to do"));
         return Ok(());
     }
-    if ctx.interrupt.is_set() {
-        return Err(ctx.stopped("stopped before the rollback began"));
-    }
-    let start = ledger::Start {
-        verb: "rollback",
-        operator: &ctx.operator,
-        client_host: &ctx.client_host,
-        params: &ctx.params,
-        approval_ref: None,
-        plan,
-        roles: ctx.roles.is_some(),
-    };
-    let id = ledger::start(&control, start).await?;
-    ctx.reporter.set_rollout_id(id);
+    let verb = Verb::Rollback { tier: only };
+    let id = start_rollout(ctx, control, plan, verb, "stopped before the rollback began").await?;
     if todo.is_empty() {
-        ctx.reporter.status("Nothing", "no tier is applied; the rollback changes nothing");
+        ctx.reporter().status("Nothing", "no tier is applied; the rollback changes nothing");
     }
-    let result = Undo { ctx, plan, control: &control, rollout_id: id, todo: &todo, full: only.is_none() }.run().await;
+    let result = Undo { ctx, plan, control, rollout_id: id, todo: &todo, full: only.is_none() }.run().await;
     let (outcome, message) = match &result {
         Ok(m) => (Outcome::RolledBack, m.clone()),
         Err(f) => (f.outcome(), f.to_string()),
     };
-    let close = ctx.close(&control, id, outcome, &message).await;
-    let line = super::closed(ctx, result, close)?;
-    ctx.reporter.result(&line);
+    let line = control.close(id, result, outcome, &message).await?;
+    ctx.reporter().result(&line);
     Ok(())
 }
 
@@ -108,7 +94,7 @@ fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -
 struct Undo<'a> {
     ctx: &'a Context,
     plan: &'a Plan,
-    control: &'a Client,
+    control: &'a Control,
     rollout_id: i64,
     todo: &'a [&'a Plugin],
     /// A full rollback ends with the probes' post-state, inside the transaction.
@@ -133,7 +119,7 @@ impl Undo<'_> {
                 row.rows_changed = 0;
                 row.message.get_or_insert_with(|| "not kept: the rollback's transaction was rolled back".into());
             }
-            ctx.reporter.add_tier(row);
+            ctx.reporter().add_tier(row);
         }
         let failure = match result {
             Ok(line) => return Ok(line),
@@ -141,7 +127,7 @@ impl Undo<'_> {
         };
         if !matches!(failure, Failure::CommitUnknown(_)) {
             let names: Vec<String> = self.todo.iter().map(|t| t.label()).collect();
-            ctx.reporter.status(
+            ctx.reporter().status(
                 "Rolled back",
                 &format!(
                     "the rollback's transaction — nothing changed; the ledger still says applied: {}",
@@ -156,9 +142,9 @@ impl Undo<'_> {
         let ctx = self.ctx;
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
-        ctx.hold(client, self.control, self.rollout_id).await?;
+        self.control.hold(ctx.calls(), client, self.rollout_id).await?;
         for tier in self.todo {
-            if ctx.interrupt.is_set() {
+            if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("stopped before rolling back {}", tier.label())));
             }
             let started = Instant::now();
@@ -166,22 +152,22 @@ impl Undo<'_> {
             let result = self.undo(tier, client, &mut record).await;
             let ms = started.elapsed().as_millis();
             if let Some(table) = &record.conditions {
-                ctx.reporter.table(table);
+                ctx.reporter().table(table);
             }
             let mut row = tier_row(tier, Call::Rollback, TierEvent::RolledBack, ms, &record);
             if let Err(f) = result {
                 let message = f.to_string();
                 let e = ledger_event(self.rollout_id, tier, f.event(), ms, &record.stats, Some(&message));
-                ctx.record_failure(self.control, &e).await;
+                self.control.record_failure(&e).await;
                 row.outcome = f.event().as_str().into();
                 row.message = Some(message);
                 rows.push(row);
                 return Err(f);
             }
             let line = format!("{}; kept only once every check passes", done(tier, ms, &record.stats));
-            ctx.reporter.status("Undone", &line);
+            ctx.reporter().status("Undone", &line);
             rows.push(row);
-            super::same_session(client, &before, &tier.label()).await?;
+            same_transaction(client, &before, &tier.label()).await?;
         }
         let line = if self.full {
             let tables = probes(ctx, self.plan, Phase::AfterRollback, Within::Open(client)).await?;
@@ -197,17 +183,20 @@ impl Undo<'_> {
             let n = self.todo.first().map(|t| t.ordinal()).unwrap_or_default();
             format!("TIER {n} ROLLBACK OK")
         };
-        super::same_session(client, &before, "the rollback").await?;
-        if ctx.interrupt.is_set() {
+        same_transaction(client, &before, "the rollback").await?;
+        if ctx.interrupt().is_set() {
             return Err(ctx.stopped("stopped before the rollback's COMMIT"));
         }
-        ctx.hold(client, self.control, self.rollout_id).await?;
+        self.control.hold(ctx.calls(), client, self.rollout_id).await?;
         match self.todo.last() {
             Some(last) => {
-                let probe =
-                    Probe { rollout_id: self.rollout_id, plugin: &last.manifest.name, event: TierEvent::RolledBack };
-                commit(ctx, client, self.control, "the rollback", probe).await?;
-                ctx.reporter.status("Committed", &format!("the rollback of {} tier(s), proven", self.todo.len()));
+                let mark = CommitMark {
+                    rollout_id: self.rollout_id,
+                    plugin: &last.manifest.name,
+                    event: TierEvent::RolledBack,
+                };
+                commit(ctx, client, self.control, "the rollback", mark).await?;
+                ctx.reporter().status("Committed", &format!("the rollback of {} tier(s), proven", self.todo.len()));
             }
             None => db::rollback(client).await,
         }
@@ -219,16 +208,17 @@ impl Undo<'_> {
     async fn undo(&self, tier: &Plugin, client: &Arc<Client>, record: &mut TierRecord) -> Result<(), Failure> {
         let ctx = self.ctx;
         let started = Instant::now();
-        ctx.reporter.status("Rolling back", &tier.label());
+        ctx.reporter().status("Rolling back", &tier.label());
         db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
-        let sql = ctx.session(tier, client);
-        let result = ctx.call(self.plan, tier, Call::Rollback, client, &sql).await;
+        let calls = ctx.calls();
+        let sql = calls.sql_access(tier, client);
+        let result = calls.call(self.plan, tier, Call::Rollback, client, &sql).await;
         record.stats = sql.lock().await.stats.clone();
         let result = result?;
-        super::checks::outcome(tier, Call::Rollback, result, &record.stats)?;
+        outcome(tier, Call::Rollback, result, &record.stats)?;
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;
-        let table = ctx.table(self.plan, tier, Call::RollbackConditions, client, &sql, declared, &title).await;
+        let table = calls.table(self.plan, tier, Call::RollbackConditions, client, &sql, declared, &title).await;
         record.stats = sql.lock().await.stats.clone();
         let table = table?;
         record.conditions = Some(table.clone());
@@ -236,9 +226,9 @@ impl Undo<'_> {
             let cause = format!("rollback conditions not met: {}", table.failures());
             return Err(Failure::TierFailed { label: tier.label(), cause });
         }
-        ctx.prove_in(client, &tier.label()).await?;
+        calls.prove_in(client, &tier.label()).await?;
         let ms = started.elapsed().as_millis();
         let e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
-        ctx.record_in(client, &e).await
+        calls.record_in(client, &e).await
     }
 }

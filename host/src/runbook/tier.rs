@@ -3,9 +3,11 @@
 //! commit. On any failure the transaction is rolled back and the failure is
 //! recorded on the control connection.
 
-use super::commit::{commit, Probe};
+use super::calls::outcome;
+use super::commit::commit;
+use super::context::Context;
+use super::control::{CommitMark, Control};
 use super::work::WorkSession;
-use super::Context;
 use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
@@ -35,14 +37,14 @@ pub struct TierError {
 }
 
 /// One tier's apply, in a transaction of its own.
-pub struct TierTransaction<'a> {
+pub(super) struct TierTransaction<'a> {
     pub ctx: &'a Context,
     pub plan: &'a Plan,
     pub tier: &'a Plugin,
     pub rollout_id: i64,
     /// The control connection: the ledger row of a failure goes there,
     /// since the tier's transaction is gone.
-    pub control: &'a Client,
+    pub control: &'a Control,
     /// The work session the tier's transaction runs on, reset for it.
     pub work: &'a mut WorkSession,
 }
@@ -52,7 +54,7 @@ impl TierTransaction<'_> {
     pub async fn run(self) -> Result<(), Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
         let started = Instant::now();
-        ctx.reporter.status("Applying", &tier.label());
+        ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
         let result = self.transaction(&client, started).await;
         let ms = started.elapsed().as_millis();
@@ -61,16 +63,16 @@ impl TierTransaction<'_> {
             Err(e) => e.record.clone(),
         };
         if let Some(table) = &record.conditions {
-            ctx.reporter.table(table);
+            ctx.reporter().table(table);
         }
         let mut row = tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record);
         let failure = match result {
             Ok(_) => {
-                ctx.reporter.status("Applied", &done(tier, ms, &record.stats));
+                ctx.reporter().status("Applied", &done(tier, ms, &record.stats));
                 for line in not_granted(tier, &record.changed) {
-                    ctx.reporter.status("Changed", &line);
+                    ctx.reporter().status("Changed", &line);
                 }
-                ctx.reporter.add_tier(row);
+                ctx.reporter().add_tier(row);
                 return Ok(());
             }
             Err(e) => e.failure,
@@ -79,12 +81,12 @@ impl TierTransaction<'_> {
         let event = failure.event();
         let message = failure.to_string();
         if !matches!(failure, Failure::CommitUnknown(_)) {
-            ctx.reporter.status(
+            ctx.reporter().status(
                 "Rolled back",
                 &format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
             );
             let e = ledger_event(self.rollout_id, tier, event, ms, &record.stats, Some(&message));
-            ctx.record_failure(self.control, &e).await;
+            self.control.record_failure(&e).await;
         }
         row.message = Some(message);
         if matches!(failure, Failure::CommitUnknown(_)) {
@@ -95,7 +97,7 @@ impl TierTransaction<'_> {
             row.outcome = event.as_str().into();
             row.rows_changed = 0;
         }
-        ctx.reporter.add_tier(row);
+        ctx.reporter().add_tier(row);
         Err(failure)
     }
 
@@ -107,25 +109,24 @@ impl TierTransaction<'_> {
         let before = db::begin(client, &tier.manifest.limits, false)
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
-        ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
+        self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let record = apply_and_check(ctx, self.plan, tier, client, &before).await?;
-        if ctx.rehearsal.fail_at == Some(tier.ordinal()) {
-            let cause = "failure injected by the rehearsal (--fail-at) after the apply, before COMMIT".to_string();
-            return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
+        if ctx.step().fail_at == Some(tier.ordinal()) {
+            return Err(fail(Failure::Injected { label: tier.label() }, record));
         }
-        if ctx.interrupt.is_set() {
+        if ctx.interrupt().is_set() {
             return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
-        ctx.hold(client, self.control, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
+        self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
-        if let Err(err) = ctx.record_in(client, &e).await {
+        if let Err(err) = ctx.calls().record_in(client, &e).await {
             return Err(fail(Failure::Database(anyhow::anyhow!("cannot write the ledger row: {err}")), record));
         }
         let ms = started.elapsed().as_millis();
-        ctx.reporter.pending_tier(tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record));
-        let probe = Probe { rollout_id: self.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
-        commit(ctx, client, self.control, &tier.label(), probe).await.map_err(|f| fail(f, record.clone()))?;
+        ctx.reporter().pending_tier(tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record));
+        let mark = CommitMark { rollout_id: self.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
+        commit(ctx, client, self.control, &tier.label(), mark).await.map_err(|f| fail(f, record.clone()))?;
         Ok(record)
     }
 }
@@ -169,14 +170,15 @@ async fn apply_then_check(
     before: &db::Identity,
 ) -> Result<TierRecord, TierError> {
     let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
-    let sql = ctx.session(tier, client);
-    let result = ctx.call(plan, tier, Call::Apply, client, &sql).await;
+    let calls = ctx.calls();
+    let sql = calls.sql_access(tier, client);
+    let result = calls.call(plan, tier, Call::Apply, client, &sql).await;
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
-    super::checks::outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
+    outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
-    let table = ctx.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
+    let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
     sql.lock().await.close_streams().await;
     record.stats = sql.lock().await.stats.clone();
     let table = table.map_err(|f| fail(f, record.clone()))?;
@@ -185,9 +187,26 @@ async fn apply_then_check(
         let cause = format!("post-conditions not met: {}", table.failures());
         return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
     }
-    super::same_session(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
-    ctx.prove_in(client, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
+    same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
+    calls.prove_in(client, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
+}
+
+/// The transaction on `client` is still the one the host opened, alive,
+/// with the same identity: a plugin cannot end it or change who it runs as.
+pub(super) async fn same_transaction(client: &Client, before: &db::Identity, label: &str) -> Result<(), Failure> {
+    let cause = match db::identity(client).await {
+        Ok(after) if &after == before => return Ok(()),
+        Ok(after) => format!(
+            "the session changed under the plugin: {}; nothing of its transaction is kept",
+            crate::text::terminal(&after.changes_from(before).join(", "))
+        ),
+        Err(e) if e.downcast_ref().is_some_and(crate::sql::convert::connection_lost) => {
+            return Err(Failure::Database(anyhow::anyhow!("{label}: the database connection was lost: {e:#}")))
+        }
+        Err(e) => format!("the transaction is no longer usable: {e:#}"),
+    };
+    Err(Failure::TierFailed { label: label.to_string(), cause })
 }
 
 /// The changes the server counted that no grant of the tier names (a

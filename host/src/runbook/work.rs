@@ -17,7 +17,7 @@
 //! holds nothing and is a member of no role (`roles::wall`): a plugin that
 //! leaves its role within a statement is the runner, not the operator.
 
-use super::Context;
+use super::context::Context;
 use crate::db;
 use crate::error::Failure;
 use std::sync::Arc;
@@ -33,17 +33,12 @@ pub(super) struct WorkSession {
 }
 
 impl WorkSession {
-    /// Connects the work session, registered for Ctrl-C
-    /// ([`Context::cancel_all`]), and, the first time in a command, reads
-    /// the checker's catalog lists from the server (one round trip): a newer
-    /// server's functions are in them, which a list built into the host
-    /// would miss.
+    /// Connects the work session, registered for Ctrl-C, and, the first
+    /// time in a command, reads the checker's catalog lists from the server
+    /// ([`super::calls::Calls::read_catalog_once`]).
     pub async fn open(ctx: &Context, verb: &'static str) -> Result<WorkSession, Failure> {
-        let client = ctx.connect_work(verb).await?;
-        if ctx.catalog.get().is_none() {
-            let catalog = crate::sql::check::Catalog::read(&client).await.map_err(|e| Failure::Database(e.into()))?;
-            let _ = ctx.catalog.set(Arc::new(catalog));
-        }
+        let client = ctx.calls().connect_work(verb).await?;
+        ctx.calls().read_catalog_once(&client).await?;
         Ok(WorkSession { client, verb, used: false })
     }
 
@@ -61,11 +56,11 @@ impl WorkSession {
                         db::why(&e)
                     )));
                 }
-                ctx.reporter.status(
+                ctx.reporter().status(
                     "Reconnecting",
                     &format!("the work session was lost between two plugins ({})", db::why(&e)),
                 );
-                self.client = ctx.connect_work(self.verb).await?;
+                self.client = ctx.calls().connect_work(self.verb).await?;
             }
         }
         self.used = true;

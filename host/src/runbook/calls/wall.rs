@@ -1,4 +1,4 @@
-//! The runbook's side of restricted roles: the proof before the gate and
+//! The call side's role wall: the proof before the gate and
 //! again inside each tier's transaction, the work session authenticated
 //! as the runner, each plugin call inside the role wall
 //! ([`crate::roles::wall`]: the runner made a member of that plugin's role
@@ -6,30 +6,28 @@
 //! ledger statements on the work session as the ledger writer. Without
 //! roles every function here is the plain path.
 
-use super::Context;
+use super::{Calls, SqlAccess};
 use crate::db;
 use crate::error::Failure;
 use crate::plan::{Plan, Plugin};
 use crate::roles::wall::{self, Wall};
 use crate::roles::{proof, WRITER};
 use crate::sandbox::{Call, CallError, Returned};
-use crate::sql::SqlSession;
 use std::sync::Arc;
-use tokio::sync::Mutex;
 use tokio_postgres::Client;
 
-impl Context {
+impl Calls {
     /// The work session's connection: under roles, authenticated as the
     /// runner (same settings, that user), and proven to be it.
-    pub(super) async fn connect_work(&self, verb: &str) -> Result<Arc<Client>, Failure> {
+    pub async fn connect_work(&self, verb: &str) -> Result<Arc<Client>, Failure> {
         let Some(wall) = self.wall.get() else {
             if self.roles.is_some() {
                 return Err(Failure::Roles("under roles, but no key was registered before the work session".into()));
             }
-            return self.connect(verb).await;
+            return self.connections.connect(verb).await;
         };
-        let target = self.target.as_user(wall.runner());
-        let client = self.connect_as(verb, &target).await?;
+        let target = self.connections.target().as_user(wall.runner());
+        let client = self.connections.connect_as(verb, &target).await?;
         let who = db::identity(&client).await.map_err(Failure::Database)?;
         if who.session_user != wall.runner() || who.current_user != wall.runner() {
             return Err(Failure::Roles(format!(
@@ -47,7 +45,7 @@ impl Context {
     /// exist and hold exactly its grants, and the wall must hold, or the
     /// command is refused with the SQL that fixes it (exit 2). Then the
     /// command's key is registered on the control connection.
-    pub(super) async fn prove_roles(&self, control: &Arc<Client>) -> Result<(), Failure> {
+    pub async fn prove_roles(&self, control: &Arc<Client>) -> Result<(), Failure> {
         let Some(roles) = &self.roles else {
             return Ok(());
         };
@@ -99,7 +97,7 @@ impl Context {
     /// sees what the transaction changed. A tier that changed what any role
     /// holds (a default privilege, a grant, an object it should not own)
     /// fails, and nothing of it is kept.
-    pub(super) async fn prove_in(&self, client: &Client, label: &str) -> Result<(), Failure> {
+    pub async fn prove_in(&self, client: &Client, label: &str) -> Result<(), Failure> {
         let Some(roles) = &self.roles else {
             return Ok(());
         };
@@ -138,7 +136,7 @@ impl Context {
     /// The host's own ledger statement on the work session (`work`), under
     /// roles as the ledger writer, entered and left around it with no
     /// plugin code in between.
-    pub(super) async fn as_writer<T>(
+    pub async fn as_writer<T>(
         &self,
         client: &Client,
         work: impl std::future::Future<Output = Result<T, Failure>>,
@@ -165,11 +163,11 @@ impl Context {
 
     /// A ledger event written in the transaction open on `client` (as the
     /// ledger writer under roles).
-    pub(super) async fn record_in(&self, client: &Client, event: &crate::ledger::Event<'_>) -> Result<(), Failure> {
+    pub async fn record_in(&self, client: &Client, event: &crate::ledger::Event<'_>) -> Result<(), Failure> {
         self.as_writer(client, async { Ok(crate::ledger::event(client, event).await?) }).await
     }
 
-    /// [`Context::call`]; `read_only`: inside a read-only savepoint rolled
+    /// [`Calls::call`]; `read_only`: inside a read-only savepoint rolled
     /// back after it (a check). Under roles the runner is granted the role
     /// before the savepoint (a read-only transaction refuses GRANT) and
     /// switches to it inside; it switches back and leaves after.
@@ -179,7 +177,7 @@ impl Context {
         plugin: &Plugin,
         call: Call,
         client: &Client,
-        sql: &Arc<Mutex<SqlSession>>,
+        sql: &SqlAccess,
         read_only: bool,
     ) -> Result<Result<Returned, CallError>, Failure> {
         let data = match plugin.materialize_files() {
@@ -252,6 +250,14 @@ impl Context {
                 Ok(result)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the command's key off the wall at its end. The key dies with
+    /// the control connection anyway; bounded.
+    pub async fn unregister_wall(&self) {
+        if let Some(wall) = self.wall.get() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), wall.unregister()).await;
         }
     }
 }

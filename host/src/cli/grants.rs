@@ -1,0 +1,73 @@
+//! `host grants`: every plugin's grants as text or JSON, the lock file a
+//! reviewer pins them with, or the SQL of the restricted roles; with
+//! `--database-url`, the catalog audit of that database beside them.
+
+use super::args::GrantsArgs;
+use crate::audit::{self, Audit};
+use crate::error::Failure;
+use crate::plan::{self, Plugin};
+use crate::roles::{self, Roles};
+use crate::{db, grants};
+
+/// `host grants …`.
+pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
+    let GrantsArgs { args, lock, role_sql, runner_role, roles: under_roles, database_url } = asked;
+    let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
+    let catalog = match &database_url {
+        Some(url) => Some(review_catalog(url, &plugins).await?),
+        None if role_sql.is_none() => {
+            eprintln!("note: {}", audit::NEEDS_A_DATABASE);
+            None
+        }
+        None => None,
+    };
+    if let Some(path) = lock {
+        let mut lock = grants::Lock::of(&plugins);
+        if let Some((audit, _)) = &catalog {
+            lock.catalog = audit.reviewable();
+        }
+        if under_roles {
+            // The roles must be possible before the reviewer says so.
+            Roles::of(&plugins).map_err(Failure::Plan)?;
+            lock.roles = true;
+        }
+        lock.write(&path).map_err(Failure::Plan)?;
+        let under = if under_roles { ", to run under their restricted roles" } else { "" };
+        let objects = match &catalog {
+            Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
+            None => String::new(),
+        };
+        eprintln!("wrote {} ({} plugins{under}{objects})", path.display(), plugins.len());
+    } else if let Some(operator) = role_sql {
+        roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;
+        let roles = Roles::with_runner(&plugins, &runner_role).map_err(Failure::Plan)?;
+        print!("{}", roles::sql::role_sql(&roles, &operator, None).render());
+    } else if args.json {
+        let mut json = grants::json(&plugins);
+        if let Some((audit, database)) = &catalog {
+            json["catalog"] = audit::json(audit, &plugins, database);
+        }
+        let json = serde_json::to_string_pretty(&json).map_err(|e| Failure::Plan(e.into()))?;
+        println!("{json}");
+    } else {
+        print!("{}", grants::text(&plugins));
+        if let Some((audit, database)) = &catalog {
+            print!("\n{}", audit::text(audit, &plugins, database));
+        }
+    }
+    Ok(())
+}
+
+/// `host grants … --database-url URL`: the catalog audit of the plugins on
+/// that database, read-only, for the reviewer; and the database's name.
+async fn review_catalog(url: &str, plugins: &[Plugin]) -> Result<(Audit, String), Failure> {
+    let target = db::Target::new(Some(url)).map_err(Failure::Plan)?;
+    let operator = crate::runbook::operator_name();
+    let name = format!("host grants by {operator} pid {}", std::process::id());
+    let client = target.connect(&name.chars().take(63).collect::<String>()).await.map_err(Failure::Database)?;
+    client.batch_execute(crate::runbook::CONTROL_SETTINGS).await?;
+    let database = db::current_database(&client).await.map_err(Failure::Database)?;
+    let all: Vec<&Plugin> = plugins.iter().collect();
+    let audit = audit::read(&client, &all).await.map_err(Failure::Database)?;
+    Ok((audit, database))
+}
