@@ -73,6 +73,10 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
                         if access.is_empty() { "no relation".into() } else { access.join(", ") }
                     ))
                 );
+                // What production waits on while the tier holds it.
+                if let Some(lock) = c.lock.as_ref().filter(|l| l.holds_production_up()) {
+                    println!("         {}", terminal(&format!("LOCK {}", lock.describe())));
+                }
             }
             Err(r) => {
                 refused += 1;

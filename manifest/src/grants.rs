@@ -19,6 +19,15 @@ pub struct Grants {
     pub create: Vec<String>,
     /// Tables the plugin may `DROP TABLE`.
     pub drop: Vec<String>,
+    /// Tables the plugin may `ALTER TABLE` (columns, defaults, NOT NULL,
+    /// constraints, a column's name) and `COMMENT ON`; PostgreSQL lets only
+    /// a table's owner do that, so the checker alone holds this line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alter: Vec<String>,
+    /// Tables the plugin may `CREATE INDEX` on (and add a PRIMARY KEY or
+    /// UNIQUE constraint to, which builds one); held by the checker alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub index: Vec<String>,
     /// Functions beyond the safe default set, as `schema.name`.
     pub functions: Vec<String>,
     /// Sequences the plugin's inserts draw from (`USAGE` for its role).
@@ -37,7 +46,7 @@ pub struct Grants {
 
 impl Grants {
     /// Every grant list but `acknowledge`, by its key in `[grants]`.
-    pub fn lists(&self) -> [(&'static str, &Vec<String>); 9] {
+    pub fn lists(&self) -> [(&'static str, &Vec<String>); 11] {
         [
             ("read", &self.read),
             ("insert", &self.insert),
@@ -45,6 +54,8 @@ impl Grants {
             ("delete", &self.delete),
             ("create", &self.create),
             ("drop", &self.drop),
+            ("alter", &self.alter),
+            ("index", &self.index),
             ("functions", &self.functions),
             ("sequences", &self.sequences),
             ("references", &self.references),
@@ -53,12 +64,14 @@ impl Grants {
 
     /// Every relation this plugin may write, with the operation.
     pub fn writes(&self) -> impl Iterator<Item = (&'static str, &String)> {
-        let ops: [(&'static str, &Vec<String>); 5] = [
+        let ops: [(&'static str, &Vec<String>); 7] = [
             ("insert", &self.insert),
             ("update", &self.update),
             ("delete", &self.delete),
             ("create", &self.create),
             ("drop", &self.drop),
+            ("alter", &self.alter),
+            ("index", &self.index),
         ];
         ops.into_iter().flat_map(|(op, list)| list.iter().map(move |r| (op, r)))
     }

@@ -182,7 +182,19 @@ impl Roles {
             relation_names(p)?;
             roles.push(plugin_role(p, role));
         }
-        let (handoffs, impossible) = handoffs(&roles);
+        let (handoffs, mut impossible) = handoffs(&roles);
+        for p in &plugins {
+            let g = &p.manifest.grants;
+            for rel in g.alter.iter().chain(&g.index).filter(|r| !g.create.contains(r)) {
+                impossible.push(format!(
+                    "{} alters or indexes {rel}, which it does not create: PostgreSQL lets only a table's owner ALTER \
+                     it or build an index on it, and making the plugin's role its owner would give it every \
+                     privilege on the table; run this plan without --roles (the checker alone holds its alter and \
+                     index lines, as `host grants` shows)",
+                    p.label()
+                ));
+            }
+        }
         Ok(Roles { runner: runner.to_string(), plugins: roles, handoffs, impossible })
     }
 

@@ -295,12 +295,14 @@ impl Catalog {
         for e in self.edges.iter().filter(|e| e.from == oid && self.relations.contains_key(&e.to)) {
             match e.link {
                 Link::Inherits if rel.kind == 'p' => {
-                    if matches!(op, Op::Insert | Op::Update | Op::Delete | Op::Drop) {
+                    if matches!(op, Op::Insert | Op::Update | Op::Delete | Op::Drop | Op::Alter | Op::Index) {
                         out.push(to(e.to, "partition", op));
                     }
                 }
                 Link::Inherits => {
-                    if matches!(op, Op::Update | Op::Delete) {
+                    // ALTER TABLE recurses to inheritance children too
+                    // (CREATE INDEX does not).
+                    if matches!(op, Op::Update | Op::Delete | Op::Alter) {
                         out.push(to(e.to, "inheritance child", op));
                     }
                 }
@@ -381,6 +383,8 @@ fn write_op(key: &str) -> Option<Op> {
         "update" => Op::Update,
         "delete" => Op::Delete,
         "drop" => Op::Drop,
+        "alter" => Op::Alter,
+        "index" => Op::Index,
         _ => return None,
     })
 }
@@ -393,6 +397,8 @@ fn granted(g: &Grants, op: Op, relation: &str) -> bool {
         Op::Drop => &g.drop,
         Op::Create => &g.create,
         Op::Read => &g.read,
+        Op::Alter => &g.alter,
+        Op::Index => &g.index,
     };
     list.iter().any(|r| r == relation)
 }

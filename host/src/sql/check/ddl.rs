@@ -3,6 +3,7 @@
 //! constraints, and each victim of a DROP, as relations the walk's one
 //! relation rule decides.
 
+use super::locks::{Lock, LockMode};
 use super::walk::Walk;
 use super::{obj, policy, refuse, Op, Refusal};
 use pg_query::protobuf::{node::Node as N, DropBehavior, ObjectType};
@@ -13,37 +14,45 @@ use serde_json::Value;
 /// grant like the table. A name the server would have to shorten or
 /// change is refused, since the grant could not name it.
 pub(super) fn implicit_sequences(s: &pg_query::protobuf::CreateStmt) -> Result<Vec<Value>, Refusal> {
-    let Some(table) = &s.relation else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for element in &s.table_elts {
         let Some(N::ColumnDef(column)) = &element.node else { continue };
-        let type_names: Vec<&str> = column
-            .type_name
-            .iter()
-            .flat_map(|t| &t.names)
-            .filter_map(|n| match &n.node {
-                Some(N::String(s)) => Some(s.sval.as_str()),
-                _ => None,
-            })
-            .collect();
-        let serial =
-            matches!(type_names.as_slice(), [name] | ["pg_catalog", name] if policy::SERIAL_TYPES.contains(name));
-        let identity = column.constraints.iter().any(|c| {
-            matches!(&c.node, Some(N::Constraint(c)) if c.contype == pg_query::protobuf::ConstrType::ConstrIdentity as i32)
-        });
-        if !(serial || identity) {
-            continue;
-        }
-        let name = format!("{}_{}_seq", table.relname, column.colname);
-        if name.len() > policy::MAX_IDENT {
-            return refuse(format!(
-                "serial/identity column {}: its sequence's name ({name}) is too long for a grant to name; use a shorter name",
-                column.colname
-            ));
-        }
-        out.push(relation_named(&table.schemaname, &name));
+        out.extend(column_sequence(s.relation.as_ref(), column)?);
     }
     Ok(out)
+}
+
+/// The sequence a serial or identity column of `table` makes (`CREATE
+/// TABLE`, `ALTER TABLE … ADD COLUMN`), if it is one.
+pub(super) fn column_sequence(
+    table: Option<&pg_query::protobuf::RangeVar>,
+    column: &pg_query::protobuf::ColumnDef,
+) -> Result<Option<Value>, Refusal> {
+    let Some(table) = table else { return Ok(None) };
+    let type_names: Vec<&str> = column
+        .type_name
+        .iter()
+        .flat_map(|t| &t.names)
+        .filter_map(|n| match &n.node {
+            Some(N::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .collect();
+    let serial = matches!(type_names.as_slice(), [name] | ["pg_catalog", name] if policy::SERIAL_TYPES.contains(name));
+    let identity = column.constraints.iter().any(|c| {
+        matches!(&c.node, Some(N::Constraint(c)) if c.contype == pg_query::protobuf::ConstrType::ConstrIdentity as i32)
+    });
+    if !(serial || identity) {
+        return Ok(None);
+    }
+    let name = format!("{}_{}_seq", table.relname, column.colname);
+    if name.len() > policy::MAX_IDENT {
+        return refuse(format!(
+            "serial/identity column {}: its sequence's name ({name}) is too long for a grant to name; use a shorter name",
+            column.colname
+        ));
+    }
+    Ok(Some(relation_named(&table.schemaname, &name)))
 }
 
 /// The indexes a PRIMARY KEY, UNIQUE or EXCLUDE constraint creates under
@@ -77,38 +86,60 @@ pub(super) fn named_indexes(s: &pg_query::protobuf::CreateStmt) -> Vec<Value> {
 /// A relation the statement names only implicitly (a drop's victim, a
 /// sequence or index it creates), in the parse tree's `RangeVar` shape, so
 /// the walk's one relation rule decides it.
-fn relation_named(schema: &str, name: &str) -> Value {
+pub(super) fn relation_named(schema: &str, name: &str) -> Value {
     serde_json::json!({"catalogname": "", "schemaname": schema, "relname": name, "relpersistence": "p", "inh": true})
 }
 
-/// `DROP TABLE schema.name, …` without CASCADE: the only DROP whose every
-/// victim is named, so the drop grant covers all it removes.
-pub(super) fn drop_table(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<(), Refusal> {
-    if s.remove_type != ObjectType::ObjectTable as i32 {
-        return refuse("only DROP TABLE is allowed");
+/// A qualified name as the parser gives it (`List` of `String`s).
+pub(super) fn name_list(node: Option<&pg_query::protobuf::Node>) -> Result<Vec<String>, Refusal> {
+    match node.and_then(|n| n.node.as_ref()) {
+        Some(N::List(l)) => l
+            .items
+            .iter()
+            .map(|i| match &i.node {
+                Some(N::String(s)) => Ok(s.sval.clone()),
+                _ => refuse("unexpected name"),
+            })
+            .collect(),
+        _ => refuse("unexpected object name"),
+    }
+}
+
+/// `DROP TABLE schema.name, …` or `DROP INDEX schema.name, …` without
+/// CASCADE: the only DROPs whose every victim is named, so the drop grant
+/// naming each covers all it removes. An index's drop takes its table's
+/// strongest lock.
+pub(super) fn drop_relation(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<Option<Lock>, Refusal> {
+    let index = s.remove_type == ObjectType::ObjectIndex as i32;
+    if s.remove_type != ObjectType::ObjectTable as i32 && !index {
+        return refuse("only DROP TABLE and DROP INDEX are allowed");
     }
     if s.behavior == DropBehavior::DropCascade as i32 {
         return refuse("DROP … CASCADE drops objects no grant names");
     }
+    if s.concurrent {
+        return refuse(
+            "DROP INDEX CONCURRENTLY cannot run inside the tier's transaction, and the host runs no step outside it \
+             yet; drop it without CONCURRENTLY (every query on its table waits while it is held)",
+        );
+    }
+    let mut lock = None;
     for object in &s.objects {
-        let names: Vec<String> = match &object.node {
-            Some(N::List(l)) => l
-                .items
-                .iter()
-                .map(|i| match &i.node {
-                    Some(N::String(s)) => Ok(s.sval.clone()),
-                    _ => refuse("unexpected name in DROP"),
-                })
-                .collect::<Result<_, _>>()?,
-            _ => return refuse("unexpected object in DROP"),
-        };
+        let names = name_list(Some(object))?;
         match names.as_slice() {
             [schema, name] => {
                 let rv = relation_named(schema, name);
                 walk.relation(obj(&rv)?, Op::Drop)?;
+                if index {
+                    let on = Lock::on(&format!("the table of index {schema}.{name}"), LockMode::AccessExclusive);
+                    lock = Some(match lock {
+                        None => on,
+                        Some(l) => on.max(l),
+                    });
+                }
             }
-            _ => return refuse(format!("DROP TABLE {}: name the table as schema.name", names.join("."))),
+            _ => return refuse(format!("DROP {}: name it as schema.name", names.join("."))),
         }
     }
-    Ok(())
+    Ok(lock)
 }

@@ -27,16 +27,20 @@
 //! describe), its cost is linear in the statement, which is at most
 //! [`MAX_STATEMENT_BYTES`], and the walk stops at the call's deadline.
 
+mod alter;
 mod bounds;
 mod catalog;
 mod constants;
 mod ddl;
+mod locks;
 mod names;
 mod policy;
 mod sizes;
 mod walk;
 mod worker;
 
+#[cfg(test)]
+mod alter_tests;
 #[cfg(test)]
 mod attack_tests;
 #[cfg(test)]
@@ -47,6 +51,7 @@ mod limits_tests;
 mod tests;
 
 pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
+pub use locks::{Lock, LockMode};
 pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 pub use sizes::MAX_COPIES;
 
@@ -58,7 +63,7 @@ pub fn safe_functions() -> &'static [&'static str] {
 }
 
 use crate::manifest::Grants;
-use ddl::{drop_table, implicit_sequences, named_indexes};
+use ddl::{drop_relation, implicit_sequences, named_indexes};
 use pg_query::protobuf::{node::Node as N, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -76,6 +81,10 @@ pub enum Op {
     Delete,
     Create,
     Drop,
+    /// `ALTER TABLE`, `COMMENT ON`, renaming a column or constraint.
+    Alter,
+    /// `CREATE INDEX` on the table, or a constraint that builds one.
+    Index,
 }
 
 impl Op {
@@ -88,6 +97,8 @@ impl Op {
             Op::Delete => "delete",
             Op::Create => "create",
             Op::Drop => "drop",
+            Op::Alter => "alter",
+            Op::Index => "index",
         }
     }
 }
@@ -134,8 +145,16 @@ statement_kinds! {
     Delete = "DeleteStmt",
     /// `CREATE TABLE` (`CREATE TABLE AS` is [`StatementKind::CreateTableAs`]).
     CreateTable = "CreateStmt",
-    /// Any `DROP`; only `DROP TABLE` passes the check.
+    /// Any `DROP`; only `DROP TABLE` and `DROP INDEX` pass the check.
     Drop = "DropStmt",
+    /// `ALTER TABLE` (and `ALTER INDEX`/`VIEW`/…, which are refused).
+    AlterTable = "AlterTableStmt",
+    /// `CREATE INDEX`.
+    Index = "IndexStmt",
+    /// `ALTER … RENAME`; only a column's or a constraint's name passes.
+    Rename = "RenameStmt",
+    /// `COMMENT ON`; only a table's or a column's comment passes.
+    Comment = "CommentStmt",
     Transaction = "TransactionStmt",
     /// `SET`, `RESET`.
     VariableSet = "VariableSetStmt",
@@ -188,6 +207,9 @@ pub struct Checked {
     /// holds (`sizes.rs`): the host holds copies × its largest parameter
     /// to the plugin's `memory_mib` before sending it.
     pub copies: f64,
+    /// The table lock a DDL statement takes, and what it costs production
+    /// (none for a statement that takes only row locks).
+    pub lock: Option<Lock>,
 }
 
 /// Why a statement was refused, and what would allow it (if anything can).
@@ -297,7 +319,7 @@ impl Checker {
         let tree = to_json(&parsed.protobuf);
         let node_json = &tree["stmts"][0]["stmt"]["node"];
         let mut walk = Walk::new(self, node_json);
-        let statement_kind = self.dispatch(&mut walk, node, node_json)?;
+        let (statement_kind, lock) = self.dispatch(&mut walk, node, node_json)?;
         let copies = sizes::check(node_json, self.memory_mib)?;
         let sql =
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
@@ -306,7 +328,7 @@ impl Checker {
         if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
-        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies })
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies, lock })
     }
 
     fn allows(&self, op: Op, relation: &str) -> bool {
@@ -317,13 +339,15 @@ impl Checker {
             Op::Delete => &self.grants.delete,
             Op::Create => &self.grants.create,
             Op::Drop => &self.grants.drop,
+            Op::Alter => &self.grants.alter,
+            Op::Index => &self.grants.index,
         };
         list.iter().any(|g| g == relation)
     }
 
     /// The top statement: its kind decides whether it may be sent at all and
     /// which relations it writes; the walk checks everything else in it.
-    fn dispatch(&self, walk: &mut Walk, node: &N, json: &Value) -> Result<StatementKind, Refusal> {
+    fn dispatch(&self, walk: &mut Walk, node: &N, json: &Value) -> Result<(StatementKind, Option<Lock>), Refusal> {
         let name = json.as_object().and_then(|m| m.keys().next()).cloned().unwrap_or_default();
         let body = obj(&json[&name])?;
         let kind = StatementKind::from_name(&name);
@@ -336,8 +360,12 @@ impl Checker {
             ));
         }
         if !policy::ALLOWED_STATEMENTS.contains(&kind) {
-            return refuse(format!("{kind} is not a statement kind plugins may send"));
+            return refuse(match policy::unsupported_reason(&kind) {
+                Some(why) => format!("{kind} is not a statement kind plugins may send: {why}"),
+                None => format!("{kind} is not a statement kind plugins may send"),
+            });
         }
+        let mut lock = None;
         match node {
             N::SelectStmt(_) => walk.node(kind.name(), body)?,
             N::InsertStmt(s) => {
@@ -425,10 +453,14 @@ impl Checker {
                 }
                 walk.fields(body, &["relation"])?;
             }
-            N::DropStmt(s) => drop_table(walk, s)?,
+            N::DropStmt(s) => lock = drop_relation(walk, s)?,
+            N::AlterTableStmt(s) => lock = Some(alter::alter_table(walk, s, &json[&name])?),
+            N::IndexStmt(s) => lock = Some(alter::create_index(walk, s, &json[&name])?),
+            N::CommentStmt(s) => lock = Some(alter::comment(walk, s)?),
+            N::RenameStmt(s) => lock = Some(alter::rename(walk, s)?),
             _ => return refuse(format!("{kind} is not a statement kind plugins may send")),
         }
-        Ok(kind)
+        Ok((kind, lock))
     }
 }
 

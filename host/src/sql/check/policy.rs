@@ -18,7 +18,8 @@ pub const MAX_PARAMS: usize = 1_000;
 pub(super) const MAX_IDENT: usize = 63;
 
 /// The only statement kinds a plugin may send; every other kind is refused.
-pub(super) const ALLOWED_STATEMENTS: &[StatementKind] = &[Select, Insert, Update, Delete, CreateTable, Drop];
+pub(super) const ALLOWED_STATEMENTS: &[StatementKind] =
+    &[Select, Insert, Update, Delete, CreateTable, Drop, AlterTable, Index, Rename, Comment];
 
 /// What gate, verify and probe plugins may send: they must not change the database.
 pub(super) const READ_ONLY_STATEMENTS: &[StatementKind] = &[Select];
@@ -44,6 +45,27 @@ pub(super) fn forbidden_reason(kind: &StatementKind) -> Option<&'static str> {
         Load => "LOAD loads server code",
         AlterSystem | CreateRole | AlterRole | DropRole | Grant | GrantRole => {
             "roles and privileges belong to the operator"
+        }
+        _ => return None,
+    })
+}
+
+/// Why a statement kind plugins may not send is refused, and what to do
+/// instead, where the kind is one a tier author reaches for.
+pub(super) fn unsupported_reason(kind: &StatementKind) -> Option<&'static str> {
+    let Other(name) = kind else { return None };
+    Some(match name.as_str() {
+        "ViewStmt" => "views are not supported yet: read the tables in the tier's own statements",
+        "AlterObjectSchemaStmt" => "moving an object to another schema changes what the grants name",
+        "AlterOwnerStmt" => "owners belong to the operator",
+        "CreateTrigStmt" | "CreateFunctionStmt" | "CreateEventTrigStmt" => {
+            "it creates code the host cannot check; the catalog audit refuses code the review did not see"
+        }
+        "ReindexStmt" | "ClusterStmt" | "VacuumStmt" => "maintenance belongs to the operator",
+        "AlterEnumStmt" => "enum values are not supported yet: store the value in a text column with a CHECK",
+        "CreateSeqStmt" | "AlterSeqStmt" => "use a serial or identity column of a table the tier creates",
+        "CreateSchemaStmt" | "CreateExtensionStmt" | "CreatePolicyStmt" | "AlterPolicyStmt" => {
+            "schemas, extensions and policies belong to the operator"
         }
         _ => return None,
     })

@@ -167,7 +167,15 @@ fn statement_kind_refusals_are_worded_as_before() {
         refusal("SHOW search_path", false),
         "VariableShowStmt is never allowed: SET/RESET/SHOW: session settings and role belong to the host"
     );
-    assert_eq!(refusal("VACUUM app.team", false), "VacuumStmt is not a statement kind plugins may send");
+    assert_eq!(
+        refusal("VACUUM app.team", false),
+        "VacuumStmt is not a statement kind plugins may send: maintenance belongs to the operator"
+    );
+    assert_eq!(refusal("LISTEN x", true), "ListenStmt is never allowed: LISTEN/NOTIFY outlive the transaction");
+    assert_eq!(
+        refusal("CREATE DOMAIN app.d AS int", false),
+        "CreateDomainStmt is not a statement kind plugins may send"
+    );
     assert_eq!(
         refusal("CREATE SCHEMA x", true),
         "CreateSchemaStmt writes, and this call is read-only (gate, verify and probe plugins and every tier's post-conditions may only SELECT)"
@@ -180,7 +188,7 @@ fn statement_kind_refusals_are_worded_as_before() {
         refusal("WITH d AS (DELETE FROM app.label RETURNING *) SELECT * FROM d", false),
         "a data-modifying statement (DeleteStmt) inside WITH is not allowed"
     );
-    assert_eq!(refusal("DROP VIEW app.v", false), "only DROP TABLE is allowed");
+    assert_eq!(refusal("DROP VIEW app.v", false), "only DROP TABLE and DROP INDEX are allowed");
 }
 
 /// The checker's answer for `sql` under `g`: `Ok` or the refusal's text.

@@ -130,6 +130,12 @@ impl<'c> Walk<'c> {
         self.accesses
     }
 
+    /// Any part of the tree, by the walk's rules (a sub-command's
+    /// definition).
+    pub(super) fn any(&mut self, v: &Value) -> Result<(), Refusal> {
+        self.value(v)
+    }
+
     /// Any JSON value of the tree: nodes are `{"node": {Kind: body}}`;
     /// typed sub-messages are plain objects, recognised by their shape.
     fn value(&mut self, v: &Value) -> Result<(), Refusal> {
@@ -480,9 +486,8 @@ impl<'c> Walk<'c> {
     /// Casts and column types: a type outside `pg_catalog` could run code no
     /// grant names, and a modifier could hide an expression. Only unqualified
     /// or `pg_catalog` names pass; modifiers must be constants, and only on an
-    /// unqualified name. The parser itself writes SQL-standard types with
-    /// modifiers (`numeric(10, 2)`, `varchar(10)`) as `pg_catalog.…`, so those
-    /// are refused, despite what the refusal suggests; `"numeric"(10, 2)` passes.
+    /// unqualified name or on one of the SQL-standard types the parser itself
+    /// writes as `pg_catalog.…` (`numeric(10, 2)`, `varchar(10)`).
     fn type_name(&mut self, body: &Map<String, Value>) -> Result<(), Refusal> {
         let names = body.get("names").and_then(Value::as_array).cloned().unwrap_or_default();
         let typmods = body.get("typmods").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -494,7 +499,8 @@ impl<'c> Walk<'c> {
             if schema != "pg_catalog" {
                 return refuse(format!("type in schema {schema} is not allowed; use built-in types"));
             }
-            if !typmods.is_empty() {
+            let name = names[1]["node"]["String"]["sval"].as_str().unwrap_or("");
+            if !typmods.is_empty() && !STANDARD_TYPES_WITH_MODIFIERS.contains(&name) {
                 return refuse("write a type with modifiers unqualified, e.g. `numeric(10, 2)`");
             }
         }
@@ -518,9 +524,14 @@ impl<'c> Walk<'c> {
     }
 }
 
+/// The SQL-standard types with modifiers the parser names `pg_catalog.…`
+/// itself (`varchar(10)` is `pg_catalog.varchar`).
+const STANDARD_TYPES_WITH_MODIFIERS: &[&str] =
+    &["bpchar", "varchar", "numeric", "bit", "varbit", "timestamp", "timestamptz", "time", "timetz", "interval"];
+
 /// A system column (`xmin`, `ctid`, …) is refused wherever a name stands:
 /// see `policy::SYSTEM_COLUMNS`.
-fn system_column(name: &str, what: &str) -> Result<(), Refusal> {
+pub(super) fn system_column(name: &str, what: &str) -> Result<(), Refusal> {
     if SYSTEM_COLUMNS.contains(&name) {
         return refuse(format!(
             "{what} names the system column {name}: system columns tell a restored copy from its source (every \

@@ -1,0 +1,267 @@
+//! DDL on relations that already exist: `ALTER TABLE` (the sub-commands a
+//! schema change is made of), `CREATE INDEX`, `COMMENT ON` and renaming a
+//! column or a constraint. Each is decided here, sub-command by
+//! sub-command; whatever is not listed is refused with the reason. The
+//! names and expressions inside (a column's type and default, a
+//! constraint's check, a foreign key's table, an index's expressions) go
+//! through the walk's rules like any other statement's.
+//!
+//! PostgreSQL lets only a table's owner alter it or index it, so no
+//! privilege a restricted role could hold backs these grants: the checker
+//! is the only wall for an `alter` or `index` line (`host grants` says so,
+//! and a plan altering a table it did not create cannot run under roles).
+
+use super::locks::{Lock, LockMode};
+use super::walk::{system_column, Walk};
+use super::{obj, refuse, target, Op, Refusal};
+use pg_query::protobuf::{node::Node as N, AlterTableType as T, ConstrType, DropBehavior, ObjectType};
+use serde_json::Value;
+
+/// `ALTER TABLE schema.table …`: every sub-command allowed, against the
+/// table's `alter` grant (and its `index` grant where one builds an index).
+pub(super) fn alter_table(
+    walk: &mut Walk,
+    s: &pg_query::protobuf::AlterTableStmt,
+    body: &Value,
+) -> Result<Lock, Refusal> {
+    if s.objtype != ObjectType::ObjectTable as i32 {
+        return refuse(
+            "only ALTER TABLE is allowed (not ALTER INDEX, VIEW, SEQUENCE, MATERIALIZED VIEW or FOREIGN TABLE)",
+        );
+    }
+    let relation = s.relation.as_ref();
+    target(walk, relation, Op::Alter)?;
+    let name = relation.map(|r| format!("{}.{}", r.schemaname, r.relname)).unwrap_or_default();
+    let mut lock = Lock::on(&name, LockMode::ShareUpdateExclusive);
+    for (i, cmd) in s.cmds.iter().enumerate() {
+        let Some(N::AlterTableCmd(cmd)) = &cmd.node else { return refuse("malformed ALTER TABLE") };
+        let def = &body["cmds"][i]["node"]["AlterTableCmd"]["def"];
+        lock = lock.max(command(walk, relation, cmd, def, &name)?);
+    }
+    Ok(lock)
+}
+
+/// One sub-command: refused, or the lock it takes.
+fn command(
+    walk: &mut Walk,
+    relation: Option<&pg_query::protobuf::RangeVar>,
+    cmd: &pg_query::protobuf::AlterTableCmd,
+    def: &Value,
+    table: &str,
+) -> Result<Lock, Refusal> {
+    let subtype = T::try_from(cmd.subtype).unwrap_or(T::Undefined);
+    if cmd.behavior == DropBehavior::DropCascade as i32 {
+        return refuse("ALTER TABLE … CASCADE drops objects no grant names");
+    }
+    if !cmd.name.is_empty() && matches!(subtype, T::AtDropColumn | T::AtSetNotNull | T::AtDropNotNull) {
+        system_column(&cmd.name, "ALTER TABLE")?;
+    }
+    let exclusive = Lock::on(table, LockMode::AccessExclusive);
+    Ok(match subtype {
+        T::AtAddColumn => {
+            let Some(N::ColumnDef(column)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return refuse("malformed ADD COLUMN");
+            };
+            if let Some(seq) = super::ddl::column_sequence(relation, column)? {
+                walk.relation(obj(&seq)?, Op::Create)?;
+            }
+            if column.constraints.iter().any(builds_index) {
+                target(walk, relation, Op::Index)?;
+            }
+            walk_def(walk, def)?;
+            let rewrites = super::ddl::column_sequence(relation, column)?.is_some()
+                || column.constraints.iter().any(|c| {
+                    matches!(&c.node, Some(N::Constraint(c)) if c.contype == ConstrType::ConstrGenerated as i32
+                        || c.contype == ConstrType::ConstrIdentity as i32
+                        || (c.contype == ConstrType::ConstrDefault as i32 && calls_a_function(&c.raw_expr)))
+                });
+            exclusive.rewriting(
+                rewrites,
+                "add the column without a default that calls a function, then backfill it in batches",
+            )
+        }
+        T::AtDropColumn => exclusive,
+        T::AtColumnDefault => {
+            walk_def(walk, def)?;
+            exclusive
+        }
+        T::AtSetNotNull => exclusive.scanning(
+            "ADD CONSTRAINT … CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later tier, then SET \
+             NOT NULL (PostgreSQL uses the valid check and skips the scan)",
+        ),
+        T::AtDropNotNull => exclusive,
+        T::AtAlterColumnType => {
+            walk_def(walk, def)?;
+            exclusive.rewriting(true, "add a column of the new type, backfill it in batches, then switch readers to it")
+        }
+        T::AtAddConstraint => {
+            let Some(N::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return refuse("malformed ADD CONSTRAINT");
+            };
+            if builds_index(cmd.def.as_deref().expect("checked above")) {
+                target(walk, relation, Op::Index)?;
+            }
+            walk_def(walk, def)?;
+            let checked = c.contype == ConstrType::ConstrCheck as i32 || c.contype == ConstrType::ConstrForeign as i32;
+            let mode = if c.contype == ConstrType::ConstrForeign as i32 {
+                LockMode::ShareRowExclusive
+            } else {
+                LockMode::AccessExclusive
+            };
+            let lock = Lock::on(table, mode);
+            match () {
+                _ if checked && c.skip_validation => lock,
+                _ if checked => lock.scanning("add it NOT VALID, then VALIDATE CONSTRAINT in a later tier"),
+                _ => lock.scanning("build the index first (CREATE UNIQUE INDEX), then ADD CONSTRAINT … USING INDEX"),
+            }
+        }
+        T::AtValidateConstraint => Lock::on(table, LockMode::ShareUpdateExclusive),
+        T::AtDropConstraint => exclusive,
+        other => return refuse(refused_command(other)),
+    })
+}
+
+/// Why an `ALTER TABLE` sub-command stays refused.
+fn refused_command(subtype: T) -> String {
+    let why = match subtype {
+        T::AtChangeOwner => "the table's owner belongs to the operator",
+        T::AtSetTableSpace | T::AtSetAccessMethod | T::AtSetLogged | T::AtSetUnLogged => {
+            "where and how the table is stored belongs to the operator"
+        }
+        T::AtEnableTrig
+        | T::AtEnableAlwaysTrig
+        | T::AtEnableReplicaTrig
+        | T::AtDisableTrig
+        | T::AtEnableTrigAll
+        | T::AtDisableTrigAll
+        | T::AtEnableTrigUser
+        | T::AtDisableTrigUser
+        | T::AtEnableRule
+        | T::AtEnableAlwaysRule
+        | T::AtEnableReplicaRule
+        | T::AtDisableRule => {
+            "triggers and rules are code the catalog audit reviewed; switching them belongs to the operator"
+        }
+        T::AtEnableRowSecurity | T::AtDisableRowSecurity | T::AtForceRowSecurity | T::AtNoForceRowSecurity => {
+            "row security belongs to the operator"
+        }
+        T::AtAddInherit | T::AtDropInherit | T::AtAddOf | T::AtDropOf | T::AtAttachPartition => {
+            "it ties the table to relations no grant names"
+        }
+        T::AtDetachPartition | T::AtDetachPartitionFinalize => "it moves rows out of the relations the grants name",
+        T::AtSetRelOptions
+        | T::AtResetRelOptions
+        | T::AtReplaceRelOptions
+        | T::AtSetOptions
+        | T::AtResetOptions
+        | T::AtSetStorage
+        | T::AtSetCompression
+        | T::AtSetStatistics
+        | T::AtReplicaIdentity
+        | T::AtClusterOn
+        | T::AtDropCluster => "storage and replication settings belong to the operator",
+        T::AtAddIdentity | T::AtSetIdentity | T::AtDropIdentity => {
+            "an identity creates or changes a sequence no grant names; add a column with a default instead"
+        }
+        T::AtSetExpression | T::AtDropExpression => "a generated column's expression is changed by adding a new column",
+        T::AtAlterConstraint => "drop the constraint and add it again",
+        _ => "the checker does not allow it",
+    };
+    format!("ALTER TABLE {subtype:?} is not allowed: {why}")
+}
+
+/// A constraint that builds an index (PRIMARY KEY, UNIQUE, EXCLUDE).
+fn builds_index(node: &pg_query::protobuf::Node) -> bool {
+    matches!(&node.node, Some(N::Constraint(c)) if [ConstrType::ConstrPrimary, ConstrType::ConstrUnique, ConstrType::ConstrExclusion]
+        .iter()
+        .any(|t| *t as i32 == c.contype))
+}
+
+/// Whether an expression calls a function (which may be volatile: a
+/// default that does makes ADD COLUMN rewrite the table).
+fn calls_a_function(expr: &Option<Box<pg_query::protobuf::Node>>) -> bool {
+    let Some(expr) = expr else { return false };
+    serde_json::to_string(expr).is_ok_and(|s| s.contains("\"FuncCall\""))
+}
+
+/// The sub-command's definition (a column, a constraint, an expression)
+/// through the walk's rules.
+fn walk_def(walk: &mut Walk, def: &Value) -> Result<(), Refusal> {
+    if def.is_null() {
+        return Ok(());
+    }
+    walk.any(def)
+}
+
+/// `CREATE [UNIQUE] INDEX name ON schema.table …` against the table's
+/// `index` grant. CONCURRENTLY cannot run inside the tier's transaction.
+pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, body: &Value) -> Result<Lock, Refusal> {
+    if s.concurrent {
+        return refuse(
+            "CREATE INDEX CONCURRENTLY cannot run inside the tier's transaction, and the host runs no step outside \
+             it yet; build the index without CONCURRENTLY (it blocks writes to the table while it builds), or \
+             before the rollout",
+        );
+    }
+    if !s.table_space.is_empty() {
+        return refuse("CREATE INDEX … TABLESPACE: where an index is stored belongs to the operator");
+    }
+    if !s.options.is_empty() {
+        return refuse("CREATE INDEX … WITH (…): storage parameters belong to the operator");
+    }
+    target(walk, s.relation.as_ref(), Op::Index)?;
+    walk.fields(obj(body)?, &["relation", "options"])?;
+    let table = s.relation.as_ref().map(|r| format!("{}.{}", r.schemaname, r.relname)).unwrap_or_default();
+    Ok(Lock::on(&table, LockMode::Share).scanning(
+        "CREATE INDEX CONCURRENTLY does not block writes, but needs a step outside the tier's transaction, which the \
+         host does not run yet",
+    ))
+}
+
+/// `COMMENT ON TABLE schema.table` or `COLUMN schema.table.column`,
+/// against the table's `alter` grant.
+pub(super) fn comment(walk: &mut Walk, s: &pg_query::protobuf::CommentStmt) -> Result<Lock, Refusal> {
+    let kind = ObjectType::try_from(s.objtype);
+    if !matches!(kind, Ok(ObjectType::ObjectTable | ObjectType::ObjectColumn)) {
+        return refuse("only COMMENT ON TABLE and COMMENT ON COLUMN are allowed");
+    }
+    let names = super::ddl::name_list(s.object.as_deref())?;
+    let (schema, table) = match (kind, names.as_slice()) {
+        (Ok(ObjectType::ObjectTable), [schema, table]) => (schema, table),
+        (Ok(ObjectType::ObjectColumn), [schema, table, column]) => {
+            system_column(column, "COMMENT ON COLUMN")?;
+            (schema, table)
+        }
+        (Ok(ObjectType::ObjectTable | ObjectType::ObjectColumn), _) => {
+            return refuse("COMMENT ON: name the table as schema.table (and a column as schema.table.column)")
+        }
+        _ => return refuse("only COMMENT ON TABLE and COMMENT ON COLUMN are allowed"),
+    };
+    let rv = super::ddl::relation_named(schema, table);
+    walk.relation(obj(&rv)?, Op::Alter)?;
+    Ok(Lock::on(&format!("{schema}.{table}"), LockMode::ShareUpdateExclusive))
+}
+
+/// `ALTER TABLE schema.table RENAME COLUMN a TO b` or `RENAME CONSTRAINT`,
+/// against the table's `alter` grant. Renaming the table itself would
+/// change what every grant names.
+pub(super) fn rename(walk: &mut Walk, s: &pg_query::protobuf::RenameStmt) -> Result<Lock, Refusal> {
+    // A column's rename says which kind of relation it is on (ALTER VIEW,
+    // ALTER INDEX … RENAME COLUMN are other statements); a constraint's
+    // comes only from ALTER TABLE.
+    let column = s.rename_type == ObjectType::ObjectColumn as i32 && s.relation_type == ObjectType::ObjectTable as i32;
+    let constraint = s.rename_type == ObjectType::ObjectTabconstraint as i32;
+    if !(column || constraint) {
+        return refuse(
+            "only ALTER TABLE … RENAME COLUMN and RENAME CONSTRAINT are allowed: renaming a table or another object \
+             changes what the grants name; create the new one and move the rows",
+        );
+    }
+    if column {
+        system_column(&s.subname, "RENAME COLUMN")?;
+        system_column(&s.newname, "RENAME COLUMN")?;
+    }
+    target(walk, s.relation.as_ref(), Op::Alter)?;
+    let table = s.relation.as_ref().map(|r| format!("{}.{}", r.schemaname, r.relname)).unwrap_or_default();
+    Ok(Lock::on(&table, LockMode::AccessExclusive))
+}
