@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub output: crate::printer::Options,
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,7 +215,7 @@ pub struct PluginArgs {
     /// Directory of the plugins' data files [default: <plugin dir>/data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
 }
@@ -315,6 +317,8 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 
 /// Runs the command; the error carries the exit code.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    crate::printer::init(&cli.output);
+    let json = crate::printer::get().json();
     match cli.command {
         Command::Gate(args) => {
             with_plan("gate", Calls::Gate, &args, Default::default(), |ctx, plan| {
@@ -358,14 +362,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => {
             let sandbox = Sandbox::new().map_err(Failure::Plan)?;
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
-            inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
+            inspect::print(&sandbox, &plugins, args.json || json).map_err(Failure::Plan)
         }
         Command::Grants { args, lock, role_sql, runner_role, roles, database_url } => {
             let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
             let catalog = match &database_url {
                 Some(url) => Some(review_catalog(url, &plugins).await?),
                 None if role_sql.is_none() => {
-                    eprintln!("note: {}", crate::audit::NEEDS_A_DATABASE);
+                    let note = crate::audit::NEEDS_A_DATABASE;
+                    crate::printer::get().status(crate::printer::Tone::Warning, "Note", note);
                     None
                 }
                 None => None,
@@ -386,23 +391,24 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
                     None => String::new(),
                 };
-                eprintln!("wrote {} ({} plugins{under}{objects})", path.display(), plugins.len());
+                let wrote = format!("the lock file {} ({} plugins{under}{objects})", path.display(), plugins.len());
+                crate::printer::get().status(crate::printer::Tone::Progress, "Wrote", &wrote);
             } else if let Some(operator) = role_sql {
                 crate::roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;
                 let roles = crate::roles::Roles::with_runner(&plugins, &runner_role).map_err(Failure::Plan)?;
-                print!("{}", crate::roles::sql::role_sql(&roles, &operator, None).render());
-            } else if args.json {
+                crate::printer::get().result(&crate::roles::sql::role_sql(&roles, &operator, None).render());
+            } else if args.json || json {
                 let mut json = grants::json(&plugins);
                 if let Some((audit, database)) = &catalog {
                     json["catalog"] = crate::audit::json(audit, &plugins, database);
                 }
-                let json = serde_json::to_string_pretty(&json).map_err(|e| Failure::Plan(e.into()))?;
-                println!("{json}");
+                crate::printer::get().result_json(&json);
             } else {
-                print!("{}", grants::text(&plugins));
+                let mut text = grants::text(&plugins);
                 if let Some((audit, database)) = &catalog {
-                    print!("\n{}", crate::audit::text(audit, &plugins, database));
+                    text.push_str(&format!("\n{}", crate::audit::text(audit, &plugins, database)));
                 }
+                crate::printer::get().result(&text);
             }
             Ok(())
         }
@@ -495,11 +501,12 @@ where
         ctx.rehearsal = rehearsal;
         let plan =
             Plan::load(&ctx.sandbox, &args.plan.tiers, args.plan.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
+        plan.refuse_unknown_params(&ctx.params).map_err(Failure::Params)?;
         for (plugin, (key, object, why)) in
             plan.all().flat_map(|p| grants::warnings(&p.manifest).into_iter().map(move |w| (p, w)))
         {
             ctx.reporter
-                .status("Warning", &format!("{} holds the acknowledged grant {key} {object}: {why}", plugin.label()));
+                .warning("Warning", &format!("{} holds the acknowledged grant {key} {object}: {why}", plugin.label()));
         }
         let mut roles = args.plan.roles;
         if let Some(path) = &args.plan.lock {
@@ -532,7 +539,7 @@ where
         (Ok(_), result) => result,
         (Err(lost), Ok(())) => Err(Failure::ReportLost(lost.to_string())),
         (Err(lost), Err(failure)) => {
-            eprintln!("error: {}", crate::text::terminal(&lost.to_string()));
+            crate::printer::get().error(&lost.to_string());
             Err(failure)
         }
     }

@@ -311,12 +311,9 @@ async fn restored(
 
 /// The run's report says tier `n` failed with the injected failure.
 fn failed_as_injected(ran: &Ran, n: i64) -> bool {
-    let tiers = ran.report.as_ref().and_then(|r| r.get("tiers")).and_then(|t| t.as_array());
-    tiers.into_iter().flatten().any(|t| {
-        t.get("ordinal").and_then(|o| o.as_i64()) == Some(n)
-            && t.get("message")
-                .and_then(|m| m.as_str())
-                .is_some_and(|m| m.contains("failure injected by the rehearsal"))
+    ran.report.iter().flat_map(|r| &r.tiers).any(|t| {
+        i64::from(t.ordinal) == n
+            && t.message.as_deref().is_some_and(|m| m.contains("failure injected by the rehearsal"))
     })
 }
 

@@ -29,7 +29,7 @@ const NOTHING_WAS: &str = "nothing was committed: the transaction was rolled bac
 pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     check_params(plan, &ctx.params)?;
     ctx.reporter.record_plan(&ctx.operator, &ctx.params, plan);
-    ctx.reporter.status("Dry run", NOTHING_WILL);
+    ctx.reporter.status("Previewing", &format!("the run: {NOTHING_WILL}"));
     let hint = "a dry run previews a run from the baseline: `host rollback` first";
     let (control, id, created_ledger) = super::run::begin_rollout(ctx, plan, "dry_run", hint).await?;
     let sequences_before = db::sequence_positions(&control).await.map_err(Failure::Database)?;
@@ -48,7 +48,7 @@ pub async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     } else {
         format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; "))
     };
-    ctx.reporter.status("Rolled back", NOTHING_WAS);
+    ctx.reporter.status("Rolled back", "the dry run's transaction: nothing was committed");
     for line in &kept {
         ctx.reporter.status("Not undone", line);
     }

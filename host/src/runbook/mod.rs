@@ -175,7 +175,8 @@ impl Context {
         let database = db::current_database(&client).await.map_err(Failure::Database)?;
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
-        self.reporter.status("Connected", &format!("to database `{database}` as {}", self.operator));
+        let session = db::connection(&client).await.map_err(Failure::Database)?;
+        self.reporter.status("Connected", &session.describe(&database, self.target.settings().tls.verify));
         Ok(client)
     }
 
@@ -183,7 +184,7 @@ impl Context {
     async fn lock(&self, control: &Client) -> Result<(), Failure> {
         match db::try_rollout_lock(control).await.map_err(Failure::Database)? {
             Ok(()) => {
-                self.reporter.status("Locked", "rollout lock taken (released when this command ends)");
+                self.reporter.status("Locked", "out other rollouts of this database until this command ends");
                 Ok(())
             }
             Err(holder) => Err(Failure::LockHeld(holder)),
