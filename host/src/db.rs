@@ -125,14 +125,26 @@ impl Connection {
     /// certificate and host name verified`: what the operator must know
     /// before a rollout (the database user, not the OS user; where; how
     /// protected). `verify` is what the host checked of the certificate.
-    pub fn describe(&self, database: &str, verify: crate::connect::Verify) -> String {
+    pub fn describe(&self, database: &str, settings: &crate::connect::settings::Settings) -> String {
+        use crate::connect::settings::Host;
         use crate::connect::Verify;
-        let at = match (&self.address, self.port) {
-            (Some(a), Some(p)) => format!("{a} port {p}"),
-            (Some(a), None) => a.clone(),
-            (None, Some(p)) => format!("the local socket (port {p})"),
-            (None, None) => "the local socket".into(),
+        // The server says where it answered; the settings say the name the
+        // operator gave it (only certain when there is one).
+        let named = match settings.endpoints.as_slice() {
+            [one] => Some(&one.host),
+            _ => None,
         };
+        let at = match (&self.address, self.port, named) {
+            (Some(a), Some(p), Some(Host::Tcp(h))) if h != a => format!("{h} ({a}) port {p}"),
+            (Some(a), Some(p), _) => format!("{a} port {p}"),
+            (Some(a), None, _) => a.clone(),
+            (None, _, Some(Host::Unix(dir))) => {
+                let port = settings.endpoints[0].port;
+                format!("the local socket {}/.s.PGSQL.{port} (port {port})", dir.display())
+            }
+            (None, _, _) => "a local socket".into(),
+        };
+        let verify = settings.tls.verify;
         let tls = match (self.tls, verify) {
             (false, _) => "without TLS",
             (true, Verify::Nothing) => "over TLS, the server's certificate NOT verified",

@@ -176,7 +176,7 @@ impl Context {
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
         let session = db::connection(&client).await.map_err(Failure::Database)?;
-        self.reporter.status("Connected", &session.describe(&database, self.target.settings().tls.verify));
+        self.reporter.status("Connected", &session.describe(&database, self.target.settings()));
         Ok(client)
     }
 
