@@ -383,7 +383,10 @@ fn hostile_run(c: &Cluster, mode: &str, all: &[String]) -> (Run, Vec<String>) {
     let plan = plan_with(None, &[&path]);
     let param = format!("hostile={}", all.iter().map(|h| hostile::hex(h)).collect::<Vec<_>>().join(","));
     let mode = format!("inert={mode}");
-    let r = c.host(&args("run", &plan, &["--param", APR, "--param", &mode, "--param", &param]));
+    // One screen line per table row: wide enough that no cell wraps
+    // (tests/output.rs proves tables fit a narrower width).
+    let a = args("run", &plan, &["--param", APR, "--param", &mode, "--param", &param]);
+    let r = Run::from(c.host_cmd(&a).env("COLUMNS", "60000").output().expect("run host"));
     r.expect_code(4);
     (r, plan)
 }
@@ -497,7 +500,7 @@ fn hostile_metrics_and_logs_are_inert_on_screen_in_the_log_the_reports_and_statu
     let (r, _) = hostile_run(&c, "conditions", &all);
     let json = assert_run_inert(&c, &r);
     // The post-conditions table: one row per metric, the header's cells.
-    let out = shown(&r.stdout);
+    let out = shown(&r.stderr);
     let title = out.iter().position(|l| l == "Post-conditions — tier 7 (test-inert)").expect("tier 7's table");
     let rows =
         out[title + 1..].iter().take_while(|l| l.starts_with(['┌', '│', '╞', '└'])).filter(|l| l.starts_with('│'));

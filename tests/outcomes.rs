@@ -206,7 +206,7 @@ fn a_ledger_that_refuses_to_close_the_rollout_fails_the_command_with_the_servers
     let r = c.host(&args("run", &one_roof(), &["--param", APR]));
     r.expect_code(8).expect("the ledger refused to close rollout 2").expect("the ledger is frozen for an audit");
     assert!(!r.all().contains("db error"), "the server's reason, not \"db error\":\n{}", r.all());
-    assert!(!r.stdout.contains("ROLLOUT COMPLETE"), "no success verdict:\n{}", r.stdout);
+    assert!(!r.all().contains("ROLLOUT COMPLETE"), "no success verdict:\n{}", r.all());
 }
 
 #[test]

@@ -84,6 +84,17 @@ pub fn said_once(e: &anyhow::Error) -> String {
 }
 
 impl Failure {
+    /// Prints the failure as the command's last word, on stderr. Only a
+    /// plan's failure, found before any plugin ran (a manifest's TOML
+    /// error), is shown as the lines it has; every other one can quote a
+    /// plugin, so it stays on one line with its newlines visible.
+    pub fn print(&self) {
+        match self {
+            Failure::Plan(_) => crate::printer::get().error_lines(&self.to_string()),
+            _ => crate::printer::get().error(&self.to_string()),
+        };
+    }
+
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {

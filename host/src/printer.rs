@@ -127,25 +127,38 @@ impl Printer {
         }
     }
 
-    /// An error on stderr, always: `error: first line`, then each further
-    /// line of the message indented under it (a multi-line message, such as
-    /// a manifest's TOML error, is shown as lines, each made inert).
+    /// An error on stderr, always, on one line: it may quote a plugin (its
+    /// error string, a value it chose), so every newline in it is shown as
+    /// `\n` and no line of it can pass for one of the host's.
     pub fn error(&self, message: &str) -> String {
+        let line = text::terminal(message.trim_end());
+        write(Stream::Err, &format!("{} {line}", self.error_tag()));
+        format!("error: {line}")
+    }
+
+    /// An error whose lines are the host's or a parser's (a manifest's TOML
+    /// error, before any plugin ran): `error: first line`, then each
+    /// further line indented under it, each made inert.
+    pub fn error_lines(&self, message: &str) -> String {
         let lines = text::terminal_lines(message.trim_end());
-        let tag = if self.colour(Stream::Err) { "\x1b[1;31merror\x1b[0m:" } else { "error:" };
-        let mut plain = String::new();
-        let mut shown = String::new();
-        for (i, line) in lines.iter().enumerate() {
-            let (p, s) = if i == 0 { ("error:", tag) } else { ("      ", "      ") };
-            plain.push_str(&format!("{p} {line}\n"));
-            shown.push_str(&format!("{s} {line}\n"));
+        let Some((first, rest)) = lines.split_first() else {
+            return self.error("");
+        };
+        let mut plain = format!("error: {first}");
+        for line in rest {
+            plain.push_str(&format!("\n       {line}"));
         }
-        if lines.is_empty() {
-            plain = "error:\n".into();
-            shown = format!("{tag}\n");
+        let shown = plain.replacen("error:", self.error_tag(), 1);
+        write(Stream::Err, &shown);
+        plain
+    }
+
+    fn error_tag(&self) -> &'static str {
+        if self.colour(Stream::Err) {
+            "\x1b[1;31merror\x1b[0m:"
+        } else {
+            "error:"
         }
-        write(Stream::Err, shown.trim_end());
-        plain.trim_end().to_string()
     }
 
     /// A table of the story, fitted to stderr's width; returns it as
