@@ -46,7 +46,7 @@ fn a_run_tells_its_story_on_stderr_in_order_and_leaves_stdout_to_the_result() {
     r.expect_code(0);
     // Redirecting stdout takes nothing of the story away.
     assert_eq!(r.stdout, "", "a human run prints its story on stderr only");
-    let socket = format!("the local socket {}/.s.PGSQL.", c.dir.display());
+    let socket = format!("socket {}/.s.PGSQL.", c.dir.display());
     assert_in_order(
         &r.stderr,
         &[

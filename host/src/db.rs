@@ -125,27 +125,24 @@ impl Connection {
     /// certificate and host name verified`: what the operator must know
     /// before a rollout (the database user, not the OS user; where; how
     /// protected). `verify` is what the host checked of the certificate.
-    pub fn describe(&self, database: &str, settings: &crate::connect::settings::Settings) -> String {
-        use crate::connect::settings::Host;
-        use crate::connect::Verify;
-        // The server says where it answered; the settings say the name the
-        // operator gave it (only certain when there is one).
-        let named = match settings.endpoints.as_slice() {
-            [one] => Some(&one.host),
-            _ => None,
+    ///
+    /// `dialled` is where the host connected (a proxy or pooler may stand
+    /// between it and the server); without it, the server's own address.
+    pub fn describe(&self, database: &str, dialled: Option<String>, tls: &crate::connect::settings::Tls) -> String {
+        use crate::connect::{SslMode, Verify};
+        let at = dialled.unwrap_or_else(|| match (&self.address, self.port) {
+            (Some(a), Some(p)) => format!("{a} port {p}"),
+            (Some(a), None) => a.clone(),
+            _ => "a local socket".into(),
+        });
+        // What this end required is certain; otherwise the server says.
+        let encrypted = match tls.mode {
+            SslMode::Disable => false,
+            mode if mode.requires_tls() => true,
+            _ => self.tls,
         };
-        let at = match (&self.address, self.port, named) {
-            (Some(a), Some(p), Some(Host::Tcp(h))) if h != a => format!("{h} ({a}) port {p}"),
-            (Some(a), Some(p), _) => format!("{a} port {p}"),
-            (Some(a), None, _) => a.clone(),
-            (None, _, Some(Host::Unix(dir))) => {
-                let port = settings.endpoints[0].port;
-                format!("the local socket {}/.s.PGSQL.{port} (port {port})", dir.display())
-            }
-            (None, _, _) => "a local socket".into(),
-        };
-        let verify = settings.tls.verify;
-        let tls = match (self.tls, verify) {
+        let verify = tls.verify;
+        let tls = match (encrypted, verify) {
             (false, _) => "without TLS",
             (true, Verify::Nothing) => "over TLS, the server's certificate NOT verified",
             (true, Verify::Chain) => "over TLS, the certificate chain verified (not the host name)",

@@ -216,6 +216,12 @@ pub struct TierRow {
     pub changed: Vec<crate::audit::Changed>,
 }
 
+/// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as
+/// the status table shows it (the JSON keeps it whole).
+fn to_the_second(at: &str) -> &str {
+    at.split_once('.').map_or(at, |(second, _)| second)
+}
+
 /// `host status`'s result: what the ledger shows applied, the latest
 /// rollouts, and what this command settled or could not settle.
 #[derive(Debug, Serialize)]
@@ -244,7 +250,7 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
             t.add_row(vec![
                 a.ordinal.to_string(),
                 cell(&a.plugin),
-                cell(&a.at),
+                cell(to_the_second(&a.at)),
                 cell(&a.operator),
                 cell(&a.approval_ref),
                 a.rollout_id.to_string(),
@@ -271,8 +277,8 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
             cell(&p.approval_ref),
             cell(&p.gate),
             cell(&p.outcome),
-            cell(&p.started),
-            cell(&p.ended),
+            cell(to_the_second(&p.started)),
+            cell(to_the_second(&p.ended)),
             text::cell(&p.message, 80),
         ]);
     }

@@ -176,7 +176,10 @@ impl Context {
         self.reporter.set_database(&database);
         guard_database(&database, plan)?;
         let session = db::connection(&client).await.map_err(Failure::Database)?;
-        self.reporter.status("Connected", &session.describe(&database, self.target.settings()));
+        self.reporter.status(
+            "Connected",
+            &session.describe(&database, self.target.endpoint_of(&client), &self.target.settings().tls),
+        );
         Ok(client)
     }
 
