@@ -121,7 +121,7 @@ pub fn render(s: &Summary) -> String {
         }
         if s.logs_left_out > 0 {
             out.push_str(&format!(
-                "\n{} more log line(s) are left out of this report; `rollout.log` has every line.\n",
+                "\n**{} more log line(s) are left out of this report; `rollout.log` has every line.**\n",
                 s.logs_left_out
             ));
         }
