@@ -384,7 +384,10 @@ fn hostile_run(c: &Cluster, mode: &str, all: &[String]) -> (Run, Vec<String>) {
     let plan = plan_with(None, &[&path]);
     let param = format!("hostile={}", all.iter().map(|h| hostile::hex(h)).collect::<Vec<_>>().join(","));
     let mode = format!("inert={mode}");
-    let r = c.host(&args("run", &plan, &["--param", APR, "--param", &mode, "--param", &param]));
+    // One screen line per table row: wide enough that no cell wraps
+    // (tests/output.rs proves tables fit a narrower width).
+    let a = args("run", &plan, &["--param", APR, "--param", &mode, "--param", &param]);
+    let r = Run::from(c.host_cmd(&a).env("COLUMNS", "60000").output().expect("run host"));
     r.expect_code(4);
     (r, plan)
 }
@@ -434,7 +437,8 @@ fn assert_markdown_truthful(md: &str) {
         let host_made = ["# Rollout report: ", "## ", "### ", "- ", "| ", "**"].iter().any(|s| l.starts_with(s));
         assert!(l.is_empty() || host_made, "report.md: a line the host does not write: {l:?}");
         if l.starts_with('#') {
-            let known = ["# Rollout report: run — FAILED", "## Plugins", "## Gate — READY", "## Tiers"];
+            let known =
+                ["# Rollout report: run — FAILED", "## Plugins", "## Gate — READY", "## Tiers", "## Plugin logs"];
             let conditions =
                 l.starts_with("### Post-conditions — tier ") && (l.ends_with(" — PASS") || l.ends_with(" — FAIL"));
             let counted = l.starts_with("### Tier ") && l.ends_with(": rows changed, as the server counted them");
@@ -499,7 +503,7 @@ fn hostile_metrics_and_logs_are_inert_on_screen_in_the_log_the_reports_and_statu
     let (r, _) = hostile_run(&c, "conditions", &all);
     let json = assert_run_inert(&c, &r);
     // The post-conditions table: one row per metric, the header's cells.
-    let out = shown(&r.stdout);
+    let out = shown(&r.stderr);
     let title = out.iter().position(|l| l == "Post-conditions — tier 7 (test-inert)").expect("tier 7's table");
     let rows =
         out[title + 1..].iter().take_while(|l| l.starts_with(['┌', '│', '╞', '└'])).filter(|l| l.starts_with('│'));

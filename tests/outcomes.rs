@@ -206,7 +206,8 @@ fn a_ledger_that_refuses_to_close_the_rollout_fails_the_command_with_the_servers
     let r = c.host(&args("run", &one_roof(), &["--param", APR]));
     r.expect_code(8).expect("the ledger refused to close rollout 2").expect("the ledger is frozen for an audit");
     assert!(!r.all().contains("db error"), "the server's reason, not \"db error\":\n{}", r.all());
-    assert!(!r.stdout.contains("ROLLOUT COMPLETE"), "no success verdict:\n{}", r.stdout);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(!r.stderr.lines().any(|l| l.starts_with("ROLLOUT COMPLETE")), "no success verdict:\n{}", r.stderr);
 }
 
 #[test]
@@ -294,6 +295,9 @@ fn a_tier_6_rollback_that_leaves_its_inactive_event_types_fails_the_full_rollbac
     // Its own rollback conditions pass; the baseline probe's event_types
     // (3 at the baseline, 6 now) does not, so nothing of the rollback stays.
     c.host(&args("rollback", &plan, &[])).expect_code(4).expect("event_types");
-    assert!(!c.host(&["status"]).all().contains("FULL ROLLBACK OK"));
+    // Read as JSON: every message whole, whatever the table's width.
+    let status: serde_json::Value = serde_json::from_str(&c.host(&["status", "--format", "json"]).stdout).unwrap();
+    let history = status["history"].as_array().expect("history");
+    assert!(!history.is_empty() && history.iter().all(|p| p["message"] != "FULL ROLLBACK OK"), "{status:#}");
     assert_eq!(c.scalar("SELECT count(*) FROM one_roof.event_type_registry"), 6, "the rollback changed nothing");
 }

@@ -135,12 +135,12 @@ fn a_dry_run_says_what_its_rollback_cannot_undo() {
     r.expect_code(0).expect("nothing was committed");
     // The first dry run on this database created the ledger for its record,
     // and tier 2's inserts drew 30 values from a serial's sequence.
-    let last = r.stdout.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
+    let last = r.stderr.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
     assert!(last.contains("the ledger schema rollout_ledger, created for this dry run's own record"), "{last}");
     assert!(last.contains("sequence one_roof.resp_ownership_id_seq moved never called → 30"), "{last}");
     // A second dry run creates nothing, and says only what moved.
     let again = c.host(&args("run", &one_roof(), &["--param", APR, "--dry-run"]));
-    let last = again.stdout.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
+    let last = again.stderr.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
     assert!(!last.contains("rollout_ledger"), "{last}");
     assert!(last.contains("moved 30 → 60"), "{last}");
 }

@@ -23,7 +23,9 @@ fn report_dir(r: &Run) -> PathBuf {
     let line = r.stderr.lines().map(str::trim_start).find(|l| l.starts_with("Report ")).unwrap_or_else(|| {
         panic!("no `Report <dir>` line:\n{}", r.all());
     });
-    PathBuf::from(&line["Report ".len()..])
+    let dir =
+        line.strip_prefix("Report written in ").unwrap_or_else(|| panic!("not `Report written in DIR`: {line:?}"));
+    PathBuf::from(dir)
 }
 
 /// Whether any stderr line announces a report as written.
@@ -133,7 +135,10 @@ fn a_ledger_an_older_host_created_is_upgraded_in_place_under_the_lock() {
                   WHERE table_schema = 'rollout_ledger' AND table_name = 'rollout' AND column_name = 'report'";
     assert_eq!(c.psql(column), "absent");
     // Read-only verbs read the old ledger and never upgrade it.
-    c.host(&["status"]).expect_code(0).expect("old-operator");
+    let status = c.host(&["status", "--format", "json"]);
+    status.expect_code(0);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert!(status["history"].as_array().unwrap().iter().any(|p| p["operator"] == "old-operator"), "{status:#}");
     let out = tempfile::tempdir().unwrap();
     reprint(&c, old, out.path())
         .expect_code(7)

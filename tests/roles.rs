@@ -66,7 +66,7 @@ fn refused(c: &Cluster, plan: &[String], fix: &str) {
     let r = c.host(&args("run", plan, &["--param", APR, "--roles"]));
     r.expect_code(2).expect("refusing to run under roles");
     assert!(r.stderr.contains(fix), "expected {fix:?} in the error:\n{}", r.all());
-    assert!(r.stdout.lines().any(|l| l == fix), "expected the line {fix:?} in the fix:\n{}", r.stdout);
+    assert!(r.stderr.lines().any(|l| l == fix), "expected the line {fix:?} in the fix:\n{}", r.stderr);
     assert!(!r.all().contains("GATE"), "the gate ran:\n{}", r.all());
     assert_eq!(c.psql("SELECT count(*) FROM rollout_ledger.rollout"), "0", "something was written");
 }

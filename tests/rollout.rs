@@ -36,13 +36,13 @@ fn happy_path_runs_every_tier_and_verify_passes_all_eleven_metrics() {
     r.expect("GATE READY").expect("TIER 8 VERIFY PASS").expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
     for metric in VERIFY_METRICS {
         let line = r
-            .stdout
+            .stderr
             .lines()
             .find(|l| l.contains(&format!("│ {metric} ")))
             .unwrap_or_else(|| panic!("no {metric} line"));
         assert!(line.contains("PASS"), "{metric} did not pass: {line}");
     }
-    let drift = r.stdout.lines().find(|l| l.contains("│ open_drift ")).expect("open_drift line");
+    let drift = r.stderr.lines().find(|l| l.contains("│ open_drift ")).expect("open_drift line");
     assert!(drift.contains("info") && drift.contains(" 4 "), "open_drift is information: {drift}");
     for n in [0, 1, 2, 3, 4, 5, 6] {
         assert!(r.stderr.contains(&format!("Applied tier {n} (")), "tier {n} not applied:\n{}", r.stderr);

@@ -59,6 +59,13 @@ fn one_roof_runs_under_verify_full_with_the_password_from_pgpass() {
         .env("PGPASSFILE", pgpass(&c, 0o600));
     let r = Run::from(cmd.output().unwrap());
     r.expect_code(0).expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+    // "Connected" names the database user, where, and how much TLS proved.
+    let at = format!(
+        "Connected to database `directus` as user `rollout_tls` on localhost port {} over TLS, the certificate and \
+         host name verified",
+        c.port.unwrap()
+    );
+    assert!(r.stderr.lines().any(|l| l.trim_start().starts_with(&at)), "{at:?} in:\n{}", r.stderr);
     // The server refuses TCP without TLS, so every connection was TLS; the
     // ledger shows who ran it.
     assert_eq!(c.psql("SELECT count(*) FROM rollout_ledger.rollout WHERE outcome = 'complete'"), "1");
@@ -100,7 +107,10 @@ fn a_wrong_ca_or_a_wrong_host_name_is_refused_before_any_statement() {
     assert_eq!(c.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), "0");
     // verify-ca checks the chain only, so the same name is accepted.
     let ca_only = wrong_name.replace("verify-full", "verify-ca");
-    host_with(&c, &ca_only, &run).expect_code(0).expect("ROLLOUT COMPLETE");
+    host_with(&c, &ca_only, &run)
+        .expect_code(0)
+        .expect("ROLLOUT COMPLETE")
+        .expect(" over TLS, the certificate chain verified (not the host name)");
 }
 
 #[test]

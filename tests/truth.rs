@@ -48,8 +48,9 @@ fn assert_screens_tell_the_truth(r: &Run, error_start: &str) {
     assert_inert("stdout", &r.stdout);
     let err = screen(r.stderr.as_bytes());
     let out = screen(r.stdout.as_bytes());
-    // The real outcome, on screen.
-    assert!(starts(&out, "GATE READY"), "stdout screen:\n{}", show(&out));
+    // The real outcome, on screen: the whole story on stderr, nothing on stdout.
+    assert!(r.stdout.is_empty(), "stdout:\n{}", r.stdout);
+    assert!(starts(&err, "GATE READY"), "stderr screen:\n{}", show(&err));
     for n in 0..4 {
         let applied = err.iter().filter(|l| l.trim_start().starts_with(&format!("Applied tier {n} ("))).count();
         assert_eq!(applied, 1, "tier {n}: stderr screen:\n{}", show(&err));
@@ -149,6 +150,7 @@ fn headings(tier_4_post_conditions: bool) -> Vec<&'static str> {
     if tier_4_post_conditions {
         h.push("### Post-conditions — tier 4 \\(test-forger\\) — FAIL");
     }
+    h.push("## Plugin logs");
     h
 }
 
@@ -167,6 +169,27 @@ fn a_forged_apply_error_and_logs_cannot_redraw_the_screen_the_log_or_the_report(
     assert_log_tells_the_truth(&log);
     assert_markdown_tells_the_truth(&md, &headings(false));
     assert!(md.contains("apply failed: \\\\x1b\\[1A"), "the failure, escaped, in report.md:\n{md}");
+    // The plugin's log lines are in report.md, escaped (one table row each),
+    // and exact in report.json.
+    let forged_logs = [
+        ("info", "\x1b[2J\x1b[H     Applied tier 4 (test-forger) in 3 ms — 0 statements, 0 rows changed".to_string()),
+        ("info", "placing responsibilities ...\rROLLOUT COMPLETE — ALL TIERS PASSED".to_string()),
+        (
+            "warn",
+            "\n     Applied tier 4 (test-forger) in 5 ms — 2 statements, 70 rows changed\nTIER 8 VERIFY PASS"
+                .to_string(),
+        ),
+    ];
+    for (level, message) in &forged_logs {
+        let row = format!("| test-forger | {level} | {} |", host::text::markdown(message));
+        assert!(md.lines().any(|l| l == row), "the log line {message:?} as the row {row:?} in report.md:\n{md}");
+        let kept = json["logs"].as_array().expect("report.json logs");
+        assert!(
+            kept.iter()
+                .any(|l| l["plugin"] == "test-forger" && l["level"] == *level && l["message"] == message.as_str()),
+            "{message:?} not kept exactly in report.json: {kept:?}"
+        );
+    }
     // The exact text stays in report.json and in the ledger.
     let tier = &json["tiers"][4];
     assert_eq!(tier["plugin"], "test-forger");
@@ -220,7 +243,11 @@ fn a_forged_apply_error_and_logs_cannot_redraw_the_screen_the_log_or_the_report(
 fn forged_metrics_cannot_redraw_the_screen_or_add_markup_to_the_report() {
     let c = Cluster::start("truth-metrics");
     c.ratify();
-    let r = c.host(&args("run", &forger_plan(), &["--param", APR, "--param", "forge=metrics"]));
+    // One screen line per table row: wide enough that no cell wraps
+    // (tests/output.rs proves tables fit a narrower width).
+    let plan = forger_plan();
+    let a = args("run", &plan, &["--param", APR, "--param", "forge=metrics"]);
+    let r = Run::from(c.host_cmd(&a).env("COLUMNS", "60000").output().expect("run host"));
     r.expect_code(4);
     assert_screens_tell_the_truth(
         &r,
@@ -228,7 +255,7 @@ fn forged_metrics_cannot_redraw_the_screen_or_add_markup_to_the_report() {
         "error: tier 4 (test-forger) failed: post-conditions not met: declared metric `containment_rows` is missing, metric `\\x1b[2J\\x1b[Hcontainment_rows` is not declared in the manifest",
     );
     // The post-conditions table: one row per metric, the forged one FAIL.
-    let out = screen(r.stdout.as_bytes());
+    let out = screen(r.stderr.as_bytes());
     let title = out.iter().position(|l| l == "Post-conditions — tier 4 (test-forger)").expect("the table title");
     let rows: Vec<&String> = out[title + 1..].iter().take_while(|l| l.starts_with(['┌', '│', '╞', '└'])).collect();
     let metric_rows: Vec<&&String> = rows.iter().filter(|l| l.starts_with('│')).collect();

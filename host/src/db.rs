@@ -99,6 +99,59 @@ pub async fn lock_holder(client: &Client) -> Result<Option<LockHolder>> {
     }))
 }
 
+/// Who and where a connection is, as the server says it: the user it
+/// authenticated as, the server's address and port, and whether the
+/// connection is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub user: String,
+    /// `None` on a unix socket.
+    pub address: Option<String>,
+    pub port: Option<i32>,
+    pub tls: bool,
+}
+
+const CONNECTION: &str = "SELECT session_user::text, host(inet_server_addr()), inet_server_port(), \
+    coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()), false)";
+
+/// The server's own account of `client`'s connection.
+pub async fn connection(client: &Client) -> Result<Connection> {
+    let r = one_row(client, CONNECTION).await?;
+    Ok(Connection { user: r.try_get(0)?, address: r.try_get(1)?, port: r.try_get(2)?, tls: r.try_get(3)? })
+}
+
+impl Connection {
+    /// `to database `d` as user `u` on 10.0.0.5 port 5432 over TLS, the
+    /// certificate and host name verified`: what the operator must know
+    /// before a rollout (the database user, not the OS user; where; how
+    /// protected). `verify` is what the host checked of the certificate.
+    ///
+    /// `dialled` is where the host connected (a proxy or pooler may stand
+    /// between it and the server); without it, the server's own address.
+    pub fn describe(&self, database: &str, dialled: Option<String>, tls: &crate::connect::settings::Tls) -> String {
+        use crate::connect::{SslMode, Verify};
+        let at = dialled.unwrap_or_else(|| match (&self.address, self.port) {
+            (Some(a), Some(p)) => format!("{a} port {p}"),
+            (Some(a), None) => a.clone(),
+            _ => "a local socket".into(),
+        });
+        // What this end required is certain; otherwise the server says.
+        let encrypted = match tls.mode {
+            SslMode::Disable => false,
+            mode if mode.requires_tls() => true,
+            _ => self.tls,
+        };
+        let verify = tls.verify;
+        let tls = match (encrypted, verify) {
+            (false, _) => "without TLS",
+            (true, Verify::Nothing) => "over TLS, the server's certificate NOT verified",
+            (true, Verify::Chain) => "over TLS, the certificate chain verified (not the host name)",
+            (true, Verify::ChainAndName) => "over TLS, the certificate and host name verified",
+        };
+        crate::text::terminal(&format!("to database `{database}` as user `{}` on {at} {tls}", self.user))
+    }
+}
+
 /// The session identity a plugin must not change inside its transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

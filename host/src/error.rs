@@ -13,7 +13,7 @@ pub const INJECTED: u8 = 11;
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// Bad plugins, plan or arguments: nothing touched the database.
-    #[error("{0:#}")]
+    #[error("{}", said_once(.0))]
     Plan(anyhow::Error),
     /// A required parameter is missing or malformed.
     #[error("{0}")]
@@ -50,7 +50,7 @@ pub enum Failure {
     #[error("{0}")]
     Audit(String),
     /// The database could not be reached or the connection was lost.
-    #[error("{0:#}")]
+    #[error("{}", said_once(.0))]
     Database(anyhow::Error),
     /// The answer to a COMMIT was lost and the ledger could not say whether
     /// it happened: the next command settles it.
@@ -74,7 +74,37 @@ pub enum Failure {
     Rehearsal(String),
 }
 
+/// An error and its causes, `context: cause: …`, each said once: a cause
+/// whose text its context already quotes (an error type that both shows
+/// its source and returns it, as `ManifestError::Syntax` does with TOML's
+/// multi-line message) is not repeated.
+pub fn said_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(text.trim()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 impl Failure {
+    /// Prints the failure as the command's last word, on stderr. Only a
+    /// plan's failure, found before any plugin ran (a manifest's TOML
+    /// error), is shown as the lines it has; every other one can quote a
+    /// plugin, so it stays on one line with its newlines visible.
+    pub fn print(&self) {
+        match self {
+            Failure::Plan(_) => crate::printer::get().error_lines(&self.to_string()),
+            _ => crate::printer::get().error(&self.to_string()),
+        };
+    }
+
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -121,5 +151,23 @@ impl Failure {
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
         Failure::Database(anyhow::Error::new(e).context("database error on the host's own statement"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said_once;
+
+    #[test]
+    fn a_cause_its_context_already_quotes_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("not valid: {0}")]
+        struct Quotes(#[source] std::io::Error);
+        let inner = std::io::Error::other("line 2\n  | kind = [");
+        let e = anyhow::Error::new(Quotes(inner)).context("plugin p");
+        let said = said_once(&e);
+        assert_eq!(said, "plugin p: not valid: line 2\n  | kind = [");
+        let plain = anyhow::anyhow!("root").context("middle").context("top");
+        assert_eq!(said_once(&plain), "top: middle: root");
     }
 }

@@ -7,12 +7,14 @@ use crate::sandbox::Sandbox;
 use crate::sql::check::Checker;
 use crate::sql::one_line;
 use crate::text::terminal;
+use serde::Serialize;
 use serde_json::json;
 
 /// Prints each plugin's manifest, imports/exports and sha256; refuses a
 /// plugin the host would refuse to run (imports, wrong world).
 pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Result<()> {
     let mut all = Vec::new();
+    let mut text = Vec::new();
     for p in plugins {
         let (imports, exports) = sandbox.interface(&p.compile(sandbox)?);
         if as_json {
@@ -25,30 +27,60 @@ pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Re
         }
         // Manifest strings, data file names and WIT names are the plugin's:
         // each line is rendered inert ([`terminal`]).
-        println!("{}", terminal(&format!("{} — {}", p.path.display(), p.label())));
-        println!("  sha256      {}", p.sha256);
+        text.push(terminal(&format!("{} — {}", p.path.display(), p.label())));
+        text.push(format!("  sha256      {}", p.sha256));
         for (key, object, why) in crate::grants::warnings(&p.manifest) {
-            println!("  {}", terminal(&format!("WARNING     {key} {object}: {why} (acknowledged)")));
+            text.push(format!("  {}", terminal(&format!("WARNING     {key} {object}: {why} (acknowledged)"))));
         }
         // Serialised by TOML's own rules, so each string is one quoted,
         // escaped TOML value: the block reads back as the manifest.
         let manifest = toml::to_string_pretty(&p.manifest)
             .map_err(|e| anyhow::anyhow!("cannot show the manifest of {} as TOML: {e}", p.path.display()))?;
-        println!("  manifest");
+        text.push("  manifest".into());
         for line in manifest.lines() {
-            println!("    {}", terminal(line));
+            text.push(format!("    {}", terminal(line)));
         }
         for f in &p.files {
-            println!("  data file   {} sha256 {}", terminal(&f.name), f.sha256);
+            text.push(format!("  data file   {} sha256 {}", terminal(&f.name), f.sha256));
         }
-        println!("  imports     {}", terminal(&imports.join(", ")));
-        println!("  exports     {}", terminal(&exports.join(", ")));
-        println!();
+        text.push(format!("  imports     {}", terminal(&imports.join(", "))));
+        text.push(format!("  exports     {}", terminal(&exports.join(", "))));
+        text.push(String::new());
     }
+    let printer = crate::printer::get();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        printer.result_json(&all);
+    } else {
+        printer.result(&(text.join("\n") + "\n"));
     }
     Ok(())
+}
+
+/// One statement's verdict, as `explain --format json` gives it.
+#[derive(Debug, Serialize)]
+struct Verdict {
+    sql: String,
+    allowed: bool,
+    /// The statement's kind (`SELECT`, `UPDATE`, …), when allowed.
+    kind: Option<String>,
+    /// `operation relation` for each access it makes, when allowed.
+    accesses: Vec<String>,
+    /// Why it is refused, and what grant would allow it, when refused.
+    refusal: Option<String>,
+    /// The table lock a DDL statement takes and what production waits on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock: Option<crate::sql::check::Lock>,
+}
+
+/// `explain`'s whole result.
+#[derive(Debug, Serialize)]
+struct Explained {
+    plugin: String,
+    statements: Vec<Verdict>,
+    allowed: usize,
+    refused: usize,
+    /// The catalog lists the check used (built into the host: no database).
+    catalog: String,
 }
 
 /// Checks each statement against the plugin's grants; exit 4 if any refused.
@@ -59,35 +91,64 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
     let m = &plugin.manifest;
     // The plugin's own memory limit bounds constant sizes, as in a run.
     let checker = Checker::new(&m.grants, m.kind.read_only()).limits(m.limits.memory_mib, None);
-    let mut refused = 0;
-    for sql in statements {
-        match checker.check(sql, 0) {
-            Ok(c) => {
-                let access: Vec<String> = c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect();
-                println!(
-                    "ALLOWED  {}\n         {}",
-                    terminal(&one_line(sql)),
-                    terminal(&format!(
-                        "{} — {}",
-                        c.kind,
-                        if access.is_empty() { "no relation".into() } else { access.join(", ") }
-                    ))
-                );
-                // What production waits on while the tier holds it.
-                if let Some(lock) = c.lock.as_ref().filter(|l| l.holds_production_up()) {
-                    println!("         {}", terminal(&format!("LOCK {}", lock.describe())));
-                }
-            }
-            Err(r) => {
-                refused += 1;
-                println!("REFUSED  {}\n         {}", terminal(&one_line(sql)), terminal(&r.to_string()));
-            }
-        }
-    }
-    println!("{} allowed, {refused} refused for {}", statements.len() - refused, terminal(&plugin.label()));
+    let verdicts: Vec<Verdict> = statements
+        .iter()
+        .map(|sql| match checker.check(sql, 0) {
+            Ok(c) => Verdict {
+                sql: sql.clone(),
+                allowed: true,
+                kind: Some(c.kind.to_string()),
+                accesses: c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect(),
+                refusal: None,
+                lock: c.lock,
+            },
+            Err(r) => Verdict {
+                sql: sql.clone(),
+                allowed: false,
+                kind: None,
+                accesses: Vec::new(),
+                refusal: Some(r.to_string()),
+                lock: None,
+            },
+        })
+        .collect();
+    let refused = verdicts.iter().filter(|v| !v.allowed).count();
     // Without a database, the lists derived from the catalog are the ones
     // built into the host; a run uses the server's.
-    println!("{}", crate::sql::check::Catalog::built().describe());
+    let catalog = crate::sql::check::Catalog::built().describe();
+    let printer = crate::printer::get();
+    if printer.json() {
+        printer.result_json(&Explained {
+            plugin: plugin.label(),
+            allowed: verdicts.len() - refused,
+            refused,
+            statements: verdicts,
+            catalog,
+        });
+    } else {
+        let mut out = Vec::new();
+        for v in &verdicts {
+            let (word, why) = match &v.refusal {
+                None => {
+                    let reach = if v.accesses.is_empty() { "no relation".into() } else { v.accesses.join(", ") };
+                    ("ALLOWED ", format!("{} — {reach}", v.kind.as_deref().unwrap_or_default()))
+                }
+                Some(refusal) => ("REFUSED ", refusal.clone()),
+            };
+            out.push(format!("{word} {}\n         {}", terminal(&one_line(&v.sql)), terminal(&why)));
+            // What production waits on while the tier holds it.
+            if let Some(lock) = v.lock.as_ref().filter(|l| l.holds_production_up()) {
+                out.push(format!("         {}", terminal(&format!("LOCK {}", lock.describe()))));
+            }
+        }
+        out.push(format!(
+            "{} allowed, {refused} refused for {}",
+            statements.len() - refused,
+            terminal(&plugin.label())
+        ));
+        out.push(catalog);
+        printer.result(&out.join("\n"));
+    }
     if refused > 0 {
         return Err(Failure::TierFailed { label: plugin.label(), cause: format!("{refused} statement(s) refused") });
     }

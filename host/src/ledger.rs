@@ -400,7 +400,7 @@ pub async fn has_event(client: &Client, rollout_id: i64, plugin: &str, event: Ti
 }
 
 /// A tier the ledger says is applied now.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Applied {
     pub plugin: String,
     pub ordinal: i32,
@@ -432,6 +432,7 @@ pub async fn applied(client: &Client) -> Result<Vec<Applied>, Error> {
 }
 
 /// One past rollout, for `host status`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Past {
     pub id: i64,
     pub verb: String,

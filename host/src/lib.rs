@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod manifest;
 pub mod outfile;
 pub mod plan;
+pub mod printer;
 pub mod quote;
 pub mod rehearsal_copy;
 pub mod rehearse;

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", host::text::terminal(&failure.to_string()));
+            failure.print();
             ExitCode::from(failure.exit_code())
         }
     }

@@ -155,6 +155,32 @@ impl Plan {
         std::iter::once(&self.gate).chain(&self.tiers).chain(std::iter::once(&self.verify)).chain(&self.probes)
     }
 
+    /// Refuses a `--param` no plugin of the plan declares (a typo would
+    /// otherwise be silently ignored, and a plugin would run with its
+    /// default instead), naming every parameter the plugins do declare.
+    pub fn refuse_unknown_params(&self, params: &BTreeMap<String, String>) -> Result<(), String> {
+        let declared: std::collections::BTreeSet<&str> =
+            self.all().flat_map(|p| p.manifest.params.keys()).map(String::as_str).collect();
+        let unknown: Vec<String> = params
+            .keys()
+            .filter(|k| !declared.contains(k.as_str()))
+            .map(|k| format!("`{}`", crate::text::terminal(k)))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let known = if declared.is_empty() {
+            "no plugin of the plan declares any parameter".to_string()
+        } else {
+            let names: Vec<String> = declared.iter().map(|d| format!("`{d}`")).collect();
+            format!("the plugins declare {}", names.join(", "))
+        };
+        Err(format!(
+            "unknown parameter {}: no plugin of the plan declares it; {known}. Check the spelling, or drop it",
+            unknown.join(", ")
+        ))
+    }
+
     /// Reads and orders the plugins, and compiles those the command calls
     /// (a refusal of one of them comes here, before the database).
     pub fn load(sandbox: &Sandbox, paths: &[PathBuf], data_dir: Option<&Path>, calls: Calls) -> Result<Plan> {

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub output: crate::printer::Options,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,7 +180,7 @@ pub struct PluginArgs {
     /// Directory of the plugins' data files [default: <plugin dir>/data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (the same as `--format json`).
     #[arg(long)]
     pub json: bool,
 }

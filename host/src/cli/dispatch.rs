@@ -9,6 +9,7 @@ use crate::runbook::{self, RehearsalStep, Verb};
 
 /// Runs the command; the error carries the exit code.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    crate::printer::init(&cli.output);
     match cli.command {
         Command::Gate(args) => runbook::launch(Verb::Gate, &args, RehearsalStep::default()).await,
         Command::Run { args, dry_run: true } => runbook::launch(Verb::DryRun, &args, RehearsalStep::default()).await,

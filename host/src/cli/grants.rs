@@ -16,7 +16,7 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
     let catalog = match &database_url {
         Some(url) => Some(review_catalog(url, &plugins).await?),
         None if role_sql.is_none() => {
-            eprintln!("note: {}", audit::NEEDS_A_DATABASE);
+            crate::printer::get().status(crate::printer::Tone::Warning, "Note", audit::NEEDS_A_DATABASE);
             None
         }
         None => None,
@@ -37,23 +37,24 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
             Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
             None => String::new(),
         };
-        eprintln!("wrote {} ({} plugins{under}{objects})", path.display(), plugins.len());
+        let wrote = format!("the lock file {} ({} plugins{under}{objects})", path.display(), plugins.len());
+        crate::printer::get().status(crate::printer::Tone::Progress, "Wrote", &wrote);
     } else if let Some(operator) = role_sql {
         roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;
         let roles = Roles::with_runner(&plugins, &runner_role).map_err(Failure::Plan)?;
-        print!("{}", roles::sql::role_sql(&roles, &operator, None).render());
-    } else if args.json {
+        crate::printer::get().result(&roles::sql::role_sql(&roles, &operator, None).render());
+    } else if args.json || crate::printer::get().json() {
         let mut json = grants::json(&plugins);
         if let Some((audit, database)) = &catalog {
             json["catalog"] = audit::json(audit, &plugins, database);
         }
-        let json = serde_json::to_string_pretty(&json).map_err(|e| Failure::Plan(e.into()))?;
-        println!("{json}");
+        crate::printer::get().result_json(&json);
     } else {
-        print!("{}", grants::text(&plugins));
+        let mut text = grants::text(&plugins);
         if let Some((audit, database)) = &catalog {
-            print!("\n{}", audit::text(audit, &plugins, database));
+            text.push_str(&format!("\n{}", audit::text(audit, &plugins, database)));
         }
+        crate::printer::get().result(&text);
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub async fn report(id: i64, conn: &ConnArgs, reports: PathBuf, out: Option<Path
 pub fn inspect(args: &PluginArgs) -> Result<(), Failure> {
     let sandbox = crate::sandbox::Sandbox::new().map_err(Failure::Plan)?;
     let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
-    inspect::print(&sandbox, &plugins, args.json).map_err(Failure::Plan)
+    inspect::print(&sandbox, &plugins, args.json || crate::printer::get().json()).map_err(Failure::Plan)
 }
 
 /// `host explain`: the statements given, and those of `file` (one a line,

@@ -244,6 +244,13 @@ impl Target {
         self.link(client, |l| l.wire.clone())
     }
 
+    /// Where `client` connected, as this host dialled it (`db (10.0.0.5)
+    /// port 5432`, `socket /run/postgresql/.s.PGSQL.5432`), if this target
+    /// opened it.
+    pub fn endpoint_of(&self, client: &Client) -> Option<String> {
+        self.link(client, |l| endpoint_name(&l.endpoint))
+    }
+
     fn link<T>(&self, client: &Client, what: impl Fn(&Link) -> T) -> Option<T> {
         let links = self.links.lock().ok()?;
         links.iter().find(|l| std::ptr::eq(l.client.as_ptr(), client)).map(what)

@@ -1,14 +1,14 @@
 //! What a rehearsal shows and keeps: a line per step as it happens, the
 //! step table at the end, the verdict line, and `report.json` /
 //! `report.md` in the rehearsal's own report directory (each step's own
-//! command report lies under `steps/`).
+//! command report lies under `steps/`). It fills the typed report
+//! ([`Rehearsal`]); the report module renders it.
 
 use super::row::{Equal, Row};
 use crate::digest::{Difference, Move, Reach, Scope, State};
 use crate::error::Failure;
+use crate::report::rehearsal::{Moved, Rehearsal};
 use crate::report::Reporter;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use serde::Serialize;
 use std::sync::Arc;
 
 /// The baseline's size, as the verdict says it.
@@ -19,19 +19,6 @@ struct Baseline {
     net_relations: usize,
     net_rows: u64,
     digest: String,
-}
-
-/// A sequence a step moved, as the report keeps it.
-#[derive(Debug, Clone, Serialize)]
-struct Moved {
-    step: String,
-    sequence: String,
-    before: Option<String>,
-    after: Option<String>,
-    drawn: String,
-    left: Option<String>,
-    range: Option<String>,
-    warning: Option<String>,
 }
 
 /// The rehearsal's record.
@@ -48,25 +35,6 @@ pub struct Book {
     /// Every sequence a step moved, and the warnings among them.
     sequences: Vec<Moved>,
     warnings: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct Stored<'a> {
-    verb: &'static str,
-    outcome: &'static str,
-    message: &'a str,
-    scope: &'a [String],
-    net: &'a [String],
-    excluded: &'a [String],
-    baseline_digest: Option<&'a str>,
-    relations: Option<usize>,
-    rows: Option<u64>,
-    net_relations: Option<usize>,
-    net_rows: Option<u64>,
-    steps: &'a [Row],
-    differences: &'a [String],
-    sequences: &'a [Moved],
-    warnings: &'a [String],
 }
 
 impl Book {
@@ -156,7 +124,7 @@ impl Book {
 
     pub fn push(&mut self, row: Row) {
         let digest = row.digest.as_deref().map(|d| format!(", digest {}", &d[..12])).unwrap_or_default();
-        self.reporter.status("Step", &format!("{}: {}{digest} ({} ms)", row.step, row.outcome, row.ms));
+        self.reporter.status("Finished", &format!("step `{}`: {}{digest} ({} ms)", row.step, row.outcome, row.ms));
         self.rows.push(row);
     }
 
@@ -215,11 +183,9 @@ impl Book {
     }
 
     /// Prints the table and the verdict, writes the report; the result is
-    /// the command's, or exit 9 if only the report was lost.
+    /// the command's, or exit 9 if only the report was lost. With
+    /// `--format json` the report is also the result on stdout.
     pub fn finish(self, result: Result<(), Failure>) -> Result<(), Failure> {
-        for line in self.table().lines() {
-            self.reporter.result(line);
-        }
         let verdict = match (&result, self.baseline.as_ref()) {
             (Ok(()), Some(b)) => {
                 let failing = self.rows.iter().any(|r| r.outcome.starts_with("FAILED as injected"));
@@ -238,32 +204,35 @@ impl Book {
             (Ok(()), None) => "REHEARSAL OK".into(),
             (Err(f), _) => f.to_string(),
         };
-        for w in &self.warnings {
+        let rehearsal = Rehearsal {
+            verb: "rehearse".into(),
+            outcome: if result.is_ok() { "ok" } else { "failed" }.into(),
+            message: verdict.clone(),
+            scope: self.scope,
+            net: self.net,
+            excluded: self.excluded,
+            baseline_digest: self.baseline.as_ref().map(|b| b.digest.clone()),
+            relations: self.baseline.as_ref().map(|b| b.relations),
+            rows: self.baseline.as_ref().map(|b| b.rows),
+            net_relations: self.baseline.as_ref().map(|b| b.net_relations),
+            net_rows: self.baseline.as_ref().map(|b| b.net_rows),
+            steps: self.rows,
+            failed_step: self.failed_step,
+            differences: self.differences,
+            sequences: self.sequences,
+            warnings: self.warnings,
+        };
+        self.reporter.table_of("Rehearsal", rehearsal.table(), &[]);
+        for w in &rehearsal.warnings {
             self.reporter.result(&format!("WARNING: {w}"));
         }
         if result.is_ok() {
             self.reporter.result(&verdict);
         }
-        let stored = Stored {
-            verb: "rehearse",
-            outcome: if result.is_ok() { "ok" } else { "failed" },
-            message: &verdict,
-            scope: &self.scope,
-            net: &self.net,
-            excluded: &self.excluded,
-            baseline_digest: self.baseline.as_ref().map(|b| b.digest.as_str()),
-            relations: self.baseline.as_ref().map(|b| b.relations),
-            rows: self.baseline.as_ref().map(|b| b.rows),
-            net_relations: self.baseline.as_ref().map(|b| b.net_relations),
-            net_rows: self.baseline.as_ref().map(|b| b.net_rows),
-            steps: &self.rows,
-            differences: &self.differences,
-            sequences: &self.sequences,
-            warnings: &self.warnings,
-        };
-        let json = serde_json::to_vec_pretty(&stored).unwrap_or_default();
-        let md = self.markdown(&verdict);
-        match (self.reporter.finish_files(&[("report.json", json), ("report.md", md.into_bytes())]), result) {
+        if crate::printer::get().json() {
+            crate::printer::get().result_json(&rehearsal);
+        }
+        match (self.reporter.finish_files(&rehearsal.files()), result) {
             (Ok(_), Ok(())) => Ok(()),
             (Err(lost), Ok(())) => Err(Failure::ReportLost(format!(
                 "{verdict}; but the rehearsal's report was not written: {}",
@@ -275,89 +244,5 @@ impl Book {
             }
             (Ok(_), Err(f)) => Err(f),
         }
-    }
-
-    fn table(&self) -> String {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header(["#", "step", "outcome", "digest", "= baseline", "time"]);
-        for (i, r) in self.rows.iter().enumerate() {
-            let digest = r.digest.as_deref().map(|d| d[..12].to_string()).unwrap_or_else(|| "—".into());
-            let time = format!("{} ms", r.ms);
-            t.add_row([
-                (i + 1).to_string(),
-                r.step.clone(),
-                r.outcome.clone(),
-                digest,
-                r.equal_to_baseline.as_str().into(),
-                time,
-            ]);
-        }
-        format!("Rehearsal\n{t}")
-    }
-
-    fn markdown(&self, verdict: &str) -> String {
-        let mut md =
-            format!("# Rehearsal report — {}\n\n", if verdict.starts_with("REHEARSAL OK") { "OK" } else { "FAILED" });
-        md.push_str(&format!("Scope, exactly: {}.\n\n", crate::text::markdown(&self.scope.join("; "))));
-        md.push_str(&format!(
-            "The whole-database net (a row count and a hash per relation): every other object of the user schemas \
-             {}.\n\n",
-            crate::text::markdown(&self.net.join(", "))
-        ));
-        md.push_str("Excluded from equality:\n\n");
-        for e in &self.excluded {
-            md.push_str(&format!("- {}\n", crate::text::markdown(e)));
-        }
-        md.push_str("\n| # | step | outcome | digest | = baseline | time |\n| --- | --- | --- | --- | --- | --- |\n");
-        for (i, r) in self.rows.iter().enumerate() {
-            let digest = r.digest.as_deref().map(|d| format!("`{}`", &d[..12])).unwrap_or_else(|| "—".into());
-            md.push_str(&format!(
-                "| {} | {} | {} | {digest} | {} | {} ms |\n",
-                i + 1,
-                crate::text::markdown(&r.step),
-                crate::text::markdown(&r.outcome),
-                r.equal_to_baseline.as_str(),
-                r.ms
-            ));
-        }
-        if let Some(step) = &self.failed_step {
-            md.push_str(&format!("\nFailed at: {}\n", crate::text::markdown(step)));
-        }
-        if !self.sequences.is_empty() {
-            md.push_str("\n## Sequences moved\n\n| step | sequence | before → after | drawn | left | range |\n");
-            md.push_str("| --- | --- | --- | --- | --- | --- |\n");
-            for m in &self.sequences {
-                let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
-                md.push_str(&format!(
-                    "| {} | {} | {} → {} | {} | {} | {} |\n",
-                    crate::text::markdown(&m.step),
-                    crate::text::markdown(&m.sequence),
-                    crate::text::markdown(&or(&m.before)),
-                    crate::text::markdown(&or(&m.after)),
-                    m.drawn,
-                    or(&m.left),
-                    or(&m.range)
-                ));
-            }
-        }
-        if !self.warnings.is_empty() {
-            md.push_str("\n## Warnings\n\n");
-            for w in &self.warnings {
-                md.push_str(&format!("- **{}**\n", crate::text::markdown(w)));
-            }
-        }
-        if !self.differences.is_empty() {
-            md.push_str("\n## Differences from the baseline\n\n```\n");
-            for d in &self.differences {
-                for line in d.lines() {
-                    md.push_str(&crate::text::terminal(line).replace("```", "'''"));
-                    md.push('\n');
-                }
-            }
-            md.push_str("```\n");
-        }
-        md.push_str(&format!("\n**{}**\n", crate::text::markdown(verdict)));
-        md
     }
 }

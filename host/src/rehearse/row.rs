@@ -3,53 +3,9 @@
 
 use super::step::{Ran, Verb};
 use crate::digest::{Reach, State};
-use serde::Serialize;
 use std::time::Instant;
 
-/// Whether a step's digest equals the baseline's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Equal {
-    /// What the others are compared with.
-    Reference,
-    Yes,
-    No,
-    /// Not compared (a run: the change is meant to be there).
-    NotCompared,
-}
-
-impl Equal {
-    pub fn of(same: bool) -> Equal {
-        if same {
-            Equal::Yes
-        } else {
-            Equal::No
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Equal::Reference => "reference",
-            Equal::Yes => "yes",
-            Equal::No => "NO",
-            Equal::NotCompared => "—",
-        }
-    }
-}
-
-/// One line of the step table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub step: String,
-    pub outcome: String,
-    /// The state's digest after the step, if one was taken.
-    pub digest: Option<String>,
-    pub equal_to_baseline: Equal,
-    pub ms: u128,
-    /// The step command's output, for the steps that ran one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
-}
+pub use crate::report::rehearsal::{Equal, Step as Row};
 
 impl Row {
     /// A digest taken by the rehearsal itself.
@@ -95,16 +51,19 @@ impl Row {
 mod tests {
     use super::{Row, Verb};
     use crate::rehearse::step::Ran;
+    use crate::report::{CheckTable, Summary};
 
-    fn ran(code: i32, report: Option<serde_json::Value>) -> Ran {
+    fn ran(code: i32, report: Option<Summary>) -> Ran {
         Ran { code: Some(code), ms: 1, log: "output.log".into(), report }
     }
 
     #[test]
     fn a_run_without_a_verify_table_is_not_called_rolled_back_or_a_pass() {
-        let complete = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": null}))), 0);
+        let complete = Row::ran("run", Verb::Run, &ran(0, Some(Summary::default())), 0);
         assert_eq!(complete.outcome, "COMPLETE, no verify table in its report");
-        let passed = Row::ran("run", Verb::Run, &ran(0, Some(serde_json::json!({"verify": {"rows": []}}))), 0);
+        let verify = CheckTable::new("verify", "Verify", &[], &[]);
+        let passed =
+            Row::ran("run", Verb::Run, &ran(0, Some(Summary { verify: Some(verify), ..Summary::default() })), 0);
         assert_eq!(passed.outcome, "COMPLETE, verify PASS");
         assert_eq!(Row::ran("rollback", Verb::Rollback, &ran(0, None), 0).outcome, "ROLLED BACK");
     }

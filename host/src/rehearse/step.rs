@@ -101,14 +101,14 @@ pub struct Ran {
     pub ms: u128,
     /// Everything it printed.
     pub log: PathBuf,
-    /// Its `report.json`, if it wrote one.
-    pub report: Option<serde_json::Value>,
+    /// Its `report.json`, read as the typed summary it wrote.
+    pub report: Option<crate::report::Summary>,
 }
 
 impl Ran {
     /// The verify table of a run, as its report recorded it.
-    pub fn verify(&self) -> Option<&serde_json::Value> {
-        self.report.as_ref().and_then(|r| r.get("verify")).filter(|v| !v.is_null())
+    pub fn verify(&self) -> Option<&crate::report::CheckTable> {
+        self.report.as_ref().and_then(|r| r.verify.as_ref())
     }
 
     /// The last lines the command printed, for a step that went wrong.
@@ -161,8 +161,9 @@ impl Launcher {
     }
 }
 
-/// The `report.json` the command wrote in its own directory under `dir`.
-fn report_of(dir: &Path) -> Option<serde_json::Value> {
+/// The `report.json` the command wrote in its own directory under `dir`,
+/// as the typed summary (a file that does not read as one is no report).
+fn report_of(dir: &Path) -> Option<crate::report::Summary> {
     let entries = std::fs::read_dir(dir).ok()?;
     entries
         .filter_map(|e| e.ok())

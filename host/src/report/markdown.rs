@@ -114,5 +114,17 @@ pub fn render(s: &Summary) -> String {
     for p in &s.probes {
         out.push_str(&format!("\n## {}\n\n{}", md(&p.title), md_table(p)));
     }
+    if !s.logs.is_empty() {
+        out.push_str("\n## Plugin logs\n\n| plugin | level | message |\n| --- | --- | --- |\n");
+        for l in &s.logs {
+            out.push_str(&format!("| {} | {} | {} |\n", md(&l.plugin), md(&l.level), md(&l.message)));
+        }
+        if s.logs_left_out > 0 {
+            out.push_str(&format!(
+                "\n**{} more log line(s) are left out of this report; `rollout.log` has every line.**\n",
+                s.logs_left_out
+            ));
+        }
+    }
     out
 }

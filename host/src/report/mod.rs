@@ -1,28 +1,33 @@
-//! Operator output and the published report.
+//! The rollout's story and its published report.
 //!
-//! Status lines go to stderr (cargo style, the verb right-aligned), tables
-//! and verdicts to stdout; everything also goes, timestamped, to the run's
-//! `rollout.log`. At the end, `report.json` and `report.md` are written
+//! Every line goes through the [`printer`](crate::printer) (the story on
+//! stderr, in order; the result on stdout) and also, timestamped, to the
+//! run's `rollout.log`. At the end, `report.json` and `report.md` are written
 //! beside it under `--reports/<time>-<verb>/`, ready to publish as they are.
 //! Both are a pure function of the [`Summary`], which the ledger stores when
 //! the rollout closes ([`stored`]): a report that cannot be written is never
 //! announced as written, and `host report ID` writes the same bytes again.
+//! With `--format json`, the summary is also the command's result on stdout.
 //!
 //! Plugin text is data: every line printed here goes through
 //! [`text::terminal`] (a plugin's log message through [`text::terminal_lines`],
 //! each line tagged `[plugin] level:`), every table cell too, and
 //! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
+mod logs;
 mod markdown;
+pub mod rehearsal;
 pub mod stored;
 mod tables;
 
+pub use logs::PluginLog;
 pub use stored::Lost;
-pub use tables::{status, CheckTable, MetricResult, MetricRow, TierRow};
+pub use tables::{status, CheckTable, MetricResult, MetricRow, StatusReport, TierRow};
 
 use crate::bindings::types::Level;
 use crate::ledger::Outcome;
 use crate::plan::{Plan, Plugin, Record};
+use crate::printer::{self, Tone};
 use crate::sandbox::LogSink;
 use crate::text;
 use anyhow::{Context, Result};
@@ -60,6 +65,15 @@ pub struct Summary {
     /// is written again byte for byte.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, String>,
+    /// What the plugins logged (info, warn, error), capped
+    /// ([`logs::MAX_LINES`] lines, each cut at [`logs::MESSAGE_BYTES`]).
+    /// Absent when they logged nothing, so older reports read back the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<PluginLog>,
+    /// How many more log lines the plugins wrote than the report keeps
+    /// (`rollout.log` has them all).
+    #[serde(default, skip_serializing_if = "logs::is_zero")]
+    pub logs_left_out: u64,
 }
 
 /// The printer and recorder of one host command.
@@ -273,35 +287,44 @@ impl Reporter {
         file.sync_all().map_err(|e| format!("cannot sync it to disk: {e}"))
     }
 
-    /// A progress line on stderr: `     Applied tier 1 …`.
+    /// A status line of the story: `     Applied tier 1 …`.
     pub fn status(&self, verb: &str, message: &str) {
-        let line = format!("{verb:>12} {}", text::terminal(message));
-        say(&mut std::io::stderr(), &line);
+        let line = printer::get().status(Tone::Progress, verb, message);
         self.to_log(&line);
     }
 
-    /// A result line on stdout (verdicts, PASS, the rollback line).
+    /// A status line the operator should read (shown under `--quiet` too).
+    pub fn warning(&self, verb: &str, message: &str) {
+        let line = printer::get().status(Tone::Warning, verb, message);
+        self.to_log(&line);
+    }
+
+    /// A verdict line of the story (`GATE READY`, the rollback line).
     pub fn result(&self, line: &str) {
-        let line = text::terminal(line);
-        say(&mut std::io::stdout(), &line);
+        let line = printer::get().verdict(line);
         self.to_log(&line);
     }
 
-    /// An error on stderr.
+    /// An error, its lines as lines.
     pub fn error(&self, message: &str) {
-        let line = format!("error: {}", text::terminal(message));
-        say(&mut std::io::stderr(), &line);
+        let line = printer::get().error(message);
         self.to_log(&line);
     }
 
-    /// A check table on stdout.
+    /// A check table of the story.
     pub fn table(&self, table: &CheckTable) {
-        let text = table.render();
-        say(&mut std::io::stdout(), &text);
+        let (title, t, footer) = table.parts();
+        self.table_of(&title, t, &footer);
+    }
+
+    /// Any other table of the story (a rehearsal's steps).
+    pub fn table_of(&self, title: &str, table: comfy_table::Table, footer: &[String]) {
+        let text = printer::get().table(title, table, footer);
         self.to_log(&text);
     }
 
-    /// A line a plugin logged: stderr and the log file (debug: file only).
+    /// A line a plugin logged: the story (not debug) and the log file, and
+    /// the report's log section (not debug; capped).
     pub fn plugin_log(&self, plugin: &str, level: Level, message: &str) {
         let tag = match level {
             Level::Debug => "debug",
@@ -311,13 +334,16 @@ impl Reporter {
         };
         // Every line carries the tag and none can move the cursor, so a
         // plugin cannot print, erase or overwrite host lines.
-        let plugin = text::terminal(plugin);
+        let shown_plugin = text::terminal(plugin);
         for shown in text::terminal_lines(message) {
-            let line = format!("{:>12} [{plugin}] {tag}: {shown}", "");
+            let line = format!("{:>12} [{shown_plugin}] {tag}: {shown}", "");
             if !matches!(level, Level::Debug) {
-                say(&mut std::io::stderr(), &line);
+                printer::get().detail(&line);
             }
             self.to_log(&line);
+        }
+        if !matches!(level, Level::Debug) {
+            self.edit(|s| logs::keep(s, plugin, tag, message));
         }
     }
 
@@ -326,14 +352,20 @@ impl Reporter {
     /// prints `Report <dir>`. Anything not written, or not wholly, is
     /// [`Lost`]: it says what the command itself did and how to get the
     /// report back.
+    ///
+    /// With `--format json` the summary is the command's result on stdout,
+    /// whatever the outcome.
     pub fn finish(&self, outcome: Outcome, message: &str) -> Result<Option<PathBuf>, Lost> {
         self.seal(outcome, message);
-        let Some(dir) = self.dir.clone() else {
-            return Ok(None);
-        };
         let (summary, in_ledger) = {
             let state = self.state();
             (state.summary.clone(), state.in_ledger)
+        };
+        if printer::get().json() {
+            printer::get().result_json(&summary);
+        }
+        let Some(dir) = self.dir.clone() else {
+            return Ok(None);
         };
         let failed = stored::write_files(&dir, &summary);
         match self.close(&dir, failed) {
@@ -346,9 +378,9 @@ impl Reporter {
     /// `rollout.log`, and only if everything was written prints `Report
     /// <dir>`; otherwise says what was not.
     fn close(&self, dir: &Path, mut failed: Vec<String>) -> Result<(), Vec<String>> {
-        let line = format!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
+        let message = format!("written in {}", dir.display());
         if failed.is_empty() {
-            self.to_log(&line);
+            self.to_log(&format!("{:>12} {}", "Report", text::terminal(&message)));
         }
         if let Err(e) = self.close_log() {
             failed.push(format!("rollout.log: {e}"));
@@ -356,7 +388,7 @@ impl Reporter {
         if !failed.is_empty() {
             return Err(failed);
         }
-        say(&mut std::io::stderr(), &line);
+        printer::get().status(Tone::Progress, "Report", &message);
         Ok(())
     }
 }
@@ -383,12 +415,6 @@ impl Reporter {
             .collect();
         self.close(&dir, failed).map(|()| Some(dir))
     }
-}
-
-/// Writes a line to a terminal stream; a closed pipe (`| head`) must not
-/// stop a rollout, and the log file keeps everything anyway.
-fn say(out: &mut dyn Write, line: &str) {
-    let _ = writeln!(out, "{line}");
 }
 
 impl LogSink for Reporter {

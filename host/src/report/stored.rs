@@ -176,6 +176,12 @@ mod tests {
             outcome: "failed".into(),
             message: "tier failed: \0".into(),
             roles: [("gate".to_string(), "rollout_gate".to_string())].into(),
+            logs: vec![crate::report::PluginLog {
+                plugin: "t".into(),
+                level: "warn".into(),
+                message: "two\nlines | and \0 a NUL".into(),
+            }],
+            logs_left_out: u64::MAX,
         }
     }
 

@@ -3,8 +3,9 @@
 
 use crate::bindings::types::Metric;
 use crate::ledger::{Applied, Past};
+use crate::printer::new_table;
 use crate::text;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
+use comfy_table::{Cell, Table};
 use serde::{Deserialize, Serialize};
 
 /// A check table as reported (and stored in the ledger with the report).
@@ -115,12 +116,12 @@ impl CheckTable {
         self.metrics.iter().find(|m| m.name == name).map(|m| m.actual.as_str())
     }
 
-    /// The table as the terminal shows it: every plugin-controlled cell on
-    /// one line, inert and capped ([`text::terminal_within`]).
-    pub fn render(&self) -> String {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["metric", "expected", "actual", "result"]);
+    /// The table as the printer shows it: its title, the table (every
+    /// plugin-controlled cell on one line, inert and capped:
+    /// [`text::cell`]; the printer fits it to the width), and the host's
+    /// findings under it.
+    pub fn parts(&self) -> (String, Table, Vec<String>) {
+        let mut t = new_table(&["metric", "expected", "actual", "result"]);
         for m in &self.metrics {
             t.add_row(vec![
                 Cell::new(cell(&m.name)),
@@ -129,9 +130,18 @@ impl CheckTable {
                 Cell::new(m.result.as_str()),
             ]);
         }
-        let mut out = format!("{}\n{t}", text::terminal(&self.title));
-        for p in &self.problems {
-            out.push_str(&format!("\nFAIL (host): {}", text::terminal(p)));
+        let footer = self.problems.iter().map(|p| format!("FAIL (host): {}", text::terminal(p))).collect();
+        (self.title.clone(), t, footer)
+    }
+
+    /// The table as text at the default width (tests, and wherever no
+    /// printer is involved).
+    pub fn render(&self) -> String {
+        let (title, mut t, footer) = self.parts();
+        t.set_width(crate::printer::DEFAULT_WIDTH);
+        let mut out = format!("{}\n{t}", text::terminal(&title));
+        for line in footer {
+            out.push_str(&format!("\n{line}"));
         }
         out
     }
@@ -206,34 +216,60 @@ pub struct TierRow {
     pub changed: Vec<crate::audit::Changed>,
 }
 
-/// `host status`: the applied tiers and the latest rollouts, as text.
-pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
-    let mut out = format!("Database `{}`: {} tier(s) applied\n", text::terminal(database), applied.len());
-    if !applied.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["tier", "plugin", "applied at", "by", "approval", "rollout", "sha256"]);
-        for a in applied {
+/// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as
+/// the status table shows it (the JSON keeps it whole).
+fn to_the_second(at: &str) -> &str {
+    at.split_once('.').map_or(at, |(second, _)| second)
+}
+
+/// `host status`'s result: what the ledger shows applied, the latest
+/// rollouts, and what this command settled or could not settle.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub database: String,
+    pub applied: Vec<Applied>,
+    pub history: Vec<Past>,
+    /// Rollouts this command found still marked running with no host
+    /// holding the lock, recorded as abandoned: `rollout N: what the ledger
+    /// shows of it`.
+    pub settled: Vec<String>,
+    /// Rollouts still marked running whose transaction is still open.
+    pub not_settled: Option<String>,
+}
+
+/// `host status` as the printer shows it: each part a title, a table (fit
+/// to the width by the printer) and lines under it.
+pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
+    let mut parts = Vec::new();
+    let title = format!("Database `{}`: {} tier(s) applied", text::terminal(&r.database), r.applied.len());
+    if r.applied.is_empty() {
+        parts.push((title, None, Vec::new()));
+    } else {
+        let mut t = new_table(&["tier", "plugin", "applied at", "by", "approval", "rollout", "sha256"]);
+        for a in &r.applied {
             t.add_row(vec![
                 a.ordinal.to_string(),
                 cell(&a.plugin),
-                cell(&a.at),
+                cell(to_the_second(&a.at)),
                 cell(&a.operator),
                 cell(&a.approval_ref),
                 a.rollout_id.to_string(),
                 cell(&a.sha256.chars().take(12).collect::<String>()),
             ]);
         }
-        out.push_str(&format!("{t}\n"));
+        parts.push((title, Some(t), Vec::new()));
     }
-    if history.is_empty() {
-        out.push_str("No rollout has run here yet.\n");
-        return out;
+    let mut after: Vec<String> = r.settled.iter().map(|s| text::terminal(s)).collect();
+    after.extend(r.not_settled.iter().map(|s| format!("Not settled: {}.", text::terminal(s))));
+    if r.history.is_empty() {
+        let mut lines = vec!["No rollout has run here yet.".to_string()];
+        lines.extend(after);
+        parts.push((String::new(), None, lines));
+        return parts;
     }
-    let mut h = Table::new();
-    h.load_preset(UTF8_FULL_CONDENSED);
-    h.set_header(vec!["rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "message"]);
-    for p in history {
+    let mut h =
+        new_table(&["rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "message"]);
+    for p in &r.history {
         h.add_row(vec![
             p.id.to_string(),
             cell(&p.verb),
@@ -241,13 +277,13 @@ pub fn status(database: &str, applied: &[Applied], history: &[Past]) -> String {
             cell(&p.approval_ref),
             cell(&p.gate),
             cell(&p.outcome),
-            cell(&p.started),
-            cell(&p.ended),
+            cell(to_the_second(&p.started)),
+            cell(to_the_second(&p.ended)),
             text::cell(&p.message, 80),
         ]);
     }
-    out.push_str(&format!("Latest rollouts:\n{h}\n"));
-    out
+    parts.push(("Latest rollouts:".to_string(), Some(h), after));
+    parts
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger;
+use crate::printer::Tone;
 use crate::quote::ident;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -51,9 +52,10 @@ pub async fn apply(target: &Target, roles: &Roles, operator: Option<&str>) -> Re
         }
     }
     client.batch_execute("COMMIT").await?;
-    print!("{}", script.render());
+    let printer = crate::printer::get();
+    printer.result(&script.render());
     let n = script.statements().count();
-    eprintln!("     Applied {n} statements in one transaction (printed above)");
+    printer.status(Tone::Progress, "Applied", &format!("{n} statements in one transaction (printed on stdout)"));
     let findings = proof::prove(&client, roles, Scope { operator: &operator, before_gate: true }).await?;
     verdict(roles, &findings)
 }
@@ -115,21 +117,23 @@ async fn derive(client: &Client, roles: &Roles) -> Result<Derived, Failure> {
 /// fixes it (exit 2).
 fn verdict(roles: &Roles, findings: &[Finding]) -> Result<(), Failure> {
     if findings.is_empty() {
-        eprintln!(
-            "      Proven {} restricted roles hold exactly their plugins' grants; the runner {} holds nothing and is a member of no role",
+        let proven = format!(
+            "{} restricted roles hold exactly their plugins' grants; the runner {} holds nothing and is a member \
+             of no role",
             roles.plugins.len(),
             ident(&roles.runner)
         );
+        crate::printer::get().status(Tone::Progress, "Proven", &proven);
         return Ok(());
     }
     let (problems, fix) = proof::message(findings);
+    let printer = crate::printer::get();
     for p in &problems {
-        eprintln!("        Role {}", crate::text::terminal(p));
+        printer.status(Tone::Warning, "Role", p);
     }
-    println!("-- The SQL that fixes it (as a superuser, or the owner of the roles and objects):");
-    for s in &fix {
-        println!("{s}");
-    }
+    let mut sql = vec!["-- The SQL that fixes it (as a superuser, or the owner of the roles and objects):".to_string()];
+    sql.extend(fix.iter().cloned());
+    printer.result(&sql.join("\n"));
     Err(Failure::Roles(format!(
         "{} problem(s) with the plan's restricted roles or the role wall (first: {}: {}); the SQL above fixes them",
         problems.len(),

@@ -206,11 +206,7 @@ pub(super) fn outcome(
             )))
         }
         Err(CallError::Stopped(stop)) => return Err(fail(format!("stopped by the host: {stop}"))),
-        Err(e) => {
-            let earlier =
-                stats.errors.first().map(|f| format!(" (first SQL error or refusal: {f})")).unwrap_or_default();
-            return Err(fail(format!("{e}{earlier}")));
-        }
+        Err(e) => return Err(fail(with_first_error(&e.to_string(), stats.errors.first()))),
     };
     if let Some(first) = stats.errors.first() {
         let more = stats.errors.len() - 1;
@@ -218,4 +214,37 @@ pub(super) fn outcome(
         return Err(fail(format!("{first}{more}; an SQL error fails the tier even when the plugin ignores it")));
     }
     Ok(metrics)
+}
+
+/// A plugin's error, and the first SQL error or refusal of its call said
+/// once: when the plugin's text already quotes that error's message (it
+/// passed the error on), only where it happened is added.
+fn with_first_error(said: &str, first: Option<&String>) -> String {
+    let Some(first) = first else {
+        return said.to_string();
+    };
+    // `refused `stmt`: why` / `SQL error X in `stmt`: message`.
+    match first.split_once("`: ") {
+        Some((at, why)) if said.contains(why) => format!("{said} ({at}`)"),
+        _ if said.contains(first.as_str()) => said.to_string(),
+        _ => format!("{said} (first SQL error or refusal: {first})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_first_error;
+
+    #[test]
+    fn a_refusal_the_plugin_passed_on_is_said_once() {
+        let first = "refused `DELETE FROM t`: no grant allows DELETE on public.t".to_string();
+        let said = "plugin error: SQL error RL000: no grant allows DELETE on public.t";
+        let shown = with_first_error(said, Some(&first));
+        assert_eq!(shown.matches("no grant allows DELETE on public.t").count(), 1, "{shown}");
+        assert!(shown.ends_with("(refused `DELETE FROM t`)"), "{shown}");
+        // A plugin that said something else keeps the refusal in full.
+        let other = with_first_error("plugin error: gave up", Some(&first));
+        assert_eq!(other, format!("plugin error: gave up (first SQL error or refusal: {first})"));
+        assert_eq!(with_first_error("plugin error: x", None), "plugin error: x");
+    }
 }

@@ -40,7 +40,9 @@ impl Control {
         let database = db::current_database(&client).await.map_err(Failure::Database)?;
         reporter.set_database(&database);
         guard_database(&database, plan)?;
-        reporter.status("Connected", &format!("to database `{database}` as {}", ctx.operator()));
+        let session = db::connection(&client).await.map_err(Failure::Database)?;
+        let target = ctx.connections().target();
+        reporter.status("Connected", &session.describe(&database, target.endpoint_of(&client), &target.settings().tls));
         Ok(Control { client, reporter, operator: ctx.operator().to_string() })
     }
 
@@ -53,7 +55,7 @@ impl Control {
     pub async fn take_lock(&self) -> Result<(), Failure> {
         match db::try_rollout_lock(&self.client).await.map_err(Failure::Database)? {
             Ok(()) => {
-                self.reporter.status("Locked", "rollout lock taken (released when this command ends)");
+                self.reporter.status("Locked", "out other rollouts of this database until this command ends");
                 Ok(())
             }
             Err(holder) => Err(Failure::LockHeld(holder)),

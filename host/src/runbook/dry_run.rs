@@ -49,7 +49,7 @@ pub(super) async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     } else {
         format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; "))
     };
-    ctx.reporter().status("Rolled back", NOTHING_WAS);
+    ctx.reporter().status("Rolled back", "the dry run's transaction: nothing was committed");
     for line in &kept {
         ctx.reporter().status("Not undone", line);
     }

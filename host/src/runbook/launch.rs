@@ -32,7 +32,7 @@ pub async fn launch(verb: Verb, args: &RunArgs, step: RehearsalStep) -> Result<(
         (Ok(_), result) => result,
         (Err(lost), Ok(())) => Err(Failure::ReportLost(lost.to_string())),
         (Err(lost), Err(failure)) => {
-            eprintln!("error: {}", crate::text::terminal(&lost.to_string()));
+            crate::printer::get().error(&lost.to_string());
             Err(failure)
         }
     }
@@ -51,10 +51,11 @@ async fn prepared(verb: Verb, args: &RunArgs, step: RehearsalStep, reporter: Arc
         Verb::Rollback { .. } => Calls::Rollback,
     };
     let plan = Plan::load(&sandbox, &args.plan.tiers, args.plan.data_dir.as_deref(), calls).map_err(Failure::Plan)?;
+    plan.refuse_unknown_params(&args.plan.param_map()).map_err(Failure::Params)?;
     for (plugin, (key, object, why)) in
         plan.all().flat_map(|p| grants::warnings(&p.manifest).into_iter().map(move |w| (p, w)))
     {
-        reporter.status("Warning", &format!("{} holds the acknowledged grant {key} {object}: {why}", plugin.label()));
+        reporter.warning("Warning", &format!("{} holds the acknowledged grant {key} {object}: {why}", plugin.label()));
     }
     let mut under_roles = args.plan.roles;
     let mut reviewed = None;

@@ -30,7 +30,7 @@ pub(super) async fn prologue(ctx: &Context, plan: &Plan, verb: Verb) -> Result<O
     }
     ctx.record_plan(plan);
     if verb == Verb::DryRun {
-        ctx.reporter().status("Dry run", NOTHING_WILL);
+        ctx.reporter().status("Previewing", &format!("the run: {NOTHING_WILL}"));
     }
     let name = verb.ledger_name();
     let control = Control::open(ctx, name, plan).await?;

@@ -7,8 +7,8 @@ use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, Stored};
+use crate::printer::Tone;
 use crate::report::stored;
-use crate::text;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
@@ -68,8 +68,9 @@ pub async fn report(target: &Target, id: i64, to: &Destination) -> Result<(), Fa
         )));
     }
     let what = format!("rollout {id} ({}, {}) of database `{}`", summary.verb, summary.outcome, summary.database);
-    eprintln!("{:>12} {}", "Read", text::terminal(&format!("{what} from the ledger")));
-    eprintln!("{:>12} {}", "Report", text::terminal(&dir.display().to_string()));
+    let printer = crate::printer::get();
+    printer.status(Tone::Progress, "Read", &format!("{what} from the ledger"));
+    printer.status(Tone::Progress, "Report", &format!("written in {}", dir.display()));
     Ok(())
 }
 

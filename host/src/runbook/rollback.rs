@@ -143,6 +143,7 @@ impl Undo<'_> {
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
+        let mut undone = Vec::new();
         for tier in self.todo {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("stopped before rolling back {}", tier.label())));
@@ -164,8 +165,8 @@ impl Undo<'_> {
                 rows.push(row);
                 return Err(f);
             }
-            let line = format!("{}; kept only once every check passes", done(tier, ms, &record.stats));
-            ctx.reporter().status("Undone", &line);
+            // Said once it is committed: until then every later check can still undo it.
+            undone.push(done(tier, ms, &record.stats));
             rows.push(row);
             same_transaction(client, &before, &tier.label()).await?;
         }
@@ -196,7 +197,11 @@ impl Undo<'_> {
                     event: TierEvent::RolledBack,
                 };
                 commit(ctx, client, self.control, "the rollback", mark).await?;
-                ctx.reporter().status("Committed", &format!("the rollback of {} tier(s), proven", self.todo.len()));
+                let n = self.todo.len();
+                ctx.reporter().status("Committed", &format!("the rollback of {n} tier(s), every check passed"));
+                for line in &undone {
+                    ctx.reporter().status("Rolled back", line);
+                }
             }
             None => db::rollback(client).await,
         }

@@ -45,20 +45,30 @@ async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
             db::release_rollout_lock(client).await.map_err(Failure::Database)?;
         }
     }
-    let settled = stale.settled;
+    let settled = stale
+        .settled
+        .iter()
+        .map(|s| {
+            format!(
+                "Settled rollout {}: it was still marked running, but no host held the rollout lock, so its host \
+                 stopped without closing it (killed, crashed, cut off, or a COMMIT whose answer was lost); recorded \
+                 as abandoned. {}.",
+                s.id,
+                s.describe()
+            )
+        })
+        .collect();
+    let not_settled = (!stale.busy.is_empty()).then(|| super::busy_message(&stale.busy));
     let applied = ledger::applied(client).await?;
     let history = ledger::history(client, limit).await?;
-    print!("{}", report::status(&database, &applied, &history));
-    for s in &settled {
-        println!(
-            "Settled rollout {}: it was still marked running, but no host held the rollout lock, so its host stopped \
-             without closing it (killed, crashed, cut off, or a COMMIT whose answer was lost); recorded as abandoned. {}.",
-            s.id,
-            crate::text::terminal(&s.describe())
-        );
-    }
-    if !stale.busy.is_empty() {
-        println!("Not settled: {}.", super::busy_message(&stale.busy));
+    let status = report::StatusReport { database, applied, history, settled, not_settled };
+    let printer = crate::printer::get();
+    if printer.json() {
+        printer.result_json(&status);
+    } else {
+        for (title, table, lines) in report::status(&status) {
+            printer.result_table(&title, table, &lines);
+        }
     }
     Ok(())
 }

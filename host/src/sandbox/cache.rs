@@ -118,7 +118,8 @@ impl CompileCache {
 
     fn warn(&self, message: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!("warning: {}; plugins are compiled afresh", crate::text::terminal(message));
+            let message = format!("{message}; plugins are compiled afresh");
+            crate::printer::get().status(crate::printer::Tone::Warning, "Warning", &message);
         }
     }
 }
