@@ -40,7 +40,7 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn warnings(out: &Output) -> usize {
-    stderr(out).lines().filter(|l| l.starts_with("warning:")).count()
+    stderr(out).lines().filter(|l| l.trim_start().starts_with("Warning ")).count()
 }
 
 #[test]

@@ -363,7 +363,7 @@ insert = ["public.items"]"#,
     let mut a = vec!["grants"];
     a.extend(f.plan.iter().map(String::as_str));
     let offline = c.host(&a);
-    offline.expect_code(0).expect("note: the catalog audit");
+    offline.expect_code(0).expect("Note the catalog audit");
     assert!(!offline.stdout.contains("catalog audit"), "{}", offline.stdout);
     a.extend(["--database-url", url.as_str()]);
     let r = c.host(&a);
@@ -399,7 +399,7 @@ insert = ["public.items"]"#,
     let mut w = vec!["grants"];
     w.extend(f.plan.iter().map(String::as_str));
     w.extend(["--lock", lock.as_str()]);
-    c.host(&w).expect_code(0).expect("note: the catalog audit");
+    c.host(&w).expect_code(0).expect("Note the catalog audit");
     assert!(!std::fs::read_to_string(&lock).unwrap().contains("[catalog]"));
     let r = c.host(&f.args("run", false, &["--lock", &lock]));
     r.expect_code(2)
