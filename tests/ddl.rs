@@ -26,7 +26,7 @@ const CHANGE: [&str; 6] = [
     "COMMENT ON COLUMN app.finding.reviewed_at IS 'when a person reviewed it'",
 ];
 
-const READS: &str = "read = [\"app.team\", \"app.finding\"]\nupdate = [\"app.finding\"]";
+const READS: &str = "read = [\"app.team\", \"app.finding\"]\nupdate = [\"app.finding\"]\nreferences = [\"app.team\"]";
 
 fn granted() -> String {
     format!("{READS}\nalter = [\"app.finding\"]\nindex = [\"app.finding\"]")

@@ -306,6 +306,9 @@ impl Catalog {
                         out.push(to(e.to, "inheritance child", op));
                     }
                 }
+                // ALTER TABLE on a referenced table (a key's type) rebuilds
+                // the constraints of the tables referencing it.
+                Link::ForeignKey { .. } if op == Op::Alter => out.push(to(e.to, "foreign key", Op::Alter)),
                 Link::ForeignKey { on_delete, on_update } => {
                     let (event, action) = match op {
                         Op::Delete => ("DELETE", on_delete),

@@ -56,10 +56,26 @@ fn each_verb_follows_only_the_links_that_carry_it() {
             "insert" => g.insert.push(rel.into()),
             "update" => g.update.push(rel.into()),
             "delete" => g.delete.push(rel.into()),
+            "alter" => g.alter.push(rel.into()),
+            "index" => g.index.push(rel.into()),
             _ => g.drop.push(rel.into()),
         }
         paths(&reach(&c, g))
     };
+    // ALTER TABLE recurses to partitions and inheritance children, and a
+    // key's new type rebuilds the constraints of the tables referencing it;
+    // CREATE INDEX reaches partitions only.
+    assert_eq!(
+        only("alter", "s.parts"),
+        [
+            r#"s.parts → partition → s.part needs alter = ["s.part"]"#,
+            r#"s.parts → partition → s.part → foreign key → s.cascade needs alter = ["s.cascade"]"#,
+            r#"s.parts → partition → s.part → foreign key → s.nulls needs alter = ["s.nulls"]"#,
+        ]
+    );
+    assert_eq!(only("alter", "s.parent"), [r#"s.parent → inheritance child → s.child needs alter = ["s.child"]"#]);
+    assert_eq!(only("index", "s.parts"), [r#"s.parts → partition → s.part needs index = ["s.part"]"#]);
+    assert!(only("index", "s.parent").is_empty());
     assert_eq!(
         only("delete", "s.parts"),
         [

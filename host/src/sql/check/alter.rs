@@ -65,8 +65,18 @@ fn command(
             if let Some(seq) = super::ddl::column_sequence(relation, column)? {
                 walk.relation(obj(&seq)?, Op::Create)?;
             }
+            if !column.storage.is_empty() || !column.storage_name.is_empty() || !column.compression.is_empty() {
+                return refuse("ADD COLUMN … STORAGE / COMPRESSION: how a column is stored belongs to the operator");
+            }
             if column.constraints.iter().any(builds_index) {
                 target(walk, relation, Op::Index)?;
+            }
+            let mut lock = exclusive;
+            for c in column.constraints.iter().filter_map(|c| match &c.node {
+                Some(N::Constraint(c)) => Some(c),
+                _ => None,
+            }) {
+                lock = lock.max(constraint_lock(walk, table, c)?);
             }
             walk_def(walk, def)?;
             let rewrites = super::ddl::column_sequence(relation, column)?.is_some()
@@ -75,7 +85,7 @@ fn command(
                         || c.contype == ConstrType::ConstrIdentity as i32
                         || (c.contype == ConstrType::ConstrDefault as i32 && calls_a_function(&c.raw_expr)))
                 });
-            exclusive.rewriting(
+            lock.rewriting(
                 rewrites,
                 "add the column without a default that calls a function, then backfill it in batches",
             )
@@ -98,26 +108,54 @@ fn command(
             let Some(N::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return refuse("malformed ADD CONSTRAINT");
             };
-            if builds_index(cmd.def.as_deref().expect("checked above")) {
+            if cmd.def.as_deref().is_some_and(builds_index) {
                 target(walk, relation, Op::Index)?;
             }
+            let lock = constraint_lock(walk, table, c)?;
             walk_def(walk, def)?;
-            let checked = c.contype == ConstrType::ConstrCheck as i32 || c.contype == ConstrType::ConstrForeign as i32;
-            let mode = if c.contype == ConstrType::ConstrForeign as i32 {
-                LockMode::ShareRowExclusive
-            } else {
-                LockMode::AccessExclusive
-            };
-            let lock = Lock::on(table, mode);
-            match () {
-                _ if checked && c.skip_validation => lock,
-                _ if checked => lock.scanning("add it NOT VALID, then VALIDATE CONSTRAINT in a later tier"),
-                _ => lock.scanning("build the index first (CREATE UNIQUE INDEX), then ADD CONSTRAINT … USING INDEX"),
-            }
+            lock
         }
-        T::AtValidateConstraint => Lock::on(table, LockMode::ShareUpdateExclusive),
+        // A foreign key's validation reads both tables (ROW SHARE on the
+        // one it references), blocking neither's reads or writes.
+        T::AtValidateConstraint => Lock::on(table, LockMode::ShareUpdateExclusive)
+            .scanning("it blocks no read or write; it reads every row (and a foreign key's referenced rows)"),
         T::AtDropConstraint => exclusive,
         other => return refuse(refused_command(other)),
+    })
+}
+
+/// The lock a constraint added to `table` takes and the work it does; a
+/// foreign key needs the `references` grant of the table it points at (it
+/// installs triggers there and locks that table's writes until the tier
+/// commits), as PostgreSQL asks REFERENCES, not SELECT, for it.
+fn constraint_lock(walk: &mut Walk, table: &str, c: &pg_query::protobuf::Constraint) -> Result<Lock, Refusal> {
+    let foreign = c.contype == ConstrType::ConstrForeign as i32;
+    let checked = c.contype == ConstrType::ConstrCheck as i32 || foreign;
+    let builds = [ConstrType::ConstrPrimary, ConstrType::ConstrUnique, ConstrType::ConstrExclusion]
+        .iter()
+        .any(|t| *t as i32 == c.contype);
+    let mode = if foreign { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
+    let mut lock = Lock::on(table, mode);
+    if foreign {
+        let Some(pk) = c.pktable.as_ref() else { return refuse("malformed FOREIGN KEY") };
+        let referenced = format!("{}.{}", pk.schemaname, pk.relname);
+        if !walk.may_reference(&referenced) {
+            return super::refuse_grant(
+                format!(
+                    "a foreign key to {referenced} installs triggers on it and holds its writes until the tier \
+                     commits: it needs the references grant, not only read"
+                ),
+                "references",
+                &referenced,
+            );
+        }
+        lock.relation = format!("{table} and {referenced}");
+    }
+    Ok(match () {
+        _ if checked && c.skip_validation => lock,
+        _ if checked => lock.scanning("add it NOT VALID, then VALIDATE CONSTRAINT in a later tier"),
+        _ if builds => lock.scanning("build the index first (CREATE UNIQUE INDEX), then ADD CONSTRAINT … USING INDEX"),
+        _ => lock,
     })
 }
 
@@ -208,6 +246,17 @@ pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, b
     }
     if !s.options.is_empty() {
         return refuse("CREATE INDEX … WITH (…): storage parameters belong to the operator");
+    }
+    // A type's default class for gist, gin, … may come from an extension
+    // (btree_gist's for int4): its functions would run on every write.
+    let method = if s.access_method.is_empty() { "btree" } else { s.access_method.as_str() };
+    let unnamed = s.index_params.iter().any(|p| matches!(&p.node, Some(N::IndexElem(e)) if e.opclass.is_empty()));
+    if matches!(method, "gist" | "gin" | "spgist" | "brin") && unnamed {
+        return refuse(format!(
+            "CREATE INDEX … USING {method}: name each element's operator class (a built-in one, e.g. \
+             `jsonb_path_ops`); the type's default class for {method} may come from an extension, whose functions \
+             would run on every write"
+        ));
     }
     target(walk, s.relation.as_ref(), Op::Index)?;
     walk.fields(obj(body)?, &["relation", "options"])?;

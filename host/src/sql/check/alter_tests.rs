@@ -7,6 +7,7 @@ use super::*;
 fn grants() -> Grants {
     Grants {
         read: vec!["app.team".into()],
+        references: vec!["app.team".into()],
         alter: vec!["app.finding".into()],
         index: vec!["app.finding".into()],
         drop: vec!["app.finding_team_idx".into()],
@@ -52,7 +53,7 @@ fn the_changes_a_schema_change_is_made_of_pass_with_the_alter_grant() {
         "COMMENT ON COLUMN app.finding.state IS 'the review state'",
         "CREATE INDEX finding_team_idx ON app.finding (team)",
         "CREATE UNIQUE INDEX IF NOT EXISTS finding_open ON app.finding (team, lower(state)) WHERE state <> 'done'",
-        "CREATE INDEX finding_gin ON app.finding USING gin (tags)",
+        "CREATE INDEX finding_gin ON app.finding USING gin (tags jsonb_path_ops)",
         "DROP INDEX app.finding_team_idx",
     ] {
         if let Err(r) = check(sql) {
@@ -81,8 +82,9 @@ fn each_needs_the_grant_of_its_table_and_a_refusal_names_the_line() {
         ("ALTER TABLE app.finding ADD CONSTRAINT c CHECK (app.other_fn(n) > 0)", "functions"),
         (
             "ALTER TABLE app.finding ADD CONSTRAINT f FOREIGN KEY (t) REFERENCES app.secret (id)",
-            "read = [\"app.secret\"]",
+            "references = [\"app.secret\"]",
         ),
+        ("ALTER TABLE app.finding ADD COLUMN t2 text REFERENCES app.secret (id)", "references = [\"app.secret\"]"),
         ("CREATE INDEX i ON app.finding (app.other_fn(n))", "functions"),
         ("CREATE INDEX i ON app.finding (n) WHERE n > (SELECT max(x) FROM app.secret)", "app.secret"),
         ("ALTER TABLE app.finding ADD COLUMN id3 serial", "create = [\"app.finding_id3_seq\"]"),
@@ -91,6 +93,13 @@ fn each_needs_the_grant_of_its_table_and_a_refusal_names_the_line() {
         let r = refused(sql);
         assert!(r.contains(needs), "{sql}: {r}");
     }
+    // A foreign key needs references, not read: it installs triggers on
+    // the table it points at and holds that table's writes.
+    let read_only = Grants { read: vec!["app.team".into()], alter: vec!["app.finding".into()], ..Grants::default() };
+    let r = Checker::new(&read_only, false)
+        .check("ALTER TABLE app.finding ADD CONSTRAINT f FOREIGN KEY (team) REFERENCES app.team (code) NOT VALID", 0)
+        .unwrap_err();
+    assert!(r.to_string().contains("references = [\"app.team\"]"), "{r}");
     // A PRIMARY KEY builds an index: the index grant too.
     let only_alter = Grants { alter: vec!["app.finding".into()], ..Grants::default() };
     let r = Checker::new(&only_alter, false).check("ALTER TABLE app.finding ADD PRIMARY KEY (id)", 0).unwrap_err();
@@ -129,6 +138,9 @@ fn forms_that_reach_past_the_table_stay_refused_with_their_reason() {
         ("CREATE INDEX i ON app.finding (n) WITH (fillfactor = 50)", "storage parameters"),
         ("CREATE INDEX i ON app.finding (n public.my_ops)", "operator class"),
         ("CREATE INDEX i ON app.finding USING my_am (n)", "access method"),
+        ("CREATE INDEX i ON app.finding USING gist (n)", "name each element's operator class"),
+        ("ALTER TABLE app.finding ADD COLUMN c text STORAGE external", "STORAGE / COMPRESSION"),
+        ("ALTER TABLE app.finding ADD COLUMN c text COMPRESSION lz4", "STORAGE / COMPRESSION"),
         ("CREATE INDEX i ON app.finding (ctid)", "system column"),
         ("CREATE VIEW app.v AS SELECT 1", "views are not supported"),
         ("ALTER TYPE app.state ADD VALUE 'x'", "enum"),
@@ -159,6 +171,11 @@ fn each_statement_says_the_lock_it_takes_and_what_it_costs() {
     assert!(!l.holds_production_up());
     let l = lock("ALTER TABLE app.finding ADD CONSTRAINT f FOREIGN KEY (team) REFERENCES app.team (code) NOT VALID");
     assert_eq!((l.mode, l.scan), (LockMode::ShareRowExclusive, false));
+    assert_eq!(l.relation, "app.finding and app.team", "the referenced table's writes wait too");
+    let l = lock("ALTER TABLE app.finding ADD COLUMN z int DEFAULT 0 CHECK (z >= 0)");
+    assert!(l.scan, "a column's CHECK reads every row");
+    let l = lock("ALTER TABLE app.finding ADD COLUMN z text REFERENCES app.team (code)");
+    assert!(l.scan && l.relation == "app.finding and app.team", "{l:?}");
     let l = lock("ALTER TABLE app.finding ADD CONSTRAINT c CHECK (n > 0)");
     assert!(l.scan && l.safer.is_some_and(|s| s.contains("NOT VALID")), "{l:?}");
     let l = lock("CREATE INDEX i ON app.finding (n)");

@@ -85,7 +85,8 @@ impl Lock {
             rewrite: self.rewrite || other.rewrite,
             scan: self.scan || other.scan,
             safer: self.safer.or(other.safer),
-            relation: self.relation,
+            // `s.t and s.referenced` names more than `s.t`.
+            relation: if other.relation.len() > self.relation.len() { other.relation } else { self.relation },
         }
     }
 

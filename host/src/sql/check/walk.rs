@@ -276,6 +276,13 @@ impl<'c> Walk<'c> {
         self.fields(body, &[])
     }
 
+    /// Whether the plugin's grants name `relation` (`schema.name`) under
+    /// `references` (a foreign key to it installs triggers on it and locks
+    /// its writes: PostgreSQL's REFERENCES privilege, not SELECT).
+    pub(super) fn may_reference(&self, relation: &str) -> bool {
+        self.checker.grants.references.iter().any(|r| r == relation)
+    }
+
     /// A relation, read or written: schema-qualified, not temporary, and
     /// granted for `op`; an unqualified name may only read a CTE in scope.
     pub(super) fn relation(&mut self, rv: &Map<String, Value>, op: Op) -> Result<(), Refusal> {
