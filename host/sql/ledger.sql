@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS rollout_ledger.tier_event (
 CREATE OR REPLACE FUNCTION rollout_ledger.refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'rollout_ledger.tier_event is append-only';
+    RAISE EXCEPTION 'rollout_ledger.% is append-only', TG_TABLE_NAME;
 END
 $$;
 
@@ -63,3 +63,35 @@ ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS report jsonb;
 -- gate (`host run --roles`, or a lock file reviewed with roles). False for
 -- rollouts before this column: no host switched roles then.
 ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS roles boolean NOT NULL DEFAULT false;
+
+-- The steps of a tier that is not one transaction (manifest `mode`):
+-- a statement that cannot run in a transaction block (kind `concurrent`:
+-- recorded `started` before it is sent and `done` or `failed` after, with
+-- the index it builds or drops, so an interrupted build is found again), or
+-- a committed batch (kind `batch`: recorded `done` inside the batch's own
+-- transaction with the plugin's position after it, so data and checkpoint
+-- never disagree). `seq` counts 1, 2, … within a rollout's tier and phase.
+CREATE TABLE IF NOT EXISTS rollout_ledger.step (
+    id            bigserial PRIMARY KEY,
+    rollout_id    bigint NOT NULL REFERENCES rollout_ledger.rollout (id),
+    plugin        text NOT NULL,
+    ordinal       integer NOT NULL,
+    sha256        text NOT NULL,
+    phase         text NOT NULL CHECK (phase IN ('apply', 'rollback')),
+    kind          text NOT NULL CHECK (kind IN ('concurrent', 'batch')),
+    seq           integer NOT NULL,
+    state         text NOT NULL CHECK (state IN ('started', 'done', 'failed')),
+    statement     text,
+    object        text,
+    position      text,
+    rows_changed  bigint NOT NULL DEFAULT 0,
+    duration_ms   bigint NOT NULL DEFAULT 0,
+    message       text,
+    at            timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS step_by_plugin ON rollout_ledger.step (plugin, id);
+
+DROP TRIGGER IF EXISTS step_append_only ON rollout_ledger.step;
+CREATE TRIGGER step_append_only
+    BEFORE UPDATE OR DELETE ON rollout_ledger.step
+    FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();

@@ -14,10 +14,7 @@ use tokio_postgres::{Client, Error};
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
 /// The newest change ledger.sql makes is there: the ledger is current.
-const CURRENT: &str = "
-    SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL AND EXISTS
-        (SELECT 1 FROM pg_attribute
-         WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'roles' AND NOT attisdropped)";
+const CURRENT: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 /// The ledger keeps reports (an older host's may not: read-only verbs
 /// never upgrade it).
 const HAS_REPORTS: &str = "

@@ -14,10 +14,12 @@
 pub mod dangerous;
 mod grants;
 mod limits;
+mod mode;
 pub mod text;
 
 pub use grants::{grant_refusal, suggested_grant, Grants, HOST_SCHEMAS};
 pub use limits::Limits;
+pub use mode::{Batches, Mode};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +48,13 @@ pub struct Manifest {
     pub files: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Tier: how the host runs its apply and rollback (one transaction,
+    /// statements that cannot run in one, or committed batches).
+    #[serde(default, skip_serializing_if = "Mode::is_transaction")]
+    pub mode: Mode,
+    /// Tier with `mode = "batched"`: the bounds the host drives its batches within.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<Batches>,
     #[serde(default)]
     pub grants: Grants,
     /// Check plugins: metrics printed on the rollback's closing line.
@@ -152,6 +161,7 @@ impl Manifest {
         }
         self.validate_metrics()?;
         self.limits.validate()?;
+        mode::validate(self.kind, self.mode, self.batches.as_ref())?;
         Ok(())
     }
 }
@@ -286,26 +296,21 @@ impl Manifest {
             ("description".to_string(), &self.description, Rule::Prose),
         ];
         let g = &self.grants;
-        let lists: [(&str, &Vec<String>, Rule); 16] = [
+        let lists: [(&str, &Vec<String>, Rule); 6] = [
             ("databases", &self.databases, Rule::Database),
             ("files", &self.files, Rule::FileName),
             ("summary", &self.summary, Rule::MetricName),
             ("metrics", &self.metrics, Rule::MetricName),
             ("post_conditions", &self.post_conditions, Rule::MetricName),
             ("rollback_conditions", &self.rollback_conditions, Rule::MetricName),
-            ("grants.read", &g.read, Rule::Object),
-            ("grants.insert", &g.insert, Rule::Object),
-            ("grants.update", &g.update, Rule::Object),
-            ("grants.delete", &g.delete, Rule::Object),
-            ("grants.create", &g.create, Rule::Object),
-            ("grants.drop", &g.drop, Rule::Object),
-            ("grants.functions", &g.functions, Rule::Object),
-            ("grants.sequences", &g.sequences, Rule::Object),
-            ("grants.references", &g.references, Rule::Object),
-            ("grants.acknowledge", &g.acknowledge, Rule::Object),
         ];
         for (key, values, rule) in lists {
             out.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v, rule)));
+        }
+        // Every grant list, the ones added later included.
+        let grants = g.lists().into_iter().chain([("acknowledge", &g.acknowledge)]);
+        for (key, values) in grants {
+            out.extend(values.iter().enumerate().map(|(i, v)| (format!("grants.{key}[{i}]"), v, Rule::Object)));
         }
         for (name, spec) in &self.params {
             let shown = crate::text::terminal(name);

@@ -100,6 +100,8 @@ drop = ["s.dr"]
 functions = ["s.f", "pg_catalog.current_setting"]
 sequences = ["s.q"]
 references = ["s.ref"]
+alter = ["s.al"]
+index = ["s.ix"]
 acknowledge = ["pg_catalog.current_setting"]
 "#;
 
@@ -232,4 +234,30 @@ fn a_suggested_grant_always_loads_and_a_refused_one_says_why() {
     }
     assert_eq!(suggested_grant("update", "app.team").unwrap(), "update = [\"app.team\"]");
     assert!(suggested_grant("read", "rollout_ledger.rollout").unwrap_err().contains("the ledger belongs to the host"));
+}
+
+#[test]
+fn a_mode_fits_the_kind_and_batches_fit_the_mode() {
+    let tier = |extra: &str| {
+        format!(
+            "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"x\"]\n\
+             post_conditions = [\"a\"]\nrollback_conditions = [\"b\"]\n{extra}"
+        )
+    };
+    assert_eq!(Manifest::parse(&tier("")).unwrap().mode, Mode::Transaction);
+    assert_eq!(Manifest::parse(&tier("mode = \"concurrent\"")).unwrap().mode, Mode::Concurrent);
+    let batched = Manifest::parse(&tier("mode = \"batched\"\n[batches]\nsize = 500\n")).unwrap();
+    assert_eq!(batched.batches.as_ref().map(|b| b.size), Some(500));
+    for (extra, says) in [
+        ("mode = \"batched\"", "needs a `[batches]` table"),
+        ("[batches]\nsize = 5", "is for a tier with `mode = \"batched\"`"),
+        ("mode = \"batched\"\n[batches]\nsize = 50000", "min_size (100) <= size (50000) <= max_size (10000)"),
+        ("mode = \"batched\"\n[batches]\npause_ms = 99999999", "batches.pause_ms"),
+        ("mode = \"online\"", "unknown variant"),
+    ] {
+        let err = Manifest::parse(&tier(extra)).unwrap_err().to_string();
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    let gate = "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = [\"x\"]\nmetrics = [\"m\"]\nmode = \"concurrent\"";
+    assert!(Manifest::parse(gate).unwrap_err().to_string().contains("has no `mode`"));
 }

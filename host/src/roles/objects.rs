@@ -228,9 +228,8 @@ mod tests {
         }
         let ledger = without_dollar_quotes(include_str!("../../sql/ledger.sql"));
         assert!(!ledger.contains('$'), "{ledger}");
-        assert!(
-            ledger.contains("AS '\nBEGIN\n    RAISE EXCEPTION ''rollout_ledger.tier_event is append-only'';\nEND\n';")
-        );
+        assert!(ledger
+            .contains("AS '\nBEGIN\n    RAISE EXCEPTION ''rollout_ledger.% is append-only'', TG_TABLE_NAME;\nEND\n';"));
         assert_eq!(split_statements(TABLES).len(), 4);
         assert!(FUNCTIONS.iter().all(|f| f.digest().len() == 64));
     }

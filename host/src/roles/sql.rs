@@ -195,13 +195,16 @@ fn wall_membership(s: &mut Script, role: &str) {
 }
 
 /// The ledger tables and what the writer may do on each: the `applied`
-/// and `rolled_back` rows (INSERT on tier_event and its sequence) and the
+/// and `rolled_back` rows (INSERT on tier_event and its sequence), a
+/// batch's checkpoint (INSERT on step and its sequence) and the
 /// rollout row's hold (`SELECT … FOR SHARE` reads id and outcome and needs
 /// UPDATE on one column: `message`, the least of them).
 pub const WRITER_GRANTS: &[(&str, &str, &str)] = &[
     ("schema", "rollout_ledger", "USAGE"),
     ("table", "rollout_ledger.tier_event", "INSERT"),
     ("sequence", "rollout_ledger.tier_event_id_seq", "USAGE"),
+    ("table", "rollout_ledger.step", "INSERT"),
+    ("sequence", "rollout_ledger.step_id_seq", "USAGE"),
     ("column", "rollout_ledger.rollout.id", "SELECT"),
     ("column", "rollout_ledger.rollout.outcome", "SELECT"),
     ("column", "rollout_ledger.rollout.message", "UPDATE"),
