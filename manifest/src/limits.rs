@@ -23,6 +23,14 @@ pub struct Limits {
     pub statement_timeout_ms: u64,
     /// `SET LOCAL lock_timeout` of the tier's transaction.
     pub lock_timeout_ms: u64,
+    /// The lock wait of one attempt of a DDL statement (ALTER, CREATE
+    /// INDEX, …): while a DDL statement waits for its lock every later query
+    /// on the table queues behind it, so it waits briefly and retries.
+    pub ddl_lock_timeout_ms: u64,
+    /// Attempts after the first of a DDL statement whose lock wait ran out;
+    /// the waits between attempts grow, with jitter. When they are spent the
+    /// tier fails naming the sessions that held the lock.
+    pub ddl_lock_retries: u64,
     /// Lines a plugin may log in one call: its `log` messages (a message of
     /// n lines counts n) and its stdout/stderr lines together. Every line
     /// reaches the operator's terminal and `rollout.log` with its tag, so
@@ -57,6 +65,8 @@ impl Default for Limits {
             rows_changed: 100_000,
             statement_timeout_ms: 30_000,
             lock_timeout_ms: 5_000,
+            ddl_lock_timeout_ms: 200,
+            ddl_lock_retries: 10,
             log_lines: 10_000,
             log_bytes: 1024 * 1024,
             metrics: 1_000,
@@ -75,6 +85,8 @@ impl Limits {
             ("memory_mib", l.memory_mib, 1, 4096),
             ("statement_timeout_ms", l.statement_timeout_ms, 1, day),
             ("lock_timeout_ms", l.lock_timeout_ms, 1, day),
+            ("ddl_lock_timeout_ms", l.ddl_lock_timeout_ms, 1, 60_000),
+            ("ddl_lock_retries", l.ddl_lock_retries, 0, 1_000),
             ("statements", l.statements, 1, u32::MAX as u64),
             ("rows_returned", l.rows_returned, 1, u32::MAX as u64),
             ("rows_changed", l.rows_changed, 0, u32::MAX as u64),
