@@ -9,7 +9,7 @@ WASM      := wasm32-wasip2
 HOST      := target/release/host
 BINDIR    ?= $(HOME)/.cargo/bin
 
-.PHONY: setup host install tiers test-plugins demo lint test oracle bench fuzz clean
+.PHONY: setup host install tiers test-plugins examples demo lint test oracle bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,7 @@ install: host
 #
 #   tiers/<dir>/           package one-roof-<dir>  ->  tiers/<dir>.wasm
 #   tests/plugins/<dir>/   package test-<dir>      ->  tests/plugins/<dir>.wasm
+#   examples/online/plugins/<dir>/  package online-<dir>  ->  examples/online/plugins/<dir>.wasm
 #
 # The prefixes are TIER_PREFIX and TEST_PREFIX below. cargo writes each
 # component as target/wasm32-wasip2/release/<package, dashes as underscores>.wasm
@@ -40,6 +41,8 @@ TIER_PREFIX := one-roof-
 TEST_PREFIX := test-
 TIER_CRATES := $(filter-out common,$(patsubst tiers/%/Cargo.toml,%,$(wildcard tiers/*/Cargo.toml)))
 TEST_CRATES := $(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml))
+ONLINE_PREFIX := online-
+ONLINE_CRATES := $(patsubst examples/online/plugins/%/Cargo.toml,%,$(wildcard examples/online/plugins/*/Cargo.toml))
 
 # $(call build-plugins,PREFIX,DIRS,PARENT): checks each PARENT/<dir> is the
 # package PREFIX<dir>, builds them all, copies each to PARENT/<dir>.wasm.
@@ -59,6 +62,12 @@ tiers: setup
 # kind, …): tests/plugins/<dir>.wasm.
 test-plugins: setup
 	$(call build-plugins,$(TEST_PREFIX),$(TEST_CRATES),tests/plugins)
+
+# The second example plan (examples/online: a column added, backfilled, a
+# foreign key added NOT VALID then validated, an index built concurrently):
+# examples/online/plugins/<dir>.wasm.
+examples: setup
+	$(call build-plugins,$(ONLINE_PREFIX),$(ONLINE_CRATES),examples/online/plugins)
 
 # A new tier from templates/tier/: `make new-tier NAME=foo` writes tiers/foo/
 # (package one-roof-foo, built by `make tiers` to tiers/foo.wasm) and adds it
@@ -86,10 +95,10 @@ lint: setup
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	bash scripts/module-graph.sh
 
-test: lint host tiers test-plugins
+test: lint host tiers test-plugins examples
 	HOST_COMPILE_CACHE=off $(CARGO) test --release --locked -p host --lib --bins
 	$(CARGO) test --release --locked -p rollout-manifest
-	$(CARGO) test --release --locked --no-fail-fast -p host --test rollout --test grants --test tls --test truth --test output --test proof --test faults --test review --test report --test classes --test dryrun --test rehearse --test rehearse_reach --test rehearse_copy --test rehearse_yield --test cache --test roles --test wall --test rolesql --test session --test outcomes --test parity --test inert --test dangerous --test catalog --test reach --test sdk --test ddl -- --test-threads=3
+	$(CARGO) test --release --locked --no-fail-fast -p host --test rollout --test grants --test tls --test truth --test output --test proof --test faults --test review --test report --test classes --test dryrun --test rehearse --test rehearse_reach --test rehearse_copy --test rehearse_yield --test cache --test roles --test wall --test rolesql --test session --test outcomes --test parity --test inert --test dangerous --test catalog --test reach --test sdk --test ddl --test online -- --test-threads=3
 	@if [ "$$(id -u)" = 0 ]; then $(CARGO) test --release --locked -p host --test report -- --ignored; \
 	  else echo "make test: tests/report.rs's full-disk test needs root (it mounts a tmpfs); not run"; fi
 	$(CARGO) test --release --locked --no-fail-fast -p host --test hostile --test bounds --test stream --test oracle -- --nocapture
@@ -105,7 +114,7 @@ oracle: host
 
 clean:
 	$(CARGO) clean
-	rm -f tiers/*.wasm tests/plugins/*.wasm
+	rm -f tiers/*.wasm tests/plugins/*.wasm examples/online/plugins/*.wasm
 
 # The grants checker under a fixed-seed mutation fuzzer (hostile corpus,
 # spliced, repeated, nested, random bytes, huge names): no panic, no abort,
@@ -120,10 +129,12 @@ fuzz:
 # One-Roof end to end vs `psql -f bench/one-roof.sql`, `host gate` cold and
 # warm, per statement vs tokio-postgres `query_typed` and psql, then the
 # grants check vs parsing. A scratch cluster; BENCH_RUNS=n (default 5).
-bench: host tiers test-plugins
-	$(CARGO) build --release --locked -p host --example bench --example bench_check
+bench: host tiers test-plugins examples
+	$(CARGO) build --release --locked -p host --example bench --example bench_check --example bench_online
 	@dir=$$(mktemp -d /tmp/rollout-bench.XXXXXX); chmod 755 $$dir; \
 	bash scripts/scratch-pg.sh template $$dir/t >/dev/null && bash scripts/scratch-pg.sh clone $$dir/t $$dir/c >/dev/null; \
 	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench && \
-	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench_check; rc=$$?; \
+	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench_check && \
+	bash scripts/scratch-pg.sh online $$dir/online $${ONLINE_ROWS:-1000000} && \
+	ONLINE_TEMPLATE=$$dir/online target/release/examples/bench_online; rc=$$?; \
 	bash scripts/scratch-pg.sh stop $$dir/c; rm -rf $$dir; exit $$rc

@@ -4,6 +4,8 @@
 #   scratch-pg.sh stop DIR     stop and delete
 #   scratch-pg.sh template DIR a stopped cluster holding `directus` with the
 #                              One-Roof baseline, to copy per test
+#   scratch-pg.sh online DIR ROWS  a stopped cluster holding `shop` with
+#                              examples/online/setup.sql (ROWS orders)
 #   scratch-pg.sh clone TEMPLATE DIR   copy a template and start it
 #   scratch-pg.sh crash DIR    stop at once, as a crash would (-m immediate)
 #   scratch-pg.sh restart DIR  start a clone that crashed (unix socket only)
@@ -33,6 +35,14 @@ case $cmd in
     "$0" start "$dir" >/dev/null
     psql -h "$dir" -U postgres -d postgres -qc "CREATE DATABASE directus"
     psql -h "$dir" -U postgres -d directus -q -v ON_ERROR_STOP=1 -f "$(dirname "$0")/../sql/baseline.sql"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -w -m fast stop >/dev/null
+    ;;
+  online)
+    rows=${3:?rows}
+    "$0" start "$dir" >/dev/null
+    psql -h "$dir" -U postgres -d postgres -qc "CREATE DATABASE shop"
+    psql -h "$dir" -U postgres -d shop -q -v ON_ERROR_STOP=1 -v rows="$rows" \
+      -f "$(dirname "$0")/../examples/online/setup.sql"
     as_pg "$bin/pg_ctl" -D "$dir/data" -w -m fast stop >/dev/null
     ;;
   clone)
