@@ -440,6 +440,30 @@ fn plans_are_ordered_by_manifest_and_bad_plans_are_refused_before_the_database()
 }
 
 #[test]
+fn a_tier_numbered_after_verify_runs_before_it_verify_comes_last_by_kind() {
+    let c = Cluster::start("ordinals");
+    c.ratify();
+    // Tier 6 renumbered 12: past verify's 8, which keeps its number.
+    let dir = tempfile::tempdir().unwrap();
+    let t6 = std::fs::read(root().join("tiers/t6-kg-domain.wasm")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&manifest_of(&t6)).unwrap();
+    doc.insert("ordinal".into(), toml::Value::Integer(12));
+    let path = dir.path().join("t6-late.wasm");
+    std::fs::write(&path, with_manifest(&t6, &toml::to_string(&doc).unwrap())).unwrap();
+    let plan = plan_with(Some("t6-kg-domain"), &[path.to_str().unwrap()]);
+    let r = c.host(&args("run", &plan, &["--param", APR]));
+    r.expect_code(0);
+    let late = r.stderr.find("Applied tier 12 (").expect("tier 12 applied");
+    let verify = r.stderr.find("Verify").expect("verify ran");
+    assert!(late < verify, "verify ran before tier 12:\n{}", r.stderr);
+    // Two tiers on one number are still refused; a tier may share a probe's.
+    let dup = plan_with(None, &["tests/plugins/misbehave.wasm"]);
+    c.host(&args("run", &dup, &["--param", APR, "--param", "mode=ok"]))
+        .expect_code(2)
+        .expect("ordinal 4 is claimed by both tier `one-roof-containment` and tier");
+}
+
+#[test]
 fn a_lost_tier_connection_fails_the_tier_and_the_ledger_says_so() {
     let c = Cluster::start("lost");
     c.ratify();
