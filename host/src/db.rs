@@ -1,6 +1,6 @@
 //! Connections, the rollout lock, and the host-owned tier transaction.
 //!
-//! Where and how to connect (URL, environment, TLS) is [`crate::connect`].
+//! Where and how to connect (URL, environment, TLS) is [`rollout_connect`].
 //! The rollout lock is a session advisory lock on a connection of its own,
 //! taken with a try-lock (a blocking lock can deadlock with
 //! `CREATE INDEX CONCURRENTLY`). The plugins run on one work session,
@@ -11,7 +11,7 @@ use crate::manifest::Limits;
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-pub use crate::connect::Target;
+pub use rollout_connect::Target;
 
 /// Key of the session advisory lock that serialises rollouts on a database.
 pub const ROLLOUT_LOCK_KEY: i64 = 0x5449_4552; // "TIER"
@@ -36,7 +36,7 @@ pub fn why(e: &tokio_postgres::Error) -> String {
             }
             text
         }
-        None => crate::connect::chain(e),
+        None => rollout_connect::chain(e),
     }
 }
 
@@ -128,8 +128,8 @@ impl Connection {
     ///
     /// `dialled` is where the host connected (a proxy or pooler may stand
     /// between it and the server); without it, the server's own address.
-    pub fn describe(&self, database: &str, dialled: Option<String>, tls: &crate::connect::settings::Tls) -> String {
-        use crate::connect::{SslMode, Verify};
+    pub fn describe(&self, database: &str, dialled: Option<String>, tls: &rollout_connect::settings::Tls) -> String {
+        use rollout_connect::{SslMode, Verify};
         let at = dialled.unwrap_or_else(|| match (&self.address, self.port) {
             (Some(a), Some(p)) => format!("{a} port {p}"),
             (Some(a), None) => a.clone(),

@@ -4,7 +4,6 @@
 pub mod audit;
 pub mod bindings;
 pub mod cli;
-pub mod connect;
 pub mod db;
 pub mod digest;
 pub mod error;

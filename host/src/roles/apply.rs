@@ -7,12 +7,12 @@
 use super::proof::{self, Finding, Scope, DRAWS, FUNCTIONS};
 use super::sql::{role_sql, Derived};
 use super::Roles;
-use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger;
 use crate::printer::Tone;
 use crate::quote::ident;
+use rollout_connect::Target;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio_postgres::types::{ToSql, Type};

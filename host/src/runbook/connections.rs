@@ -3,9 +3,9 @@
 //! copy when a rehearsal's step runs, and registered so an interrupt can
 //! cancel whatever the host waits on.
 
-use crate::connect::{Canceller, Target};
 use crate::error::Failure;
 use crate::rehearsal_copy::{self, Identity, Refused};
+use rollout_connect::{Canceller, Target};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::Client;

@@ -49,12 +49,12 @@ impl Operator {
 }
 
 /// The operator the ledger names when none is given: `$USER`, else
-/// `$LOGNAME`, else the user the process runs as ([`crate::connect::os_user`]).
+/// `$LOGNAME`, else the user the process runs as ([`rollout_connect::os_user`]).
 pub fn operator_name() -> String {
     let from_env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
     from_env("USER")
         .or_else(|| from_env("LOGNAME"))
-        .or_else(crate::connect::os_user)
+        .or_else(rollout_connect::os_user)
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -2,9 +2,9 @@
 //! from the command line and a rehearsal's step launcher hands, serialised,
 //! to each step (`host rehearse`), so the two can never drift apart.
 
-use crate::connect::Target;
 use crate::error::Failure;
 use clap::Args;
+use rollout_connect::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

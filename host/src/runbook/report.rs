@@ -3,13 +3,13 @@
 //! only: no lock, no ledger upgrade, no plugin, no engine, so it works from
 //! any machine that can connect while a rollout runs.
 
-use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, Stored};
 use crate::printer::Tone;
 use crate::report::stored;
 use anyhow::Context as _;
+use rollout_connect::Target;
 use std::path::{Path, PathBuf};
 
 /// Where `host report` writes the two files.

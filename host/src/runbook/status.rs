@@ -6,12 +6,12 @@
 //! COMMIT whose answer was lost). Status takes the lock for a moment,
 //! records it as abandoned and says what the ledger shows it committed.
 
-use crate::connect::Target;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger;
 use crate::report;
 use crate::signal::Interrupt;
+use rollout_connect::Target;
 use std::time::Duration;
 use tokio_postgres::Client;
 

@@ -13,13 +13,13 @@ pub mod convert;
 mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
-use crate::connect::wire::Wire;
-use crate::connect::Canceller;
 use crate::manifest::{Grants, Limits};
 use crate::signal::Interrupt;
 use check::{Catalog, Checker};
 use checked::CheckCache;
 use futures_util::{pin_mut, TryStreamExt};
+use rollout_connect::wire::Wire;
+use rollout_connect::Canceller;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
@@ -124,7 +124,7 @@ impl SqlSession {
         }
     }
 
-    /// The wire under the session's connection ([`crate::connect::Target::wire`]).
+    /// The wire under the session's connection ([`rollout_connect::Target::wire`]).
     pub fn on_wire(mut self, wire: Option<Arc<Wire>>) -> Self {
         self.wire = wire;
         self
