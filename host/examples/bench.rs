@@ -216,27 +216,36 @@ async fn main() {
         a.extend(["--param".into(), APR.into()]);
         a
     };
-    // The ratified baseline, kept as a template for every timed run.
+    // The ratified baseline, with each plugin's role and the wall (`host
+    // roles apply`) for the `--roles` figure, kept as a template for every
+    // timed run.
     b.time(b.psql("directus", &["-f", "sql/ratify.sql"]));
-    b.time(b.psql("postgres", &["-c", "CREATE DATABASE one_roof_base TEMPLATE directus"]));
     let warm = b.scratch.path().join("warm-cache");
     std::fs::DirBuilder::new().mode(0o700).create(&warm).expect("warm cache");
+    let mut apply = vec!["roles", "apply"];
+    apply.extend(tiers.iter().map(String::as_str));
+    apply.extend(["--operator-role", "postgres"]);
+    b.time(b.host(&warm, &apply));
+    b.time(b.psql("postgres", &["-c", "CREATE DATABASE one_roof_base TEMPLATE directus"]));
     let run = plan_args("run");
     let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let under_roles: Vec<&str> = run.iter().copied().chain(["--roles"]).collect();
     let gate = plan_args("gate");
     let gate: Vec<&str> = gate.iter().map(String::as_str).collect();
     b.fresh_directus();
     b.time(b.host(&warm, &run)); // fills the warm cache
     eprintln!("bench: {} runs of each figure…", b.runs);
 
-    let [host_warm, host_cold, psql] = b.paired(|n| {
+    let [host_warm, host_cold, psql, host_roles] = b.paired(|n| {
         b.fresh_directus();
         let w = b.time(b.host(&warm, &run));
         b.fresh_directus();
         let c = b.time(b.host(&b.empty_cache(n), &run));
         b.fresh_directus();
         let p = b.time(b.psql("directus", &["-f", "bench/one-roof.sql"]));
-        [w, c, p]
+        b.fresh_directus();
+        let r = b.time(b.host(&warm, &under_roles));
+        [w, c, p, r]
     });
     b.fresh_directus();
     let [gate_warm, gate_cold, gate_psql] = b.paired(|n| {
@@ -291,6 +300,12 @@ async fn main() {
         ratio(&host_warm, &psql),
     );
     row("One-Roof end to end, compile cache cold", host_cold.show(s), "same".into(), ratio(&host_cold, &psql));
+    row(
+        "One-Roof end to end under `--roles` (each plugin its own role, the wall, the proof), warm",
+        host_roles.show(s),
+        format!("the same run without roles {}", host_warm.show(s)),
+        ratio(&host_roles, &host_warm),
+    );
     row(
         "`host gate`, cold (compiles the gate only)",
         gate_cold.show(s),
