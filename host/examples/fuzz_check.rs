@@ -49,6 +49,22 @@ const EXTRA: &[&str] = &[
     "SELECT string_agg(code, ','), array_agg(code), ARRAY(SELECT 1) FROM one_roof.team",
     "WITH RECURSIVE r(s, n) AS (SELECT 'x'::text, 1 UNION ALL SELECT r.s || t.code, r.n + 1 FROM r JOIN one_roof.team t ON true WHERE r.n < 3) SELECT * FROM r",
     "SELECT count(*) FROM generate_series(1, $1), generate_series(now(), now(), interval '1 h')",
+    // Issue 20: schema changes under alter, index, create and drop grants.
+    "ALTER TABLE one_roof.t ADD COLUMN c int DEFAULT 1 CHECK (c > 0), ALTER COLUMN b SET NOT NULL",
+    "ALTER TABLE one_roof.t ADD CONSTRAINT k FOREIGN KEY (a) REFERENCES one_roof.team (code) NOT VALID",
+    "ALTER TABLE one_roof.t VALIDATE CONSTRAINT k",
+    "ALTER TABLE one_roof.t ALTER COLUMN a TYPE bigint USING a::bigint, DROP COLUMN b",
+    "ALTER TABLE one_roof.t RENAME COLUMN a TO b",
+    "CREATE UNIQUE INDEX t_i ON one_roof.t (lower(b) COLLATE \"C\" DESC NULLS LAST) INCLUDE (a) WHERE a > 0",
+    "CREATE INDEX t_i ON one_roof.t USING gin (j jsonb_path_ops)",
+    "DROP INDEX one_roof.t_i",
+    "CREATE OR REPLACE VIEW one_roof.v (c) WITH (security_barrier) AS SELECT code FROM one_roof.team WHERE code <> 'x' WITH LOCAL CHECK OPTION",
+    "CREATE RECURSIVE VIEW one_roof.v (n) AS VALUES (1) UNION ALL SELECT n + 1 FROM v WHERE n < 3",
+    "DROP VIEW IF EXISTS one_roof.v",
+    "ALTER TYPE one_roof.mood ADD VALUE IF NOT EXISTS 'x' BEFORE 'y'",
+    "COMMENT ON COLUMN one_roof.t.a IS 'x'",
+    "COMMENT ON CONSTRAINT k ON one_roof.t IS NULL",
+    "COMMENT ON TYPE one_roof.mood IS 'x'",
 ];
 
 /// Fragments spliced in: keywords, operators, odd names and literals.
@@ -139,6 +155,14 @@ const FRAGMENTS: &[&str] = &[
     " || code || code ",
     " repeat(code, 1000) ",
     " ROW(ROW(ROW(code))) ",
+    " ADD COLUMN ",
+    " DROP CONSTRAINT ",
+    " NOT VALID ",
+    " CREATE VIEW one_roof.v AS ",
+    " WITH CASCADED CHECK OPTION ",
+    " ADD VALUE ",
+    " CONCURRENTLY ",
+    " security_invoker ",
 ];
 
 /// xorshift64*: small, fast, and the same sequence for the same seed.
@@ -240,7 +264,11 @@ fn main() {
     let grants = Grants {
         read: vec!["one_roof.team".into()],
         insert: vec!["one_roof.label".into()],
-        create: vec!["one_roof.t".into()],
+        create: vec!["one_roof.t".into(), "one_roof.v".into()],
+        drop: vec!["one_roof.v".into(), "one_roof.t_i".into()],
+        alter: vec!["one_roof.t".into(), "one_roof.mood".into(), "one_roof.v".into()],
+        index: vec!["one_roof.t".into()],
+        references: vec!["one_roof.team".into()],
         ..Grants::default()
     };
     let checker = Checker::new(&grants, false);

@@ -15,13 +15,15 @@ pub struct Grants {
     pub insert: Vec<String>,
     pub update: Vec<String>,
     pub delete: Vec<String>,
-    /// Tables the plugin may `CREATE TABLE`.
+    /// Tables (and views) the plugin may `CREATE TABLE` (`CREATE [OR
+    /// REPLACE] VIEW`).
     pub create: Vec<String>,
-    /// Tables the plugin may `DROP TABLE`.
+    /// Tables, views and indexes the plugin may `DROP`.
     pub drop: Vec<String>,
     /// Tables the plugin may `ALTER TABLE` (columns, defaults, NOT NULL,
-    /// constraints, a column's name) and `COMMENT ON`; PostgreSQL lets only
-    /// a table's owner do that, so the checker alone holds this line.
+    /// constraints, a column's name), enum types it may `ALTER TYPE … ADD
+    /// VALUE` to, and objects it may `COMMENT ON`; PostgreSQL lets only an
+    /// owner do that, so the checker alone holds this line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alter: Vec<String>,
     /// Tables the plugin may `CREATE INDEX` on (and add a PRIMARY KEY or

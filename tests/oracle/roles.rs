@@ -63,6 +63,20 @@ pub fn grant_sets() -> Vec<GrantSet> {
         functions: named.iter().map(|f| format!("pg_catalog.{f}")).collect(),
         ..Grants::default()
     };
+    // DDL on what the role owns (PostgreSQL lets only the owner ALTER or
+    // index): oracle.made, which it creates, and the enum oracle.mood, which
+    // role_sql hands it. A view it may create, read, comment on and drop.
+    let ddl = Grants {
+        read: list(&["oracle.r", "oracle.made", "oracle.v"]),
+        references: list(&["oracle.r"]),
+        insert: list(&["oracle.made"]),
+        update: list(&["oracle.made"]),
+        create: list(&["oracle.made", "oracle.v"]),
+        drop: list(&["oracle.made", "oracle.v", "oracle.made_i"]),
+        alter: list(&["oracle.made", "oracle.mood", "oracle.v"]),
+        index: list(&["oracle.made"]),
+        ..Grants::default()
+    };
     vec![
         GrantSet { name: "read-only", role: "oracle_read", read_only: true, grants: read_only },
         GrantSet { name: "write-no-read", role: "oracle_write", read_only: false, grants: write_only },
@@ -70,6 +84,7 @@ pub fn grant_sets() -> Vec<GrantSet> {
         GrantSet { name: "hostile", role: "oracle_hostile", read_only: false, grants: hostile },
         GrantSet { name: "one-roof", role: "oracle_one_roof", read_only: false, grants: one_roof_union() },
         GrantSet { name: "names", role: "oracle_names", read_only: false, grants: names },
+        GrantSet { name: "ddl", role: "oracle_ddl", read_only: false, grants: ddl },
     ]
 }
 
@@ -194,6 +209,17 @@ END $$;\n",
             rels = array(rels)
         ));
     }
+    // An alter grant naming an existing type: the role owns it, as only an
+    // owner may ALTER TYPE (the checker is the only wall for the line).
+    sql.push_str(&format!(
+        "DO $$ DECLARE t regtype; BEGIN
+  FOR t IN SELECT to_regtype(x) FROM unnest({alter}) x WHERE to_regtype(x) IS NOT NULL
+      AND (SELECT typtype FROM pg_type WHERE oid = to_regtype(x)) = 'e' LOOP
+    EXECUTE format('ALTER TYPE %s OWNER TO {role}', t);
+  END LOOP;
+END $$;\n",
+        alter = array(&g.alter)
+    ));
     let schemas: Vec<String> = g.create.iter().filter_map(|c| c.split('.').next().map(String::from)).collect();
     for s in schemas {
         sql.push_str(&format!("GRANT CREATE ON SCHEMA {s} TO {role};\n"));

@@ -8,6 +8,7 @@ CREATE SCHEMA oracle;
 CREATE TABLE oracle.r (id int PRIMARY KEY, a int, b text, j jsonb);
 CREATE TABLE oracle.w (id int PRIMARY KEY, a int, b text, j jsonb);
 CREATE TABLE oracle.s (id serial PRIMARY KEY, a int, b text);
+CREATE TYPE oracle.mood AS ENUM ('sad', 'ok');
 INSERT INTO oracle.r SELECT n, n % 7, 'r' || n, jsonb_build_object('n', n) FROM generate_series(1, 20) n;
 INSERT INTO oracle.w SELECT n, n % 7, 'w' || n, jsonb_build_object('n', n) FROM generate_series(1, 20) n;
 

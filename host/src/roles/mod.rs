@@ -187,9 +187,9 @@ impl Roles {
             let g = &p.manifest.grants;
             for rel in g.alter.iter().chain(&g.index).filter(|r| !g.create.contains(r)) {
                 impossible.push(format!(
-                    "{} alters or indexes {rel}, which it does not create: PostgreSQL lets only a table's owner ALTER \
-                     it or build an index on it, and making the plugin's role its owner would give it every \
-                     privilege on the table; run this plan without --roles (the checker alone holds its alter and \
+                    "{} alters or indexes {rel}, which it does not create: PostgreSQL lets only an object's owner \
+                     ALTER it (a table, an enum type) or build an index on it, and making the plugin's role its \
+                     owner would give it every privilege on it; run this plan without --roles (the checker alone holds its alter and \
                      index lines, as `host grants` shows)",
                     p.label()
                 ));

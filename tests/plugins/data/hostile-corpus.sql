@@ -595,6 +595,45 @@ SELECT x.pg_read_file FROM CAST('/etc/passwd' AS text) AS x
 SELECT t.row_to_json FROM one_roof.team t
 SELECT t.quote_literal FROM one_roof.team AS t
 
+-- ===== 22b. DDL (issue 20): every name a schema change carries is a grant =====
+-- ===== question: constraint and index names, referenced tables, functions, =====
+-- ===== operators, collations and types in defaults, checks, index expressions =====
+-- ===== and predicates, a view's query; and the forms that reach further. =====
+ALTER TABLE one_roof.team ADD COLUMN x text DEFAULT pg_read_file('/etc/passwd')
+ALTER TABLE one_roof.label ADD COLUMN x int DEFAULT 1
+ALTER TABLE one_roof.label ADD CONSTRAINT c CHECK (pg_catalog.pg_sleep(1) IS NULL) NOT VALID
+ALTER TABLE one_roof.label ADD CONSTRAINT fk FOREIGN KEY (responsibility_id) REFERENCES rollout_ledger.rollout (id) NOT VALID
+ALTER TABLE one_roof.label ALTER COLUMN text TYPE text COLLATE public.x USING lo_import('/etc/passwd')::text
+ALTER TABLE one_roof.label ALTER COLUMN text SET DEFAULT current_setting('data_directory')
+ALTER TABLE one_roof.label OWNER TO postgres
+ALTER TABLE one_roof.label SET SCHEMA public
+ALTER TABLE one_roof.label DISABLE TRIGGER ALL
+ALTER TABLE one_roof.label ATTACH PARTITION one_roof.team FOR VALUES IN (1)
+ALTER TABLE one_roof.label DROP COLUMN text CASCADE
+CREATE INDEX i ON one_roof.label ((pg_read_file('/etc/passwd')))
+CREATE INDEX i ON one_roof.label (text) WHERE dblink_exec('x', 'DROP TABLE one_roof.team') IS NULL
+CREATE INDEX i ON one_roof.label USING gist (text public.gist_trgm_ops)
+CREATE INDEX i ON one_roof.label (text COLLATE public.evil)
+CREATE INDEX CONCURRENTLY i ON one_roof.label (text)
+CREATE VIEW one_roof.v AS SELECT * FROM rollout_ledger.rollout
+CREATE VIEW one_roof.label AS SELECT pg_read_file('/etc/passwd') AS text
+CREATE OR REPLACE VIEW one_roof.v_resp_gap AS SELECT 1 AS x
+CREATE VIEW one_roof.v WITH (security_invoker) AS SELECT code FROM one_roof.team
+CREATE VIEW one_roof.v AS SELECT code, xmin FROM one_roof.team
+CREATE VIEW one_roof.v AS WITH s AS (SELECT pg_ls_dir('.') AS f) SELECT f FROM s
+CREATE VIEW one_roof.v AS SELECT t.code OPERATOR(public.===) 'a' FROM one_roof.team t
+CREATE TEMP VIEW v AS SELECT code FROM one_roof.team
+CREATE MATERIALIZED VIEW one_roof.v AS SELECT code FROM one_roof.team
+DROP VIEW one_roof.v_resp_gap CASCADE
+DROP VIEW one_roof.v_resp_gap, rollout_ledger.rollout
+ALTER TYPE one_roof.review_kind ADD VALUE 'x'
+ALTER TYPE one_roof.review_kind RENAME VALUE 'first' TO 'x'
+ALTER TYPE one_roof.review_kind OWNER TO postgres
+COMMENT ON TABLE rollout_ledger.rollout IS 'x'
+COMMENT ON FUNCTION pg_catalog.pg_read_file(text) IS 'x'
+COMMENT ON CONSTRAINT c ON rollout_ledger.rollout IS 'x'
+COMMENT ON TYPE one_roof.review_kind IS 'x'
+
 -- ===== 23. HOST CRASH: trees the walk accepts but libpg_query's deparser asserts =====
 -- ===== on; with USE_ASSERT_CHECKING (every debug build of pg_query) the whole =====
 -- ===== host process aborts (SIGABRT). Kept last so every case above is checked =====

@@ -26,7 +26,8 @@ pub(super) fn alter_table(
 ) -> Result<Lock, Refusal> {
     if s.objtype != ObjectType::ObjectTable as i32 {
         return refuse(
-            "only ALTER TABLE is allowed (not ALTER INDEX, VIEW, SEQUENCE, MATERIALIZED VIEW or FOREIGN TABLE)",
+            "only ALTER TABLE is allowed (not ALTER INDEX, VIEW, SEQUENCE, MATERIALIZED VIEW or FOREIGN TABLE); \
+             change a view with CREATE OR REPLACE VIEW",
         );
     }
     let relation = s.relation.as_ref();
@@ -267,28 +268,44 @@ pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, b
     ))
 }
 
-/// `COMMENT ON TABLE schema.table` or `COLUMN schema.table.column`,
-/// against the table's `alter` grant.
+/// `COMMENT ON` an object an `alter` grant names: `TABLE`, `VIEW` or
+/// `INDEX schema.name`, `COLUMN schema.table.column`, `CONSTRAINT c ON
+/// schema.table`, `TYPE schema.type`. Other objects (functions, schemas,
+/// roles, …) belong to the operator.
 pub(super) fn comment(walk: &mut Walk, s: &pg_query::protobuf::CommentStmt) -> Result<Lock, Refusal> {
-    let kind = ObjectType::try_from(s.objtype);
-    if !matches!(kind, Ok(ObjectType::ObjectTable | ObjectType::ObjectColumn)) {
-        return refuse("only COMMENT ON TABLE and COMMENT ON COLUMN are allowed");
+    const ONLY: &str = "only COMMENT ON TABLE, VIEW, INDEX, COLUMN, CONSTRAINT … ON and TYPE are allowed: other \
+                        objects belong to the operator";
+    use ObjectType as O;
+    let kind = ObjectType::try_from(s.objtype).unwrap_or(O::Undefined);
+    if !matches!(
+        kind,
+        O::ObjectTable | O::ObjectView | O::ObjectIndex | O::ObjectType | O::ObjectColumn | O::ObjectTabconstraint
+    ) {
+        return refuse(ONLY);
     }
-    let names = super::ddl::name_list(s.object.as_deref())?;
-    let (schema, table) = match (kind, names.as_slice()) {
-        (Ok(ObjectType::ObjectTable), [schema, table]) => (schema, table),
-        (Ok(ObjectType::ObjectColumn), [schema, table, column]) => {
+    let names = match (kind, s.object.as_deref().and_then(|o| o.node.as_ref())) {
+        (ObjectType::ObjectType, Some(N::TypeName(t))) => super::ddl::name_list_of(&t.names)?,
+        (ObjectType::ObjectType, _) => return refuse("malformed COMMENT ON TYPE"),
+        _ => super::ddl::name_list(s.object.as_deref())?,
+    };
+    let (schema, name) = match (kind, names.as_slice()) {
+        (ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectIndex, [schema, name]) => (schema, name),
+        (ObjectType::ObjectType, [schema, name]) => (schema, name),
+        (ObjectType::ObjectColumn, [schema, table, column]) => {
             system_column(column, "COMMENT ON COLUMN")?;
             (schema, table)
         }
-        (Ok(ObjectType::ObjectTable | ObjectType::ObjectColumn), _) => {
-            return refuse("COMMENT ON: name the table as schema.table (and a column as schema.table.column)")
+        (ObjectType::ObjectTabconstraint, [schema, table, _constraint]) => (schema, table),
+        _ => {
+            return refuse(
+                "COMMENT ON: name the object as schema.name (a column as schema.table.column, a constraint as \
+                 CONSTRAINT c ON schema.table)",
+            )
         }
-        _ => return refuse("only COMMENT ON TABLE and COMMENT ON COLUMN are allowed"),
     };
-    let rv = super::ddl::relation_named(schema, table);
+    let rv = super::ddl::relation_named(schema, name);
     walk.relation(obj(&rv)?, Op::Alter)?;
-    Ok(Lock::on(&format!("{schema}.{table}"), LockMode::ShareUpdateExclusive))
+    Ok(Lock::on(&format!("{schema}.{name}"), LockMode::ShareUpdateExclusive))
 }
 
 /// `ALTER TABLE schema.table RENAME COLUMN a TO b` or `RENAME CONSTRAINT`,

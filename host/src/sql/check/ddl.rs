@@ -93,26 +93,34 @@ pub(super) fn relation_named(schema: &str, name: &str) -> Value {
 /// A qualified name as the parser gives it (`List` of `String`s).
 pub(super) fn name_list(node: Option<&pg_query::protobuf::Node>) -> Result<Vec<String>, Refusal> {
     match node.and_then(|n| n.node.as_ref()) {
-        Some(N::List(l)) => l
-            .items
-            .iter()
-            .map(|i| match &i.node {
-                Some(N::String(s)) => Ok(s.sval.clone()),
-                _ => refuse("unexpected name"),
-            })
-            .collect(),
+        Some(N::List(l)) => name_list_of(&l.items),
         _ => refuse("unexpected object name"),
     }
 }
 
-/// `DROP TABLE schema.name, …` or `DROP INDEX schema.name, …` without
+/// The parts of a qualified name given as a list of `String` nodes.
+pub(super) fn name_list_of(items: &[pg_query::protobuf::Node]) -> Result<Vec<String>, Refusal> {
+    items
+        .iter()
+        .map(|i| match &i.node {
+            Some(N::String(s)) => Ok(s.sval.clone()),
+            _ => refuse("unexpected name"),
+        })
+        .collect()
+}
+
+/// `DROP TABLE schema.name, …`, `DROP VIEW …` or `DROP INDEX …` without
 /// CASCADE: the only DROPs whose every victim is named, so the drop grant
 /// naming each covers all it removes. An index's drop takes its table's
 /// strongest lock.
 pub(super) fn drop_relation(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -> Result<Option<Lock>, Refusal> {
     let index = s.remove_type == ObjectType::ObjectIndex as i32;
-    if s.remove_type != ObjectType::ObjectTable as i32 && !index {
-        return refuse("only DROP TABLE and DROP INDEX are allowed");
+    let view = s.remove_type == ObjectType::ObjectView as i32;
+    if s.remove_type != ObjectType::ObjectTable as i32 && !index && !view {
+        return refuse(
+            "only DROP TABLE, DROP VIEW and DROP INDEX are allowed: other objects (types, functions, sequences, \
+             schemas) belong to the operator",
+        );
     }
     if s.behavior == DropBehavior::DropCascade as i32 {
         return refuse("DROP … CASCADE drops objects no grant names");

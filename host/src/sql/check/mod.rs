@@ -32,10 +32,12 @@ mod bounds;
 mod catalog;
 mod constants;
 mod ddl;
+mod enums;
 mod locks;
 mod names;
 mod policy;
 mod sizes;
+mod view;
 mod walk;
 mod worker;
 
@@ -49,6 +51,8 @@ mod classes_tests;
 mod limits_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod view_tests;
 
 pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
 pub use locks::{Lock, LockMode};
@@ -145,7 +149,7 @@ statement_kinds! {
     Delete = "DeleteStmt",
     /// `CREATE TABLE` (`CREATE TABLE AS` is [`StatementKind::CreateTableAs`]).
     CreateTable = "CreateStmt",
-    /// Any `DROP`; only `DROP TABLE` and `DROP INDEX` pass the check.
+    /// Any `DROP`; only `DROP TABLE`, `DROP VIEW` and `DROP INDEX` pass the check.
     Drop = "DropStmt",
     /// `ALTER TABLE` (and `ALTER INDEX`/`VIEW`/…, which are refused).
     AlterTable = "AlterTableStmt",
@@ -153,8 +157,13 @@ statement_kinds! {
     Index = "IndexStmt",
     /// `ALTER … RENAME`; only a column's or a constraint's name passes.
     Rename = "RenameStmt",
-    /// `COMMENT ON`; only a table's or a column's comment passes.
+    /// `COMMENT ON`; only a table's, view's, index's, column's,
+    /// constraint's or type's comment passes.
     Comment = "CommentStmt",
+    /// `CREATE [OR REPLACE] VIEW`.
+    View = "ViewStmt",
+    /// `ALTER TYPE … ADD VALUE` (and `RENAME VALUE`, which is refused).
+    AlterEnum = "AlterEnumStmt",
     Transaction = "TransactionStmt",
     /// `SET`, `RESET`.
     VariableSet = "VariableSetStmt",
@@ -458,6 +467,8 @@ impl Checker {
             N::IndexStmt(s) => lock = Some(alter::create_index(walk, s, &json[&name])?),
             N::CommentStmt(s) => lock = Some(alter::comment(walk, s)?),
             N::RenameStmt(s) => lock = Some(alter::rename(walk, s)?),
+            N::ViewStmt(s) => lock = view::create_view(walk, &self.grants, s, &json[&name])?,
+            N::AlterEnumStmt(s) => enums::add_value(walk, s)?,
             _ => return refuse(format!("{kind} is not a statement kind plugins may send")),
         }
         Ok((kind, lock))

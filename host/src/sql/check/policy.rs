@@ -19,7 +19,7 @@ pub(super) const MAX_IDENT: usize = 63;
 
 /// The only statement kinds a plugin may send; every other kind is refused.
 pub(super) const ALLOWED_STATEMENTS: &[StatementKind] =
-    &[Select, Insert, Update, Delete, CreateTable, Drop, AlterTable, Index, Rename, Comment];
+    &[Select, Insert, Update, Delete, CreateTable, Drop, AlterTable, Index, Rename, Comment, View, AlterEnum];
 
 /// What gate, verify and probe plugins may send: they must not change the database.
 pub(super) const READ_ONLY_STATEMENTS: &[StatementKind] = &[Select];
@@ -41,7 +41,10 @@ pub(super) fn forbidden_reason(kind: &StatementKind) -> Option<&'static str> {
         Explain => "EXPLAIN ANALYZE executes its statement; send the statement itself",
         Merge => "MERGE is not supported by the checker; use INSERT … ON CONFLICT or UPDATE",
         Truncate => "TRUNCATE skips triggers; use DELETE with a delete grant",
-        CreateTableAs => "CREATE TABLE AS / SELECT INTO: use CREATE TABLE, then INSERT … SELECT",
+        CreateTableAs => {
+            "CREATE TABLE AS / SELECT INTO / CREATE MATERIALIZED VIEW: use CREATE TABLE, then INSERT … SELECT (or a \
+             plain CREATE VIEW)"
+        }
         Load => "LOAD loads server code",
         AlterSystem | CreateRole | AlterRole | DropRole | Grant | GrantRole => {
             "roles and privileges belong to the operator"
@@ -55,14 +58,20 @@ pub(super) fn forbidden_reason(kind: &StatementKind) -> Option<&'static str> {
 pub(super) fn unsupported_reason(kind: &StatementKind) -> Option<&'static str> {
     let Other(name) = kind else { return None };
     Some(match name.as_str() {
-        "ViewStmt" => "views are not supported yet: read the tables in the tier's own statements",
         "AlterObjectSchemaStmt" => "moving an object to another schema changes what the grants name",
         "AlterOwnerStmt" => "owners belong to the operator",
         "CreateTrigStmt" | "CreateFunctionStmt" | "CreateEventTrigStmt" => {
             "it creates code the host cannot check; the catalog audit refuses code the review did not see"
         }
         "ReindexStmt" | "ClusterStmt" | "VacuumStmt" => "maintenance belongs to the operator",
-        "AlterEnumStmt" => "enum values are not supported yet: store the value in a text column with a CHECK",
+        "CreateEnumStmt" | "CompositeTypeStmt" | "DefineStmt" | "CreateDomainStmt" | "AlterDomainStmt"
+        | "AlterTypeStmt" | "CreateRangeStmt" => {
+            "types, domains, operators and aggregates belong to the operator (a type's functions run on every \
+             use); an existing enum may grow with ALTER TYPE … ADD VALUE under an alter grant naming it"
+        }
+        "RuleStmt" => "a rule rewrites other statements, code the host cannot check",
+        "RefreshMatViewStmt" => "materialized views belong to the operator; use a plain view (CREATE VIEW)",
+        "CreateStatsStmt" | "AlterStatsStmt" => "planner statistics belong to the operator",
         "CreateSeqStmt" | "AlterSeqStmt" => "use a serial or identity column of a table the tier creates",
         "CreateSchemaStmt" | "CreateExtensionStmt" | "CreatePolicyStmt" | "AlterPolicyStmt" => {
             "schemas, extensions and policies belong to the operator"

@@ -174,7 +174,9 @@ fn statement_kind_refusals_are_worded_as_before() {
     assert_eq!(refusal("LISTEN x", true), "ListenStmt is never allowed: LISTEN/NOTIFY outlive the transaction");
     assert_eq!(
         refusal("CREATE DOMAIN app.d AS int", false),
-        "CreateDomainStmt is not a statement kind plugins may send"
+        "CreateDomainStmt is not a statement kind plugins may send: types, domains, operators and aggregates belong \
+         to the operator (a type's functions run on every use); an existing enum may grow with ALTER TYPE … ADD \
+         VALUE under an alter grant naming it"
     );
     assert_eq!(
         refusal("CREATE SCHEMA x", true),
@@ -188,7 +190,11 @@ fn statement_kind_refusals_are_worded_as_before() {
         refusal("WITH d AS (DELETE FROM app.label RETURNING *) SELECT * FROM d", false),
         "a data-modifying statement (DeleteStmt) inside WITH is not allowed"
     );
-    assert_eq!(refusal("DROP VIEW app.v", false), "only DROP TABLE and DROP INDEX are allowed");
+    assert_eq!(
+        refusal("DROP SEQUENCE app.s", false),
+        "only DROP TABLE, DROP VIEW and DROP INDEX are allowed: other objects (types, functions, sequences, schemas) \
+         belong to the operator"
+    );
 }
 
 /// The checker's answer for `sql` under `g`: `Ok` or the refusal's text.
