@@ -106,7 +106,8 @@ impl Calls {
             )
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
-            .with_catalog(catalog),
+            .with_catalog(catalog)
+            .on_lock_wait(waiting(self.reporter.clone())),
         ))
     }
 
@@ -247,4 +248,9 @@ mod tests {
         assert_eq!(other, format!("plugin error: gave up (first SQL error or refusal: {first})"));
         assert_eq!(with_first_error("plugin error: x", None), "plugin error: x");
     }
+}
+
+/// A DDL statement's retry, as a status line: `Waiting  lock on s.t held by pid 123 (app), retry 3/10 in 400 ms`.
+fn waiting(reporter: Arc<Reporter>) -> crate::sql::OnWait {
+    Arc::new(move |line: &str| reporter.warning("Waiting", line))
 }
