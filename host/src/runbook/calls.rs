@@ -232,6 +232,11 @@ fn with_first_error(said: &str, first: Option<&String>) -> String {
     }
 }
 
+/// A DDL statement's retry, as a status line: `Waiting  lock on s.t held by pid 123 (app), retry 3/10 in 400 ms`.
+fn waiting(reporter: Arc<Reporter>) -> crate::sql::OnWait {
+    Arc::new(move |line: &str| reporter.warning("Waiting", line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_first_error;
@@ -248,9 +253,4 @@ mod tests {
         assert_eq!(other, format!("plugin error: gave up (first SQL error or refusal: {first})"));
         assert_eq!(with_first_error("plugin error: x", None), "plugin error: x");
     }
-}
-
-/// A DDL statement's retry, as a status line: `Waiting  lock on s.t held by pid 123 (app), retry 3/10 in 400 ms`.
-fn waiting(reporter: Arc<Reporter>) -> crate::sql::OnWait {
-    Arc::new(move |line: &str| reporter.warning("Waiting", line))
 }
