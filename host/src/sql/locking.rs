@@ -111,7 +111,7 @@ impl Blocker {
             self.state,
             self.query_start,
             self.holding_ms,
-            self.mode,
+            mode_name(&self.mode),
             self.relation,
             one_line(&self.query)
         )
