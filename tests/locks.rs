@@ -41,15 +41,29 @@ struct Plan {
 
 impl Plan {
     fn new(statements: &[&str], limits: &str) -> Plan {
+        Plan::granting(statements, "", limits)
+    }
+
+    /// With `grants` (lines of its `[grants]` table) added to the fixture's.
+    fn granting(statements: &[&str], grants: &str, limits: &str) -> Plan {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
         std::fs::write(dir.path().join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
         let locker = std::fs::read(root().join("tests/plugins/locker.wasm")).expect("make test-plugins");
         let manifest = manifest_of(&locker);
         let (head, _) = manifest.split_once("[limits]").expect("the fixture has limits");
+        // A `read` line of the case's replaces the fixture's.
+        let head: String = head
+            .lines()
+            .filter(|l| !(l.starts_with("read =") && grants.contains("read =")))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let tier = dir.path().join("locker.wasm");
-        std::fs::write(&tier, with_manifest(&locker, &format!("{head}[limits]\nstatements = 100\n{limits}\n")))
-            .unwrap();
+        std::fs::write(
+            &tier,
+            with_manifest(&locker, &format!("{}\n{grants}\n\n[limits]\nstatements = 100\n{limits}\n", head.trim_end())),
+        )
+        .unwrap();
         let verdict = std::fs::read(root().join("tests/plugins/verdict.wasm")).expect("make test-plugins");
         let verify = dir.path().join("verify.wasm");
         std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
@@ -230,4 +244,56 @@ fn the_footprint_says_the_mode_each_change_took_and_whether_it_rewrote() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("lock footprint, measured on the server (0 lock-wait retries)"), "{md}");
     assert!(md.contains(r"| one\_roof.drift\_finding | table | ACCESS EXCLUSIVE |"), "{md}");
+}
+
+#[test]
+fn explain_flags_each_statement_that_locks_out_reads_or_rewrites_with_the_safer_form() {
+    let plan = Plan::granting(&[], "read = [\"one_roof.drift_finding\", \"one_roof.team\"]\nreferences = [\"one_roof.team\"]\nfunctions = [\"pg_catalog.clock_timestamp\"]", "");
+    let explain = |sql: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_host"))
+            .current_dir(root())
+            .args(["explain", &plan.plan[1], "--data-dir"])
+            .arg(plan.dir.path().join("data"))
+            .arg(sql)
+            .env("HOST_COMPILE_CACHE", compile_cache())
+            .output()
+            .unwrap();
+        let r = Run::from(out);
+        r.expect_code(0);
+        r
+    };
+    let cases = [
+        (
+            "ALTER TABLE one_roof.drift_finding ADD COLUMN seen timestamptz DEFAULT clock_timestamp()",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, rewrites the table",
+            "safer: add the column without a default that calls a function, then backfill it in batches",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ALTER COLUMN subject SET NOT NULL",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, reads every row under it",
+            "safer: ADD CONSTRAINT … CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later tier",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ALTER COLUMN id TYPE numeric",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, rewrites the table",
+            "safer: add a column of the new type, backfill it in batches",
+        ),
+        (
+            "CREATE INDEX drift_finding_subject ON one_roof.drift_finding (subject)",
+            "SHARE lock on one_roof.drift_finding, reads every row under it",
+            "safer: CREATE INDEX CONCURRENTLY, which blocks no write, in a tier of its own with mode = \"concurrent\"",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ADD CONSTRAINT f FOREIGN KEY (subject) REFERENCES one_roof.team (code)",
+            "SHARE ROW EXCLUSIVE lock on one_roof.drift_finding and one_roof.team, reads every row under it",
+            "safer: add it NOT VALID, then VALIDATE CONSTRAINT in a later tier",
+        ),
+    ];
+    for (sql, lock, safer) in cases {
+        explain(sql).expect(&format!("LOCK {lock}")).expect(safer);
+    }
+    // Adding a column without a default takes the lock but rewrites nothing.
+    let plain = explain("ALTER TABLE one_roof.drift_finding ADD COLUMN seen timestamptz");
+    plain.expect("LOCK ACCESS EXCLUSIVE lock on one_roof.drift_finding: every read and write on it waits");
+    assert!(!plain.stdout.contains("rewrites"), "{}", plain.stdout);
 }
