@@ -104,6 +104,9 @@ pub fn render(s: &Summary) -> String {
             ));
         }
     }
+    for t in s.tiers.iter().filter(|t| !t.footprint.is_empty() || t.lock_retries > 0) {
+        out.push_str(&super::footprint::markdown(t.ordinal, &t.plugin, t.lock_retries, &t.footprint));
+    }
     for table in s.tiers.iter().filter_map(|t| t.conditions.as_ref()) {
         let verdict = if table.passed { "PASS" } else { "FAIL" };
         out.push_str(&format!("\n### {} — {verdict}\n\n{}", md(&table.title), md_table(table)));

@@ -14,6 +14,7 @@
 //! each line tagged `[plugin] level:`), every table cell too, and
 //! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
+pub mod footprint;
 mod logs;
 mod markdown;
 pub mod rehearsal;

@@ -214,6 +214,13 @@ pub struct TierRow {
     /// run's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<crate::audit::Changed>,
+    /// Its DDL attempts whose short lock wait ran out and were retried.
+    #[serde(default)]
+    pub lock_retries: u64,
+    /// The locks its transaction took, measured on the server
+    /// ([`super::footprint`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub footprint: Vec<super::footprint::LockHeld>,
 }
 
 /// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as

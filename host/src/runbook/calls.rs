@@ -106,7 +106,8 @@ impl Calls {
             )
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
-            .with_catalog(catalog),
+            .with_catalog(catalog)
+            .on_lock_wait(waiting(self.reporter.clone())),
         ))
     }
 
@@ -229,6 +230,11 @@ fn with_first_error(said: &str, first: Option<&String>) -> String {
         _ if said.contains(first.as_str()) => said.to_string(),
         _ => format!("{said} (first SQL error or refusal: {first})"),
     }
+}
+
+/// A DDL statement's retry, as a status line: `Waiting  lock on s.t held by pid 123 (app), retry 3/10 in 400 ms`.
+fn waiting(reporter: Arc<Reporter>) -> crate::sql::OnWait {
+    Arc::new(move |line: &str| reporter.warning("Waiting", line))
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 use super::checks::{self, RolloutRow, Within};
 use super::context::Context;
 use super::control::Control;
+use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{from_baseline, prologue, start_rollout};
-use super::tier::{apply_and_check, done, tier_row, TierRecord};
+use super::tier::{apply_and_check, done, locked, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::audit::Changed;
 use crate::db;
@@ -110,7 +111,7 @@ async fn steps(
         if ctx.interrupt().is_set() {
             return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
-        tier_in(ctx, plan, tier, client, before).await?;
+        tier_in(ctx, plan, tier, client, control, before).await?;
     }
     checks::verify_and_probes(ctx, plan, Within::Open(client), None).await
 }
@@ -122,18 +123,23 @@ async fn tier_in(
     plan: &Plan,
     tier: &Plugin,
     client: &Arc<Client>,
+    control: &Control,
     before: &db::Identity,
 ) -> Result<(), Failure> {
     let started = Instant::now();
     ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
-    let (record, failure) = match apply_and_check(ctx, plan, tier, client, before).await {
+    let mut footprint = Footprint::start(control, tier, client, true).await;
+    let (mut record, failure) = match apply_and_check(ctx, plan, tier, client, before).await {
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };
+    footprint.before_commit(client).await;
+    record.footprint = footprint.end(&record.stats).await;
     if let Some(table) = &record.conditions {
         ctx.reporter().table(table);
     }
+    locked(ctx, &record);
     show(ctx, tier, started, &record, failure.as_ref());
     failure.map_or(Ok(()), Err)
 }

@@ -18,6 +18,7 @@ mod connections;
 mod context;
 mod control;
 mod dry_run;
+mod footprint;
 mod interrupt;
 mod launch;
 mod options;

@@ -7,12 +7,14 @@ use super::calls::outcome;
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
+use super::footprint::Footprint;
 use super::work::WorkSession;
 use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, TierEvent};
 use crate::plan::{Plan, Plugin};
+use crate::report::footprint::LockHeld;
 use crate::report::{CheckTable, TierRow};
 use crate::sandbox::Call;
 use crate::sql::Stats;
@@ -27,6 +29,8 @@ pub struct TierRecord {
     pub conditions: Option<CheckTable>,
     /// What the server counted it changing, relation by relation.
     pub changed: Vec<Changed>,
+    /// The locks it took, measured on the server ([`Footprint`]).
+    pub footprint: Vec<LockHeld>,
 }
 
 /// A tier that did not commit, with what it did before it stopped.
@@ -56,15 +60,18 @@ impl TierTransaction<'_> {
         let started = Instant::now();
         ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
-        let result = self.transaction(&client, started).await;
+        let mut footprint = Footprint::start(self.control, tier, &client, false).await;
+        let result = self.transaction(&client, started, &mut footprint).await;
         let ms = started.elapsed().as_millis();
-        let record = match &result {
+        let mut record = match &result {
             Ok(r) => r.clone(),
             Err(e) => e.record.clone(),
         };
+        record.footprint = footprint.end(&record.stats).await;
         if let Some(table) = &record.conditions {
             ctx.reporter().table(table);
         }
+        locked(ctx, &record);
         let mut row = tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record);
         let failure = match result {
             Ok(_) => {
@@ -103,7 +110,12 @@ impl TierTransaction<'_> {
 
     /// BEGIN … apply … post-conditions … session check … ledger row … COMMIT;
     /// on error the caller rolls back.
-    async fn transaction(&self, client: &Arc<Client>, started: Instant) -> Result<TierRecord, TierError> {
+    async fn transaction(
+        &self,
+        client: &Arc<Client>,
+        started: Instant,
+        footprint: &mut Footprint,
+    ) -> Result<TierRecord, TierError> {
         let (ctx, tier) = (self.ctx, self.tier);
         let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
         let before = db::begin(client, &tier.manifest.limits, false)
@@ -118,6 +130,7 @@ impl TierTransaction<'_> {
             return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
         self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
+        footprint.before_commit(client).await;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);
         if let Err(err) = ctx.calls().record_in(client, &e).await {
@@ -223,6 +236,21 @@ fn not_granted(tier: &Plugin, changed: &[Changed]) -> Vec<String> {
     out
 }
 
+/// The tier's lock footprint under its status line: each relation it
+/// locked in a mode stronger than a write's, rewrote, or made another
+/// session wait on (a plain read's or write's lock is in the report).
+pub(super) fn locked(ctx: &Context, record: &TierRecord) {
+    let plain = |mode: &str| matches!(mode, "ACCESS SHARE" | "ROW SHARE" | "ROW EXCLUSIVE");
+    for h in &record.footprint {
+        if !plain(&h.mode) || h.rewritten == Some(true) || h.waiters > 0 {
+            ctx.reporter().status("Locked", &h.line());
+        }
+    }
+    if record.stats.lock_retries > 0 {
+        ctx.reporter().status("Retried", &format!("{} lock wait(s) that ran out", record.stats.lock_retries));
+    }
+}
+
 /// What a tier did, for its status line: `tier 3 (…) in 4 ms — 5 statements, 4 rows changed`.
 pub fn done(tier: &Plugin, ms: u128, s: &Stats) -> String {
     format!("{} in {ms} ms — {} statements, {} rows changed", tier.label(), s.statements, s.rows_changed)
@@ -242,6 +270,8 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         conditions: record.conditions.clone(),
         changes: Vec::new(),
         changed: if event.committed() { record.changed.clone() } else { Vec::new() },
+        lock_retries: record.stats.lock_retries,
+        footprint: record.footprint.clone(),
     }
 }
 

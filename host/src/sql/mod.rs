@@ -10,6 +10,7 @@ mod bulk;
 pub mod check;
 mod checked;
 pub mod convert;
+pub mod locking;
 mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
@@ -52,6 +53,12 @@ pub struct Stats {
     /// Every statement that changed something: what a dry run reports.
     #[serde(skip)]
     pub changes: Vec<Change>,
+    /// DDL attempts whose short lock wait ran out and were retried.
+    pub lock_retries: u64,
+    /// The relation locks the transaction held after each DDL statement
+    /// (the tier's lock footprint).
+    #[serde(skip)]
+    pub held: Vec<locking::Held>,
 }
 
 /// What one statement did to one relation (the one it writes).
@@ -86,7 +93,12 @@ pub struct SqlSession {
     /// The connection's wire: rows bounded as they arrive, and the extra
     /// answer of a refused COPY taken out (`connect::wire`).
     wire: Option<Arc<Wire>>,
+    /// Where a DDL statement's retry is said (`Waiting  lock on …`).
+    on_wait: Option<OnWait>,
 }
+
+/// Says one status line about a DDL statement waiting for its lock.
+pub type OnWait = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl SqlSession {
     /// From now on, only reads: a tier's post-conditions are a check, and
@@ -121,7 +133,14 @@ impl SqlSession {
             streams,
             role: None,
             wire: None,
+            on_wait: None,
         }
+    }
+
+    /// Where each retry of a DDL statement is said.
+    pub fn on_lock_wait(mut self, on_wait: OnWait) -> Self {
+        self.on_wait = Some(on_wait);
+        self
     }
 
     /// The wire under the session's connection ([`rollout_connect::Target::wire`]).
@@ -159,12 +178,11 @@ impl SqlSession {
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
-        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
-        let cancel = self.cancel.clone();
-        self.bound_rows(true);
-        let result = stoppable(self.send_rows(&checked, params), stop, &cancel).await;
-        self.bound_rows(false);
-        let set = match result? {
+        let result = match checked.lock.as_ref().filter(|_| !self.read_only) {
+            Some(lock) => self.send_ddl(&checked, params, lock.clone()).await?,
+            None => self.send(&checked, params).await?,
+        };
+        let set = match result {
             Ok(set) => set,
             Err(SendError::Stop(stop)) => return Err(stop),
             Err(SendError::Sql(e)) => return Ok(Err(self.failed(statement, &checked, &e)?)),
@@ -186,6 +204,91 @@ impl SqlSession {
             return Err(Stop::Limit { name: "rows_changed", value: self.limits.rows_changed });
         }
         Ok(Ok(set))
+    }
+
+    /// Sends a checked statement until it ends, the deadline or Ctrl-C.
+    async fn send(&mut self, checked: &check::Checked, params: &[SqlValue]) -> Result<Result<RowSet, SendError>, Stop> {
+        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+        let cancel = self.cancel.clone();
+        self.bound_rows(true);
+        let result = stoppable(self.send_rows(checked, params), stop, &cancel).await;
+        self.bound_rows(false);
+        result
+    }
+
+    /// A DDL statement ([`locking`]): each attempt in its own savepoint
+    /// under `ddl_lock_timeout_ms`, sent in one round trip with the
+    /// savepoint, the wait, the release and the read of the locks held
+    /// after it; an attempt whose wait ran out is undone, said, paused
+    /// and retried up to `ddl_lock_retries`, then fails naming who held
+    /// the lock.
+    async fn send_ddl(
+        &mut self,
+        checked: &check::Checked,
+        params: &[SqlValue],
+        lock: check::Lock,
+    ) -> Result<Result<RowSet, SendError>, Stop> {
+        let (first, mut rng) = (Instant::now(), fastrand::Rng::new());
+        let relations = locking::relations(&lock.relation);
+        let mut retry = 0;
+        loop {
+            let client = self.client.clone();
+            let (before, after) = (locking::before(&self.limits), locking::after(&self.limits));
+            let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+            let cancel = self.cancel.clone();
+            self.bound_rows(true);
+            let work = async {
+                let (b, r, a, h) = futures_util::join!(
+                    client.batch_execute(&before),
+                    self.send_rows(checked, params),
+                    client.batch_execute(&after),
+                    locking::held(&client)
+                );
+                (b.and(a), r, h)
+            };
+            let result = stoppable(work, stop, &cancel).await;
+            self.bound_rows(false);
+            let (wrapped, result, held) = result?;
+            let lock_wait_ran_out = matches!(&result, Err(SendError::Sql(e))
+                if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE));
+            if !lock_wait_ran_out {
+                if let (Ok(()), Ok(_), Ok(held)) = (&wrapped, &result, held) {
+                    self.stats.held.extend(held);
+                }
+                return Ok(result);
+            }
+            // Back to before the attempt, then who held the lock.
+            if let Err(e) = self.client.batch_execute(locking::UNDO).await {
+                return Ok(Err(SendError::Sql(e)));
+            }
+            let blockers = locking::blockers(&self.client, &relations, lock.mode).await;
+            if retry >= self.limits.ddl_lock_retries {
+                let why = locking::spent(&lock.relation, &self.limits, first.elapsed(), &blockers);
+                return Ok(Err(SendError::Value(SqlError {
+                    sqlstate: "55P03".into(),
+                    message: why,
+                    detail: None,
+                    refused: false,
+                })));
+            }
+            retry += 1;
+            self.stats.lock_retries += 1;
+            let pause = locking::pause(retry, &mut rng);
+            if let Some(say) = &self.on_wait {
+                let by = match blockers.first() {
+                    Some(b) if blockers.len() > 1 => format!("{} and {} more", b.short(), blockers.len() - 1),
+                    Some(b) => b.short(),
+                    None => "a session that has since ended".into(),
+                };
+                let n = self.limits.ddl_lock_retries;
+                say(&format!("lock on {} held by {by}, retry {retry}/{n} in {} ms", lock.relation, pause.as_millis()));
+            }
+            let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                stop = stop => return Err(stop),
+            }
+        }
     }
 
     /// What every plugin statement goes through before it is sent: Ctrl-C,

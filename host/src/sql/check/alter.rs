@@ -263,8 +263,8 @@ pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, b
     walk.fields(obj(body)?, &["relation", "options"])?;
     let table = s.relation.as_ref().map(|r| format!("{}.{}", r.schemaname, r.relname)).unwrap_or_default();
     Ok(Lock::on(&table, LockMode::Share).scanning(
-        "CREATE INDEX CONCURRENTLY does not block writes, but needs a step outside the tier's transaction, which the \
-         host does not run yet",
+        "CREATE INDEX CONCURRENTLY, which blocks no write, in a tier of its own with mode = \"concurrent\" (it runs \
+         outside a transaction)",
     ))
 }
 

@@ -1,0 +1,299 @@
+//! Production traffic first, on a real server through the real binary: a
+//! DDL statement waits at most `ddl_lock_timeout_ms` for its lock and
+//! retries, so a session holding a conflicting lock makes the tier retry
+//! and then fail naming that session, while a third session's reads never
+//! queue behind the tier much longer than one wait; a lock released during
+//! the retries lets the tier commit, its retries counted in the report;
+//! and the lock footprint measured on the server says which mode each
+//! statement took, whether it rewrote the table, and who waited.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// The table the fixture's grants name.
+const TABLE: &str = "one_roof.drift_finding";
+
+const VERIFY: &str = r#"name = "test-verdict-verify"
+kind = "verify"
+ordinal = 8
+description = "The verdict fixture as the plan's verify: its table as the `verdict` parameter says."
+databases = ["directus"]
+metrics = ["db", "ready"]
+
+[params.verdict]
+pattern = "ok|empty|missing|extra|duplicate"
+description = "the shape of the table"
+
+[limits]
+statements = 5
+"#;
+
+/// A plan of gate, the locker tier running `statements` under `limits`
+/// (the lines of its `[limits]` table), and verify, in a directory of its own.
+struct Plan {
+    dir: tempfile::TempDir,
+    plan: Vec<String>,
+}
+
+impl Plan {
+    fn new(statements: &[&str], limits: &str) -> Plan {
+        Plan::granting(statements, "", limits)
+    }
+
+    /// With `grants` (lines of its `[grants]` table) added to the fixture's.
+    fn granting(statements: &[&str], grants: &str, limits: &str) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
+        let locker = std::fs::read(root().join("tests/plugins/locker.wasm")).expect("make test-plugins");
+        let manifest = manifest_of(&locker);
+        let (head, _) = manifest.split_once("[limits]").expect("the fixture has limits");
+        // A `read` line of the case's replaces the fixture's.
+        let head: String = head
+            .lines()
+            .filter(|l| !(l.starts_with("read =") && grants.contains("read =")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let tier = dir.path().join("locker.wasm");
+        std::fs::write(
+            &tier,
+            with_manifest(&locker, &format!("{}\n{grants}\n\n[limits]\nstatements = 100\n{limits}\n", head.trim_end())),
+        )
+        .unwrap();
+        let verdict = std::fs::read(root().join("tests/plugins/verdict.wasm")).expect("make test-plugins");
+        let verify = dir.path().join("verify.wasm");
+        std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
+        let plan = vec![
+            root().join("tests/plugins/verdict.wasm").display().to_string(),
+            tier.display().to_string(),
+            verify.display().to_string(),
+        ];
+        Plan { dir, plan }
+    }
+
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = args("run", &self.plan, &["--param", "verdict=ok"]);
+        a.extend_from_slice(extra);
+        let _ = self.dir.path();
+        a
+    }
+}
+
+/// A psql session of its own, named `app` (its application_name).
+fn session(c: &Cluster, app: &str, sql: &str) -> Child {
+    Command::new("psql")
+        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(&c.dir)
+        .args(["-U", "postgres", "-d", "directus", "-c", sql])
+        .env("PGAPPNAME", app)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql")
+}
+
+/// Waits until the session named `app` holds a lock on the table; its pid.
+fn holding(c: &Cluster, app: &str) -> i64 {
+    let sql = format!(
+        "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+          WHERE a.application_name = '{app}' AND l.relation = '{TABLE}'::regclass AND l.granted"
+    );
+    let started = Instant::now();
+    loop {
+        let pid = c.psql(&sql);
+        if !pid.is_empty() {
+            return pid.parse().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{app} never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A reader that keeps reading the table for `seconds`, one short
+/// transaction per read, and says the longest a read took (ms) and how
+/// many it made: what production's queries saw while the tier ran.
+const READER: &str = "CREATE PROCEDURE public.reader(seconds float, INOUT worst float DEFAULT 0, INOUT n int DEFAULT 0)
+LANGUAGE plpgsql AS $$
+DECLARE t timestamptz; stop timestamptz := clock_timestamp() + make_interval(secs => seconds);
+BEGIN
+  WHILE clock_timestamp() < stop LOOP
+    t := clock_timestamp();
+    PERFORM count(*) FROM one_roof.drift_finding;
+    worst := greatest(worst, extract(epoch FROM clock_timestamp() - t) * 1000);
+    n := n + 1;
+    COMMIT;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$";
+
+/// The tier's row of the newest report.json.
+fn tier_row(c: &Cluster) -> serde_json::Value {
+    let dir: PathBuf = c.reports().into_iter().last().expect("a report directory");
+    let report = report_json(&dir);
+    let tiers = report["tiers"].as_array().expect("tiers").clone();
+    tiers.into_iter().find(|t| t["plugin"] == "test-locker").expect("the locker's row")
+}
+
+fn report_json(dir: &Path) -> serde_json::Value {
+    let file = if dir.join("report.json").exists() { dir.join("report.json") } else { dir.to_path_buf() };
+    serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
+}
+
+/// The footprint entry of `relation` in a tier's row.
+fn held<'a>(row: &'a serde_json::Value, relation: &str) -> &'a serde_json::Value {
+    row["footprint"]
+        .as_array()
+        .and_then(|f| f.iter().find(|h| h["relation"] == relation))
+        .unwrap_or_else(|| panic!("no footprint entry for {relation} in {row:#}"))
+}
+
+#[test]
+fn a_held_lock_makes_the_tier_retry_then_fail_naming_the_holder_while_reads_go_on() {
+    let c = Cluster::start("locks-held");
+    c.psql(READER);
+    let mut blocker =
+        session(&c, "locks-blocker", &format!("BEGIN; LOCK TABLE {TABLE} IN ACCESS SHARE MODE; SELECT pg_sleep(60)"));
+    let pid = holding(&c, "locks-blocker");
+    let reader = session(&c, "locks-reader", "CALL public.reader(8)");
+    let plan = Plan::new(
+        &["ALTER TABLE one_roof.drift_finding ADD COLUMN reviewed_at timestamptz"],
+        "ddl_lock_timeout_ms = 200\nddl_lock_retries = 3",
+    );
+    let r = c.host(&plan.args(&[]));
+    let read = reader.wait_with_output().unwrap();
+    let _ = blocker.kill();
+    let _ = blocker.wait();
+    assert_ne!(r.code, 0, "{}", r.all());
+    r.expect("Waiting")
+        .expect(&format!("lock on {TABLE} held by pid {pid} (locks-blocker), retry 1/3"))
+        .expect("retry 3/3")
+        .expect("in 4 attempts of 200 ms each")
+        .expect(&format!("pid {pid} (application `locks-blocker`, active, query started"))
+        .expect("holds ACCESS SHARE on one_roof.drift_finding")
+        .expect("query `BEGIN; LOCK TABLE one_roof.drift_finding IN ACCESS SHARE MODE; SELECT pg_sleep(60)`")
+        .expect("Run the tier again when those sessions have ended");
+    assert_eq!(c.psql("SELECT count(*) FROM pg_attribute WHERE attname = 'reviewed_at'"), "0");
+    // The reader, measured from its own session: no read waited much
+    // longer than one attempt's wait (a generous bound, not a timing).
+    let out = String::from_utf8_lossy(&read.stdout).trim().to_string();
+    let (worst, n) = out.split_once('|').unwrap_or_else(|| panic!("reader said {out:?}"));
+    let worst: f64 = worst.parse().unwrap();
+    assert!(n.parse::<u64>().unwrap() > 10, "the reader read: {out}");
+    assert!(worst < 5.0 * 200.0, "a read waited {worst} ms behind the tier's lock wait of 200 ms");
+    // Its retries and the reader queued behind it are in the report.
+    let row = tier_row(&c);
+    assert_eq!(row["lock_retries"], 3, "{row:#}");
+    let h = held(&row, TABLE);
+    assert!(h["waiters"].as_u64().unwrap() >= 1, "the reader waited behind the tier: {h:#}");
+    assert_eq!(h["mode"], "QUEUED (never taken)", "{h:#}");
+    r.expect(&format!("Locked {TABLE} — queued for its lock, never took it; 1 session waited"));
+}
+
+#[test]
+fn a_lock_released_during_the_retries_lets_the_tier_commit_its_retries_counted() {
+    let c = Cluster::start("locks-released");
+    let mut blocker = session(
+        &c,
+        "locks-brief",
+        &format!("BEGIN; LOCK TABLE {TABLE} IN ACCESS SHARE MODE; SELECT pg_sleep(3); COMMIT"),
+    );
+    holding(&c, "locks-brief");
+    let plan = Plan::new(
+        &["ALTER TABLE one_roof.drift_finding ADD COLUMN reviewed_at timestamptz"],
+        "ddl_lock_timeout_ms = 200\nddl_lock_retries = 20",
+    );
+    let r = c.host(&plan.args(&[]));
+    let _ = blocker.wait();
+    r.expect_code(0).expect("Waiting").expect("held by pid").expect("ROLLOUT COMPLETE");
+    assert_eq!(c.psql("SELECT count(*) FROM pg_attribute WHERE attname = 'reviewed_at'"), "1");
+    let row = tier_row(&c);
+    assert!(row["lock_retries"].as_u64().unwrap() >= 1, "{row:#}");
+    assert_eq!(held(&row, TABLE)["mode"], "ACCESS EXCLUSIVE");
+}
+
+#[test]
+fn the_footprint_says_the_mode_each_change_took_and_whether_it_rewrote() {
+    let c = Cluster::start("locks-footprint");
+    c.psql(&format!("ALTER TABLE {TABLE} ADD COLUMN n int"));
+    // A dry run of each: measured in its transaction, nothing kept.
+    let dry = |statement: &str| {
+        let plan = Plan::new(&[statement], "");
+        c.host(&plan.args(&["--dry-run"])).expect_code(0);
+        tier_row(&c)
+    };
+    let added = dry("ALTER TABLE one_roof.drift_finding ADD COLUMN reviewed_at timestamptz");
+    let h = held(&added, TABLE);
+    assert_eq!((&h["mode"], &h["rewritten"]), (&"ACCESS EXCLUSIVE".into(), &false.into()), "{h:#}");
+    let indexed = dry("CREATE INDEX drift_finding_n ON one_roof.drift_finding (n)");
+    let h = held(&indexed, TABLE);
+    assert_eq!((&h["mode"], &h["rewritten"]), (&"SHARE".into(), &false.into()), "{h:#}");
+    // The rewrite, committed: the table and its primary key's index get new files.
+    let plan = Plan::new(&["ALTER TABLE one_roof.drift_finding ALTER COLUMN n TYPE bigint"], "");
+    let r = c.host(&plan.args(&[]));
+    r.expect_code(0).expect(&format!("Locked {TABLE} — ACCESS EXCLUSIVE for")).expect(", rewritten; no session waited");
+    let row = tier_row(&c);
+    let h = held(&row, TABLE);
+    assert_eq!((&h["mode"], &h["rewritten"]), (&"ACCESS EXCLUSIVE".into(), &true.into()), "{h:#}");
+    assert_eq!(held(&row, "one_roof.drift_finding_pkey")["rewritten"], true, "{row:#}");
+    assert_eq!(row["lock_retries"], 0);
+    let dir = c.reports().into_iter().last().unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("lock footprint, measured on the server (0 lock-wait retries)"), "{md}");
+    assert!(md.contains(r"| one\_roof.drift\_finding | table | ACCESS EXCLUSIVE |"), "{md}");
+}
+
+#[test]
+fn explain_flags_each_statement_that_locks_out_reads_or_rewrites_with_the_safer_form() {
+    let plan = Plan::granting(&[], "read = [\"one_roof.drift_finding\", \"one_roof.team\"]\nreferences = [\"one_roof.team\"]\nfunctions = [\"pg_catalog.clock_timestamp\"]", "");
+    let explain = |sql: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_host"))
+            .current_dir(root())
+            .args(["explain", &plan.plan[1], "--data-dir"])
+            .arg(plan.dir.path().join("data"))
+            .arg(sql)
+            .env("HOST_COMPILE_CACHE", compile_cache())
+            .output()
+            .unwrap();
+        let r = Run::from(out);
+        r.expect_code(0);
+        r
+    };
+    let cases = [
+        (
+            "ALTER TABLE one_roof.drift_finding ADD COLUMN seen timestamptz DEFAULT clock_timestamp()",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, rewrites the table",
+            "safer: add the column without a default that calls a function, then backfill it in batches",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ALTER COLUMN subject SET NOT NULL",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, reads every row under it",
+            "safer: ADD CONSTRAINT … CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in a later tier",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ALTER COLUMN id TYPE numeric",
+            "ACCESS EXCLUSIVE lock on one_roof.drift_finding, rewrites the table",
+            "safer: add a column of the new type, backfill it in batches",
+        ),
+        (
+            "CREATE INDEX drift_finding_subject ON one_roof.drift_finding (subject)",
+            "SHARE lock on one_roof.drift_finding, reads every row under it",
+            "safer: CREATE INDEX CONCURRENTLY, which blocks no write, in a tier of its own with mode = \"concurrent\"",
+        ),
+        (
+            "ALTER TABLE one_roof.drift_finding ADD CONSTRAINT f FOREIGN KEY (subject) REFERENCES one_roof.team (code)",
+            "SHARE ROW EXCLUSIVE lock on one_roof.drift_finding and one_roof.team, reads every row under it",
+            "safer: add it NOT VALID, then VALIDATE CONSTRAINT in a later tier",
+        ),
+    ];
+    for (sql, lock, safer) in cases {
+        explain(sql).expect(&format!("LOCK {lock}")).expect(safer);
+    }
+    // Adding a column without a default takes the lock but rewrites nothing.
+    let plain = explain("ALTER TABLE one_roof.drift_finding ADD COLUMN seen timestamptz");
+    plain.expect("LOCK ACCESS EXCLUSIVE lock on one_roof.drift_finding: every read and write on it waits");
+    assert!(!plain.stdout.contains("rewrites"), "{}", plain.stdout);
+}
