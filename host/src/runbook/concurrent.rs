@@ -82,8 +82,6 @@ pub(super) async fn apply(
     record.stats = sql.lock().await.stats.clone();
     result.map_err(|f| fail(f, &record))?;
     // The closing transaction: post-conditions and the applied row.
-    let writable = client.batch_execute("SET default_transaction_read_only = off").await;
-    writable.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     let before =
         db::begin(client, &tier.manifest.limits, false).await.map_err(|e| fail(Failure::Database(e), &record))?;
     t.control.hold(ctx.calls(), client, t.rollout_id).await.map_err(|f| fail(f, &record))?;
@@ -192,8 +190,7 @@ pub(super) async fn dry_apply(
 
 /// Before a concurrent tier's call: refused under roles (the wall switches
 /// roles inside the host's transaction, and there is none), then what its
-/// earlier steps left is recovered, then the session's limits, read-only
-/// by default (a step switches that off for itself).
+/// earlier steps left is recovered, then the session's limits.
 async fn prepare(ctx: &Context, control: &Control, tier: &Plugin, client: &Client) -> Result<(), Failure> {
     if ctx.calls().under_roles() {
         return Err(Failure::Roles(format!(
@@ -215,8 +212,7 @@ async fn prepare(ctx: &Context, control: &Control, tier: &Plugin, client: &Clien
 async fn session_limits(client: &Client, limits: &Limits) -> anyhow::Result<()> {
     let sql = format!(
         "SET statement_timeout = '{}ms'; SET lock_timeout = '{}ms'; SET search_path = pg_catalog, pg_temp; \
-         SET idle_in_transaction_session_timeout = 0; SET client_connection_check_interval = '1s'; \
-         SET default_transaction_read_only = on",
+         SET idle_in_transaction_session_timeout = 0; SET client_connection_check_interval = '1s'",
         limits.statement_timeout_ms, limits.lock_timeout_ms
     );
     use anyhow::Context as _;
@@ -247,8 +243,12 @@ async fn call(
     steps: Arc<dyn Steps>,
 ) -> Result<(), Failure> {
     sql.lock().await.run_steps_with(steps);
+    // Read-only but for the steps, which switch it off for themselves.
+    client.batch_execute("SET default_transaction_read_only = on").await?;
     let result = ctx.calls().call(plan, tier, which, client, sql).await;
     sql.lock().await.close_streams().await;
+    let writable = client.batch_execute("SET default_transaction_read_only = off").await;
     let stats = sql.lock().await.stats.clone();
-    outcome(tier, which, result?, &stats).map(|_| ())
+    outcome(tier, which, result?, &stats)?;
+    Ok(writable?)
 }
