@@ -244,3 +244,54 @@ fn a_build_whose_connection_was_lost_is_recovered_by_the_rollback_and_the_next_r
     c.host(&verb(&f, "run", &[])).expect_code(0).expect("ROLLOUT COMPLETE");
     assert_eq!((invalid(&c), valid(&c)), (0, 1));
 }
+
+/// A write open on the table for `seconds`: a build waits for it.
+fn brief_blocker(c: &Cluster, seconds: f64) -> Child {
+    Command::new("psql")
+        .args(["-X", "-q", "-h"])
+        .arg(&c.dir)
+        .args(["-U", "postgres", "-d", "directus", "-c"])
+        .arg(format!(
+            "BEGIN; SET application_name = 'blocker'; INSERT INTO app.finding VALUES (-1, 'a', -1); \
+             SELECT pg_sleep({seconds}); ROLLBACK"
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_build_blocked_past_its_lock_wait_retries_and_fails_cleanly_when_the_retries_are_spent() {
+    let c = Cluster::start("cic-retry");
+    c.psql(TABLES);
+    let blocked = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')";
+    // Blocked for 1.5 s, 200 ms per attempt: it retries (each attempt's
+    // INVALID index dropped first) and builds once the writer is gone.
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "ddl_lock_timeout_ms = 200");
+    let mut block = brief_blocker(&c, 1.5);
+    wait_for(&c, "the blocker", blocked);
+    let r = c.host(&verb(&f, "run", &[]));
+    let _ = block.wait();
+    r.expect_code(0).expect("Retrying").expect("lock not granted within 200 ms (attempt 1 of 11)");
+    assert_eq!((invalid(&c), valid(&c)), (0, 1));
+    c.host(&verb(&f, "rollback", &[])).expect_code(0);
+    // Blocked for longer than two attempts: it fails naming the limits;
+    // the INVALID index its last attempt left waits for the writer too, so
+    // the host names it and the statement that drops it, and the next
+    // rollback drops it.
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "ddl_lock_timeout_ms = 200\nddl_lock_retries = 1");
+    let mut block = brief_blocker(&c, 20.0);
+    wait_for(&c, "the blocker", blocked);
+    let r = c.host(&verb(&f, "run", &[]));
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blocker'");
+    let _ = block.wait();
+    r.expect_code(4)
+        .expect("lock not granted within 200 ms on any of 2 attempts (ddl_lock_timeout_ms, ddl_lock_retries)");
+    r.expect("INVALID index \"app\".\"finding_n_cic\" is left")
+        .expect("run `DROP INDEX CONCURRENTLY IF EXISTS \"app\".\"finding_n_cic\"`");
+    assert_eq!(invalid(&c), 1);
+    c.host(&verb(&f, "rollback", &[])).expect_code(0);
+    assert_eq!(invalid(&c), 0);
+    assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0");
+}

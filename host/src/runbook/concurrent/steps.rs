@@ -111,9 +111,6 @@ impl Runner {
     async fn recorded(&self, client: &Client, step: &Step, sql: &str) -> Result<(), StepError> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let started = Instant::now();
-        if step.action == StepAction::Build {
-            drop_invalid(client, &self.reporter, &quoted(step)).await.map_err(StepError::Failed)?;
-        }
         if !self.record(seq, "started", step, sql, 0, None).await {
             return Err(StepError::Failed("cannot record the step in the ledger before sending it".into()));
         }
@@ -152,36 +149,54 @@ impl Runner {
         let (wait, retries) = (self.limits.ddl_lock_timeout_ms, self.limits.ddl_lock_retries);
         for attempt in 0..=retries {
             client.batch_execute(&format!("SET lock_timeout = '{wait}ms'")).await.map_err(StepError::Sql)?;
-            let sent = client.batch_execute(sql).await;
+            let sent = self.attempt(client, step, sql).await;
             let _ = client.batch_execute(&format!("SET lock_timeout = '{}ms'", self.limits.lock_timeout_ms)).await;
-            match sent {
+            let e = match sent {
                 Ok(()) => return Ok(()),
-                Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) && attempt < retries => {
-                    drop_invalid(client, &self.reporter, &quoted(step)).await.map_err(StepError::Failed)?;
-                    let pause = pause(wait, attempt);
-                    let what = format!(
-                        "{}: lock not granted within {wait} ms (attempt {} of {}); again in {} ms",
-                        step.object(),
-                        attempt + 1,
-                        retries + 1,
-                        pause.as_millis()
-                    );
-                    self.reporter.status("Retrying", &what);
-                    tokio::time::sleep(pause).await;
+                Err(AttemptError::Step(e)) => return Err(e),
+                Err(AttemptError::Sql(e)) if e.code() != Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                    return Err(StepError::Sql(e))
                 }
-                Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-                    return Err(StepError::Failed(format!(
-                        "{}: lock not granted within {wait} ms on any of {} attempts (ddl_lock_timeout_ms, \
-                         ddl_lock_retries); {}",
-                        step.object(),
-                        retries + 1,
-                        crate::db::why(&e)
-                    )))
-                }
-                Err(e) => return Err(StepError::Sql(e)),
+                Err(AttemptError::Sql(e)) => e,
+            };
+            if attempt == retries {
+                return Err(StepError::Failed(format!(
+                    "{}: lock not granted within {wait} ms on any of {} attempts (ddl_lock_timeout_ms, \
+                     ddl_lock_retries); {}",
+                    step.object(),
+                    retries + 1,
+                    crate::db::why(&e)
+                )));
             }
+            let pause = pause(wait, attempt);
+            let what = format!(
+                "{}: lock not granted within {wait} ms (attempt {} of {}); again in {} ms",
+                step.object(),
+                attempt + 1,
+                retries + 1,
+                pause.as_millis()
+            );
+            self.reporter.status("Retrying", &what);
+            tokio::time::sleep(pause).await;
         }
         Err(StepError::Failed("no attempt was made".into()))
+    }
+
+    /// One attempt under the short lock wait: a build first drops the
+    /// INVALID index of its name (an earlier attempt's, or a rollout's the
+    /// recovery could not drop), which `IF NOT EXISTS` would keep.
+    async fn attempt(&self, client: &Client, step: &Step, sql: &str) -> Result<(), AttemptError> {
+        if step.action == StepAction::Build {
+            let object = quoted(step);
+            if let Some(left) = index(client, &object).await?.filter(|i| !i.valid) {
+                if left.builder != 0 {
+                    return Err(AttemptError::Step(StepError::Failed(still_building(&object, &left))));
+                }
+                client.batch_execute(&drop_statement(&left)).await?;
+                self.reporter.status("Recovered", &format!("dropped INVALID index {object} before building it"));
+            }
+        }
+        Ok(client.batch_execute(sql).await?)
     }
 
     /// A build left a valid index; a drop left none.
@@ -207,6 +222,20 @@ impl Runner {
 impl Steps for Runner {
     fn run<'a>(&'a self, client: &'a Client, step: &'a Step, sql: &'a str) -> BoxFuture<'a, Result<(), StepError>> {
         Box::pin(self.step(client, step, sql))
+    }
+}
+
+/// Why one attempt did not complete.
+enum AttemptError {
+    /// The server said no (a lock timeout is retried).
+    Sql(tokio_postgres::Error),
+    /// The host's own judgement: not retried.
+    Step(StepError),
+}
+
+impl From<tokio_postgres::Error> for AttemptError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        AttemptError::Sql(e)
     }
 }
 
@@ -255,6 +284,23 @@ async fn index(client: &Client, object: &str) -> Result<Option<Index>, tokio_pos
     Ok(Some(Index { schema: r.try_get(0)?, name: r.try_get(1)?, valid: r.try_get(2)?, builder: r.try_get(3)? }))
 }
 
+/// The host's own statement that drops `i`, every name quoted.
+fn drop_statement(i: &Index) -> String {
+    format!("DROP INDEX CONCURRENTLY IF EXISTS {}.{}", quote::ident(&i.schema), quote::ident(&i.name))
+}
+
+/// An INVALID index another backend is building now: not the host's to drop.
+fn still_building(object: &str, i: &Index) -> String {
+    format!(
+        "index {object} is INVALID and server process {} is still building it (a statement of an earlier host the \
+         server has not ended yet); wait for it or end it with SELECT pg_cancel_backend({}), then run again (or \
+         run `{}` yourself)",
+        i.builder,
+        i.builder,
+        drop_statement(i)
+    )
+}
+
 /// Drops `object` when it is an INVALID index, reporting it; a valid one
 /// (or none) is left as it is. The error says what is left and the
 /// statement that drops it.
@@ -262,14 +308,9 @@ async fn drop_invalid(client: &Client, reporter: &Reporter, object: &str) -> Res
     let found =
         index(client, object).await.map_err(|e| format!("cannot read index {object}: {}", crate::db::why(&e)))?;
     let Some(i) = found.filter(|i| !i.valid) else { return Ok(()) };
-    let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {}.{}", quote::ident(&i.schema), quote::ident(&i.name));
+    let drop = drop_statement(&i);
     if i.builder != 0 {
-        return Err(format!(
-            "index {object} is INVALID and server process {} is still building it (a statement of an earlier \
-             host the server has not ended yet); wait for it or end it with SELECT pg_cancel_backend({}), then run \
-             again (or run `{drop}` yourself)",
-            i.builder, i.builder
-        ));
+        return Err(still_building(object, &i));
     }
     match client.batch_execute(&drop).await {
         Ok(()) => {
