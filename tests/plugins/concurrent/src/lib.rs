@@ -32,11 +32,11 @@ fn one(file: &str) -> Result<i64> {
 }
 
 fn valid() -> Result<Vec<Metric>> {
-    Ok(vec![metric::INDEX_VALID.equals(one("valid.sql")?, 1)])
+    Ok(vec![metric::INDEX_VALID.equals(1, one("valid.sql")?)])
 }
 
 fn gone() -> Result<Vec<Metric>> {
-    Ok(vec![metric::INDEX_GONE.equals(one("gone.sql")?, 1)])
+    Ok(vec![metric::INDEX_GONE.equals(1, one("gone.sql")?)])
 }
 
 rollout_sdk::tier! { apply: apply, post_conditions: valid, rollback: rollback, rollback_conditions: gone }
