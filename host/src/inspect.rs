@@ -90,7 +90,7 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
     }
     let m = &plugin.manifest;
     // The plugin's own memory limit bounds constant sizes, as in a run.
-    let checker = Checker::new(&m.grants, m.kind.read_only()).limits(m.limits.memory_mib, None);
+    let checker = Checker::new(&m.grants, m.kind.read_only()).mode(m.mode).limits(m.limits.memory_mib, None);
     let verdicts: Vec<Verdict> = statements
         .iter()
         .map(|sql| match checker.check(sql, 0) {

@@ -104,6 +104,7 @@ impl Calls {
                 Instant::now(),
                 self.interrupt.clone(),
             )
+            .in_mode(m.mode, None)
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
             .with_catalog(catalog)

@@ -130,7 +130,11 @@ async fn tier_in(
     ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let mut footprint = Footprint::start(control, tier, client, true).await;
-    let (mut record, failure) = match apply_and_check(ctx, plan, tier, client, before).await {
+    let applied = match super::concurrent::is_concurrent(tier) {
+        true => super::concurrent::dry_apply(ctx, plan, tier, client, before).await,
+        false => apply_and_check(ctx, plan, tier, client, before).await,
+    };
+    let (mut record, failure) = match applied {
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };

@@ -14,6 +14,7 @@
 mod calls;
 mod checks;
 mod commit;
+mod concurrent;
 mod connections;
 mod context;
 mod control;

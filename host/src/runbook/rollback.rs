@@ -140,6 +140,11 @@ impl Undo<'_> {
 
     async fn transaction(&self, client: &Arc<Client>, rows: &mut Vec<TierRow>) -> Result<String, Failure> {
         let ctx = self.ctx;
+        // A concurrent tier's drops cannot be in the transaction: they run
+        // first, and its rollback conditions below (runbook/concurrent.rs).
+        let stepped =
+            super::concurrent::before_rollback(ctx, self.plan, self.control, self.rollout_id, self.todo, client);
+        let stepped = stepped.await?;
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
@@ -150,7 +155,8 @@ impl Undo<'_> {
             }
             let started = Instant::now();
             let mut record = TierRecord::default();
-            let result = self.undo(tier, client, &mut record).await;
+            let ran = stepped.iter().find(|(name, _)| *name == tier.manifest.name).map(|(_, stats)| stats);
+            let result = self.undo(tier, client, &mut record, ran).await;
             let ms = started.elapsed().as_millis();
             if let Some(table) = &record.conditions {
                 ctx.reporter().table(table);
@@ -210,17 +216,29 @@ impl Undo<'_> {
 
     /// One tier's rollback, its rollback conditions and its ledger row, in
     /// the shared transaction, under the tier's own limits and grants.
-    async fn undo(&self, tier: &Plugin, client: &Arc<Client>, record: &mut TierRecord) -> Result<(), Failure> {
+    /// `stepped`: a concurrent tier's rollback call already ran, as steps
+    /// before the transaction; only its conditions are checked here.
+    async fn undo(
+        &self,
+        tier: &Plugin,
+        client: &Arc<Client>,
+        record: &mut TierRecord,
+        stepped: Option<&crate::sql::Stats>,
+    ) -> Result<(), Failure> {
         let ctx = self.ctx;
         let started = Instant::now();
         ctx.reporter().status("Rolling back", &tier.label());
         db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
         let calls = ctx.calls();
         let sql = calls.sql_access(tier, client);
-        let result = calls.call(self.plan, tier, Call::Rollback, client, &sql).await;
-        record.stats = sql.lock().await.stats.clone();
-        let result = result?;
-        outcome(tier, Call::Rollback, result, &record.stats)?;
+        if let Some(stats) = stepped {
+            record.stats = stats.clone();
+        } else {
+            let result = calls.call(self.plan, tier, Call::Rollback, client, &sql).await;
+            record.stats = sql.lock().await.stats.clone();
+            let result = result?;
+            outcome(tier, Call::Rollback, result, &record.stats)?;
+        }
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;
         let table = calls.table(self.plan, tier, Call::RollbackConditions, client, &sql, declared, &title).await;

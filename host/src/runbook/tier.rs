@@ -61,7 +61,10 @@ impl TierTransaction<'_> {
         ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
         let mut footprint = Footprint::start(self.control, tier, &client, false).await;
-        let result = self.transaction(&client, started, &mut footprint).await;
+        let result = match tier.manifest.mode {
+            crate::manifest::Mode::Concurrent => super::concurrent::apply(&self, &client, started).await,
+            _ => self.transaction(&client, started, &mut footprint).await,
+        };
         let ms = started.elapsed().as_millis();
         let mut record = match &result {
             Ok(r) => r.clone(),
@@ -88,10 +91,11 @@ impl TierTransaction<'_> {
         let event = failure.event();
         let message = failure.to_string();
         if !matches!(failure, Failure::CommitUnknown(_)) {
-            ctx.reporter().status(
-                "Rolled back",
-                &format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
-            );
+            let line = match super::concurrent::is_concurrent(tier) {
+                true => super::concurrent::not_undone(tier),
+                false => format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
+            };
+            ctx.reporter().status("Rolled back", &line);
             let e = ledger_event(self.rollout_id, tier, event, ms, &record.stats, Some(&message));
             self.control.record_failure(&e).await;
         }

@@ -42,6 +42,30 @@ pub enum Stop {
     RoleChanged(String),
 }
 
+/// Runs a statement that cannot run in a transaction block (a checked
+/// [`check::Step`]) as a step of its own: the runbook's concurrent steps
+/// (recorded in the ledger, retried on a lock wait) or, in a dry run, only
+/// shown. The session stops it at the deadline or on Ctrl-C like any
+/// statement.
+pub trait Steps: Send + Sync {
+    fn run<'a>(
+        &'a self,
+        client: &'a Client,
+        step: &'a check::Step,
+        sql: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), StepError>>;
+}
+
+/// Why a step did not complete.
+#[derive(Debug)]
+pub enum StepError {
+    /// The server said no, or the connection was lost.
+    Sql(tokio_postgres::Error),
+    /// The host's own judgement of it (an index left INVALID, the lock
+    /// retries spent): the plugin gets it as `RL002`.
+    Failed(String),
+}
+
 /// What a plugin's SQL did in one tier, for the ledger and the report.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
@@ -95,6 +119,11 @@ pub struct SqlSession {
     wire: Option<Arc<Wire>>,
     /// Where a DDL statement's retry is said (`Waiting  lock on …`).
     on_wait: Option<OnWait>,
+    /// A concurrent tier's apply or rollback: where its CONCURRENTLY
+    /// statements go (none: the tier is one transaction).
+    steps: Option<Arc<dyn Steps>>,
+    /// The tier's mode, which the checker is told.
+    mode: crate::manifest::Mode,
 }
 
 /// Says one status line about a DDL statement waiting for its lock.
@@ -134,6 +163,8 @@ impl SqlSession {
             role: None,
             wire: None,
             on_wait: None,
+            steps: None,
+            mode: crate::manifest::Mode::default(),
         }
     }
 
@@ -141,6 +172,19 @@ impl SqlSession {
     pub fn on_lock_wait(mut self, on_wait: OnWait) -> Self {
         self.on_wait = Some(on_wait);
         self
+    }
+
+    /// The tier's mode (the checker allows CONCURRENTLY only in a
+    /// concurrent tier), and where such a tier's steps run.
+    pub fn in_mode(mut self, mode: crate::manifest::Mode, steps: Option<Arc<dyn Steps>>) -> Self {
+        self.mode = mode;
+        self.steps = steps;
+        self
+    }
+
+    /// A concurrent tier's call: its steps run through `steps`.
+    pub fn run_steps_with(&mut self, steps: Arc<dyn Steps>) {
+        self.steps = Some(steps);
     }
 
     /// The wire under the session's connection ([`rollout_connect::Target::wire`]).
@@ -178,6 +222,9 @@ impl SqlSession {
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
+        if let Some(step) = &checked.step {
+            return self.step(statement, &checked, step).await;
+        }
         let result = match checked.lock.as_ref().filter(|_| !self.read_only) {
             Some(lock) => self.send_ddl(&checked, params, lock.clone()).await?,
             None => self.send(&checked, params).await?,
@@ -291,6 +338,32 @@ impl SqlSession {
         }
     }
 
+    /// A checked statement that cannot run in a transaction block, handed
+    /// to the runbook's step runner; without one it is refused.
+    async fn step(
+        &mut self,
+        statement: &str,
+        checked: &check::Checked,
+        step: &check::Step,
+    ) -> Result<Result<RowSet, SqlError>, Stop> {
+        let Some(steps) = self.steps.clone() else {
+            let why = "this statement runs only as a step of a concurrent tier's apply or rollback".to_string();
+            return Ok(Err(self.refuse(statement, why)));
+        };
+        let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
+        let cancel = self.cancel.clone();
+        let client = self.client.clone();
+        match stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await? {
+            Ok(()) => Ok(Ok(RowSet { columns: Vec::new(), rows: Vec::new(), rows_changed: 0 })),
+            Err(StepError::Sql(e)) => Ok(Err(self.failed(statement, checked, &e)?)),
+            Err(StepError::Failed(why)) => {
+                let message = format!("step `{}` failed: {why}", one_line(statement));
+                self.stats.errors.push(crate::text::cut(message, crate::text::MESSAGE_BYTES));
+                Ok(Err(SqlError { sqlstate: "RL002".into(), message: why, detail: None, refused: false }))
+            }
+        }
+    }
+
     /// What every plugin statement goes through before it is sent: Ctrl-C,
     /// the `statements` budget, the grants check (cached by text) and the
     /// deadline. A refusal is recorded and handed to the plugin.
@@ -306,6 +379,7 @@ impl SqlSession {
         // a check that ends past it stops the plugin like any other overrun.
         // A text this session passed under the same rules is a lookup.
         let checker = Checker::shared(self.grants.clone(), self.read_only)
+            .mode(self.mode)
             .limits(self.limits.memory_mib, Some(self.deadline))
             .catalog(self.catalog.clone());
         let checked = self.checked.check(&checker, statement, params, self.read_only);

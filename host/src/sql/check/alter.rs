@@ -233,15 +233,9 @@ fn walk_def(walk: &mut Walk, def: &Value) -> Result<(), Refusal> {
 }
 
 /// `CREATE [UNIQUE] INDEX name ON schema.table …` against the table's
-/// `index` grant. CONCURRENTLY cannot run inside the tier's transaction.
+/// `index` grant. CONCURRENTLY only in a concurrent tier (`concurrent.rs`
+/// decides before this runs), where it takes the weaker lock.
 pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, body: &Value) -> Result<Lock, Refusal> {
-    if s.concurrent {
-        return refuse(
-            "CREATE INDEX CONCURRENTLY cannot run inside the tier's transaction, and the host runs no step outside \
-             it yet; build the index without CONCURRENTLY (it blocks writes to the table while it builds), or \
-             before the rollout",
-        );
-    }
     if !s.table_space.is_empty() {
         return refuse("CREATE INDEX … TABLESPACE: where an index is stored belongs to the operator");
     }
@@ -262,6 +256,9 @@ pub(super) fn create_index(walk: &mut Walk, s: &pg_query::protobuf::IndexStmt, b
     target(walk, s.relation.as_ref(), Op::Index)?;
     walk.fields(obj(body)?, &["relation", "options"])?;
     let table = s.relation.as_ref().map(|r| format!("{}.{}", r.schemaname, r.relname)).unwrap_or_default();
+    if s.concurrent {
+        return Ok(Lock::on(&table, LockMode::ShareUpdateExclusive));
+    }
     Ok(Lock::on(&table, LockMode::Share).scanning(
         "CREATE INDEX CONCURRENTLY, which blocks no write, in a tier of its own with mode = \"concurrent\" (it runs \
          outside a transaction)",

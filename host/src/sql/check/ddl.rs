@@ -125,12 +125,6 @@ pub(super) fn drop_relation(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -
     if s.behavior == DropBehavior::DropCascade as i32 {
         return refuse("DROP … CASCADE drops objects no grant names");
     }
-    if s.concurrent {
-        return refuse(
-            "DROP INDEX CONCURRENTLY cannot run inside the tier's transaction, and the host runs no step outside it \
-             yet; drop it without CONCURRENTLY (every query on its table waits while it is held)",
-        );
-    }
     let mut lock = None;
     for object in &s.objects {
         let names = name_list(Some(object))?;
@@ -139,7 +133,10 @@ pub(super) fn drop_relation(walk: &mut Walk, s: &pg_query::protobuf::DropStmt) -
                 let rv = relation_named(schema, name);
                 walk.relation(obj(&rv)?, Op::Drop)?;
                 if index {
-                    let on = Lock::on(&format!("the table of index {schema}.{name}"), LockMode::AccessExclusive);
+                    // CONCURRENTLY (a concurrent tier only, `concurrent.rs`)
+                    // lets reads and writes go on.
+                    let mode = if s.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::AccessExclusive };
+                    let on = Lock::on(&format!("the table of index {schema}.{name}"), mode);
                     lock = Some(match lock {
                         None => on,
                         Some(l) => on.max(l),

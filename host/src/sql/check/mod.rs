@@ -30,6 +30,7 @@
 mod alter;
 mod bounds;
 mod catalog;
+mod concurrent;
 mod constants;
 mod ddl;
 mod enums;
@@ -55,6 +56,7 @@ mod tests;
 mod view_tests;
 
 pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
+pub use concurrent::{Step, StepAction};
 pub use locks::{Lock, LockMode};
 pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
 pub use sizes::MAX_COPIES;
@@ -66,7 +68,7 @@ pub fn safe_functions() -> &'static [&'static str] {
     policy::SAFE_FUNCTIONS
 }
 
-use crate::manifest::Grants;
+use crate::manifest::{Grants, Mode};
 use ddl::{drop_relation, implicit_sequences, named_indexes};
 use pg_query::protobuf::{node::Node as N, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
@@ -219,6 +221,9 @@ pub struct Checked {
     /// The table lock a DDL statement takes, and what it costs production
     /// (none for a statement that takes only row locks).
     pub lock: Option<Lock>,
+    /// A statement that cannot run in a transaction block (an index built
+    /// or dropped CONCURRENTLY): the host runs it as a step of its own.
+    pub step: Option<Step>,
 }
 
 /// Why a statement was refused, and what would allow it (if anything can).
@@ -265,6 +270,9 @@ pub struct Checker {
     deadline: Option<Instant>,
     /// The catalog-derived lists (attribute notation, names as text).
     catalog: Arc<Catalog>,
+    /// The tier's mode: only a concurrent tier may send CONCURRENTLY, and
+    /// it sends nothing else but reads.
+    mode: Mode,
 }
 
 /// A statement `check_here` panics on in test builds, to prove a panic is
@@ -285,7 +293,13 @@ impl Checker {
     /// [`Checker::new`] over grants already shared.
     pub fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
         let memory_mib = crate::manifest::Limits::default().memory_mib;
-        Checker { grants, read_only, memory_mib, deadline: None, catalog: Catalog::built() }
+        Checker { grants, read_only, memory_mib, deadline: None, catalog: Catalog::built(), mode: Mode::default() }
+    }
+
+    /// The tier's mode (`mode = "…"` in its manifest).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// The plugin's memory limit (bounds constant size arguments, see
@@ -327,8 +341,19 @@ impl Checker {
         // Serialised once: the walk reads it, the round trip compares it.
         let tree = to_json(&parsed.protobuf);
         let node_json = &tree["stmts"][0]["stmt"]["node"];
-        let mut walk = Walk::new(self, node_json);
-        let (statement_kind, lock) = self.dispatch(&mut walk, node, node_json)?;
+        // A concurrent tier's other statements are reads, under the
+        // read-only rules (no `nextval` in its SELECTs either).
+        let step = concurrent::placed(self.mode, self.read_only, node)?;
+        let reads_only;
+        let checker = match (&step, self.mode) {
+            (None, Mode::Concurrent) if !self.read_only => {
+                reads_only = Checker { read_only: true, ..self.clone() };
+                &reads_only
+            }
+            _ => self,
+        };
+        let mut walk = Walk::new(checker, node_json);
+        let (statement_kind, lock) = checker.dispatch(&mut walk, node, node_json)?;
         let copies = sizes::check(node_json, self.memory_mib)?;
         let sql =
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
@@ -337,7 +362,7 @@ impl Checker {
         if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
-        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies, lock })
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies, lock, step })
     }
 
     fn allows(&self, op: Op, relation: &str) -> bool {
