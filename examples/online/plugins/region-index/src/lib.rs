@@ -8,9 +8,10 @@ use rollout_sdk::{execute, scalar, Metric, Result};
 /// `absent`, `invalid` or `valid`.
 fn region_index() -> Result<String> {
     scalar(
-        "SELECT coalesce(max(CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END), 'absent')
-         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-         WHERE i.indrelid = 'shop.orders'::regclass AND c.relname = 'orders_region_idx'",
+        "SELECT coalesce(max(CASE WHEN indisvalid THEN 'valid' ELSE 'invalid' END), 'absent')
+         FROM pg_catalog.pg_index
+         WHERE indrelid = 'shop.orders'::regclass
+           AND indexrelid IN (SELECT oid FROM pg_catalog.pg_class WHERE relname = 'orders_region_idx')",
     )
 }
 
