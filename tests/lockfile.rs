@@ -156,6 +156,28 @@ fn a_changed_plugin_is_refused_naming_what_changed_and_the_lock_files_diff_is_th
         .expect_code(2)
         .expect("one-roof-axis: missing from the plan");
 
+    // The mode is reviewed: a concurrent tier (examples/online) made one
+    // transaction is named from the old mode to the new.
+    let mut online: Vec<String> = std::fs::read_dir(root().join("examples/online/plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    let online_lock = dir.path().join("online.lock");
+    review(&online, &online_lock);
+    assert!(std::fs::read_to_string(&online_lock).unwrap().contains("\"mode      concurrent\","));
+    let index = std::fs::read(root().join("examples/online/plugins/region-index.wasm")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&manifest_of(&index)).unwrap();
+    assert!(doc.remove("mode").is_some());
+    let path = dir.path().join("region-index.wasm");
+    std::fs::write(&path, with_manifest(&index, &toml::to_string(&doc).unwrap())).unwrap();
+    online.retain(|p| !p.ends_with("/region-index.wasm"));
+    online.push(path.to_str().unwrap().to_string());
+    c.host(&args("run", &online, &["--lock", online_lock.to_str().unwrap()]))
+        .expect_code(2)
+        .expect("grants differ from the reviewed ones: mode concurrent → transaction");
+
     // A grant line edited in the lock file is not what its digest pinned.
     let text = std::fs::read_to_string(&lock).unwrap();
     let edited = text.replace("\"delete    one_roof.event_type_registry\",\n", "");
