@@ -1,19 +1,21 @@
 //! The reviewer's view of grants: a stable, diffable text form, a digest, a
 //! lock file that pins reviewed plugins, and the SQL for a restricted role.
 //!
-//! The lock file records, per plugin name, the sha256 of its bytes (the
-//! manifest is inside them), the digest of its grants' canonical text, and
-//! each data file's sha256. `host run --lock FILE` refuses any plugin that
-//! differs or is missing from it, so the host runs only what was reviewed.
+//! The lock file ([`lock`]) is the reviewed plan: its members, and per
+//! plugin the sha256 of its bytes, its grants' lines and their digest, and
+//! each data file's sha256. `host run --lock FILE` refuses a plan that
+//! differs from it, naming what differs, so the host runs only what was
+//! reviewed.
 
 use crate::manifest::{dangerous, Manifest};
 use crate::plan::Plugin;
 use crate::text::terminal;
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::Path;
+
+mod changed;
+mod lock;
+pub use lock::{Lock, Locked};
 
 /// Canonical lines of what a plugin may do, sorted within each group.
 pub fn lines(m: &Manifest) -> Vec<String> {
@@ -49,6 +51,14 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     push("metric", &m.metrics);
     push("post-condition", &m.post_conditions);
     push("rollback-condition", &m.rollback_conditions);
+    // The mode and its bounds, and the DDL lock limits, only where they are
+    // not the defaults: a plan reviewed before they existed keeps its digest.
+    if !m.mode.is_transaction() {
+        out.push(format!("mode      {}", m.mode));
+    }
+    if let Some(serde_json::Value::Object(b)) = m.batches.as_ref().and_then(|b| serde_json::to_value(b).ok()) {
+        out.extend(b.iter().map(|(k, v)| format!("batches   {k} {v}")));
+    }
     let l = &m.limits;
     for (k, v) in [
         ("wall_time_ms", l.wall_time_ms),
@@ -65,13 +75,28 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     ] {
         out.push(format!("limit     {k} {v}"));
     }
+    let usual = crate::manifest::Limits::default();
+    for (k, v, default) in [
+        ("ddl_lock_timeout_ms", l.ddl_lock_timeout_ms, usual.ddl_lock_timeout_ms),
+        ("ddl_lock_retries", l.ddl_lock_retries, usual.ddl_lock_retries),
+    ] {
+        if v != default {
+            out.push(format!("limit     {k} {v}"));
+        }
+    }
     out
 }
 
 /// sha256 of the canonical grant lines.
 pub fn digest(m: &Manifest) -> String {
-    let text = lines(m).join("\n");
-    hex::encode(Sha256::digest(format!("{}\n{}\n{text}\n", m.name, m.kind).as_bytes()))
+    digest_of(&m.name, &m.kind.to_string(), &lines(m))
+}
+
+/// sha256 of a plugin's name, kind and grant lines: the lock file checks
+/// the lines it holds against the digest it holds with it.
+pub fn digest_of(name: &str, kind: &str, lines: &[String]) -> String {
+    let text = lines.join("\n");
+    hex::encode(Sha256::digest(format!("{name}\n{kind}\n{text}\n").as_bytes()))
 }
 
 /// Each dangerous grant the manifest acknowledges: the grant key, the
@@ -142,152 +167,4 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({ "plugins": list })
-}
-
-/// How every lock file starts; only a file with it may be replaced.
-const LOCK_HEADER: &str = "# Reviewed plugins:";
-
-/// One reviewed plugin in the lock file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Locked {
-    pub sha256: String,
-    pub grants: String,
-    #[serde(default)]
-    pub files: BTreeMap<String, String>,
-    /// The dangerous grants the reviewer let through, acknowledged in the
-    /// manifest (`host grants` shows each as a WARNING); absent when none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub acknowledged: Vec<String>,
-}
-
-/// The lock file: reviewed plugins by name, and whether they were reviewed
-/// to run under their restricted roles.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lock {
-    /// `roles = true`: the plan was reviewed to run each plugin as its own
-    /// restricted role (`host grants --role-sql`); `run --lock` then runs
-    /// under roles, proven first. Absent in lock files before roles (and
-    /// written only when true, so an older host still reads the others).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub roles: bool,
-    pub plugins: BTreeMap<String, Locked>,
-    /// `[catalog]`: the database objects that run code no plugin statement
-    /// names, reviewed (`host grants … --database-url URL --lock FILE`): each
-    /// object's name and the sha256 of its definition (the catalog audit).
-    /// Absent in lock files before the audit, and written only when there
-    /// is something to record.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub catalog: BTreeMap<String, String>,
-}
-
-impl Lock {
-    /// The lock of a set of plugins as they are now.
-    pub fn of<'a>(plugins: impl IntoIterator<Item = &'a Plugin>) -> Lock {
-        let plugins = plugins
-            .into_iter()
-            .map(|p| {
-                let mut acknowledged = p.manifest.grants.acknowledge.clone();
-                acknowledged.sort();
-                let locked = Locked {
-                    sha256: p.sha256.clone(),
-                    grants: digest(&p.manifest),
-                    files: p.file_digests(),
-                    acknowledged,
-                };
-                (p.manifest.name.clone(), locked)
-            })
-            .collect();
-        Lock { roles: false, plugins, catalog: BTreeMap::new() }
-    }
-
-    /// Writes the lock file atomically, refusing to replace any file that
-    /// is not a lock file (a plugin named by mistake, say).
-    pub fn write(&self, path: &Path) -> Result<()> {
-        if path.extension().is_some_and(|e| e == "wasm") {
-            bail!(
-                "refusing to write the lock file over {}: that is a plugin's name; give the lock file's own name first, e.g. `host grants --lock rollout.lock tiers/*.wasm`",
-                path.display()
-            );
-        }
-        crate::outfile::refuse_foreign(path, LOCK_HEADER, "lock file")?;
-        // The path is the operator's, but a newline in it would end the
-        // comment and make the rest TOML: shown inert, like any text.
-        let text = format!(
-            "{LOCK_HEADER} `host run --lock {}` runs only these bytes and grants.\n{}",
-            terminal(&path.display().to_string()),
-            toml::to_string_pretty(self).context("cannot serialise the lock file")?
-        );
-        crate::outfile::write_atomic(path, text.as_bytes())
-    }
-
-    /// Reads a lock file.
-    pub fn read(path: &Path) -> Result<Lock> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the lock file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid lock file", path.display()))
-    }
-
-    /// Refuses plugins that differ from the lock or are not in it, naming each.
-    pub fn verify(&self, plugins: &[&Plugin]) -> Result<()> {
-        let now = Lock::of(plugins.iter().copied());
-        let mut problems = Vec::new();
-        for (name, got) in &now.plugins {
-            match self.plugins.get(name) {
-                None => problems.push(format!("{name}: not in the lock file (never reviewed)")),
-                Some(want) => {
-                    if want.sha256 != got.sha256 {
-                        problems.push(format!(
-                            "{name}: bytes differ (locked sha256 {}, found {})",
-                            want.sha256, got.sha256
-                        ));
-                    }
-                    if want.grants != got.grants {
-                        problems.push(format!("{name}: grants differ from the reviewed ones"));
-                    }
-                    if want.acknowledged != got.acknowledged {
-                        problems.push(format!(
-                            "{name}: acknowledged dangerous grants differ (locked {:?}, found {:?})",
-                            want.acknowledged, got.acknowledged
-                        ));
-                    }
-                    if want.files != got.files {
-                        problems.push(format!(
-                            "{name}: data files differ (locked {:?}, found {:?})",
-                            want.files, got.files
-                        ));
-                    }
-                }
-            }
-        }
-        if !problems.is_empty() {
-            // One line: an error is printed on one line, its newlines shown as `\n`.
-            bail!("refusing plugins that do not match the lock file: {}", problems.join("; "));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The lock file's first line is a comment naming its path: a path
-    /// holding a newline must not end the comment and make the rest TOML.
-    #[test]
-    fn a_path_with_a_newline_stays_in_the_header_comment() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a\nplugins = 1\n.lock");
-        let mut lock = Lock::default();
-        lock.plugins.insert(
-            "p".into(),
-            Locked { sha256: "s".into(), grants: "g".into(), files: BTreeMap::new(), acknowledged: vec!["x.y".into()] },
-        );
-        lock.write(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.lines().next().unwrap().ends_with("runs only these bytes and grants."), "{text}");
-        let back = Lock::read(&path).unwrap();
-        assert_eq!(back.plugins["p"], lock.plugins["p"]);
-    }
 }
