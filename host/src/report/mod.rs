@@ -14,12 +14,14 @@
 //! each line tagged `[plugin] level:`), every table cell too, and
 //! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
+mod batches;
 mod logs;
 mod markdown;
 pub mod rehearsal;
 pub mod stored;
 mod tables;
 
+pub use batches::{BatchLine, BatchRecord, Resumed};
 pub use logs::PluginLog;
 pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, StatusReport, TierRow};

@@ -170,6 +170,7 @@ mod tests {
                     deleted: u64::MAX,
                     not_granted: vec![crate::sql::check::Op::Update],
                 }],
+                batches: None,
             }],
             verify: None,
             probes: vec![table("p")],

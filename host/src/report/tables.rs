@@ -214,6 +214,9 @@ pub struct TierRow {
     /// run's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<crate::audit::Changed>,
+    /// A batched tier's batches (`mode = "batched"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<super::BatchRecord>,
 }
 
 /// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as

@@ -146,9 +146,9 @@ impl Calls {
         title: &str,
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
-        let result = self.call_scoped(plan, plugin, call, client, sql, true).await?;
+        let result = self.call_scoped(plan, plugin, call.clone(), client, sql, true).await?;
         let stats = sql.lock().await.stats.clone();
-        let metrics = outcome(plugin, call, result, &stats)?;
+        let metrics = outcome(plugin, &call, result, &stats)?;
         let mut table = CheckTable::new(&plugin.manifest.name, title, declared, &metrics);
         if matches!(call, Call::PostConditions | Call::RollbackConditions) {
             table.require_assertions();
@@ -168,6 +168,7 @@ impl Calls {
         Some(CallSpec {
             name: &plugin.manifest.name,
             component: plan.component(plugin)?,
+            world: plugin.world(),
             limits: &plugin.manifest.limits,
             data_dir,
             params,
@@ -187,13 +188,13 @@ impl Calls {
 /// failure: a swallowed SQL error still fails.
 pub(super) fn outcome(
     plugin: &Plugin,
-    call: Call,
+    call: &Call,
     result: Result<Returned, CallError>,
     stats: &Stats,
 ) -> Result<Vec<Metric>, Failure> {
     let fail = |cause: String| Failure::TierFailed { label: format!("{} {}", plugin.label(), call.name()), cause };
     let metrics = match result {
-        Ok(Returned::Done) => Vec::new(),
+        Ok(Returned::Done) | Ok(Returned::Batch(_)) => Vec::new(),
         Ok(Returned::Metrics(m)) => m,
         Err(CallError::Stopped(Stop::Interrupted)) => {
             return Err(Failure::Interrupted(format!("{} stopped during {}", plugin.label(), call.name())))

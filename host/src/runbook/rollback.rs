@@ -220,7 +220,7 @@ impl Undo<'_> {
         let result = calls.call(self.plan, tier, Call::Rollback, client, &sql).await;
         record.stats = sql.lock().await.stats.clone();
         let result = result?;
-        outcome(tier, Call::Rollback, result, &record.stats)?;
+        outcome(tier, &Call::Rollback, result, &record.stats)?;
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;
         let table = calls.table(self.plan, tier, Call::RollbackConditions, client, &sql, declared, &title).await;

@@ -175,7 +175,7 @@ async fn apply_then_check(
     let result = calls.call(plan, tier, Call::Apply, client, &sql).await;
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
-    outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
+    outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
@@ -242,6 +242,7 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         conditions: record.conditions.clone(),
         changes: Vec::new(),
         changed: if event.committed() { record.changed.clone() } else { Vec::new() },
+        batches: None,
     }
 }
 
