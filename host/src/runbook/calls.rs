@@ -8,6 +8,7 @@ mod wall;
 use super::connections::Connections;
 use crate::bindings::types::Metric;
 use crate::error::Failure;
+use crate::manifest::Limits;
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
 use crate::roles::wall::Wall;
@@ -91,6 +92,12 @@ impl Calls {
     /// checked against the server's catalog lists (every plugin's client
     /// comes from the work session, which read them when it connected).
     pub fn sql_access(&self, plugin: &Plugin, client: &Arc<Client>) -> SqlAccess {
+        self.sql_access_within(plugin, client, plugin.manifest.limits.clone())
+    }
+
+    /// [`Calls::sql_access`] under `limits` instead of the manifest's own
+    /// (one batch of a batched tier: its own row and time bounds).
+    pub fn sql_access_within(&self, plugin: &Plugin, client: &Arc<Client>, limits: Limits) -> SqlAccess {
         let m = &plugin.manifest;
         let catalog = self.catalog.get().cloned().unwrap_or_else(Catalog::built);
         let target = self.connections.target();
@@ -100,7 +107,7 @@ impl Calls {
                 target.canceller(client),
                 m.grants.clone(),
                 m.kind.read_only(),
-                m.limits.clone(),
+                limits,
                 Instant::now(),
                 self.interrupt.clone(),
             )

@@ -12,6 +12,7 @@ use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, TierEvent};
+use crate::manifest::Mode;
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, TierRow};
 use crate::sandbox::Call;
@@ -53,6 +54,10 @@ impl TierTransaction<'_> {
     /// Runs the tier, reports it, and records a failure in the ledger.
     pub async fn run(self) -> Result<(), Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
+        if tier.manifest.mode == Mode::Batched {
+            let (plan, rollout_id, control, work) = (self.plan, self.rollout_id, self.control, self.work);
+            return super::batched::Batched { ctx, plan, tier, rollout_id, control, work }.run().await;
+        }
         let started = Instant::now();
         ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
