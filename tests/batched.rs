@@ -150,6 +150,7 @@ fn each_batch_commits_on_its_own_with_its_step() {
     let p = plan(&fixed(5000, 0));
     let r = c.host(&p.args("run", "fail=none"));
     r.expect_code(0).expect("ROLLOUT COMPLETE").expect("in batches").expect("11 batch(es) committed");
+    assert!(!r.stderr.contains("rows/s") && !r.stderr.contains("ETA"), "no progress line off a terminal: {}", r.stderr);
     assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
     // Ten transactions changed the rows (the eleventh found none left).
     assert_eq!(c.scalar("SELECT count(DISTINCT xmin::text) FROM app.item"), 10);
@@ -175,6 +176,11 @@ fn a_kill_at_a_random_batch_then_run_again_gives_the_rows_of_an_uninterrupted_ru
     let kept = c.scalar(&format!("SELECT count(*) {APPLY_STEPS}"));
     assert!(kept >= at && kept < 26, "killed after batch {kept}");
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), kept * 2000, "committed batches stay");
+    c.host(&["status"]).expect_code(0).expect(&format!(
+        "Tier 1 (test-backfill) is partly applied in batches: {kept} batch(es) committed, {} rows, position \"{}\"",
+        kept * 2000,
+        kept * 2000
+    ));
     let r = c.host(&p.args("run", "fail=none"));
     r.expect_code(0).expect("ROLLOUT COMPLETE").expect(&format!("at batch {}", kept + 1));
     assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED), "killed after batch {kept}");

@@ -238,6 +238,9 @@ pub struct StatusReport {
     pub settled: Vec<String>,
     /// Rollouts still marked running whose transaction is still open.
     pub not_settled: Option<String>,
+    /// Batched tiers with batches committed that no event settled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<String>,
 }
 
 /// `host status` as the printer shows it: each part a title, a table (fit
@@ -262,7 +265,8 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         }
         parts.push((title, Some(t), Vec::new()));
     }
-    let mut after: Vec<String> = r.settled.iter().map(|s| text::terminal(s)).collect();
+    let mut after: Vec<String> = r.batches.clone();
+    after.extend(r.settled.iter().map(|s| text::terminal(s)));
     after.extend(r.not_settled.iter().map(|s| format!("Not settled: {}.", text::terminal(s))));
     if r.history.is_empty() {
         let mut lines = vec!["No rollout has run here yet.".to_string()];

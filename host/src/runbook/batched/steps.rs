@@ -32,6 +32,14 @@ const INSERT: &str = "
 const HAS: &str = "
     SELECT count(*) FROM rollout_ledger.step
     WHERE rollout_id = $1 AND plugin = $2 AND phase = $3 AND seq = $4 AND state = 'done' AND kind = 'batch'";
+const PLUGINS_OPEN: &str = "
+    SELECT plugin, max(ordinal) FROM rollout_ledger.step s
+    WHERE kind = 'batch'
+      AND NOT EXISTS (SELECT 1 FROM rollout_ledger.tier_event e
+                      WHERE e.plugin = s.plugin AND e.event IN ('applied', 'rolled_back')
+                        AND e.rollout_id >= s.rollout_id)
+    GROUP BY plugin ORDER BY 2, 1";
+const HAS_STEPS: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 const AWAIT_END: &str = "SELECT id FROM rollout_ledger.rollout WHERE id = $1 FOR UPDATE";
 
 /// Which pass of a batched tier.
@@ -87,7 +95,11 @@ pub(crate) enum Open {
 
 /// The open steps of `tier` on the control connection.
 pub(crate) async fn open(client: &Client, tier: &Plugin) -> Result<Open, Failure> {
-    let rows = client.query(OPEN, &[&tier.manifest.name]).await?;
+    open_of(client, &tier.manifest.name).await
+}
+
+async fn open_of(client: &Client, plugin: &str) -> Result<Open, Failure> {
+    let rows = client.query(OPEN, &[&plugin]).await?;
     let mut open = Open::Nothing;
     for r in rows {
         let sha256: String = r.try_get(0)?;
@@ -193,4 +205,41 @@ pub(crate) async fn resumable_after(
         return Ok(None);
     }
     Ok(matches!(open(client, next).await?, Open::Apply { .. }).then_some(k))
+}
+
+/// `host status`'s lines: every batched tier with batches committed that no
+/// event settled, where it stands and what comes next.
+pub(crate) async fn open_lines(client: &Client) -> Result<Vec<String>, Failure> {
+    let has: bool = client.query_one(HAS_STEPS, &[]).await?.try_get(0)?;
+    if !has {
+        return Ok(Vec::new());
+    }
+    let mut lines = Vec::new();
+    for r in client.query(PLUGINS_OPEN, &[]).await? {
+        let (plugin, ordinal): (String, i32) = (r.try_get(0)?, r.try_get(1)?);
+        let name = crate::text::terminal(&plugin);
+        let at = |m: &Mark| match &m.position {
+            Some(p) => format!("position {}", crate::text::terminal(&format!("{p:?}"))),
+            None if m.batch > 0 => "every batch done".into(),
+            None => "not started".into(),
+        };
+        lines.push(match open_of(client, &plugin).await? {
+            Open::Nothing => continue,
+            Open::Apply { at: m, .. } => format!(
+                "Tier {ordinal} ({name}) is partly applied in batches: {} batch(es) committed, {} rows, {}; \
+                 `host run` resumes it, `host rollback` undoes it.",
+                m.batch,
+                m.rows,
+                at(&m)
+            ),
+            Open::Rollback { at: m, applied_rows, .. } => format!(
+                "Tier {ordinal} ({name}) is being rolled back in batches: {} rollback batch(es) committed, {} rows, \
+                 {} ({applied_rows} rows were applied); `host rollback` finishes it.",
+                m.batch,
+                m.rows,
+                at(&m)
+            ),
+        });
+    }
+    Ok(lines)
 }
