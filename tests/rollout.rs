@@ -491,7 +491,7 @@ fn a_plugin_built_for_the_wrong_kind_is_refused_at_load_naming_kind_and_exports(
     let r = c.host(&args("run", &plan, &["--param", APR]));
     r.expect_code(2)
         .expect("wrong-kind.wasm")
-        .expect("its manifest says kind = \"tier\", so it must export the `tier` world of rollout:plugin@0.3.1")
+        .expect("its manifest says kind = \"tier\", so it must export the `tier` world of rollout:plugin@0.3.2")
         .expect("`apply`, `post-conditions` and `rollback`")
         .expect("but it exports `check`");
     // Refused before the database: no ledger, nothing changed.

@@ -51,6 +51,12 @@ const AWAIT_END: &str = "SELECT id FROM rollout_ledger.rollout WHERE id = $1 FOR
 const EVENTS_OF: &str = "
     SELECT rollout_id, ordinal, plugin, event FROM rollout_ledger.tier_event
     WHERE rollout_id = ANY ($1) ORDER BY id";
+/// The batches a rollout committed, per tier and pass (a batched tier's
+/// steps commit before its event).
+const BATCHES_OF: &str = "
+    SELECT rollout_id, ordinal, plugin, phase, count(*), sum(rows_changed)::int8 FROM rollout_ledger.step
+    WHERE rollout_id = ANY ($1) AND kind = 'batch' AND state = 'done' AND seq > 0
+    GROUP BY rollout_id, ordinal, plugin, phase ORDER BY rollout_id, ordinal, phase";
 const SET_GATE: &str = "UPDATE rollout_ledger.rollout SET gate_verdict = $2 WHERE id = $1";
 const FINISH: &str = "
     UPDATE rollout_ledger.rollout
@@ -233,6 +239,14 @@ async fn settle(client: &Client, ids: Vec<i64>) -> Result<Vec<Settled>, Error> {
         let (id, ordinal, plugin, event): (i64, i32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
         if let Some(s) = settled.iter_mut().find(|s| s.id == id) {
             s.events.push(format!("tier {ordinal} ({plugin}) {event}"));
+        }
+    }
+    let has_steps: bool = client.query_one(CURRENT, &[]).await?.get(0);
+    for r in if has_steps { client.query(BATCHES_OF, &[&ids]).await? } else { Vec::new() } {
+        let (id, ordinal, plugin, phase): (i64, i32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (n, rows): (i64, i64) = (r.get(4), r.get(5));
+        if let Some(s) = settled.iter_mut().find(|s| s.id == id) {
+            s.events.push(format!("tier {ordinal} ({plugin}) {n} {phase} batch(es) committed ({rows} rows)"));
         }
     }
     Ok(settled)

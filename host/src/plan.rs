@@ -6,7 +6,7 @@
 //! gate, no verify plugin, two plugins of one kind on one ordinal or two of
 //! one name is refused here, before anything touches the database.
 
-use crate::manifest::{Kind, Manifest, SECTION};
+use crate::manifest::{Kind, Manifest, Mode, SECTION};
 use crate::sandbox::{Sandbox, World};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,7 @@ impl Plugin {
     /// The world its manifest's kind requires.
     pub fn world(&self) -> World {
         match self.manifest.kind {
+            Kind::Tier if self.manifest.mode == Mode::Batched => World::BatchedTier,
             Kind::Tier => World::Tier,
             Kind::Gate | Kind::Verify | Kind::Probe => World::Check,
         }

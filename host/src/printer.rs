@@ -241,12 +241,87 @@ fn render(title: &str, table: Option<Table>, stream: Stream, footer: &[String]) 
 }
 
 /// Writes a line; a closed pipe (`| head`) must not stop a rollout, and
-/// `rollout.log` keeps everything anyway.
+/// `rollout.log` keeps everything anyway. A live progress line steps aside
+/// for it and is drawn again below it.
 fn write(stream: Stream, line: &str) {
-    let _ = match stream {
-        Stream::Out => writeln!(std::io::stdout().lock(), "{line}"),
-        Stream::Err => writeln!(std::io::stderr().lock(), "{line}"),
+    let out = || {
+        let _ = match stream {
+            Stream::Out => writeln!(std::io::stdout().lock(), "{line}"),
+            Stream::Err => writeln!(std::io::stderr().lock(), "{line}"),
+        };
     };
+    let bar = LIVE.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(out),
+        None => out(),
+    }
+}
+
+/// The progress line drawn now, if any.
+static LIVE: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// A live progress line on stderr for a long step (a batched tier's rows):
+/// rows done (of the total, when known), rate, elapsed time and ETA,
+/// redrawn in place. Only when stderr is a terminal and the printer is not
+/// quiet; otherwise it draws nothing (the report keeps the figures).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Printer {
+    /// Starts a progress line named `label` (host text and plugin names,
+    /// shown inert) at `done` rows.
+    pub fn progress(&self, label: &str, done: u64) -> Progress {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(Progress::style(false));
+        bar.set_prefix(text::terminal(label));
+        bar.set_position(done);
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        if let Ok(mut live) = LIVE.lock() {
+            *live = Some(bar.clone());
+        }
+        Progress(Some(bar))
+    }
+}
+
+impl Progress {
+    fn style(total: bool) -> indicatif::ProgressStyle {
+        let template = if total {
+            "{prefix} {human_pos}/{human_len} rows ({percent}%)  {per_sec}  elapsed {elapsed}  ETA {eta}"
+        } else {
+            "{prefix} {human_pos} rows  {per_sec}  elapsed {elapsed}"
+        };
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    }
+
+    /// The rows the whole pass touches, once the plugin says.
+    pub fn total(&self, total: u64) {
+        if let Some(bar) = &self.0 {
+            if bar.length() != Some(total) {
+                bar.set_style(Self::style(true));
+                bar.set_length(total);
+            }
+        }
+    }
+
+    /// Rows done since the last call.
+    pub fn add(&self, rows: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(rows);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            if let Ok(mut live) = LIVE.lock() {
+                *live = None;
+            }
+            bar.finish_and_clear();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -45,10 +45,13 @@
 //! writes to the tier's log, [`Metric`] builds check tables. A panic reaches
 //! the host's log with its message before the plugin traps.
 //!
-//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.1`) has two
+//! The WIT contract (`wit/plugin.wit`, `rollout:plugin@0.3.2`) has three
 //! worlds: [`tier!`] builds the component for the `tier` world (exports
-//! `apply`, `post-conditions`, `rollback`, `rollback-conditions`), [`check!`]
-//! for the `check` world (exports `check`). Both check the crate's
+//! `apply`, `post-conditions`, `rollback`, `rollback-conditions`),
+//! [`batched_tier!`] for the `batched-tier` world (`mode = "batched"`:
+//! `apply-batch`, `post-conditions`, `rollback-batch`,
+//! `rollback-conditions`), [`check!`] for the `check` world (exports
+//! `check`). Each checks the crate's
 //! `plugin.toml` with the host's parser while the crate is built and embed
 //! it in the component. Every table a plugin returns must hold exactly the
 //! metric names its `plugin.toml` declares (`metrics` for a check;
@@ -90,13 +93,29 @@ pub mod __bindings {
             world: "check",
             path: "../wit",
             with: {
-                "rollout:plugin/types@0.3.1": crate::__bindings::tier::rollout::plugin::types,
-                "rollout:plugin/sql@0.3.1": crate::__bindings::tier::rollout::plugin::sql,
-                "rollout:plugin/context@0.3.1": crate::__bindings::tier::rollout::plugin::context,
+                "rollout:plugin/types@0.3.2": crate::__bindings::tier::rollout::plugin::types,
+                "rollout:plugin/sql@0.3.2": crate::__bindings::tier::rollout::plugin::sql,
+                "rollout:plugin/context@0.3.2": crate::__bindings::tier::rollout::plugin::context,
             },
             pub_export_macro: true,
             export_macro_name: "__export_check",
             default_bindings_module: "rollout_sdk::__bindings::check",
+        });
+    }
+
+    /// The `batched-tier` world (0.3.2); its interfaces are the `tier` world's.
+    pub mod batched {
+        wit_bindgen::generate!({
+            world: "batched-tier",
+            path: "../wit",
+            with: {
+                "rollout:plugin/types@0.3.2": crate::__bindings::tier::rollout::plugin::types,
+                "rollout:plugin/sql@0.3.2": crate::__bindings::tier::rollout::plugin::sql,
+                "rollout:plugin/context@0.3.2": crate::__bindings::tier::rollout::plugin::context,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_batched_tier",
+            default_bindings_module: "rollout_sdk::__bindings::batched",
         });
     }
 
@@ -141,6 +160,35 @@ pub use value::{FromValue, ToValue, Value};
 /// name (`post_conditions = [...]`, `rollback_conditions = [...]`). The
 /// crate must depend on the SDK as `rollout-sdk`.
 pub use rollout_sdk_macros::tier;
+
+/// Exports a crate's functions as a batched tier (`kind = "tier"` and
+/// `mode = "batched"` with a `[batches]` table in `plugin.toml`): a
+/// backfill the host drives one committed batch at a time.
+///
+/// ```ignore
+/// rollout_sdk::batched_tier! {
+///     apply_batch: apply_batch,
+///     post_conditions: post_conditions,
+///     rollback_batch: rollback_batch,
+///     rollback_conditions: rollback_conditions,
+/// }
+/// ```
+///
+/// - `apply_batch: fn(Option<String>, u32) -> Result<Batch>` changes at most
+///   about `size` rows from `position` on (none: the start) and returns a
+///   [`Batch`]: the rows it changed, where the next batch starts (`next`,
+///   none when done) and, if known, the pass's total rows. Each call runs
+///   in its own transaction, which the host commits with the batch's ledger
+///   checkpoint; after an interruption the host calls it again from the
+///   last committed position, so a batch must depend only on its position;
+/// - `post_conditions`, once after the last batch;
+/// - `rollback_batch`: the same shape, undoing the change batch by batch;
+/// - `rollback_conditions`, once after the last rollback batch.
+pub use rollout_sdk_macros::batched_tier;
+
+/// What one batch of a batched tier did: `rows` changed, the `next`
+/// position (none: done), the pass's `total` rows when known.
+pub use __bindings::types::Batch;
 
 /// Exports a crate's function as a gate, verify or probe plugin
 /// (`kind = "gate" | "verify" | "probe"` in `plugin.toml`):

@@ -76,6 +76,11 @@ pub fn render(s: &Summary) -> String {
             ));
         }
     }
+    let batched: Vec<String> =
+        s.tiers.iter().filter_map(|t| Some(t.batches.as_ref()?.markdown(&md(&t.plugin)))).collect();
+    if !batched.is_empty() {
+        out.push_str(&format!("\n## Batches\n\n{}", batched.concat()));
+    }
     for t in s.tiers.iter().filter(|t| !t.changes.is_empty()) {
         out.push_str(&format!(
             "\n### Tier {} — {}: what it would change (rolled back)\n\n| # | relation | operation | rows |\n| --- | --- | --- | --- |\n",

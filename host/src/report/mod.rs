@@ -14,6 +14,7 @@
 //! each line tagged `[plugin] level:`), every table cell too, and
 //! `report.md` through [`text::markdown`]; `report.json` keeps the exact text.
 
+mod batches;
 pub mod footprint;
 mod logs;
 mod markdown;
@@ -21,6 +22,7 @@ pub mod rehearsal;
 pub mod stored;
 mod tables;
 
+pub use batches::{BatchLine, BatchRecord, Resumed};
 pub use logs::PluginLog;
 pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, StatusReport, TierRow};

@@ -180,6 +180,7 @@ mod tests {
                     waiters: u32::MAX,
                     max_wait_ms: 0,
                 }],
+                batches: None,
             }],
             verify: None,
             probes: vec![table("p")],

@@ -221,6 +221,9 @@ pub struct TierRow {
     /// ([`super::footprint`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub footprint: Vec<super::footprint::LockHeld>,
+    /// A batched tier's batches (`mode = "batched"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<super::BatchRecord>,
 }
 
 /// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as
@@ -242,6 +245,9 @@ pub struct StatusReport {
     pub settled: Vec<String>,
     /// Rollouts still marked running whose transaction is still open.
     pub not_settled: Option<String>,
+    /// Batched tiers with batches committed that no event settled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<String>,
 }
 
 /// `host status` as the printer shows it: each part a title, a table (fit
@@ -266,7 +272,8 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         }
         parts.push((title, Some(t), Vec::new()));
     }
-    let mut after: Vec<String> = r.settled.iter().map(|s| text::terminal(s)).collect();
+    let mut after: Vec<String> = r.batches.clone();
+    after.extend(r.settled.iter().map(|s| text::terminal(s)));
     after.extend(r.not_settled.iter().map(|s| format!("Not settled: {}.", text::terminal(s))));
     if r.history.is_empty() {
         let mut lines = vec!["No rollout has run here yet.".to_string()];

@@ -8,6 +8,7 @@ mod wall;
 use super::connections::Connections;
 use crate::bindings::types::Metric;
 use crate::error::Failure;
+use crate::manifest::Limits;
 use crate::plan::{Plan, Plugin};
 use crate::report::{CheckTable, Reporter};
 use crate::roles::wall::Wall;
@@ -91,6 +92,12 @@ impl Calls {
     /// checked against the server's catalog lists (every plugin's client
     /// comes from the work session, which read them when it connected).
     pub fn sql_access(&self, plugin: &Plugin, client: &Arc<Client>) -> SqlAccess {
+        self.sql_access_within(plugin, client, plugin.manifest.limits.clone())
+    }
+
+    /// [`Calls::sql_access`] under `limits` instead of the manifest's own
+    /// (one batch of a batched tier: its own row and time bounds).
+    pub fn sql_access_within(&self, plugin: &Plugin, client: &Arc<Client>, limits: Limits) -> SqlAccess {
         let m = &plugin.manifest;
         let catalog = self.catalog.get().cloned().unwrap_or_else(Catalog::built);
         let target = self.connections.target();
@@ -100,7 +107,7 @@ impl Calls {
                 target.canceller(client),
                 m.grants.clone(),
                 m.kind.read_only(),
-                m.limits.clone(),
+                limits,
                 Instant::now(),
                 self.interrupt.clone(),
             )
@@ -148,9 +155,9 @@ impl Calls {
         title: &str,
     ) -> Result<CheckTable, Failure> {
         sql.lock().await.read_only_from_now();
-        let result = self.call_scoped(plan, plugin, call, client, sql, true).await?;
+        let result = self.call_scoped(plan, plugin, call.clone(), client, sql, true).await?;
         let stats = sql.lock().await.stats.clone();
-        let metrics = outcome(plugin, call, result, &stats)?;
+        let metrics = outcome(plugin, &call, result, &stats)?;
         let mut table = CheckTable::new(&plugin.manifest.name, title, declared, &metrics);
         if matches!(call, Call::PostConditions | Call::RollbackConditions) {
             table.require_assertions();
@@ -170,6 +177,7 @@ impl Calls {
         Some(CallSpec {
             name: &plugin.manifest.name,
             component: plan.component(plugin)?,
+            world: plugin.world(),
             limits: &plugin.manifest.limits,
             data_dir,
             params,
@@ -189,13 +197,13 @@ impl Calls {
 /// failure: a swallowed SQL error still fails.
 pub(super) fn outcome(
     plugin: &Plugin,
-    call: Call,
+    call: &Call,
     result: Result<Returned, CallError>,
     stats: &Stats,
 ) -> Result<Vec<Metric>, Failure> {
     let fail = |cause: String| Failure::TierFailed { label: format!("{} {}", plugin.label(), call.name()), cause };
     let metrics = match result {
-        Ok(Returned::Done) => Vec::new(),
+        Ok(Returned::Done) | Ok(Returned::Batch(_)) => Vec::new(),
         Ok(Returned::Metrics(m)) => m,
         Err(CallError::Stopped(Stop::Interrupted)) => {
             return Err(Failure::Interrupted(format!("{} stopped during {}", plugin.label(), call.name())))

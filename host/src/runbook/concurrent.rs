@@ -181,7 +181,7 @@ pub(super) async fn dry_apply(
     sql.lock().await.close_streams().await;
     record.stats = sql.lock().await.stats.clone();
     let result = result.map_err(|f| fail(f, &record))?;
-    outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, &record))?;
+    outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, &record))?;
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
     let why = "its steps run outside a transaction and were not sent in the dry run";
     ctx.reporter().warning("Not proven", &format!("post-conditions of {}: {why}", tier.label()));
@@ -245,10 +245,10 @@ async fn call(
     sql.lock().await.run_steps_with(steps);
     // Read-only but for the steps, which switch it off for themselves.
     client.batch_execute("SET default_transaction_read_only = on").await?;
-    let result = ctx.calls().call(plan, tier, which, client, sql).await;
+    let result = ctx.calls().call(plan, tier, which.clone(), client, sql).await;
     sql.lock().await.close_streams().await;
     let writable = client.batch_execute("SET default_transaction_read_only = off").await;
     let stats = sql.lock().await.stats.clone();
-    outcome(tier, which, result?, &stats)?;
+    outcome(tier, &which, result?, &stats)?;
     Ok(writable?)
 }

@@ -11,6 +11,7 @@
 //! ([`calls`], behind the role wall under roles) on the work session
 //! ([`work`]); [`checks`] holds the gate, verify and the probes.
 
+mod batched;
 mod calls;
 mod checks;
 mod commit;

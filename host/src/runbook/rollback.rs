@@ -8,6 +8,7 @@
 //! and the ledger says so, or nothing changed and the ledger still says
 //! applied. `--tier N` is the same with one tier and no probes.
 
+use super::batched::{steps, Batched};
 use super::calls::outcome;
 use super::checks::{probes, Within};
 use super::commit::commit;
@@ -21,6 +22,7 @@ use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, Outcome, TierEvent};
+use crate::manifest::Mode;
 use crate::plan::{Plan, Plugin};
 use crate::report::TierRow;
 use crate::sandbox::Call;
@@ -33,6 +35,7 @@ pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> R
     let opened = prologue(ctx, plan, Verb::Rollback { tier: only }).await?;
     let control = &opened.control;
     let mut todo = to_undo(plan, &opened.applied, only)?;
+    partly_applied(control, plan, only, &mut todo).await?;
     if ctx.step().every_tier && only.is_none() {
         // Every tier, newest first: those applied are checked above.
         todo = plan.tiers.iter().rev().collect();
@@ -47,7 +50,7 @@ pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> R
     if todo.is_empty() {
         ctx.reporter().status("Nothing", "no tier is applied; the rollback changes nothing");
     }
-    let result = Undo { ctx, plan, control, rollout_id: id, todo: &todo, full: only.is_none() }.run().await;
+    let result = in_segments(ctx, plan, control, id, &todo, only.is_none()).await;
     let (outcome, message) = match &result {
         Ok(m) => (Outcome::RolledBack, m.clone()),
         Err(f) => (f.outcome(), f.to_string()),
@@ -88,6 +91,79 @@ fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -
         todo.retain(|t| t.ordinal() as u32 == n);
     }
     Ok(todo)
+}
+
+/// A batched tier with batches committed that no event settled (a run
+/// interrupted in it, or a failed one whose rollback did not finish) is
+/// undone too, first: a run stops at it, so no later tier is applied.
+async fn partly_applied<'p>(
+    control: &Control,
+    plan: &'p Plan,
+    only: Option<u32>,
+    todo: &mut Vec<&'p Plugin>,
+) -> Result<(), Failure> {
+    for tier in plan.tiers.iter().filter(|t| t.manifest.mode == Mode::Batched) {
+        if todo.iter().any(|t| t.manifest.name == tier.manifest.name)
+            || steps::open(control.client(), tier).await? == steps::Open::Nothing
+        {
+            continue;
+        }
+        match only {
+            Some(n) if n == tier.ordinal() as u32 => todo.insert(0, tier),
+            Some(n) if n < tier.ordinal() as u32 => {
+                return Err(Failure::LedgerState(format!(
+                    "cannot roll back tier {n} alone: {} has batches committed; roll that back first, or run a full rollback",
+                    tier.label()
+                )))
+            }
+            Some(_) => {}
+            None => todo.insert(0, tier),
+        }
+    }
+    Ok(())
+}
+
+/// The tiers to undo, newest first: a batched tier's rollback commits batch
+/// by batch ([`Batched::undo`]), so the tiers newer than it are undone (and
+/// committed) in one transaction before it, and those older in one after
+/// it, which ends with the probes for a full rollback.
+async fn in_segments(
+    ctx: &Context,
+    plan: &Plan,
+    control: &Control,
+    rollout_id: i64,
+    todo: &[&Plugin],
+    full: bool,
+) -> Result<String, Failure> {
+    let mut rest = todo;
+    let mut work: Option<WorkSession> = None;
+    let mut line = None;
+    while let Some(first) = rest.first() {
+        let n = rest.iter().position(|t| t.manifest.mode == Mode::Batched).unwrap_or(rest.len());
+        if n == 0 {
+            let work = match &mut work {
+                Some(w) => w,
+                None => work.insert(WorkSession::open(ctx, "rollback").await?),
+            };
+            Batched { ctx, plan, tier: first, rollout_id, control, work }.undo().await?;
+            rest = &rest[1..];
+            line = Some(format!("TIER {} ROLLBACK OK", first.ordinal()));
+            continue;
+        }
+        let (segment, after) = rest.split_at(n);
+        let probes = full && after.is_empty();
+        line = Some(Undo { ctx, plan, control, rollout_id, todo: segment, full: probes }.run().await?);
+        rest = after;
+    }
+    let last_batched = todo.last().is_some_and(|t| t.manifest.mode == Mode::Batched);
+    match line {
+        // The probes' post-state after a batched tier's rollback.
+        Some(_) | None if full && (last_batched || todo.is_empty()) => {
+            Undo { ctx, plan, control, rollout_id, todo: &[], full: true }.run().await
+        }
+        Some(line) => Ok(line),
+        None => Ok("ROLLBACK OK: nothing to undo".into()),
+    }
 }
 
 /// The rollback's one transaction.
@@ -237,7 +313,7 @@ impl Undo<'_> {
             let result = calls.call(self.plan, tier, Call::Rollback, client, &sql).await;
             record.stats = sql.lock().await.stats.clone();
             let result = result?;
-            outcome(tier, Call::Rollback, result, &record.stats)?;
+            outcome(tier, &Call::Rollback, result, &record.stats)?;
         }
         let title = format!("Rollback conditions — {}", tier.label());
         let declared = &tier.manifest.rollback_conditions;

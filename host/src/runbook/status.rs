@@ -61,7 +61,11 @@ async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
     let not_settled = (!stale.busy.is_empty()).then(|| super::busy_message(&stale.busy));
     let applied = ledger::applied(client).await?;
     let history = ledger::history(client, limit).await?;
-    let status = report::StatusReport { database, applied, history, settled, not_settled };
+    let batches = match ledger::exists(client).await? {
+        true => super::batched::steps::open_lines(client).await?,
+        false => Vec::new(),
+    };
+    let status = report::StatusReport { database, applied, history, settled, not_settled, batches };
     let printer = crate::printer::get();
     if printer.json() {
         printer.result_json(&status);

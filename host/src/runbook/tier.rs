@@ -13,6 +13,7 @@ use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{self, TierEvent};
+use crate::manifest::Mode;
 use crate::plan::{Plan, Plugin};
 use crate::report::footprint::LockHeld;
 use crate::report::{CheckTable, TierRow};
@@ -57,6 +58,10 @@ impl TierTransaction<'_> {
     /// Runs the tier, reports it, and records a failure in the ledger.
     pub async fn run(self) -> Result<(), Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
+        if tier.manifest.mode == Mode::Batched {
+            let (plan, rollout_id, control, work) = (self.plan, self.rollout_id, self.control, self.work);
+            return super::batched::Batched { ctx, plan, tier, rollout_id, control, work }.run().await;
+        }
         let started = Instant::now();
         ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
@@ -192,7 +197,7 @@ async fn apply_then_check(
     let result = calls.call(plan, tier, Call::Apply, client, &sql).await;
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
-    outcome(tier, Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
+    outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
@@ -276,6 +281,7 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         changed: if event.committed() { record.changed.clone() } else { Vec::new() },
         lock_retries: record.stats.lock_retries,
         footprint: record.footprint.clone(),
+        batches: None,
     }
 }
 

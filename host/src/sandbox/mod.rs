@@ -31,8 +31,8 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::types::{Level, Metric, Phase};
-use crate::bindings::{self, CheckPre, TierPre};
+use crate::bindings::types::{Batch, Level, Metric, Phase};
+use crate::bindings::{self, BatchedTierPre, CheckPre, TierPre};
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// wasmtime's own default for the bytes one host call (or a call's result)
@@ -60,6 +60,8 @@ const ALLOWED_IMPORTS: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum World {
     Tier,
+    /// A tier with `mode = "batched"`: the `batched-tier` world.
+    BatchedTier,
     Check,
 }
 
@@ -67,6 +69,7 @@ impl World {
     fn name(self) -> &'static str {
         match self {
             World::Tier => "tier",
+            World::BatchedTier => "batched-tier",
             World::Check => "check",
         }
     }
@@ -74,6 +77,7 @@ impl World {
     fn exports(self) -> &'static str {
         match self {
             World::Tier => "`apply`, `post-conditions` and `rollback`",
+            World::BatchedTier => "`apply-batch`, `post-conditions`, `rollback-batch` and `rollback-conditions`",
             World::Check => "`check`",
         }
     }
@@ -89,6 +93,8 @@ pub struct CallSpec<'a> {
     /// The plugin's name, for its log lines.
     pub name: &'a str,
     pub component: &'a Component,
+    /// The world it was compiled for (its exports were checked against it).
+    pub world: World,
     pub limits: &'a Limits,
     /// The granted data files, preopened read-only at `/data`.
     pub data_dir: Option<&'a Path>,
@@ -97,20 +103,33 @@ pub struct CallSpec<'a> {
 }
 
 /// Which export to call.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Call {
     Apply,
     PostConditions,
     Rollback,
     RollbackConditions,
     Check(Phase),
+    /// One batch of a batched tier, from `position` (none: the start).
+    ApplyBatch(BatchAt),
+    /// One batch of a batched tier's rollback.
+    RollbackBatch(BatchAt),
+}
+
+/// Where a batch starts and how many rows the host asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAt {
+    pub position: Option<String>,
+    pub size: u32,
 }
 
 impl Call {
     /// The export's WIT name, for messages.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Call::Apply => "apply",
+            Call::ApplyBatch(_) => "apply-batch",
+            Call::RollbackBatch(_) => "rollback-batch",
             Call::PostConditions => "post-conditions",
             Call::Rollback => "rollback",
             Call::RollbackConditions => "rollback-conditions",
@@ -124,6 +143,8 @@ impl Call {
 pub enum Returned {
     Done,
     Metrics(Vec<Metric>),
+    /// What a batch said it did (its text not yet bounded: the runbook does).
+    Batch(Batch),
 }
 
 /// Why a call did not return a value.
@@ -194,12 +215,17 @@ impl Sandbox {
         let pre = self.linker.instantiate_pre(&component).map_err(wt).context("cannot link the plugin")?;
         let fits = match world {
             World::Tier => TierPre::new(pre).map(drop),
+            World::BatchedTier => BatchedTierPre::new(pre).map(drop),
             World::Check => CheckPre::new(pre).map(drop),
         };
         if let Err(e) = fits {
+            let kind = match world {
+                World::BatchedTier => format!("{kind}\", mode = \"batched"),
+                _ => kind.to_string(),
+            };
             bail!(
                 "its manifest says kind = \"{kind}\", so it must export the `{}` world of {} ({}), but it exports {}: \
-                 build a {kind} with the SDK's {} entry point ({})",
+                 build it with the SDK's {} entry point ({})",
                 world.name(),
                 bindings::PACKAGE,
                 world.exports(),
@@ -208,7 +234,7 @@ impl Sandbox {
                 } else {
                     exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
                 },
-                world.name(),
+                world.name().replace('-', "_"),
                 wt(e)
             );
         }
@@ -292,7 +318,7 @@ impl Sandbox {
             }
         };
         let result = tokio::select! {
-            r = self.run(&mut store, spec.component, call) => r,
+            r = self.run(&mut store, spec.component, spec.world, call) => r,
             stop = backstop => Err(wasmtime::Error::new(stop)),
         };
         output.finish();
@@ -326,6 +352,7 @@ impl Sandbox {
         &self,
         store: &mut Store<PluginState>,
         component: &Component,
+        world: World,
         call: Call,
     ) -> wasmtime::Result<Result<Returned, CallError>> {
         // The plugin's own error string: kept exact, but bounded.
@@ -334,6 +361,31 @@ impl Sandbox {
             Call::Check(phase) => {
                 let instance = bindings::Check::instantiate_async(&mut *store, component, &self.linker).await?;
                 instance.call_check(&mut *store, phase).await?.map(Returned::Metrics).or_else(failed)
+            }
+            Call::ApplyBatch(_) | Call::RollbackBatch(_) | Call::PostConditions | Call::RollbackConditions
+                if world == World::BatchedTier =>
+            {
+                let tier = bindings::BatchedTier::instantiate_async(&mut *store, component, &self.linker).await?;
+                let s = &mut *store;
+                match call {
+                    Call::ApplyBatch(at) => tier
+                        .call_apply_batch(s, at.position.as_deref(), at.size)
+                        .await?
+                        .map(Returned::Batch)
+                        .or_else(failed),
+                    Call::RollbackBatch(at) => tier
+                        .call_rollback_batch(s, at.position.as_deref(), at.size)
+                        .await?
+                        .map(Returned::Batch)
+                        .or_else(failed),
+                    Call::RollbackConditions => {
+                        tier.call_rollback_conditions(s).await?.map(Returned::Metrics).or_else(failed)
+                    }
+                    _ => tier.call_post_conditions(s).await?.map(Returned::Metrics).or_else(failed),
+                }
+            }
+            Call::ApplyBatch(_) | Call::RollbackBatch(_) => {
+                Err(CallError::Failed("the plugin is not a batched tier (world `batched-tier`)".into()))
             }
             call => {
                 let tier = bindings::Tier::instantiate_async(&mut *store, component, &self.linker).await?;

@@ -11,6 +11,7 @@ use syn::{Ident, Path, Token};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum World {
     Tier,
+    BatchedTier,
     Check,
 }
 
@@ -18,6 +19,16 @@ impl World {
     pub fn name(self) -> &'static str {
         match self {
             World::Tier => "tier",
+            World::BatchedTier => "batched-tier",
+            World::Check => "check",
+        }
+    }
+
+    /// The macro that builds it.
+    pub fn macro_name(self) -> &'static str {
+        match self {
+            World::Tier => "tier",
+            World::BatchedTier => "batched_tier",
             World::Check => "check",
         }
     }
@@ -26,6 +37,7 @@ impl World {
     fn keys(self) -> &'static [&'static str] {
         match self {
             World::Tier => &["apply", "post_conditions", "rollback", "rollback_conditions"],
+            World::BatchedTier => &["apply_batch", "post_conditions", "rollback_batch", "rollback_conditions"],
             World::Check => &["check"],
         }
     }
@@ -33,7 +45,7 @@ impl World {
     /// A correct call, for the messages.
     fn example(self) -> String {
         let keys: Vec<String> = self.keys().iter().map(|k| format!("{k}: {k}")).collect();
-        format!("rollout_sdk::{}! {{ {} }}", self.name(), keys.join(", "))
+        format!("rollout_sdk::{}! {{ {} }}", self.macro_name(), keys.join(", "))
     }
 }
 
@@ -55,7 +67,7 @@ impl Entries {
             format!(
                 "{}! takes its entry points by name, `key: function` (the key is the export, the value your \
                  function), e.g. `{}`",
-                world.name(),
+                world.macro_name(),
                 world.example()
             )
         };
@@ -90,7 +102,7 @@ impl Entries {
                 Span::call_site(),
                 format!(
                     "{}! is missing the entry point{} {}: a {} plugin exports {}, e.g. `{}`",
-                    world.name(),
+                    world.macro_name(),
                     if missing.len() > 1 { "s" } else { "" },
                     missing.join(", "),
                     world.name(),
@@ -131,6 +143,38 @@ impl Entries {
                         }
                     }
                     #sdk::__bindings::tier::__export_tier!(RolloutTier with_types_in #sdk::__bindings::tier);
+                };
+            },
+            (World::BatchedTier, [apply, post, rollback, undone]) => quote! {
+                const _: () = {
+                    struct RolloutBatchedTier;
+                    impl #sdk::__bindings::batched::Guest for RolloutBatchedTier {
+                        fn apply_batch(
+                            position: ::core::option::Option<#err>,
+                            size: u32,
+                        ) -> ::core::result::Result<#sdk::Batch, #err> {
+                            let f: fn(::core::option::Option<#err>, u32) -> #sdk::Result<#sdk::Batch> = #apply;
+                            #sdk::__install_panic_hook();
+                            f(position, size).map_err(|e| e.to_string())
+                        }
+                        fn post_conditions() -> ::core::result::Result<#metrics, #err> {
+                            let f: fn() -> #sdk::Result<#metrics> = #post;
+                            #sdk::__guard(f)
+                        }
+                        fn rollback_batch(
+                            position: ::core::option::Option<#err>,
+                            size: u32,
+                        ) -> ::core::result::Result<#sdk::Batch, #err> {
+                            let f: fn(::core::option::Option<#err>, u32) -> #sdk::Result<#sdk::Batch> = #rollback;
+                            #sdk::__install_panic_hook();
+                            f(position, size).map_err(|e| e.to_string())
+                        }
+                        fn rollback_conditions() -> ::core::result::Result<#metrics, #err> {
+                            let f: fn() -> #sdk::Result<#metrics> = #undone;
+                            #sdk::__guard(f)
+                        }
+                    }
+                    #sdk::__bindings::batched::__export_batched_tier!(RolloutBatchedTier with_types_in #sdk::__bindings::batched);
                 };
             },
             (World::Check, [check]) => quote! {

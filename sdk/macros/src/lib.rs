@@ -1,5 +1,5 @@
 //! The export macros of `rollout-sdk` (use them through it: `rollout_sdk::tier!`,
-//! `rollout_sdk::check!`).
+//! `rollout_sdk::batched_tier!`, `rollout_sdk::check!`).
 //!
 //! Each entry point is named, `apply: my_fn`, never placed: the four tier
 //! functions share one signature in pairs, so a positional list could run
@@ -23,7 +23,7 @@ use entry::{Entries, World};
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::quote;
-use rollout_manifest::{Kind, Manifest};
+use rollout_manifest::{Kind, Manifest, Mode};
 
 /// The file beside Cargo.toml every plugin crate carries.
 const MANIFEST_FILE: &str = "plugin.toml";
@@ -32,6 +32,12 @@ const MANIFEST_FILE: &str = "plugin.toml";
 #[proc_macro]
 pub fn tier(input: TokenStream) -> TokenStream {
     expand(World::Tier, input)
+}
+
+/// See `rollout_sdk::batched_tier!`.
+#[proc_macro]
+pub fn batched_tier(input: TokenStream) -> TokenStream {
+    expand(World::BatchedTier, input)
 }
 
 /// See `rollout_sdk::check!`.
@@ -94,23 +100,36 @@ fn read_manifest() -> syn::Result<(String, syn::LitByteStr, Manifest)> {
 
 /// The manifest's `kind` is one this macro's world serves.
 fn check_kind(world: World, manifest: &Manifest) -> syn::Result<()> {
+    let batched = manifest.mode == Mode::Batched;
     let fits = match world {
-        World::Tier => manifest.kind == Kind::Tier,
+        World::Tier => manifest.kind == Kind::Tier && !batched,
+        World::BatchedTier => manifest.kind == Kind::Tier && batched,
         World::Check => manifest.kind != Kind::Tier,
     };
     if fits {
         return Ok(());
     }
+    if manifest.kind == Kind::Tier && world != World::Check {
+        let (wants, says) =
+            if batched { (World::BatchedTier, "mode = \"batched\"") } else { (World::Tier, "no batched mode") };
+        return Err(error(format!(
+            "{MANIFEST_FILE} says kind = \"tier\" with {says}, so the plugin must export the `{}` world: build it \
+             with rollout_sdk::{}!, not rollout_sdk::{}!",
+            wants.name(),
+            wants.macro_name(),
+            world.macro_name(),
+        )));
+    }
     let (wants, other) = match world {
-        World::Tier => (World::Check, "a tier"),
+        World::Tier | World::BatchedTier => (World::Check, "a tier"),
         World::Check => (World::Tier, "a gate, verify or probe plugin"),
     };
     Err(error(format!(
         "{MANIFEST_FILE} says kind = \"{kind}\", so the plugin must export the `{}` world: build a {kind} with \
          rollout_sdk::{}!, not rollout_sdk::{}! (which builds {other})",
         wants.name(),
-        wants.name(),
-        world.name(),
+        wants.macro_name(),
+        world.macro_name(),
         kind = manifest.kind,
     )))
 }

@@ -189,6 +189,7 @@ impl Calls {
         };
         let role = self.roles.as_ref().and_then(|r| r.role_of(&plugin.manifest.name));
         let interrupt = self.interrupt.clone();
+        let name = call.name();
         let run = || self.sandbox.call(spec, call, sql.clone(), self.reporter.clone(), interrupt.clone());
         if role.is_some() && self.wall.get().is_none() {
             // Under roles a call never runs on the plain path.
@@ -231,7 +232,7 @@ impl Calls {
             Ok(user) => {
                 let stopped = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
                 Err(Failure::TierFailed {
-                    label: format!("{} {}", plugin.label(), call.name()),
+                    label: format!("{} {name}", plugin.label()),
                     cause: format!(
                         "its call ended as role {user}, not as its own role {role}: the plugin changed its role{stopped}; \
                          nothing of its transaction is kept"

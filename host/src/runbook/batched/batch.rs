@@ -1,0 +1,140 @@
+//! One batch of a batched tier: its transaction (`BEGIN`, the batch's own
+//! statement timeout and row limit, the plugin's call from the last
+//! committed position, its ledger step, `COMMIT`), and what a timeout, a
+//! bad answer or a lost COMMIT answer make of it.
+
+use super::size::Size;
+use super::steps::{self, Mark, Pass, Step};
+use super::{Batched, Tried, POSITION_BYTES, TIMEOUTS};
+use crate::db;
+use crate::error::Failure;
+use crate::manifest::{Batches, Limits};
+use crate::runbook::calls::outcome;
+use crate::runbook::tier::same_transaction;
+use crate::sandbox::{BatchAt, Call, Returned};
+use crate::sql::Stats;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_postgres::Client;
+
+impl Batched<'_> {
+    /// One try of one batch, in a transaction of its own; rolled back
+    /// unless it committed.
+    pub(super) async fn one(&mut self, pass: Pass, at: &Mark, size: &Size, bounds: &Batches) -> Result<Tried, Failure> {
+        let client = self.work.next(self.ctx).await?;
+        let tier_limits = &self.tier.manifest.limits;
+        let limits = Limits {
+            statement_timeout_ms: bounds.statement_timeout_ms,
+            rows_changed: bounds.rows_changed.min(tier_limits.rows_changed.saturating_sub(at.rows)),
+            ..tier_limits.clone()
+        };
+        let result = self.transaction(&client, pass, at, size, limits).await;
+        if !matches!(result, Ok(Tried::Committed { .. })) {
+            db::rollback(&client).await;
+        }
+        result
+    }
+
+    async fn transaction(
+        &self,
+        client: &Arc<Client>,
+        pass: Pass,
+        at: &Mark,
+        size: &Size,
+        limits: Limits,
+    ) -> Result<Tried, Failure> {
+        let (tier, calls) = (self.tier, self.ctx.calls());
+        let started = Instant::now();
+        let label = format!("{} batch {}", tier.label(), at.batch + 1);
+        let before = db::begin(client, &limits, false).await.map_err(Failure::Database)?;
+        self.control.hold(calls, client, self.rollout_id).await?;
+        let sql = calls.sql_access_within(tier, client, limits);
+        let call_at = BatchAt { position: at.position.clone(), size: size.as_u32() };
+        let call = match pass {
+            Pass::Apply => Call::ApplyBatch(call_at),
+            Pass::Rollback => Call::RollbackBatch(call_at),
+        };
+        let result = calls.call(self.plan, tier, call.clone(), client, &sql).await?;
+        sql.lock().await.close_streams().await;
+        let stats = sql.lock().await.stats.clone();
+        if let Some(why) = timed_out(&stats) {
+            return Ok(Tried::TimedOut(why));
+        }
+        let batch = match result {
+            Ok(Returned::Batch(b)) if stats.errors.is_empty() => b,
+            other => {
+                outcome(tier, &call, other, &stats)?;
+                let cause = "it returned no batch".to_string();
+                return Err(Failure::TierFailed { label: format!("{label} {}", call.name()), cause });
+            }
+        };
+        let fail = |cause: String| Failure::TierFailed { label: format!("{label} {}", call.name()), cause };
+        if let Some(p) = batch.next.as_ref().filter(|p| p.len() > POSITION_BYTES) {
+            return Err(fail(format!(
+                "its next position is {} bytes; the host keeps at most {POSITION_BYTES}",
+                p.len()
+            )));
+        }
+        if batch.next.is_some() && batch.next == at.position {
+            return Err(fail("its next position is the one it was given: the pass would never end".into()));
+        }
+        same_transaction(client, &before, &label).await?;
+        calls.prove_in(client, &label).await?;
+        let step = Step {
+            rollout_id: self.rollout_id,
+            tier,
+            pass,
+            batch: at.batch + 1,
+            done: true,
+            position: batch.next.as_deref(),
+            rows: stats.rows_changed,
+            duration_ms: started.elapsed().as_millis() as u64,
+            message: None,
+        };
+        calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
+        self.commit_batch(client, &step).await?;
+        Ok(Tried::Committed { next: batch.next, total: batch.total, stats })
+    }
+
+    /// COMMIT of one batch; a lost answer is settled from the ledger's step.
+    async fn commit_batch(&self, client: &Client, step: &Step<'_>) -> Result<(), Failure> {
+        let ctx = self.ctx;
+        let what = format!("batch {} of {}", step.batch, self.tier.label());
+        let _critical = ctx.interrupt().critical(format!("COMMIT of {what}"));
+        let err = match db::commit(client).await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) && ctx.interrupt().is_set() =>
+            {
+                return Err(ctx.stopped(format!("the COMMIT of {what} was cancelled by the interrupt: not kept")));
+            }
+            Err(e) if e.code().is_some() && !crate::sql::convert::connection_lost(&e) => {
+                let cause = format!("its COMMIT was refused ({}); nothing of it was kept", db::why(&e));
+                return Err(Failure::TierFailed { label: what, cause });
+            }
+            Err(e) => e,
+        };
+        match steps::committed(self.control.client(), step).await {
+            Ok(true) => {
+                let line = format!("the answer to COMMIT was lost ({}), but the ledger shows {what} committed", db::why(&err));
+                ctx.reporter().status("Warning", &line);
+                Ok(())
+            }
+            Ok(false) => Err(Failure::Database(anyhow::anyhow!(
+                "the answer to COMMIT of {what} was lost ({}); the ledger shows it did not commit: nothing of it was kept",
+                db::why(&err)
+            ))),
+            Err(f) => Err(Failure::CommitUnknown(format!(
+                "the answer to COMMIT of {what} was lost ({}) and the ledger cannot be read ({f}): the batch is \
+                 committed with its step or not at all; the next `host run` or `host rollback` reads the steps first",
+                db::why(&err)
+            ))),
+        }
+    }
+}
+
+/// The first timeout among a batch's SQL errors (the host writes each as
+/// `SQL error <SQLSTATE> in …`, the SQLSTATE the server's).
+fn timed_out(stats: &Stats) -> Option<String> {
+    stats.errors.iter().find(|e| TIMEOUTS.iter().any(|code| e.starts_with(&format!("SQL error {code} ")))).cloned()
+}

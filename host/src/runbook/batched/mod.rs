@@ -1,0 +1,432 @@
+//! A batched tier (`mode = "batched"`, world `batched-tier`): a backfill
+//! the host drives one batch at a time.
+//!
+//! Each batch is a transaction of its own: `BEGIN`, the batch's own
+//! `statement_timeout` and row limit (`[batches]`, and what is left of the
+//! tier's `rows_changed`), the plugin's `apply-batch` from the last
+//! committed position, its ledger step ([`steps`]), `COMMIT`. A batch that
+//! hits a statement or lock timeout is rolled back and retried smaller
+//! ([`size`]); a pause between batches gives production the table. After
+//! the last batch the post-conditions run once, in a transaction of their
+//! own that commits with the `applied` event.
+//!
+//! An interrupted pass (Ctrl-C, a kill, a lost connection) keeps its
+//! committed batches and is resumed by the next `host run` from its last
+//! step; a tier that *failed* (its plugin's error, its post-conditions, a
+//! limit) is rolled back at once, batched the same way (`rollback-batch`
+//! from the start, then the rollback conditions with the `rolled_back`
+//! event), never resumed.
+
+mod batch;
+mod size;
+pub(super) mod steps;
+
+use super::commit::commit;
+use super::context::Context;
+use super::control::{CommitMark, Control};
+use super::tier::{done, ledger_event, same_transaction, tier_row, TierRecord};
+use super::work::WorkSession;
+use crate::db;
+use crate::error::Failure;
+use crate::ledger::TierEvent;
+use crate::plan::{Plan, Plugin};
+use crate::report::{BatchLine, BatchRecord, Resumed};
+use crate::sandbox::Call;
+use crate::sql::Stats;
+use size::Size;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use steps::{Mark, Open, Pass, Step};
+use tokio_postgres::Client;
+
+/// The longest position the host keeps, in bytes: plugin text, stored in
+/// the ledger and shown to the operator.
+const POSITION_BYTES: usize = 1024;
+/// A batch that hit one of these held production up: rolled back, retried
+/// smaller. Statement timeout, lock timeout.
+const TIMEOUTS: [&str; 2] = ["57014", "55P03"];
+
+/// One batched tier of a command.
+pub(super) struct Batched<'a> {
+    pub ctx: &'a Context,
+    pub plan: &'a Plan,
+    pub tier: &'a Plugin,
+    pub rollout_id: i64,
+    pub control: &'a Control,
+    pub work: &'a mut WorkSession,
+}
+
+/// What one try of a batch came to.
+enum Tried {
+    Committed {
+        next: Option<String>,
+        total: Option<u64>,
+        stats: Stats,
+    },
+    /// Rolled back: the first timeout's message.
+    TimedOut(String),
+}
+
+impl Batched<'_> {
+    /// `host run`'s part: resume or start the apply, every batch, the
+    /// post-conditions; on the tier's own failure, its batched rollback.
+    pub async fn run(mut self) -> Result<(), Failure> {
+        let (ctx, tier) = (self.ctx, self.tier);
+        let started = Instant::now();
+        ctx.reporter().status("Applying", &format!("{} in batches", tier.label()));
+        let from = match self.open().await? {
+            Open::Nothing => Mark::default(),
+            Open::Apply { at, .. } => {
+                ctx.reporter().status("Resumed", &format!("{} {}", tier.label(), resumed_line(&at)));
+                at
+            }
+            Open::Rollback { .. } => {
+                return Err(Failure::LedgerState(format!(
+                    "{} failed in an earlier rollout and its batched rollback is not finished; a failed tier is \
+                     rolled back, not resumed: run `host rollback` with the same plugins",
+                    tier.label()
+                )))
+            }
+        };
+        let mut record = new_record(Pass::Apply, &from);
+        let mut stats = Stats::default();
+        let result = match self.batches(Pass::Apply, from, &mut record, &mut stats).await {
+            Ok(_) => self.conditions(Pass::Apply, &stats, started).await,
+            Err(f) => Err((f, TierRecord { stats: stats.clone(), ..Default::default() })),
+        };
+        let ms = started.elapsed().as_millis();
+        let (failure, rec) = match result {
+            Ok(rec) => {
+                if let Some(table) = &rec.conditions {
+                    ctx.reporter().table(table);
+                }
+                ctx.reporter().status("Applied", &summary(tier, ms, &rec.stats, &record));
+                let mut row = tier_row(tier, Call::Apply, TierEvent::Applied, ms, &rec);
+                row.batches = Some(record);
+                ctx.reporter().add_tier(row);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if let Some(table) = &rec.conditions {
+            ctx.reporter().table(table);
+        }
+        let message = failure.to_string();
+        let event = failure.event();
+        if !matches!(failure, Failure::CommitUnknown(_)) {
+            let e = ledger_event(self.rollout_id, tier, event, ms, &rec.stats, Some(&message));
+            self.control.record_failure(&e).await;
+        }
+        let mut row = tier_row(tier, Call::Apply, event, ms, &rec);
+        // The committed batches are kept whatever became of the tier.
+        row.rows_changed = record.rows_committed();
+        row.message = Some(message.clone());
+        let kept = record.rows_committed();
+        row.batches = Some(record);
+        ctx.reporter().add_tier(row);
+        if matches!(failure, Failure::TierFailed { .. } | Failure::Injected { .. }) {
+            self.roll_back_failed(&message).await;
+        } else {
+            ctx.reporter().status(
+                "Stopped",
+                &format!(
+                    "{} — the batches committed so far are kept ({kept} rows by this command); the next `host run` \
+                     resumes after the last one, `host rollback` undoes them",
+                    tier.label()
+                ),
+            );
+        }
+        Err(failure)
+    }
+
+    /// `host rollback`'s part: the rollback pass from the start, or from
+    /// where an earlier rollback of it stopped.
+    pub async fn undo(mut self) -> Result<(), Failure> {
+        let from = match self.open().await? {
+            Open::Rollback { at, .. } => {
+                let line = format!("{} {}", self.tier.label(), resumed_line(&at));
+                self.ctx.reporter().status("Resumed", &format!("the rollback of {line}"));
+                at
+            }
+            _ => {
+                self.mark_rollback("host rollback").await?;
+                Mark::default()
+            }
+        };
+        self.rollback_pass(from).await
+    }
+
+    /// The open steps of the tier, which must be the bytes that wrote them.
+    async fn open(&self) -> Result<Open, Failure> {
+        let open = steps::open(self.control.client(), self.tier).await?;
+        if let Open::Apply { sha256, .. } | Open::Rollback { sha256, .. } = &open {
+            if *sha256 != self.tier.sha256 {
+                return Err(Failure::LedgerState(format!(
+                    "{} has batches committed by the plugin with sha256 {sha256}, but the given plugin is {}; \
+                     resume or roll it back with the plugin that committed them",
+                    self.tier.label(),
+                    self.tier.sha256
+                )));
+            }
+        }
+        Ok(open)
+    }
+
+    /// The rollback marker: from here on the pass is rolled back, never resumed.
+    async fn mark_rollback(&self, why: &str) -> Result<(), Failure> {
+        let step = Step {
+            rollout_id: self.rollout_id,
+            tier: self.tier,
+            pass: Pass::Rollback,
+            batch: 0,
+            done: false,
+            position: None,
+            rows: 0,
+            duration_ms: 0,
+            message: Some(why),
+        };
+        Ok(steps::insert(self.control.client(), &step).await?)
+    }
+
+    /// A failed tier's batched rollback, said either way (the run fails
+    /// with the tier's own failure).
+    async fn roll_back_failed(&mut self, why: &str) {
+        let (ctx, label) = (self.ctx, self.tier.label());
+        if let Err(e) = self.mark_rollback(why).await {
+            ctx.reporter().error(&format!(
+                "{label} failed and its batches stay committed: the rollback could not start ({e}); run `host rollback`"
+            ));
+            return;
+        }
+        ctx.reporter()
+            .status("Rolling back", &format!("{label} in batches: a failed tier is rolled back, not resumed"));
+        if let Err(e) = self.rollback_pass(Mark::default()).await {
+            ctx.reporter().error(&format!(
+                "the rollback of {label} did not finish: {e}; its committed batches are recorded, and \
+                 `host rollback` with the same plugins finishes it"
+            ));
+        }
+    }
+
+    /// Rollback batches from `from`, then the rollback conditions with the
+    /// `rolled_back` event; reported.
+    async fn rollback_pass(&mut self, from: Mark) -> Result<(), Failure> {
+        let (ctx, tier) = (self.ctx, self.tier);
+        let started = Instant::now();
+        ctx.reporter().status("Rolling back", &format!("{} in batches", tier.label()));
+        let mut record = new_record(Pass::Rollback, &from);
+        let mut stats = Stats::default();
+        let result = match self.batches(Pass::Rollback, from, &mut record, &mut stats).await {
+            Ok(_) => self.conditions(Pass::Rollback, &stats, started).await,
+            Err(f) => Err((f, TierRecord { stats: stats.clone(), ..Default::default() })),
+        };
+        let ms = started.elapsed().as_millis();
+        let rec = match &result {
+            Ok(r) => r.clone(),
+            Err((_, r)) => r.clone(),
+        };
+        if let Some(table) = &rec.conditions {
+            ctx.reporter().table(table);
+        }
+        let event = match &result {
+            Ok(_) => TierEvent::RolledBack,
+            Err((f, _)) => f.event(),
+        };
+        let mut row = tier_row(tier, Call::Rollback, event, ms, &rec);
+        row.rows_changed = record.rows_committed();
+        if let Err((f, _)) = &result {
+            row.message = Some(f.to_string());
+            let e = ledger_event(self.rollout_id, tier, event, ms, &rec.stats, row.message.as_deref());
+            self.control.record_failure(&e).await;
+        } else {
+            ctx.reporter().status("Rolled back", &summary(tier, ms, &rec.stats, &record));
+        }
+        row.batches = Some(record);
+        ctx.reporter().add_tier(row);
+        result.map(drop).map_err(|(f, _)| f)
+    }
+
+    /// Every batch of `pass` from `from` until the plugin says done; where
+    /// it ended.
+    async fn batches(
+        &mut self,
+        pass: Pass,
+        from: Mark,
+        record: &mut BatchRecord,
+        stats: &mut Stats,
+    ) -> Result<Mark, Failure> {
+        let (ctx, tier) = (self.ctx, self.tier);
+        let bounds = tier.manifest.batches.clone().unwrap_or_default();
+        let mut size = Size::new(&bounds);
+        let label = format!("{} {}", tier.label(), pass.as_str());
+        let progress = crate::printer::get().progress(&label, from.rows);
+        let mut at = from;
+        while !at.finished() {
+            if ctx.interrupt().is_set() {
+                return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
+            }
+            let started = Instant::now();
+            let tried = self.one(pass, &at, &size, &bounds).await;
+            let ms = started.elapsed().as_millis() as u64;
+            let mut line = BatchLine {
+                batch: at.batch + 1,
+                size: size.get(),
+                rows_changed: 0,
+                duration_ms: ms,
+                outcome: "failed".into(),
+            };
+            match tried {
+                Err(f) => {
+                    record.batches.push(line);
+                    return Err(f);
+                }
+                Ok(Tried::TimedOut(why)) => {
+                    line.outcome = "timed_out".into();
+                    record.batches.push(line);
+                    let tried = size.get();
+                    if !size.halve() {
+                        return Err(Failure::TierFailed {
+                            label: tier.label(),
+                            cause: format!(
+                                "batch {} timed out at the smallest size, batches.min_size = {tried} ({why}); the \
+                                 batches before it are committed",
+                                at.batch + 1
+                            ),
+                        });
+                    }
+                    let n = at.batch + 1;
+                    let line = format!(
+                        "{}: batch {n} of {tried} rows timed out ({why}); retrying it with {} rows",
+                        tier.label(),
+                        size.get()
+                    );
+                    ctx.reporter().status("Shrinking", &line);
+                }
+                Ok(Tried::Committed { next, total, stats: s }) => {
+                    line.outcome = "committed".into();
+                    line.rows_changed = s.rows_changed;
+                    record.batches.push(line);
+                    stats.statements += s.statements;
+                    stats.rows_returned += s.rows_returned;
+                    stats.rows_changed += s.rows_changed;
+                    record.total = total.or(record.total);
+                    progress.add(s.rows_changed);
+                    if let Some(total) = record.total {
+                        progress.total(total);
+                    }
+                    at = Mark { batch: at.batch + 1, position: next, rows: at.rows + s.rows_changed };
+                    size.after(ms);
+                    let injected = pass == Pass::Apply && ctx.step().fail_at == Some(tier.ordinal());
+                    if injected && !at.finished() {
+                        return Err(Failure::Injected { label: tier.label() });
+                    }
+                    if !at.finished() {
+                        self.pause(bounds.pause_ms).await;
+                    }
+                }
+            }
+        }
+        Ok(at)
+    }
+
+    /// Waits `ms` between two batches, or until Ctrl-C.
+    async fn pause(&self, ms: u64) {
+        if ms == 0 {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            _ = self.ctx.interrupt().wait() => {}
+        }
+    }
+
+    /// The pass's conditions (post-conditions after the apply, rollback
+    /// conditions after the rollback) in a transaction of their own that
+    /// commits with the tier's event.
+    async fn conditions(
+        &mut self,
+        pass: Pass,
+        stats: &Stats,
+        started: Instant,
+    ) -> Result<TierRecord, (Failure, TierRecord)> {
+        let mut record = TierRecord { stats: stats.clone(), ..Default::default() };
+        let client = match self.work.next(self.ctx).await {
+            Ok(c) => c,
+            Err(f) => return Err((f, record)),
+        };
+        match self.conditions_in(&client, pass, &mut record, started).await {
+            Ok(()) => Ok(record),
+            Err(f) => {
+                db::rollback(&client).await;
+                Err((f, record))
+            }
+        }
+    }
+
+    async fn conditions_in(
+        &self,
+        client: &Arc<Client>,
+        pass: Pass,
+        record: &mut TierRecord,
+        started: Instant,
+    ) -> Result<(), Failure> {
+        let (ctx, tier, calls) = (self.ctx, self.tier, self.ctx.calls());
+        let label = tier.label();
+        let before = db::begin(client, &tier.manifest.limits, false).await.map_err(Failure::Database)?;
+        self.control.hold(calls, client, self.rollout_id).await?;
+        let sql = calls.sql_access(tier, client);
+        let m = &tier.manifest;
+        let (call, declared, what, event) = match pass {
+            Pass::Apply => (Call::PostConditions, &m.post_conditions, "Post-conditions", TierEvent::Applied),
+            Pass::Rollback => {
+                (Call::RollbackConditions, &m.rollback_conditions, "Rollback conditions", TierEvent::RolledBack)
+            }
+        };
+        let title = format!("{what} — {label}");
+        let table = calls.table(self.plan, tier, call, client, &sql, declared, &title).await;
+        sql.lock().await.close_streams().await;
+        let s = sql.lock().await.stats.clone();
+        record.stats.statements += s.statements;
+        record.stats.rows_returned += s.rows_returned;
+        let table = table?;
+        record.conditions = Some(table.clone());
+        if !table.passed {
+            let cause = format!("{} not met: {}", what.to_lowercase(), table.failures());
+            return Err(Failure::TierFailed { label, cause });
+        }
+        if pass == Pass::Apply && ctx.step().fail_at == Some(tier.ordinal()) {
+            return Err(Failure::Injected { label });
+        }
+        same_transaction(client, &before, &label).await?;
+        calls.prove_in(client, &label).await?;
+        let e = ledger_event(self.rollout_id, tier, event, started.elapsed().as_millis(), &record.stats, None);
+        calls.record_in(client, &e).await?;
+        let mark = CommitMark { rollout_id: self.rollout_id, plugin: &m.name, event };
+        commit(ctx, client, self.control, &label, mark).await
+    }
+}
+
+fn new_record(pass: Pass, from: &Mark) -> BatchRecord {
+    let resumed_at = (from.batch > 0).then(|| Resumed {
+        batch: from.batch,
+        position: from.position.clone(),
+        rows_changed: from.rows,
+    });
+    BatchRecord { phase: pass.as_str().into(), resumed_at, total: None, batches: Vec::new() }
+}
+
+/// `at batch 4, position "12000" (15000 rows committed before)`.
+fn resumed_line(at: &Mark) -> String {
+    let position = match &at.position {
+        Some(p) => format!("position {}", crate::text::terminal(&format!("{p:?}"))),
+        None => "the end of its batches".into(),
+    };
+    format!("at batch {}, {position} ({} rows committed before)", at.batch + 1, at.rows)
+}
+
+/// The status line of a finished pass.
+fn summary(tier: &Plugin, ms: u128, stats: &Stats, record: &BatchRecord) -> String {
+    let committed = record.batches.iter().filter(|b| b.outcome == "committed").count();
+    let slowest = record.batches.iter().map(|b| b.duration_ms).max().unwrap_or(0);
+    format!("{} — {committed} batch(es) committed, slowest {slowest} ms", done(tier, ms, stats))
+}

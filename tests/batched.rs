@@ -1,0 +1,323 @@
+//! Batched tiers (`mode = "batched"`, contract 0.3.2) on a real server
+//! through the real binary: a backfill of 50,000 rows by primary-key ranges
+//! (tests/plugins/backfill) commits batch by batch with its ledger step;
+//! a SIGKILL or a lost connection at a random batch, then `host run` again,
+//! gives exactly the rows of an uninterrupted run and one step per batch;
+//! a statement or lock timeout shrinks the batch; a failed post-condition
+//! and `host rollback` of a half-done pass restore the baseline, batched;
+//! a plugin whose exports do not match its mode is refused at load.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::*;
+
+const TABLE: &str = "CREATE SCHEMA app;
+CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
+INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;";
+const ROWS: i64 = 50_000;
+const DIGEST: &str = "SELECT md5(string_agg(id || ':' || coalesce(v::text, '-'), ',' ORDER BY id)) FROM app.item";
+/// The digest of an uninterrupted backfill.
+const BACKFILLED: &str = "SELECT md5(string_agg(id || ':' || (n * 2)::text, ',' ORDER BY id)) FROM app.item";
+const APPLY_STEPS: &str =
+    "FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' AND kind = 'batch' AND state = 'done'";
+
+const VERIFY: &str = r#"name = "test-verdict-verify"
+kind = "verify"
+ordinal = 8
+description = "The verdict fixture as the plan's verify."
+databases = ["directus"]
+metrics = ["db", "ready"]
+
+[params.verdict]
+pattern = "ok|empty|missing|extra|duplicate"
+description = "the shape of the table"
+
+[limits]
+statements = 5
+"#;
+
+/// A plan: the verdict gate, the backfill with these `[batches]` lines,
+/// the verdict verify.
+struct Plan {
+    _dir: tempfile::TempDir,
+    plan: Vec<String>,
+}
+
+fn plan(batches: &str) -> Plan {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).expect("make test-plugins");
+    let manifest = manifest_of(&wasm);
+    let (head, _) = manifest.split_once("[batches]").expect("the fixture has [batches]");
+    let (_, limits) = manifest.split_once("[limits]").expect("the fixture has [limits]");
+    let tier = dir.path().join("backfill.wasm");
+    std::fs::write(&tier, with_manifest(&wasm, &format!("{head}[batches]\n{batches}\n\n[limits]{limits}"))).unwrap();
+    let verdict = std::fs::read(root().join("tests/plugins/verdict.wasm")).unwrap();
+    let verify = dir.path().join("verify.wasm");
+    std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
+    let plan = vec![
+        root().join("tests/plugins/verdict.wasm").display().to_string(),
+        tier.display().to_string(),
+        verify.display().to_string(),
+    ];
+    Plan { _dir: dir, plan }
+}
+
+impl Plan {
+    fn args<'a>(&'a self, verb: &'a str, fail: &'a str) -> Vec<&'a str> {
+        let mut a = args(verb, &self.plan, &["--param", "verdict=ok", "--param"]);
+        a.push(fail);
+        a
+    }
+}
+
+/// Fixed size: one batch per `size` rows, and the last, empty one.
+fn fixed(size: u64, pause_ms: u64) -> String {
+    format!(
+        "size = {size}\nmin_size = {size}\nmax_size = {size}\npause_ms = {pause_ms}\nstatement_timeout_ms = 5000\nrows_changed = {size}"
+    )
+}
+
+fn cluster(name: &str) -> Cluster {
+    let c = Cluster::start(name);
+    c.psql(TABLE);
+    // The ledger the host would create, so that a test can watch its steps from the start.
+    c.psql(&std::fs::read_to_string(root().join("host/sql/ledger.sql")).unwrap());
+    c
+}
+
+fn report(c: &Cluster) -> serde_json::Value {
+    let dir = c.reports().pop().expect("a report");
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+/// The batch lines of the report's tier rows, of `phase`.
+fn batch_lines(c: &Cluster, phase: &str) -> Vec<serde_json::Value> {
+    let r = report(c);
+    let tiers = r["tiers"].as_array().cloned().unwrap_or_default();
+    tiers
+        .iter()
+        .filter(|t| t["batches"]["phase"] == phase)
+        .flat_map(|t| t["batches"]["batches"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Until `sql` returns at least `n`, the child still running.
+fn wait_for(c: &Cluster, sql: &str, n: i64, child: &mut std::process::Child) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while c.scalar(sql) < n {
+        assert!(child.try_wait().unwrap().is_none(), "the host ended before {sql} reached {n}");
+        assert!(Instant::now() < until, "{sql} never reached {n}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Until no other client is connected (a killed host's backends end).
+fn quiet(c: &Cluster) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while c.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(Instant::now() < until, "the killed host's sessions never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A batch number between 2 and `below` - 1, different from run to run.
+fn random_batch(below: i64) -> i64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as i64;
+    2 + nanos % (below - 3)
+}
+
+/// The ledger's apply steps: one per batch, numbered 1..=n once each, no
+/// position repeated, the rows of the whole table changed once.
+fn one_step_per_batch(c: &Cluster, batches: i64) {
+    assert_eq!(c.scalar(&format!("SELECT count(*) {APPLY_STEPS}")), batches, "one step per batch");
+    assert_eq!(c.scalar(&format!("SELECT count(DISTINCT seq) {APPLY_STEPS}")), batches, "no batch numbered twice");
+    assert_eq!(c.scalar(&format!("SELECT max(seq) {APPLY_STEPS}")), batches, "no batch skipped");
+    assert_eq!(
+        c.scalar(&format!("SELECT count(DISTINCT position) + count(*) FILTER (WHERE position IS NULL) {APPLY_STEPS}")),
+        batches,
+        "no position repeated"
+    );
+    assert_eq!(c.scalar(&format!("SELECT sum(rows_changed) {APPLY_STEPS}")), ROWS, "every row changed once");
+}
+
+#[test]
+fn each_batch_commits_on_its_own_with_its_step() {
+    let c = cluster("batched-commits");
+    let p = plan(&fixed(5000, 0));
+    let r = c.host(&p.args("run", "fail=none"));
+    r.expect_code(0).expect("ROLLOUT COMPLETE").expect("in batches").expect("11 batch(es) committed");
+    assert!(!r.stderr.contains("rows/s") && !r.stderr.contains("ETA"), "no progress line off a terminal: {}", r.stderr);
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+    // Ten transactions changed the rows (the eleventh found none left).
+    assert_eq!(c.scalar("SELECT count(DISTINCT xmin::text) FROM app.item"), 10);
+    one_step_per_batch(&c, 11);
+    assert!(c.tier_states().contains("test-backfill=applied"), "{}", c.tier_states());
+    let lines = batch_lines(&c, "apply");
+    assert_eq!(lines.len(), 11, "every batch in report.json");
+    assert!(lines.iter().all(|b| b["outcome"] == "committed" && b["duration_ms"].is_u64()), "{lines:?}");
+    let md = std::fs::read_to_string(c.reports().pop().unwrap().join("report.md")).unwrap();
+    assert!(md.contains("## Batches") && md.contains("11 batch(es) committed, 50000 rows changed"), "{md}");
+}
+
+#[test]
+fn a_kill_at_a_random_batch_then_run_again_gives_the_rows_of_an_uninterrupted_run() {
+    let c = cluster("batched-kill");
+    let p = plan(&fixed(2000, 100));
+    let at = random_batch(25);
+    let mut child = c.spawn(&p.args("run", "fail=none"));
+    wait_for(&c, &format!("SELECT count(*) {APPLY_STEPS}"), at, &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    quiet(&c);
+    let kept = c.scalar(&format!("SELECT count(*) {APPLY_STEPS}"));
+    assert!(kept >= at && kept < 26, "killed after batch {kept}");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), kept * 2000, "committed batches stay");
+    c.host(&["status"]).expect_code(0).expect(&format!(
+        "Tier 1 (test-backfill) is partly applied in batches: {kept} batch(es) committed, {} rows, position \"{}\"",
+        kept * 2000,
+        kept * 2000
+    ));
+    let r = c.host(&p.args("run", "fail=none"));
+    r.expect_code(0).expect("ROLLOUT COMPLETE").expect(&format!("at batch {}", kept + 1));
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED), "killed after batch {kept}");
+    one_step_per_batch(&c, 26);
+    assert_eq!(report(&c)["tiers"][0]["batches"]["resumed_at"]["batch"], kept);
+}
+
+#[test]
+fn a_lost_connection_mid_batch_then_run_again_gives_the_rows_of_an_uninterrupted_run() {
+    let c = cluster("batched-lost");
+    let p = plan(&fixed(500, 0));
+    let at = random_batch(90);
+    let mut child = c.spawn(&p.args("run", "fail=none"));
+    wait_for(&c, &format!("SELECT count(*) {APPLY_STEPS}"), at, &mut child);
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'host apply %'");
+    let out = child.wait_with_output().unwrap();
+    let first = Run::from(out);
+    if first.code != 0 {
+        quiet(&c);
+        first.expect("connection");
+        c.host(&p.args("run", "fail=none")).expect_code(0).expect("Resumed");
+    }
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED), "connection cut after batch {at}");
+    one_step_per_batch(&c, 101);
+}
+
+#[test]
+fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
+    let c = cluster("batched-timeout");
+    let p = plan(
+        "size = 8000\nmin_size = 100\nmax_size = 8000\npause_ms = 0\nstatement_timeout_ms = 250\nrows_changed = 8000",
+    );
+    // Another session holds row 20000: every batch whose range holds it
+    // waits and times out, until the lock is gone (once a batch has waited
+    // on it a few times).
+    let mut locker = std::process::Command::new("psql")
+        .args(["-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(stdin, "BEGIN; SELECT 1 FROM app.item WHERE id = 20000 FOR UPDATE;").unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while c.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND pid <> pg_backend_pid()") == 0 {
+        assert!(Instant::now() < until, "the locker never took its lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let host = c.spawn(&p.args("run", "fail=none"));
+    let until = Instant::now() + Duration::from_secs(60);
+    while c.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == 0 {
+        assert!(Instant::now() < until, "no batch ever waited on the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    writeln!(stdin, "COMMIT;").unwrap();
+    drop(stdin);
+    locker.wait().unwrap();
+    let r = Run::from(host.wait_with_output().unwrap());
+    r.expect_code(0).expect("Shrinking").expect("timed out");
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+    let lines = batch_lines(&c, "apply");
+    let first = lines.iter().position(|b| b["outcome"] == "timed_out").expect("a batch timed out");
+    let next = &lines[first + 1];
+    assert_eq!(next["batch"], lines[first]["batch"], "the same batch is retried");
+    assert_eq!(next["size"].as_u64().unwrap() * 2, lines[first]["size"].as_u64().unwrap(), "halved: {lines:?}");
+    assert_eq!(c.scalar(&format!("SELECT sum(rows_changed) {APPLY_STEPS}")), ROWS);
+}
+
+#[test]
+fn a_failed_post_condition_rolls_the_tier_back_in_batches_to_the_baseline() {
+    let c = cluster("batched-post");
+    let baseline = c.psql(DIGEST);
+    let p = plan(&fixed(5000, 0));
+    let r = c.host(&p.args("run", "fail=post"));
+    r.expect_code(4).expect("post-conditions not met").expect("rolled back, not resumed");
+    assert_eq!(c.psql(DIGEST), baseline, "the baseline is restored");
+    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+    let rolled =
+        "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'rollback' AND state = 'done'";
+    assert_eq!(c.scalar(rolled), 11, "the rollback is batched: one committed step per batch");
+    // Settled: the next run starts from the start, not from a position.
+    let r = c.host(&p.args("run", "fail=none"));
+    r.expect_code(0);
+    assert!(!r.all().contains("Resumed"), "{}", r.all());
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+}
+
+#[test]
+fn rollback_of_a_half_done_pass_restores_the_baseline_and_settles_it() {
+    let c = cluster("batched-half");
+    let baseline = c.psql(DIGEST);
+    let p = plan(&fixed(2000, 100));
+    let mut child = c.spawn(&p.args("run", "fail=none"));
+    wait_for(&c, &format!("SELECT count(*) {APPLY_STEPS}"), random_batch(25), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    quiet(&c);
+    assert!(c.tier_states().is_empty(), "no event: {}", c.tier_states());
+    let r = c.host(&args("rollback", &p.plan, &[]));
+    r.expect_code(0).expect("FULL ROLLBACK OK").expect("apply batch(es) committed");
+    assert_eq!(c.psql(DIGEST), baseline);
+    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+    // Nothing left open: a run starts from the start.
+    let r = c.host(&p.args("run", "fail=none"));
+    r.expect_code(0);
+    assert!(!r.all().contains("Resumed"), "{}", r.all());
+}
+
+#[test]
+fn a_plugin_whose_exports_do_not_match_its_mode_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // The batched backfill declared as a plain tier.
+    let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).unwrap();
+    let manifest = manifest_of(&wasm);
+    let (head, _) = manifest.split_once("[batches]").unwrap();
+    let plain = head.replace("mode = \"batched\"\n", "");
+    let path = dir.path().join("plain.wasm");
+    std::fs::write(&path, with_manifest(&wasm, &plain)).unwrap();
+    let inspect = |p: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+            .current_dir(root())
+            .args(["inspect", p.to_str().unwrap()])
+            .env("HOST_COMPILE_CACHE", compile_cache())
+            .output()
+            .unwrap();
+        Run::from(out)
+    };
+    let r = inspect(&path);
+    assert_ne!(r.code, 0, "{}", r.all());
+    r.expect("must export the `tier` world").expect("`apply-batch`");
+    // A plain tier declared batched.
+    let undo = std::fs::read(root().join("tests/plugins/undo.wasm")).unwrap();
+    let m =
+        manifest_of(&undo).replace("ordinal = 4\n", "ordinal = 4\nmode = \"batched\"\n") + "\n[batches]\nsize = 100\n";
+    let path = dir.path().join("batched.wasm");
+    std::fs::write(&path, with_manifest(&undo, &m)).unwrap();
+    inspect(&path).expect("mode = \"batched\", so it must export the `batched-tier` world").expect("batched_tier");
+}
