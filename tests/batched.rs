@@ -321,3 +321,24 @@ fn a_plugin_whose_exports_do_not_match_its_mode_is_refused_at_load() {
     std::fs::write(&path, with_manifest(&undo, &m)).unwrap();
     inspect(&path).expect("mode = \"batched\", so it must export the `batched-tier` world").expect("batched_tier");
 }
+
+#[test]
+fn the_dry_run_previews_the_first_batch_only_and_keeps_nothing() {
+    let c = cluster("batched-dry");
+    let p = plan(&fixed(5000, 0));
+    let mut a = p.args("run", "fail=none");
+    a.push("--dry-run");
+    let r = c.host(&a);
+    r.expect_code(0).expect("its first batch only (5000 rows)").expect("Not proven");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "the dry run kept rows");
+    assert_eq!(c.scalar(&format!("SELECT count(*) {APPLY_STEPS}")), 0, "the dry run recorded a batch");
+}
+
+#[test]
+fn a_replica_lag_bound_the_host_can_read_lets_the_pass_run() {
+    // No replica: no lag, so no wait; the bound is read before every batch.
+    let c = cluster("batched-lag");
+    let p = plan(&format!("{}\nmax_replica_lag_ms = 1000", fixed(10000, 0)));
+    c.host(&p.args("run", "fail=none")).expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+}

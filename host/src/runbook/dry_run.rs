@@ -17,6 +17,7 @@ use crate::audit::Changed;
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::{Outcome, TierEvent};
+use crate::manifest::Mode;
 use crate::plan::{Plan, Plugin};
 use crate::sandbox::Call;
 use crate::sql::Change;
@@ -130,9 +131,10 @@ async fn tier_in(
     ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let mut footprint = Footprint::start(control, tier, client, true).await;
-    let applied = match super::concurrent::is_concurrent(tier) {
-        true => super::concurrent::dry_apply(ctx, plan, tier, client, before).await,
-        false => apply_and_check(ctx, plan, tier, client, before).await,
+    let applied = match tier.manifest.mode {
+        Mode::Concurrent => super::concurrent::dry_apply(ctx, plan, tier, client, before).await,
+        Mode::Batched => super::batched::dry::dry_apply(ctx, plan, tier, client, before).await,
+        Mode::Transaction => apply_and_check(ctx, plan, tier, client, before).await,
     };
     let (mut record, failure) = match applied {
         Ok(record) => (record, None),

@@ -18,6 +18,8 @@
 //! event), never resumed.
 
 mod batch;
+pub(super) mod dry;
+mod lag;
 mod size;
 pub(super) mod steps;
 
@@ -265,6 +267,7 @@ impl Batched<'_> {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
             }
+            self.replicas_caught_up(bounds.max_replica_lag_ms).await?;
             let started = Instant::now();
             let tried = self.one(pass, &at, &size, &bounds).await;
             let ms = started.elapsed().as_millis() as u64;
