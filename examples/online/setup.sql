@@ -11,7 +11,7 @@ CREATE TABLE shop.orders (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO shop.orders (id, customer_id, amount, created_at)
-SELECT g, 1 + (g * 7919) % 10000, (g % 997) + 0.5, timestamptz '2026-01-01' + g * interval '1 second'
+SELECT g, 1 + (g::bigint * 7919) % 10000, (g % 997) + 0.5, timestamptz '2026-01-01' + g * interval '1 second'
 FROM generate_series(1, :rows) g;
 ANALYZE shop.customers;
 ANALYZE shop.orders;
