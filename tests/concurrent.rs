@@ -295,3 +295,80 @@ fn a_build_blocked_past_its_lock_wait_retries_and_fails_cleanly_when_the_retries
     assert_eq!(invalid(&c), 0);
     assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0");
 }
+
+#[test]
+fn the_footprint_of_a_concurrent_build_is_share_update_exclusive_without_a_rewrite() {
+    let c = Cluster::start("cic-footprint");
+    c.psql(TABLES);
+    // A writer's open transaction makes the build wait, holding its lock
+    // on the table, long enough for the sampler to see it.
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "ddl_lock_timeout_ms = 200");
+    let mut block = brief_blocker(&c, 1.0);
+    wait_for(&c, "the blocker", "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')");
+    let r = c.host(&verb(&f, "run", &[]));
+    let _ = block.wait();
+    r.expect_code(0).expect("Locked app.finding — SHARE UPDATE EXCLUSIVE for");
+    let dir = c.reports().pop().expect("a report");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let tier = report["tiers"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["plugin"] == "test-concurrent"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no tier row: {report:#}"));
+    let held = tier["footprint"]
+        .as_array()
+        .and_then(|f| f.iter().find(|h| h["relation"] == "app.finding"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no footprint entry for app.finding: {tier:#}"));
+    assert_eq!((&held["mode"], &held["rewritten"]), (&"SHARE UPDATE EXCLUSIVE".into(), &false.into()), "{held:#}");
+    assert!(held["held_ms"].as_u64().is_some_and(|ms| ms >= 20), "{held:#}");
+}
+
+#[test]
+fn a_concurrent_tier_that_failed_after_its_build_is_undone_by_the_rollback() {
+    let c = Cluster::start("cic-failed");
+    c.psql(TABLES);
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "");
+    // Its post-condition fails after the build: the index stays, and the
+    // tier is not applied.
+    std::fs::write(f.dir.path().join("data/valid.sql"), "SELECT 0").unwrap();
+    c.host(&verb(&f, "run", &[])).expect_code(4);
+    assert_eq!(valid(&c), 1, "the step built the index before the tier failed");
+    // The rollback undoes what the steps did before it says FULL ROLLBACK OK.
+    let r = c.host(&verb(&f, "rollback", &[]));
+    r.expect_code(0).expect("FULL ROLLBACK OK");
+    assert!(!r.all().contains("no tier is applied"), "{}", r.all());
+    assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0", "{}", r.all());
+}
+
+#[test]
+fn a_step_never_drops_or_counts_an_index_of_a_table_it_may_not_index() {
+    let c = Cluster::start("cic-other-table");
+    c.psql(TABLES);
+    // Another table's INVALID index with the name the tier's build uses
+    // (a failed unique build), and another table's valid one.
+    c.psql("CREATE TABLE app.payment (id int, k int); INSERT INTO app.payment VALUES (1, 1), (2, 1)");
+    let _ = std::process::Command::new("psql")
+        .args(["-X", "-q", "-h"])
+        .arg(&c.dir)
+        .args(["-U", "postgres", "-d", "directus", "-c"])
+        .arg("CREATE UNIQUE INDEX CONCURRENTLY victim_idx ON app.payment (k)")
+        .output();
+    assert_eq!(invalid(&c), 1, "the fixture's INVALID index on app.payment");
+    let build = "CREATE INDEX CONCURRENTLY IF NOT EXISTS victim_idx ON app.finding (n)";
+    let f = case(&[build], &[DROP], &granted(), Some("concurrent"), "");
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(4).expect("a table this tier's `index` grant does not name");
+    assert_eq!(invalid(&c), 1, "the host dropped another table's index:\n{}", r.all());
+    assert!(!r.all().contains("Recovered"), "{}", r.all());
+    // A valid index of another table with the build's name: IF NOT EXISTS
+    // builds nothing, and the host does not count it built.
+    // (The failed step stays in the recovery list until that index is
+    // gone: the operator drops it, as the message said.)
+    c.psql("DROP INDEX app.victim_idx; CREATE INDEX payment_k ON app.payment (k)");
+    let build = "CREATE INDEX CONCURRENTLY IF NOT EXISTS payment_k ON app.finding (n)";
+    let f = case(&[build], &[DROP], &granted(), Some("concurrent"), "");
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(4).expect("the statement built nothing");
+    assert!(!r.all().contains("Built index"), "{}", r.all());
+}

@@ -199,7 +199,7 @@ async fn prepare(ctx: &Context, control: &Control, tier: &Plugin, client: &Clien
             tier.label()
         )));
     }
-    steps::recover(control.client(), client, ctx.reporter(), &tier.manifest.name)
+    steps::recover(control.client(), client, ctx.reporter(), &tier.manifest.name, &reach(tier))
         .await
         .map_err(|why| Failure::TierFailed { label: tier.label(), cause: why })?;
     session_limits(client, &tier.manifest.limits).await.map_err(Failure::Database)
@@ -228,7 +228,13 @@ fn runner(ctx: &Context, control: &Control, rollout_id: i64, tier: &Plugin, phas
         phase,
     };
     let limits = tier.manifest.limits.clone();
-    Arc::new(steps::Runner::new(control.client().clone(), ctx.reporter().clone(), owner, limits))
+    Arc::new(steps::Runner::new(control.client().clone(), ctx.reporter().clone(), owner, limits, reach(tier)))
+}
+
+/// What the tier's steps may drop: its `index` tables' indexes and its `drop` grant's.
+fn reach(tier: &Plugin) -> steps::Reach {
+    let g = &tier.manifest.grants;
+    steps::Reach { tables: g.index.clone(), indexes: g.drop.clone() }
 }
 
 /// One call of a concurrent tier in autocommit, its steps through `steps`;
@@ -251,4 +257,20 @@ async fn call(
     let stats = sql.lock().await.stats.clone();
     outcome(tier, &which, result?, &stats)?;
     Ok(writable?)
+}
+
+/// Whether `tier` is a concurrent tier whose apply steps did something no
+/// later event settled (it failed after them): `host rollback` undoes it
+/// like an applied tier, so FULL ROLLBACK OK never stands beside an index
+/// its steps left.
+pub(super) async fn unsettled(control: &Control, tier: &Plugin) -> Result<bool, Failure> {
+    if !is_concurrent(tier) {
+        return Ok(false);
+    }
+    let row = control
+        .client()
+        .query_one(include_str!("concurrent/step_unsettled.sql"), &[&tier.manifest.name, &tier.sha256])
+        .await
+        .map_err(|e| Failure::Database(anyhow::anyhow!("cannot read {}'s steps from the ledger: {e}", tier.label())))?;
+    row.try_get(0).map_err(|e| Failure::Database(anyhow::anyhow!("the ledger's steps of {}: {e}", tier.label())))
 }

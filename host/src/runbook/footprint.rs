@@ -7,6 +7,11 @@
 //! indexes, before the tier on the control connection and before COMMIT in
 //! the tier's transaction), and which other sessions waited on it (a
 //! sampler on the control connection, every 50 ms while the tier runs).
+//! A concurrent tier's steps run outside a transaction and keep no lock
+//! past their statement, so for it the sampler also reads, every 20 ms,
+//! the locks the work session holds (each seen from its first sample to
+//! its last: to within one interval), and its files are compared after
+//! the last step on the control connection.
 //! A tier without a DDL grant costs one read of `pg_locks`, no sampler.
 
 use super::control::Control;
@@ -30,9 +35,22 @@ fn sql(name: &str) -> &'static str {
 
 /// How often the sampler looks for sessions waiting on the tier.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// How often it looks for a concurrent tier's own locks.
+const SAMPLE_STEPS_EVERY: Duration = Duration::from_millis(20);
 
 /// By relation: the sessions seen waiting on it, and the longest wait.
 type Waits = BTreeMap<String, (BTreeSet<i32>, u64)>;
+
+/// By relation: a concurrent tier's own locks as sampled (is an index, the
+/// strongest mode, first and last seen).
+type Own = BTreeMap<String, (bool, String, Instant, Instant)>;
+
+/// What the sampler saw.
+#[derive(Default)]
+struct Sampled {
+    waits: Waits,
+    own: Own,
+}
 
 /// relfilenode by relation oid, with the relation's name and whether it
 /// is an index.
@@ -52,7 +70,10 @@ pub(super) struct Footprint {
     /// A dry run's shared transaction: what it already held before the
     /// tier, which is not the tier's.
     baseline: Vec<Held>,
-    sampler: Option<(oneshot::Sender<()>, JoinHandle<Waits>)>,
+    sampler: Option<(oneshot::Sender<()>, JoinHandle<Sampled>)>,
+    /// A concurrent tier: the control connection, to compare its files
+    /// after its last step.
+    concurrent: Option<Arc<Client>>,
 }
 
 impl Footprint {
@@ -72,6 +93,7 @@ impl Footprint {
             at_commit: Vec::new(),
             baseline: Vec::new(),
             sampler: None,
+            concurrent: None,
         };
         if !ddl {
             return f;
@@ -82,7 +104,11 @@ impl Footprint {
         f.before = files(control.client(), &f.named).await.unwrap_or_default();
         if let Ok(row) = work.query_typed("SELECT pg_catalog.pg_backend_pid()", &[]).await {
             if let Some(pid) = row.first().and_then(|r| r.try_get::<_, i32>(0).ok()) {
-                f.sampler = Some(sample(control.client().clone(), pid));
+                let own = tier.manifest.mode == crate::manifest::Mode::Concurrent && !shared;
+                f.sampler = Some(sample(control.client().clone(), pid, own));
+                if own {
+                    f.concurrent = Some(control.client().clone());
+                }
             }
         }
         f
@@ -102,14 +128,17 @@ impl Footprint {
 
     /// Stops measuring at the transaction's end: each relation's strongest
     /// mode, how long it was held, whether it was rewritten, who waited.
-    pub async fn end(self, stats: &Stats) -> Vec<LockHeld> {
-        let waits = match self.sampler {
+    pub async fn end(mut self, stats: &Stats) -> Vec<LockHeld> {
+        let Sampled { waits, own } = match self.sampler.take() {
             Some((stop, task)) => {
                 let _ = stop.send(());
                 task.await.unwrap_or_default()
             }
-            None => Waits::new(),
+            None => Sampled::default(),
         };
+        if let (Some(control), None) = (&self.concurrent, &self.after) {
+            self.after = files(control, &self.named).await.ok();
+        }
         let now = Instant::now();
         let already: BTreeMap<&str, u8> =
             self.baseline.iter().map(|h| (h.relation.as_str(), locking::strength(&h.mode))).collect();
@@ -125,6 +154,16 @@ impl Footprint {
             }
             e.1 = e.1.min(h.seen);
         }
+        // A concurrent tier's locks, as sampled: held from the first sample
+        // that saw one to the last (to within one interval).
+        let mut spans: BTreeMap<String, u64> = BTreeMap::new();
+        for (relation, (index, mode, first, last)) in &own {
+            if by.contains_key(relation) {
+                continue;
+            }
+            by.insert(relation.clone(), (mode.clone(), *first, *index));
+            spans.insert(relation.clone(), (last.duration_since(*first) + SAMPLE_STEPS_EVERY).as_millis() as u64);
+        }
         // A relation it queued for and never took: the sessions that queued
         // behind its wait are still its footprint.
         for relation in waits.keys() {
@@ -137,7 +176,7 @@ impl Footprint {
                 LockHeld {
                     rewritten: rewritten.get(&relation).copied(),
                     mode: if mode == QUEUED { mode } else { locking::mode_name(&mode) },
-                    held_ms: now.duration_since(seen).as_millis() as u64,
+                    held_ms: spans.get(&relation).copied().unwrap_or(now.duration_since(seen).as_millis() as u64),
                     index,
                     waiters,
                     max_wait_ms,
@@ -173,28 +212,50 @@ fn rewrites(before: &Files, after: Option<&Files>) -> BTreeMap<String, bool> {
 }
 
 /// Polls, on the control connection, for sessions waiting on locks `pid`
-/// holds or is queued for, until told to stop.
-fn sample(control: Arc<Client>, pid: i32) -> (oneshot::Sender<()>, JoinHandle<Waits>) {
+/// holds or is queued for (and, `own`, for the locks `pid` holds), until
+/// told to stop.
+fn sample(control: Arc<Client>, pid: i32, own: bool) -> (oneshot::Sender<()>, JoinHandle<Sampled>) {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let mut waits = Waits::new();
-        let Ok(waiters) = control.prepare(sql("waiters")).await else { return waits };
+        let mut seen = Sampled::default();
+        let Ok(waiters) = control.prepare(sql("waiters")).await else { return seen };
+        let held = if own { control.prepare(sql("own")).await.ok() } else { None };
+        let every = if own { SAMPLE_STEPS_EVERY } else { SAMPLE_EVERY };
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
         loop {
-            if let Ok(rows) = control.query(&waiters, &[&pid]).await {
-                for r in &rows {
-                    let (Ok(relation), Ok(waiter), Ok(ms)) =
-                        (r.try_get::<_, String>(0), r.try_get::<_, i32>(1), r.try_get::<_, i64>(2))
-                    else {
-                        continue;
-                    };
-                    let e = waits.entry(relation).or_default();
-                    e.0.insert(waiter);
-                    e.1 = e.1.max(ms.max(0) as u64);
+            let mine = async {
+                match &held {
+                    Some(q) => control.query(q, &params).await.ok(),
+                    None => None,
                 }
+            };
+            let (w, mine) = futures_util::join!(control.query(&waiters, &params), mine);
+            let at = Instant::now();
+            for r in w.iter().flatten() {
+                let (Ok(relation), Ok(waiter), Ok(ms)) =
+                    (r.try_get::<_, String>(0), r.try_get::<_, i32>(1), r.try_get::<_, i64>(2))
+                else {
+                    continue;
+                };
+                let e = seen.waits.entry(relation).or_default();
+                e.0.insert(waiter);
+                e.1 = e.1.max(ms.max(0) as u64);
+            }
+            for r in mine.iter().flatten() {
+                let (Ok(relation), Ok(index), Ok(mode)) =
+                    (r.try_get::<_, String>(0), r.try_get::<_, bool>(1), r.try_get::<_, String>(2))
+                else {
+                    continue;
+                };
+                let e = seen.own.entry(relation).or_insert_with(|| (index, mode.clone(), at, at));
+                if locking::strength(&mode) > locking::strength(&e.1) {
+                    e.1 = mode;
+                }
+                e.3 = at;
             }
             tokio::select! {
-                _ = &mut stopped => return waits,
-                _ = tokio::time::sleep(SAMPLE_EVERY) => {}
+                _ = &mut stopped => return seen,
+                _ = tokio::time::sleep(every) => {}
             }
         }
     });

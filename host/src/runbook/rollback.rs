@@ -94,25 +94,31 @@ fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -
 }
 
 /// A batched tier with batches committed that no event settled (a run
-/// interrupted in it, or a failed one whose rollback did not finish) is
-/// undone too, first: a run stops at it, so no later tier is applied.
+/// interrupted in it, or a failed one whose rollback did not finish), or a
+/// concurrent tier whose steps built or dropped an index before it failed,
+/// is undone too, first: a run stops at it, so no later tier is applied.
 async fn partly_applied<'p>(
     control: &Control,
     plan: &'p Plan,
     only: Option<u32>,
     todo: &mut Vec<&'p Plugin>,
 ) -> Result<(), Failure> {
-    for tier in plan.tiers.iter().filter(|t| t.manifest.mode == Mode::Batched) {
-        if todo.iter().any(|t| t.manifest.name == tier.manifest.name)
-            || steps::open(control.client(), tier).await? == steps::Open::Nothing
-        {
+    for tier in plan.tiers.iter().filter(|t| t.manifest.mode != Mode::Transaction) {
+        if todo.iter().any(|t| t.manifest.name == tier.manifest.name) {
+            continue;
+        }
+        let left = match tier.manifest.mode {
+            Mode::Batched => steps::open(control.client(), tier).await? != steps::Open::Nothing,
+            _ => super::concurrent::unsettled(control, tier).await?,
+        };
+        if !left {
             continue;
         }
         match only {
             Some(n) if n == tier.ordinal() as u32 => todo.insert(0, tier),
             Some(n) if n < tier.ordinal() as u32 => {
                 return Err(Failure::LedgerState(format!(
-                    "cannot roll back tier {n} alone: {} has batches committed; roll that back first, or run a full rollback",
+                    "cannot roll back tier {n} alone: {} has work committed outside a transaction (batches or index steps); roll that back first, or run a full rollback",
                     tier.label()
                 )))
             }

@@ -90,8 +90,6 @@ pub struct Blocker {
     /// How long its transaction has been open: it holds the lock since
     /// some time in it.
     pub holding_ms: i64,
-    /// Its query's first 200 characters.
-    pub query: String,
     pub relation: String,
     pub mode: String,
 }
@@ -102,24 +100,23 @@ impl Blocker {
         format!("pid {} ({})", self.pid, self.application)
     }
 
-    /// Everything the operator needs to find it, for the failure.
+    /// What the operator needs to find it, for the failure. Not its
+    /// query: the failure reaches the plugin, its log and the published
+    /// report, and another session's SQL carries values no grant lets the
+    /// plugin read (`pg_stat_activity`, read by the host's role); the pid
+    /// finds it.
     pub fn describe(&self) -> String {
         format!(
-            "pid {} (application `{}`, {}, query started {}, transaction open {} ms, holds {} on {}; query `{}`)",
+            "pid {} (application `{}`, {}, query started {}, transaction open {} ms, holds {} on {})",
             self.pid,
             self.application,
             self.state,
             self.query_start,
             self.holding_ms,
             mode_name(&self.mode),
-            self.relation,
-            one_line(&self.query)
+            self.relation
         )
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The relations a lock names: `s.t`, or `s.t and s.referenced`.
@@ -144,7 +141,6 @@ pub(super) async fn blockers(client: &Client, relations: &[String], mode: LockMo
                 state: r.try_get(2).ok()?,
                 query_start: r.try_get(3).ok()?,
                 holding_ms: r.try_get(4).ok()?,
-                query: r.try_get(5).ok()?,
                 relation: r.try_get(6).ok()?,
                 mode: r.try_get(7).ok()?,
             })

@@ -15,12 +15,12 @@ SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
 -- name: blockers
 -- Other sessions holding a lock in modes $2 on relations $1 (schema.name)
 -- or their indexes: pid, application, state, query start, how long their
--- transaction has been open (ms), the first 200 characters of their query,
--- the relation and the mode.
+-- transaction has been open (ms), an empty column where their query was
+-- (never read: it reaches the plugin), the relation and the mode.
 SELECT DISTINCT ON (l.pid) l.pid, COALESCE(a.application_name, ''), COALESCE(a.state, 'unknown state'),
        COALESCE(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), 'unknown'),
        COALESCE((extract(epoch FROM pg_catalog.clock_timestamp() - a.xact_start) * 1000)::int8, 0),
-       left(COALESCE(a.query, ''), 200), n.nspname || '.' || c.relname, l.mode
+       '', n.nspname || '.' || c.relname, l.mode
   FROM pg_catalog.pg_locks l
   JOIN pg_catalog.pg_class c ON c.oid = l.relation
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -23,7 +23,9 @@ impl Batched<'_> {
         loop {
             let client = self.work.next(self.ctx).await?;
             let row = client.query_one(LAG, &[]).await.map_err(|e| Failure::Database(e.into()))?;
-            let (lag, may): (f64, bool) = (row.get(0), row.get(1));
+            let read =
+                |e: tokio_postgres::Error| Failure::Database(anyhow::anyhow!("cannot read the replicas' lag: {e}"));
+            let (lag, may): (f64, bool) = (row.try_get(0).map_err(read)?, row.try_get(1).map_err(read)?);
             if !may {
                 return Err(Failure::TierFailed {
                     label: self.tier.label(),

@@ -17,6 +17,9 @@
 //! from the start, then the rollback conditions with the `rolled_back`
 //! event), never resumed.
 
+/// Batches in a row that change no row before a pass is judged stuck.
+const IDLE_BATCHES: u32 = 1_000;
+
 mod batch;
 pub(super) mod dry;
 mod lag;
@@ -263,6 +266,10 @@ impl Batched<'_> {
         let label = format!("{} {}", tier.label(), pass.as_str());
         let progress = crate::printer::get().progress(&label, from.rows);
         let mut at = from;
+        // A pass must move on: a position it was at before, or a long run
+        // of batches that change nothing, would never end.
+        let mut positions: std::collections::HashSet<String> = at.position.iter().cloned().collect();
+        let mut idle = 0u32;
         while !at.finished() {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
@@ -317,7 +324,19 @@ impl Batched<'_> {
                     if let Some(total) = record.total {
                         progress.total(total);
                     }
+                    idle = if s.rows_changed == 0 { idle + 1 } else { 0 };
+                    let again = next.as_ref().is_some_and(|p| !positions.insert(p.clone()));
                     at = Mark { batch: at.batch + 1, position: next, rows: at.rows + s.rows_changed };
+                    if again || idle >= IDLE_BATCHES {
+                        let why = match again {
+                            true => "its next position is one this pass was at before".to_string(),
+                            false => format!("{IDLE_BATCHES} batches in a row changed no row"),
+                        };
+                        return Err(Failure::TierFailed {
+                            label: tier.label(),
+                            cause: format!("batch {}: {why}: the pass would never end", at.batch),
+                        });
+                    }
                     size.after(ms);
                     let injected = pass == Pass::Apply && ctx.step().fail_at == Some(tier.ordinal());
                     if injected && !at.finished() {

@@ -12,7 +12,10 @@
 //! concurrent tier's apply or rollback, the host drops every such index
 //! with `DROP INDEX CONCURRENTLY IF EXISTS`, names quoted by the host, so
 //! `CREATE INDEX CONCURRENTLY IF NOT EXISTS` never accepts an INVALID one,
-//! and after a build the host proves the index valid.
+//! and after a build the host proves the index valid. The host drops an
+//! index, and counts a build as done, only on a table the plugin's `index`
+//! grant names: a name the plugin chose (or forged in the ledger) never
+//! reaches an index of any other table.
 
 use crate::manifest::Limits;
 use crate::quote;
@@ -64,12 +67,14 @@ pub(crate) struct Runner {
     pub reporter: Arc<Reporter>,
     pub owner: Owner,
     pub limits: Limits,
+    /// What the plugin may index or drop.
+    pub tables: Reach,
     seq: AtomicI32,
 }
 
 impl Runner {
-    pub fn new(control: Arc<Client>, reporter: Arc<Reporter>, owner: Owner, limits: Limits) -> Runner {
-        Runner { control, reporter, owner, limits, seq: AtomicI32::new(0) }
+    pub fn new(control: Arc<Client>, reporter: Arc<Reporter>, owner: Owner, limits: Limits, tables: Reach) -> Runner {
+        Runner { control, reporter, owner, limits, tables, seq: AtomicI32::new(0) }
     }
 
     async fn record(&self, seq: i32, state: &str, step: &Step, sql: &str, ms: i64, message: Option<&str>) -> bool {
@@ -134,7 +139,7 @@ impl Runner {
                 self.record(seq, "failed", step, sql, ms, Some(&why)).await;
                 // What it left is dropped now when the session is there,
                 // or by the next run's or rollback's recovery.
-                if let Err(left) = drop_invalid(client, &self.reporter, &quoted(step)).await {
+                if let Err(left) = drop_invalid(client, &self.reporter, &quoted(step), &self.tables).await {
                     self.reporter.warning("Left", &left);
                 }
             }
@@ -189,6 +194,9 @@ impl Runner {
         if step.action == StepAction::Build {
             let object = quoted(step);
             if let Some(left) = index(client, &object).await?.filter(|i| !i.valid) {
+                if !self.tables.covers(&left) {
+                    return Err(AttemptError::Step(StepError::Failed(not_ours(&object, &left))));
+                }
                 if left.builder != 0 {
                     return Err(AttemptError::Step(StepError::Failed(still_building(&object, &left))));
                 }
@@ -203,6 +211,12 @@ impl Runner {
     async fn proven(&self, client: &Client, step: &Step) -> Result<(), StepError> {
         let found = index(client, &quoted(step)).await.map_err(StepError::Sql)?;
         match (step.action, found) {
+            (StepAction::Build, Some(i)) if !self.tables.tables.contains(&i.table) => Err(StepError::Failed(format!(
+                "index {} is on {}, a table this tier's `index` grant does not name: the statement built nothing \
+                 (IF NOT EXISTS found another table's index of that name)",
+                step.object(),
+                crate::text::terminal(&i.table)
+            ))),
             (StepAction::Build, Some(i)) if i.valid => Ok(()),
             (StepAction::Build, Some(_)) => Err(StepError::Failed(format!(
                 "index {} is INVALID after the build (an earlier one kept by IF NOT EXISTS, or a build that failed)",
@@ -269,6 +283,19 @@ fn quoted(step: &Step) -> String {
     format!("{}.{}", quote::ident(&step.schema), quote::ident(&step.name))
 }
 
+/// The indexes a concurrent tier may drop: those of the tables its `index`
+/// grant names, and those its `drop` grant names.
+pub(crate) struct Reach {
+    pub tables: Vec<String>,
+    pub indexes: Vec<String>,
+}
+
+impl Reach {
+    fn covers(&self, i: &Index) -> bool {
+        self.tables.contains(&i.table) || self.indexes.contains(&format!("{}.{}", i.schema, i.name))
+    }
+}
+
 /// An index as the catalog has it.
 struct Index {
     schema: String,
@@ -276,12 +303,20 @@ struct Index {
     valid: bool,
     /// Another backend building it now (0: none).
     builder: i32,
+    /// Its table, `schema.name`.
+    table: String,
 }
 
 async fn index(client: &Client, object: &str) -> Result<Option<Index>, tokio_postgres::Error> {
     let row = client.query_opt(INDEX, &[&object]).await?;
     let Some(r) = row else { return Ok(None) };
-    Ok(Some(Index { schema: r.try_get(0)?, name: r.try_get(1)?, valid: r.try_get(2)?, builder: r.try_get(3)? }))
+    Ok(Some(Index {
+        schema: r.try_get(0)?,
+        name: r.try_get(1)?,
+        valid: r.try_get(2)?,
+        builder: r.try_get(3)?,
+        table: r.try_get(4)?,
+    }))
 }
 
 /// The host's own statement that drops `i`, every name quoted.
@@ -301,13 +336,27 @@ fn still_building(object: &str, i: &Index) -> String {
     )
 }
 
-/// Drops `object` when it is an INVALID index, reporting it; a valid one
-/// (or none) is left as it is. The error says what is left and the
-/// statement that drops it.
-async fn drop_invalid(client: &Client, reporter: &Reporter, object: &str) -> Result<(), String> {
+/// An INVALID index of the step's name on a table the plugin may not
+/// index, and not one its `drop` grant names: not the host's to drop.
+fn not_ours(object: &str, i: &Index) -> String {
+    format!(
+        "an INVALID index {object} exists on {}, a table this tier's `index` grant does not name; the host drops \
+         only what the tier may index: rename the tier's index, or drop that one yourself (`{}`) if it is yours",
+        crate::text::terminal(&i.table),
+        drop_statement(i)
+    )
+}
+
+/// Drops `object` when it is an INVALID index on one of `tables`,
+/// reporting it; a valid one (or none) is left as it is. The error says
+/// what is left and the statement that drops it.
+async fn drop_invalid(client: &Client, reporter: &Reporter, object: &str, tables: &Reach) -> Result<(), String> {
     let found =
         index(client, object).await.map_err(|e| format!("cannot read index {object}: {}", crate::db::why(&e)))?;
     let Some(i) = found.filter(|i| !i.valid) else { return Ok(()) };
+    if !tables.covers(&i) {
+        return Err(not_ours(object, &i));
+    }
     let drop = drop_statement(&i);
     if i.builder != 0 {
         return Err(still_building(object, &i));
@@ -325,14 +374,20 @@ async fn drop_invalid(client: &Client, reporter: &Reporter, object: &str) -> Res
 /// Before a concurrent tier's apply or rollback: every index this plugin's
 /// steps started and never finished (any earlier rollout) that is INVALID
 /// now is dropped. The ledger is read on `control`, the catalog on `work`.
-pub(crate) async fn recover(control: &Client, work: &Client, reporter: &Reporter, plugin: &str) -> Result<(), String> {
+pub(crate) async fn recover(
+    control: &Client,
+    work: &Client,
+    reporter: &Reporter,
+    plugin: &str,
+    tables: &Reach,
+) -> Result<(), String> {
     let rows = control
         .query(UNFINISHED, &[&plugin])
         .await
         .map_err(|e| format!("cannot read {plugin}'s unfinished steps from the ledger: {}", crate::db::why(&e)))?;
     for row in rows {
         let object: String = row.try_get(0).map_err(|e| format!("ledger step object: {e}"))?;
-        drop_invalid(work, reporter, &object).await?;
+        drop_invalid(work, reporter, &object, tables).await?;
     }
     Ok(())
 }
