@@ -162,6 +162,16 @@ impl Manifest {
         self.validate_metrics()?;
         self.limits.validate()?;
         mode::validate(self.kind, self.mode, self.batches.as_ref())?;
+        let g = &self.grants;
+        if self.mode == Mode::Batched
+            && !(g.alter.is_empty() && g.index.is_empty() && g.create.is_empty() && g.drop.is_empty())
+        {
+            return bad(
+                "a batched tier changes rows, one committed batch at a time; its `alter`, `index`, `create` or `drop` \
+                 grant would run schema changes batch by batch: put them in a tier of their own"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }

@@ -254,6 +254,7 @@ fn a_mode_fits_the_kind_and_batches_fit_the_mode() {
         ("mode = \"batched\"\n[batches]\nsize = 50000", "min_size (100) <= size (50000) <= max_size (10000)"),
         ("mode = \"batched\"\n[batches]\npause_ms = 99999999", "batches.pause_ms"),
         ("mode = \"online\"", "unknown variant"),
+        ("mode = \"batched\"\n[batches]\n[grants]\nalter = [\"s.t\"]", "a batched tier changes rows"),
     ] {
         let err = Manifest::parse(&tier(extra)).unwrap_err().to_string();
         assert!(err.contains(says), "{extra:?}: {err}");

@@ -279,6 +279,9 @@ impl SqlSession {
         let relations = locking::relations(&lock.relation);
         let mut retry = 0;
         loop {
+            // Its locks are held from before it was sent, not from when the
+            // read after it answered (a rewrite holds them all along).
+            let sent = Instant::now();
             let client = self.client.clone();
             let (before, after) = (locking::before(&self.limits), locking::after(&self.limits));
             let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
@@ -300,7 +303,7 @@ impl SqlSession {
                 if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE));
             if !lock_wait_ran_out {
                 if let (Ok(()), Ok(_), Ok(held)) = (&wrapped, &result, held) {
-                    self.stats.held.extend(held);
+                    self.stats.held.extend(held.into_iter().map(|h| locking::Held { seen: sent, ..h }));
                 }
                 return Ok(result);
             }
