@@ -10,6 +10,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::audit::VERIFY;
 use support::*;
 
 const TABLE: &str = "CREATE SCHEMA app;
@@ -21,21 +22,6 @@ const DIGEST: &str = "SELECT md5(string_agg(id || ':' || coalesce(v::text, '-'),
 const BACKFILLED: &str = "SELECT md5(string_agg(id || ':' || (n * 2)::text, ',' ORDER BY id)) FROM app.item";
 const APPLY_STEPS: &str =
     "FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' AND kind = 'batch' AND state = 'done'";
-
-const VERIFY: &str = r#"name = "test-verdict-verify"
-kind = "verify"
-ordinal = 8
-description = "The verdict fixture as the plan's verify."
-databases = ["directus"]
-metrics = ["db", "ready"]
-
-[params.verdict]
-pattern = "ok|empty|missing|extra|duplicate"
-description = "the shape of the table"
-
-[limits]
-statements = 5
-"#;
 
 /// A plan: the verdict gate, the backfill with these `[batches]` lines,
 /// the verdict verify.

@@ -12,25 +12,11 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::audit::VERIFY;
 use support::*;
 
 /// The table the fixture's grants name.
 const TABLE: &str = "one_roof.drift_finding";
-
-const VERIFY: &str = r#"name = "test-verdict-verify"
-kind = "verify"
-ordinal = 8
-description = "The verdict fixture as the plan's verify: its table as the `verdict` parameter says."
-databases = ["directus"]
-metrics = ["db", "ready"]
-
-[params.verdict]
-pattern = "ok|empty|missing|extra|duplicate"
-description = "the shape of the table"
-
-[limits]
-statements = 5
-"#;
 
 /// A plan of gate, the locker tier running `statements` under `limits`
 /// (the lines of its `[limits]` table), and verify, in a directory of its own.

@@ -25,7 +25,8 @@ pub struct Fixture {
     pub tier: String,
 }
 
-const VERIFY: &str = r#"name = "test-verdict-verify"
+/// The verdict fixture as a plan's verify (its manifest), for plans the tests build.
+pub const VERIFY: &str = r#"name = "test-verdict-verify"
 kind = "verify"
 ordinal = 8
 description = "The verdict fixture as the plan's verify: its table as the `verdict` parameter says."
