@@ -111,7 +111,7 @@ impl Calls {
                 Instant::now(),
                 self.interrupt.clone(),
             )
-            .in_mode(m.mode, None)
+            .in_mode(m.mode)
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
             .with_catalog(catalog)
@@ -133,6 +133,23 @@ impl Calls {
         sql: &SqlAccess,
     ) -> Result<Result<Returned, CallError>, Failure> {
         self.call_scoped(plan, plugin, call, client, sql, false).await
+    }
+
+    /// [`Calls::call`], then the streams the plugin left open closed, with
+    /// what its statements did: what every call outside a tier's own
+    /// transaction (a concurrent tier's, a dry run's batch) ends with.
+    pub async fn call_closed(
+        &self,
+        plan: &Plan,
+        plugin: &Plugin,
+        call: Call,
+        client: &Client,
+        sql: &SqlAccess,
+    ) -> (Result<Result<Returned, CallError>, Failure>, Stats) {
+        let result = self.call(plan, plugin, call, client, sql).await;
+        let mut session = sql.lock().await;
+        session.close_streams().await;
+        (result, session.stats.clone())
     }
 
     /// A table call (post-conditions, rollback-conditions, a check) on the

@@ -177,9 +177,8 @@ pub(super) async fn dry_apply(
     let sql = calls.sql_access(tier, client);
     let steps: Arc<dyn Steps> = Arc::new(steps::NotSent { reporter: ctx.reporter().clone() });
     sql.lock().await.run_steps_with(steps);
-    let result = calls.call(plan, tier, Call::Apply, client, &sql).await;
-    sql.lock().await.close_streams().await;
-    record.stats = sql.lock().await.stats.clone();
+    let (result, stats) = calls.call_closed(plan, tier, Call::Apply, client, &sql).await;
+    record.stats = stats;
     let result = result.map_err(|f| fail(f, &record))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, &record))?;
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
@@ -251,10 +250,8 @@ async fn call(
     sql.lock().await.run_steps_with(steps);
     // Read-only but for the steps, which switch it off for themselves.
     client.batch_execute("SET default_transaction_read_only = on").await?;
-    let result = ctx.calls().call(plan, tier, which.clone(), client, sql).await;
-    sql.lock().await.close_streams().await;
+    let (result, stats) = ctx.calls().call_closed(plan, tier, which.clone(), client, sql).await;
     let writable = client.batch_execute("SET default_transaction_read_only = off").await;
-    let stats = sql.lock().await.stats.clone();
     outcome(tier, &which, result?, &stats)?;
     Ok(writable?)
 }

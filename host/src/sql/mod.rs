@@ -175,10 +175,9 @@ impl SqlSession {
     }
 
     /// The tier's mode (the checker allows CONCURRENTLY only in a
-    /// concurrent tier), and where such a tier's steps run.
-    pub fn in_mode(mut self, mode: crate::manifest::Mode, steps: Option<Arc<dyn Steps>>) -> Self {
+    /// concurrent tier; where its steps run is [`SqlSession::run_steps_with`]).
+    pub fn in_mode(mut self, mode: crate::manifest::Mode) -> Self {
         self.mode = mode;
-        self.steps = steps;
         self
     }
 

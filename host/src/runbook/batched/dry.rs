@@ -34,9 +34,8 @@ pub(in crate::runbook) async fn dry_apply(
     let calls = ctx.calls();
     let sql = calls.sql_access_within(tier, client, limits);
     let call = Call::ApplyBatch(BatchAt { position: None, size: u32::try_from(bounds.size).unwrap_or(u32::MAX) });
-    let result = calls.call(plan, tier, call.clone(), client, &sql).await;
-    sql.lock().await.close_streams().await;
-    record.stats = sql.lock().await.stats.clone();
+    let (result, stats) = calls.call_closed(plan, tier, call.clone(), client, &sql).await;
+    record.stats = stats;
     let result = result.map_err(|f| fail(f, &record))?;
     let next = match &result {
         Ok(Returned::Batch(b)) if record.stats.errors.is_empty() => b.next.clone(),
