@@ -173,6 +173,7 @@ fn engine_key(engine: &Engine) -> String {
     // The compatibility hash carries wasmtime's own version (its default
     // module version strategy); the host's version is added for good measure.
     concat!("host ", env!("CARGO_PKG_VERSION")).hash(&mut hasher);
+    super::COMPILER.0.hash(&mut hasher);
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hex::encode(&hasher.0.finalize()[..8])
 }

@@ -161,6 +161,17 @@ pub enum CallError {
     Trapped(String),
 }
 
+/// The compiler for plugins, by name (the compile cache keys on it) and as
+/// wasmtime's strategy. Winch, wasmtime's baseline compiler (a Tier 1
+/// compiler on x86_64, like Cranelift), compiles the One-Roof plugins with a
+/// quarter of Cranelift's CPU time; its code is slower, which a plugin that
+/// spends its life waiting on the database never notices. Elsewhere Winch
+/// does not exist yet, and Cranelift compiles.
+#[cfg(target_arch = "x86_64")]
+pub const COMPILER: (&str, wasmtime::Strategy) = ("winch", wasmtime::Strategy::Winch);
+#[cfg(not(target_arch = "x86_64"))]
+pub const COMPILER: (&str, wasmtime::Strategy) = ("cranelift", wasmtime::Strategy::Cranelift);
+
 /// One wasmtime engine for the whole host run, with its epoch ticker.
 pub struct Sandbox {
     engine: Engine,
@@ -173,6 +184,7 @@ impl Sandbox {
     pub fn new() -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.strategy(COMPILER.1);
         let engine = Engine::new(&config).map_err(wt)?;
         let ticker = engine.weak();
         std::thread::spawn(move || {
