@@ -128,3 +128,88 @@ fn the_reviewed_replacement_rolls_back_and_the_ledger_keeps_both_sha256s() {
         .expect(&format!("Replaced: tier 7 (test-brokenrb) applied from sha256 {broken} was rolled back in rollout"));
     status.expect(&format!("by sha256 {fixed}, its reviewed replacement."));
 }
+
+/// The scratch directory a made copy lives in, as the rehearsal printed it.
+fn copy_dir(out: &str) -> std::path::PathBuf {
+    let at = out.find("host-rehearsal-copy-").expect("the copy's directory is named");
+    let start = out[..at].rfind(' ').map(|i| i + 1).unwrap_or(0);
+    let end = at + out[at..].find(|c: char| c.is_whitespace() || c == ')' || c == ',').unwrap_or(out.len() - at);
+    std::path::PathBuf::from(&out[start..end])
+}
+
+/// What the source holds, and that nothing marked or wrote it.
+fn source_state(prod: &Cluster) -> String {
+    let settings = prod.psql("SELECT count(*) FROM pg_db_role_setting");
+    format!("{}\nsettings {settings}", prod.state_digest())
+}
+
+fn rehearse_made(prod: &Cluster, plan: &[String], extra: &[&str], reports: &Path) -> Run {
+    let from = format!("host={} port=5432 user=postgres dbname=directus", prod.dir.display());
+    let mut a = args("rehearse", plan, &["--param", APR, "--from", &from, "--make-copy"]);
+    a.extend(extra);
+    a.extend(["--reports", reports.to_str().unwrap()]);
+    Run::from(prod.host_cmd(&a).env_remove("HOST_COPY_URL").output().expect("run host"))
+}
+
+#[test]
+fn rehearse_makes_its_own_copy_rehearses_there_and_removes_or_keeps_it() {
+    let prod = Cluster::start("rp-made");
+    prod.ratify();
+    let before = source_state(&prod);
+    let fixed = plan_with(None, &[FIXED]);
+
+    // Made, used (every step), removed.
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse_made(&prod, &fixed, &[], reports.path());
+    r.expect_code(0).expect("Removed the rehearsal copy");
+    let dir = copy_dir(&r.all());
+    assert!(!dir.exists(), "{} is still there", dir.display());
+    let dirs: Vec<_> = std::fs::read_dir(reports.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dirs[0].join("report.json")).unwrap()).unwrap();
+    assert!(stored["steps"].as_array().unwrap().len() >= 5, "{stored:#}");
+    assert_eq!(source_state(&prod), before, "the source changed");
+
+    // The broken rollback is caught on the made copy, which is removed all the same.
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse_made(&prod, &plan_with(None, &[BROKEN]), &[], reports.path());
+    r.expect_code(10).expect("rollback conditions not met").expect("Removed the rehearsal copy");
+    assert!(!copy_dir(&r.all()).exists());
+    assert_eq!(source_state(&prod), before, "the source changed");
+
+    // Kept: still running, marked, in the source's state; stopped as it says.
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse_made(&prod, &fixed, &["--keep"], reports.path());
+    r.expect_code(0).expect("Kept").expect("stop it with `");
+    let out = r.all();
+    let url = out.split("--copy-url \"").nth(1).and_then(|s| s.split('"').next()).expect("the copy's URL");
+    let psql = |sql: &str| {
+        let o = std::process::Command::new("psql").args(["-X", "-t", "-A", "-d", url, "-c", sql]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(psql("SHOW host.rehearsal_copy"), "on");
+    assert_eq!(psql("SELECT count(*) FROM one_roof.team WHERE code = 'fixture-brokenrb'"), "0");
+    let stop = out.split("stop it with `").nth(1).and_then(|s| s.split('`').next()).unwrap();
+    let words: Vec<&str> = stop.split(' ').collect();
+    assert!(std::process::Command::new(words[0]).args(&words[1..]).output().unwrap().status.success(), "{stop}");
+    let dir = copy_dir(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(source_state(&prod), before, "the source changed");
+}
+
+#[test]
+fn a_source_marked_as_a_copy_or_no_programs_make_no_copy() {
+    let prod = Cluster::start("rp-refuse");
+    prod.ratify();
+    let plan = plan_with(None, &[FIXED]);
+    let reports = tempfile::tempdir().unwrap();
+    rehearse_made(&prod, &plan, &["--pg-bindir", "/nonexistent"], reports.path())
+        .expect_code(2)
+        .expect("--make-copy needs the PostgreSQL 15 (or newer) programs initdb, pg_ctl, pg_dump, pg_dumpall, psql");
+    prod.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
+    let r = rehearse_made(&prod, &plan, &[], reports.path());
+    r.expect_code(5).expect("is marked as a rehearsal copy");
+    assert!(!r.all().contains("host-rehearsal-copy-"), "a copy was made: {}", r.all());
+    assert_eq!(prod.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
+}
