@@ -95,3 +95,9 @@ DROP TRIGGER IF EXISTS step_append_only ON rollout_ledger.step;
 CREATE TRIGGER step_append_only
     BEFORE UPDATE OR DELETE ON rollout_ledger.step
     FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();
+
+-- A rollback by a reviewed replacement (`host rollback --lock`, the lock
+-- file naming the plugin as a replacement of the applied sha256): its
+-- rolled_back (or failed) event's sha256 is the replacement's, `replaces`
+-- the sha256 that applied the tier. NULL for every other event.
+ALTER TABLE rollout_ledger.tier_event ADD COLUMN IF NOT EXISTS replaces text;

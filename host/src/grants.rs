@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 mod changed;
 mod lock;
+mod replace;
 pub use lock::{Lock, Locked};
+pub use replace::{name_replacements, Refusal, Replacements, Replaces};
 
 /// Canonical lines of what a plugin may do, sorted within each group.
 pub fn lines(m: &Manifest) -> Vec<String> {

@@ -14,7 +14,12 @@ use tokio_postgres::{Client, Error};
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
 /// The newest change ledger.sql makes is there: the ledger is current.
-const CURRENT: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
+const CURRENT: &str = "
+    SELECT to_regclass('rollout_ledger.step') IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = to_regclass('rollout_ledger.tier_event') AND attname = 'replaces' AND NOT attisdropped)";
+/// The ledger has the steps of tiers that are not one transaction.
+const HAS_STEPS: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 /// The ledger keeps reports (an older host's may not: read-only verbs
 /// never upgrade it).
 const HAS_REPORTS: &str = "
@@ -69,8 +74,8 @@ const STORED_BEFORE_REPORTS: &str =
     "SELECT outcome, host_version, NULL::text FROM rollout_ledger.rollout WHERE id = $1";
 const EVENT: &str = "
     INSERT INTO rollout_ledger.tier_event
-        (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        (rollout_id, plugin, ordinal, sha256, event, duration_ms, statements, rows_changed, message, replaces)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const APPLIED: &str = "
     SELECT e.plugin, e.ordinal, e.sha256, e.at::text, r.operator, coalesce(r.approval_ref, ''), e.rollout_id
     FROM (SELECT DISTINCT ON (plugin) * FROM rollout_ledger.tier_event
@@ -241,7 +246,7 @@ async fn settle(client: &Client, ids: Vec<i64>) -> Result<Vec<Settled>, Error> {
             s.events.push(format!("tier {ordinal} ({plugin}) {event}"));
         }
     }
-    let has_steps: bool = client.query_one(CURRENT, &[]).await?.get(0);
+    let has_steps: bool = client.query_one(HAS_STEPS, &[]).await?.get(0);
     for r in if has_steps { client.query(BATCHES_OF, &[&ids]).await? } else { Vec::new() } {
         let (id, ordinal, plugin, phase): (i64, i32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
         let (n, rows): (i64, i64) = (r.get(4), r.get(5));
@@ -380,6 +385,9 @@ pub struct Event<'a> {
     pub statements: i64,
     pub rows_changed: i64,
     pub message: Option<&'a str>,
+    /// A rollback by a reviewed replacement: the sha256 that applied the
+    /// tier (`sha256` is the replacement's).
+    pub replaces: Option<&'a str>,
 }
 
 /// Appends a tier event (inside the tier's transaction when `client` is
@@ -398,6 +406,7 @@ pub async fn event(client: &Client, e: &Event<'_>) -> Result<(), Error> {
                 &e.statements,
                 &e.rows_changed,
                 &e.message.map(storable).as_deref(),
+                &e.replaces,
             ],
         )
         .await
@@ -440,6 +449,50 @@ pub async fn applied(client: &Client) -> Result<Vec<Applied>, Error> {
             rollout_id: r.get(6),
         })
         .collect())
+}
+
+/// Rollbacks by a reviewed replacement, newest first: the tier, both
+/// sha256s, the rollout. A ledger without the column (an older host's,
+/// which read-only verbs never upgrade) has none.
+const REPLACED: &str = "
+    SELECT e.ordinal, e.plugin, e.replaces, e.sha256, e.rollout_id, e.at::text
+    FROM rollout_ledger.tier_event e
+    WHERE e.replaces IS NOT NULL AND e.event = 'rolled_back' ORDER BY e.id DESC LIMIT $1";
+const HAS_REPLACES: &str = "
+    SELECT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = to_regclass('rollout_ledger.tier_event') AND attname = 'replaces' AND NOT attisdropped)";
+
+/// A tier a reviewed replacement rolled back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replaced {
+    pub ordinal: i32,
+    pub plugin: String,
+    /// The sha256 that applied the tier.
+    pub applied: String,
+    /// The replacement's, which rolled it back.
+    pub rolled_back_by: String,
+    pub rollout_id: i64,
+    pub at: String,
+}
+
+/// The latest rollbacks by a reviewed replacement, newest first.
+pub async fn replaced(client: &Client, limit: i64) -> Result<Vec<Replaced>, Error> {
+    if !exists(client).await? || !client.query_one(HAS_REPLACES, &[]).await?.try_get::<_, bool>(0)? {
+        return Ok(Vec::new());
+    }
+    let rows = client.query(REPLACED, &[&limit]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Replaced {
+                ordinal: r.try_get(0)?,
+                plugin: r.try_get(1)?,
+                applied: r.try_get(2)?,
+                rolled_back_by: r.try_get(3)?,
+                rollout_id: r.try_get(4)?,
+                at: r.try_get(5)?,
+            })
+        })
+        .collect()
 }
 
 /// One past rollout, for `host status`.

@@ -114,6 +114,11 @@ pub struct GrantsArgs {
     /// roles; `run --lock` then runs under them (`roles = true`).
     #[arg(long, requires = "lock")]
     pub roles: bool,
+    /// With --lock: the plugin NAME (the fixed one, given among the
+    /// plugins) replaces the one with SHA256 for the rollback of the tier
+    /// that one applied (repeatable; `host rollback --lock` then accepts it).
+    #[arg(long, value_name = "NAME=SHA256", requires = "lock")]
+    pub replaces: Vec<crate::grants::Replaces>,
     /// Also audit this database's catalog (read-only): the objects that
     /// run code no statement names and every relation the plugins'
     /// writes reach; with --lock, record those objects as reviewed.

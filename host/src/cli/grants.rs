@@ -11,7 +11,7 @@ use crate::{db, grants};
 
 /// `host grants …`.
 pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
-    let GrantsArgs { args, lock, role_sql, runner_role, roles: under_roles, database_url } = asked;
+    let GrantsArgs { args, lock, role_sql, runner_role, roles: under_roles, database_url, replaces } = asked;
     let plugins = plan::read_all(&args.plugins, args.data_dir.as_deref()).map_err(Failure::Plan)?;
     let catalog = match &database_url {
         Some(url) => Some(review_catalog(url, &plugins).await?),
@@ -23,6 +23,7 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
     };
     if let Some(path) = lock {
         let mut lock = grants::Lock::of(&plugins);
+        grants::name_replacements(&mut lock, &replaces).map_err(Failure::Plan)?;
         if let Some((audit, _)) = &catalog {
             lock.catalog = audit.reviewable();
         }
@@ -37,7 +38,12 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
             Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
             None => String::new(),
         };
-        let wrote = format!("the lock file {} ({} plugins{under}{objects})", path.display(), plugins.len());
+        let replacing: Vec<String> = replaces
+            .iter()
+            .map(|r| format!(", {} replacing sha256 {}", crate::text::terminal(&r.name), r.sha256))
+            .collect();
+        let replacing = replacing.concat();
+        let wrote = format!("the lock file {} ({} plugins{under}{objects}{replacing})", path.display(), plugins.len());
         crate::printer::get().status(crate::printer::Tone::Progress, "Wrote", &wrote);
     } else if let Some(operator) = role_sql {
         roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;

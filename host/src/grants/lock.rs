@@ -52,6 +52,10 @@ pub struct Locked {
     /// manifest (`host grants` shows each as a WARNING); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledged: Vec<String>,
+    /// The applied sha256s this plugin replaces for their rollback
+    /// (`--replaces NAME=SHA256`, [`super::replace`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 impl Locked {
@@ -67,6 +71,7 @@ impl Locked {
             grants_text: lines(&p.manifest),
             files: p.file_digests(),
             acknowledged,
+            replaces: Vec::new(),
         }
     }
 
@@ -184,7 +189,7 @@ impl Lock {
                 bail!("the grants text of {} is not what its grants digest pins", terminal(name));
             }
         }
-        Ok(())
+        super::replace::check(&self.plugins)
     }
 
     /// Refuses a plan that is not the locked one: a member missing, a
@@ -233,6 +238,7 @@ mod tests {
             grants_text,
             files: BTreeMap::new(),
             acknowledged: vec!["x.y".into()],
+            replaces: Vec::new(),
         }
     }
 

@@ -12,14 +12,18 @@
 //! own database name and marked in its catalog ([`guard`]); the source
 //! (`--from`) is only read, in one exported snapshot a relation at a time,
 //! to prove the copy is a different database that holds the same state.
+//! With `--make-copy` the host makes the copy itself ([`made`]): a scratch
+//! server holding the source's `pg_dump`, removed afterwards unless `--keep`.
 //! Each step is this `host` binary run against the copy ([`step`]), pinned
 //! to the server the digests read, so what is rehearsed is what production
 //! will run, where the digests look.
 
 mod guard;
+mod made;
 mod record;
 mod rehearsal;
 mod row;
+mod scratch;
 mod step;
 
 pub use rehearsal::{rehearse, FailAt, RehearseArgs};

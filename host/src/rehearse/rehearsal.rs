@@ -42,8 +42,29 @@ pub struct RehearseArgs {
     /// The copy to rehearse on: another server, the source's database
     /// name, marked `ALTER DATABASE … SET host.rehearsal_copy = on`, the
     /// same state (proven by digest before the first step).
-    #[arg(long, value_name = "URL", env = "HOST_COPY_URL", hide_env_values = true)]
-    pub copy_url: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HOST_COPY_URL",
+        hide_env_values = true,
+        required_unless_present = "make_copy",
+        conflicts_with = "make_copy"
+    )]
+    pub copy_url: Option<String>,
+    /// No copy to name: make one from the source (a scratch server,
+    /// `pg_dump` of --from restored into it, marked), rehearse there and
+    /// remove it afterwards.
+    #[arg(long)]
+    pub make_copy: bool,
+    /// With --make-copy: keep the copy running afterwards (its URL and how
+    /// to stop it are printed).
+    #[arg(long, requires = "make_copy")]
+    pub keep: bool,
+    /// With --make-copy: the directory of the PostgreSQL programs (initdb,
+    /// pg_ctl, pg_dump, pg_dumpall, psql) [default: the first of PATH,
+    /// `pg_config --bindir`, /usr/lib/postgresql/*/bin holding them all].
+    #[arg(long, value_name = "DIR", requires = "make_copy")]
+    pub pg_bindir: Option<std::path::PathBuf>,
     /// The source (production), only read, in one snapshot, a relation
     /// at a time: the copy must be another database holding its exact
     /// state.
@@ -70,6 +91,18 @@ pub async fn rehearse(r: RehearseArgs) -> Result<(), Failure> {
         reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
     }
     let fail_at = failing_tiers(&plugins, r.fail_at.as_ref())?;
+    let made = match r.make_copy {
+        true => {
+            let making = super::made::make(&r.from, r.pg_bindir.as_deref(), &reporter);
+            Some(until_stopped(&interrupt, "making the copy", making).await?)
+        }
+        false => None,
+    };
+    let copy_url = match (&made, &r.copy_url) {
+        (Some(m), _) => m.url.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => return Err(Failure::Plan(anyhow::anyhow!("name the copy with --copy-url, or --make-copy"))),
+    };
     // The exact scope: the plan's schemas. (The relations its writes reach
     // beyond them go in `relations` once the catalog lists them.)
     let scope = Scope { schemas: schemas(&plugins), relations: Vec::new() };
@@ -78,9 +111,15 @@ pub async fn rehearse(r: RehearseArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Plan(anyhow::anyhow!("cannot find this host binary to run the steps: {e}")))?;
     let key = Key::random().map_err(Failure::Plan)?;
     let mut book = record::Book::new(reporter.clone(), &scope);
-    let setup = Setup { scope, key, fail_at, dir, exe, interrupt };
+    let setup = Setup { scope, key, fail_at, dir, exe, interrupt, copy_url };
     let result = steps(&r, &setup, &mut book).await;
-    book.finish(result)
+    let result = book.finish(result);
+    match (made, r.keep) {
+        (Some(m), true) => drop(m.keep(&reporter)),
+        (Some(m), false) => m.remove(&reporter),
+        (None, _) => {}
+    }
+    result
 }
 
 /// What every step of one rehearsal shares.
@@ -94,6 +133,8 @@ struct Setup {
     /// This host binary, which each step runs.
     exe: PathBuf,
     interrupt: Interrupt,
+    /// The copy: the operator's --copy-url, or the one made (--make-copy).
+    copy_url: String,
 }
 
 /// The tiers `--fail-at` names, each one of the plan's.
@@ -130,10 +171,9 @@ fn schemas(plugins: &[Plugin]) -> Vec<String> {
 }
 
 async fn steps(r: &RehearseArgs, setup: &Setup, book: &mut record::Book) -> Result<(), Failure> {
-    let Setup { scope, key, fail_at, dir, exe, interrupt: stop } = setup;
+    let Setup { scope, key, fail_at, dir, exe, interrupt: stop, copy_url } = setup;
     let copy =
-        until_stopped(stop, "connecting to the copy", guard::connect(&r.copy_url, "host rehearse (copy)", false))
-            .await?;
+        until_stopped(stop, "connecting to the copy", guard::connect(copy_url, "host rehearse (copy)", false)).await?;
     let source = guard::connect(&r.from, "host rehearse (source, read only)", true);
     let source = until_stopped(stop, "connecting to the source", source).await?;
     until_stopped(stop, "comparing the two servers", guard::same_database_refused(&source, &copy)).await?;
@@ -142,7 +182,7 @@ async fn steps(r: &RehearseArgs, setup: &Setup, book: &mut record::Book) -> Resu
     let launcher = Launcher {
         exe: exe.clone(),
         plan: r.plan.clone(),
-        copy_url: r.copy_url.clone(),
+        copy_url: copy_url.clone(),
         copy: pinned,
         interrupt: stop.clone(),
     };

@@ -248,6 +248,9 @@ pub struct StatusReport {
     /// Batched tiers with batches committed that no event settled.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<String>,
+    /// Tiers a reviewed replacement rolled back, with both sha256s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<crate::ledger::Replaced>,
 }
 
 /// `host status` as the printer shows it: each part a title, a table (fit
@@ -273,6 +276,16 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         parts.push((title, Some(t), Vec::new()));
     }
     let mut after: Vec<String> = r.batches.clone();
+    after.extend(r.replaced.iter().map(|x| {
+        format!(
+            "Replaced: tier {} ({}) applied from sha256 {} was rolled back in rollout {} by sha256 {}, its reviewed replacement.",
+            x.ordinal,
+            text::terminal(&x.plugin),
+            text::terminal(&x.applied),
+            x.rollout_id,
+            text::terminal(&x.rolled_back_by)
+        )
+    }));
     after.extend(r.settled.iter().map(|s| text::terminal(s)));
     after.extend(r.not_settled.iter().map(|s| format!("Not settled: {}.", text::terminal(s))));
     if r.history.is_empty() {

@@ -83,6 +83,7 @@ pub(super) async fn verify_and_probes(
             statements: verify.statements as i64,
             rows_changed: 0,
             message: message.as_deref(),
+            replaces: None,
         };
         row.control.record(&event).await?;
     }

@@ -59,9 +59,11 @@ async fn prepared(verb: Verb, args: &RunArgs, step: RehearsalStep, reporter: Arc
     }
     let mut under_roles = args.plan.roles;
     let mut reviewed = None;
+    let mut replacements = grants::Replacements::default();
     if let Some(path) = &args.plan.lock {
         let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
         lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
+        replacements = grants::Replacements::of(&lock, path);
         reviewed = Some(Reviewed { lock: path.clone(), objects: lock.catalog.clone() });
         reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
         if lock.roles && !under_roles {
@@ -89,7 +91,7 @@ async fn prepared(verb: Verb, args: &RunArgs, step: RehearsalStep, reporter: Arc
             Verb::Gate => super::run::gate(&ctx, &plan).await,
             Verb::Run => super::run::run(&ctx, &plan).await,
             Verb::DryRun => super::dry_run::dry_run(&ctx, &plan).await,
-            Verb::Rollback { tier } => super::rollback::rollback(&ctx, &plan, tier).await,
+            Verb::Rollback { tier } => super::rollback::rollback(&ctx, &plan, tier, &replacements).await,
         }
     };
     let result = interruptible(&ctx, Box::pin(command)).await;

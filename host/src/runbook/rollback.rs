@@ -21,20 +21,36 @@ use super::work::WorkSession;
 use crate::bindings::types::Phase;
 use crate::db;
 use crate::error::Failure;
+use crate::grants::Replacements;
 use crate::ledger::{self, Outcome, TierEvent};
 use crate::manifest::Mode;
 use crate::plan::{Plan, Plugin};
 use crate::report::TierRow;
 use crate::sandbox::Call;
+use crate::text::terminal;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_postgres::Client;
 
 /// `host rollback [--tier N]`.
-pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> Result<(), Failure> {
+pub(super) async fn rollback(
+    ctx: &Context,
+    plan: &Plan,
+    only: Option<u32>,
+    replacements: &Replacements,
+) -> Result<(), Failure> {
     let opened = prologue(ctx, plan, Verb::Rollback { tier: only }).await?;
     let control = &opened.control;
-    let mut todo = to_undo(plan, &opened.applied, only)?;
+    let mut replaced = Replaced::new();
+    let mut todo = to_undo(plan, &opened.applied, only, replacements, &mut replaced)?;
+    for (name, applied) in &replaced {
+        let given = todo.iter().find(|t| t.manifest.name == *name).map(|t| t.sha256.as_str()).unwrap_or_default();
+        ctx.reporter().status(
+            "Replacement",
+            &format!("{} applied from sha256 {applied} is rolled back by {given}, which the lock file names as its replacement", terminal(name)),
+        );
+    }
     partly_applied(control, plan, only, &mut todo).await?;
     if ctx.step().every_tier && only.is_none() {
         // Every tier, newest first: those applied are checked above.
@@ -50,7 +66,7 @@ pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> R
     if todo.is_empty() {
         ctx.reporter().status("Nothing", "no tier is applied; the rollback changes nothing");
     }
-    let result = in_segments(ctx, plan, control, id, &todo, only.is_none()).await;
+    let result = in_segments(ctx, plan, control, id, &todo, only.is_none(), &replaced).await;
     let (outcome, message) = match &result {
         Ok(m) => (Outcome::RolledBack, m.clone()),
         Err(f) => (f.outcome(), f.to_string()),
@@ -60,9 +76,20 @@ pub(super) async fn rollback(ctx: &Context, plan: &Plan, only: Option<u32>) -> R
     Ok(())
 }
 
+/// The applied sha256 of each tier a reviewed replacement rolls back, by
+/// plugin name ([`crate::grants::Replacements`]).
+type Replaced = BTreeMap<String, String>;
+
 /// The tiers to undo, newest first: each must be given with the bytes
-/// that applied it; `--tier N` only when no later tier is applied.
-fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -> Result<Vec<&'p Plugin>, Failure> {
+/// that applied it, or a replacement the lock file names for them;
+/// `--tier N` only when no later tier is applied.
+fn to_undo<'p>(
+    plan: &'p Plan,
+    applied: &[ledger::Applied],
+    only: Option<u32>,
+    replacements: &Replacements,
+    replaced: &mut Replaced,
+) -> Result<Vec<&'p Plugin>, Failure> {
     let mut todo = Vec::new();
     for a in applied.iter().rev() {
         let Some(tier) = plan.tiers.iter().find(|t| t.manifest.name == a.plugin) else {
@@ -72,12 +99,24 @@ fn to_undo<'p>(plan: &'p Plan, applied: &[ledger::Applied], only: Option<u32>) -
             )));
         };
         if tier.sha256 != a.sha256 {
-            return Err(Failure::LedgerState(format!(
-                "{} was applied from sha256 {}, but the given plugin is {}; roll back with the plugin that applied it",
-                tier.label(),
-                a.sha256,
-                tier.sha256
-            )));
+            let refused = |why: String| {
+                let (label, given) = (tier.label(), &tier.sha256);
+                Failure::LedgerState(format!(
+                    "{label} was applied from sha256 {}, but the given plugin is {given}: {why}",
+                    a.sha256
+                ))
+            };
+            replacements
+                .allows(&a.plugin, &tier.sha256, &a.sha256)
+                .map_err(|r| refused(r.explain(&a.plugin, &a.sha256)))?;
+            if tier.manifest.mode != Mode::Transaction {
+                // Its steps are found by the sha256 that recorded them.
+                return Err(refused(format!(
+                    "a replacement rolls back a transaction tier only, and this one is {} (its steps are recorded under the sha256 that made them)",
+                    tier.manifest.mode
+                )));
+            }
+            replaced.insert(tier.manifest.name.clone(), a.sha256.clone());
         }
         todo.push(tier);
     }
@@ -140,6 +179,7 @@ async fn in_segments(
     rollout_id: i64,
     todo: &[&Plugin],
     full: bool,
+    replaced: &Replaced,
 ) -> Result<String, Failure> {
     let mut rest = todo;
     let mut work: Option<WorkSession> = None;
@@ -158,14 +198,14 @@ async fn in_segments(
         }
         let (segment, after) = rest.split_at(n);
         let probes = full && after.is_empty();
-        line = Some(Undo { ctx, plan, control, rollout_id, todo: segment, full: probes }.run().await?);
+        line = Some(Undo { ctx, plan, control, rollout_id, todo: segment, full: probes, replaced }.run().await?);
         rest = after;
     }
     let last_batched = todo.last().is_some_and(|t| t.manifest.mode == Mode::Batched);
     match line {
         // The probes' post-state after a batched tier's rollback.
         Some(_) | None if full && (last_batched || todo.is_empty()) => {
-            Undo { ctx, plan, control, rollout_id, todo: &[], full: true }.run().await
+            Undo { ctx, plan, control, rollout_id, todo: &[], full: true, replaced }.run().await
         }
         Some(line) => Ok(line),
         None => Ok("ROLLBACK OK: nothing to undo".into()),
@@ -181,6 +221,7 @@ struct Undo<'a> {
     todo: &'a [&'a Plugin],
     /// A full rollback ends with the probes' post-state, inside the transaction.
     full: bool,
+    replaced: &'a Replaced,
 }
 
 impl Undo<'_> {
@@ -244,9 +285,12 @@ impl Undo<'_> {
                 ctx.reporter().table(table);
             }
             let mut row = tier_row(tier, Call::Rollback, TierEvent::RolledBack, ms, &record);
+            let replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);
+            row.message = replaces.map(|applied| replacement_line(tier, applied));
             if let Err(f) = result {
                 let message = f.to_string();
-                let e = ledger_event(self.rollout_id, tier, f.event(), ms, &record.stats, Some(&message));
+                let mut e = ledger_event(self.rollout_id, tier, f.event(), ms, &record.stats, Some(&message));
+                e.replaces = replaces;
                 self.control.record_failure(&e).await;
                 row.outcome = f.event().as_str().into();
                 row.message = Some(message);
@@ -333,7 +377,16 @@ impl Undo<'_> {
         }
         calls.prove_in(client, &tier.label()).await?;
         let ms = started.elapsed().as_millis();
-        let e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
+        let mut e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
+        e.replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);
         calls.record_in(client, &e).await
     }
+}
+
+/// The report's line for a tier a reviewed replacement rolled back.
+fn replacement_line(tier: &Plugin, applied: &str) -> String {
+    format!(
+        "rolled back by sha256 {}, the lock file's reviewed replacement of sha256 {applied} (which applied it)",
+        tier.sha256
+    )
 }

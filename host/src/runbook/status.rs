@@ -65,7 +65,8 @@ async fn settle_and_show(client: &Client, limit: i64) -> Result<(), Failure> {
         true => super::batched::steps::open_lines(client).await?,
         false => Vec::new(),
     };
-    let status = report::StatusReport { database, applied, history, settled, not_settled, batches };
+    let replaced = ledger::replaced(client, limit).await?;
+    let status = report::StatusReport { database, applied, history, settled, not_settled, batches, replaced };
     let printer = crate::printer::get();
     if printer.json() {
         printer.result_json(&status);

@@ -304,5 +304,6 @@ pub fn ledger_event<'e>(
         statements: stats.statements as i64,
         rows_changed: if event.committed() { stats.rows_changed as i64 } else { 0 },
         message,
+        replaces: None,
     }
 }
