@@ -7,7 +7,7 @@
 //! differs from it, naming what differs, so the host runs only what was
 //! reviewed.
 
-use crate::manifest::{dangerous, Manifest};
+use crate::manifest::{dangerous, Manifest, Phase};
 use crate::plan::Plugin;
 use crate::text::terminal;
 use sha2::{Digest, Sha256};
@@ -28,22 +28,22 @@ pub fn lines(m: &Manifest) -> Vec<String> {
         out.extend(l.into_iter().map(|v| format!("{key:<9} {v}")));
     };
     push("database", &m.databases);
-    push("read", &m.grants.read);
-    push("insert", &m.grants.insert);
-    push("update", &m.grants.update);
-    push("delete", &m.grants.delete);
-    push("create", &m.grants.create);
-    push("drop", &m.grants.drop);
-    // PostgreSQL lets only a table's owner alter or index it: no role
-    // privilege backs these lines, and the reviewer reads that here.
-    let checker_only = |list: &[String]| -> Vec<String> {
-        list.iter().map(|r| format!("{r}  (checker only: PostgreSQL lets only the owner ALTER or index)")).collect()
-    };
-    push("alter", &checker_only(&m.grants.alter));
-    push("index", &checker_only(&m.grants.index));
-    push("function", &m.grants.functions);
-    push("sequence", &m.grants.sequences);
-    push("references", &m.grants.references);
+    // Each grant with its columns and, where the phases differ, its phase.
+    for (key, shown) in [
+        ("read", "read"),
+        ("insert", "insert"),
+        ("update", "update"),
+        ("delete", "delete"),
+        ("create", "create"),
+        ("drop", "drop"),
+        ("alter", "alter"),
+        ("index", "index"),
+        ("functions", "function"),
+        ("sequences", "sequence"),
+        ("references", "references"),
+    ] {
+        push(shown, &granted(m, key));
+    }
     push("acknowledge", &m.grants.acknowledge);
     push("file", &m.files);
     let params: Vec<String> = m.params.iter().map(|(k, p)| format!("{k} ~ /{}/", p.pattern)).collect();
@@ -84,6 +84,43 @@ pub fn lines(m: &Manifest) -> Vec<String> {
     ] {
         if v != default {
             out.push(format!("limit     {k} {v}"));
+        }
+    }
+    out
+}
+
+/// The lines of one grant key: each object with its column list, and a
+/// phase-only grant marked with its phase (the checker holds the phase;
+/// a restricted role holds what both phases may do, see README's roles).
+/// A manifest without phase tables or columns keeps its lines, and so
+/// its digest.
+fn granted(m: &Manifest, key: &str) -> Vec<String> {
+    let shown = |g: &crate::manifest::Grants, rel: &str| match g.limited(key, rel) {
+        Some(cols) => format!("{rel}({})", cols.join(", ")),
+        None => rel.to_string(),
+    };
+    // PostgreSQL lets only a table's owner alter or index it: no role
+    // privilege backs these lines, and the reviewer reads that here.
+    let walls = match key {
+        "alter" | "index" => "  (checker only: PostgreSQL lets only the owner ALTER or index)",
+        _ => "",
+    };
+    let mut out = Vec::new();
+    for rel in m.grants.list(key) {
+        let (a, r) = (&m.phases.apply, &m.phases.rollback);
+        let (in_a, in_r) = (a.list(key).contains(rel), r.list(key).contains(rel));
+        if !m.phases.split || (in_a && in_r && shown(a, rel) == shown(r, rel)) {
+            out.push(format!("{}{walls}", shown(&m.grants, rel)));
+            continue;
+        }
+        for (phase, g, has) in [(Phase::Apply, a, in_a), (Phase::Rollback, r, in_r)] {
+            if has {
+                let wall = match walls {
+                    "" => "checker only for the phase: the role holds both phases' grants",
+                    _ => "checker only: PostgreSQL lets only the owner ALTER or index",
+                };
+                out.push(format!("{}  ({phase} only; {wall})", shown(g, rel)));
+            }
         }
     }
     out
@@ -159,7 +196,7 @@ pub fn json(plugins: &[Plugin]) -> serde_json::Value {
             serde_json::json!({
                 "name": p.manifest.name, "kind": p.manifest.kind.to_string(), "ordinal": p.manifest.ordinal,
                 "sha256": p.sha256, "grants_digest": digest(&p.manifest), "databases": p.manifest.databases,
-                "grants": p.manifest.grants, "files": p.file_digests(),
+                "grants": p.manifest.grants, "grants_as_written": p.manifest.written_grants, "files": p.file_digests(),
                 "limits": p.manifest.limits, "params": p.manifest.params, "metrics": p.manifest.metrics,
                 "post_conditions": p.manifest.post_conditions, "rollback_conditions": p.manifest.rollback_conditions,
                 "warnings": warnings(&p.manifest).into_iter()

@@ -2,6 +2,7 @@
 //! WIT interface, digest) and `explain` (would this statement be allowed?).
 
 use crate::error::Failure;
+use crate::manifest::Phase;
 use crate::plan::Plugin;
 use crate::sandbox::Sandbox;
 use crate::sql::check::Checker;
@@ -9,6 +10,7 @@ use crate::sql::one_line;
 use crate::text::terminal;
 use serde::Serialize;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Prints each plugin's manifest, imports/exports and sha256; refuses a
 /// plugin the host would refuse to run (imports, wrong world).
@@ -90,14 +92,29 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
     }
     let m = &plugin.manifest;
     // The plugin's own memory limit bounds constant sizes, as in a run.
-    let checker = Checker::new(&m.grants, m.kind.read_only()).mode(m.mode).limits(m.limits.memory_mib, None);
+    let checker = |g: &crate::manifest::Grants| {
+        Checker::new(g, m.kind.read_only()).mode(m.mode).limits(m.limits.memory_mib, None)
+    };
+    // A tier whose grants differ by phase: allowed in a phase, said so.
+    let check = |sql: &str| {
+        if !m.phases.split {
+            return checker(&m.grants).check(sql, 0).map(|c| (c, String::new()));
+        }
+        let in_phase = |p: Phase| checker(m.phases.of(p)).in_phase(p, Arc::new(m.phases.of(p.other()).clone()));
+        match (in_phase(Phase::Apply).check(sql, 0), in_phase(Phase::Rollback).check(sql, 0)) {
+            (Ok(c), Ok(_)) => Ok((c, String::new())),
+            (Ok(c), Err(_)) => Ok((c, " (apply only)".into())),
+            (Err(_), Ok(c)) => Ok((c, " (rollback only)".into())),
+            (Err(r), Err(_)) => Err(r),
+        }
+    };
     let verdicts: Vec<Verdict> = statements
         .iter()
-        .map(|sql| match checker.check(sql, 0) {
-            Ok(c) => Verdict {
+        .map(|sql| match check(sql) {
+            Ok((c, only)) => Verdict {
                 sql: sql.clone(),
                 allowed: true,
-                kind: Some(c.kind.to_string()),
+                kind: Some(format!("{}{only}", c.kind)),
                 accesses: c.accesses.iter().map(|(r, op)| format!("{} {r}", op.grant_key())).collect(),
                 refusal: None,
                 lock: c.lock,

@@ -3,11 +3,16 @@
 //! grants check's suggestions ask, so `host explain` never suggests a line
 //! the loader refuses.
 
+use super::phases::{Columns, COLUMN_KEYS};
 use super::{dangerous, ManifestError, Rule};
 use serde::{Deserialize, Serialize};
 
 /// What the plugin's SQL may touch; nothing is allowed unless a line here
-/// grants it. Relations are `schema.name`.
+/// grants it. Relations are `schema.name`; a `read`, `insert` or `update`
+/// grant may be limited to columns ([`Grants::columns`]). The manifest
+/// holds three: what either phase may do ([`crate::Manifest::grants`]) and
+/// each phase's ([`crate::Manifest::phases`]), resolved from the grants as
+/// written ([`crate::WrittenGrants`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grants {
@@ -44,6 +49,9 @@ pub struct Grants {
     /// lists them. Only the acknowledgeable classes; the others are never.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acknowledge: Vec<String>,
+    /// The `read`, `insert` and `update` grants limited to columns.
+    #[serde(skip)]
+    pub columns: Columns,
 }
 
 impl Grants {
@@ -64,6 +72,34 @@ impl Grants {
         ]
     }
 
+    /// The list of the grant key `key` (`read`, …, `references`).
+    pub fn list(&self, key: &str) -> &Vec<String> {
+        self.lists().into_iter().find(|(k, _)| *k == key).map(|(_, l)| l).unwrap_or(&self.acknowledge)
+    }
+
+    pub(crate) fn list_mut(&mut self, key: &str) -> &mut Vec<String> {
+        match key {
+            "read" => &mut self.read,
+            "insert" => &mut self.insert,
+            "update" => &mut self.update,
+            "delete" => &mut self.delete,
+            "create" => &mut self.create,
+            "drop" => &mut self.drop,
+            "alter" => &mut self.alter,
+            "index" => &mut self.index,
+            "functions" => &mut self.functions,
+            "sequences" => &mut self.sequences,
+            _ => &mut self.references,
+        }
+    }
+
+    /// The columns `key` on `relation` is limited to; `None`: every column
+    /// (or not granted at all: ask the list).
+    pub fn limited(&self, key: &str, relation: &str) -> Option<&[String]> {
+        let key = COLUMN_KEYS.iter().find(|k| **k == key)?;
+        self.columns.get(&(*key, relation.to_string())).map(Vec::as_slice)
+    }
+
     /// Every relation this plugin may write, with the operation.
     pub fn writes(&self) -> impl Iterator<Item = (&'static str, &String)> {
         let ops: [(&'static str, &Vec<String>); 7] = [
@@ -78,24 +114,14 @@ impl Grants {
         ops.into_iter().flat_map(|(op, list)| list.iter().map(move |r| (op, r)))
     }
 
-    /// Every granted object the loader refuses ([`grant_refusal`]), every
-    /// dangerous one not acknowledged, and every acknowledgement of
-    /// something not granted or not needing one.
+    /// Every acknowledgement of something not granted or not needing one
+    /// (each granted object is held to [`grant_refusal`] and its
+    /// acknowledgement where it is written: `phases::resolve`).
     pub(super) fn validate(&self) -> Result<(), ManifestError> {
         let g = self;
         let invalid = |field: String, value: &str, why: String| {
             Err(ManifestError::Invalid(format!("manifest field `{field}` (`{value}`): {why}")))
         };
-        for (key, list) in g.lists() {
-            for (i, object) in list.iter().enumerate() {
-                if let Some(why) = grant_refusal(object) {
-                    return invalid(format!("grants.{key}[{i}]"), object, why);
-                }
-                if let Some(class) = dangerous::classify(object).filter(|_| !g.acknowledge.contains(object)) {
-                    return invalid(format!("grants.{key}[{i}]"), object, dangerous::refusal(object, class));
-                }
-            }
-        }
         for (i, object) in g.acknowledge.iter().enumerate() {
             let field = format!("grants.acknowledge[{i}]");
             if !dangerous::classify(object).is_some_and(dangerous::Class::acknowledgeable) {

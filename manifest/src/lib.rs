@@ -15,11 +15,13 @@ pub mod dangerous;
 mod grants;
 mod limits;
 mod mode;
+mod phases;
 pub mod text;
 
 pub use grants::{grant_refusal, suggested_grant, Grants, HOST_SCHEMAS};
 pub use limits::Limits;
 pub use mode::{Batches, Mode};
+pub use phases::{split_columns, Columns, Phase, Phases, WrittenGrants, COLUMN_KEYS};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -55,8 +57,19 @@ pub struct Manifest {
     /// Tier with `mode = "batched"`: the bounds the host drives its batches within.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batches: Option<Batches>,
-    #[serde(default)]
+    /// The grants as written: `[grants]` (both phases) and a tier's
+    /// `[grants.apply]` and `[grants.rollback]` (`phases.rs`).
+    #[serde(rename = "grants", default)]
+    pub written_grants: WrittenGrants,
+    /// What the plugin may do in either phase, resolved at load: every
+    /// reader asking what it may ever touch (the audit, the role wall, the
+    /// grants text's write table) reads this.
+    #[serde(skip)]
     pub grants: Grants,
+    /// What each phase of a tier may do: the checker holds a call to its
+    /// phase's grants. A gate, verify or probe has one set, in both.
+    #[serde(skip)]
+    pub phases: Phases,
     /// Check plugins: metrics printed on the rollback's closing line.
     #[serde(default)]
     pub summary: Vec<String>,
@@ -128,15 +141,16 @@ pub enum ManifestError {
 impl Manifest {
     /// Parses and validates the embedded `plugin.toml`.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let m: Manifest = toml::from_str(text)?;
+        let mut m: Manifest = toml::from_str(text)?;
         m.validate()?;
         Ok(m)
     }
 
-    fn validate(&self) -> Result<(), ManifestError> {
+    fn validate(&mut self) -> Result<(), ManifestError> {
         for (field, value, rule) in self.text_fields() {
             rule.check(&field, value)?;
         }
+        (self.grants, self.phases) = phases::resolve(&self.written_grants, self.kind)?;
         self.grants.validate()?;
         let bad = |s: String| Err(ManifestError::Invalid(s));
         match (self.kind, self.ordinal) {
@@ -198,6 +212,8 @@ pub enum Rule {
     Database,
     /// A granted relation, sequence or function: `schema.name`.
     Object,
+    /// A grant as written: `schema.name`, or `schema.name(column, …)`.
+    Grant,
     /// A data file in the data directory.
     FileName,
     /// A rollout parameter's name.
@@ -225,6 +241,11 @@ impl Rule {
             Rule::PluginName => format!("the plugin's name: {ident} but no `$`"),
             Rule::Database => format!("a database name: {ident}"),
             Rule::Object => format!("schema-qualified: `schema.name`, each part {ident}"),
+            Rule::Grant => format!(
+                "schema-qualified: `schema.name`, each part {ident}; a `read`, `insert` or `update` grant may name \
+                 columns as `schema.name(col_a, col_b)`, each 1 to {MAX_IDENTIFIER} ASCII letters, digits, `_` or \
+                 `$`, separated by a comma and one space"
+            ),
             Rule::FileName => "a plain file name in the data directory: 1 to 255 ASCII letters, digits, `_`, `-` or \
                                `.`, not starting with `.`"
                 .into(),
@@ -245,6 +266,7 @@ impl Rule {
             Rule::PluginName | Rule::ParamName => ascii("_-"),
             Rule::Database => ascii("_$-"),
             Rule::Object => ascii("_$-."),
+            Rule::Grant => ascii("_$-.(), "),
             Rule::FileName => ascii("_-."),
             Rule::MetricName => ascii("_-. "),
             Rule::Pattern => !c.is_whitespace(),
@@ -263,6 +285,7 @@ impl Rule {
                 let parts: Vec<&str> = value.split('.').collect();
                 parts.len() == 2 && parts.iter().all(|p| sized(p, MAX_IDENTIFIER))
             }
+            Rule::Grant => phases::split_columns(value).is_some_and(|(o, _)| Rule::Object.allows(o).is_ok()),
             Rule::FileName => sized(value, 255) && !value.starts_with('.'),
             Rule::MetricName => sized(value, MAX_METRIC_NAME) && value.trim() == value && !value.contains("  "),
             Rule::Pattern => value.len() <= 1024,
@@ -305,7 +328,6 @@ impl Manifest {
             ("name".to_string(), &self.name, Rule::PluginName),
             ("description".to_string(), &self.description, Rule::Prose),
         ];
-        let g = &self.grants;
         let lists: [(&str, &Vec<String>, Rule); 6] = [
             ("databases", &self.databases, Rule::Database),
             ("files", &self.files, Rule::FileName),
@@ -317,10 +339,12 @@ impl Manifest {
         for (key, values, rule) in lists {
             out.extend(values.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v, rule)));
         }
-        // Every grant list, the ones added later included.
-        let grants = g.lists().into_iter().chain([("acknowledge", &g.acknowledge)]);
-        for (key, values) in grants {
-            out.extend(values.iter().enumerate().map(|(i, v)| (format!("grants.{key}[{i}]"), v, Rule::Object)));
+        // Every grant list of every table, the ones added later included.
+        for (prefix, table, _) in self.written_grants.tables() {
+            let grants = table.lists().into_iter().map(|(k, l)| (k, l, Rule::Grant));
+            for (key, values, rule) in grants.chain([("acknowledge", &table.acknowledge, Rule::Object)]) {
+                out.extend(values.iter().enumerate().map(|(i, v)| (format!("{prefix}.{key}[{i}]"), v, rule)));
+            }
         }
         for (name, spec) in &self.params {
             let shown = crate::text::terminal(name);
@@ -373,5 +397,7 @@ impl Manifest {
     }
 }
 
+#[cfg(test)]
+mod phases_tests;
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,10 @@ pub struct PluginRole {
     pub role: String,
     /// Privileges on relations it does not create, by `schema.name`.
     pub tables: BTreeMap<String, BTreeSet<Privilege>>,
+    /// Privileges its grants limit to columns (`read = ["s.t(a, b)"]`),
+    /// held as PostgreSQL's column privileges (`GRANT SELECT (a, b) ON …`);
+    /// not in `tables`.
+    pub columns: BTreeMap<(String, Privilege), Vec<String>>,
     /// Relations it creates or drops: it must own them (only the owner may
     /// DROP), and the owner holds every privilege on what it owns.
     pub owns: BTreeSet<String>,
@@ -245,15 +249,20 @@ fn plugin_role(p: &Plugin, role: String) -> PluginRole {
     let creates: BTreeSet<String> = g.create.iter().filter(user).cloned().collect();
     let owns: BTreeSet<String> = creates.iter().chain(g.drop.iter().filter(user)).cloned().collect();
     let mut tables: BTreeMap<String, BTreeSet<Privilege>> = BTreeMap::new();
-    for (privilege, list) in [
-        (Privilege::Select, &g.read),
-        (Privilege::Insert, &g.insert),
-        (Privilege::Update, &g.update),
-        (Privilege::Delete, &g.delete),
-        (Privilege::References, &g.references),
+    let mut columns = BTreeMap::new();
+    for (privilege, key) in [
+        (Privilege::Select, "read"),
+        (Privilege::Insert, "insert"),
+        (Privilege::Update, "update"),
+        (Privilege::Delete, "delete"),
+        (Privilege::References, "references"),
     ] {
-        for rel in list.iter().filter(user).filter(|r| !owns.contains(*r)) {
-            tables.entry(rel.clone()).or_default().insert(privilege);
+        for rel in g.list(key).iter().filter(user).filter(|r| !owns.contains(*r)) {
+            // Either phase's columns: the role holds both phases' grants.
+            match g.limited(key, rel) {
+                Some(cols) => drop(columns.insert((rel.clone(), privilege), cols.to_vec())),
+                None => drop(tables.entry(rel.clone()).or_default().insert(privilege)),
+            }
         }
     }
     let sequences: BTreeSet<String> = g.sequences.iter().filter(user).cloned().collect();
@@ -261,6 +270,7 @@ fn plugin_role(p: &Plugin, role: String) -> PluginRole {
     let create: BTreeSet<String> = g.create.iter().filter(user).map(|r| split(r).0.to_string()).collect();
     let usage = tables
         .keys()
+        .chain(columns.keys().map(|(r, _)| r))
         .chain(&owns)
         .chain(&sequences)
         .chain(&functions)
@@ -273,6 +283,7 @@ fn plugin_role(p: &Plugin, role: String) -> PluginRole {
         label: p.label(),
         role,
         tables,
+        columns,
         owns,
         creates,
         usage,
@@ -297,6 +308,14 @@ fn handoffs(roles: &[PluginRole]) -> (Vec<Handoff>, Vec<String>) {
                 if user.owns.contains(rel) {
                     impossible.push(format!(
                         "{} drops {rel}, which {} creates: only the table's owner (the creator's role) may DROP it",
+                        user.label, creator.label
+                    ));
+                }
+                if user.columns.keys().any(|(r, _)| r == rel) {
+                    impossible.push(format!(
+                        "{} holds column grants on {rel}, which {} creates: default privileges, which hand a \
+                         created table on, cannot name columns; grant the whole table, or create it in the plugin \
+                         that uses it",
                         user.label, creator.label
                     ));
                 }

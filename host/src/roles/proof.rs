@@ -142,7 +142,11 @@ fn member_of(f: &mut Findings<'_>, row: &RoleRow) {
 fn extra(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held, scope: Scope<'_>) {
     let sequences = catalog.sequences_of(p);
     let expected = |h: &HeldPrivilege| match h.class.as_str() {
-        "table" => p.tables.get(&h.key).is_some_and(|s| s.iter().any(|x| x.as_sql() == h.privilege)),
+        "table" => {
+            p.tables.get(&h.key).is_some_and(|s| s.iter().any(|x| x.as_sql() == h.privilege))
+                || column_grant(p, h)
+                    .is_some_and(|cols| !h.direct && h.columns_direct.iter().all(|c| cols.contains(&unquoted(c))))
+        }
         "sequence" => h.privilege == "USAGE" && sequences.contains(&h.key),
         "schema" => {
             (h.privilege == "USAGE" && p.usage.contains(&h.key))
@@ -155,6 +159,19 @@ fn extra(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held, s
     owned(f, held, scope, |o| {
         o.key.as_ref().is_some_and(|k| p.owns.contains(k)) || o.table.as_ref().is_some_and(|t| p.owns.contains(t))
     });
+}
+
+/// The columns a column grant of `p` gives for the privilege `h` is of.
+fn column_grant<'a>(p: &'a PluginRole, h: &HeldPrivilege) -> Option<&'a Vec<String>> {
+    p.columns.iter().find(|((rel, x), _)| *rel == h.key && x.as_sql() == h.privilege).map(|(_, cols)| cols)
+}
+
+/// A column's name as `quote_ident` gave it, unquoted.
+fn unquoted(c: &str) -> String {
+    match c.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => c.to_string(),
+    }
 }
 
 /// The privileges `held` by a grant of the role's own (or a membership)
@@ -230,6 +247,26 @@ fn missing(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held)
             f.add(
                 &format!("lacks {} on {rel}, which its grants name", lacking.join(", ")),
                 vec![format!("GRANT {} ON TABLE {} TO {role};", lacking.join(", "), r.name)],
+            );
+        }
+    }
+    for ((rel, privilege), cols) in &p.columns {
+        let Some(r) = catalog.relations.get(rel) else { continue };
+        let have: Vec<String> = held
+            .privileges
+            .iter()
+            .filter(|h| h.class == "table" && h.key == *rel && h.privilege == privilege.as_sql())
+            .flat_map(|h| h.columns_direct.iter().map(|c| unquoted(c)))
+            .collect();
+        let lacking: Vec<String> = cols.iter().filter(|c| !have.contains(c)).map(|c| ident(c)).collect();
+        if !lacking.is_empty() && r.owner != f.role {
+            f.add(
+                &format!(
+                    "lacks {} on columns {} of {rel}, which its grants name",
+                    privilege.as_sql(),
+                    lacking.join(", ")
+                ),
+                vec![format!("GRANT {} ({}) ON TABLE {} TO {role};", privilege.as_sql(), lacking.join(", "), r.name)],
             );
         }
     }

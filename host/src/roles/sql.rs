@@ -255,6 +255,10 @@ fn plugin(s: &mut Script, roles: &Roles, p: &PluginRole, derived: Option<&Derive
         let list: Vec<&str> = privileges.iter().map(|x| x.as_sql()).collect();
         s.sql(format!("GRANT {} ON TABLE {} TO {role};", list.join(", "), qualified(rel)));
     }
+    for ((rel, privilege), cols) in p.columns.iter().filter(|((r, _), _)| roles.creator_of(r).is_none()) {
+        let cols: Vec<String> = cols.iter().map(|c| crate::quote::ident(c)).collect();
+        s.sql(format!("GRANT {} ({}) ON TABLE {} TO {role};", privilege.as_sql(), cols.join(", "), qualified(rel)));
+    }
     for seq in &p.sequences {
         s.sql(format!("GRANT USAGE ON SEQUENCE {} TO {role};", qualified(seq)));
     }

@@ -112,6 +112,7 @@ impl Calls {
                 self.interrupt.clone(),
             )
             .in_mode(m.mode)
+            .in_phases(&m.phases)
             .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
             .with_catalog(catalog)

@@ -124,6 +124,17 @@ pub struct BatchAt {
 }
 
 impl Call {
+    /// The phase of a tier's call, whose grants its SQL is held to (a
+    /// check plugin's call has none: its grants are one set).
+    pub fn phase(&self) -> Option<crate::manifest::Phase> {
+        use crate::manifest::Phase;
+        match self {
+            Call::Apply | Call::PostConditions | Call::ApplyBatch(_) => Some(Phase::Apply),
+            Call::Rollback | Call::RollbackConditions | Call::RollbackBatch(_) => Some(Phase::Rollback),
+            Call::Check(_) => None,
+        }
+    }
+
     /// The export's WIT name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -274,7 +285,11 @@ impl Sandbox {
     ) -> Result<Returned, CallError> {
         let limits = spec.limits;
         let deadline = Instant::now() + Duration::from_millis(limits.wall_time_ms);
-        sql.lock().await.deadline = deadline;
+        {
+            let mut session = sql.lock().await;
+            session.deadline = deadline;
+            session.phase = call.phase();
+        }
         let output = Output::new(spec.name, log, limits);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(output.clone()).stderr(output.clone());

@@ -23,6 +23,8 @@ const MAX_BYTES: usize = 16 << 20;
 struct Rules {
     params: usize,
     read_only: bool,
+    /// A tier with grants per phase: the phase the check held it to.
+    phase: Option<crate::manifest::Phase>,
 }
 
 /// Passed checks of one plugin's session.
@@ -43,7 +45,7 @@ impl CheckCache {
         params: usize,
         read_only: bool,
     ) -> Result<Arc<Checked>, Refusal> {
-        let rules = Rules { params, read_only };
+        let rules = Rules { params, read_only, phase: checker.phase() };
         if let Some(hit) = self.by_text.get(sql).and_then(|v| v.iter().find(|(r, _)| *r == rules)) {
             return Ok(hit.1.clone());
         }

@@ -14,7 +14,7 @@ pub mod locking;
 mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
-use crate::manifest::{Grants, Limits};
+use crate::manifest::{Grants, Limits, Phase, Phases};
 use crate::signal::Interrupt;
 use check::{Catalog, Checker};
 use checked::CheckCache;
@@ -124,6 +124,11 @@ pub struct SqlSession {
     steps: Option<Arc<dyn Steps>>,
     /// The tier's mode, which the checker is told.
     mode: crate::manifest::Mode,
+    /// A tier whose grants differ by phase: the apply's and the rollback's
+    /// (`grants` is their union, for what does not depend on the phase).
+    phases: Option<[Arc<Grants>; 2]>,
+    /// The phase of the current call; the sandbox sets it per call.
+    pub phase: Option<Phase>,
 }
 
 /// Says one status line about a DDL statement waiting for its lock.
@@ -165,7 +170,18 @@ impl SqlSession {
             on_wait: None,
             steps: None,
             mode: crate::manifest::Mode::default(),
+            phases: None,
+            phase: None,
         }
+    }
+
+    /// A tier whose grants differ by phase ([`Phases::split`]): each call
+    /// is checked against its phase's grants.
+    pub fn in_phases(mut self, phases: &Phases) -> Self {
+        if phases.split {
+            self.phases = Some([Arc::new(phases.apply.clone()), Arc::new(phases.rollback.clone())]);
+        }
+        self
     }
 
     /// Where each retry of a DDL statement is said.
@@ -380,10 +396,19 @@ impl SqlSession {
         // The check is synchronous work: it stops itself at the deadline, and
         // a check that ends past it stops the plugin like any other overrun.
         // A text this session passed under the same rules is a lookup.
-        let checker = Checker::shared(self.grants.clone(), self.read_only)
-            .mode(self.mode)
-            .limits(self.limits.memory_mib, Some(self.deadline))
-            .catalog(self.catalog.clone());
+        let checker = match (&self.phases, self.phase) {
+            (None, _) => Checker::shared(self.grants.clone(), self.read_only),
+            (Some([apply, rollback]), Some(phase)) => {
+                let (mine, other) = if phase == Phase::Apply { (apply, rollback) } else { (rollback, apply) };
+                Checker::shared(mine.clone(), self.read_only).in_phase(phase, other.clone())
+            }
+            (Some(_), None) => {
+                let why = "this tier's grants differ by phase, and the host did not say which phase this call is in";
+                return Ok(Err(self.refuse(statement, why.to_string())));
+            }
+        };
+        let checker =
+            checker.mode(self.mode).limits(self.limits.memory_mib, Some(self.deadline)).catalog(self.catalog.clone());
         let checked = self.checked.check(&checker, statement, params, self.read_only);
         if Instant::now() >= self.deadline {
             return Err(Stop::Limit { name: "wall_time_ms", value: self.limits.wall_time_ms });
@@ -528,7 +553,10 @@ impl SqlSession {
 /// touches, and the relation the error names, sees it. (PostgreSQL itself
 /// withholds such DETAIL from a role without SELECT on the columns.)
 fn may_see_detail(grants: &Grants, checked: &check::Checked, e: &tokio_postgres::Error) -> bool {
-    let readable = |relation: &str| grants.read.iter().any(|r| r == relation);
+    // A table read only in some columns is not readable here: DETAIL may
+    // show the others.
+    let readable =
+        |relation: &str| grants.read.iter().any(|r| r == relation) && grants.limited("read", relation).is_none();
     let named = e.as_db_error().and_then(|db| Some(format!("{}.{}", db.schema()?, db.table()?)));
     checked.accesses.iter().all(|(relation, _)| readable(relation)) && named.as_deref().is_none_or(readable)
 }

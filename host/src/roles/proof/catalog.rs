@@ -235,7 +235,9 @@ impl Catalog {
         let mut schemas: BTreeSet<String> = BTreeSet::new();
         let mut functions: Vec<String> = Vec::new();
         for p in &roles.plugins {
-            named.extend(p.tables.keys().chain(&p.owns).chain(&p.sequences).cloned());
+            named.extend(
+                p.tables.keys().chain(p.columns.keys().map(|(r, _)| r)).chain(&p.owns).chain(&p.sequences).cloned(),
+            );
             draws.extend(p.draws.iter().cloned());
             schemas.extend(p.usage.iter().chain(&p.create).cloned());
             functions.extend(p.functions.iter().cloned());

@@ -30,6 +30,7 @@
 mod alter;
 mod bounds;
 mod catalog;
+mod columns;
 mod concurrent;
 mod constants;
 mod ddl;
@@ -48,6 +49,8 @@ mod alter_tests;
 mod attack_tests;
 #[cfg(test)]
 mod classes_tests;
+#[cfg(test)]
+mod columns_tests;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
@@ -68,7 +71,7 @@ pub fn safe_functions() -> &'static [&'static str] {
     policy::SAFE_FUNCTIONS
 }
 
-use crate::manifest::{Grants, Mode};
+use crate::manifest::{Grants, Mode, Phase};
 use ddl::{drop_relation, implicit_sequences, named_indexes};
 use pg_query::protobuf::{node::Node as N, OnConflictAction, RangeVar};
 use serde_json::{Map, Value};
@@ -273,6 +276,10 @@ pub struct Checker {
     /// The tier's mode: only a concurrent tier may send CONCURRENTLY, and
     /// it sends nothing else but reads.
     mode: Mode,
+    /// A tier with grants per phase: the phase `grants` are, and the other
+    /// phase's grants, so a statement only the other phase may send is
+    /// refused saying so.
+    phase: Option<(Phase, Arc<Grants>)>,
 }
 
 /// A statement `check_here` panics on in test builds, to prove a panic is
@@ -293,7 +300,15 @@ impl Checker {
     /// [`Checker::new`] over grants already shared.
     pub fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
         let memory_mib = crate::manifest::Limits::default().memory_mib;
-        Checker { grants, read_only, memory_mib, deadline: None, catalog: Catalog::built(), mode: Mode::default() }
+        Checker {
+            grants,
+            read_only,
+            memory_mib,
+            deadline: None,
+            catalog: Catalog::built(),
+            mode: Mode::default(),
+            phase: None,
+        }
     }
 
     /// The tier's mode (`mode = "…"` in its manifest).
@@ -311,6 +326,19 @@ impl Checker {
         self
     }
 
+    /// A tier whose grants differ by phase: its grants are `phase`'s, and
+    /// `other` the other phase's (which only word a refusal).
+    pub fn in_phase(mut self, phase: Phase, other: Arc<Grants>) -> Self {
+        self.phase = Some((phase, other));
+        self
+    }
+
+    /// The phase whose grants this checker holds, for a tier whose grants
+    /// differ by phase.
+    pub fn phase(&self) -> Option<Phase> {
+        self.phase.as_ref().map(|(p, _)| *p)
+    }
+
     /// The catalog lists to check against: the connected server's.
     pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
         self.catalog = catalog;
@@ -326,7 +354,32 @@ impl Checker {
         worker::check(self, sql)
     }
 
+    /// [`Checker::check_grants`]; a refusal the other phase's grants would
+    /// not give says the statement is that phase's only, and where to add
+    /// it for this one.
     fn check_here(&self, sql: &str) -> Result<Checked, Refusal> {
+        let refusal = match self.check_grants(sql) {
+            Err(refusal) => refusal,
+            passed => return passed,
+        };
+        let Some((phase, other)) = &self.phase else { return Err(refusal) };
+        let there = Checker { grants: other.clone(), phase: None, ..self.clone() };
+        if there.check_grants(sql).is_err() {
+            return Err(refusal);
+        }
+        let (other_phase, lines) = (phase.other(), refusal.grant.as_deref().unwrap_or("the line that grants it"));
+        Err(Refusal {
+            reason: format!(
+                "{}: it is allowed in {other_phase} only ([grants.{other_phase}]); to allow it in {phase} too, add \
+                 to [grants.{phase}]: {} (or move the line to [grants], for both phases)",
+                refusal.reason,
+                lines.replace('\n', "; ")
+            ),
+            grant: None,
+        })
+    }
+
+    fn check_grants(&self, sql: &str) -> Result<Checked, Refusal> {
         #[cfg(test)]
         if sql == PANIC_FOR_TESTS {
             panic!("a checker panic, for the tests");
@@ -354,6 +407,7 @@ impl Checker {
         };
         let mut walk = Walk::new(checker, node_json);
         let (statement_kind, lock) = checker.dispatch(&mut walk, node, node_json)?;
+        columns::check(checker, node_json)?;
         let copies = sizes::check(node_json, self.memory_mib)?;
         let sql =
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
