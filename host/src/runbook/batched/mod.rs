@@ -270,11 +270,12 @@ impl Batched<'_> {
         // of batches that change nothing, would never end.
         let mut positions: std::collections::HashSet<String> = at.position.iter().cloned().collect();
         let mut idle = 0u32;
+        let mut told = false;
         while !at.finished() {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
             }
-            self.replicas_caught_up(bounds.max_replica_lag_ms).await?;
+            self.replicas_caught_up(bounds.max_replica_lag_ms, &mut told).await?;
             let started = Instant::now();
             let tried = self.one(pass, &at, &size, &bounds).await;
             let ms = started.elapsed().as_millis() as u64;
