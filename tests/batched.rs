@@ -429,3 +429,43 @@ fn a_rehearsal_failing_in_the_middle_of_the_batches_proves_the_rollback_restores
     assert!(per_run.split(',').any(|n| n == "1"), "batches per run: {per_run}");
     assert_eq!(prod.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "production only read");
 }
+
+#[test]
+fn the_server_counts_every_batch_and_the_dry_runs_and_names_a_change_no_grant_names() {
+    let c = cluster("batched-counted");
+    // A trigger the plugin's grants do not name writes a row per row updated.
+    c.psql(
+        "CREATE TABLE app.trail (id int);
+         CREATE FUNCTION app.trail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO app.trail VALUES (NEW.id); RETURN NEW; END$$;
+         CREATE TRIGGER trail AFTER UPDATE ON app.item FOR EACH ROW EXECUTE FUNCTION app.trail();",
+    );
+    let p = plan(&fixed(5000, 0));
+    let changed = |c: &Cluster, phase: &str| {
+        let r = report(c);
+        let tier = r["tiers"].as_array().unwrap().iter().find(|t| t["batches"]["phase"] == phase).cloned();
+        let tier =
+            tier.or_else(|| r["tiers"].as_array().unwrap().iter().find(|t| t["plugin"] == "test-backfill").cloned());
+        let mut v: Vec<String> = tier.unwrap()["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!("{} i{} u{} d{} {}", x["relation"], x["inserted"], x["updated"], x["deleted"], x["not_granted"])
+            })
+            .collect();
+        v.sort();
+        v.join("; ")
+    };
+    // The reviewer records the trigger as reviewed.
+    let lock = p._dir.path().join("rollout.lock").display().to_string();
+    c.review(&p.plan, &lock, false);
+    let mut a = p.args("run", "fail=none");
+    a.extend(["--lock", &lock, "--dry-run"]);
+    c.host(&a).expect_code(0).expect("app.trail — insert 5000 rows");
+    assert_eq!(changed(&c, "none"), "\"app.item\" i0 u5000 d0 null; \"app.trail\" i5000 u0 d0 [\"insert\"]");
+    let mut a = p.args("run", "fail=none");
+    a.extend(["--lock", &lock]);
+    let r = c.host(&a);
+    r.expect_code(0).expect("app.trail — insert 50000 row(s); no insert grant of test-backfill names it");
+    assert_eq!(changed(&c, "apply"), "\"app.item\" i0 u50000 d0 null; \"app.trail\" i50000 u0 d0 [\"insert\"]");
+}
