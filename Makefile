@@ -128,13 +128,15 @@ fuzz:
 # The host beside its baselines, in one run (docs/performance.md):
 # One-Roof end to end vs `psql -f bench/one-roof.sql`, `host gate` cold and
 # warm, per statement vs tokio-postgres `query_typed` and psql, then the
-# grants check vs parsing. A scratch cluster; BENCH_RUNS=n (default 5).
+# grants check vs parsing, writers during examples/online's change and during
+# a backfill of 1,000,000 rows (host vs psql). A scratch cluster; BENCH_RUNS=n (default 5).
 bench: host tiers test-plugins examples
-	$(CARGO) build --release --locked -p host --example bench --example bench_check --example bench_online
+	$(CARGO) build --release --locked -p host --example bench --example bench_check --example bench_online --example bench_backfill
 	@dir=$$(mktemp -d /tmp/rollout-bench.XXXXXX); chmod 755 $$dir; \
 	bash scripts/scratch-pg.sh template $$dir/t >/dev/null && bash scripts/scratch-pg.sh clone $$dir/t $$dir/c >/dev/null; \
 	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench && \
 	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench_check && \
 	bash scripts/scratch-pg.sh online $$dir/online $${ONLINE_ROWS:-1000000} && \
-	ONLINE_TEMPLATE=$$dir/online target/release/examples/bench_online; rc=$$?; \
+	ONLINE_TEMPLATE=$$dir/online target/release/examples/bench_online && \
+	ONLINE_TEMPLATE=$$dir/online target/release/examples/bench_backfill; rc=$$?; \
 	bash scripts/scratch-pg.sh stop $$dir/c; rm -rf $$dir; exit $$rc

@@ -5,7 +5,11 @@
 //! gives exactly the rows of an uninterrupted run and one step per batch;
 //! a statement or lock timeout shrinks the batch; a failed post-condition
 //! and `host rollback` of a half-done pass restore the baseline, batched;
-//! a plugin whose exports do not match its mode is refused at load.
+//! a plugin whose exports do not match its mode is refused at load; a pass
+//! that names a position again or changes nothing for 1,000 batches is
+//! stopped; a replica-lag bound says when there is no replica and fails
+//! when the role cannot read the lag; `host rehearse --fail-at` fails a
+//! batched tier between its batches and proves the rollback.
 
 mod support;
 
@@ -325,6 +329,143 @@ fn a_replica_lag_bound_the_host_can_read_lets_the_pass_run() {
     // No replica: no lag, so no wait; the bound is read before every batch.
     let c = cluster("batched-lag");
     let p = plan(&format!("{}\nmax_replica_lag_ms = 1000", fixed(10000, 0)));
-    c.host(&p.args("run", "fail=none")).expect_code(0).expect("ROLLOUT COMPLETE");
+    let r = c.host(&p.args("run", "fail=none"));
+    r.expect_code(0).expect("ROLLOUT COMPLETE");
+    let note =
+        "but no replica streams from this server (pg_stat_replication is empty): no batch waits unless one connects";
+    assert_eq!(r.all().matches(note).count(), 1, "said once per pass: {}", r.all());
     assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+}
+
+/// The ledger's committed apply steps, numbered 1..=n once each.
+fn apply_steps(c: &Cluster) -> (i64, i64) {
+    (
+        c.scalar(&format!("SELECT count(*) {APPLY_STEPS}")),
+        c.scalar(&format!("SELECT coalesce(max(seq), 0) {APPLY_STEPS}")),
+    )
+}
+
+#[test]
+fn a_pass_that_names_a_position_again_is_stopped_named_and_rolled_back_to_the_baseline() {
+    let c = cluster("batched-cycle");
+    let baseline = c.psql(DIGEST);
+    let p = plan(&fixed(5000, 0));
+    // Batch 6 (from id 25000) does its rows, then names position 20000,
+    // where batch 4 left the pass.
+    let r = c.host(&p.args("run", "fail=cycle"));
+    r.expect_code(4)
+        .expect("test-backfill")
+        .expect("batch 6: its next position is one this pass was at before: the pass would never end")
+        .expect("rolled back, not resumed");
+    // Every committed batch is in the ledger, the sixth included, and the
+    // rollback undid all of them, batch by batch.
+    assert_eq!(apply_steps(&c), (6, 6));
+    assert_eq!(c.scalar(&format!("SELECT sum(rows_changed) {APPLY_STEPS}")), 30_000);
+    assert_eq!(c.psql(DIGEST), baseline, "the baseline is restored");
+    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+}
+
+#[test]
+fn a_thousand_batches_that_change_nothing_stop_the_pass_and_it_is_rolled_back() {
+    let c = cluster("batched-idle");
+    let baseline = c.psql(DIGEST);
+    let p = plan(&fixed(5000, 0));
+    // Five batches fill ids 1..25000; from there every batch changes no row
+    // and names the next range, forever.
+    let r = c.host(&p.args("run", "fail=idle"));
+    r.expect_code(4)
+        .expect("batch 1005: 1000 batches in a row changed no row: the pass would never end")
+        .expect("rolled back, not resumed");
+    assert_eq!(apply_steps(&c), (1005, 1005));
+    assert_eq!(c.scalar(&format!("SELECT sum(rows_changed) {APPLY_STEPS}")), 25_000);
+    assert_eq!(c.psql(DIGEST), baseline, "the baseline is restored");
+}
+
+#[test]
+fn a_replica_lag_the_role_cannot_read_fails_the_tier_saying_what_to_do() {
+    let c = Cluster::start("batched-lag-unread");
+    // A runner that is no superuser and holds no pg_read_all_stats: the
+    // lag would read as NULL, "no lag". It owns what the plan touches.
+    c.psql("CREATE ROLE runner LOGIN; GRANT CREATE ON DATABASE directus TO runner;");
+    c.psql(&format!("SET ROLE runner; {TABLE}"));
+    let p = plan(&format!("{}\nmax_replica_lag_ms = 1000", fixed(10000, 0)));
+    let mut cmd = c.host_cmd(&p.args("run", "fail=none"));
+    cmd.env("PGUSER", "runner");
+    let started = Instant::now();
+    let r = Run::from(cmd.output().unwrap());
+    r.expect_code(4).expect(
+        "batches.max_replica_lag_ms = 1000, but the connected role cannot read the replicas' lag (grant it \
+         pg_read_all_stats, or remove the bound)",
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "it waited instead of failing");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "no batch ran unwatched");
+}
+
+#[test]
+fn a_rehearsal_failing_in_the_middle_of_the_batches_proves_the_rollback_restores_the_baseline() {
+    use support::rehearsal::{production_and_copy_with, report, url};
+    let (prod, copy) = production_and_copy_with("batched-rehearse", TABLE);
+    let p = plan(&fixed(5000, 0));
+    let reports = tempfile::tempdir().unwrap();
+    let (from, to) = (url(&prod), url(&copy));
+    let mut a = args("rehearse", &p.plan, &["--param", "verdict=ok", "--param", "fail=none", "--fail-at", "1"]);
+    a.extend(["--from", &from, "--copy-url", &to, "--reports", reports.path().to_str().unwrap()]);
+    let r = prod.host(&a);
+    r.expect_code(0)
+        .expect("REHEARSAL OK: rollback restores the baseline exactly")
+        .expect("every injected tier failure rolled back to the baseline")
+        .expect("run failing at tier 1")
+        .expect("rollback after tier 1 failed");
+    let stored = report(reports.path());
+    for s in stored["steps"].as_array().unwrap().iter().filter(|s| s["step"].as_str().unwrap().contains("rollback")) {
+        assert_eq!(s["equal_to_baseline"], "yes", "{s}");
+        assert_eq!(s["digest"], stored["baseline_digest"], "{s}");
+    }
+    // The injected failure came after the first committed batch, with the
+    // other ten to go: one run committed exactly one apply batch.
+    let per_run = copy.psql(&format!(
+        "SELECT string_agg(n::text, ',' ORDER BY n) FROM (SELECT count(*) AS n {APPLY_STEPS} GROUP BY rollout_id) s"
+    ));
+    assert!(per_run.split(',').any(|n| n == "1"), "batches per run: {per_run}");
+    assert_eq!(prod.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "production only read");
+}
+
+#[test]
+fn the_server_counts_every_batch_and_the_dry_runs_and_names_a_change_no_grant_names() {
+    let c = cluster("batched-counted");
+    // A trigger the plugin's grants do not name writes a row per row updated.
+    c.psql(
+        "CREATE TABLE app.trail (id int);
+         CREATE FUNCTION app.trail() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO app.trail VALUES (NEW.id); RETURN NEW; END$$;
+         CREATE TRIGGER trail AFTER UPDATE ON app.item FOR EACH ROW EXECUTE FUNCTION app.trail();",
+    );
+    let p = plan(&fixed(5000, 0));
+    let changed = |c: &Cluster, phase: &str| {
+        let r = report(c);
+        let tier = r["tiers"].as_array().unwrap().iter().find(|t| t["batches"]["phase"] == phase).cloned();
+        let tier =
+            tier.or_else(|| r["tiers"].as_array().unwrap().iter().find(|t| t["plugin"] == "test-backfill").cloned());
+        let mut v: Vec<String> = tier.unwrap()["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!("{} i{} u{} d{} {}", x["relation"], x["inserted"], x["updated"], x["deleted"], x["not_granted"])
+            })
+            .collect();
+        v.sort();
+        v.join("; ")
+    };
+    // The reviewer records the trigger as reviewed.
+    let lock = p._dir.path().join("rollout.lock").display().to_string();
+    c.review(&p.plan, &lock, false);
+    let mut a = p.args("run", "fail=none");
+    a.extend(["--lock", &lock, "--dry-run"]);
+    c.host(&a).expect_code(0).expect("app.trail — insert 5000 rows");
+    assert_eq!(changed(&c, "none"), "\"app.item\" i0 u5000 d0 null; \"app.trail\" i5000 u0 d0 [\"insert\"]");
+    let mut a = p.args("run", "fail=none");
+    a.extend(["--lock", &lock]);
+    let r = c.host(&a);
+    r.expect_code(0).expect("app.trail — insert 50000 row(s); no insert grant of test-backfill names it");
+    assert_eq!(changed(&c, "apply"), "\"app.item\" i0 u50000 d0 null; \"app.trail\" i50000 u0 d0 [\"insert\"]");
 }

@@ -254,10 +254,17 @@ fn a_mode_fits_the_kind_and_batches_fit_the_mode() {
         ("mode = \"batched\"\n[batches]\nsize = 50000", "min_size (100) <= size (50000) <= max_size (10000)"),
         ("mode = \"batched\"\n[batches]\npause_ms = 99999999", "batches.pause_ms"),
         ("mode = \"online\"", "unknown variant"),
-        ("mode = \"batched\"\n[batches]\n[grants]\nalter = [\"s.t\"]", "a batched tier changes rows"),
     ] {
         let err = Manifest::parse(&tier(extra)).unwrap_err().to_string();
         assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    // Every grant that changes the schema, each alone: a batched tier may
+    // hold none of them, and a transactional tier may.
+    for ddl in ["alter", "index", "create", "drop"] {
+        let grant = format!("[grants]\n{ddl} = [\"s.t\"]");
+        let err = Manifest::parse(&tier(&format!("mode = \"batched\"\n[batches]\n{grant}"))).unwrap_err().to_string();
+        assert!(err.contains("a batched tier changes rows") && err.contains(&format!("`{ddl}`")), "{ddl}: {err}");
+        assert!(Manifest::parse(&tier(&grant)).is_ok(), "{ddl} on a transactional tier");
     }
     let gate = "name = \"g\"\nkind = \"gate\"\ndescription = \"d\"\ndatabases = [\"x\"]\nmetrics = [\"m\"]\nmode = \"concurrent\"";
     assert!(Manifest::parse(gate).unwrap_err().to_string().contains("has no `mode`"));

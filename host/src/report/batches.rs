@@ -21,6 +21,10 @@ pub struct BatchRecord {
     pub total: Option<u64>,
     /// Every batch tried by this command, committed or not, in order.
     pub batches: Vec<BatchLine>,
+    /// What the server counted the committed batches changing, summed per
+    /// relation (report.json has it as the tier row's `changed`).
+    #[serde(skip)]
+    pub changed: Vec<crate::audit::Changed>,
 }
 
 /// Where a pass resumed.

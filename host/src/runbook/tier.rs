@@ -234,7 +234,7 @@ pub(super) async fn same_transaction(client: &Client, before: &db::Identity, lab
 /// The changes the server counted that no grant of the tier names (a
 /// reviewed trigger's writes, say): said under its status line, and in the
 /// report.
-fn not_granted(tier: &Plugin, changed: &[Changed]) -> Vec<String> {
+pub(super) fn not_granted(tier: &Plugin, changed: &[Changed]) -> Vec<String> {
     let mut out = Vec::new();
     for c in changed {
         for (op, rows) in c.by_op().filter(|(op, _)| c.not_granted.contains(op)) {

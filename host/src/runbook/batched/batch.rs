@@ -1,11 +1,13 @@
 //! One batch of a batched tier: its transaction (`BEGIN`, the batch's own
 //! statement timeout and row limit, the plugin's call from the last
-//! committed position, its ledger step, `COMMIT`), and what a timeout, a
-//! bad answer or a lost COMMIT answer make of it.
+//! committed position, the server's count of what it changed, its ledger
+//! step, `COMMIT`), and what a timeout, a bad answer or a lost COMMIT
+//! answer make of it.
 
 use super::size::Size;
 use super::steps::{self, Mark, Pass, Step};
 use super::{Batched, Tried, POSITION_BYTES, TIMEOUTS};
+use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
 use crate::manifest::{Batches, Limits};
@@ -48,6 +50,8 @@ impl Batched<'_> {
         let label = format!("{} batch {}", tier.label(), at.batch + 1);
         let before = db::begin(client, &limits, false).await.map_err(Failure::Database)?;
         self.control.hold(calls, client, self.rollout_id).await?;
+        let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the batch's row counts"));
+        let counts = Counts::read(client).await.map_err(counted)?;
         let sql = calls.sql_access_within(tier, client, limits);
         let call_at = BatchAt { position: at.position.clone(), size: size.as_u32() };
         let call = match pass {
@@ -79,6 +83,7 @@ impl Batched<'_> {
             return Err(fail("its next position is the one it was given: the pass would never end".into()));
         }
         same_transaction(client, &before, &label).await?;
+        let changed = Counts::read(client).await.map_err(counted)?.since(&counts, &tier.manifest.grants);
         calls.prove_in(client, &label).await?;
         let step = Step {
             rollout_id: self.rollout_id,
@@ -93,7 +98,7 @@ impl Batched<'_> {
         };
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
         self.commit_batch(client, &step).await?;
-        Ok(Tried::Committed { next: batch.next, total: batch.total, stats })
+        Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed })
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.
@@ -129,6 +134,25 @@ impl Batched<'_> {
                  committed with its step or not at all; the next `host run` or `host rollback` reads the steps first",
                 db::why(&err)
             ))),
+        }
+    }
+}
+
+/// Adds one batch's counted changes to the pass's, relation by relation.
+pub(super) fn add_changed(pass: &mut Vec<Changed>, batch: Vec<Changed>) {
+    for c in batch {
+        match pass.iter_mut().find(|p| p.relation == c.relation) {
+            Some(p) => {
+                p.inserted += c.inserted;
+                p.updated += c.updated;
+                p.deleted += c.deleted;
+                for op in c.not_granted {
+                    if !p.not_granted.contains(&op) {
+                        p.not_granted.push(op);
+                    }
+                }
+            }
+            None => pass.push(c),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The dry run's view of a batched tier: its first batch, inside the dry
 //! run's one transaction (rolled back with it), under the batch's own
 //! limits. The rest of the pass and the post-conditions are not run: they
-//! would test a database the dry run does not build, so it says so.
+//! would test a database the dry run does not build, so it says so. The
+//! server counts what the batch changed, as it does for a run's batch.
 
+use crate::audit::Counts;
 use crate::db;
 use crate::error::Failure;
 use crate::manifest::Limits;
@@ -31,6 +33,8 @@ pub(in crate::runbook) async fn dry_apply(
         ..tier.manifest.limits.clone()
     };
     db::limit(client, &limits).await.map_err(|e| fail(Failure::Database(e), &record))?;
+    let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the transaction's row counts"));
+    let counts = Counts::read(client).await.map_err(|e| fail(counted(e), &record))?;
     let calls = ctx.calls();
     let sql = calls.sql_access_within(tier, client, limits);
     let call = Call::ApplyBatch(BatchAt { position: None, size: u32::try_from(bounds.size).unwrap_or(u32::MAX) });
@@ -46,6 +50,8 @@ pub(in crate::runbook) async fn dry_apply(
         }
     };
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
+    let after = Counts::read(client).await.map_err(|e| fail(counted(e), &record))?;
+    record.changed = after.since(&counts, &tier.manifest.grants);
     let after = match next {
         Some(p) => format!("the pass would go on from position \"{}\"", crate::text::terminal(&p)),
         None => "it was the whole pass".to_string(),

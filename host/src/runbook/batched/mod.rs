@@ -67,6 +67,8 @@ enum Tried {
         next: Option<String>,
         total: Option<u64>,
         stats: Stats,
+        /// What the server counted it changing.
+        changed: Vec<crate::audit::Changed>,
     },
     /// Rolled back: the first timeout's message.
     TimedOut(String),
@@ -106,7 +108,11 @@ impl Batched<'_> {
                     ctx.reporter().table(table);
                 }
                 ctx.reporter().status("Applied", &summary(tier, ms, &rec.stats, &record));
+                for line in crate::runbook::tier::not_granted(tier, &record.changed) {
+                    ctx.reporter().status("Changed", &line);
+                }
                 let mut row = tier_row(tier, Call::Apply, TierEvent::Applied, ms, &rec);
+                row.changed = std::mem::take(&mut record.changed);
                 row.batches = Some(record);
                 ctx.reporter().add_tier(row);
                 return Ok(());
@@ -127,6 +133,7 @@ impl Batched<'_> {
         row.rows_changed = record.rows_committed();
         row.message = Some(message.clone());
         let kept = record.rows_committed();
+        row.changed = std::mem::take(&mut record.changed);
         row.batches = Some(record);
         ctx.reporter().add_tier(row);
         if matches!(failure, Failure::TierFailed { .. } | Failure::Injected { .. }) {
@@ -246,6 +253,7 @@ impl Batched<'_> {
         } else {
             ctx.reporter().status("Rolled back", &summary(tier, ms, &rec.stats, &record));
         }
+        row.changed = std::mem::take(&mut record.changed);
         row.batches = Some(record);
         ctx.reporter().add_tier(row);
         result.map(drop).map_err(|(f, _)| f)
@@ -270,11 +278,12 @@ impl Batched<'_> {
         // of batches that change nothing, would never end.
         let mut positions: std::collections::HashSet<String> = at.position.iter().cloned().collect();
         let mut idle = 0u32;
+        let mut told = false;
         while !at.finished() {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
             }
-            self.replicas_caught_up(bounds.max_replica_lag_ms).await?;
+            self.replicas_caught_up(bounds.max_replica_lag_ms, &mut told).await?;
             let started = Instant::now();
             let tried = self.one(pass, &at, &size, &bounds).await;
             let ms = started.elapsed().as_millis() as u64;
@@ -312,7 +321,8 @@ impl Batched<'_> {
                     );
                     ctx.reporter().status("Shrinking", &line);
                 }
-                Ok(Tried::Committed { next, total, stats: s }) => {
+                Ok(Tried::Committed { next, total, stats: s, changed }) => {
+                    batch::add_changed(&mut record.changed, changed);
                     line.outcome = "committed".into();
                     line.rows_changed = s.rows_changed;
                     record.batches.push(line);
@@ -434,7 +444,7 @@ fn new_record(pass: Pass, from: &Mark) -> BatchRecord {
         position: from.position.clone(),
         rows_changed: from.rows,
     });
-    BatchRecord { phase: pass.as_str().into(), resumed_at, total: None, batches: Vec::new() }
+    BatchRecord { phase: pass.as_str().into(), resumed_at, total: None, batches: Vec::new(), changed: Vec::new() }
 }
 
 /// `at batch 4, position "12000" (15000 rows committed before)`.

@@ -1,6 +1,7 @@
 //! Test fixture: a batched backfill by primary-key ranges, to prove the
 //! host commits each batch with its checkpoint, resumes exactly, shrinks a
-//! batch on a timeout and rolls a failed pass back batch by batch.
+//! batch on a timeout, rolls a failed pass back batch by batch and stops a
+//! pass that would never end.
 
 use rollout_sdk::{count, execute_with, param, scalar_with, Batch, Error, Metric, Result};
 
@@ -32,10 +33,17 @@ fn batch(position: Option<String>, size: u32, set: &str) -> Result<Batch> {
 }
 
 fn apply_batch(position: Option<String>, size: u32) -> Result<Batch> {
-    if param("fail")? == "batch" && start(position.clone())? >= 25_000 {
-        return Err(Error::msg("the fixture fails this batch, as its `fail` parameter says"));
+    let from = start(position.clone())?;
+    match param("fail")?.as_str() {
+        "batch" if from >= 25_000 => Err(Error::msg("the fixture fails this batch, as its `fail` parameter says")),
+        // Does its batch, then names a position it was at before.
+        "cycle" if from >= 25_000 => Ok(Batch { next: Some("20000".into()), ..batch(position, size, "v = n * 2")? }),
+        // Changes nothing and moves on, forever.
+        "idle" if from >= 25_000 => {
+            Ok(Batch { rows: 0, next: Some((from + i64::from(size)).to_string()), total: None })
+        }
+        _ => batch(position, size, "v = n * 2"),
     }
-    batch(position, size, "v = n * 2")
 }
 
 fn post_conditions() -> Result<Vec<Metric>> {
