@@ -121,6 +121,16 @@ fn concurrently_is_refused_in_a_transactional_tier_and_a_concurrent_tier_sends_o
     assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname LIKE 'finding_n%'"), "0");
 }
 
+/// Records in the ledger that a step of `plugin` built from `sha256`
+/// started building app.finding_n_cic and never finished.
+fn left_by(c: &Cluster, plugin: &str, sha256: &str) {
+    c.psql(&format!(
+        "INSERT INTO rollout_ledger.step (rollout_id, plugin, ordinal, sha256, phase, kind, seq, state, object)
+         VALUES ((SELECT max(id) FROM rollout_ledger.rollout), '{plugin}', 1, '{sha256}', 'apply', 'concurrent', 1,
+                 'started', '\"app\".\"finding_n_cic\"')"
+    ));
+}
+
 #[test]
 fn a_rerun_never_keeps_an_invalid_index_and_the_rollback_drops_it() {
     let c = Cluster::start("cic-rerun");
@@ -142,7 +152,23 @@ fn a_rerun_never_keeps_an_invalid_index_and_the_rollback_drops_it() {
         .expect("checked, not sent (runs outside a transaction)")
         .expect("post-conditions of tier 1 (test-concurrent): its steps run outside a transaction and were not sent");
     assert_eq!(invalid(&c), 1, "the dry run sent nothing");
-    // The same build twice in one apply: the second is a no-op.
+    // Production left it (psql above), then a plugin of the same name but
+    // other bytes: not this plugin's to drop, named with its statement.
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&f.tier).unwrap()));
+    for left in [None, Some("0".repeat(64))] {
+        if let Some(other) = &left {
+            left_by(&c, "test-concurrent", other);
+        }
+        let r = c.host(&verb(&f, "run", &[]));
+        r.expect_code(4)
+            .expect("that no unfinished step of test-concurrent (sha256")
+            .expect("DROP INDEX CONCURRENTLY IF EXISTS \"app\".\"finding_n_cic\"");
+        assert!(!r.all().contains("Recovered"), "{}", r.all());
+        assert_eq!(invalid(&c), 1, "another's INVALID index was dropped:\n{}", r.all());
+    }
+    // This plugin's bytes left it: the recovery drops it, and the same
+    // build twice in one apply: the second is a no-op.
+    left_by(&c, "test-concurrent", &sha256);
     let r = c.host(&verb(&f, "run", &[]));
     r.expect_code(0).expect("Recovered").expect("dropped INVALID index \"app\".\"finding_n_cic\"");
     assert_eq!((invalid(&c), valid(&c)), (0, 1));

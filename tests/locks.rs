@@ -38,12 +38,11 @@ impl Plan {
         let locker = std::fs::read(root().join("tests/plugins/locker.wasm")).expect("make test-plugins");
         let manifest = manifest_of(&locker);
         let (head, _) = manifest.split_once("[limits]").expect("the fixture has limits");
-        // A `read` line of the case's replaces the fixture's.
-        let head: String = head
-            .lines()
-            .filter(|l| !(l.starts_with("read =") && grants.contains("read =")))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        // A grant line of the case's (`read = …`, `alter = []`) replaces the fixture's.
+        let key = |l: &str| l.split_once(" =").map(|(k, _)| k.to_string());
+        let cased: Vec<String> = grants.lines().filter_map(key).collect();
+        let head: String =
+            head.lines().filter(|l| key(l).is_none_or(|k| !cased.contains(&k))).map(|l| format!("{l}\n")).collect();
         let tier = dir.path().join("locker.wasm");
         std::fs::write(
             &tier,
@@ -235,6 +234,72 @@ fn the_footprint_says_the_mode_each_change_took_and_whether_it_rewrote() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("lock footprint, measured on the server (0 lock-wait retries)"), "{md}");
     assert!(md.contains(r"| one\_roof.drift\_finding | table | ACCESS EXCLUSIVE |"), "{md}");
+}
+
+/// A production writer, named `app`: once another session holds a write
+/// lock on the table (the tier changed a row), it updates row `id` (and
+/// waits on the tier's row lock until the tier's transaction ends).
+fn writer(c: &Cluster, app: &str, id: &str) -> Child {
+    session(
+        c,
+        app,
+        &format!(
+            "DO $$ DECLARE stop timestamptz := clock_timestamp() + interval '30 s'; BEGIN
+               WHILE clock_timestamp() < stop AND NOT EXISTS (SELECT FROM pg_locks WHERE relation = '{TABLE}'::regclass
+                       AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()) LOOP
+                 PERFORM pg_sleep(0.02);
+               END LOOP;
+             END $$; UPDATE {TABLE} SET subject = subject WHERE id = {id}"
+        ),
+    )
+}
+
+/// The session named `app` in a footprint entry, with how long it waited.
+fn waited(h: &serde_json::Value, app: &str) -> u64 {
+    let sessions = h["sessions"].as_array().unwrap_or_else(|| panic!("no sessions named in {h:#}"));
+    let w = sessions.iter().find(|w| w["application"] == app).unwrap_or_else(|| panic!("{app} not named in {h:#}"));
+    w["waited_ms"].as_u64().unwrap()
+}
+
+#[test]
+fn a_row_the_tier_or_its_rollback_changes_makes_production_wait_and_the_footprint_names_the_waiter() {
+    let c = Cluster::start("locks-rows");
+    let id = c.psql(&format!("SELECT min(id) FROM {TABLE}"));
+    // A tier with no DDL grant: an UPDATE, then its transaction stays open
+    // 2 s; its rollback the same.
+    let statements = [
+        format!("UPDATE {TABLE} SET status = 'resolved' WHERE id = {id}"),
+        "SELECT pg_catalog.pg_sleep(2)::text".to_string(),
+        format!("-- rollback: UPDATE {TABLE} SET status = 'open' WHERE id = {id}"),
+        "-- rollback: SELECT pg_catalog.pg_sleep(2)::text".to_string(),
+    ];
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    let grants = format!("alter = []\nindex = []\nupdate = [\"{TABLE}\"]\nfunctions = [\"pg_catalog.pg_sleep\"]");
+    let plan = Plan::granting(&statements, &grants, "");
+    let w = writer(&c, "locks-row-writer", &id);
+    let r = c.host(&plan.args(&[]));
+    let out = w.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    r.expect_code(0)
+        .expect(&format!("Locked {TABLE} — ROW EXCLUSIVE for"))
+        .expect("1 session waited")
+        .expect("`locks-row-writer` on a row");
+    let row = tier_row(&c);
+    let h = held(&row, TABLE);
+    assert_eq!((&h["mode"], &h["waiters"]), (&"ROW EXCLUSIVE".into(), &1.into()), "{h:#}");
+    assert!(waited(h, "locks-row-writer") > 0, "{h:#}");
+    assert!(h["held_ms"].as_u64().unwrap() >= 1000, "held through the tier's 2 s: {h:#}");
+    // The rollback's transaction: the same, in the rollback's report.
+    let w = writer(&c, "locks-undo-writer", &id);
+    let r = c.host(&args("rollback", &plan.plan, &[]));
+    let out = w.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    r.expect_code(0).expect("FULL ROLLBACK OK").expect("`locks-undo-writer` on a row");
+    let row = tier_row(&c);
+    assert_eq!(row["action"], "rollback", "{row:#}");
+    assert!(waited(held(&row, TABLE), "locks-undo-writer") > 0, "{row:#}");
+    let md = std::fs::read_to_string(c.reports().pop().unwrap().join("report.md")).unwrap();
+    assert!(md.contains("locks-undo-writer"), "{md}");
 }
 
 #[test]

@@ -179,6 +179,12 @@ mod tests {
                     rewritten: Some(true),
                     waiters: u32::MAX,
                     max_wait_ms: 0,
+                    sessions: vec![crate::report::footprint::WaitedBy {
+                        pid: i32::MIN,
+                        application: "`| \0".into(),
+                        lock: "tuple".into(),
+                        waited_ms: u64::MAX,
+                    }],
                 }],
                 batches: None,
             }],

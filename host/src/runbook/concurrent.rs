@@ -12,10 +12,11 @@
 //!
 //! Recovery: before a concurrent tier's apply or rollback, the INVALID
 //! indexes its earlier steps left (a host killed, a connection lost, a
-//! build failed) are dropped; each step is idempotent when the plugin
+//! build failed) are dropped, matched by name and by the sha256 of the
+//! plugin that started them; each step is idempotent when the plugin
 //! writes `IF NOT EXISTS` / `IF EXISTS`, and an INVALID index of the
-//! step's name is dropped before it is sent, so `IF NOT EXISTS` never keeps
-//! one.
+//! step's name that its steps left is dropped before it is sent, so `IF
+//! NOT EXISTS` never keeps one (one they did not leave fails the step).
 //!
 //! Rollback: `host rollback` is one proven transaction, and a concurrent
 //! drop cannot be in it. So the rollback calls of the concurrent tiers it
@@ -198,7 +199,8 @@ async fn prepare(ctx: &Context, control: &Control, tier: &Plugin, client: &Clien
             tier.label()
         )));
     }
-    steps::recover(control.client(), client, ctx.reporter(), &tier.manifest.name, &reach(tier))
+    let plugin = (tier.manifest.name.as_str(), tier.sha256.as_str());
+    steps::recover(control.client(), client, ctx.reporter(), plugin, &reach(tier))
         .await
         .map_err(|why| Failure::TierFailed { label: tier.label(), cause: why })?;
     session_limits(client, &tier.manifest.limits).await.map_err(Failure::Database)

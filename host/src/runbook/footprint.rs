@@ -1,22 +1,22 @@
 //! A tier's lock footprint, measured on the server: for each relation its
 //! transaction locked, the strongest mode (the locks the work session held
 //! after each DDL statement, read in that statement's round trip by
-//! `sql::locking`, and once before COMMIT), how long it was held (first
-//! seen → the transaction's end), whether it was rewritten (the
-//! `relfilenode` of each table an `alter` or `index` grant names and of its
-//! indexes, before the tier on the control connection and before COMMIT in
-//! the tier's transaction), and which other sessions waited on it (a
-//! sampler on the control connection, every 50 ms while the tier runs).
-//! A concurrent tier's steps run outside a transaction and keep no lock
-//! past their statement, so for it the sampler also reads, every 20 ms,
-//! the locks the work session holds (each seen from its first sample to
-//! its last: to within one interval), and its files are compared after
-//! the last step on the control connection.
-//! A tier without a DDL grant costs one read of `pg_locks`, no sampler.
+//! `sql::locking`, once before COMMIT, and as a sampler on the control
+//! connection sees them), how long it was held (first seen → the
+//! transaction's end), whether it was rewritten (the `relfilenode` of each
+//! table an `alter` or `index` grant names and of its indexes, before the
+//! tier on the control connection and before COMMIT in the tier's
+//! transaction), and which other sessions it blocked, on any lock (a
+//! relation, a row it changed), for how long. The sampler runs for every
+//! tier, every 50 ms (20 ms for a concurrent tier, whose steps keep no lock
+//! past their statement: each lock is seen from its first sample to its
+//! last, to within one interval); a concurrent tier's files are compared
+//! after its last step on the control connection. The rollback's
+//! transaction is measured the same way, as one ([`Footprint::over`]).
 
 use super::control::Control;
 use crate::plan::Plugin;
-use crate::report::footprint::{LockHeld, QUEUED};
+use crate::report::footprint::{LockHeld, WaitedBy, NAMED_AT_MOST, QUEUED, ROW_LOCKS};
 use crate::sql::locking::{self, Held};
 use crate::sql::Stats;
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,10 +38,11 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// How often it looks for a concurrent tier's own locks.
 const SAMPLE_STEPS_EVERY: Duration = Duration::from_millis(20);
 
-/// By relation: the sessions seen waiting on it, and the longest wait.
-type Waits = BTreeMap<String, (BTreeSet<i32>, u64)>;
+/// By relation (or [`ROW_LOCKS`]): the sessions seen waiting on it, each
+/// with its longest wait, and when the first was seen.
+type Waits = BTreeMap<String, (BTreeMap<i32, WaitedBy>, Instant)>;
 
-/// By relation: a concurrent tier's own locks as sampled (is an index, the
+/// By relation: the tier's own locks as sampled (is an index, the
 /// strongest mode, first and last seen).
 type Own = BTreeMap<String, (bool, String, Instant, Instant)>;
 
@@ -58,15 +59,15 @@ type Files = BTreeMap<i64, (String, bool, i64)>;
 
 /// What the host measures while one tier runs.
 pub(super) struct Footprint {
-    /// The tier may run DDL (it has an `alter`, `index`, `create` or
-    /// `drop` grant): only then the files and the sampler.
-    ddl: bool,
     /// The tables whose files are compared.
     named: Vec<String>,
     before: Files,
     after: Option<Files>,
     /// The locks read before COMMIT.
     at_commit: Vec<Held>,
+    /// The locks read after each DDL statement of a transaction that
+    /// measures several tiers (the rollback's): [`Footprint::saw`].
+    during: Vec<Held>,
     /// A dry run's shared transaction: what it already held before the
     /// tier, which is not the tier's.
     baseline: Vec<Held>,
@@ -74,6 +75,8 @@ pub(super) struct Footprint {
     /// A concurrent tier: the control connection, to compare its files
     /// after its last step.
     concurrent: Option<Arc<Client>>,
+    /// The sampler's interval.
+    every: Duration,
 }
 
 impl Footprint {
@@ -82,31 +85,42 @@ impl Footprint {
     /// read here is best effort: a footprint the host could not measure is
     /// left out, never made up.
     pub async fn start(control: &Control, tier: &Plugin, work: &Client, shared: bool) -> Footprint {
-        let g = &tier.manifest.grants;
-        let ddl = !(g.alter.is_empty() && g.index.is_empty() && g.create.is_empty() && g.drop.is_empty());
-        let named: Vec<String> = g.alter.iter().chain(&g.index).cloned().collect();
+        let concurrent = tier.manifest.mode == crate::manifest::Mode::Concurrent && !shared;
+        Footprint::measure(control, named(&[tier]), work, shared, concurrent).await
+    }
+
+    /// Starts measuring the rollback's transaction, which undoes `tiers`
+    /// on `work`; started before its BEGIN.
+    pub async fn over(control: &Control, tiers: &[&Plugin], work: &Client) -> Footprint {
+        Footprint::measure(control, named(tiers), work, false, false).await
+    }
+
+    async fn measure(
+        control: &Control,
+        named: Vec<String>,
+        work: &Client,
+        shared: bool,
+        concurrent: bool,
+    ) -> Footprint {
         let mut f = Footprint {
-            ddl,
             named,
             before: Files::new(),
             after: None,
             at_commit: Vec::new(),
+            during: Vec::new(),
             baseline: Vec::new(),
             sampler: None,
             concurrent: None,
+            every: if concurrent { SAMPLE_STEPS_EVERY } else { SAMPLE_EVERY },
         };
-        if !ddl {
-            return f;
-        }
         if shared {
             f.baseline = locking::held(work).await.unwrap_or_default();
         }
         f.before = files(control.client(), &f.named).await.unwrap_or_default();
         if let Ok(row) = work.query_typed("SELECT pg_catalog.pg_backend_pid()", &[]).await {
             if let Some(pid) = row.first().and_then(|r| r.try_get::<_, i32>(0).ok()) {
-                let own = tier.manifest.mode == crate::manifest::Mode::Concurrent && !shared;
-                f.sampler = Some(sample(control.client().clone(), pid, own));
-                if own {
+                f.sampler = Some(sample(control.client().clone(), pid, f.every));
+                if concurrent {
                     f.concurrent = Some(control.client().clone());
                 }
             }
@@ -117,13 +131,15 @@ impl Footprint {
     /// Just before COMMIT, in the tier's transaction: the locks it holds
     /// and (a DDL tier) the files of the tables its grants name.
     pub async fn before_commit(&mut self, work: &Client) {
-        if self.ddl {
-            let (held, after) = futures_util::join!(locking::held(work), files(work, &self.named));
-            self.at_commit = held.unwrap_or_default();
-            self.after = after.ok();
-        } else {
-            self.at_commit = locking::held(work).await.unwrap_or_default();
-        }
+        let (held, after) = futures_util::join!(locking::held(work), files(work, &self.named));
+        self.at_commit = held.unwrap_or_default();
+        self.after = after.ok();
+    }
+
+    /// The locks one tier of the measured transaction read after its DDL
+    /// statements (its [`Stats::held`]).
+    pub fn saw(&mut self, stats: &Stats) {
+        self.during.extend(stats.held.iter().cloned());
     }
 
     /// Stops measuring at the transaction's end: each relation's strongest
@@ -144,7 +160,7 @@ impl Footprint {
             self.baseline.iter().map(|h| (h.relation.as_str(), locking::strength(&h.mode))).collect();
         // By relation: the strongest mode, first seen, an index.
         let mut by: BTreeMap<String, (String, Instant, bool)> = BTreeMap::new();
-        for h in stats.held.iter().chain(&self.at_commit) {
+        for h in stats.held.iter().chain(&self.during).chain(&self.at_commit) {
             if already.get(h.relation.as_str()).is_some_and(|&s| s >= locking::strength(&h.mode)) {
                 continue;
             }
@@ -154,32 +170,46 @@ impl Footprint {
             }
             e.1 = e.1.min(h.seen);
         }
-        // A concurrent tier's locks, as sampled: held from the first sample
-        // that saw one to the last (to within one interval).
+        // Its locks as sampled: one it still held at the end was held
+        // since the first sample that saw it; one it let go of (a concurrent
+        // step's, a retried statement's) from the first sample to the last
+        // (to within one interval).
         let mut spans: BTreeMap<String, u64> = BTreeMap::new();
         for (relation, (index, mode, first, last)) in &own {
-            if by.contains_key(relation) {
+            if already.get(relation.as_str()).is_some_and(|&s| s >= locking::strength(mode)) {
+                continue;
+            }
+            if let Some(e) = by.get_mut(relation) {
+                e.1 = e.1.min(*first);
                 continue;
             }
             by.insert(relation.clone(), (mode.clone(), *first, *index));
-            spans.insert(relation.clone(), (last.duration_since(*first) + SAMPLE_STEPS_EVERY).as_millis() as u64);
+            spans.insert(relation.clone(), (last.duration_since(*first) + self.every).as_millis() as u64);
         }
         // A relation it queued for and never took: the sessions that queued
-        // behind its wait are still its footprint.
-        for relation in waits.keys() {
-            by.entry(relation.clone()).or_insert_with(|| (QUEUED.into(), now, false));
+        // behind its wait are still its footprint; so are those that waited
+        // on a row it changed (the row's relation when the server said it).
+        for (relation, (who, first)) in &waits {
+            let rows = who.values().all(|w| w.lock != "relation");
+            let mode = if rows { ROW_LOCKS } else { QUEUED };
+            by.entry(relation.clone()).or_insert_with(|| (mode.into(), *first, false));
         }
         let rewritten = rewrites(&self.before, self.after.as_ref());
         by.into_iter()
             .map(|(relation, (mode, seen, index))| {
-                let (waiters, max_wait_ms) = waits.get(&relation).map_or((0, 0), |(p, w)| (p.len() as u32, *w));
+                let mut sessions: Vec<WaitedBy> =
+                    waits.get(&relation).map(|(who, _)| who.values().cloned().collect()).unwrap_or_default();
+                sessions.sort_by(|a, b| b.waited_ms.cmp(&a.waited_ms).then(a.pid.cmp(&b.pid)));
+                let (waiters, max_wait_ms) = (sessions.len() as u32, sessions.first().map_or(0, |w| w.waited_ms));
+                sessions.truncate(NAMED_AT_MOST);
                 LockHeld {
                     rewritten: rewritten.get(&relation).copied(),
-                    mode: if mode == QUEUED { mode } else { locking::mode_name(&mode) },
+                    mode: if mode == QUEUED || mode == ROW_LOCKS { mode } else { locking::mode_name(&mode) },
                     held_ms: spans.get(&relation).copied().unwrap_or(now.duration_since(seen).as_millis() as u64),
                     index,
                     waiters,
                     max_wait_ms,
+                    sessions,
                     relation,
                 }
             })
@@ -211,35 +241,43 @@ fn rewrites(before: &Files, after: Option<&Files>) -> BTreeMap<String, bool> {
     out
 }
 
-/// Polls, on the control connection, for sessions waiting on locks `pid`
-/// holds or is queued for (and, `own`, for the locks `pid` holds), until
-/// told to stop.
-fn sample(control: Arc<Client>, pid: i32, own: bool) -> (oneshot::Sender<()>, JoinHandle<Sampled>) {
+/// The tables whose files are compared: those the `alter` and `index`
+/// grants of `tiers` name.
+fn named(tiers: &[&Plugin]) -> Vec<String> {
+    let named: BTreeSet<&String> =
+        tiers.iter().flat_map(|t| t.manifest.grants.alter.iter().chain(&t.manifest.grants.index)).collect();
+    named.into_iter().cloned().collect()
+}
+
+/// Polls, on the control connection, every `every`, for the sessions `pid`
+/// blocks (any lock) and for the relation locks `pid` holds, until told
+/// to stop.
+fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<()>, JoinHandle<Sampled>) {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut seen = Sampled::default();
-        let Ok(waiters) = control.prepare(sql("waiters")).await else { return seen };
-        let held = if own { control.prepare(sql("own")).await.ok() } else { None };
-        let every = if own { SAMPLE_STEPS_EVERY } else { SAMPLE_EVERY };
+        let (Ok(waiters), Ok(held)) = futures_util::join!(control.prepare(sql("waiters")), control.prepare(sql("own")))
+        else {
+            return seen;
+        };
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
         loop {
-            let mine = async {
-                match &held {
-                    Some(q) => control.query(q, &params).await.ok(),
-                    None => None,
-                }
-            };
-            let (w, mine) = futures_util::join!(control.query(&waiters, &params), mine);
+            let (w, mine) = futures_util::join!(control.query(&waiters, &params), control.query(&held, &params));
             let at = Instant::now();
             for r in w.iter().flatten() {
-                let (Ok(relation), Ok(waiter), Ok(ms)) =
-                    (r.try_get::<_, String>(0), r.try_get::<_, i32>(1), r.try_get::<_, i64>(2))
-                else {
+                let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock)) = (
+                    r.try_get::<_, Option<String>>(0),
+                    r.try_get::<_, i32>(1),
+                    r.try_get::<_, i64>(2),
+                    r.try_get::<_, String>(3),
+                    r.try_get::<_, String>(4),
+                ) else {
                     continue;
                 };
-                let e = seen.waits.entry(relation).or_default();
-                e.0.insert(waiter);
-                e.1 = e.1.max(ms.max(0) as u64);
+                let relation = relation.unwrap_or_else(|| ROW_LOCKS.into());
+                let who = &mut seen.waits.entry(relation).or_insert_with(|| (BTreeMap::new(), at)).0;
+                let w = who.entry(waiter).or_insert_with(|| WaitedBy { pid: waiter, application, lock, waited_ms: 0 });
+                w.waited_ms = w.waited_ms.max(ms.max(0) as u64);
             }
             for r in mine.iter().flatten() {
                 let (Ok(relation), Ok(index), Ok(mode)) =

@@ -14,14 +14,30 @@ SELECT c.oid::int8, n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), c.re
                   WHERE tn.nspname || '.' || t.relname = ANY ($1::text[]))
 
 -- name: waiters
--- Other sessions waiting for a relation lock that session $1 holds or is
--- queued ahead of them for: (relation, waiting pid, how long it has waited).
-SELECT n.nspname || '.' || c.relname, w.pid,
-       COALESCE((extract(epoch FROM pg_catalog.clock_timestamp() - w.waitstart) * 1000)::int8, 0)
-  FROM pg_catalog.pg_locks w
-  JOIN pg_catalog.pg_class c ON c.oid = w.relation
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE w.locktype = 'relation' AND NOT w.granted AND $1::int4 = ANY (pg_catalog.pg_blocking_pids(w.pid))
+-- Other sessions session $1 blocks, whatever lock they wait for (a
+-- relation, a row: `tuple`, or the tier's transaction id when they wait to
+-- change a row it changed): (relation, waiting pid, how long it has
+-- waited, its application_name, the lock type). The relation is the
+-- waited lock's, else the one of a row lock the waiter holds (a session
+-- waiting on a row takes the row's tuple lock first), else NULL: the host
+-- names that "row locks".
+SELECT COALESCE(
+         (SELECT n.nspname || '.' || c.relname
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.oid = w.relation AND w.database = d.oid),
+         (SELECT n.nspname || '.' || c.relname
+            FROM pg_catalog.pg_locks t
+            JOIN pg_catalog.pg_class c ON c.oid = t.relation
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE t.pid = w.pid AND t.locktype = 'tuple' AND t.granted AND t.database = d.oid
+           ORDER BY 1 LIMIT 1)),
+       w.pid,
+       COALESCE((extract(epoch FROM pg_catalog.clock_timestamp() - w.waitstart) * 1000)::int8, 0),
+       COALESCE((SELECT a.application_name FROM pg_catalog.pg_stat_activity a WHERE a.pid = w.pid), ''),
+       w.locktype
+  FROM pg_catalog.pg_locks w,
+       (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) d
+ WHERE NOT w.granted AND $1::int4 = ANY (pg_catalog.pg_blocking_pids(w.pid))
 
 -- name: own
 -- The relation locks session $1 holds, as `held` in sql/locking.sql reads

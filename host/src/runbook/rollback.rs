@@ -14,9 +14,10 @@ use super::checks::{probes, Within};
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
+use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{prologue, start_rollout};
-use super::tier::{done, ledger_event, same_transaction, tier_row, TierRecord};
+use super::tier::{done, ledger_event, locked, same_transaction, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::bindings::types::Phase;
 use crate::db;
@@ -230,11 +231,17 @@ impl Undo<'_> {
     async fn run(self) -> Result<String, Failure> {
         let ctx = self.ctx;
         let client = WorkSession::open(ctx, "rollback").await?.next(ctx).await?;
-        let mut rows = Vec::new();
-        let result = self.transaction(&client, &mut rows).await;
+        let (mut rows, mut footprint) = (Vec::new(), None);
+        let result = self.transaction(&client, &mut rows, &mut footprint).await;
         let kept = result.is_ok();
         if !kept {
             db::rollback(&client).await;
+        }
+        // The transaction's locks, on the row of the tier that commits it.
+        if let (Some(f), Some(last)) = (footprint, rows.last_mut()) {
+            let record = TierRecord { footprint: f.end(&Default::default()).await, ..Default::default() };
+            locked(ctx, &record);
+            last.footprint = record.footprint;
         }
         for mut row in rows {
             if !kept {
@@ -261,13 +268,19 @@ impl Undo<'_> {
         Err(failure)
     }
 
-    async fn transaction(&self, client: &Arc<Client>, rows: &mut Vec<TierRow>) -> Result<String, Failure> {
+    async fn transaction(
+        &self,
+        client: &Arc<Client>,
+        rows: &mut Vec<TierRow>,
+        footprint: &mut Option<Footprint>,
+    ) -> Result<String, Failure> {
         let ctx = self.ctx;
         // A concurrent tier's drops cannot be in the transaction: they run
         // first, and its rollback conditions below (runbook/concurrent.rs).
         let stepped =
             super::concurrent::before_rollback(ctx, self.plan, self.control, self.rollout_id, self.todo, client);
         let stepped = stepped.await?;
+        let footprint = footprint.insert(Footprint::over(self.control, self.todo, client).await);
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
@@ -280,6 +293,7 @@ impl Undo<'_> {
             let mut record = TierRecord::default();
             let ran = stepped.iter().find(|(name, _)| *name == tier.manifest.name).map(|(_, stats)| stats);
             let result = self.undo(tier, client, &mut record, ran).await;
+            footprint.saw(&record.stats);
             let ms = started.elapsed().as_millis();
             if let Some(table) = &record.conditions {
                 ctx.reporter().table(table);
@@ -321,6 +335,7 @@ impl Undo<'_> {
             return Err(ctx.stopped("stopped before the rollback's COMMIT"));
         }
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
+        footprint.before_commit(client).await;
         match self.todo.last() {
             Some(last) => {
                 let mark = CommitMark {

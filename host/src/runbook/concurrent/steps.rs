@@ -15,7 +15,12 @@
 //! and after a build the host proves the index valid. The host drops an
 //! index, and counts a build as done, only on a table the plugin's `index`
 //! grant names: a name the plugin chose (or forged in the ledger) never
-//! reaches an index of any other table.
+//! reaches an index of any other table. And it drops an INVALID index only
+//! when this plugin left it: one its build made in this step (an oid that
+//! was not there before), or one the ledger says a step of the same
+//! plugin name *and sha256* started and never finished. One of the same
+//! name that production, another plugin, or other bytes of this plugin's
+//! name left is named with the statement that drops it, never dropped.
 
 use crate::manifest::Limits;
 use crate::quote;
@@ -32,6 +37,7 @@ use tokio_postgres::Client;
 const RECORD: &str = include_str!("step_record.sql");
 const UNFINISHED: &str = include_str!("step_unfinished.sql");
 const INDEX: &str = include_str!("step_index.sql");
+const LEFT: &str = include_str!("step_left.sql");
 
 /// The longest pause between two attempts of a step blocked on a lock.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
@@ -116,6 +122,15 @@ impl Runner {
     async fn recorded(&self, client: &Client, step: &Step, sql: &str) -> Result<(), StepError> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let started = Instant::now();
+        // The index of the step's name before it: an INVALID one this
+        // plugin did not leave fails the step before it is recorded or
+        // sent (so the ledger never claims it), and a build that fails
+        // drops only what it made.
+        let found = index(client, &quoted(step)).await.map_err(StepError::Sql)?;
+        if let Some(i) = found.as_ref().filter(|i| !i.valid && step.action == StepAction::Build) {
+            self.ours(i, seq).await?;
+        }
+        let found = found.map(|i| i.oid);
         if !self.record(seq, "started", step, sql, 0, None).await {
             return Err(StepError::Failed("cannot record the step in the ledger before sending it".into()));
         }
@@ -139,7 +154,7 @@ impl Runner {
                 self.record(seq, "failed", step, sql, ms, Some(&why)).await;
                 // What it left is dropped now when the session is there,
                 // or by the next run's or rollback's recovery.
-                if let Err(left) = drop_invalid(client, &self.reporter, &quoted(step), &self.tables).await {
+                if let Err(left) = self.drop_made(client, step, found).await {
                     self.reporter.warning("Left", &left);
                 }
             }
@@ -188,8 +203,9 @@ impl Runner {
     }
 
     /// One attempt under the short lock wait: a build first drops the
-    /// INVALID index of its name (an earlier attempt's, or a rollout's the
-    /// recovery could not drop), which `IF NOT EXISTS` would keep.
+    /// INVALID index of its name (one this plugin's steps left, as
+    /// [`Runner::ours`] proved before the step, or an earlier attempt's),
+    /// which `IF NOT EXISTS` would keep.
     async fn attempt(&self, client: &Client, step: &Step, sql: &str) -> Result<(), AttemptError> {
         if step.action == StepAction::Build {
             let object = quoted(step);
@@ -205,6 +221,40 @@ impl Runner {
             }
         }
         Ok(client.batch_execute(sql).await?)
+    }
+
+    /// The INVALID index `i` of a build's name is this plugin's to drop: on
+    /// a table its `index` grant names, and left by a step of this plugin
+    /// (name and sha256) other than step `seq`, as the ledger says.
+    async fn ours(&self, i: &Index, seq: i32) -> Result<(), StepError> {
+        let (o, object) = (&self.owner, format!("{}.{}", quote::ident(&i.schema), quote::ident(&i.name)));
+        if !self.tables.covers(i) {
+            return Err(StepError::Failed(not_ours(&object, i)));
+        }
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&o.plugin, &o.sha256, &object, &o.rollout_id, &o.phase.as_str(), &seq];
+        let left: bool =
+            self.control.query_one(LEFT, &params).await.and_then(|r| r.try_get(0)).map_err(StepError::Sql)?;
+        match left {
+            true => Ok(()),
+            false => Err(StepError::Failed(not_left(&object, i, o))),
+        }
+    }
+
+    /// After a failed attempt: the INVALID index of the step's name is
+    /// dropped when this step made it (a build: its oid was not `found`
+    /// before the step) or was dropping it (a drop stopped half way).
+    async fn drop_made(&self, client: &Client, step: &Step, found: Option<i64>) -> Result<(), String> {
+        let object = quoted(step);
+        if step.action == StepAction::Build {
+            let now = index(client, &object)
+                .await
+                .map_err(|e| format!("cannot read index {object}: {}", crate::db::why(&e)))?;
+            if now.is_none_or(|i| Some(i.oid) == found) {
+                return Ok(());
+            }
+        }
+        drop_invalid(client, &self.reporter, &object, &self.tables).await
     }
 
     /// A build left a valid index; a drop left none.
@@ -305,6 +355,7 @@ struct Index {
     builder: i32,
     /// Its table, `schema.name`.
     table: String,
+    oid: i64,
 }
 
 async fn index(client: &Client, object: &str) -> Result<Option<Index>, tokio_postgres::Error> {
@@ -316,6 +367,7 @@ async fn index(client: &Client, object: &str) -> Result<Option<Index>, tokio_pos
         valid: r.try_get(2)?,
         builder: r.try_get(3)?,
         table: r.try_get(4)?,
+        oid: r.try_get(5)?,
     }))
 }
 
@@ -347,6 +399,20 @@ fn not_ours(object: &str, i: &Index) -> String {
     )
 }
 
+/// An INVALID index of the step's name that this plugin's steps did not
+/// leave (production's, another plugin's, other bytes of this name's): not
+/// the host's to drop.
+fn not_left(object: &str, i: &Index, owner: &Owner) -> String {
+    format!(
+        "an INVALID index {object} exists that no unfinished step of {} (sha256 {}) left (the ledger's \
+         rollout_ledger.step): production, another plugin or other bytes of this plugin built it, so the host does \
+         not drop it; rename the tier's index, or drop that one yourself (`{}`) if it is not needed",
+        crate::text::terminal(&owner.plugin),
+        owner.sha256,
+        drop_statement(i)
+    )
+}
+
 /// Drops `object` when it is an INVALID index on one of `tables`,
 /// reporting it; a valid one (or none) is left as it is. The error says
 /// what is left and the statement that drops it.
@@ -372,17 +438,18 @@ async fn drop_invalid(client: &Client, reporter: &Reporter, object: &str, tables
 }
 
 /// Before a concurrent tier's apply or rollback: every index this plugin's
-/// steps started and never finished (any earlier rollout) that is INVALID
-/// now is dropped. The ledger is read on `control`, the catalog on `work`.
+/// steps (its name and sha256) started and never finished (any earlier
+/// rollout) that is INVALID now is dropped. The ledger is read on
+/// `control`, the catalog on `work`.
 pub(crate) async fn recover(
     control: &Client,
     work: &Client,
     reporter: &Reporter,
-    plugin: &str,
+    (plugin, sha256): (&str, &str),
     tables: &Reach,
 ) -> Result<(), String> {
     let rows = control
-        .query(UNFINISHED, &[&plugin])
+        .query(UNFINISHED, &[&plugin, &sha256])
         .await
         .map_err(|e| format!("cannot read {plugin}'s unfinished steps from the ledger: {}", crate::db::why(&e)))?;
     for row in rows {

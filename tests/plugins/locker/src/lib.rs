@@ -1,6 +1,7 @@
 //! Lock fixture: runs the statements its data file lists (DDL on a table
 //! another session may hold a lock on), so a test can watch the host's
-//! short lock waits, its retries and the lock footprint it measures.
+//! short lock waits, its retries and the lock footprint it measures; its
+//! rollback runs the lines written `-- rollback: <statement>`.
 
 use rollout_sdk::{data_file, log, query, Metric, Result};
 
@@ -22,7 +23,13 @@ fn check() -> Result<Vec<Metric>> {
     Ok(vec![metric::STATEMENTS.equals(n, n)])
 }
 
+/// Its rollback runs the lines of statements.sql written
+/// `-- rollback: <statement>` (comments to its apply).
 fn rollback() -> Result<()> {
+    let text = data_file("statements.sql")?;
+    for stmt in text.lines().filter_map(|l| l.trim().strip_prefix("-- rollback: ")) {
+        query(stmt)?;
+    }
     Ok(())
 }
 
