@@ -95,3 +95,13 @@ DROP TRIGGER IF EXISTS step_append_only ON rollout_ledger.step;
 CREATE TRIGGER step_append_only
     BEFORE UPDATE OR DELETE ON rollout_ledger.step
     FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();
+
+-- The lock file the command ran under (`--lock`): the sha256 of its bytes
+-- and, when `--allowed-signers` checked its signature, who signed it (the
+-- principals of the allowed-signers line whose key signed it), that key's
+-- fingerprint, and when the host checked it. NULL without a lock file, for
+-- a signature not checked, and for rollouts before these columns.
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_sha256 text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_signer text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_key text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_checked_at timestamptz;

@@ -8,13 +8,21 @@
 
 use crate::plan::{Plan, Plugin};
 use std::collections::BTreeMap;
+
+mod signed;
+pub use signed::{set_lock, LockSigned};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Error};
 
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
 /// The newest change ledger.sql makes is there: the ledger is current.
-const CURRENT: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
+const CURRENT: &str = "
+    SELECT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'lock_sha256'
+                     AND NOT attisdropped)";
+/// The ledger has the step table (read-only verbs never upgrade it).
+const HAS_STEPS: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 /// The ledger keeps reports (an older host's may not: read-only verbs
 /// never upgrade it).
 const HAS_REPORTS: &str = "
@@ -241,7 +249,7 @@ async fn settle(client: &Client, ids: Vec<i64>) -> Result<Vec<Settled>, Error> {
             s.events.push(format!("tier {ordinal} ({plugin}) {event}"));
         }
     }
-    let has_steps: bool = client.query_one(CURRENT, &[]).await?.get(0);
+    let has_steps: bool = client.query_one(HAS_STEPS, &[]).await?.get(0);
     for r in if has_steps { client.query(BATCHES_OF, &[&ids]).await? } else { Vec::new() } {
         let (id, ordinal, plugin, phase): (i64, i32, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
         let (n, rows): (i64, i64) = (r.get(4), r.get(5));
@@ -454,6 +462,8 @@ pub struct Past {
     pub started: String,
     pub ended: String,
     pub message: String,
+    /// The lock file it ran under: its sha256, who signed it (empty without one).
+    pub lock: String,
 }
 
 /// The latest rollouts, newest first.
@@ -462,6 +472,8 @@ pub async fn history(client: &Client, limit: i64) -> Result<Vec<Past>, Error> {
         return Ok(Vec::new());
     }
     let rows = client.query(HISTORY, &[&limit]).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let mut locks = signed::lock_lines(client, &ids).await?;
     Ok(rows
         .iter()
         .map(|r| Past {
@@ -474,6 +486,7 @@ pub async fn history(client: &Client, limit: i64) -> Result<Vec<Past>, Error> {
             started: r.get(6),
             ended: r.get(7),
             message: r.get(8),
+            lock: locks.remove(&r.get::<_, i64>(0)).unwrap_or_default(),
         })
         .collect())
 }

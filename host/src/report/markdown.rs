@@ -49,6 +49,9 @@ pub fn render(s: &Summary) -> String {
             each.join(", ")
         ));
     }
+    if let Some(lock) = &s.lock {
+        out.push_str(&lock.markdown());
+    }
     if !s.message.is_empty() {
         out.push_str(&format!("\n**{}**\n", md(s.message.trim())));
     }

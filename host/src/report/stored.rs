@@ -193,6 +193,14 @@ mod tests {
                 message: "two\nlines | and \0 a NUL".into(),
             }],
             logs_left_out: u64::MAX,
+            lock: Some(crate::report::LockRecord {
+                file: "plan|\0.lock".into(),
+                sha256: "ef".into(),
+                signature: crate::report::Signature::Verified,
+                signer: "alice@example.com".into(),
+                key: "SHA256:x".into(),
+                checked_at: "2026-01-01T00:00:00+00:00".into(),
+            }),
         }
     }
 

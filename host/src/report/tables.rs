@@ -281,8 +281,9 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         parts.push((String::new(), None, lines));
         return parts;
     }
-    let mut h =
-        new_table(&["rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "message"]);
+    let mut h = new_table(&[
+        "rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "lock", "message",
+    ]);
     for p in &r.history {
         h.add_row(vec![
             p.id.to_string(),
@@ -293,6 +294,7 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
             cell(&p.outcome),
             cell(to_the_second(&p.started)),
             cell(to_the_second(&p.ended)),
+            text::cell(&p.lock, 60),
             text::cell(&p.message, 80),
         ]);
     }
