@@ -98,7 +98,7 @@ lint: setup
 test: lint host tiers test-plugins examples
 	HOST_COMPILE_CACHE=off $(CARGO) test --release --locked -p host --lib --bins
 	$(CARGO) test --release --locked -p rollout-manifest -p rollout-connect
-	$(CARGO) test --release --locked --no-fail-fast -p host --test rollout --test grants --test tls --test truth --test output --test proof --test faults --test review --test report --test classes --test dryrun --test rehearse --test rehearse_reach --test rehearse_copy --test rehearse_yield --test cache --test roles --test wall --test rolesql --test session --test outcomes --test parity --test inert --test dangerous --test catalog --test reach --test sdk --test ddl --test online --test views --test locks --test concurrent --test lockfile --test batched --test signed -- --test-threads=3
+	$(CARGO) test --release --locked --no-fail-fast -p host --test rollout --test grants --test tls --test truth --test output --test proof --test faults --test review --test report --test classes --test dryrun --test rehearse --test rehearse_reach --test rehearse_copy --test rehearse_yield --test cache --test roles --test wall --test rolesql --test session --test outcomes --test parity --test inert --test dangerous --test catalog --test reach --test sdk --test ddl --test online --test views --test locks --test concurrent --test lockfile --test batched --test signed --test sqllist -- --test-threads=3
 	@if [ "$$(id -u)" = 0 ]; then $(CARGO) test --release --locked -p host --test report -- --ignored; \
 	  else echo "make test: tests/report.rs's full-disk test needs root (it mounts a tmpfs); not run"; fi
 	$(CARGO) test --release --locked --no-fail-fast -p host --test hostile --test bounds --test stream --test oracle -- --nocapture

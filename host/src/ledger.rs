@@ -10,6 +10,7 @@ use crate::plan::{Plan, Plugin};
 use std::collections::BTreeMap;
 
 mod signed;
+pub mod statements;
 pub use signed::{set_lock, LockSigned};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Error};
@@ -17,10 +18,7 @@ use tokio_postgres::{Client, Error};
 const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
 /// The newest change ledger.sql makes is there: the ledger is current.
-const CURRENT: &str = "
-    SELECT EXISTS (SELECT 1 FROM pg_attribute
-                   WHERE attrelid = to_regclass('rollout_ledger.rollout') AND attname = 'lock_sha256'
-                     AND NOT attisdropped)";
+const CURRENT: &str = "SELECT to_regclass('rollout_ledger.statement') IS NOT NULL";
 /// The ledger has the step table (read-only verbs never upgrade it).
 const HAS_STEPS: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 /// The ledger keeps reports (an older host's may not: read-only verbs

@@ -112,6 +112,11 @@ pub fn render(s: &Summary) -> String {
             ));
         }
     }
+    for t in s.tiers.iter() {
+        if let Some(sent) = &t.sql {
+            out.push_str(&super::statements::markdown(t.ordinal, &t.plugin, sent));
+        }
+    }
     for t in s.tiers.iter().filter(|t| !t.footprint.is_empty() || t.lock_retries > 0) {
         out.push_str(&super::footprint::markdown(t.ordinal, &t.plugin, t.lock_retries, &t.footprint));
     }

@@ -20,12 +20,14 @@ mod logs;
 mod markdown;
 pub mod rehearsal;
 mod reviewed;
+mod statements;
 pub mod stored;
 mod tables;
 
 pub use batches::{BatchLine, BatchRecord, Resumed};
 pub use logs::PluginLog;
 pub use reviewed::{LockRecord, Signature};
+pub use statements::millis as sql_millis;
 pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, StatusReport, TierRow};
 

@@ -181,6 +181,18 @@ mod tests {
                     max_wait_ms: 0,
                 }],
                 batches: None,
+                sql: Some({
+                    let mut sent = crate::sql::sent::Sent::default();
+                    let types = vec!["$1 int8".to_string()];
+                    sent.record(
+                        "UPDATE s.t SET a = $1 -- |\0",
+                        types,
+                        false,
+                        3,
+                        std::time::Duration::from_micros(1500),
+                    );
+                    sent
+                }),
             }],
             verify: None,
             probes: vec![table("p")],

@@ -224,6 +224,9 @@ pub struct TierRow {
     /// A batched tier's batches (`mode = "batched"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batches: Option<super::BatchRecord>,
+    /// A dry run's: every distinct statement the tier sent ([`super::statements`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<crate::sql::sent::Sent>,
 }
 
 /// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as
