@@ -151,7 +151,7 @@ fn a_good_signature_runs_and_is_recorded_and_an_unchecked_one_is_said() {
         c.psql("SELECT string_agg(lock_sha256 || ':' || coalesce(lock_signer, '-'), ' ') FROM rollout_ledger.rollout WHERE verb = 'dry_run'"),
         format!("{digest}:- {digest}:-")
     );
-    let report = c.reports().into_iter().filter(|d| d.display().to_string().contains("-run-")).next_back().unwrap();
+    let report = c.reports().into_iter().rfind(|d| d.display().to_string().contains("-run-")).unwrap();
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains(&format!("(sha256 {digest}): signed by alice@example.com,alice (key {key})")), "{md}");
     let json: serde_json::Value =

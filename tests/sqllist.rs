@@ -25,7 +25,7 @@ fn a_dry_runs_report_and_inspect_list_a_tiers_statements_with_placeholders_and_t
         .expect("no dry run of this plugin (these bytes, by sha256) is recorded")
         .expect("host run --dry-run");
     c.host(&args("run", &one_roof(), &["--dry-run", "--param", APR])).expect_code(0);
-    let report = c.reports().into_iter().filter(|d| d.display().to_string().contains("-dry-run-")).next_back().unwrap();
+    let report = c.reports().into_iter().rfind(|d| d.display().to_string().contains("-dry-run-")).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap()).unwrap();
     let t1 = json["tiers"].as_array().unwrap().iter().find(|t| t["plugin"] == "one-roof-shadow").unwrap();
@@ -86,7 +86,7 @@ fn a_hostile_statement_text_is_quoted_in_the_report_and_on_the_terminal() {
     let d = data.path().to_str().unwrap();
     let r = c.host(&args("run", &plan, &["--dry-run", "--param", APR, "--param", "escape=sql", "--data-dir", d]));
     assert!(r.all().contains("Would apply"), "the hostile tier ran:\n{}", r.all());
-    let report = c.reports().into_iter().filter(|d| d.display().to_string().contains("-dry-run-")).next_back().unwrap();
+    let report = c.reports().into_iter().rfind(|d| d.display().to_string().contains("-dry-run-")).unwrap();
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     let section = md.split("the SQL it sent").nth(1).unwrap_or_else(|| panic!("no SQL section:\n{md}"));
     for raw in ["| # *x*", "<b>", "](http", "`z`", "\u{1b}", "\u{202e}"] {
