@@ -101,3 +101,41 @@ CREATE TRIGGER step_append_only
 -- rolled_back (or failed) event's sha256 is the replacement's, `replaces`
 -- the sha256 that applied the tier. NULL for every other event.
 ALTER TABLE rollout_ledger.tier_event ADD COLUMN IF NOT EXISTS replaces text;
+
+-- The lock file the command ran under (`--lock`): the sha256 of its bytes
+-- and, when `--allowed-signers` checked its signature, who signed it (the
+-- principals of the allowed-signers line whose key signed it), that key's
+-- fingerprint, and when the host checked it. NULL without a lock file, for
+-- a signature not checked, and for rollouts before these columns.
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_sha256 text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_signer text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_key text;
+ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_checked_at timestamptz;
+
+-- The SQL each tier sent in a dry run, for `host inspect --sql PLUGIN`
+-- (matched by the plugin's sha256): one row per distinct statement as
+-- checked and sent (`seq` 1, 2, … in the order first sent; its parameters
+-- as `$n type`, how many sends, how many failed, the rows they affected
+-- and their time), at most 200 per tier and each text cut at 4 KiB, and a
+-- row `seq = 0` (no `sql`) whose `calls` counts the sends left out.
+CREATE TABLE IF NOT EXISTS rollout_ledger.statement (
+    id             bigserial PRIMARY KEY,
+    rollout_id     bigint NOT NULL REFERENCES rollout_ledger.rollout (id),
+    plugin         text NOT NULL,
+    ordinal        integer NOT NULL,
+    sha256         text NOT NULL,
+    seq            integer NOT NULL,
+    sql            text,
+    params         jsonb NOT NULL DEFAULT '[]',
+    calls          bigint NOT NULL,
+    failed         bigint NOT NULL DEFAULT 0,
+    rows_affected  bigint NOT NULL DEFAULT 0,
+    time_us        bigint NOT NULL DEFAULT 0,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS statement_by_sha256 ON rollout_ledger.statement (sha256, id);
+
+DROP TRIGGER IF EXISTS statement_append_only ON rollout_ledger.statement;
+CREATE TRIGGER statement_append_only
+    BEFORE UPDATE OR DELETE ON rollout_ledger.statement
+    FOR EACH ROW EXECUTE FUNCTION rollout_ledger.refuse_change();

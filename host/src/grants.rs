@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 mod changed;
 mod lock;
 mod replace;
+mod sign;
 pub use lock::{Lock, Locked};
 pub use replace::{name_replacements, Refusal, Replacements, Replaces};
+pub use sign::{read_lock, sig_path, NAMESPACE};
 
 /// Canonical lines of what a plugin may do, sorted within each group.
 pub fn lines(m: &Manifest) -> Vec<String> {

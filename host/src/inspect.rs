@@ -171,3 +171,69 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `host inspect --sql PLUGIN… --db URL`: the SQL each plugin (matched by
+/// its sha256) sent in the last dry run the ledger recorded, without
+/// running anything. Every statement text is the plugin's and is shown
+/// inert ([`terminal`]).
+pub async fn sql(target: &rollout_connect::Target, plugins: &[Plugin], as_json: bool) -> Result<(), Failure> {
+    let client =
+        target.connect(&format!("host inspect pid {}", std::process::id())).await.map_err(Failure::Database)?;
+    let mut all = Vec::new();
+    let mut text = Vec::new();
+    for p in plugins {
+        let found = crate::ledger::statements::last(&client, &p.sha256).await?;
+        text.push(terminal(&format!("{} — {} (sha256 {})", p.path.display(), p.label(), p.sha256)));
+        let Some(found) = found else {
+            text.push(
+                "  no dry run of this plugin (these bytes, by sha256) is recorded in this database's ledger: \
+                 run `host run --dry-run --tiers PLAN… --database-url URL` with it, then ask again\n"
+                    .into(),
+            );
+            all.push(json!({ "path": p.path, "sha256": p.sha256, "recorded": null }));
+            continue;
+        };
+        text.push(format!(
+            "  sent in rollout {} ({}, by {}, started {}) as tier {}:",
+            found.rollout_id,
+            terminal(&found.verb),
+            terminal(&found.operator),
+            terminal(&found.started_at),
+            found.ordinal
+        ));
+        for (i, s) in found.sent.statements.iter().enumerate() {
+            let params = if s.params.is_empty() { "no parameters".to_string() } else { s.params.join(", ") };
+            text.push(format!(
+                "  [{}] {} call(s), {} failed, {} row(s), {} ms; {}",
+                i + 1,
+                s.calls,
+                s.failed,
+                s.rows,
+                crate::report::sql_millis(s.time_us),
+                terminal(&params)
+            ));
+            for line in crate::text::terminal_lines(&s.sql) {
+                text.push(format!("      {line}"));
+            }
+        }
+        if found.sent.statements.is_empty() {
+            text.push("  it sent no statement".into());
+        }
+        if found.sent.left_out_calls > 0 {
+            text.push(format!(
+                "  {} more send(s) of statements past the first {} distinct ones were not recorded",
+                found.sent.left_out_calls,
+                crate::sql::sent::MAX_STATEMENTS
+            ));
+        }
+        text.push(String::new());
+        all.push(json!({ "path": p.path, "sha256": p.sha256, "recorded": found }));
+    }
+    let printer = crate::printer::get();
+    if as_json {
+        printer.result_json(&all);
+    } else {
+        printer.result(&(text.join("\n") + "\n"));
+    }
+    Ok(())
+}

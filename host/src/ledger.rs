@@ -8,6 +8,10 @@
 
 use crate::plan::{Plan, Plugin};
 use std::collections::BTreeMap;
+
+mod signed;
+pub mod statements;
+pub use signed::{set_lock, LockSigned};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Error};
 
@@ -15,10 +19,10 @@ const SCHEMA: &str = include_str!("../sql/ledger.sql");
 const EXISTS: &str = "SELECT to_regclass('rollout_ledger.tier_event') IS NOT NULL";
 /// The newest change ledger.sql makes is there: the ledger is current.
 const CURRENT: &str = "
-    SELECT to_regclass('rollout_ledger.step') IS NOT NULL AND EXISTS (
+    SELECT to_regclass('rollout_ledger.statement') IS NOT NULL AND EXISTS (
         SELECT 1 FROM pg_attribute
         WHERE attrelid = to_regclass('rollout_ledger.tier_event') AND attname = 'replaces' AND NOT attisdropped)";
-/// The ledger has the steps of tiers that are not one transaction.
+/// The ledger has the step table (read-only verbs never upgrade it).
 const HAS_STEPS: &str = "SELECT to_regclass('rollout_ledger.step') IS NOT NULL";
 /// The ledger keeps reports (an older host's may not: read-only verbs
 /// never upgrade it).
@@ -507,6 +511,8 @@ pub struct Past {
     pub started: String,
     pub ended: String,
     pub message: String,
+    /// The lock file it ran under: its sha256, who signed it (empty without one).
+    pub lock: String,
 }
 
 /// The latest rollouts, newest first.
@@ -515,6 +521,8 @@ pub async fn history(client: &Client, limit: i64) -> Result<Vec<Past>, Error> {
         return Ok(Vec::new());
     }
     let rows = client.query(HISTORY, &[&limit]).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let mut locks = signed::lock_lines(client, &ids).await?;
     Ok(rows
         .iter()
         .map(|r| Past {
@@ -527,6 +535,7 @@ pub async fn history(client: &Client, limit: i64) -> Result<Vec<Past>, Error> {
             started: r.get(6),
             ended: r.get(7),
             message: r.get(8),
+            lock: locks.remove(&r.get::<_, i64>(0)).unwrap_or_default(),
         })
         .collect())
 }

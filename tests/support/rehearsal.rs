@@ -121,6 +121,7 @@ pub fn step_run(on: &Cluster, plan: &[String], pinned: host::rehearsal_copy::Ide
         data_dir: None,
         reports: reports.to_path_buf(),
         lock: None,
+        allowed_signers: None,
         roles: false,
         runner_role: host::roles::DEFAULT_RUNNER.to_string(),
         operator: None,

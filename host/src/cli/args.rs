@@ -70,8 +70,10 @@ pub enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "reports")]
         out: Option<PathBuf>,
     },
-    /// Show plugins' manifests, WIT imports/exports and sha256 (no database).
-    Inspect(PluginArgs),
+    /// Show plugins' manifests, WIT imports/exports and sha256 (no
+    /// database); with --sql, the SQL each sent in its last dry run the
+    /// ledger recorded (reads only).
+    Inspect(InspectArgs),
     /// Print every plugin's grants (stable text or JSON), write a lock file,
     /// or print the SQL of restricted roles (no database).
     Grants(GrantsArgs),
@@ -92,6 +94,20 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// `host inspect …`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub args: PluginArgs,
+    /// List the SQL each plugin (matched by sha256) sent in the last dry
+    /// run recorded in the ledger of --db, instead of its manifest.
+    #[arg(long)]
+    pub sql: bool,
+    /// With --sql: the database whose ledger to read.
+    #[arg(long, value_name = "URL", visible_alias = "database-url", env = "HOST_DATABASE_URL", hide_env_values = true)]
+    pub db: Option<String>,
 }
 
 /// `host grants …`: what the reviewer reads, pins or sets up.

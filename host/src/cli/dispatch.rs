@@ -21,7 +21,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::RehearsalStep => rehearse::run_step().await,
         Command::Status { conn, limit } => readers::status(&conn, limit).await,
         Command::Report { rollout_id, conn, reports, out } => readers::report(rollout_id, &conn, reports, out).await,
-        Command::Inspect(args) => readers::inspect(&args),
+        Command::Inspect(args) if args.sql => readers::inspect_sql(&args).await,
+        Command::Inspect(args) => readers::inspect(&args.args),
         Command::Grants(args) => grants::grants(args).await,
         Command::Roles { action } => roles::roles(action).await,
         Command::Explain { plugin, statements, file, data_dir } => {

@@ -26,6 +26,13 @@ pub fn inspect(args: &PluginArgs) -> Result<(), Failure> {
     inspect::print(&sandbox, &plugins, args.json || crate::printer::get().json()).map_err(Failure::Plan)
 }
 
+/// `host inspect --sql`: reads the plugins (for their sha256) and the ledger.
+pub async fn inspect_sql(args: &super::args::InspectArgs) -> Result<(), Failure> {
+    let plugins = plan::read_all(&args.args.plugins, args.args.data_dir.as_deref()).map_err(Failure::Plan)?;
+    let target = rollout_connect::Target::new(args.db.as_deref()).map_err(Failure::Plan)?;
+    inspect::sql(&target, &plugins, args.args.json || crate::printer::get().json()).await
+}
+
 /// `host explain`: the statements given, and those of `file` (one a line,
 /// blank lines and `--` lines skipped).
 pub fn explain(

@@ -164,8 +164,14 @@ impl Lock {
     pub fn read(path: &Path) -> Result<Lock> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read the lock file {}", path.display()))?;
+        Lock::from_text(&text, path)
+    }
+
+    /// A lock file's text, read once (its signature is checked on these
+    /// bytes, [`super::read_lock`]); `path` names it in errors.
+    pub fn from_text(text: &str, path: &Path) -> Result<Lock> {
         let lock: Lock =
-            toml::from_str(&text).with_context(|| format!("{} is not a valid lock file", path.display()))?;
+            toml::from_str(text).with_context(|| format!("{} is not a valid lock file", path.display()))?;
         lock.holds_together().with_context(|| {
             format!("the lock file {} was edited after `host grants` wrote it; {REVIEW_AGAIN}", path.display())
         })?;

@@ -86,9 +86,12 @@ pub async fn rehearse(r: RehearseArgs) -> Result<(), Failure> {
     let interrupt = Interrupt::install();
     let plugins = plan::read_all(&r.plan.tiers, r.plan.data_dir.as_deref()).map_err(Failure::Plan)?;
     if let Some(path) = &r.plan.lock {
-        let lock = crate::grants::Lock::read(path).map_err(Failure::Plan)?;
+        let signers = r.plan.allowed_signers.as_deref();
+        let (lock, record) = crate::grants::read_lock(path, signers).map_err(Failure::Plan)?;
         lock.verify(&plugins.iter().collect::<Vec<_>>()).map_err(Failure::Plan)?;
         reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
+        reporter.status("Signature", &record.line(crate::text::terminal));
+        reporter.set_lock(record);
     }
     let fail_at = failing_tiers(&plugins, r.fail_at.as_ref())?;
     let made = match r.make_copy {

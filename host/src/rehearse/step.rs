@@ -186,6 +186,7 @@ mod tests {
             data_dir: Some("data dir".into()),
             reports: "reports/01-run".into(),
             lock: Some("plan.lock".into()),
+            allowed_signers: Some("allowed signers".into()),
             roles: true,
             runner_role: "runner".into(),
             operator: Some("alice".into()),

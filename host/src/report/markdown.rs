@@ -49,6 +49,9 @@ pub fn render(s: &Summary) -> String {
             each.join(", ")
         ));
     }
+    if let Some(lock) = &s.lock {
+        out.push_str(&lock.markdown());
+    }
     if !s.message.is_empty() {
         out.push_str(&format!("\n**{}**\n", md(s.message.trim())));
     }
@@ -107,6 +110,11 @@ pub fn render(s: &Summary) -> String {
                 c.deleted,
                 flagged.join(", ")
             ));
+        }
+    }
+    for t in s.tiers.iter() {
+        if let Some(sent) = &t.sql {
+            out.push_str(&super::statements::markdown(t.ordinal, &t.plugin, sent));
         }
     }
     for t in s.tiers.iter().filter(|t| !t.footprint.is_empty() || t.lock_retries > 0) {

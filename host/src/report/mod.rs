@@ -19,11 +19,15 @@ pub mod footprint;
 mod logs;
 mod markdown;
 pub mod rehearsal;
+mod reviewed;
+mod statements;
 pub mod stored;
 mod tables;
 
 pub use batches::{BatchLine, BatchRecord, Resumed};
 pub use logs::PluginLog;
+pub use reviewed::{LockRecord, Signature};
+pub use statements::millis as sql_millis;
 pub use stored::Lost;
 pub use tables::{status, CheckTable, MetricResult, MetricRow, StatusReport, TierRow};
 
@@ -77,6 +81,10 @@ pub struct Summary {
     /// (`rollout.log` has them all).
     #[serde(default, skip_serializing_if = "logs::is_zero")]
     pub logs_left_out: u64,
+    /// The lock file it ran under (`--lock`): its sha256 and signature.
+    /// Absent without one, so older reports read back the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockRecord>,
 }
 
 /// The printer and recorder of one host command.

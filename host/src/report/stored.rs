@@ -187,6 +187,18 @@ mod tests {
                     }],
                 }],
                 batches: None,
+                sql: Some({
+                    let mut sent = crate::sql::sent::Sent::default();
+                    let types = vec!["$1 int8".to_string()];
+                    sent.record(
+                        "UPDATE s.t SET a = $1 -- |\0",
+                        types,
+                        false,
+                        3,
+                        std::time::Duration::from_micros(1500),
+                    );
+                    sent
+                }),
             }],
             verify: None,
             probes: vec![table("p")],
@@ -199,6 +211,14 @@ mod tests {
                 message: "two\nlines | and \0 a NUL".into(),
             }],
             logs_left_out: u64::MAX,
+            lock: Some(crate::report::LockRecord {
+                file: "plan|\0.lock".into(),
+                sha256: "ef".into(),
+                signature: crate::report::Signature::Verified,
+                signer: "alice@example.com".into(),
+                key: "SHA256:x".into(),
+                checked_at: "2026-01-01T00:00:00+00:00".into(),
+            }),
         }
     }
 

@@ -224,6 +224,9 @@ pub struct TierRow {
     /// A batched tier's batches (`mode = "batched"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batches: Option<super::BatchRecord>,
+    /// A dry run's: every distinct statement the tier sent ([`super::statements`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<crate::sql::sent::Sent>,
 }
 
 /// A ledger timestamp (`2026-12-06 21:00:25.452498+00`) to the second, as
@@ -294,8 +297,9 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         parts.push((String::new(), None, lines));
         return parts;
     }
-    let mut h =
-        new_table(&["rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "message"]);
+    let mut h = new_table(&[
+        "rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "lock", "message",
+    ]);
     for p in &r.history {
         h.add_row(vec![
             p.id.to_string(),
@@ -306,6 +310,7 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
             cell(&p.outcome),
             cell(to_the_second(&p.started)),
             cell(to_the_second(&p.ended)),
+            text::cell(&p.lock, 60),
             text::cell(&p.message, 80),
         ]);
     }

@@ -99,6 +99,11 @@ impl Control {
     /// Opens the command's rollout row in the ledger; its id.
     pub async fn start(&self, row: ledger::Start<'_>) -> Result<i64, Failure> {
         let id = ledger::start(&self.client, row).await?;
+        if let Some(l) = self.reporter.lock() {
+            let signed =
+                ledger::LockSigned { sha256: &l.sha256, signer: &l.signer, key: &l.key, checked_at: &l.checked_at };
+            ledger::set_lock(&self.client, id, &signed).await?;
+        }
         self.reporter.set_rollout_id(id);
         Ok(id)
     }

@@ -61,11 +61,13 @@ async fn prepared(verb: Verb, args: &RunArgs, step: RehearsalStep, reporter: Arc
     let mut reviewed = None;
     let mut replacements = grants::Replacements::default();
     if let Some(path) = &args.plan.lock {
-        let lock = grants::Lock::read(path).map_err(Failure::Plan)?;
+        let (lock, record) = grants::read_lock(path, args.plan.allowed_signers.as_deref()).map_err(Failure::Plan)?;
         lock.verify(&plan.all().collect::<Vec<_>>()).map_err(Failure::Plan)?;
         replacements = grants::Replacements::of(&lock, path);
         reviewed = Some(Reviewed { lock: path.clone(), objects: lock.catalog.clone() });
         reporter.status("Verified", &format!("every plugin matches the lock file {}", path.display()));
+        reporter.status("Signature", &record.line(crate::text::terminal));
+        reporter.set_lock(record);
         if lock.roles && !under_roles {
             reporter.status("Roles", "the lock file says the plan was reviewed to run under roles");
         }

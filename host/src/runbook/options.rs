@@ -65,6 +65,12 @@ pub struct PlanArgs {
     /// lock file (written by `host grants --lock`), or that is not in it.
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Refuse the lock file unless `FILE.sig` beside it is a good
+    /// `ssh-keygen -Y sign -n host-lock` signature of it by a key this
+    /// allowed-signers file lists (ssh's format, `man ssh-keygen`).
+    #[arg(long, value_name = "FILE", requires = "lock")]
+    #[serde(default)]
+    pub allowed_signers: Option<PathBuf>,
     /// Run each plugin as its own restricted role (`host roles apply`),
     /// on a session authenticated as the runner, proven before the gate
     /// and after each tier. On by default when the lock file says the plan

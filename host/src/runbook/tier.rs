@@ -282,6 +282,7 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         lock_retries: record.stats.lock_retries,
         footprint: record.footprint.clone(),
         batches: None,
+        sql: None,
     }
 }
 

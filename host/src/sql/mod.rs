@@ -11,6 +11,7 @@ pub mod check;
 mod checked;
 pub mod convert;
 pub mod locking;
+pub mod sent;
 mod stream;
 
 use crate::bindings::types::{RowSet, SqlError, SqlValue};
@@ -83,6 +84,9 @@ pub struct Stats {
     /// (the tier's lock footprint).
     #[serde(skip)]
     pub held: Vec<locking::Held>,
+    /// Every statement sent, by distinct text (`sent`): what a dry run lists.
+    #[serde(skip)]
+    pub sent: sent::Sent,
 }
 
 /// What one statement did to one relation (the one it writes).
@@ -240,10 +244,17 @@ impl SqlSession {
         if let Some(step) = &checked.step {
             return self.step(statement, &checked, step).await;
         }
+        let started = Instant::now();
         let result = match checked.lock.as_ref().filter(|_| !self.read_only) {
             Some(lock) => self.send_ddl(&checked, params, lock.clone()).await?,
             None => self.send(&checked, params).await?,
         };
+        let (ok, rows) = match &result {
+            Ok(set) if checked.kind == check::StatementKind::Select => (true, set.rows.len() as u64),
+            Ok(set) => (true, set.rows_changed),
+            Err(_) => (false, 0),
+        };
+        self.stats.sent.record(&checked.sql, sent::param_types(params), ok, rows, started.elapsed());
         let set = match result {
             Ok(set) => set,
             Err(SendError::Stop(stop)) => return Err(stop),
@@ -371,7 +382,10 @@ impl SqlSession {
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let cancel = self.cancel.clone();
         let client = self.client.clone();
-        match stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await? {
+        let started = Instant::now();
+        let ran = stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await?;
+        self.stats.sent.record(&checked.sql, Vec::new(), ran.is_ok(), 0, started.elapsed());
+        match ran {
             Ok(()) => Ok(Ok(RowSet { columns: Vec::new(), rows: Vec::new(), rows_changed: 0 })),
             Err(StepError::Sql(e)) => Ok(Err(self.failed(statement, checked, &e)?)),
             Err(StepError::Failed(why)) => {

@@ -72,7 +72,10 @@ impl SqlSession {
             while rows.try_next().await?.is_some() {}
             described
         };
+        let started = std::time::Instant::now();
         let result = self.guard(open).await?;
+        let types = super::sent::param_types(params);
+        self.stats.sent.record(&checked.sql, types, result.is_ok(), 0, started.elapsed());
         let columns = match result {
             Ok(described) => convert::columns(described.columns()),
             Err(e) => return Ok(Err(self.failed(statement, &checked, &e)?)),
