@@ -98,7 +98,7 @@ impl Batched<'_> {
         };
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
         self.commit_batch(client, &step).await?;
-        Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed })
+        Ok(Tried::Committed { next: batch.next, total: batch.total, stats: Box::new(stats), changed })
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.

@@ -66,7 +66,8 @@ enum Tried {
     Committed {
         next: Option<String>,
         total: Option<u64>,
-        stats: Stats,
+        /// Boxed: a batch's statistics carry its statements sent.
+        stats: Box<Stats>,
         /// What the server counted it changing.
         changed: Vec<crate::audit::Changed>,
     },
