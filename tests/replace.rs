@@ -204,12 +204,41 @@ fn a_source_marked_as_a_copy_or_no_programs_make_no_copy() {
     prod.ratify();
     let plan = plan_with(None, &[FIXED]);
     let reports = tempfile::tempdir().unwrap();
-    rehearse_made(&prod, &plan, &["--pg-bindir", "/nonexistent"], reports.path())
-        .expect_code(2)
-        .expect("--make-copy needs the PostgreSQL 15 (or newer) programs initdb, pg_ctl, pg_dump, pg_dumpall, psql");
+    rehearse_made(&prod, &plan, &["--pg-bindir", "/nonexistent"], reports.path()).expect_code(2).expect(
+        "--make-copy needs the PostgreSQL 15 (or newer) programs initdb, pg_ctl, pg_dump, pg_dumpall, pg_restore, psql",
+    );
     prod.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
     let r = rehearse_made(&prod, &plan, &[], reports.path());
     r.expect_code(5).expect("is marked as a rehearsal copy");
     assert!(!r.all().contains("host-rehearsal-copy-"), "a copy was made: {}", r.all());
     assert_eq!(prod.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'rollout_ledger'"), 0);
+}
+
+#[test]
+fn a_table_owners_code_never_runs_as_a_superuser_while_the_copy_is_made_or_rehearsed() {
+    // A role that is not a superuser on the source writes a CHECK whose
+    // function runs a shell command whenever a superuser evaluates it: the
+    // copy's restore (and the rehearsal's steps) must never be that superuser.
+    let prod = Cluster::start("rp-owner");
+    prod.ratify();
+    let marks = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(marks.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mark = marks.path().join("ran-as-superuser");
+    prod.psql(&format!(
+        "CREATE ROLE rp_app LOGIN; CREATE SCHEMA rp_app AUTHORIZATION rp_app; SET ROLE rp_app;
+         CREATE FUNCTION rp_app.ok(x int) RETURNS boolean LANGUAGE plpgsql AS $f$
+         BEGIN
+           IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+             EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}''';
+           END IF;
+           RETURN true;
+         END $f$;
+         CREATE TABLE rp_app.t (x int CHECK (rp_app.ok(x)));
+         INSERT INTO rp_app.t VALUES (1); RESET ROLE",
+        mark.display()
+    ));
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse_made(&prod, &plan_with(None, &[FIXED]), &[], reports.path());
+    r.expect("restored from the source's pg_dump");
+    assert!(!mark.exists(), "the table owner's function ran as a superuser on the copy:\n{}", r.all());
 }

@@ -1,7 +1,7 @@
 //! `host rehearse --make-copy`: the copy the host makes itself when the
 //! operator has none. A scratch server ([`super::scratch`]) gets the
 //! source's roles (`pg_dumpall --roles-only --no-role-passwords`) and its
-//! database under its own name (`pg_dump --create`), is marked as the copy
+//! database under its own name (`pg_dump`, restored by [`restore`]), is marked as the copy
 //! ([`crate::rehearsal_copy::COPY_MARK`]), and the rehearsal runs there.
 //!
 //! The source is only read: its connection and both dumps run with
@@ -40,6 +40,11 @@ pub async fn make(source: &str, bindir: Option<&Path>, reporter: &Reporter) -> R
         )));
     }
     let version: String = client.query_one("SHOW server_version_num", &[]).await?.try_get(0)?;
+    // The rehearsal's steps connect to the copy as the role they would use
+    // on the source, never as the copy's superuser: code in the source
+    // database (a trigger, a CHECK's function) runs there with the rights
+    // production would give it, on the operator's machine.
+    let role: String = client.query_one("SELECT session_user::text", &[]).await?.try_get(0)?;
     let major = version.parse::<u32>().map(|v| v / 10000).unwrap_or_default();
     drop(client);
     let bin = Bin::find(bindir, major).map_err(Failure::Plan)?;
@@ -64,13 +69,14 @@ pub async fn make(source: &str, bindir: Option<&Path>, reporter: &Reporter) -> R
     let mut restore_roles = scratch.psql("postgres");
     restore_roles.arg("-f").arg(&roles);
     run(restore_roles, "restoring the source's roles on the copy").await.map_err(Failure::Plan)?;
-    let dump = scratch.dir().join("source.sql");
+    let dump = scratch.dir().join("source.dump");
     let mut pg_dump = dumped("pg_dump");
-    pg_dump.args(["--create", "--no-subscriptions", "--no-tablespaces", "-f"]).arg(&dump);
-    run(pg_dump, "pg_dump of the source").await.map_err(Failure::Plan)?;
-    let mut restore = scratch.psql("postgres");
-    restore.arg("-f").arg(&dump);
-    let restored = run(restore, "restoring the source's dump on the copy").await;
+    pg_dump.args(["--format=custom", "--no-subscriptions", "--no-tablespaces", "-f"]).arg(&dump);
+    let dumped_ok = run(pg_dump, "pg_dump of the source").await;
+    let restored = match dumped_ok {
+        Ok(()) => restore(&scratch, &dump, &database).await,
+        Err(e) => Err(e),
+    };
     // The dumps hold the source's data: gone once used, whatever happened.
     let _ = (std::fs::remove_file(&roles), std::fs::remove_file(&dump));
     restored.map_err(Failure::Plan)?;
@@ -78,7 +84,7 @@ pub async fn make(source: &str, bindir: Option<&Path>, reporter: &Reporter) -> R
     let mut marked = scratch.psql("postgres");
     marked.arg("-c").arg(mark);
     run(marked, "marking the copy").await.map_err(Failure::Plan)?;
-    let url = scratch.conninfo(&database);
+    let url = scratch.conninfo_as(&database, &role);
     reporter.status(
         "Copy",
         &format!(
@@ -113,6 +119,32 @@ impl Made {
         );
         dir
     }
+}
+
+/// Restores `dump` on the copy in pg_dump's three sections. The schema and
+/// what follows the rows (indexes, constraints, triggers) are made by the
+/// copy's superuser, as a restore must; the rows are loaded as each table's
+/// owner (`SET SESSION AUTHORIZATION`): loading a row evaluates code a
+/// table's owner wrote (a CHECK's function, a domain, a generated column),
+/// which on the source runs as whoever writes the row, never as a superuser
+/// on the operator's machine. (PostgreSQL itself builds an index and
+/// validates a constraint as the table's owner.)
+async fn restore(scratch: &Scratch, dump: &Path, database: &str) -> anyhow::Result<()> {
+    let section = |section: &str, on: &str, extra: &[&str]| {
+        let mut cmd = super::scratch::scratch_command(&scratch.bin.program("pg_restore"));
+        cmd.args(["--exit-on-error", "--no-subscriptions", "--no-tablespaces"])
+            .arg(format!("--section={section}"))
+            .args(extra)
+            .arg("-d")
+            .arg(scratch.conninfo(on))
+            .arg(dump);
+        cmd
+    };
+    run(section("pre-data", "postgres", &["--create"]), "restoring the source's schema on the copy").await?;
+    let rows = section("data", database, &["--use-set-session-authorization"]);
+    run(rows, "loading the source's rows on the copy, each table's as its owner").await?;
+    run(section("post-data", database, &[]), "restoring the source's indexes, constraints and triggers on the copy")
+        .await
 }
 
 /// The source's connection string for `pg_dump` and `pg_dumpall`, every

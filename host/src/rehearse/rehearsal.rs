@@ -61,7 +61,7 @@ pub struct RehearseArgs {
     #[arg(long, requires = "make_copy")]
     pub keep: bool,
     /// With --make-copy: the directory of the PostgreSQL programs (initdb,
-    /// pg_ctl, pg_dump, pg_dumpall, psql) [default: the first of PATH,
+    /// pg_ctl, pg_dump, pg_dumpall, pg_restore, psql) [default: the first of PATH,
     /// `pg_config --bindir`, /usr/lib/postgresql/*/bin holding them all].
     #[arg(long, value_name = "DIR", requires = "make_copy")]
     pub pg_bindir: Option<std::path::PathBuf>,

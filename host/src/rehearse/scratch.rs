@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The programs a made copy needs.
-const PROGRAMS: [&str; 5] = ["initdb", "pg_ctl", "pg_dump", "pg_dumpall", "psql"];
+const PROGRAMS: [&str; 6] = ["initdb", "pg_ctl", "pg_dump", "pg_dumpall", "pg_restore", "psql"];
 
 /// The scratch server's bootstrap superuser: a name a source is unlikely to
 /// have among its roles (they are copied beside it).
@@ -214,13 +214,19 @@ impl Scratch {
         &self.path
     }
 
-    /// A libpq connection string for `database` on it.
+    /// A libpq connection string for `database` on it, as its superuser.
     pub fn conninfo(&self, database: &str) -> String {
+        self.conninfo_as(database, SUPERUSER)
+    }
+
+    /// A libpq connection string for `database` on it, as `user`.
+    pub fn conninfo_as(&self, database: &str, user: &str) -> String {
         let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
         format!(
-            "host={} port={} user={SUPERUSER} dbname={} sslmode=disable",
+            "host={} port={} user={} dbname={} sslmode=disable",
             q(&self.path.display().to_string()),
             self.port,
+            q(user),
             q(database)
         )
     }

@@ -297,11 +297,17 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
         parts.push((String::new(), None, lines));
         return parts;
     }
-    let mut h = new_table(&[
-        "rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended", "lock", "message",
-    ]);
+    // The lock column only when a rollout here ran under a lock file: the
+    // table must fit a terminal, and an empty column costs a wrapped message.
+    let with_lock = r.history.iter().any(|p| !p.lock.is_empty());
+    let mut heads = vec!["rollout", "verb", "operator", "approval", "gate", "outcome", "started", "ended"];
+    if with_lock {
+        heads.push("lock");
+    }
+    heads.push("message");
+    let mut h = new_table(&heads);
     for p in &r.history {
-        h.add_row(vec![
+        let mut row = vec![
             p.id.to_string(),
             cell(&p.verb),
             cell(&p.operator),
@@ -310,9 +316,12 @@ pub fn status(r: &StatusReport) -> Vec<(String, Option<Table>, Vec<String>)> {
             cell(&p.outcome),
             cell(to_the_second(&p.started)),
             cell(to_the_second(&p.ended)),
-            text::cell(&p.lock, 60),
-            text::cell(&p.message, 80),
-        ]);
+        ];
+        if with_lock {
+            row.push(text::cell(&p.lock, 60));
+        }
+        row.push(text::cell(&p.message, 80));
+        h.add_row(row);
     }
     parts.push(("Latest rollouts:".to_string(), Some(h), after));
     parts
