@@ -115,7 +115,7 @@ ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_checked_at time
 -- The SQL each tier sent in a dry run, for `host inspect --sql PLUGIN`
 -- (matched by the plugin's sha256): one row per distinct statement as
 -- checked and sent (`seq` 1, 2, … in the order first sent; its parameters
--- as `$n type`, how many sends, how many failed, the rows they affected
+-- as placeholder number and type, how many sends, how many failed, the rows they affected
 -- and their time), at most 200 per tier and each text cut at 4 KiB, and a
 -- row `seq = 0` (no `sql`) whose `calls` counts the sends left out.
 CREATE TABLE IF NOT EXISTS rollout_ledger.statement (
