@@ -43,6 +43,9 @@ pub(super) fn check(checker: &Checker, tree: &Value) -> Result<(), Refusal> {
         }
         _ => {}
     }
+    if let ("InsertStmt", Some(t)) = (kind.as_str(), &target) {
+        excluded(checker, &body["on_conflict_clause"], t)?;
+    }
     let mut all = Vec::new();
     relations(checker, tree, &mut all)?;
     if all.is_empty() {
@@ -279,6 +282,65 @@ fn whole_row(shown: &str, l: &Limited) -> String {
         l.relation,
         listed(l.columns)
     )
+}
+
+/// `EXCLUDED` in `ON CONFLICT DO UPDATE` is the row the INSERT proposed:
+/// the columns the plugin gave, and every other column's default or what
+/// a trigger wrote there. PostgreSQL checks no privilege on it; a
+/// column-limited target's `EXCLUDED` is held to the columns the plugin
+/// may insert (when its insert grant lists them) and may read (when its
+/// read grant does).
+fn excluded(checker: &Checker, clause: &Value, target: &str) -> Result<(), Refusal> {
+    if !clause.is_object() {
+        return Ok(());
+    }
+    let g = &checker.grants;
+    for key in ["insert", "read"] {
+        if let Some(cols) = g.limited(key, target) {
+            excluded_refs(clause, key, target, cols)?;
+        }
+    }
+    Ok(())
+}
+
+fn excluded_refs(v: &Value, key: &str, target: &str, cols: &[String]) -> Result<(), Refusal> {
+    match v {
+        Value::Object(m) => {
+            if let Some(cr) = m.get("ColumnRef") {
+                let fields: Vec<Option<&str>> = cr["fields"]
+                    .as_array()
+                    .map(|f| f.iter().map(|x| x["node"]["String"]["sval"].as_str()).collect())
+                    .unwrap_or_default();
+                let is_excluded = |q: &str| q.eq_ignore_ascii_case("excluded");
+                let refused = |what: String, column: Option<&str>| Refusal {
+                    reason: format!(
+                        "{what} the row proposed for {target} (`excluded`), and its {key} grant lists only ({}): {}",
+                        listed(cols),
+                        match column {
+                            Some(c) => format!(
+                                "use the value itself, or list the column: {}",
+                                grant_with(key, target, cols, c)
+                            ),
+                            None => "name the columns".to_string(),
+                        }
+                    ),
+                    grant: None,
+                };
+                match fields.as_slice() {
+                    [Some(q)] | [Some(q), None] if is_excluded(q) => {
+                        return Err(refused("`excluded` as a whole row reads every column of".into(), None))
+                    }
+                    [Some(q), Some(c)] if is_excluded(q) && !cols.iter().any(|x| x == c) => {
+                        return Err(refused(format!("`{q}.{c}` reads column `{c}` of"), Some(c)))
+                    }
+                    _ => {}
+                }
+            }
+            m.values().try_for_each(|x| excluded_refs(x, key, target, cols))
+        }
+        Value::Array(a) => a.iter().try_for_each(|x| excluded_refs(x, key, target, cols)),
+        _ => Ok(()),
+    }
 }
 
 /// `ON CONFLICT (c)` looks `c` up among the existing rows: a read.
