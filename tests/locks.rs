@@ -283,7 +283,7 @@ fn a_row_the_tier_or_its_rollback_changes_makes_production_wait_and_the_footprin
     r.expect_code(0)
         .expect(&format!("Locked {TABLE} — ROW EXCLUSIVE for"))
         .expect("1 session waited")
-        .expect("`locks-row-writer` on a row");
+        .expect("\"locks-row-writer\" on a row");
     let row = tier_row(&c);
     let h = held(&row, TABLE);
     assert_eq!((&h["mode"], &h["waiters"]), (&"ROW EXCLUSIVE".into(), &1.into()), "{h:#}");
@@ -294,7 +294,7 @@ fn a_row_the_tier_or_its_rollback_changes_makes_production_wait_and_the_footprin
     let r = c.host(&args("rollback", &plan.plan, &[]));
     let out = w.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    r.expect_code(0).expect("FULL ROLLBACK OK").expect("`locks-undo-writer` on a row");
+    r.expect_code(0).expect("FULL ROLLBACK OK").expect("\"locks-undo-writer\" on a row");
     let row = tier_row(&c);
     assert_eq!(row["action"], "rollback", "{row:#}");
     assert!(waited(held(&row, TABLE), "locks-undo-writer") > 0, "{row:#}");

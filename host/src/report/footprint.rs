@@ -87,7 +87,7 @@ impl LockHeld {
 }
 
 impl LockHeld {
-    /// ` (pid 12 `app` on a row 800 ms, …)`: who waited, for the status
+    /// ` (pid 12 "app" on a row 800 ms, …)`: who waited, for the status
     /// line; empty when nobody did.
     pub fn who(&self) -> String {
         match self.sessions.is_empty() {
@@ -96,12 +96,15 @@ impl LockHeld {
         }
     }
 
-    /// `pid 12 `app` on a row 800 ms, …`: who waited, for the report.
+    /// `pid 12 "app" on a row 800 ms, …`: who waited, for the report.
     pub fn named(&self) -> String {
         let named: Vec<String> = self
             .sessions
             .iter()
-            .map(|w| format!("pid {} `{}` on {} {} ms", w.pid, w.application, lock_name(&w.lock), w.waited_ms))
+            // Another session chose its name: quoted as a Rust string (a
+            // `"` or a control character escaped), it cannot close the quote
+            // and write the rest of the line.
+            .map(|w| format!("pid {} {:?} on {} {} ms", w.pid, w.application, lock_name(&w.lock), w.waited_ms))
             .collect();
         named.join(", ")
     }
@@ -149,4 +152,27 @@ pub fn markdown(ordinal: u32, plugin: &str, retries: u64, held: &[LockHeld]) -> 
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod waiter_tests {
+    use super::*;
+
+    #[test]
+    fn a_waiters_application_name_cannot_close_its_quote() {
+        let forged = "x\" on a row 1 ms), no session waited (\u{1b}[2K";
+        let held = LockHeld {
+            relation: "app.t".into(),
+            index: false,
+            mode: "ROW EXCLUSIVE".into(),
+            held_ms: 5,
+            rewritten: None,
+            waiters: 1,
+            max_wait_ms: 9,
+            sessions: vec![WaitedBy { pid: 7, application: forged.into(), lock: "tuple".into(), waited_ms: 9 }],
+        };
+        let line = held.line();
+        assert!(line.contains(r#"pid 7 "x\" on a row 1 ms), no session waited (\u{1b}[2K" on a row 9 ms"#), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+    }
 }
