@@ -34,6 +34,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio_postgres::Client;
 
+/// Whether the ledger holds steps (batches, index builds) of a plugin's
+/// bytes: a tier whose steps those bytes recorded is not a transaction tier.
+const STEPPED: &str = "SELECT EXISTS (SELECT 1 FROM rollout_ledger.step WHERE plugin = $1 AND sha256 = $2)";
+
 /// `host rollback [--tier N]`.
 pub(super) async fn rollback(
     ctx: &Context,
@@ -45,6 +49,19 @@ pub(super) async fn rollback(
     let control = &opened.control;
     let mut replaced = Replaced::new();
     let mut todo = to_undo(plan, &opened.applied, only, replacements, &mut replaced)?;
+    for (name, applied) in &replaced {
+        // The replacement's own manifest says which mode it is; the ledger
+        // says what the applied bytes did. Steps recorded under the applied
+        // sha256 (batches, index builds) are undone by those bytes only.
+        let stepped: bool = control.client().query_one(STEPPED, &[name, applied]).await?.try_get(0)?;
+        if stepped {
+            return Err(Failure::LedgerState(format!(
+                "{} applied from sha256 {applied} committed batches or index steps under that sha256: a replacement \
+                 rolls back a transaction tier only; roll it back with the plugin that applied it",
+                terminal(name)
+            )));
+        }
+    }
     for (name, applied) in &replaced {
         let given = todo.iter().find(|t| t.manifest.name == *name).map(|t| t.sha256.as_str()).unwrap_or_default();
         ctx.reporter().status(
