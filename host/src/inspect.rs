@@ -49,12 +49,7 @@ pub fn print(sandbox: &Sandbox, plugins: &[Plugin], as_json: bool) -> anyhow::Re
         text.push(format!("  exports     {}", terminal(&exports.join(", "))));
         text.push(String::new());
     }
-    let printer = crate::printer::get();
-    if as_json {
-        printer.result_json(&all);
-    } else {
-        printer.result(&(text.join("\n") + "\n"));
-    }
+    emit(&all, &text, as_json);
     Ok(())
 }
 
@@ -229,11 +224,16 @@ pub async fn sql(target: &rollout_connect::Target, plugins: &[Plugin], as_json: 
         text.push(String::new());
         all.push(json!({ "path": p.path, "sha256": p.sha256, "recorded": found }));
     }
+    emit(&all, &text, as_json);
+    Ok(())
+}
+
+/// `inspect`'s answer: the JSON of every plugin, or the text lines.
+fn emit(all: &[serde_json::Value], text: &[String], as_json: bool) {
     let printer = crate::printer::get();
     if as_json {
         printer.result_json(&all);
     } else {
         printer.result(&(text.join("\n") + "\n"));
     }
-    Ok(())
 }
