@@ -19,7 +19,7 @@
 
 mod bench_writers;
 
-use bench_writers::{around, ms, Copy, Window, CLIENTS};
+use bench_writers::{around, ms, rate, Copy, Window, CLIENTS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,7 +66,10 @@ fn main() {
         }
     };
 
-    println!("\nBackfill of {rows} rows in batches of {BATCH} ids, {CLIENTS} writers running");
+    println!(
+        "\nBackfill of {rows} rows in batches of {BATCH} ids, {CLIENTS} writers running ({} transactions/s in all)",
+        rate()
+    );
     let s = |d: Duration| format!("{:.2} s", d.as_secs_f64());
     println!("psql script, a commit per batch: {} (peak RSS {:.0} MiB)", s(psql.end_to_end), psql.rss_mib);
     match host.tier {
@@ -88,7 +91,7 @@ fn main() {
     );
     println!("host peak RSS: {:.1} MiB (goal < 64 MiB: {})", host.rss_mib, verdict(host.rss_mib < 64.0));
 
-    println!("\nWriter latency ({CLIENTS} writers)");
+    println!("\nWriter latency ({CLIENTS} writers, {} transactions/s in all, each timed from when it was due)", rate());
     println!("{:<9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}", "backfill", "txns", "txns/s", "errors", "p50", "p99", "max");
     for (name, w) in [("none", &none_w), ("host", &host_w), ("psql", &psql_w)] {
         println!(

@@ -19,7 +19,7 @@
 
 mod bench_writers;
 
-use bench_writers::{around, ms, Copy, Window, CLIENTS};
+use bench_writers::{around, ms, rate, Copy, Window, CLIENTS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -40,7 +40,10 @@ fn main() {
     let took = host.change.as_ref().map(|d| *d).unwrap_or(Duration::from_secs(5));
     let naive = run(&rt, &root, &template, rows, "psql", None);
     let none = run(&rt, &root, &template, rows, "none", Some(took));
-    println!("\nWriter latency during the change ({CLIENTS} writers, {rows} orders; examples/online)");
+    println!(
+        "\nWriter latency during the change ({CLIENTS} writers, {} transactions/s in all, timed from when each was due; {rows} orders; examples/online)",
+        rate()
+    );
     println!(
         "{:<6} {:>10} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}",
         "change", "took", "txns", "txns/s", "errors", "p50", "p99", "max"

@@ -1,8 +1,17 @@
 //! The writer workload `make bench` runs beside a change (bench_online)
-//! or a backfill (bench_backfill): several clients, each a loop of short
-//! transactions updating one random row of `shop.orders`, every
+//! or a backfill (bench_backfill): several clients, each sending short
+//! transactions updating one random row of `shop.orders` at a fixed rate
+//! (`WRITER_RATE` transactions a second in all, 1,000 unless set), every
 //! transaction's start and latency kept; and the copies of the `shop`
 //! template cluster each scenario runs on (scripts/scratch-pg.sh).
+//!
+//! The rate is fixed, as production traffic arrives whether or not the
+//! database keeps up (pgbench's `-R`): a latency is measured from when the
+//! transaction was due, not when a delayed client got round to sending it,
+//! so a stall counts for every transaction that queued behind it. Writers
+//! that send as fast as they can would measure the machine's spare CPU
+//! instead: on a small machine they take every core, and anything else
+//! running (a backfill, psql) shows up as their slowdown.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,10 +21,17 @@ use std::time::{Duration, Instant};
 
 /// Writer clients.
 pub const CLIENTS: usize = 4;
+/// Writer transactions a second, all clients together, unless `WRITER_RATE` says.
+pub const RATE: u64 = 1_000;
+
+/// The writers' rate: `WRITER_RATE` or [`RATE`].
+pub fn rate() -> u64 {
+    std::env::var("WRITER_RATE").ok().and_then(|v| v.parse().ok()).filter(|r| *r > 0).unwrap_or(RATE)
+}
 /// Writers run this long before the change starts and after it ends.
 pub const MARGIN: Duration = Duration::from_secs(2);
 
-/// One writer transaction: when it was sent, how long it took, whether it failed.
+/// One writer transaction: when it was due, how long it took from then, whether it failed.
 #[derive(Clone, Copy)]
 pub struct Txn {
     pub start: Instant,
@@ -92,8 +108,9 @@ impl Drop for Copy {
 pub fn around<T>(rt: &tokio::runtime::Runtime, socket: &str, rows: i64, change: impl FnOnce() -> T) -> (T, Window) {
     let stop = Arc::new(AtomicBool::new(false));
     let txns = Arc::new(Mutex::new(Vec::new()));
+    let every = Duration::from_secs_f64(CLIENTS as f64 / rate() as f64);
     let writers: Vec<_> = (0..CLIENTS)
-        .map(|i| rt.spawn(writer(socket.to_string(), rows, i as i64, stop.clone(), txns.clone())))
+        .map(|i| rt.spawn(writer(socket.to_string(), rows, i as i64, every, stop.clone(), txns.clone())))
         .collect();
     std::thread::sleep(MARGIN);
     let from = Instant::now();
@@ -108,8 +125,15 @@ pub fn around<T>(rt: &tokio::runtime::Runtime, socket: &str, rows: i64, change: 
     (out, Window { txns, from, to })
 }
 
-/// Updates one random order per transaction until `stop`.
-async fn writer(socket: String, rows: i64, seed: i64, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<Txn>>>) {
+/// Updates one random order per transaction, one due `every`, until `stop`.
+async fn writer(
+    socket: String,
+    rows: i64,
+    seed: i64,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<Vec<Txn>>>,
+) {
     let conf = format!("host={socket} user=postgres dbname=shop application_name=bench_writer");
     let Ok((client, conn)) = tokio_postgres::connect(&conf, tokio_postgres::NoTls).await else {
         eprintln!("a writer cannot connect to {socket}");
@@ -121,13 +145,16 @@ async fn writer(socket: String, rows: i64, seed: i64, stop: Arc<AtomicBool>, out
     };
     let mut mine = Vec::new();
     let mut x = (seed as u64 + 1).wrapping_mul(6364136223846793005);
+    // The clients' schedules are spread over one interval.
+    let mut due = Instant::now() + every.mul_f64(seed as f64 / CLIENTS as f64);
     while !stop.load(Ordering::Relaxed) {
         // A small LCG: any spread of ids will do, and the bench needs no RNG crate.
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let id = 1 + ((x >> 33) as i64) % rows;
-        let start = Instant::now();
+        tokio::time::sleep_until(due.into()).await;
         let failed = client.execute(&update, &[&id]).await.is_err();
-        mine.push(Txn { start, took: start.elapsed(), failed });
+        mine.push(Txn { start: due, took: due.elapsed(), failed });
+        due += every;
     }
     if let Ok(mut all) = out.lock() {
         all.extend(mine);
