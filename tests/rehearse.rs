@@ -167,6 +167,28 @@ fn ctrl_c_during_a_step_interrupts_that_step_as_an_interrupted_run_and_exits_130
 }
 
 #[test]
+fn a_view_or_rule_changed_on_the_copy_is_refused_at_the_baseline() {
+    // A view's query and a rule are read apart from the rest of the catalog
+    // (one relation's rules per transaction: printing them locks what they
+    // name); they are still part of each relation's shape.
+    let (prod, copy) = production_and_copy_with("rehearse-rules", "");
+    copy.psql(
+        "CREATE OR REPLACE VIEW one_roof.v_axis_active AS
+           SELECT code, title FROM one_roof.classification_axis WHERE status = 'retired';
+         CREATE RULE left_behind_rule AS ON DELETE TO one_roof.team DO INSTEAD NOTHING;",
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse(&prod, &copy, &one_roof(), &[], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `copy baseline`: the copy is not the source's state")
+        .expect("the definition of one_roof.v_axis_active differs")
+        .expect("+ now:        WHERE (classification_axis.status = 'retired'::text);")
+        .expect("the definition of one_roof.team differs")
+        .expect("+ now:      rule left_behind_rule enabled=O CREATE RULE left_behind_rule AS");
+    production_untouched(&prod);
+}
+
+#[test]
 fn a_copy_that_differs_only_where_a_row_text_or_the_catalog_hides_it_is_refused_at_the_baseline() {
     // Each change below is one a rollback could leave behind: a table with a
     // column named `r` (whose `r::text` is that column, not the row), a float

@@ -1,6 +1,8 @@
 //! Reading production yields to production: the source digest reads one
 //! relation per short transaction in one exported snapshot, so it never
-//! holds more than one relation's lock, and production's `ALTER TABLE`
+//! holds more than one relation's lock while it reads rows (and, while it
+//! prints one view's or rule's definition, the relations that one names:
+//! the server locks them to print it), and production's `ALTER TABLE`
 //! waits for one relation's read, not the whole digest; a relation locked
 //! against reading makes the digest ask again, then give up naming it,
 //! instead of queueing forever.
@@ -19,12 +21,27 @@ CREATE TABLE one_roof.bulk_b AS SELECT g AS id, md5(g::text) AS note FROM genera
 CREATE TABLE one_roof.bulk_c AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 400000) g;
 ";
 
-/// User tables the rehearsal's source connections hold a lock on, now.
-const LOCKED: &str = "SELECT count(DISTINCT l.relation) FROM pg_locks l
+/// User tables the rehearsal's source connections hold a lock on, now,
+/// when `rules` is false: but while printing rewrite rules (or ending a
+/// transaction); when true: only while printing rewrite rules.
+fn locked(rules: bool) -> String {
+    format!(
+        "SELECT count(DISTINCT l.relation) FROM pg_locks l
     JOIN pg_stat_activity a ON a.pid = l.pid
     JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE a.application_name LIKE 'host rehearse (source%' AND l.granted
-     AND c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+     AND c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+     AND {} (a.query LIKE '%pg_get_ruledef%' OR a.query = 'ROLLBACK')",
+        if rules { "" } else { "NOT" }
+    )
+}
+
+/// The most user tables one view or rule of the database names.
+const MOST_NAMED: &str = "SELECT coalesce(max(n), 0) FROM (
+    SELECT count(DISTINCT d.refobjid) AS n FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+      JOIN pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'm') AND c.oid >= 16384
+     GROUP BY r.oid) named";
 
 /// The rehearsal's source reading `one_roof.bulk_a`, now.
 const READING_A: &str = "SELECT count(*) FROM pg_stat_activity
@@ -68,11 +85,13 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
     let (prod, copy) = production_and_copy_with("yield", BULK);
     let reports = tempfile::tempdir().unwrap();
     let mut child = rehearsal(&prod, &copy, reports.path());
-    let mut most = 0;
+    let (mut most, mut most_printing) = (0, 0);
+    let (locked_reading, locked_printing) = (locked(false), locked(true));
     let mut alter: Option<(Instant, Child)> = None;
     let mut waited: Option<Duration> = None;
     while child.try_wait().unwrap().is_none() {
-        most = most.max(prod.scalar(LOCKED));
+        most = most.max(prod.scalar(&locked_reading));
+        most_printing = most_printing.max(prod.scalar(&locked_printing));
         if alter.is_none() && prod.scalar(READING_A) > 0 {
             // Production's own DDL, while the digest reads that table.
             alter = Some((Instant::now(), psql_child(&prod, "ALTER TABLE one_roof.bulk_a ADD COLUMN extra int")));
@@ -89,6 +108,12 @@ fn the_source_digest_holds_one_relation_at_a_time_and_production_ddl_waits_for_o
     // The figure docs/operator.md quotes (cargo test … -- --nocapture).
     println!("ALTER TABLE one_roof.bulk_a waited {:?} behind the source digest", waited);
     assert_eq!(most, 1, "the source digest held locks on {most} user tables at once");
+    let named = prod.scalar(MOST_NAMED);
+    assert!(named >= 3, "the plan's views name {named} tables: the bound below would prove nothing");
+    assert!(
+        most_printing <= named,
+        "printing one view's or rule's definition held {most_printing} user tables, more than one names ({named})"
+    );
     // Production changed half-way through the digest: the exported
     // snapshot kept the reading consistent, and the copy equals it.
     r.expect_code(0).expect("REHEARSAL OK");

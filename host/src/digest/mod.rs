@@ -38,6 +38,7 @@ use std::collections::BTreeMap;
 
 /// The objects of the given schemas and their shape, with `$1` the schema names.
 const SCOPE: &str = include_str!("scope.sql");
+const RULES: &str = include_str!("rules.sql");
 
 /// The user schemas: every schema but the server's own (`pg_*` is reserved
 /// for them: `pg_catalog`, `pg_toast*`, `pg_temp_*`), `information_schema`,
@@ -251,12 +252,21 @@ struct Listed {
     reach: Reach,
     shape: String,
     unpopulated: bool,
+    /// The relation's oid when it has rewrite rules (a view has its
+    /// query), read apart by [`rules`].
+    rewritten: Option<u32>,
 }
 
 async fn read(snapshot: &Snapshot<'_>, scope: &Scope, key: &Key) -> Result<State> {
     let (listed, sequences, schemas) = catalog(snapshot, scope).await?;
     let mut objects = BTreeMap::new();
-    for l in listed {
+    for mut l in listed {
+        if let Some(oid) = l.rewritten {
+            let rules = rules(snapshot, &l.name, oid).await?;
+            if !rules.is_empty() {
+                l.shape = format!("{}\n{rules}", l.shape);
+            }
+        }
         let has_rows = match l.kind {
             Kind::Table => true,
             Kind::MaterializedView => !l.unpopulated,
@@ -314,11 +324,32 @@ fn list(found: &[tokio_postgres::Row], scope: &Scope) -> Result<Vec<Listed>> {
         let (what, name, relkind): (String, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let (unpopulated, shape): (bool, Option<String>) = (row.try_get(3)?, row.try_get(4)?);
         let (schema, relname): (String, Option<String>) = (row.try_get(5)?, row.try_get(6)?);
+        let rewritten: Option<u32> = row.try_get(7)?;
         let Some(kind) = Kind::of(&what, &relkind) else { continue };
         let reach = if scope.is_exact(&schema, relname.as_deref()) { Reach::Exact } else { Reach::Net };
-        listed.push(Listed { name, kind, reach, shape: shape.unwrap_or_default(), unpopulated });
+        listed.push(Listed { name, kind, reach, shape: shape.unwrap_or_default(), unpopulated, rewritten });
     }
     Ok(listed)
+}
+
+/// The rewrite rules of relation `oid` (`name`, server-quoted) as text, in
+/// their own transaction of the snapshot: the server locks every relation
+/// a rule names to print it, so the catalog's transaction does not, and
+/// production's DDL waits for one relation's rules at most.
+async fn rules(snapshot: &Snapshot<'_>, name: &str, oid: u32) -> Result<String> {
+    let mut patience = Patience::new();
+    loop {
+        let client = snapshot.open(None).await?;
+        let read = client.query_one(RULES, &[&oid]).await.and_then(|r| r.try_get::<_, Option<String>>(0));
+        snapshot.close().await;
+        match read {
+            Ok(text) => return Ok(text.unwrap_or_default()),
+            Err(e) if read::locked(&e) => patience.wait(client, &format!("the rules of {name}"), Some(name)).await?,
+            Err(e) => {
+                return Err(read::refused(e.into(), name).context(format!("cannot read the rules of {name}")));
+            }
+        }
+    }
 }
 
 /// The rows of `name` (server-quoted) in its own transaction of the

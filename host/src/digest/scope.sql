@@ -1,5 +1,8 @@
 -- The objects in the digest's schemas ($1), each with its catalog shape as
--- text: everything a rollback must restore besides rows. Names are quoted
+-- text: everything a rollback must restore besides rows, but the rewrite
+-- rules (a view's query included), named by the last column's oid and
+-- read apart (rules.sql): printing a rule locks every relation it names
+-- until the transaction ends, and this one reads the whole catalog. Names are quoted
 -- by the server (quote_ident), so the host can name them in the COPY it
 -- builds without quoting anything itself; the last two columns are the raw
 -- schema and relation names the scope is matched on. The host reads this
@@ -51,10 +54,6 @@ SELECT 'relation' AS what,
                                    coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '-')),
                             E'\n' ORDER BY p.polname)
             FROM pg_policy p WHERE p.polrelid = c.oid),
-         (SELECT string_agg(format('rule %s enabled=%s %s', quote_ident(r.rulename), r.ev_enabled, pg_get_ruledef(r.oid)),
-                            E'\n' ORDER BY r.rulename)
-            FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN'),
-         CASE WHEN c.relkind IN ('v', 'm') THEN 'definition ' || pg_get_viewdef(c.oid) END,
          -- A sequence's definition rolls back (its position does not, and
          -- is read apart).
          (SELECT format('sequence %s start=%s increment=%s min=%s max=%s cache=%s cycle=%s', format_type(s.seqtypid, NULL),
@@ -66,7 +65,8 @@ SELECT 'relation' AS what,
              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
        ) AS shape,
        n.nspname::text AS schema,
-       c.relname::text AS relname
+       c.relname::text AS relname,
+       CASE WHEN EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid) THEN c.oid END AS rewritten
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
@@ -81,7 +81,7 @@ SELECT 'function', p.oid::regprocedure::text, p.prokind::text, false,
                                 g.aggkind, g.aggtransfn::regprocedure, g.aggfinalfn, g.aggcombinefn,
                                 format_type(g.aggtranstype, NULL), coalesce(g.agginitval, '-'), g.aggsortop::regoperator)
                     FROM pg_aggregate g WHERE g.aggfnoid = p.oid)),
-       n.nspname::text, NULL
+       n.nspname::text, NULL, NULL
   FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = ANY ($1)
@@ -108,7 +108,7 @@ SELECT 'type', format_type(t.oid, NULL), t.typtype::text, false,
                             E'\n' ORDER BY a.attnum)
             FROM pg_attribute a
            WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
-       n.nspname::text, NULL
+       n.nspname::text, NULL, NULL
   FROM pg_type t
   JOIN pg_namespace n ON n.oid = t.typnamespace
  WHERE n.nspname = ANY ($1) AND t.typtype IN ('c', 'd', 'e', 'r', 'm')
@@ -117,7 +117,7 @@ UNION ALL
 -- Everything else a schema holds (operators, operator classes and families,
 -- collations, conversions, text search objects, …): that it exists, by its
 -- identity (names, never oids).
-SELECT 'object', o.type || ' ' || o.identity, 'o', false, 'exists', n.nspname::text, NULL
+SELECT 'object', o.type || ' ' || o.identity, 'o', false, 'exists', n.nspname::text, NULL, NULL
   FROM pg_depend d
   JOIN pg_namespace n ON n.oid = d.refobjid
   CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, 0) o
@@ -128,7 +128,7 @@ UNION ALL
 SELECT 'schema', quote_ident(n.nspname), 's', false,
        concat_ws(E'\n', 'owner ' || pg_get_userbyid(n.nspowner), 'acl ' || coalesce(n.nspacl::text, '-'),
                  'comment ' || obj_description(n.oid, 'pg_namespace')),
-       n.nspname::text, NULL
+       n.nspname::text, NULL, NULL
   FROM pg_namespace n
  WHERE n.nspname = ANY ($1)
 ORDER BY 1, 2
