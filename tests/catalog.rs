@@ -44,6 +44,8 @@ struct Case {
     on: Tripwire,
     /// A change of the object's code after the review: refused again.
     redefine: Option<&'static str>,
+    /// Objects of the setup the refusal must not name: they change nothing.
+    harmless: &'static [&'static str],
 }
 
 fn run_case(case: &Case, roles: bool) {
@@ -65,6 +67,9 @@ fn run_case(case: &Case, roles: bool) {
     r.expect("no lock file was given").expect("host grants PLUGINS… --database-url URL --lock FILE");
     for o in case.objects {
         r.expect(&format!("Unreviewed {o} — reached by "));
+    }
+    for o in case.harmless {
+        assert!(!r.all().contains(&format!("Unreviewed {o} ")), "{o} was named:\n{}", r.all());
     }
     assert!(!r.all().contains("GATE"), "the gate ran:\n{}", r.all());
     assert!(c.untouched(), "the refused run wrote the ledger");
@@ -182,6 +187,7 @@ insert = ["public.pk_made"]"#,
     off: Tripwire::Hits,
     on: Tripwire::Hits,
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -211,6 +217,7 @@ const OPCLASS_EQUALITY: Case = Case {
     off: Tripwire::Hits,
     on: Tripwire::Denied("permission denied for function pt_eq"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -241,6 +248,7 @@ INSERT INTO public.vcs VALUES ('1,2');
         "CREATE OR REPLACE FUNCTION public.vc_point(varchar) RETURNS point LANGUAGE sql SECURITY DEFINER \
          AS $$ SELECT point(trap.hit() + 1, 0) $$",
     ),
+    harmless: &[],
 };
 
 #[test]
@@ -270,6 +278,7 @@ INSERT INTO public.words VALUES ('a');
     off: Tripwire::Hits,
     on: Tripwire::Denied("permission denied for function text_plus"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -301,6 +310,7 @@ CREATE OR REPLACE FUNCTION pg_catalog.trap_conv(int4, int4, cstring, internal, i
     off: Tripwire::Says(r#"expected destination encoding "UTF8", but got "LATIN1""#),
     on: Tripwire::Says(r#"expected destination encoding "UTF8", but got "LATIN1""#),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -328,6 +338,7 @@ create = ["public.trap_made"]"#,
     off: Tripwire::Hits,
     on: Tripwire::Hits,
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -363,6 +374,7 @@ INSERT INTO public.typed (v) VALUES ('a');
     off: Tripwire::HitsThenFails("which the plugin contract does not carry"),
     on: Tripwire::HitsThenFails("which the plugin contract does not carry"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -392,6 +404,7 @@ insert = ["public.items"]"#,
     off: Tripwire::Hits,
     on: Tripwire::Hits,
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -419,6 +432,7 @@ insert = ["public.ruled"]"#,
     off: Tripwire::Hits,
     on: Tripwire::Denied("permission denied for function hit"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -448,6 +462,7 @@ CREATE POLICY trap_policy ON public.guarded USING (trap.hit_bool());
     off: Tripwire::Bypassed,
     on: Tripwire::Denied("permission denied for function hit_bool"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -485,6 +500,7 @@ insert = ["public.stamped"]"#,
     off: Tripwire::Hits,
     on: Tripwire::Denied("permission denied for function hit"),
     redefine: None,
+    harmless: &[],
 };
 
 #[test]
@@ -495,6 +511,49 @@ fn a_default_calling_a_function_is_refused_until_reviewed() {
 #[test]
 fn a_default_calling_a_function_is_refused_until_reviewed_under_roles() {
     run_case(&DEFAULT, true);
+}
+
+/// Built-in functions that change state, in a check constraint and a
+/// default: PostgreSQL records no dependency on a built-in function (it is
+/// pinned), so the audit reads what each stored expression calls from the
+/// expression itself. A built-in function is inert when it is immutable or
+/// stable (and runs no SQL from text), or draws a value (the clock,
+/// randomness, a sequence moving forward): those stay unnamed.
+const BUILT_IN: Case = Case {
+    name: "builtin",
+    setup: r#"
+CREATE TABLE public.housekept (
+  id int,
+  status text CONSTRAINT housekeeping CHECK (status <> 'resolved' OR pg_catalog.setval('trap.hits', 4242) > 0),
+  note text DEFAULT pg_catalog.set_config('trap.note', 'set', true),
+  made timestamptz DEFAULT clock_timestamp(),
+  uid uuid DEFAULT gen_random_uuid(),
+  shown text GENERATED ALWAYS AS (upper(status)) STORED);
+CREATE INDEX housekept_lower ON public.housekept (lower(status)) WHERE id > 0;
+"#,
+    statements: &[("INSERT INTO public.housekept (id, status) VALUES (1, 'resolved')", true)],
+    grants: r#"read = ["trap.hits_now"]
+insert = ["public.housekept"]"#,
+    objects: &["constraint housekeeping on public.housekept", "default of public.housekept.note"],
+    off: Tripwire::Hits,
+    on: Tripwire::Denied("permission denied for sequence hits"),
+    redefine: None,
+    harmless: &[
+        "default of public.housekept.made",
+        "default of public.housekept.uid",
+        "generated column public.housekept.shown",
+        "index public.housekept_lower",
+    ],
+};
+
+#[test]
+fn a_built_in_function_that_changes_state_in_a_stored_expression_is_refused_until_reviewed() {
+    run_case(&BUILT_IN, false);
+}
+
+#[test]
+fn a_built_in_function_that_changes_state_in_a_stored_expression_is_refused_until_reviewed_under_roles() {
+    run_case(&BUILT_IN, true);
 }
 
 /// "Built in" is what initdb made (oid < 16384): an extension's objects are

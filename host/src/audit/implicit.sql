@@ -10,8 +10,23 @@
 -- when it reaches every statement in the database).
 WITH RECURSIVE
 scope AS (SELECT unnest($1::oid[]) AS oid),
--- The non-built-in functions an operator runs: its code and its estimators.
+-- Built-in functions that are not inert: volatile ones (setval, lo_put,
+-- set_config, pg_terminate_backend, pg_advisory_lock, …) but those that
+-- only draw a value (the clock, randomness, a sequence moving forward),
+-- and those that run SQL from text (query_to_xml and its family). An
+-- immutable or stable function changes nothing, by PostgreSQL's contract.
+active (fn) AS (
+    SELECT p.oid FROM pg_proc p
+    WHERE p.oid < 16384
+      AND ((p.provolatile = 'v'
+            AND p.proname NOT IN ('nextval', 'random', 'gen_random_uuid', 'clock_timestamp', 'timeofday'))
+           OR p.proname ~ '_to_xml')
+),
+-- The non-built-in functions an operator runs: its code and its estimators
+-- (and a built-in active one behind an operator that is not built in).
 op_runs (opr, fn) AS (
+    SELECT o.oid, o.oprcode::oid FROM pg_operator o JOIN active a ON a.fn = o.oprcode::oid WHERE o.oid >= 16384
+    UNION ALL
     SELECT o.oid, o.oprcode::oid FROM pg_operator o WHERE o.oprcode::oid >= 16384
     UNION ALL
     SELECT o.oid, o.oprrest::oid FROM pg_operator o WHERE o.oprrest::oid >= 16384
@@ -104,17 +119,49 @@ type_own (typ, fn) AS (
     LEFT JOIN op_runs r ON d.refclassid = 'pg_operator'::regclass AND r.opr = d.refobjid
     WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL
     UNION
+    SELECT k.contypid, x.fn FROM candidate c
+    JOIN pg_constraint k ON k.contypid = c.typ AND k.conbin IS NOT NULL
+    CROSS JOIN LATERAL regexp_matches(k.conbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
+    JOIN active x ON x.fn = m[1]::oid
+    UNION
     SELECT g.rngtypid, f FROM candidate x JOIN pg_range g ON g.rngtypid = x.typ,
         unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f
     WHERE f >= 16384
 ),
+-- The expressions each attached object stores. PostgreSQL records no
+-- dependency on a built-in (pinned) function, so the built-in functions an
+-- expression calls are read from its tree: every node that calls one
+-- names it as funcid (a call, a cast), opfuncid/hashfuncid/negfuncid (an
+-- operator's code), aggfnoid or winfnoid.
+expression (cls, obj, tree) AS (
+    SELECT a.cls, a.obj, k.conbin::text FROM attached a
+    JOIN pg_constraint k ON a.cls = 'pg_constraint'::regclass AND k.oid = a.obj WHERE k.conbin IS NOT NULL
+    UNION ALL
+    SELECT a.cls, a.obj, d.adbin::text FROM attached a JOIN pg_attrdef d ON a.cls = 'pg_attrdef'::regclass AND d.oid = a.obj
+    UNION ALL
+    SELECT a.cls, a.obj, concat_ws(' ', p.polqual::text, p.polwithcheck::text) FROM attached a
+    JOIN pg_policy p ON a.cls = 'pg_policy'::regclass AND p.oid = a.obj
+    UNION ALL
+    SELECT a.cls, a.obj, concat_ws(' ', i.indexprs::text, i.indpred::text) FROM attached a
+    JOIN pg_index i ON a.cls = 'pg_class'::regclass AND i.indexrelid = a.obj
+    UNION ALL
+    SELECT a.cls, a.obj, concat_ws(' ', r.ev_action::text, r.ev_qual::text) FROM attached a
+    JOIN pg_rewrite r ON a.cls = 'pg_rewrite'::regclass AND r.oid = a.obj
+    UNION ALL
+    SELECT a.cls, a.obj, t.tgqual::text FROM attached a
+    JOIN pg_trigger t ON a.cls = 'pg_trigger'::regclass AND t.oid = a.obj WHERE t.tgqual IS NOT NULL
+),
 -- What each attached object runs, read from the dependencies PostgreSQL
--- records for every expression: functions, operators, operator classes,
--- types.
+-- records for every expression (functions, operators, operator classes,
+-- types) and, for built-in functions, from the expression itself.
 attached_runs (cls, obj, fn) AS (
     SELECT a.cls, a.obj, d.refobjid FROM attached a
     JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj
     WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384
+    UNION
+    SELECT e.cls, e.obj, x.fn FROM expression e
+    CROSS JOIN LATERAL regexp_matches(e.tree, ':(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid) (\d+)', 'g') m
+    JOIN active x ON x.fn = m[1]::oid
     UNION
     SELECT a.cls, a.obj, r.fn FROM attached a
     JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj AND d.refclassid = 'pg_operator'::regclass
