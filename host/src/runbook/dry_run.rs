@@ -11,7 +11,7 @@ use super::control::Control;
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{from_baseline, prologue, start_rollout};
-use super::tier::{apply_and_check, done, locked, tier_row, TierRecord};
+use super::tier::{apply_and_check, counted, done, locked, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::audit::Changed;
 use crate::db;
@@ -132,7 +132,7 @@ async fn tier_in(
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let mut footprint = Footprint::start(control, tier, client, true).await;
     let applied = match tier.manifest.mode {
-        Mode::Concurrent => super::concurrent::dry_apply(ctx, plan, tier, client, before).await,
+        Mode::Concurrent => counted(client, tier, super::concurrent::dry_apply(ctx, plan, tier, client, before)).await,
         Mode::Batched => super::batched::dry::dry_apply(ctx, plan, tier, client, before).await,
         Mode::Transaction => apply_and_check(ctx, plan, tier, client, before).await,
     };

@@ -164,11 +164,23 @@ pub(super) async fn apply_and_check(
     client: &Arc<Client>,
     before: &db::Identity,
 ) -> Result<TierRecord, TierError> {
+    counted(client, tier, apply_then_check(ctx, plan, tier, client, before)).await
+}
+
+/// `work` (a tier's apply on `client`, in the open transaction) with
+/// every relation the server counted it changing kept in its record: the
+/// run's, and each dry run's (a concurrent tier's; a batched tier's may
+/// wrap its own the same way).
+pub(super) async fn counted(
+    client: &Client,
+    tier: &Plugin,
+    work: impl std::future::Future<Output = Result<TierRecord, TierError>>,
+) -> Result<TierRecord, TierError> {
     let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the transaction's row counts"));
     let counts =
         Counts::read(client).await.map_err(|e| TierError { failure: counted(e), record: Default::default() })?;
     let grants = &tier.manifest.grants;
-    match apply_then_check(ctx, plan, tier, client, before).await {
+    match work.await {
         Ok(mut record) => match Counts::read(client).await {
             Ok(after) => {
                 record.changed = after.since(&counts, grants);
