@@ -398,3 +398,31 @@ fn a_step_never_drops_or_counts_an_index_of_a_table_it_may_not_index() {
     r.expect_code(4).expect("the statement built nothing");
     assert!(!r.all().contains("Built index"), "{}", r.all());
 }
+
+/// A table and a function that writes 7 rows to it: a granted call a
+/// concurrent tier's apply may send (the checker reads it as a SELECT).
+const LOGGED: &str = "CREATE TABLE app.review_log (n int);
+CREATE FUNCTION app.log_reviews() RETURNS int LANGUAGE sql
+  AS 'INSERT INTO app.review_log SELECT g FROM generate_series(1, 7) g; SELECT 7';";
+
+/// A concurrent tier whose apply calls a granted function that writes a
+/// table: the run sends it read-only (outside a transaction, only the
+/// steps may change anything), so the server refuses the write; the dry
+/// run, though inside its one writable transaction, refuses it the same
+/// way instead of saying the tier would pass, and keeps nothing.
+#[test]
+fn a_concurrent_dry_run_refuses_a_write_the_run_would_refuse() {
+    let c = Cluster::start("cic-counted");
+    c.psql(TABLES);
+    c.psql(LOGGED);
+    let grants = format!("{}\nfunctions = [\"app.log_reviews\"]", granted());
+    let f = case(&["SELECT app.log_reviews()", BUILD], &[DROP], &grants, Some("concurrent"), "");
+    let refused = "cannot execute INSERT in a read-only transaction";
+    let r = c.host(&verb(&f, "run", &["--dry-run"]));
+    r.expect_code(4).expect(refused);
+    assert!(!r.all().contains("WOULD PASS") && !r.all().contains("Would apply"), "{}", r.all());
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(4).expect(refused);
+    assert_eq!(c.psql("SELECT count(*) FROM app.review_log"), "0");
+    assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0");
+}

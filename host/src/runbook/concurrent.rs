@@ -161,7 +161,12 @@ pub(super) async fn before_rollback(
 }
 
 /// The dry run's apply of a concurrent tier, inside its one transaction:
-/// each step is checked and shown, not sent; its other statements run.
+/// each step is checked and shown, not sent; its other statements run
+/// read-only, as the run sends them ([`call`]), so a write the run's
+/// server would refuse (a granted function's INSERT, a `nextval`) fails
+/// the dry run too: in the read-only scope a check runs in
+/// ([`db::read_only_scope`]), rolled back after (the statements only
+/// read), so the tiers after it write as they will.
 /// Its post-conditions are not called: without the steps they would test
 /// a database the run would not leave, so the dry run says they were not
 /// proven.
@@ -178,9 +183,12 @@ pub(super) async fn dry_apply(
     let sql = calls.sql_access(tier, client);
     let steps: Arc<dyn Steps> = Arc::new(steps::NotSent { reporter: ctx.reporter().clone() });
     sql.lock().await.run_steps_with(steps);
+    db::read_only_scope(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     let (result, stats) = calls.call_closed(plan, tier, Call::Apply, client, &sql).await;
+    let writable = db::end_read_only_scope(client).await;
     record.stats = stats;
     let result = result.map_err(|f| fail(f, &record))?;
+    writable.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, &record))?;
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
     let why = "its steps run outside a transaction and were not sent in the dry run";
