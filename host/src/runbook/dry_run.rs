@@ -13,6 +13,7 @@ use super::options::Verb;
 use super::prologue::{from_baseline, prologue, start_rollout};
 use super::tier::{apply_and_check, counted, done, locked, tier_row, TierRecord};
 use super::work::WorkSession;
+use crate::audit::plan::Within as Catalog;
 use crate::audit::Changed;
 use crate::db;
 use crate::error::Failure;
@@ -129,6 +130,10 @@ async fn tier_in(
 ) -> Result<(), Failure> {
     let started = Instant::now();
     ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
+    if let Err(f) = super::reached::check(ctx, plan, tier, client, Catalog::Open).await {
+        show(ctx, tier, started, &TierRecord::default(), Some(&f));
+        return Err(f);
+    }
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let mut footprint = Footprint::start(control, tier, client, true).await;
     let applied = match tier.manifest.mode {

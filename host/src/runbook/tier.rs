@@ -9,6 +9,7 @@ use super::context::Context;
 use super::control::{CommitMark, Control};
 use super::footprint::Footprint;
 use super::work::WorkSession;
+use crate::audit::plan::Within;
 use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
@@ -58,6 +59,10 @@ impl TierTransaction<'_> {
     /// Runs the tier, reports it, and records a failure in the ledger.
     pub async fn run(self) -> Result<(), Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
+        let reached = super::reached::check(ctx, self.plan, tier, self.control.client(), Within::Snapshot).await;
+        if let Err(f) = reached {
+            return Err(super::reached::refused(ctx, self.control, self.rollout_id, tier, f).await);
+        }
         if tier.manifest.mode == Mode::Batched {
             let (plan, rollout_id, control, work) = (self.plan, self.rollout_id, self.control, self.work);
             return super::batched::Batched { ctx, plan, tier, rollout_id, control, work }.run().await;
