@@ -426,3 +426,34 @@ fn a_concurrent_dry_run_refuses_a_write_the_run_would_refuse() {
     assert_eq!(c.psql("SELECT count(*) FROM app.review_log"), "0");
     assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0");
 }
+
+/// The rollback's DROP INDEX CONCURRENTLY runs as a step outside the
+/// rollback's transaction; its locks are sampled as the build's are and
+/// land on the tier's rollback row: SHARE UPDATE EXCLUSIVE on the table,
+/// held while it waited for a writer's open transaction.
+#[test]
+fn the_footprint_of_a_concurrent_drop_in_the_rollback_is_measured() {
+    let c = Cluster::start("cic-drop-footprint");
+    c.psql(TABLES);
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "");
+    c.host(&verb(&f, "run", &[])).expect_code(0);
+    let mut block = brief_blocker(&c, 1.0);
+    wait_for(&c, "the blocker", "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')");
+    let r = c.host(&verb(&f, "rollback", &[]));
+    let _ = block.wait();
+    r.expect_code(0).expect("FULL ROLLBACK OK").expect("Locked app.finding — SHARE UPDATE EXCLUSIVE for");
+    let dir = c.reports().pop().expect("a report");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let tier = report["tiers"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["plugin"] == "test-concurrent"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no tier row: {report:#}"));
+    assert_eq!(tier["action"], "rollback", "{tier:#}");
+    let held = tier["footprint"]
+        .as_array()
+        .and_then(|f| f.iter().find(|h| h["relation"] == "app.finding" && h["mode"] == "SHARE UPDATE EXCLUSIVE"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no SHARE UPDATE EXCLUSIVE entry for app.finding: {tier:#}"));
+    assert!(held["held_ms"].as_u64().is_some_and(|ms| ms >= 20), "{held:#}");
+}

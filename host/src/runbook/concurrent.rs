@@ -20,7 +20,8 @@
 //!
 //! Rollback: `host rollback` is one proven transaction, and a concurrent
 //! drop cannot be in it. So the rollback calls of the concurrent tiers it
-//! undoes run first, newest first, as steps before that transaction; each
+//! undoes run first, newest first, as steps before that transaction (their
+//! lock footprint sampled as an apply's steps are, on the tier's row); each
 //! tier's rollback conditions are then checked inside the transaction with
 //! the others, and its `rolled_back` row is committed only with them. A
 //! later failure leaves those indexes dropped and the ledger saying
@@ -38,12 +39,14 @@ use super::calls::{outcome, SqlAccess};
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::tier::{ledger_event, same_transaction, TierError, TierRecord, TierTransaction};
+use super::footprint::Footprint;
+use super::tier::{ledger_event, locked, same_transaction, TierError, TierRecord, TierTransaction};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::TierEvent;
 use crate::manifest::{Limits, Mode};
 use crate::plan::{Plan, Plugin};
+use crate::report::footprint::LockHeld;
 use crate::sandbox::Call;
 use crate::sql::{Stats, Steps};
 use std::sync::Arc;
@@ -117,10 +120,14 @@ pub(super) async fn apply(
     Ok(record)
 }
 
+/// What one concurrent tier's rollback steps did, for its row: its
+/// plugin, the steps' counts, and their lock footprint, sampled on the
+/// server as an apply's steps are ([`Footprint`]).
+pub(super) type Stepped = (String, Stats, Vec<LockHeld>);
+
 /// `host rollback`, before its transaction: every concurrent tier of the
 /// plan has what its interrupted steps left dropped, and each concurrent
-/// tier in `todo` (newest first) has its rollback call run as steps. The
-/// steps' counts, by plugin, for the tiers' rows.
+/// tier in `todo` (newest first) has its rollback call run as steps.
 pub(super) async fn before_rollback(
     ctx: &Context,
     plan: &Plan,
@@ -128,7 +135,7 @@ pub(super) async fn before_rollback(
     rollout_id: i64,
     todo: &[&Plugin],
     client: &Arc<Client>,
-) -> Result<Vec<(String, Stats)>, Failure> {
+) -> Result<Vec<Stepped>, Failure> {
     let mut done = Vec::new();
     if !plan.tiers.iter().any(is_concurrent) {
         return Ok(done);
@@ -144,16 +151,19 @@ pub(super) async fn before_rollback(
         ctx.reporter().status("Rolling back", &format!("{} — {what}", tier.label()));
         control.hold(ctx.calls(), client, rollout_id).await?;
         let started = Instant::now();
+        let footprint = Footprint::start(control, tier, client, false).await;
         let steps = runner(ctx, control, rollout_id, tier, Phase::Rollback);
         let sql = ctx.calls().sql_access(tier, client);
         let result = call(ctx, plan, tier, Call::Rollback, client, &sql, steps).await;
         let stats = sql.lock().await.stats.clone();
+        let record = TierRecord { footprint: footprint.end(&stats).await, ..Default::default() };
+        locked(ctx, &record);
         if let Err(f) = result {
             let (message, ms) = (f.to_string(), started.elapsed().as_millis());
             control.record_failure(&ledger_event(rollout_id, tier, f.event(), ms, &stats, Some(&message))).await;
             return Err(f);
         }
-        done.push((tier.manifest.name.clone(), stats));
+        done.push((tier.manifest.name.clone(), stats, record.footprint));
     }
     // The rollback's transaction sets its own limits, from a clean session.
     db::reset_session(client).await.map_err(|e| Failure::Database(e.into()))?;
