@@ -457,3 +457,28 @@ fn the_footprint_of_a_concurrent_drop_in_the_rollback_is_measured() {
         .unwrap_or_else(|| panic!("no SHARE UPDATE EXCLUSIVE entry for app.finding: {tier:#}"));
     assert!(held["held_ms"].as_u64().is_some_and(|ms| ms >= 20), "{held:#}");
 }
+
+/// Ctrl-C while a build waits: the host stops (exit 130), and whatever
+/// the cancelled build left (an INVALID index, a step started and never
+/// done) the next `host run` recovers and builds.
+#[test]
+fn a_build_interrupted_by_ctrl_c_is_recovered_by_the_next_run() {
+    let c = Cluster::start("cic-ctrl-c");
+    c.psql(TABLES);
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), PATIENT);
+    let mut block = blocker(&c);
+    wait_for(&c, "the blocker", "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')");
+    let host = c.spawn(&verb(&f, "run", &[]));
+    wait_for(&c, "the build to wait", BUILDING);
+    Command::new("kill").args(["-INT", &host.id().to_string()]).status().unwrap();
+    let r = Run::from(host.wait_with_output().unwrap());
+    wait_for(&c, "the build to end on the server", NOT_BUILDING);
+    let _ = block.kill();
+    let _ = block.wait();
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blocker'");
+    r.expect_code(130);
+    assert!(steps(&c).starts_with("apply:1:started:"), "{}", steps(&c));
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!((invalid(&c), valid(&c)), (0, 1), "{}", r.all());
+}

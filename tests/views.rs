@@ -202,3 +202,25 @@ fn a_write_through_another_plugins_view_is_refused_naming_both_plugins() {
     c.host(&f.args("run", false, &[])).expect_code(0).expect("ROLLOUT COMPLETE");
     assert_eq!(c.scalar(base), 1);
 }
+
+/// The same class through a cascading key: plugin A creates a table whose
+/// key references app.finding ON DELETE CASCADE; plugin B holds delete on
+/// app.finding only. B's delete would reach A's table: refused before B
+/// runs, naming both plugins and the table A made.
+#[test]
+fn a_delete_cascading_into_another_plugins_table_is_refused_naming_both_plugins() {
+    let c = Cluster::start("views-cascade");
+    c.psql(TABLES);
+    let create =
+        "CREATE TABLE app.note (id int PRIMARY KEY, finding int REFERENCES app.finding (id) ON DELETE CASCADE)";
+    let mut f =
+        Fixture::new(&[create], "read = [\"app.finding\"]\ncreate = [\"app.note\"]\nreferences = [\"app.finding\"]");
+    let delete = "DELETE FROM app.finding WHERE id = 1";
+    f.plan.insert(2, writer(f.dir.path(), &[delete], "delete = [\"app.finding\"]"));
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(4)
+        .expect("app.finding → ON DELETE CASCADE → app.note needs delete = [\"app.note\"] in plugin test-writer")
+        .expect("(app.note is what plugin test-catalog may create or alter)");
+    assert_eq!(c.psql("SELECT count(*) FROM app.finding WHERE id = 1"), "1", "{}", r.all());
+    assert_eq!(c.tier_states(), "test-catalog=applied test-writer=failed");
+}
