@@ -469,3 +469,36 @@ fn the_server_counts_every_batch_and_the_dry_runs_and_names_a_change_no_grant_na
     r.expect_code(0).expect("app.trail — insert 50000 row(s); no insert grant of test-backfill names it");
     assert_eq!(changed(&c, "apply"), "\"app.item\" i0 u50000 d0 null; \"app.trail\" i50000 u0 d0 [\"insert\"]");
 }
+
+/// A batched pass's lock footprint, apply and batch-by-batch undo alike:
+/// each relation with the strongest mode any batch took, held as long as
+/// the longest one batch held it (never the whole pass: production waits
+/// on one batch's transaction), on the pass's row.
+#[test]
+fn a_batched_pass_and_its_undo_report_their_lock_footprint_batch_by_batch() {
+    let c = cluster("batched-footprint");
+    let p = plan(&fixed(5000, 50));
+    let footprint = |action: &str| {
+        let r = report(&c);
+        let tier = r["tiers"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["plugin"] == "test-backfill" && t["action"] == action))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} row: {r:#}"));
+        let slowest = tier["batches"]["batches"].as_array().unwrap().iter().map(|b| b["duration_ms"].as_u64().unwrap());
+        let slowest = slowest.max().unwrap();
+        let held = tier["footprint"]
+            .as_array()
+            .and_then(|f| f.iter().find(|h| h["relation"] == "app.item"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no footprint entry for app.item: {tier:#}"));
+        assert_eq!(held["mode"], "ROW EXCLUSIVE", "{held:#}");
+        let ms = held["held_ms"].as_u64().unwrap();
+        assert!(ms <= slowest, "held {ms} ms, longer than its slowest batch ({slowest} ms): {tier:#}");
+        assert!(ms < tier["duration_ms"].as_u64().unwrap(), "held for the whole pass: {tier:#}");
+    };
+    c.host(&p.args("run", "fail=none")).expect_code(0);
+    footprint("apply");
+    c.host(&args("rollback", &p.plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
+    footprint("rollback");
+}

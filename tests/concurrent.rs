@@ -398,3 +398,87 @@ fn a_step_never_drops_or_counts_an_index_of_a_table_it_may_not_index() {
     r.expect_code(4).expect("the statement built nothing");
     assert!(!r.all().contains("Built index"), "{}", r.all());
 }
+
+/// A table and a function that writes 7 rows to it: a granted call a
+/// concurrent tier's apply may send (the checker reads it as a SELECT).
+const LOGGED: &str = "CREATE TABLE app.review_log (n int);
+CREATE FUNCTION app.log_reviews() RETURNS int LANGUAGE sql
+  AS 'INSERT INTO app.review_log SELECT g FROM generate_series(1, 7) g; SELECT 7';";
+
+/// A concurrent tier whose apply calls a granted function that writes a
+/// table: the run sends it read-only (outside a transaction, only the
+/// steps may change anything), so the server refuses the write; the dry
+/// run, though inside its one writable transaction, refuses it the same
+/// way instead of saying the tier would pass, and keeps nothing.
+#[test]
+fn a_concurrent_dry_run_refuses_a_write_the_run_would_refuse() {
+    let c = Cluster::start("cic-counted");
+    c.psql(TABLES);
+    c.psql(LOGGED);
+    let grants = format!("{}\nfunctions = [\"app.log_reviews\"]", granted());
+    let f = case(&["SELECT app.log_reviews()", BUILD], &[DROP], &grants, Some("concurrent"), "");
+    let refused = "cannot execute INSERT in a read-only transaction";
+    let r = c.host(&verb(&f, "run", &["--dry-run"]));
+    r.expect_code(4).expect(refused);
+    assert!(!r.all().contains("WOULD PASS") && !r.all().contains("Would apply"), "{}", r.all());
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(4).expect(refused);
+    assert_eq!(c.psql("SELECT count(*) FROM app.review_log"), "0");
+    assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'finding_n_cic'"), "0");
+}
+
+/// The rollback's DROP INDEX CONCURRENTLY runs as a step outside the
+/// rollback's transaction; its locks are sampled as the build's are and
+/// land on the tier's rollback row: SHARE UPDATE EXCLUSIVE on the table,
+/// held while it waited for a writer's open transaction.
+#[test]
+fn the_footprint_of_a_concurrent_drop_in_the_rollback_is_measured() {
+    let c = Cluster::start("cic-drop-footprint");
+    c.psql(TABLES);
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), "");
+    c.host(&verb(&f, "run", &[])).expect_code(0);
+    let mut block = brief_blocker(&c, 1.0);
+    wait_for(&c, "the blocker", "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')");
+    let r = c.host(&verb(&f, "rollback", &[]));
+    let _ = block.wait();
+    r.expect_code(0).expect("FULL ROLLBACK OK").expect("Locked app.finding — SHARE UPDATE EXCLUSIVE for");
+    let dir = c.reports().pop().expect("a report");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let tier = report["tiers"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["plugin"] == "test-concurrent"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no tier row: {report:#}"));
+    assert_eq!(tier["action"], "rollback", "{tier:#}");
+    let held = tier["footprint"]
+        .as_array()
+        .and_then(|f| f.iter().find(|h| h["relation"] == "app.finding" && h["mode"] == "SHARE UPDATE EXCLUSIVE"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no SHARE UPDATE EXCLUSIVE entry for app.finding: {tier:#}"));
+    assert!(held["held_ms"].as_u64().is_some_and(|ms| ms >= 20), "{held:#}");
+}
+
+/// Ctrl-C while a build waits: the host stops (exit 130), and whatever
+/// the cancelled build left (an INVALID index, a step started and never
+/// done) the next `host run` recovers and builds.
+#[test]
+fn a_build_interrupted_by_ctrl_c_is_recovered_by_the_next_run() {
+    let c = Cluster::start("cic-ctrl-c");
+    c.psql(TABLES);
+    let f = case(&[BUILD], &[DROP], &granted(), Some("concurrent"), PATIENT);
+    let mut block = blocker(&c);
+    wait_for(&c, "the blocker", "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'blocker')");
+    let host = c.spawn(&verb(&f, "run", &[]));
+    wait_for(&c, "the build to wait", BUILDING);
+    Command::new("kill").args(["-INT", &host.id().to_string()]).status().unwrap();
+    let r = Run::from(host.wait_with_output().unwrap());
+    wait_for(&c, "the build to end on the server", NOT_BUILDING);
+    let _ = block.kill();
+    let _ = block.wait();
+    c.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blocker'");
+    r.expect_code(130);
+    assert!(steps(&c).starts_with("apply:1:started:"), "{}", steps(&c));
+    let r = c.host(&verb(&f, "run", &[]));
+    r.expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!((invalid(&c), valid(&c)), (0, 1), "{}", r.all());
+}

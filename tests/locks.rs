@@ -353,3 +353,73 @@ fn explain_flags_each_statement_that_locks_out_reads_or_rewrites_with_the_safer_
     plain.expect("LOCK ACCESS EXCLUSIVE lock on one_roof.drift_finding: every read and write on it waits");
     assert!(!plain.stdout.contains("rewrites"), "{}", plain.stdout);
 }
+
+/// A session that, once another session holds a write lock on the table
+/// (the tier changed a row), asks for ACCESS EXCLUSIVE on it: it waits on
+/// the tier, and every later query on the table queues behind its request.
+fn alterer(c: &Cluster, app: &str) -> Child {
+    session(
+        c,
+        app,
+        &format!(
+            "DO $$ DECLARE stop timestamptz := clock_timestamp() + interval '30 s'; BEGIN
+               WHILE clock_timestamp() < stop AND NOT EXISTS (SELECT FROM pg_locks WHERE relation = '{TABLE}'::regclass
+                       AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()) LOOP
+                 PERFORM pg_sleep(0.02);
+               END LOOP;
+             END $$; BEGIN; LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE; COMMIT"
+        ),
+    )
+}
+
+/// A reader that, once a session waits for ACCESS EXCLUSIVE on the table,
+/// reads it: its ACCESS SHARE does not conflict with the tier's ROW
+/// EXCLUSIVE, only with the queued request, so it waits behind that waiter.
+fn queued_reader(c: &Cluster, app: &str) -> Child {
+    session(
+        c,
+        app,
+        &format!(
+            "DO $$ DECLARE stop timestamptz := clock_timestamp() + interval '30 s'; BEGIN
+               WHILE clock_timestamp() < stop AND NOT EXISTS (SELECT FROM pg_locks WHERE relation = '{TABLE}'::regclass
+                       AND mode = 'AccessExclusiveLock' AND NOT granted) LOOP
+                 PERFORM pg_sleep(0.02);
+               END LOOP;
+             END $$; SELECT count(*) FROM {TABLE}"
+        ),
+    )
+}
+
+/// A lock queue: the tier holds ROW EXCLUSIVE (it changed a row), B asks
+/// for ACCESS EXCLUSIVE and waits on the tier, C's read waits on B's
+/// request. Both waited because of the tier: the footprint counts both,
+/// and says C queued behind B.
+#[test]
+fn a_session_queued_behind_a_waiter_is_a_waiter_too() {
+    let c = Cluster::start("locks-queue");
+    let id = c.psql(&format!("SELECT min(id) FROM {TABLE}"));
+    let statements = [
+        format!("UPDATE {TABLE} SET status = 'resolved' WHERE id = {id}"),
+        "SELECT pg_catalog.pg_sleep(2)::text".to_string(),
+    ];
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    let grants = format!("alter = []\nindex = []\nupdate = [\"{TABLE}\"]\nfunctions = [\"pg_catalog.pg_sleep\"]");
+    let plan = Plan::granting(&statements, &grants, "");
+    let b = alterer(&c, "locks-queue-alter");
+    let r = queued_reader(&c, "locks-queue-read");
+    let run = c.host(&plan.args(&[]));
+    for s in [b, r] {
+        let out = s.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    run.expect_code(0).expect("2 sessions waited").expect(", queued behind pid ");
+    let row = tier_row(&c);
+    let h = held(&row, TABLE);
+    assert_eq!(h["waiters"], 2, "{h:#}");
+    let sessions = h["sessions"].as_array().unwrap();
+    let by = |app: &str| sessions.iter().find(|w| w["application"] == app).unwrap_or_else(|| panic!("{app}: {h:#}"));
+    let (alter, read) = (by("locks-queue-alter"), by("locks-queue-read"));
+    assert!(alter.get("behind").is_none(), "B waited on the tier itself: {h:#}");
+    assert_eq!(read["behind"], alter["pid"], "C queued behind B: {h:#}");
+    assert!(waited(h, "locks-queue-read") > 0, "{h:#}");
+}

@@ -125,3 +125,102 @@ fn explain_never_suggests_a_grant_the_loader_refuses() {
         assert!(!all.contains("rollout_ledger.rollout\"]"), "{sql} suggested a grant: {all}");
     }
 }
+
+/// A second catalog fixture, `test-writer` (tier 2), in `dir`/b with its
+/// own data directory: it runs `statements` under `grants`.
+fn writer(dir: &std::path::Path, statements: &[&str], grants: &str) -> String {
+    let b = dir.join("b");
+    std::fs::create_dir_all(b.join("data")).unwrap();
+    std::fs::write(b.join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
+    let manifest = format!(
+        r#"name = "test-writer"
+kind = "tier"
+ordinal = 2
+description = "Writes through what tier 1 created (tests/views.rs)."
+databases = ["directus"]
+files = ["statements.sql"]
+post_conditions = ["statements"]
+rollback_conditions = ["statements"]
+
+[params.tripwire]
+pattern = "on|off"
+description = "unused"
+
+[grants]
+{grants}
+
+[limits]
+statements = 100
+"#
+    );
+    let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
+    let path = b.join("writer.wasm");
+    std::fs::write(&path, with_manifest(&wasm, &manifest)).unwrap();
+    path.display().to_string()
+}
+
+/// Plugin A (test-catalog) creates an updatable view over app.finding,
+/// which it may read; plugin B (test-writer) holds insert on the view's
+/// name only. Each passes its own check; together B's insert would land in
+/// app.finding. Refused before B runs, naming both plugins, the view and
+/// its base table: in the dry run (nothing kept), in the run (A committed,
+/// B refused: exit 4), and by the catalog audit once the view stands
+/// (exit 2); granted the base table too, B runs.
+#[test]
+fn a_write_through_another_plugins_view_is_refused_naming_both_plugins() {
+    let c = Cluster::start("views-cross");
+    c.psql(TABLES);
+    let mut f = Fixture::new(&[CHANGE[0]], &granted());
+    let insert = "INSERT INTO app.open_finding (id, team) VALUES (99, 'b')";
+    let b = writer(f.dir.path(), &[insert], "insert = [\"app.open_finding\"]");
+    f.plan.insert(2, b);
+    let path = "app.open_finding → view → app.finding needs insert = [\"app.finding\"] in plugin test-writer";
+    let made = "(app.open_finding is what plugin test-catalog may create or alter)";
+    let base = "SELECT count(*) FROM app.finding WHERE id = 99";
+    c.host(&f.args("run", false, &["--dry-run"]))
+        .expect_code(4)
+        .expect(path)
+        .expect(made)
+        .expect("together with test-catalog its write would change relations no grant of test-writer names");
+    assert_eq!(c.psql("SELECT count(*) FROM pg_class WHERE relname = 'open_finding'"), "0");
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(4).expect(path).expect(made);
+    assert_eq!(c.scalar(base), 0, "{}", r.all());
+    assert_eq!(c.tier_states(), "test-catalog=applied test-writer=failed");
+    // The view stands now: the catalog audit refuses the plan before
+    // anything is written, and names the plugin that made the path.
+    c.host(&f.args("run", false, &[]))
+        .expect_code(2)
+        .expect(path)
+        .expect("(through what plugin test-catalog of the plan creates or alters)");
+    // Granted the base table too, the write is B's to make: from the
+    // baseline again (A's rollback keeps its view: dropped by hand).
+    let grants = "insert = [\"app.open_finding\", \"app.finding\"]";
+    f.plan[2] = writer(f.dir.path(), &[insert], grants);
+    c.host(&f.args("rollback", false, &[])).expect_code(0);
+    c.psql("DROP VIEW app.open_finding");
+    c.host(&f.args("run", false, &[])).expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!(c.scalar(base), 1);
+}
+
+/// The same class through a cascading key: plugin A creates a table whose
+/// key references app.finding ON DELETE CASCADE; plugin B holds delete on
+/// app.finding only. B's delete would reach A's table: refused before B
+/// runs, naming both plugins and the table A made.
+#[test]
+fn a_delete_cascading_into_another_plugins_table_is_refused_naming_both_plugins() {
+    let c = Cluster::start("views-cascade");
+    c.psql(TABLES);
+    let create =
+        "CREATE TABLE app.note (id int PRIMARY KEY, finding int REFERENCES app.finding (id) ON DELETE CASCADE)";
+    let mut f =
+        Fixture::new(&[create], "read = [\"app.finding\"]\ncreate = [\"app.note\"]\nreferences = [\"app.finding\"]");
+    let delete = "DELETE FROM app.finding WHERE id = 1";
+    f.plan.insert(2, writer(f.dir.path(), &[delete], "delete = [\"app.finding\"]"));
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(4)
+        .expect("app.finding → ON DELETE CASCADE → app.note needs delete = [\"app.note\"] in plugin test-writer")
+        .expect("(app.note is what plugin test-catalog may create or alter)");
+    assert_eq!(c.psql("SELECT count(*) FROM app.finding WHERE id = 1"), "1", "{}", r.all());
+    assert_eq!(c.tier_states(), "test-catalog=applied test-writer=failed");
+}

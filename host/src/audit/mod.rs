@@ -16,7 +16,9 @@
 //! - **Reach** ([`reach`], `reach.sql`): every relation a granted write also
 //!   changes — partitions and inheritance children, cascading foreign keys,
 //!   views' base tables, rules' actions — needs the matching grant in the
-//!   same plugin's manifest.
+//!   same plugin's manifest; read again before each tier, in the catalog
+//!   the plan's earlier tiers left ([`plan`]): one plugin's view can carry
+//!   another's write past its grants.
 //!
 //! And after the fact, [`changed`]: every relation whose rows the server
 //! counted a tier changing, granted or not.
@@ -29,6 +31,7 @@
 pub mod changed;
 mod definitions;
 mod implicit;
+pub mod plan;
 pub mod reach;
 mod review;
 mod show;
@@ -109,7 +112,8 @@ async fn catalog_of(client: &Client, plugins: &[&Plugin]) -> Result<reach::Catal
 
 async fn read_in(client: &Client, plugins: &[&Plugin]) -> Result<(Vec<Implicit>, Reach)> {
     let catalog = catalog_of(client, plugins).await?;
-    let reach = catalog.reach(plugins);
+    let mut reach = catalog.reach(plugins);
+    plan::credit(&mut reach, plugins);
     let scopes: Vec<(String, BTreeSet<u32>)> = plugins
         .iter()
         .map(|p| (p.manifest.name.clone(), catalog.closure(&granted_relations(p).collect::<Vec<_>>())))

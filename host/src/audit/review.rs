@@ -146,7 +146,11 @@ impl Verdict {
 
 /// `a → ON DELETE CASCADE → b needs delete = ["b"] in plugin p`.
 fn ungranted(r: &Reached) -> String {
-    format!("{} needs {} in plugin {}", r.path_text(), r.grant_line(), r.plugin)
+    let made = match r.made_by.as_slice() {
+        [] => String::new(),
+        by => format!(" (through what plugin {} of the plan creates or alters)", by.join(", ")),
+    };
+    format!("{} needs {} in plugin {}{made}", r.path_text(), r.grant_line(), r.plugin)
 }
 
 fn who(plugins: &[String]) -> String {

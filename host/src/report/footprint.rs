@@ -32,6 +32,11 @@ pub struct WaitedBy {
     pub lock: String,
     /// The longest the host saw it wait.
     pub waited_ms: u64,
+    /// The waiting session it queued behind (a lock queue: it waited on
+    /// that session's request, which waited on the tier); `None` when the
+    /// tier itself held it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind: Option<i32>,
 }
 
 /// One relation of a tier's lock footprint.
@@ -104,7 +109,10 @@ impl LockHeld {
             // Another session chose its name: quoted as a Rust string (a
             // `"` or a control character escaped), it cannot close the quote
             // and write the rest of the line.
-            .map(|w| format!("pid {} {:?} on {} {} ms", w.pid, w.application, lock_name(&w.lock), w.waited_ms))
+            .map(|w| {
+                let queued = w.behind.map(|b| format!(", queued behind pid {b}")).unwrap_or_default();
+                format!("pid {} {:?} on {} {} ms{queued}", w.pid, w.application, lock_name(&w.lock), w.waited_ms)
+            })
             .collect();
         named.join(", ")
     }
@@ -169,7 +177,13 @@ mod waiter_tests {
             rewritten: None,
             waiters: 1,
             max_wait_ms: 9,
-            sessions: vec![WaitedBy { pid: 7, application: forged.into(), lock: "tuple".into(), waited_ms: 9 }],
+            sessions: vec![WaitedBy {
+                pid: 7,
+                application: forged.into(),
+                lock: "tuple".into(),
+                waited_ms: 9,
+                behind: None,
+            }],
         };
         let line = held.line();
         assert!(line.contains(r#"pid 7 "x\" on a row 1 ms), no session waited (\u{1b}[2K" on a row 9 ms"#), "{line}");

@@ -184,6 +184,7 @@ mod tests {
                         application: "`| \0".into(),
                         lock: "tuple".into(),
                         waited_ms: u64::MAX,
+                        behind: Some(i32::MAX),
                     }],
                 }],
                 batches: None,

@@ -20,7 +20,8 @@
 //!
 //! Rollback: `host rollback` is one proven transaction, and a concurrent
 //! drop cannot be in it. So the rollback calls of the concurrent tiers it
-//! undoes run first, newest first, as steps before that transaction; each
+//! undoes run first, newest first, as steps before that transaction (their
+//! lock footprint sampled as an apply's steps are, on the tier's row); each
 //! tier's rollback conditions are then checked inside the transaction with
 //! the others, and its `rolled_back` row is committed only with them. A
 //! later failure leaves those indexes dropped and the ledger saying
@@ -38,12 +39,14 @@ use super::calls::{outcome, SqlAccess};
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::tier::{ledger_event, same_transaction, TierError, TierRecord, TierTransaction};
+use super::footprint::Footprint;
+use super::tier::{ledger_event, locked, same_transaction, TierError, TierRecord, TierTransaction};
 use crate::db;
 use crate::error::Failure;
 use crate::ledger::TierEvent;
 use crate::manifest::{Limits, Mode};
 use crate::plan::{Plan, Plugin};
+use crate::report::footprint::LockHeld;
 use crate::sandbox::Call;
 use crate::sql::{Stats, Steps};
 use std::sync::Arc;
@@ -117,10 +120,14 @@ pub(super) async fn apply(
     Ok(record)
 }
 
+/// What one concurrent tier's rollback steps did, for its row: its
+/// plugin, the steps' counts, and their lock footprint, sampled on the
+/// server as an apply's steps are ([`Footprint`]).
+pub(super) type Stepped = (String, Stats, Vec<LockHeld>);
+
 /// `host rollback`, before its transaction: every concurrent tier of the
 /// plan has what its interrupted steps left dropped, and each concurrent
-/// tier in `todo` (newest first) has its rollback call run as steps. The
-/// steps' counts, by plugin, for the tiers' rows.
+/// tier in `todo` (newest first) has its rollback call run as steps.
 pub(super) async fn before_rollback(
     ctx: &Context,
     plan: &Plan,
@@ -128,7 +135,7 @@ pub(super) async fn before_rollback(
     rollout_id: i64,
     todo: &[&Plugin],
     client: &Arc<Client>,
-) -> Result<Vec<(String, Stats)>, Failure> {
+) -> Result<Vec<Stepped>, Failure> {
     let mut done = Vec::new();
     if !plan.tiers.iter().any(is_concurrent) {
         return Ok(done);
@@ -144,16 +151,19 @@ pub(super) async fn before_rollback(
         ctx.reporter().status("Rolling back", &format!("{} — {what}", tier.label()));
         control.hold(ctx.calls(), client, rollout_id).await?;
         let started = Instant::now();
+        let footprint = Footprint::start(control, tier, client, false).await;
         let steps = runner(ctx, control, rollout_id, tier, Phase::Rollback);
         let sql = ctx.calls().sql_access(tier, client);
         let result = call(ctx, plan, tier, Call::Rollback, client, &sql, steps).await;
         let stats = sql.lock().await.stats.clone();
+        let record = TierRecord { footprint: footprint.end(&stats).await, ..Default::default() };
+        locked(ctx, &record);
         if let Err(f) = result {
             let (message, ms) = (f.to_string(), started.elapsed().as_millis());
             control.record_failure(&ledger_event(rollout_id, tier, f.event(), ms, &stats, Some(&message))).await;
             return Err(f);
         }
-        done.push((tier.manifest.name.clone(), stats));
+        done.push((tier.manifest.name.clone(), stats, record.footprint));
     }
     // The rollback's transaction sets its own limits, from a clean session.
     db::reset_session(client).await.map_err(|e| Failure::Database(e.into()))?;
@@ -161,7 +171,12 @@ pub(super) async fn before_rollback(
 }
 
 /// The dry run's apply of a concurrent tier, inside its one transaction:
-/// each step is checked and shown, not sent; its other statements run.
+/// each step is checked and shown, not sent; its other statements run
+/// read-only, as the run sends them ([`call`]), so a write the run's
+/// server would refuse (a granted function's INSERT, a `nextval`) fails
+/// the dry run too: in the read-only scope a check runs in
+/// ([`db::read_only_scope`]), rolled back after (the statements only
+/// read), so the tiers after it write as they will.
 /// Its post-conditions are not called: without the steps they would test
 /// a database the run would not leave, so the dry run says they were not
 /// proven.
@@ -178,9 +193,12 @@ pub(super) async fn dry_apply(
     let sql = calls.sql_access(tier, client);
     let steps: Arc<dyn Steps> = Arc::new(steps::NotSent { reporter: ctx.reporter().clone() });
     sql.lock().await.run_steps_with(steps);
+    db::read_only_scope(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     let (result, stats) = calls.call_closed(plan, tier, Call::Apply, client, &sql).await;
+    let writable = db::end_read_only_scope(client).await;
     record.stats = stats;
     let result = result.map_err(|f| fail(f, &record))?;
+    writable.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, &record))?;
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
     let why = "its steps run outside a transaction and were not sent in the dry run";

@@ -11,8 +11,9 @@ use super::control::Control;
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{from_baseline, prologue, start_rollout};
-use super::tier::{apply_and_check, done, locked, tier_row, TierRecord};
+use super::tier::{apply_and_check, counted, done, locked, tier_row, TierRecord};
 use super::work::WorkSession;
+use crate::audit::plan::Within as Catalog;
 use crate::audit::Changed;
 use crate::db;
 use crate::error::Failure;
@@ -129,10 +130,14 @@ async fn tier_in(
 ) -> Result<(), Failure> {
     let started = Instant::now();
     ctx.reporter().status("Applying", &format!("{} (dry run)", tier.label()));
+    if let Err(f) = super::reached::check(ctx, plan, tier, client, Catalog::Open).await {
+        show(ctx, tier, started, &TierRecord::default(), Some(&f));
+        return Err(f);
+    }
     db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
     let mut footprint = Footprint::start(control, tier, client, true).await;
     let applied = match tier.manifest.mode {
-        Mode::Concurrent => super::concurrent::dry_apply(ctx, plan, tier, client, before).await,
+        Mode::Concurrent => counted(client, tier, super::concurrent::dry_apply(ctx, plan, tier, client, before)).await,
         Mode::Batched => super::batched::dry::dry_apply(ctx, plan, tier, client, before).await,
         Mode::Transaction => apply_and_check(ctx, plan, tier, client, before).await,
     };

@@ -7,12 +7,16 @@
 //! table an `alter` or `index` grant names and of its indexes, before the
 //! tier on the control connection and before COMMIT in the tier's
 //! transaction), and which other sessions it blocked, on any lock (a
-//! relation, a row it changed), for how long. The sampler runs for every
+//! relation, a row it changed), for how long: directly, or queued behind
+//! another session that waits on it (a lock queue). The sampler runs for every
 //! tier, every 50 ms (20 ms for a concurrent tier, whose steps keep no lock
 //! past their statement: each lock is seen from its first sample to its
 //! last, to within one interval); a concurrent tier's files are compared
 //! after its last step on the control connection. The rollback's
-//! transaction is measured the same way, as one ([`Footprint::over`]).
+//! transaction is measured the same way, as one ([`Footprint::over`]); a
+//! concurrent tier's rollback steps as its apply's; a batched tier's pass
+//! (apply or undo) batch by batch, each relation held as long as the
+//! longest batch that held it ([`Footprint::batch`]).
 
 use super::control::Control;
 use crate::plan::Plugin;
@@ -77,6 +81,9 @@ pub(super) struct Footprint {
     concurrent: Option<Arc<Client>>,
     /// The sampler's interval.
     every: Duration,
+    /// A batched pass: by relation, from each committed batch's locks,
+    /// (is an index, the strongest mode, the longest batch that held it).
+    batches: BTreeMap<String, (bool, String, u64)>,
 }
 
 impl Footprint {
@@ -112,6 +119,7 @@ impl Footprint {
             sampler: None,
             concurrent: None,
             every: if concurrent { SAMPLE_STEPS_EVERY } else { SAMPLE_EVERY },
+            batches: BTreeMap::new(),
         };
         if shared {
             f.baseline = locking::held(work).await.unwrap_or_default();
@@ -142,6 +150,22 @@ impl Footprint {
         self.during.extend(stats.held.iter().cloned());
     }
 
+    /// One committed batch of a batched pass: the locks its transaction
+    /// held just before COMMIT, each held at most from the batch's BEGIN
+    /// (`began`) to now, its COMMIT done. A pass's footprint keeps, per
+    /// relation, the longest any one batch held it: production waits on
+    /// one batch's transaction, never on the pass.
+    pub fn batch(&mut self, held: &[Held], began: Instant) {
+        let ms = began.elapsed().as_millis() as u64;
+        for h in held {
+            let e = self.batches.entry(h.relation.clone()).or_insert_with(|| (h.index, h.mode.clone(), 0));
+            if locking::strength(&h.mode) > locking::strength(&e.1) {
+                e.1 = h.mode.clone();
+            }
+            e.2 = e.2.max(ms);
+        }
+    }
+
     /// Stops measuring at the transaction's end: each relation's strongest
     /// mode, how long it was held, whether it was rewritten, who waited.
     pub async fn end(mut self, stats: &Stats) -> Vec<LockHeld> {
@@ -170,17 +194,27 @@ impl Footprint {
             }
             e.1 = e.1.min(h.seen);
         }
+        // A batched pass's: the longest batch that held each.
+        let mut spans: BTreeMap<String, u64> = BTreeMap::new();
+        for (relation, (index, mode, ms)) in &self.batches {
+            let e = by.entry(relation.clone()).or_insert_with(|| (mode.clone(), now, *index));
+            if locking::strength(mode) > locking::strength(&e.0) {
+                e.0 = mode.clone();
+            }
+            spans.insert(relation.clone(), *ms);
+        }
         // Its locks as sampled: one it still held at the end was held
         // since the first sample that saw it; one it let go of (a concurrent
         // step's, a retried statement's) from the first sample to the last
         // (to within one interval).
-        let mut spans: BTreeMap<String, u64> = BTreeMap::new();
         for (relation, (index, mode, first, last)) in &own {
             if already.get(relation.as_str()).is_some_and(|&s| s >= locking::strength(mode)) {
                 continue;
             }
             if let Some(e) = by.get_mut(relation) {
-                e.1 = e.1.min(*first);
+                if !spans.contains_key(relation) {
+                    e.1 = e.1.min(*first);
+                }
                 continue;
             }
             by.insert(relation.clone(), (mode.clone(), *first, *index));
@@ -265,19 +299,30 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
             let (w, mine) = futures_util::join!(control.query(&waiters, &params), control.query(&held, &params));
             let at = Instant::now();
             for r in w.iter().flatten() {
-                let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock)) = (
+                let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock), Ok(behind)) = (
                     r.try_get::<_, Option<String>>(0),
                     r.try_get::<_, i32>(1),
                     r.try_get::<_, i64>(2),
                     r.try_get::<_, String>(3),
                     r.try_get::<_, String>(4),
+                    r.try_get::<_, Option<i32>>(5),
                 ) else {
                     continue;
                 };
                 let relation = relation.unwrap_or_else(|| ROW_LOCKS.into());
                 let who = &mut seen.waits.entry(relation).or_insert_with(|| (BTreeMap::new(), at)).0;
-                let w = who.entry(waiter).or_insert_with(|| WaitedBy { pid: waiter, application, lock, waited_ms: 0 });
+                let w = who.entry(waiter).or_insert_with(|| WaitedBy {
+                    pid: waiter,
+                    application,
+                    lock,
+                    waited_ms: 0,
+                    behind,
+                });
                 w.waited_ms = w.waited_ms.max(ms.max(0) as u64);
+                // Held up by the tier itself at any sample: said so.
+                if behind.is_none() {
+                    w.behind = None;
+                }
             }
             for r in mine.iter().flatten() {
                 let (Ok(relation), Ok(index), Ok(mode)) =

@@ -14,13 +14,29 @@ SELECT c.oid::int8, n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), c.re
                   WHERE tn.nspname || '.' || t.relname = ANY ($1::text[]))
 
 -- name: waiters
--- Other sessions session $1 blocks, whatever lock they wait for (a
+-- Other sessions session $1 makes wait, whatever lock they wait for (a
 -- relation, a row: `tuple`, or the tier's transaction id when they wait to
--- change a row it changed): (relation, waiting pid, how long it has
--- waited, its application_name, the lock type). The relation is the
--- waited lock's, else the one of a row lock the waiter holds (a session
--- waiting on a row takes the row's tuple lock first), else NULL: the host
--- names that "row locks".
+-- change a row it changed), directly or in a lock queue: a session that
+-- waits behind another waiter (C queued behind B's request, B waiting on
+-- the tier) waits on the tier too. (relation, waiting pid, how long it has
+-- waited, its application_name, the lock type, the waiter it queues behind
+-- or NULL when the tier itself blocks it). The relation is the waited
+-- lock's, else the one of a row lock the waiter holds (a session waiting on
+-- a row takes the row's tuple lock first), else NULL: the host names that
+-- "row locks". pg_blocking_pids runs once per waiting session.
+WITH RECURSIVE blocked AS (
+    SELECT p.pid, pg_catalog.pg_blocking_pids(p.pid) AS by
+      FROM (SELECT DISTINCT pid FROM pg_catalog.pg_locks WHERE NOT granted AND pid <> $1::int4) p
+),
+queue (pid, behind) AS (
+    SELECT b.pid, NULL::int4 FROM blocked b WHERE $1::int4 = ANY (b.by)
+    UNION
+    SELECT b.pid, q.pid FROM blocked b JOIN queue q ON q.pid = ANY (b.by) AND q.pid <> b.pid
+),
+chain AS (
+    SELECT pid, CASE WHEN bool_or(behind IS NULL) THEN NULL ELSE min(behind) END AS behind
+      FROM queue GROUP BY pid
+)
 SELECT COALESCE(
          (SELECT n.nspname || '.' || c.relname
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -34,10 +50,12 @@ SELECT COALESCE(
        w.pid,
        COALESCE((extract(epoch FROM pg_catalog.clock_timestamp() - w.waitstart) * 1000)::int8, 0),
        COALESCE((SELECT a.application_name FROM pg_catalog.pg_stat_activity a WHERE a.pid = w.pid), ''),
-       w.locktype
-  FROM pg_catalog.pg_locks w,
+       w.locktype,
+       q.behind
+  FROM pg_catalog.pg_locks w
+  JOIN chain q ON q.pid = w.pid,
        (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) d
- WHERE NOT w.granted AND $1::int4 = ANY (pg_catalog.pg_blocking_pids(w.pid))
+ WHERE NOT w.granted
 
 -- name: own
 -- The relation locks session $1 holds, as `held` in sql/locking.sql reads

@@ -26,6 +26,7 @@ mod launch;
 mod options;
 mod params;
 mod prologue;
+mod reached;
 mod report;
 mod rollback;
 mod run;

@@ -258,7 +258,7 @@ impl Undo<'_> {
         if let (Some(f), Some(last)) = (footprint, rows.last_mut()) {
             let record = TierRecord { footprint: f.end(&Default::default()).await, ..Default::default() };
             locked(ctx, &record);
-            last.footprint = record.footprint;
+            last.footprint.extend(record.footprint);
         }
         for mut row in rows {
             if !kept {
@@ -308,7 +308,8 @@ impl Undo<'_> {
             }
             let started = Instant::now();
             let mut record = TierRecord::default();
-            let ran = stepped.iter().find(|(name, _)| *name == tier.manifest.name).map(|(_, stats)| stats);
+            let ran = stepped.iter().find(|(name, _, _)| *name == tier.manifest.name);
+            let (ran, steps_held) = (ran.map(|(_, stats, _)| stats), ran.map(|(_, _, held)| held.clone()));
             let result = self.undo(tier, client, &mut record, ran).await;
             footprint.saw(&record.stats);
             let ms = started.elapsed().as_millis();
@@ -316,6 +317,8 @@ impl Undo<'_> {
                 ctx.reporter().table(table);
             }
             let mut row = tier_row(tier, Call::Rollback, TierEvent::RolledBack, ms, &record);
+            // A concurrent tier's steps' locks, before the transaction's.
+            row.footprint = steps_held.unwrap_or_default();
             let replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);
             row.message = replaces.map(|applied| replacement_line(tier, applied));
             if let Err(f) = result {

@@ -9,6 +9,7 @@ use super::context::Context;
 use super::control::{CommitMark, Control};
 use super::footprint::Footprint;
 use super::work::WorkSession;
+use crate::audit::plan::Within;
 use crate::audit::{Changed, Counts};
 use crate::db;
 use crate::error::Failure;
@@ -58,6 +59,10 @@ impl TierTransaction<'_> {
     /// Runs the tier, reports it, and records a failure in the ledger.
     pub async fn run(self) -> Result<(), Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
+        let reached = super::reached::check(ctx, self.plan, tier, self.control.client(), Within::Snapshot).await;
+        if let Err(f) = reached {
+            return Err(super::reached::refused(ctx, self.control, self.rollout_id, tier, f).await);
+        }
         if tier.manifest.mode == Mode::Batched {
             let (plan, rollout_id, control, work) = (self.plan, self.rollout_id, self.control, self.work);
             return super::batched::Batched { ctx, plan, tier, rollout_id, control, work }.run().await;
@@ -164,11 +169,23 @@ pub(super) async fn apply_and_check(
     client: &Arc<Client>,
     before: &db::Identity,
 ) -> Result<TierRecord, TierError> {
+    counted(client, tier, apply_then_check(ctx, plan, tier, client, before)).await
+}
+
+/// `work` (a tier's apply on `client`, in the open transaction) with
+/// every relation the server counted it changing kept in its record: the
+/// run's, and each dry run's (a concurrent tier's; a batched tier's may
+/// wrap its own the same way).
+pub(super) async fn counted(
+    client: &Client,
+    tier: &Plugin,
+    work: impl std::future::Future<Output = Result<TierRecord, TierError>>,
+) -> Result<TierRecord, TierError> {
     let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the transaction's row counts"));
     let counts =
         Counts::read(client).await.map_err(|e| TierError { failure: counted(e), record: Default::default() })?;
     let grants = &tier.manifest.grants;
-    match apply_then_check(ctx, plan, tier, client, before).await {
+    match work.await {
         Ok(mut record) => match Counts::read(client).await {
             Ok(after) => {
                 record.changed = after.since(&counts, grants);

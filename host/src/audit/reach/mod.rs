@@ -103,6 +103,11 @@ pub struct Reached {
     pub relation: String,
     pub needs: Op,
     pub granted: bool,
+    /// The other plugins of the plan whose `create` or `alter` grant
+    /// names a relation of the path: their DDL made (or can make) it
+    /// reach where it does ([`super::plan`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_by: Vec<String>,
 }
 
 /// A write whose reach the host cannot read: refused, since it cannot be
@@ -272,6 +277,7 @@ impl Catalog {
                             relation: to,
                             needs,
                             granted,
+                            made_by: Vec::new(),
                         });
                         if let (Some(next), true) = (next, walk) {
                             queue.push_back((next, needs, from.clone(), first, path));

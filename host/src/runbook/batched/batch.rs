@@ -97,8 +97,11 @@ impl Batched<'_> {
             message: None,
         };
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
+        // Its locks, for the pass's footprint (best effort: never fails it).
+        let held = crate::sql::locking::held(client).await.unwrap_or_default();
         self.commit_batch(client, &step).await?;
-        Ok(Tried::Committed { next: batch.next, total: batch.total, stats: Box::new(stats), changed })
+        let (stats, began) = (Box::new(stats), started);
+        Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began })
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.

@@ -29,7 +29,8 @@ pub(super) mod steps;
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::tier::{done, ledger_event, same_transaction, tier_row, TierRecord};
+use super::footprint::Footprint;
+use super::tier::{done, ledger_event, locked, same_transaction, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::db;
 use crate::error::Failure;
@@ -70,6 +71,9 @@ enum Tried {
         stats: Box<Stats>,
         /// What the server counted it changing.
         changed: Vec<crate::audit::Changed>,
+        /// The locks its transaction held before COMMIT, and its BEGIN.
+        held: Vec<crate::sql::locking::Held>,
+        began: Instant,
     },
     /// Rolled back: the first timeout's message.
     TimedOut(String),
@@ -98,16 +102,21 @@ impl Batched<'_> {
         };
         let mut record = new_record(Pass::Apply, &from);
         let mut stats = Stats::default();
-        let result = match self.batches(Pass::Apply, from, &mut record, &mut stats).await {
+        let mut footprint = self.footprint().await?;
+        let passed = self.batches(Pass::Apply, from, &mut record, &mut stats, &mut footprint).await;
+        let held = footprint.end(&Stats::default()).await;
+        let result = match passed {
             Ok(_) => self.conditions(Pass::Apply, &stats, started).await,
             Err(f) => Err((f, TierRecord { stats: stats.clone(), ..Default::default() })),
         };
         let ms = started.elapsed().as_millis();
-        let (failure, rec) = match result {
-            Ok(rec) => {
+        let (failure, mut rec) = match result {
+            Ok(mut rec) => {
                 if let Some(table) = &rec.conditions {
                     ctx.reporter().table(table);
                 }
+                rec.footprint = held;
+                locked(ctx, &rec);
                 ctx.reporter().status("Applied", &summary(tier, ms, &rec.stats, &record));
                 for line in crate::runbook::tier::not_granted(tier, &record.changed) {
                     ctx.reporter().status("Changed", &line);
@@ -123,6 +132,8 @@ impl Batched<'_> {
         if let Some(table) = &rec.conditions {
             ctx.reporter().table(table);
         }
+        rec.footprint = held;
+        locked(ctx, &rec);
         let message = failure.to_string();
         let event = failure.event();
         if !matches!(failure, Failure::CommitUnknown(_)) {
@@ -229,18 +240,23 @@ impl Batched<'_> {
         ctx.reporter().status("Rolling back", &format!("{} in batches", tier.label()));
         let mut record = new_record(Pass::Rollback, &from);
         let mut stats = Stats::default();
-        let result = match self.batches(Pass::Rollback, from, &mut record, &mut stats).await {
+        let mut footprint = self.footprint().await?;
+        let passed = self.batches(Pass::Rollback, from, &mut record, &mut stats, &mut footprint).await;
+        let held = footprint.end(&Stats::default()).await;
+        let result = match passed {
             Ok(_) => self.conditions(Pass::Rollback, &stats, started).await,
             Err(f) => Err((f, TierRecord { stats: stats.clone(), ..Default::default() })),
         };
         let ms = started.elapsed().as_millis();
-        let rec = match &result {
+        let mut rec = match &result {
             Ok(r) => r.clone(),
             Err((_, r)) => r.clone(),
         };
         if let Some(table) = &rec.conditions {
             ctx.reporter().table(table);
         }
+        rec.footprint = held;
+        locked(ctx, &rec);
         let event = match &result {
             Ok(_) => TierEvent::RolledBack,
             Err((f, _)) => f.event(),
@@ -268,6 +284,7 @@ impl Batched<'_> {
         from: Mark,
         record: &mut BatchRecord,
         stats: &mut Stats,
+        footprint: &mut Footprint,
     ) -> Result<Mark, Failure> {
         let (ctx, tier) = (self.ctx, self.tier);
         let bounds = tier.manifest.batches.clone().unwrap_or_default();
@@ -322,7 +339,8 @@ impl Batched<'_> {
                     );
                     ctx.reporter().status("Shrinking", &line);
                 }
-                Ok(Tried::Committed { next, total, stats: s, changed }) => {
+                Ok(Tried::Committed { next, total, stats: s, changed, held, began }) => {
+                    footprint.batch(&held, began);
                     batch::add_changed(&mut record.changed, changed);
                     line.outcome = "committed".into();
                     line.rows_changed = s.rows_changed;
@@ -360,6 +378,13 @@ impl Batched<'_> {
             }
         }
         Ok(at)
+    }
+
+    /// The pass's lock footprint, measured on the work session its
+    /// batches run on ([`Footprint::batch`]).
+    async fn footprint(&mut self) -> Result<Footprint, Failure> {
+        let client = self.work.next(self.ctx).await?;
+        Ok(Footprint::start(self.control, self.tier, &client, false).await)
     }
 
     /// Waits `ms` between two batches, or until Ctrl-C.
