@@ -214,6 +214,34 @@ mod tests {
     }
 
     #[test]
+    fn only_a_select_that_reads_and_calls_no_writer_is_a_plain_read() {
+        use crate::manifest::Grants;
+        use crate::sql::check::Checker;
+        let list = |s: &str| vec![s.to_string()];
+        let g = Grants {
+            read: list("public.t"),
+            insert: list("public.t"),
+            update: list("public.s"),
+            sequences: list("public.s"),
+            functions: list("public.f"),
+            ..Grants::default()
+        };
+        let checker = Checker::new(&g, false);
+        let effect = |sql: &str| Effect::of(&checker.check(sql, 0).unwrap_or_else(|r| panic!("{sql}: {r}")));
+        for sql in ["SELECT a FROM public.t", "SELECT count(*), lower(b) FROM public.t WHERE a > 1"] {
+            assert_eq!(effect(sql), Effect::Reads, "{sql}");
+        }
+        for sql in [
+            "INSERT INTO public.t (a) VALUES (1)",
+            "SELECT nextval('public.s')",
+            "SELECT setval('public.s', 5)",
+            "SELECT public.f(a) FROM public.t",
+        ] {
+            assert_eq!(effect(sql), Effect::MayChange, "{sql}");
+        }
+    }
+
+    #[test]
     fn writes_and_failures_past_the_cap_are_listed_reads_counted() {
         let mut sent = Sent::default();
         for i in 0..MAX_STATEMENTS + 50 {
