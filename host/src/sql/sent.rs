@@ -223,7 +223,7 @@ mod tests {
             insert: list("public.t"),
             update: list("public.s"),
             sequences: list("public.s"),
-            functions: list("public.f"),
+            functions: vec!["public.f".into(), "pg_catalog.nextval".into(), "pg_catalog.setval".into()],
             ..Grants::default()
         };
         let checker = Checker::new(&g, false);
