@@ -242,3 +242,75 @@ fn a_table_owners_code_never_runs_as_a_superuser_while_the_copy_is_made_or_rehea
     r.expect("restored from the source's pg_dump");
     assert!(!mark.exists(), "the table owner's function ran as a superuser on the copy:\n{}", r.all());
 }
+
+/// The batched fixture's table: 50,000 rows the backfill sets `v` on.
+const ITEMS: &str = "CREATE SCHEMA app;
+CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
+INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;";
+
+/// A transaction-mode plugin under the batched backfill's name and
+/// ordinal: the fixed brokenrb's code with a manifest that says it is
+/// `test-backfill` (other bytes, no `mode`, so a transaction tier).
+const TXN_BACKFILL: &str = r#"name = "test-backfill"
+kind = "tier"
+ordinal = 1
+description = "A transaction-mode plugin claiming to replace the batched backfill."
+databases = ["directus"]
+
+post_conditions = ["fixture_team"]
+rollback_conditions = ["fixture_team"]
+
+[params.fail]
+pattern = "none|post|batch|cycle|idle"
+description = "where the tier fails"
+
+[grants]
+read = ["app.item"]
+update = ["app.item"]
+"#;
+
+#[test]
+fn a_replacement_never_rolls_back_a_tier_its_applied_bytes_ran_in_batches() {
+    let c = Cluster::start("rp-stepped");
+    c.psql(ITEMS);
+    let dir = tempfile::tempdir().unwrap();
+    let verdict = root().join("tests/plugins/verdict.wasm");
+    let verify = dir.path().join("verify.wasm");
+    std::fs::write(&verify, with_manifest(&std::fs::read(&verdict).unwrap(), support::audit::VERIFY)).unwrap();
+    let backfill = "tests/plugins/backfill.wasm";
+    let with = |tier: String| vec![verdict.display().to_string(), tier, verify.display().to_string()];
+    let params = ["--param", "verdict=ok", "--param", "fail=none"];
+    let plan = with(backfill.to_string());
+    c.host(&args("run", &plan, &params)).expect_code(0);
+    let batches = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND kind = 'batch'";
+    assert!(c.scalar(batches) > 1, "the backfill ran in batches");
+    let state = || {
+        let ledger = c.psql(
+            "SELECT string_agg(plugin || ' ' || event || ' ' || sha256, ', ' ORDER BY id) FROM rollout_ledger.tier_event;
+             SELECT count(*) FROM rollout_ledger.step",
+        );
+        let data = c.psql("SELECT md5(string_agg(id || ':' || coalesce(v::text, '-'), ',' ORDER BY id)) FROM app.item");
+        format!("{data}\n{ledger}")
+    };
+    let before = state();
+
+    // A transaction-mode plugin of the same name, reviewed in the lock
+    // file as the replacement of the batched bytes that applied the tier.
+    let txn = dir.path().join("txn-backfill.wasm");
+    std::fs::write(&txn, with_manifest(&std::fs::read(root().join(FIXED)).unwrap(), TXN_BACKFILL)).unwrap();
+    let replacement = with(txn.display().to_string());
+    let lock = dir.path().join("replacement.lock");
+    let applied = sha256_of(backfill);
+    review(&replacement, &lock, &["--replaces", &format!("test-backfill={applied}")]);
+    let mut a = args("rollback", &replacement, &params);
+    a.extend(["--lock", lock.to_str().unwrap()]);
+    c.host(&a)
+        .expect_code(7)
+        .expect(&format!("test-backfill applied from sha256 {applied} committed batches or index steps"))
+        .expect("a replacement rolls back a transaction tier only")
+        .expect("roll it back with the plugin that applied it");
+    assert_eq!(state(), before, "the refused replacement changed something");
+
+    // The bytes that applied it still roll it back.
+    c.host(&args("rollback", &plan, &params)).expect_code(0).expect("FULL ROLLBACK OK");
+}

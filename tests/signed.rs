@@ -130,6 +130,10 @@ fn a_good_signature_runs_and_is_recorded_and_an_unchecked_one_is_said() {
     std::fs::write(&allowed, format!("alice@example.com,alice namespaces=\"host-lock\" {}\n", public(&alice))).unwrap();
     let l = lock.to_str().unwrap();
 
+    // No lock file yet: `host status` shows no lock column.
+    c.host(&args("run", &plan, &["--dry-run", "--param", APR])).expect_code(0);
+    assert!(!status_head(&c).contains("lock"), "a lock column with no lock file:\n{}", status_head(&c));
+
     // Unsigned, no --allowed-signers: runs as before, said unsigned.
     c.host(&args("run", &plan, &["--dry-run", "--param", APR, "--lock", l])).expect_code(0).expect(": unsigned");
     // Signed, no --allowed-signers: runs, the signature said not checked.
@@ -163,4 +167,17 @@ fn a_good_signature_runs_and_is_recorded_and_an_unchecked_one_is_said() {
     let line = format!("{} signed by alice@example.com,alice ({key}), checked ", &digest[..12]);
     assert!(status["history"][0]["lock"].as_str().unwrap().starts_with(&line), "{status}");
     assert_eq!(status["history"][1]["lock"], format!("{} not verified", &digest[..12]));
+    // The text table: a lock column, the signer in it.
+    assert!(status_head(&c).contains(" lock "), "no lock column:\n{}", status_head(&c));
+    let text = c.host_cmd(&["status"]).env("COLUMNS", "400").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("{} signed by alice@example.com,alice", &digest[..12])), "{text}");
+}
+
+/// The header line of `host status`'s table of rollouts (wide enough not to wrap).
+fn status_head(c: &Cluster) -> String {
+    let out = c.host_cmd(&["status"]).env("COLUMNS", "400").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let head = text.lines().find(|l| l.contains(" verb ") && l.contains(" message ")).map(String::from);
+    head.unwrap_or_else(|| panic!("no table of rollouts:\n{text}"))
 }

@@ -103,3 +103,54 @@ fn a_hostile_statement_text_is_quoted_in_the_report_and_on_the_terminal() {
         .expect("'\\x1b[31mred\\x1b[0m \\u{202e}gnp.exe'");
     assert!(!r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{202e}'), "raw control characters:\n{}", r.stdout);
 }
+
+/// A data directory with the plan's files and `hostile-corpus.sql` as given.
+fn corpus_dir(corpus: &str) -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    for dir in ["tiers/data", "tests/plugins/data"] {
+        for f in std::fs::read_dir(root().join(dir)).unwrap().filter_map(|e| e.ok()) {
+            std::fs::copy(f.path(), data.path().join(f.file_name())).unwrap();
+        }
+    }
+    std::fs::write(data.path().join("hostile-corpus.sql"), corpus).unwrap();
+    data
+}
+
+#[test]
+fn a_flood_of_distinct_reads_does_not_push_a_write_off_the_listing() {
+    // 250 distinct plain reads, then a write that succeeds (no row, so it
+    // needs no other table): the reads past the cap are only counted, the
+    // write is listed in report.md, report.json and `host inspect --sql`.
+    let c = Cluster::start("sq-flood");
+    c.ratify();
+    let mut corpus: String =
+        (0..250).map(|i| format!("SELECT code FROM one_roof.team WHERE code = 'decoy-{i}'\n")).collect();
+    let write = "INSERT INTO one_roof.label (responsibility_id, text) SELECT NULL, 'after the flood' WHERE false";
+    corpus.push_str(write);
+    corpus.push('\n');
+    let data = corpus_dir(&corpus);
+    let mut plan: Vec<String> =
+        one_roof().into_iter().filter(|p| p.ends_with("/gate.wasm") || p.ends_with("/t8-verify.wasm")).collect();
+    plan.push("tests/plugins/hostile.wasm".into());
+    let d = data.path().to_str().unwrap();
+    let r = c.host(&args("run", &plan, &["--dry-run", "--param", APR, "--param", "escape=sql", "--data-dir", d]));
+    r.expect("Would apply");
+    let report = c.reports().into_iter().rfind(|d| d.display().to_string().contains("-dry-run-")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap()).unwrap();
+    let tier = json["tiers"].as_array().unwrap().iter().find(|t| t["plugin"] == "test-hostile").unwrap();
+    let sent = tier["sql"]["statements"].as_array().unwrap();
+    let listed = |s: &serde_json::Value| s["sql"].as_str().unwrap().starts_with("INSERT INTO one_roof.label");
+    let insert = sent.iter().find(|s| listed(s)).unwrap_or_else(|| panic!("the write is not listed: {tier:#}"));
+    assert_eq!((insert["calls"].as_u64(), insert["failed"].as_u64()), (Some(1), None), "{insert}");
+    assert!(tier["sql"]["left_out_calls"].as_u64().unwrap() >= 50, "the reads past the cap are counted: {tier:#}");
+    assert!(tier["sql"].get("left_out_changes").is_none(), "{tier:#}");
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    let section = md.split("test-hostile: the SQL it sent").nth(1).unwrap_or_else(|| panic!("no section:\n{md}"));
+    assert!(section.contains("| INSERT INTO one\\_roof.label"), "{section}");
+    assert!(section.contains("send(s) of plain reads past the first 200 distinct statements are not listed"));
+    inspect_sql(&c, &["tests/plugins/hostile.wasm"])
+        .expect_code(0)
+        .expect("INSERT INTO one_roof.label (responsibility_id, text) SELECT NULL, 'after the flood' WHERE false")
+        .expect("send(s) of plain reads past the first 200 distinct statements were not recorded");
+}

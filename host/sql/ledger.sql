@@ -116,8 +116,11 @@ ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_checked_at time
 -- (matched by the plugin's sha256): one row per distinct statement as
 -- checked and sent (`seq` 1, 2, … in the order first sent; its parameters
 -- as placeholder number and type, how many sends, how many failed, the rows they affected
--- and their time), at most 200 per tier and each text cut at 4 KiB, and a
--- row `seq = 0` (no `sql`) whose `calls` counts the sends left out.
+-- and their time): every statement that may change rows or schema or
+-- failed, and plain reads up to 200 per tier; each text cut at 4 KiB and
+-- each parameter list at 1 KiB. A row `seq = 0` (no `sql`) counts in
+-- `calls` the sends of plain reads left out; a row `seq = -1` (no `sql`)
+-- the sends of changing statements left out past the listing's bytes.
 CREATE TABLE IF NOT EXISTS rollout_ledger.statement (
     id             bigserial PRIMARY KEY,
     rollout_id     bigint NOT NULL REFERENCES rollout_ledger.rollout (id),

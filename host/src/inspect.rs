@@ -216,9 +216,17 @@ pub async fn sql(target: &rollout_connect::Target, plugins: &[Plugin], as_json: 
         }
         if found.sent.left_out_calls > 0 {
             text.push(format!(
-                "  {} more send(s) of statements past the first {} distinct ones were not recorded",
+                "  {} more send(s) of plain reads past the first {} distinct statements were not recorded (every \
+                 statement that may change rows or schema, or failed, was)",
                 found.sent.left_out_calls,
                 crate::sql::sent::MAX_STATEMENTS
+            ));
+        }
+        if found.sent.left_out_changes > 0 {
+            text.push(format!(
+                "  {} send(s) of statements that may change rows or schema were NOT recorded: the listing reached its \
+                 bound; do not accept this SQL as reviewed",
+                found.sent.left_out_changes
             ));
         }
         text.push(String::new());

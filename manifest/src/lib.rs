@@ -342,7 +342,7 @@ impl Manifest {
         // Every grant list of every table, the ones added later included.
         for (prefix, table, _) in self.written_grants.tables() {
             let grants = table.lists().into_iter().map(|(k, l)| (k, l, Rule::Grant));
-            for (key, values, rule) in grants.chain([("acknowledge", &table.acknowledge, Rule::Object)]) {
+            for (key, values, rule) in grants.chain([("acknowledge", &table.own.acknowledge, Rule::Object)]) {
                 out.extend(values.iter().enumerate().map(|(i, v)| (format!("{prefix}.{key}[{i}]"), v, rule)));
             }
         }

@@ -59,59 +59,60 @@ pub const COLUMN_KEYS: [&str; 3] = ["read", "insert", "update"];
 /// relation granted under the key without a list is absent (every column).
 pub type Columns = BTreeMap<(&'static str, String), Vec<String>>;
 
-/// `[grants]` as written: both phases' lists, the acknowledgements, and a
-/// tier's phase tables (which hold lists only).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
+/// `[grants]` as written: both phases' lists and the acknowledgements (a
+/// [`Grants`], whose lists are the one place the grant keys are spelt),
+/// and a tier's phase tables (which hold lists only). Read by hand: serde's
+/// `flatten` cannot sit under `deny_unknown_fields`, so the phase tables
+/// are taken out first and the rest must be a [`Grants`], which refuses any
+/// other key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WrittenGrants {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub read: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub insert: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub update: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub delete: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub create: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drop: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub alter: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub index: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub functions: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sequences: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub acknowledge: Vec<String>,
+    /// The table's own lists and acknowledgements (no column lists: those
+    /// are resolved from the lists' text).
+    pub own: Grants,
     /// What only a tier's apply (and post-conditions) may do.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<Box<WrittenGrants>>,
     /// What only a tier's rollback (and rollback conditions) may do.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Box<WrittenGrants>>,
 }
 
+impl<'de> Deserialize<'de> for WrittenGrants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut raw = toml::Table::deserialize(d)?;
+        let mut phase = |phase: Phase| -> Result<Option<Box<WrittenGrants>>, D::Error> {
+            let Some(table) = raw.remove(phase.as_str()) else { return Ok(None) };
+            table.try_into().map(Box::new).map(Some).map_err(|e| D::Error::custom(format!("in [grants.{phase}]: {e}")))
+        };
+        let (apply, rollback) = (phase(Phase::Apply)?, phase(Phase::Rollback)?);
+        let own = Grants::deserialize(toml::Value::Table(raw)).map_err(|e| D::Error::custom(e.message()))?;
+        Ok(WrittenGrants { own, apply, rollback })
+    }
+}
+
+impl Serialize for WrittenGrants {
+    /// The lists that hold something, the acknowledgements, the phase tables.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (key, list) in self.lists().into_iter().chain([("acknowledge", &self.own.acknowledge)]) {
+            if !list.is_empty() {
+                map.serialize_entry(key, list)?;
+            }
+        }
+        for (phase, table) in [(Phase::Apply, &self.apply), (Phase::Rollback, &self.rollback)] {
+            if let Some(table) = table {
+                map.serialize_entry(phase.as_str(), table)?;
+            }
+        }
+        map.end()
+    }
+}
+
 impl WrittenGrants {
-    /// Every grant list but `acknowledge`, by its key.
+    /// Every grant list but `acknowledge`, by its key ([`Grants::lists`]).
     pub fn lists(&self) -> [(&'static str, &Vec<String>); 11] {
-        [
-            ("read", &self.read),
-            ("insert", &self.insert),
-            ("update", &self.update),
-            ("delete", &self.delete),
-            ("create", &self.create),
-            ("drop", &self.drop),
-            ("alter", &self.alter),
-            ("index", &self.index),
-            ("functions", &self.functions),
-            ("sequences", &self.sequences),
-            ("references", &self.references),
-        ]
+        self.own.lists()
     }
 
     /// The tables as written, with the prefix of their fields' names:
@@ -181,7 +182,7 @@ pub(crate) fn resolve(w: &WrittenGrants, kind: Kind) -> Result<(Grants, Phases),
             if table.apply.is_some() || table.rollback.is_some() {
                 return bad(format!("`[{prefix}]` holds a phase table of its own: phases do not nest"));
             }
-            if !table.acknowledge.is_empty() {
+            if !table.own.acknowledge.is_empty() {
                 return bad(format!(
                     "`[{prefix}]` holds `acknowledge`: acknowledgements go under `[grants]`, for every phase"
                 ));
@@ -215,7 +216,7 @@ pub(crate) fn resolve(w: &WrittenGrants, kind: Kind) -> Result<(Grants, Phases),
                     return bad(format!("manifest field `{field}` (`{written}`): {why}"));
                 }
                 if let Some(class) =
-                    dangerous::classify(relation).filter(|_| !w.acknowledge.iter().any(|a| a == relation))
+                    dangerous::classify(relation).filter(|_| !w.own.acknowledge.iter().any(|a| a == relation))
                 {
                     return bad(format!(
                         "manifest field `{field}` (`{written}`): {}",
@@ -231,7 +232,7 @@ pub(crate) fn resolve(w: &WrittenGrants, kind: Kind) -> Result<(Grants, Phases),
     let mut phases = Phases { split: tables.len() > 1, ..Phases::default() };
     for phase in [Phase::Apply, Phase::Rollback] {
         let own = tables.iter().find(|(p, _)| *p == Some(phase)).map(|(_, e)| e.as_slice()).unwrap_or_default();
-        let mut g = Grants { acknowledge: w.acknowledge.clone(), ..Grants::default() };
+        let mut g = Grants { acknowledge: w.own.acknowledge.clone(), ..Grants::default() };
         let mut seen: BTreeMap<(&str, &str), &str> = BTreeMap::new();
         for e in plain.iter().chain(own) {
             if let Some(first) = seen.insert((e.key, e.relation), &e.field) {

@@ -83,3 +83,18 @@ fn ambiguous_or_empty_looking_forms_are_refused_saying_what_to_write() {
     let e = Manifest::parse(&batched).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("a batched tier changes rows"), "{e}");
 }
+
+#[test]
+fn an_unknown_key_in_any_grants_table_is_refused_by_name() {
+    refused("[grants]\nreed = [\"s.a\"]\n", "unknown field `reed`");
+    refused("[grants]\nreed = [\"s.a\"]\n", "expected one of `read`, `insert`");
+    refused("[grants.apply]\nread = [\"s.a\"]\ndelet = [\"s.a\"]\n", "in [grants.apply]: unknown field `delet`");
+    refused("[grants.rollback]\ncolumns = [\"s.a\"]\n", "in [grants.rollback]: unknown field `columns`");
+    refused("[grants]\nread = \"s.a\"\n", "invalid type");
+    refused("[grants]\napply = [\"s.a\"]\n", "in [grants.apply]");
+    // The written form serialises as written (`host grants --json`) and back.
+    let m = tier("[grants]\nread = [\"s.a(x)\"]\n[grants.apply]\ninsert = [\"s.b\"]\n").unwrap();
+    let text = toml::to_string(&m.written_grants).unwrap();
+    assert_eq!(text, "read = [\"s.a(x)\"]\n\n[apply]\ninsert = [\"s.b\"]\n");
+    assert_eq!(toml::from_str::<WrittenGrants>(&text).unwrap(), m.written_grants);
+}

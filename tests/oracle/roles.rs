@@ -20,7 +20,9 @@ fn list(items: &[&str]) -> Vec<String> {
 
 /// The grant sets: read only; write without read; create (with writes on
 /// the created table); the hostile fixture's grants; the union of every
-/// One-Roof plugin's grants (tiers/*/plugin.toml, parsed by host::manifest).
+/// One-Roof plugin's grants (tiers/*/plugin.toml, parsed by host::manifest);
+/// names; DDL; and column lists on read, insert and update (the role holds
+/// column privileges exactly as the lists say).
 pub fn grant_sets() -> Vec<GrantSet> {
     let read_only = Grants {
         read: list(&["oracle.r", "one_roof.team", "one_roof.responsibility", "one_roof.v_resp_gap"]),
@@ -77,6 +79,23 @@ pub fn grant_sets() -> Vec<GrantSet> {
         index: list(&["oracle.made"]),
         ..Grants::default()
     };
+    // Column lists: a read of two of oracle.r's columns; a read, insert
+    // and update of different columns of oracle.w (delete is per row).
+    let mut columns = Grants {
+        read: list(&["oracle.r", "oracle.w"]),
+        insert: list(&["oracle.w"]),
+        update: list(&["oracle.w"]),
+        delete: list(&["oracle.w"]),
+        ..Grants::default()
+    };
+    for (key, rel, cols) in [
+        ("read", "oracle.r", &["id", "a"][..]),
+        ("read", "oracle.w", &["id", "a", "b"][..]),
+        ("insert", "oracle.w", &["id", "b"][..]),
+        ("update", "oracle.w", &["a"][..]),
+    ] {
+        columns.columns.insert((key, rel.to_string()), list(cols));
+    }
     vec![
         GrantSet { name: "read-only", role: "oracle_read", read_only: true, grants: read_only },
         GrantSet { name: "write-no-read", role: "oracle_write", read_only: false, grants: write_only },
@@ -85,6 +104,7 @@ pub fn grant_sets() -> Vec<GrantSet> {
         GrantSet { name: "one-roof", role: "oracle_one_roof", read_only: false, grants: one_roof_union() },
         GrantSet { name: "names", role: "oracle_names", read_only: false, grants: names },
         GrantSet { name: "ddl", role: "oracle_ddl", read_only: false, grants: ddl },
+        GrantSet { name: "columns", role: "oracle_columns", read_only: false, grants: columns },
     ]
 }
 
@@ -120,6 +140,15 @@ fn one_roof_union() -> Grants {
         }
     }
     all
+}
+
+/// `privs` (and REFERENCES with SELECT) on the columns `cols` of `rel`.
+fn column_grant(privs: &str, rel: &str, cols: &[String], role: &str) -> String {
+    let cols: Vec<String> = cols.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+    let cols = cols.join(", ");
+    let privs =
+        if privs == "SELECT" { format!("SELECT ({cols}), REFERENCES ({cols})") } else { format!("{privs} ({cols})") };
+    format!("GRANT {privs} ON {rel} TO {role};\n")
 }
 
 fn array(items: &[String]) -> String {
@@ -185,6 +214,15 @@ pub fn role_sql(set: &GrantSet) -> String {
 END $$;\n",
         all = array(&all)
     ));
+    // A column list grants those columns only (SELECT and REFERENCES for a
+    // read, INSERT or UPDATE of them), as the role wall does.
+    let mut whole: Vec<String> = Vec::new();
+    for rel in &g.read {
+        match g.limited("read", rel) {
+            Some(cols) => sql.push_str(&column_grant("SELECT", rel, cols, role)),
+            None => whole.push(rel.clone()),
+        }
+    }
     sql.push_str(&format!(
         "DO $$ DECLARE r regclass; cols text; BEGIN
   FOR r IN SELECT to_regclass(x) FROM unnest({rels}) x WHERE to_regclass(x) IS NOT NULL LOOP
@@ -197,9 +235,16 @@ END $$;\n",
     END IF;
   END LOOP;
 END $$;\n",
-        rels = array(&g.read)
+        rels = array(&whole)
     ));
     for (privs, rels) in [("INSERT", &g.insert), ("UPDATE", &g.update), ("DELETE", &g.delete)] {
+        let key = privs.to_ascii_lowercase();
+        let (limited, rels): (Vec<&String>, Vec<&String>) = rels.iter().partition(|r| g.limited(&key, r).is_some());
+        for rel in limited {
+            sql.push_str(&column_grant(privs, rel, g.limited(&key, rel).unwrap_or_default(), role));
+        }
+        let rels: Vec<String> = rels.into_iter().cloned().collect();
+        let rels = &rels;
         sql.push_str(&format!(
             "DO $$ DECLARE r regclass; BEGIN
   FOR r IN SELECT to_regclass(x) FROM unnest({rels}) x WHERE to_regclass(x) IS NOT NULL LOOP

@@ -191,6 +191,61 @@ const SYSTEM: &[&str] = &[
     "DELETE FROM oracle.w WHERE {c} IS NULL",
 ];
 
+/// Column grants: statements on oracle.r and oracle.w that name columns in
+/// every position a privilege is asked for (target lists, SET, WHERE,
+/// RETURNING, ON CONFLICT and `excluded`, whole-row references, `*`,
+/// joins), for the grant set whose lists name some columns only.
+const COLUMNS: &[&str] = &[
+    "SELECT id, a FROM oracle.r",
+    "SELECT b FROM oracle.r",
+    "SELECT * FROM oracle.r",
+    "SELECT r FROM oracle.r r",
+    "SELECT (r).a FROM oracle.r r",
+    "SELECT row_to_json(r)::text FROM oracle.r r",
+    "SELECT count(*) FROM oracle.r",
+    "SELECT count(r.*) FROM oracle.r r",
+    "TABLE oracle.r",
+    "SELECT id FROM oracle.r WHERE j IS NULL",
+    "SELECT id FROM oracle.r ORDER BY b",
+    "SELECT r.id FROM oracle.r r JOIN oracle.w w USING (id)",
+    "SELECT r.id FROM oracle.r r NATURAL JOIN oracle.w w",
+    "SELECT r.id FROM oracle.r r JOIN oracle.w w ON w.j = r.j",
+    "SELECT a FROM oracle.w WHERE b = 'w1'",
+    "SELECT j FROM oracle.w",
+    "UPDATE oracle.w SET a = 1 WHERE id = 1",
+    "UPDATE oracle.w SET a = a + id WHERE b IS NOT NULL",
+    "UPDATE oracle.w SET b = 'x' WHERE id = 1",
+    "UPDATE oracle.w SET a = length(j::text)",
+    "UPDATE oracle.w SET a = 1 WHERE j IS NULL",
+    "UPDATE oracle.w SET a = 1 RETURNING id, a, b",
+    "UPDATE oracle.w SET a = 1 RETURNING j",
+    "UPDATE oracle.w SET a = 1 RETURNING *",
+    "UPDATE oracle.w w SET a = r.a FROM oracle.r r WHERE r.id = w.id",
+    "UPDATE oracle.w w SET a = 1 FROM oracle.r r WHERE r.b = w.b",
+    "UPDATE oracle.w SET (a) = (SELECT a FROM oracle.r WHERE r.id = 1)",
+    "DELETE FROM oracle.w WHERE id = 1",
+    "DELETE FROM oracle.w WHERE j IS NULL",
+    "DELETE FROM oracle.w RETURNING id, a",
+    "DELETE FROM oracle.w RETURNING j",
+    "INSERT INTO oracle.w (id, b) VALUES (300, 'x')",
+    "INSERT INTO oracle.w (id, a) VALUES (301, 1)",
+    "INSERT INTO oracle.w VALUES (302)",
+    "INSERT INTO oracle.w (id, b) VALUES (303, 'x') RETURNING a",
+    "INSERT INTO oracle.w (id, b) VALUES (304, 'x') RETURNING j",
+    "INSERT INTO oracle.w (id, b) SELECT id + 400, 'y' FROM oracle.r",
+    "INSERT INTO oracle.w (id, b) SELECT id + 500, b FROM oracle.r",
+    "INSERT INTO oracle.w (id, b) VALUES (1, 'x') ON CONFLICT (id) DO NOTHING",
+    "INSERT INTO oracle.w (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = 2",
+    "INSERT INTO oracle.w (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET b = 'y'",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = t.a + 1",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = length(excluded.b)",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = excluded.a",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = 2 WHERE t.j IS NULL",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = 2 WHERE excluded.j IS NULL",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT ON CONSTRAINT w_pkey DO UPDATE SET a = 2",
+    "INSERT INTO oracle.w AS t (id, b) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET a = 2 RETURNING t.*",
+];
+
 const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
 
 /// Sizes: the largest the checker allows with the default memory_mib (64),
@@ -257,6 +312,9 @@ pub fn cases(row_functions: &[String]) -> Vec<Case> {
         for c in SYSTEM_COLUMNS {
             push(format!("system:{}:{c}", i + 1), vec![shape.replace("{c}", c)]);
         }
+    }
+    for (i, sql) in COLUMNS.iter().enumerate() {
+        push(format!("columns:{}", i + 1), vec![sql.to_string()]);
     }
     for (i, sql) in SIZES.iter().enumerate() {
         push(format!("size:{}", i + 1), vec![sql.to_string()]);

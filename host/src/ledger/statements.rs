@@ -1,8 +1,10 @@
 //! The SQL a tier sent in a dry run, kept in the ledger (append-only table
 //! `statement`) so `host inspect --sql PLUGIN` lists it later without
 //! running anything: one row per distinct statement ([`Sent`], bounded),
-//! and a row `seq = 0` per tier saying how many sends were left out (zero
-//! when none), so a tier that sent nothing is recorded too.
+//! and a row `seq = 0` per tier saying how many sends of plain reads were
+//! left out (zero when none), so a tier that sent nothing is recorded too,
+//! and, when any were, a row `seq = -1` counting the sends of statements
+//! that may change rows or schema left out past the listing's bytes.
 
 use crate::sql::sent::{Sent, SentStatement, MAX_TEXT};
 use tokio_postgres::{Client, Error};
@@ -40,6 +42,15 @@ pub async fn record(
     let mut params = vec!["[]".to_string()];
     let (mut calls, mut failed) = (vec![int(sent.left_out_calls)], vec![0i64]);
     let (mut rows, mut us) = (vec![0i64], vec![0i64]);
+    if sent.left_out_changes > 0 {
+        seq.push(-1);
+        sql.push(None);
+        params.push("[]".to_string());
+        calls.push(int(sent.left_out_changes));
+        failed.push(0);
+        rows.push(0);
+        us.push(0);
+    }
     for (i, s) in sent.statements.iter().enumerate() {
         seq.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
         sql.push(Some(super::storable(&s.sql).into_owned()));
@@ -93,6 +104,7 @@ pub async fn last(client: &Client, sha256: &str) -> Result<Option<Recorded>, Err
     for row in client.query(OF, &[&found.rollout_id, &sha256, &found.plugin]).await? {
         let u = |i| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
         match row.try_get::<_, Option<String>>(1)? {
+            None if row.try_get::<_, i32>(0)? < 0 => found.sent.left_out_changes += u(3)?,
             None => found.sent.left_out_calls += u(3)?,
             Some(sql) => {
                 let params: String = row.try_get(2)?;

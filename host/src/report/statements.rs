@@ -3,7 +3,7 @@
 //! rows and time. The text is the plugin's: it goes through
 //! [`text::markdown`](crate::text::markdown) like any other plugin string.
 
-use crate::sql::sent::{Sent, MAX_STATEMENTS, MAX_TEXT};
+use crate::sql::sent::{Sent, MAX_BYTES, MAX_STATEMENTS, MAX_TEXT};
 use crate::text::markdown as md;
 
 /// The section of one tier.
@@ -30,8 +30,17 @@ pub fn markdown(ordinal: u32, plugin: &str, sent: &Sent) -> String {
     }
     if sent.left_out_calls > 0 {
         out.push_str(&format!(
-            "\n**{} more send(s) of statements past the first {MAX_STATEMENTS} distinct ones are not listed.**\n",
+            "\n**{} more send(s) of plain reads past the first {MAX_STATEMENTS} distinct statements are not listed** \
+             (every statement that may change rows or schema, or failed, is).\n",
             sent.left_out_calls
+        ));
+    }
+    if sent.left_out_changes > 0 {
+        out.push_str(&format!(
+            "\n**{} send(s) of statements that may change rows or schema are NOT listed: the listing reached its \
+             {} KiB; do not accept this tier's SQL as reviewed.**\n",
+            sent.left_out_changes,
+            MAX_BYTES / 1024
         ));
     }
     out

@@ -193,6 +193,7 @@ mod tests {
                     let types = vec!["$1 int8".to_string()];
                     sent.record(
                         "UPDATE s.t SET a = $1 -- |\0",
+                        crate::sql::sent::Effect::MayChange,
                         types,
                         false,
                         3,

@@ -85,7 +85,14 @@ impl SqlSession {
         let started = std::time::Instant::now();
         let loaded = super::stoppable(send, stop, &self.cancel).await?;
         let rows = *loaded.as_ref().unwrap_or(&0);
-        self.stats.sent.record(&copy, Vec::new(), loaded.is_ok(), rows, started.elapsed());
+        self.stats.sent.record(
+            &copy,
+            super::sent::Effect::MayChange,
+            Vec::new(),
+            loaded.is_ok(),
+            rows,
+            started.elapsed(),
+        );
         let loaded = match loaded {
             Ok(n) => n,
             Err(e) => return Ok(Err(self.failed(&insert, &checked, &e)?)),

@@ -254,7 +254,8 @@ impl SqlSession {
             Ok(set) => (true, set.rows_changed),
             Err(_) => (false, 0),
         };
-        self.stats.sent.record(&checked.sql, sent::param_types(params), ok, rows, started.elapsed());
+        let effect = sent::Effect::of(&checked);
+        self.stats.sent.record(&checked.sql, effect, sent::param_types(params), ok, rows, started.elapsed());
         let set = match result {
             Ok(set) => set,
             Err(SendError::Stop(stop)) => return Err(stop),
@@ -384,7 +385,7 @@ impl SqlSession {
         let client = self.client.clone();
         let started = Instant::now();
         let ran = stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await?;
-        self.stats.sent.record(&checked.sql, Vec::new(), ran.is_ok(), 0, started.elapsed());
+        self.stats.sent.record(&checked.sql, sent::Effect::MayChange, Vec::new(), ran.is_ok(), 0, started.elapsed());
         match ran {
             Ok(()) => Ok(Ok(RowSet { columns: Vec::new(), rows: Vec::new(), rows_changed: 0 })),
             Err(StepError::Sql(e)) => Ok(Err(self.failed(statement, checked, &e)?)),

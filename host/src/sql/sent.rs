@@ -2,9 +2,14 @@
 //! as checked (the deparsed text the host sends), its parameters as `$n`
 //! with the type the host binds, how many times it was sent, how many of
 //! those failed, the rows it affected (returned, for a read) and the time
-//! it took. Bounded: at most [`MAX_STATEMENTS`] distinct statements per
-//! session, each text cut at [`MAX_TEXT`] bytes, and what was left out
-//! counted, so a plugin sending a million statements keeps a short list.
+//! it took. Bounded: every statement that may change rows or schema (any
+//! kind but a plain read, as the checker saw it: [`Effect`]) or that failed
+//! is listed, whatever came before it, so a flood of distinct reads cannot
+//! push a write off the list; plain reads are listed up to
+//! [`MAX_STATEMENTS`] distinct ones and counted past them. Each text is
+//! cut at [`MAX_TEXT`] bytes and each parameter list at [`MAX_PARAMS_TEXT`],
+//! and the whole list at [`MAX_BYTES`] (writes past it counted apart), so
+//! a plugin sending a million statements keeps a bounded ledger row.
 
 use crate::bindings::types::SqlValue;
 use serde::{Deserialize, Serialize};
@@ -15,6 +20,33 @@ use std::time::Duration;
 pub const MAX_STATEMENTS: usize = 200;
 /// Bytes of one statement's text kept.
 pub const MAX_TEXT: usize = 4096;
+/// Bytes of one statement's parameter list kept (`$n type` entries; the
+/// rest summed up in a last entry `… N more`).
+pub const MAX_PARAMS_TEXT: usize = 1024;
+/// Bytes of texts and parameter lists kept per session: past them even a
+/// write is only counted ([`Sent::left_out_changes`]), which the report
+/// says in bold. 1,024 writes of the largest size (5 MiB).
+pub const MAX_BYTES: usize = 1024 * (MAX_TEXT + MAX_PARAMS_TEXT);
+
+/// What a statement may do, as the checker saw it: whether the listing
+/// may leave it out past [`MAX_STATEMENTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A plain read (`Checked::reads_only`): counted past the cap.
+    Reads,
+    /// Anything that may change rows or schema: always listed.
+    MayChange,
+}
+
+impl Effect {
+    pub fn of(checked: &crate::sql::check::Checked) -> Effect {
+        if checked.reads_only() {
+            Effect::Reads
+        } else {
+            Effect::MayChange
+        }
+    }
+}
 
 /// One distinct statement and what its sends did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +76,13 @@ pub struct Sent {
     /// ones, not listed (their texts are not kept, so not told apart).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub left_out_calls: u64,
+    /// Sends of statements that may change rows or schema (or failed) past
+    /// [`MAX_BYTES`] of listing, not listed: the report says so in bold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_out_changes: u64,
+    /// Bytes of texts and parameter lists kept.
+    #[serde(skip)]
+    bytes: usize,
     /// Where each kept statement is, by text and parameter types; the
     /// left-out texts are not remembered (they are counted as new each time).
     #[serde(skip)]
@@ -54,7 +93,8 @@ impl Eq for Sent {}
 
 impl PartialEq for Sent {
     fn eq(&self, other: &Self) -> bool {
-        (&self.statements, self.left_out_calls) == (&other.statements, other.left_out_calls)
+        (&self.statements, self.left_out_calls, self.left_out_changes)
+            == (&other.statements, other.left_out_calls, other.left_out_changes)
     }
 }
 
@@ -79,19 +119,26 @@ pub fn param_types(params: &[SqlValue]) -> Vec<String> {
 }
 
 impl Sent {
-    /// One send of `sql` with `params`.
-    pub fn record(&mut self, sql: &str, params: Vec<String>, ok: bool, rows: u64, took: Duration) {
+    /// One send of `sql` (which may do `effect`) with `params`.
+    pub fn record(&mut self, sql: &str, effect: Effect, params: Vec<String>, ok: bool, rows: u64, took: Duration) {
         let known = self.index.get(sql).and_then(|v| v.iter().find(|(p, _)| *p == params)).map(|(_, at)| *at);
         let at = match known {
             Some(at) => at,
-            None if self.statements.len() >= MAX_STATEMENTS => {
+            None if effect == Effect::Reads && ok && self.statements.len() >= MAX_STATEMENTS => {
                 self.left_out_calls += 1;
                 return;
             }
             None => {
                 let (text, cut) = cut(sql);
+                let listed = cut_params(&params);
+                let size = text.len() + listed.iter().map(String::len).sum::<usize>();
+                if self.bytes + size > MAX_BYTES {
+                    self.left_out_changes += 1;
+                    return;
+                }
+                self.bytes += size;
                 let at = self.statements.len();
-                self.statements.push(SentStatement { sql: text, params: params.clone(), cut, ..Default::default() });
+                self.statements.push(SentStatement { sql: text, params: listed, cut, ..Default::default() });
                 self.index.entry(sql.to_string()).or_default().push((params, at));
                 at
             }
@@ -105,8 +152,24 @@ impl Sent {
 
     /// Nothing was sent.
     pub fn is_empty(&self) -> bool {
-        self.statements.is_empty() && self.left_out_calls == 0
+        self.statements.is_empty() && self.left_out_calls == 0 && self.left_out_changes == 0
     }
+}
+
+/// The parameter list kept: entries while they fit [`MAX_PARAMS_TEXT`]
+/// bytes, then one entry `… N more`.
+fn cut_params(params: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for (i, p) in params.iter().enumerate() {
+        if bytes + p.len() > MAX_PARAMS_TEXT {
+            out.push(format!("… {} more", params.len() - i));
+            break;
+        }
+        bytes += p.len();
+        out.push(p.clone());
+    }
+    out
 }
 
 /// `sql` cut at [`MAX_TEXT`] bytes on a character boundary.
@@ -129,8 +192,15 @@ mod tests {
     fn distinct_texts_are_counted_and_bounded() {
         let mut sent = Sent::default();
         for i in 0..1000 {
-            sent.record("UPDATE t SET a = $1", vec!["$1 int8".into()], true, 1, Duration::from_micros(3));
-            sent.record(&format!("SELECT {i}"), Vec::new(), i % 2 == 0, 0, Duration::ZERO);
+            sent.record(
+                "UPDATE t SET a = $1",
+                Effect::MayChange,
+                vec!["$1 int8".into()],
+                true,
+                1,
+                Duration::from_micros(3),
+            );
+            sent.record(&format!("SELECT {i}"), Effect::Reads, Vec::new(), true, 0, Duration::ZERO);
         }
         assert_eq!(sent.statements.len(), MAX_STATEMENTS);
         assert_eq!(sent.statements[0].calls, 1000);
@@ -139,7 +209,60 @@ mod tests {
         assert_eq!(sent.left_out_calls, 1000 - (MAX_STATEMENTS as u64 - 1));
         let long = "x".repeat(MAX_TEXT + 10);
         let mut one = Sent::default();
-        one.record(&long, Vec::new(), true, 0, Duration::ZERO);
+        one.record(&long, Effect::Reads, Vec::new(), true, 0, Duration::ZERO);
         assert!(one.statements[0].cut && one.statements[0].sql.len() == MAX_TEXT);
+    }
+
+    #[test]
+    fn only_a_select_that_reads_and_calls_no_writer_is_a_plain_read() {
+        use crate::manifest::Grants;
+        use crate::sql::check::Checker;
+        let list = |s: &str| vec![s.to_string()];
+        let g = Grants {
+            read: list("public.t"),
+            insert: list("public.t"),
+            update: list("public.s"),
+            sequences: list("public.s"),
+            functions: vec!["public.f".into(), "pg_catalog.nextval".into(), "pg_catalog.setval".into()],
+            ..Grants::default()
+        };
+        let checker = Checker::new(&g, false);
+        let effect = |sql: &str| Effect::of(&checker.check(sql, 0).unwrap_or_else(|r| panic!("{sql}: {r}")));
+        for sql in ["SELECT a FROM public.t", "SELECT count(*), lower(b) FROM public.t WHERE a > 1"] {
+            assert_eq!(effect(sql), Effect::Reads, "{sql}");
+        }
+        for sql in [
+            "INSERT INTO public.t (a) VALUES (1)",
+            "SELECT nextval('public.s')",
+            "SELECT setval('public.s', 5)",
+            "SELECT public.f(a) FROM public.t",
+        ] {
+            assert_eq!(effect(sql), Effect::MayChange, "{sql}");
+        }
+    }
+
+    #[test]
+    fn writes_and_failures_past_the_cap_are_listed_reads_counted() {
+        let mut sent = Sent::default();
+        for i in 0..MAX_STATEMENTS + 50 {
+            sent.record(&format!("SELECT {i}"), Effect::Reads, Vec::new(), true, 1, Duration::ZERO);
+        }
+        sent.record("INSERT INTO t VALUES (1)", Effect::MayChange, Vec::new(), true, 1, Duration::ZERO);
+        sent.record("SELECT 'failed'", Effect::Reads, Vec::new(), false, 0, Duration::ZERO);
+        let texts: Vec<&str> = sent.statements.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(texts.len(), MAX_STATEMENTS + 2);
+        assert_eq!(&texts[MAX_STATEMENTS..], ["INSERT INTO t VALUES (1)", "SELECT 'failed'"]);
+        assert_eq!((sent.left_out_calls, sent.left_out_changes), (50, 0));
+        // The listing's bytes are bounded: writes past them are counted.
+        let big = "y".repeat(MAX_TEXT);
+        for i in 0..5000 {
+            sent.record(&format!("{big}{i}"), Effect::MayChange, Vec::new(), true, 1, Duration::ZERO);
+        }
+        assert!(sent.bytes <= MAX_BYTES && sent.left_out_changes > 0, "{} {}", sent.bytes, sent.left_out_changes);
+        // A parameter list is cut to its bytes, the rest counted.
+        let many: Vec<String> = (1..=1000).map(|n| format!("${n} text (untyped)")).collect();
+        let kept = cut_params(&many);
+        assert!(kept.iter().map(String::len).sum::<usize>() <= MAX_PARAMS_TEXT + 20);
+        assert!(kept.last().unwrap().ends_with("more"), "{kept:?}");
     }
 }

@@ -75,7 +75,8 @@ impl SqlSession {
         let started = std::time::Instant::now();
         let result = self.guard(open).await?;
         let types = super::sent::param_types(params);
-        self.stats.sent.record(&checked.sql, types, result.is_ok(), 0, started.elapsed());
+        let effect = super::sent::Effect::of(&checked);
+        self.stats.sent.record(&checked.sql, effect, types, result.is_ok(), 0, started.elapsed());
         let columns = match result {
             Ok(described) => convert::columns(described.columns()),
             Err(e) => return Ok(Err(self.failed(statement, &checked, &e)?)),

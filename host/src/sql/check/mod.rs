@@ -227,6 +227,17 @@ pub struct Checked {
     /// A statement that cannot run in a transaction block (an index built
     /// or dropped CONCURRENTLY): the host runs it as a step of its own.
     pub step: Option<Step>,
+    /// It calls a function that may change the database (granted, not on
+    /// the read-only list, or one that advances or sets a sequence).
+    pub calls_writer: bool,
+}
+
+impl Checked {
+    /// A plain read: a SELECT that reads relations only and calls no
+    /// function that may write. Anything else may change rows or schema.
+    pub fn reads_only(&self) -> bool {
+        self.kind == StatementKind::Select && !self.calls_writer && self.accesses.iter().all(|(_, op)| *op == Op::Read)
+    }
 }
 
 /// Why a statement was refused, and what would allow it (if anything can).
@@ -416,7 +427,8 @@ impl Checker {
         if !same_shape(&to_json(&reparsed.protobuf), &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
-        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies, lock, step })
+        let calls_writer = walk.calls_writer();
+        Ok(Checked { sql, kind: statement_kind, accesses: walk.into_accesses(), copies, lock, step, calls_writer })
     }
 
     fn allows(&self, op: Op, relation: &str) -> bool {

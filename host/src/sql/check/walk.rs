@@ -5,7 +5,8 @@
 //! is refused: whatever it cannot see, it cannot prove granted.
 
 use super::policy::{
-    forbidden_reason, name_rule, NameRule, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS, SQL_SYNTAX_ARITIES, SYSTEM_COLUMNS,
+    forbidden_reason, name_rule, name_use, NameRule, NameUse, KNOWN_NODES, MAX_IDENT, SAFE_FUNCTIONS,
+    SQL_SYNTAX_ARITIES, SYSTEM_COLUMNS,
 };
 use super::{names, obj, refuse, refuse_grant, sizes, Checker, Op, Refusal, StatementKind};
 use pg_query::protobuf::CoercionForm;
@@ -59,6 +60,10 @@ pub(super) struct Walk<'c> {
     function_aliases: Vec<(String, Vec<String>)>,
     scope: Scope,
     nodes: u64,
+    /// It calls a function that may change the database: one a grant
+    /// allows (not on the read-only list) or one that advances or sets a
+    /// sequence. The SQL listing keeps such a statement whatever its kind.
+    calls_writer: bool,
 }
 
 /// Every function in FROM anywhere in the statement: its alias (or, without
@@ -122,7 +127,13 @@ impl<'c> Walk<'c> {
             function_aliases: function_aliases(tree),
             scope: Scope::default(),
             nodes: 0,
+            calls_writer: false,
         }
+    }
+
+    /// Whether it calls a function that may change the database.
+    pub(super) fn calls_writer(&self) -> bool {
+        self.calls_writer
     }
 
     /// Every relation the statement touches and how, in the order found.
@@ -340,6 +351,7 @@ impl<'c> Walk<'c> {
             sizes::accumulator(name)?;
         }
         let safe = schema == "pg_catalog" && SAFE_FUNCTIONS.contains(&name);
+        self.calls_writer |= !safe || matches!(name_use(name), Some(NameUse::Draw | NameUse::Set));
         if !safe && !self.checker.grants.functions.contains(&full) {
             return refuse_grant(format!("calling function {full} is not granted"), "functions", &full);
         }
