@@ -120,7 +120,7 @@ type_own (typ, fn) AS (
     WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL
     UNION
     SELECT k.contypid, x.fn FROM candidate c
-    JOIN pg_constraint k ON k.contypid = c.typ AND k.conbin IS NOT NULL
+    JOIN pg_constraint k ON k.contypid = c.typ AND k.conbin IS NOT NULL AND k.oid >= 16384
     CROSS JOIN LATERAL regexp_matches(k.conbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
     JOIN active x ON x.fn = m[1]::oid
     UNION
@@ -128,7 +128,8 @@ type_own (typ, fn) AS (
         unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f
     WHERE f >= 16384
 ),
--- The expressions each attached object stores. PostgreSQL records no
+-- The expressions each attached object stores (those initdb made, such
+-- as pg_locks' query, are built in like the functions they call). PostgreSQL records no
 -- dependency on a built-in (pinned) function, so the built-in functions an
 -- expression calls are read from its tree: every node that calls one
 -- names it as funcid (a call, a cast), opfuncid/hashfuncid/negfuncid (an
@@ -162,6 +163,7 @@ attached_runs (cls, obj, fn) AS (
     SELECT e.cls, e.obj, x.fn FROM expression e
     CROSS JOIN LATERAL regexp_matches(e.tree, ':(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid) (\d+)', 'g') m
     JOIN active x ON x.fn = m[1]::oid
+    WHERE e.obj >= 16384
     UNION
     SELECT a.cls, a.obj, r.fn FROM attached a
     JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj AND d.refclassid = 'pg_operator'::regclass
