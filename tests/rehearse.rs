@@ -270,3 +270,33 @@ fn swapped_urls_or_an_unmarked_copy_are_refused_and_production_is_never_rehearse
     step_run(&prod2, &plan, here, reports.path()).expect_code(5).expect("is not marked as a rehearsal copy");
     production_untouched(&prod2);
 }
+
+/// A sequence moved back behind the baseline, by a reviewed trigger (the
+/// audit lets it run: it is in the lock file), is invisible to the digest's
+/// equality (positions never roll back) yet makes the next INSERT collide:
+/// the rehearsal fails at the step that set it back, naming it.
+pub const SET_BACK: &str = "CREATE TABLE public.invoice (id serial PRIMARY KEY);
+INSERT INTO public.invoice SELECT FROM generate_series(1, 100);
+CREATE FUNCTION public.housekeeping() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_catalog.setval('public.invoice_id_seq', 1); RETURN NULL; END $$;
+CREATE TRIGGER housekeeping AFTER INSERT ON one_roof.containment
+  FOR EACH STATEMENT EXECUTE FUNCTION public.housekeeping();";
+
+#[test]
+fn a_sequence_set_back_behind_the_baseline_fails_the_rehearsal_naming_it_and_both_positions() {
+    let (prod, copy) = production_and_copy_with("rehearse-setback", SET_BACK);
+    let (reports, reviewed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lock = reviewed.path().join("rollout.lock").display().to_string();
+    copy.review(&one_roof(), &lock, false).expect("reviewed catalog object(s)");
+    let r = rehearse(&prod, &copy, &one_roof(), &["--lock", &lock], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `run`: sequence public.invoice_id_seq is set back behind the baseline: at 100 in the baseline, 1 now")
+        .expect("the next INSERT drawing from it can collide with existing keys")
+        .expect("Sequence public.invoice_id_seq 100 → 1 (set back by 99)");
+    assert!(!r.all().contains("REHEARSAL OK"), "{}", r.all());
+    assert_eq!(report(reports.path())["failed_step"], "run");
+    // What the rehearsal warned of, on the copy it left: the next INSERT collides.
+    let next = copy.scalar("SELECT nextval('public.invoice_id_seq')");
+    assert_eq!(copy.scalar(&format!("SELECT count(*) FROM public.invoice WHERE id = {next}")), 1, "id {next}");
+    production_untouched(&prod);
+}

@@ -17,7 +17,8 @@
 //!
 //! Rows are streamed (`COPY … TO STDOUT` of each row's text); the host never
 //! holds a relation's rows. Sequence positions never roll back: they are
-//! read apart ([`sequences`]) and left out of equality. The reading is one
+//! read apart ([`sequences`]) and left out of equality, but one behind the
+//! baseline fails a proof ([`set_back`]). The reading is one
 //! exported snapshot, one relation per short transaction ([`read`]).
 
 mod diff;
@@ -28,7 +29,7 @@ mod sequences;
 pub use diff::{difference, Difference};
 pub use net::{Counted, Key};
 pub use read::{Reader, PATIENCE, READ_TIMEOUT};
-pub use sequences::{moves, Move, Sequence};
+pub use sequences::{moves, set_back, Move, Sequence};
 
 use crate::rehearsal_copy::Identity;
 use anyhow::Result;

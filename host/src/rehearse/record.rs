@@ -79,8 +79,8 @@ impl Book {
         self.reporter.status("Scope", &net);
         self.net = state.net_schemas.clone();
         let e = format!(
-            "the positions of {} sequences: they never roll back; each step shows the ones it moved and the margin \
-             left",
+            "the positions of {} sequences from equality: they never roll back; each step shows the ones it moved \
+             and the margin left, and one set back behind the baseline fails the rehearsal",
             state.sequences.len()
         );
         self.reporter.status("Excluded", &e);
