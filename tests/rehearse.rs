@@ -40,8 +40,9 @@ fn a_rehearsal_of_one_roof_with_fail_at_all_proves_every_rollback_restores_the_b
     );
     r.expect_code(0).expect(&format!(
         "REHEARSAL OK: rollback restores the baseline exactly ({relations} relations, {rows} rows; the whole-database \
-         net: {net_relations} relations, {net_rows} rows); idempotent; run repeatable; every injected tier failure \
-         rolled back to the baseline"
+         net: {net_relations} relations, {net_rows} rows; 0 large objects; not compared: {}); idempotent; run \
+         repeatable; every injected tier failure rolled back to the baseline",
+        host::digest::NOT_COMPARED
     ));
     let stored = report(reports.path());
     assert_eq!(stored["outcome"], "ok");
@@ -269,4 +270,95 @@ fn swapped_urls_or_an_unmarked_copy_are_refused_and_production_is_never_rehearse
     let here = identity(&prod2);
     step_run(&prod2, &plan, here, reports.path()).expect_code(5).expect("is not marked as a rehearsal copy");
     production_untouched(&prod2);
+}
+
+/// A sequence moved back behind the baseline, by a reviewed trigger (the
+/// audit lets it run: it is in the lock file), is invisible to the digest's
+/// equality (positions never roll back) yet makes the next INSERT collide:
+/// the rehearsal fails at the step that set it back, naming it.
+pub const SET_BACK: &str = "CREATE TABLE public.invoice (id serial PRIMARY KEY);
+INSERT INTO public.invoice SELECT FROM generate_series(1, 100);
+CREATE FUNCTION public.housekeeping() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_catalog.setval('public.invoice_id_seq', 1); RETURN NULL; END $$;
+CREATE TRIGGER housekeeping AFTER INSERT ON one_roof.containment
+  FOR EACH STATEMENT EXECUTE FUNCTION public.housekeeping();";
+
+#[test]
+fn a_sequence_set_back_behind_the_baseline_fails_the_rehearsal_naming_it_and_both_positions() {
+    let (prod, copy) = production_and_copy_with("rehearse-setback", SET_BACK);
+    let (reports, reviewed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lock = reviewed.path().join("rollout.lock").display().to_string();
+    copy.review(&one_roof(), &lock, false).expect("reviewed catalog object(s)");
+    let r = rehearse(&prod, &copy, &one_roof(), &["--lock", &lock], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `run`: sequence public.invoice_id_seq is set back behind the baseline: at 100 in the baseline, 1 now")
+        .expect("the next INSERT drawing from it can collide with existing keys")
+        .expect("Sequence public.invoice_id_seq 100 → 1 (set back by 99)");
+    assert!(!r.all().contains("REHEARSAL OK"), "{}", r.all());
+    assert_eq!(report(reports.path())["failed_step"], "run");
+    // What the rehearsal warned of, on the copy it left: the next INSERT collides.
+    let next = copy.scalar("SELECT nextval('public.invoice_id_seq')");
+    assert_eq!(copy.scalar(&format!("SELECT count(*) FROM public.invoice WHERE id = {next}")), 1, "id {next}");
+    production_untouched(&prod);
+}
+
+/// Large objects live outside every schema: a reviewed trigger that
+/// overwrites one and unlinks another during tier 2 left every relation
+/// equal, and the rehearsal said "exactly". Each large object is now in the
+/// digest (owner, ACL, a hash of its content): the rollback fails, naming
+/// both.
+#[test]
+fn a_large_object_a_trigger_overwrites_or_unlinks_during_a_tier_fails_the_rehearsal_naming_it() {
+    let (prod, copy) = production_and_copy_with(
+        "rehearse-blobs",
+        "CREATE TABLE public.blob (name text PRIMARY KEY, id oid NOT NULL);
+         INSERT INTO public.blob VALUES ('kept', lo_from_bytea(0, '\\x0102'::bytea)),
+                                        ('unlinked', lo_from_bytea(0, '\\x0304'::bytea));
+         CREATE FUNCTION public.blob_housekeeping() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM pg_catalog.lo_put((SELECT id FROM public.blob WHERE name = 'kept'), 0, '\\x5858585858585858'::bytea);
+           PERFORM pg_catalog.lo_unlink((SELECT id FROM public.blob WHERE name = 'unlinked'));
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER blob_housekeeping AFTER INSERT ON one_roof.resp_ownership
+           FOR EACH STATEMENT EXECUTE FUNCTION public.blob_housekeeping();",
+    );
+    let (kept, unlinked) = (
+        prod.scalar("SELECT id::bigint FROM public.blob WHERE name = 'kept'"),
+        prod.scalar("SELECT id::bigint FROM public.blob WHERE name = 'unlinked'"),
+    );
+    let (reports, reviewed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lock = reviewed.path().join("rollout.lock").display().to_string();
+    copy.review(&one_roof(), &lock, false).expect("reviewed catalog object(s)");
+    let r = rehearse(&prod, &copy, &one_roof(), &["--lock", &lock], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `rollback`: after `rollback` the copy differs from the baseline")
+        .expect(&format!("the definition of large object {kept} differs from the baseline"))
+        .expect("- baseline: content 2 bytes sha256 ")
+        .expect("+ now:      content 8 bytes sha256 ")
+        .expect(&format!("large object {unlinked} of the baseline is gone"));
+    assert!(!r.all().contains("REHEARSAL OK"), "{}", r.all());
+    production_untouched(&prod);
+}
+
+/// What the digest reads beyond rows and definitions: a table made in
+/// information_schema (outside every user schema, and pg_dump does not copy
+/// it), an index's flags, a column's options.
+#[test]
+fn a_table_in_information_schema_index_flags_or_column_options_differing_are_refused_at_the_baseline() {
+    let (prod, copy) = production_and_copy("rehearse-outside");
+    copy.psql(
+        "CREATE TABLE information_schema.stash (note text);
+         ALTER TABLE one_roof.team CLUSTER ON team_pkey;
+         ALTER TABLE one_roof.team ALTER COLUMN code SET (n_distinct = 5);",
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let r = rehearse(&prod, &copy, &one_roof(), &[], reports.path());
+    r.expect_code(10)
+        .expect("REHEARSAL FAILED: at `copy baseline`: the copy is not the source's state")
+        .expect("table information_schema.stash exists now")
+        .expect("the definition of one_roof.team differs")
+        .expect("clustered=t replident=f")
+        .expect("options={n_distinct=5}");
+    production_untouched(&prod);
 }

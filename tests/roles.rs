@@ -298,3 +298,75 @@ fn a_plugin_that_changes_its_role_fails_and_keeps_nothing() {
         assert_eq!(c.tier_states(), "test-hostile=failed");
     }
 }
+
+/// What PUBLIC holds outside the database's own relations and functions,
+/// and the server settings that act like a grant to PUBLIC: each one
+/// refuses the run before the gate, with its fix (attacker review: each
+/// passed the proof while a tier could overwrite a large object).
+#[test]
+fn public_grants_outside_the_schemas_and_lo_compat_privileges_are_refused_before_the_gate() {
+    let c = Cluster::start("roles-public");
+    c.ratify();
+    let plan = one_roof();
+    let blob = c.scalar("SELECT lo_from_bytea(0, '\\x0102'::bytea)::bigint");
+    create_roles(&c, &plan);
+    // (what breaks the proof, the statement the host must give, what undoes it)
+    let grant_lo = format!("GRANT SELECT, UPDATE ON LARGE OBJECT {blob} TO PUBLIC");
+    let revoke_lo = format!("REVOKE UPDATE ON LARGE OBJECT {blob} FROM PUBLIC;");
+    let undo_lo = format!("REVOKE ALL ON LARGE OBJECT {blob} FROM PUBLIC");
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (&grant_lo, &revoke_lo, &undo_lo),
+        (
+            "ALTER DATABASE directus SET lo_compat_privileges = on",
+            "ALTER DATABASE \"directus\" RESET lo_compat_privileges;",
+            "ALTER DATABASE directus RESET lo_compat_privileges",
+        ),
+        (
+            "ALTER ROLE rollout_runner SET lo_compat_privileges = 'true'",
+            "ALTER ROLE \"rollout_runner\" RESET lo_compat_privileges;",
+            "ALTER ROLE rollout_runner RESET lo_compat_privileges",
+        ),
+        (
+            "GRANT SET ON PARAMETER session_replication_role TO PUBLIC",
+            "REVOKE SET ON PARAMETER \"session_replication_role\" FROM PUBLIC;",
+            "REVOKE SET ON PARAMETER session_replication_role FROM PUBLIC",
+        ),
+        (
+            "CREATE FOREIGN DATA WRAPPER leaky; GRANT USAGE ON FOREIGN DATA WRAPPER leaky TO PUBLIC",
+            "REVOKE USAGE ON FOREIGN DATA WRAPPER leaky FROM PUBLIC;",
+            "DROP FOREIGN DATA WRAPPER leaky",
+        ),
+        (
+            "CREATE FOREIGN DATA WRAPPER w; CREATE SERVER elsewhere FOREIGN DATA WRAPPER w; GRANT USAGE ON FOREIGN SERVER elsewhere TO PUBLIC",
+            "REVOKE USAGE ON FOREIGN SERVER elsewhere FROM PUBLIC;",
+            "DROP FOREIGN DATA WRAPPER w CASCADE",
+        ),
+        (
+            "CREATE TABLE information_schema.stash (note text); GRANT SELECT, INSERT ON information_schema.stash TO PUBLIC",
+            "REVOKE INSERT ON TABLE information_schema.stash FROM PUBLIC;",
+            "DROP TABLE information_schema.stash",
+        ),
+        (
+            "CREATE FUNCTION pg_catalog.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "REVOKE EXECUTE ON ROUTINE pg_catalog.helper() FROM PUBLIC;",
+            "DROP FUNCTION pg_catalog.helper()",
+        ),
+    ];
+    for (breaks, fix, undo) in cases {
+        c.psql(breaks);
+        refused(&c, &plan, fix);
+        c.psql(undo);
+    }
+    // `host roles prove` says the same (the attacker's second route).
+    c.psql("GRANT SET ON PARAMETER session_replication_role TO PUBLIC");
+    let mut prove = vec!["roles", "prove"];
+    prove.extend(plan.iter().map(String::as_str));
+    let again = c.host(&prove);
+    assert_ne!(again.code, 0, "{}", again.all());
+    again.expect("PUBLIC").expect("holds SET on parameter session_replication_role");
+    assert!(!again.all().contains("Proven"), "{}", again.all());
+    c.psql("REVOKE SET ON PARAMETER session_replication_role FROM PUBLIC");
+    // Put right, the same run passes under the same roles.
+    let r = c.host(&args("run", &plan, &["--param", APR, "--roles"]));
+    r.expect_code(0).expect("ROLLOUT COMPLETE — ALL TIERS PASSED");
+}

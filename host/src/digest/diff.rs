@@ -132,7 +132,9 @@ fn shape(name: &str, b: &Object, n: &Object) -> Difference {
         baseline_only.insert(0, format!("kind {}", b.kind.as_str()));
         now_only.insert(0, format!("kind {}", n.kind.as_str()));
     }
-    Difference::Shape { object: name.to_string(), baseline_only, now_only }
+    // A large object's key is its oid alone.
+    let object = if n.kind == super::Kind::LargeObject { format!("large object {name}") } else { name.to_string() };
+    Difference::Shape { object, baseline_only, now_only }
 }
 
 async fn rows(name: &str, b: &Object, n: &Object, reader: &Reader) -> Result<Difference> {

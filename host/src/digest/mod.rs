@@ -10,17 +10,23 @@
 //!   a type's definition) and, for tables and materialized views, each row's
 //!   hash, sorted, so a difference is shown down to the rows.
 //! - **The whole-database net** ([`net`]): every other object of every user
-//!   schema (all but `pg_*`, `information_schema` and the host's own
-//!   [`HOST_SCHEMAS`]): the same shape, and per relation a row count and one
-//!   keyed, order-independent hash. A change anywhere fails, naming the
-//!   relation.
+//!   schema (all but `pg_*` and the host's own [`HOST_SCHEMAS`];
+//!   `information_schema` for what was made in it after initdb): the same
+//!   shape, and per relation a row count and one keyed, order-independent
+//!   hash. A change anywhere fails, naming the relation.
+//! - **Large objects** ([`large`]): each by its oid, owner, ACL and a hash
+//!   of its content.
+//!
+//! What none of these reads is named on the proof line ([`NOT_COMPARED`]).
 //!
 //! Rows are streamed (`COPY … TO STDOUT` of each row's text); the host never
 //! holds a relation's rows. Sequence positions never roll back: they are
-//! read apart ([`sequences`]) and left out of equality. The reading is one
+//! read apart ([`sequences`]) and left out of equality, but one behind the
+//! baseline fails a proof ([`set_back`]). The reading is one
 //! exported snapshot, one relation per short transaction ([`read`]).
 
 mod diff;
+mod large;
 mod net;
 mod read;
 mod sequences;
@@ -28,7 +34,7 @@ mod sequences;
 pub use diff::{difference, Difference};
 pub use net::{Counted, Key};
 pub use read::{Reader, PATIENCE, READ_TIMEOUT};
-pub use sequences::{moves, Move, Sequence};
+pub use sequences::{moves, set_back, Move, Sequence};
 
 use crate::rehearsal_copy::Identity;
 use anyhow::Result;
@@ -41,10 +47,17 @@ const SCOPE: &str = include_str!("scope.sql");
 const RULES: &str = include_str!("rules.sql");
 
 /// The user schemas: every schema but the server's own (`pg_*` is reserved
-/// for them: `pg_catalog`, `pg_toast*`, `pg_temp_*`), `information_schema`,
-/// and `$1`.
+/// for them: `pg_catalog`, `pg_toast*`, `pg_temp_*`) and `$1`.
+/// `information_schema` is one: scope.sql reads in it only what was made
+/// after initdb (oid ≥ 16384), which pg_dump does not copy either.
 const USER_SCHEMAS: &str = "SELECT nspname::text FROM pg_namespace
- WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' AND NOT (nspname = ANY ($1)) ORDER BY 1";
+ WHERE nspname !~ '^pg_' AND NOT (nspname = ANY ($1)) ORDER BY 1";
+
+/// What the digest does not compare, as the proof line names it.
+pub const NOT_COMPARED: &str = "sequence positions (only that none is set back), foreign tables' rows, roles and \
+    their settings, the database's settings and ACL, extensions as such, event triggers, publications, \
+    subscriptions, foreign-data wrappers, servers and user mappings, casts, languages, tablespaces, objects made in \
+    pg_catalog";
 
 /// The host's own schemas, never compared, and why.
 pub const HOST_SCHEMAS: [(&str, &str); 2] = [
@@ -67,6 +80,8 @@ pub enum Kind {
     ForeignTable,
     Function,
     Type,
+    /// A large object, by its oid.
+    LargeObject,
     /// Anything else a schema holds (an operator, a collation, …), by
     /// identity: its existence is compared.
     Other,
@@ -98,13 +113,14 @@ impl Kind {
             Kind::Function => "function",
             Kind::Sequence => "sequence",
             Kind::Type => "type",
+            Kind::LargeObject => "large object",
             Kind::Other => "object",
         }
     }
 
     /// Relations with rows or a shape (not schemas, sequences, functions, types).
     fn is_relation(self) -> bool {
-        !matches!(self, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type | Kind::Other)
+        !matches!(self, Kind::Schema | Kind::Sequence | Kind::Function | Kind::Type | Kind::LargeObject | Kind::Other)
     }
 }
 
@@ -221,6 +237,11 @@ impl State {
         self.objects.values().filter(|o| o.reach == reach).map(|o| o.rows.count()).sum()
     }
 
+    /// Large objects.
+    pub fn large_objects(&self) -> usize {
+        self.objects.values().filter(|o| o.kind == Kind::LargeObject).count()
+    }
+
     /// Relations (with rows or a shape) of one reach.
     pub fn relations(&self, reach: Reach) -> usize {
         self.objects.values().filter(|o| o.reach == reach && o.kind.is_relation()).count()
@@ -275,6 +296,7 @@ async fn read(snapshot: &Snapshot<'_>, scope: &Scope, key: &Key) -> Result<State
         let rows = if has_rows { rows(snapshot, &l.name, l.reach, key).await? } else { Rows::None };
         objects.insert(l.name, Object { kind: l.kind, reach: l.reach, shape: l.shape, rows });
     }
+    objects.extend(large::read(snapshot).await?);
     let mut h = Sha256::new();
     for (name, object) in &objects {
         h.update(name.as_bytes());

@@ -7,7 +7,9 @@
 -- builds without quoting anything itself; the last two columns are the raw
 -- schema and relation names the scope is matched on. The host reads this
 -- with search_path = pg_catalog, so every name in a shape is
--- schema-qualified.
+-- schema-qualified. In information_schema only what was made after initdb
+-- (oid >= 16384, FirstNormalObjectId) is read: the server's own views there
+-- are the server's, and pg_dump copies neither.
 SELECT 'relation' AS what,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
        c.relkind::text AS kind,
@@ -19,6 +21,7 @@ SELECT 'relation' AS what,
          'acl ' || coalesce(c.relacl::text, '-'),
          'options ' || coalesce(c.reloptions::text, '-'),
          'tablespace ' || coalesce((SELECT spcname FROM pg_tablespace WHERE oid = c.reltablespace), '-'),
+         'access method ' || coalesce((SELECT amname FROM pg_am WHERE oid = c.relam), '-'),
          'comment ' || obj_description(c.oid, 'pg_class'),
          -- A partition's bounds and a partitioned table's key: a detached
          -- or re-attached partition keeps every column and row.
@@ -27,11 +30,11 @@ SELECT 'relation' AS what,
          'partition bound ' || pg_get_expr(c.relpartbound, c.oid),
          CASE WHEN c.relkind = 'p' THEN 'partition key ' || pg_get_partkeydef(c.oid) END,
          (SELECT string_agg(format('column %s %s not_null=%s default=%s identity=%s generated=%s collation=%s acl=%s '
-                                   'storage=%s compression=%s statistics=%s comment=%s',
+                                   'storage=%s compression=%s statistics=%s options=%s comment=%s',
                                    quote_ident(a.attname), format_type(a.atttypid, a.atttypmod), a.attnotnull,
                                    coalesce(pg_get_expr(d.adbin, d.adrelid), '-'), a.attidentity, a.attgenerated,
                                    coalesce(co.collname, '-'), coalesce(a.attacl::text, '-'), a.attstorage,
-                                   a.attcompression, coalesce(a.attstattarget::text, '-'),
+                                   a.attcompression, coalesce(a.attstattarget::text, '-'), coalesce(a.attoptions::text, '-'),
                                    coalesce(col_description(c.oid, a.attnum), '-')),
                             E'\n' ORDER BY a.attnum)
             FROM pg_attribute a
@@ -42,7 +45,9 @@ SELECT 'relation' AS what,
                             E'\n' ORDER BY k.conname)
             FROM pg_constraint k WHERE k.conrelid = c.oid),
          (SELECT string_agg(def, E'\n' ORDER BY def)
-            FROM (SELECT 'index ' || pg_get_indexdef(i.indexrelid) AS def FROM pg_index i WHERE i.indrelid = c.oid) ix),
+            FROM (SELECT format('index %s valid=%s clustered=%s replident=%s', pg_get_indexdef(i.indexrelid),
+                                i.indisvalid, i.indisclustered, i.indisreplident) AS def
+                    FROM pg_index i WHERE i.indrelid = c.oid) ix),
          (SELECT string_agg('statistics ' || pg_get_statisticsobjdef(s.oid), E'\n' ORDER BY s.stxname)
             FROM pg_statistic_ext s WHERE s.stxrelid = c.oid),
          (SELECT string_agg(format('trigger %s enabled=%s %s', quote_ident(t.tgname), t.tgenabled, pg_get_triggerdef(t.oid)),
@@ -70,6 +75,7 @@ SELECT 'relation' AS what,
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = ANY ($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+   AND (n.nspname <> 'information_schema' OR c.oid >= 16384)
 UNION ALL
 -- Functions and procedures by their definition; aggregates (which have
 -- none to print) by what defines them.
@@ -84,7 +90,7 @@ SELECT 'function', p.oid::regprocedure::text, p.prokind::text, false,
        n.nspname::text, NULL, NULL
   FROM pg_proc p
   JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname = ANY ($1)
+ WHERE n.nspname = ANY ($1) AND (n.nspname <> 'information_schema' OR p.oid >= 16384)
 UNION ALL
 -- Types a column can have: enums (labels in order), domains (base type,
 -- default, constraints), ranges, stand-alone composite types (attributes).
@@ -112,6 +118,7 @@ SELECT 'type', format_type(t.oid, NULL), t.typtype::text, false,
   FROM pg_type t
   JOIN pg_namespace n ON n.oid = t.typnamespace
  WHERE n.nspname = ANY ($1) AND t.typtype IN ('c', 'd', 'e', 'r', 'm')
+   AND (n.nspname <> 'information_schema' OR t.oid >= 16384)
    AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
 UNION ALL
 -- Everything else a schema holds (operators, operator classes and families,
@@ -122,6 +129,7 @@ SELECT 'object', o.type || ' ' || o.identity, 'o', false, 'exists', n.nspname::t
   JOIN pg_namespace n ON n.oid = d.refobjid
   CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, 0) o
  WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n' AND n.nspname = ANY ($1)
+   AND (n.nspname <> 'information_schema' OR d.objid >= 16384)
    AND d.classid NOT IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass,
                          'pg_statistic_ext'::regclass)
 UNION ALL
@@ -130,5 +138,5 @@ SELECT 'schema', quote_ident(n.nspname), 's', false,
                  'comment ' || obj_description(n.oid, 'pg_namespace')),
        n.nspname::text, NULL, NULL
   FROM pg_namespace n
- WHERE n.nspname = ANY ($1)
+ WHERE n.nspname = ANY ($1) AND n.nspname <> 'information_schema'
 ORDER BY 1, 2

@@ -1,5 +1,8 @@
 //! Sequence positions: they never roll back, so they are not in the
-//! digest's equality, but a rollout that burns a sequence towards its bound
+//! digest's equality. One set BACK behind the baseline fails the rehearsal
+//! ([`set_back`]): its next values are ones the baseline already handed
+//! out, so the next INSERT drawing from it collides with existing keys. And
+//! a rollout that burns a sequence towards its bound
 //! breaks the application's next INSERT on production (`nextval: reached
 //! maximum value`) however exactly its rollback restores the rows. Every
 //! sequence of the database's user schemas is read at every digest; each
@@ -158,6 +161,31 @@ fn percent(part: i128, whole: i128) -> String {
     format!("{:.1} %", part as f64 * 100.0 / whole.max(1) as f64)
 }
 
+impl Move {
+    /// Why a sequence behind the baseline ([`set_back`]) fails a proof.
+    pub fn behind(&self) -> String {
+        let show = |s: Option<Sequence>| s.map_or_else(|| "absent".to_string(), |s| s.position());
+        format!(
+            "sequence {} is set back behind the baseline: at {} in the baseline, {} now: nextval hands out values              the baseline had already handed out, so the next INSERT drawing from it can collide with existing keys              (a sequence's position is not transactional: no rollback restores it)",
+            self.sequence,
+            show(self.before),
+            show(self.after)
+        )
+    }
+}
+
+/// The sequences of `now` whose next value lies behind `baseline`'s, in
+/// the direction they move (a descending one is behind when higher).
+pub fn set_back(baseline: &BTreeMap<String, Sequence>, now: &BTreeMap<String, Sequence>) -> Vec<Move> {
+    now.iter()
+        .filter_map(|(name, a)| {
+            let b = baseline.get(name)?;
+            let behind = if a.increment < 0 { a.next() > b.next() } else { a.next() < b.next() };
+            behind.then(|| Move { sequence: name.clone(), before: Some(*b), after: Some(*a) })
+        })
+        .collect()
+}
+
 /// The sequences whose position differs between `before` and `after`.
 pub fn moves(before: &BTreeMap<String, Sequence>, after: &BTreeMap<String, Sequence>) -> Vec<Move> {
     let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
@@ -205,7 +233,7 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<BTreeMap<String
 
 #[cfg(test)]
 mod tests {
-    use super::{moves, Move, Sequence};
+    use super::{moves, set_back, Move, Sequence};
     use std::collections::BTreeMap;
 
     fn smallint(last_value: i64, is_called: bool) -> Sequence {
@@ -245,6 +273,40 @@ mod tests {
         assert_eq!(back.drawn(), -29990);
         assert_eq!(back.warning(), None);
         assert!(back.to_string().contains("set back by 29990"), "{back}");
+    }
+
+    #[test]
+    fn a_sequence_behind_the_baseline_in_its_own_direction_is_set_back() {
+        let base = BTreeMap::from([
+            ("up".to_string(), smallint(100, true)),
+            ("fresh".to_string(), smallint(1, false)),
+            (
+                "down".to_string(),
+                Sequence {
+                    last_value: -10,
+                    is_called: true,
+                    start: -1,
+                    min: -100,
+                    max: -1,
+                    increment: -1,
+                    cycle: false,
+                },
+            ),
+        ]);
+        let mut now = base.clone();
+        assert!(set_back(&base, &now).is_empty());
+        now.insert("up".into(), smallint(150, true));
+        now.insert("fresh".into(), smallint(1, true));
+        assert!(set_back(&base, &now).is_empty(), "drawn forward is not behind");
+        now.insert("up".into(), smallint(100, false));
+        now.insert("down".into(), Sequence { last_value: -5, ..base["down"] });
+        let behind = set_back(&base, &now);
+        assert_eq!(behind.iter().map(|m| m.sequence.as_str()).collect::<Vec<_>>(), ["down", "up"]);
+        assert!(
+            behind[1].behind().contains("at 100 in the baseline, 100 (is_called false) now"),
+            "{}",
+            behind[1].behind()
+        );
     }
 
     #[test]

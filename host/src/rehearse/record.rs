@@ -18,6 +18,7 @@ struct Baseline {
     rows: u64,
     net_relations: usize,
     net_rows: u64,
+    large_objects: usize,
     digest: String,
 }
 
@@ -69,6 +70,7 @@ impl Book {
             rows: state.rows(Reach::Exact),
             net_relations: state.relations(Reach::Net),
             net_rows: state.rows(Reach::Net),
+            large_objects: state.large_objects(),
             digest: state.digest().to_string(),
         });
         let everywhere = if state.net_schemas.is_empty() { "none".to_string() } else { state.net_schemas.join(", ") };
@@ -79,8 +81,8 @@ impl Book {
         self.reporter.status("Scope", &net);
         self.net = state.net_schemas.clone();
         let e = format!(
-            "the positions of {} sequences: they never roll back; each step shows the ones it moved and the margin \
-             left",
+            "the positions of {} sequences from equality: they never roll back; each step shows the ones it moved \
+             and the margin left, and one set back behind the baseline fails the rehearsal",
             state.sequences.len()
         );
         self.reporter.status("Excluded", &e);
@@ -195,10 +197,18 @@ impl Book {
                     1 => "; WARNING: a sequence is near its bound (above)".to_string(),
                     n => format!("; WARNING: {n} sequence positions near their bound (above)"),
                 };
+                // What the digest does not read is said on the line itself:
+                // "exactly" holds for what it compares, no further.
                 format!(
                     "REHEARSAL OK: rollback restores the baseline exactly ({} relations, {} rows; the whole-database \
-                     net: {} relations, {} rows); idempotent; run repeatable{fail_path}{warned}",
-                    b.relations, b.rows, b.net_relations, b.net_rows
+                     net: {} relations, {} rows; {} large objects; not compared: {}); idempotent; run \
+                     repeatable{fail_path}{warned}",
+                    b.relations,
+                    b.rows,
+                    b.net_relations,
+                    b.net_rows,
+                    b.large_objects,
+                    crate::digest::NOT_COMPARED
                 )
             }
             (Ok(()), None) => "REHEARSAL OK".into(),

@@ -302,9 +302,17 @@ struct CopyOnTrial<'a> {
 
 impl CopyOnTrial<'_> {
     /// Shows the sequences the step `label` moved; keeps where they are.
-    fn moved(&mut self, book: &mut record::Book, label: &str, now: BTreeMap<String, Sequence>) {
+    /// One set back behind the baseline fails the rehearsal: the rows
+    /// compare equal, yet the next INSERT drawing from it collides.
+    fn moved(&mut self, book: &mut record::Book, label: &str, now: BTreeMap<String, Sequence>) -> Result<(), Failure> {
         book.sequences(label, &digest::moves(&self.positions, &now));
+        let behind = digest::set_back(&self.baseline.sequences, &now);
         self.positions = now;
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let why: Vec<String> = behind.iter().map(|m| crate::text::terminal(&m.behind())).collect();
+        Err(book.fail(label, &why.join("; ")))
     }
 }
 
@@ -321,7 +329,7 @@ async fn ran(
     let ran = expect(launcher, book, Verb::Run, asked, dir, code, label).await?;
     let read = async { digest::positions(at.reader).await.map_err(|e| read_failed("the copy", e)) };
     let now = until_stopped(&launcher.interrupt, "reading the sequences", read).await?;
-    at.moved(book, label, now);
+    at.moved(book, label, now)?;
     Ok(ran)
 }
 
@@ -339,7 +347,7 @@ async fn restored(
     guard::pinned(&now.server, &at.pinned)?;
     let same = now.digest() == at.baseline.digest();
     book.digested(&now, Equal::of(same), ran.ms);
-    at.moved(book, label, now.sequences.clone());
+    at.moved(book, label, now.sequences.clone())?;
     if same {
         return Ok(());
     }

@@ -7,11 +7,15 @@
 //! less (what its grants need on the objects that exist, and the hand-offs
 //! of tables another plugin will create); the wall holds ([`wall`]); and
 //! PUBLIC, which every role holds, holds nothing beyond USAGE on a schema
-//! in the database's own schemas. Each problem comes with the SQL that
+//! in the database's own schemas (nor on a large object, a parameter, a
+//! foreign-data wrapper or server, a tablespace, an object made after
+//! initdb in `pg_catalog`/`information_schema`), and `lo_compat_privileges`
+//! is nowhere on. Each problem comes with the SQL that
 //! fixes it. Reads only ([`catalog`], [`held`]).
 
 mod catalog;
 mod held;
+mod public;
 mod wall;
 mod wall_objects;
 
@@ -66,7 +70,7 @@ pub async fn prove(client: &Client, roles: &Roles, scope: Scope<'_>) -> Result<V
         plugin(&mut out, p, &catalog, held.get(&p.role).unwrap_or(&empty), scope);
     }
     wall::prove(&mut out, client, roles, &catalog, &held, scope).await?;
-    public(&mut out, &catalog);
+    public::prove(&mut out, &catalog);
     defaults(&mut out, roles, &catalog);
     Ok(out)
 }
@@ -294,37 +298,6 @@ fn missing(f: &mut Findings<'_>, p: &PluginRole, catalog: &Catalog, held: &Held)
             let fix = overloads.iter().map(|n| format!("GRANT EXECUTE ON ROUTINE {n} TO {role};")).collect();
             f.add(&format!("cannot call {func}, which its grants name"), fix);
         }
-    }
-}
-
-/// PUBLIC's privileges in the database's own schemas: every role holds
-/// them, the runner too, so a plugin that left its role would still have
-/// them. Only USAGE on a schema (names and nothing else) stays.
-fn public(out: &mut Vec<Finding>, catalog: &Catalog) {
-    let mut f = Findings { role: "PUBLIC", out };
-    for g in &catalog.public {
-        let (on, columns) = match g.class.as_str() {
-            "function" => ("ROUTINE", String::new()),
-            "column" => ("TABLE", format!(" ({})", g.column)),
-            other => (if other == "table" { "TABLE" } else { class_keyword(other) }, String::new()),
-        };
-        let what = match g.class.as_str() {
-            "column" => format!(
-                "holds {} on column {} of {}: every role holds it, the runner too",
-                g.privilege, g.column, g.name
-            ),
-            class => format!("holds {} on {class} {}: every role holds it, the runner too", g.privilege, g.name),
-        };
-        f.add(&what, vec![format!("REVOKE {}{columns} ON {on} {} FROM PUBLIC;", g.privilege, g.name)]);
-    }
-}
-
-fn class_keyword(class: &str) -> &'static str {
-    match class {
-        "sequence" => "SEQUENCE",
-        "schema" => "SCHEMA",
-        "database" => "DATABASE",
-        _ => "TABLE",
     }
 }
 

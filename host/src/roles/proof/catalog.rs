@@ -61,26 +61,34 @@ const DEFAULTS: &str = "
            OR d.defaclrole IN (SELECT oid FROM pg_roles WHERE rolname = ANY ($1)))";
 
 /// What PUBLIC — every role, the runner and each plugin's role among them
-/// — holds in the database's own schemas beyond USAGE on a schema:
-/// relations and their columns, callable functions, CREATE on a schema or
-/// the database.
+/// — holds beyond USAGE on a schema: in the database's own schemas (and
+/// on objects made after initdb in `pg_catalog` and `information_schema`,
+/// oid ≥ 16384, FirstNormalObjectId) relations and their columns, callable
+/// functions, CREATE on a schema or the database; and anywhere, a large
+/// object, a foreign-data wrapper or server, a tablespace. (USAGE on a
+/// type or a trusted language is PostgreSQL's default for PUBLIC and
+/// gives nothing without CREATE in a schema, which this scan refuses.)
 fn public_query() -> String {
     format!(
-        "WITH ns AS ({USER_SCHEMAS})
+        "WITH ns AS ({USER_SCHEMAS}),
+         sys AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema')),
+         everywhere AS (SELECT oid, nspname, false AS made FROM ns UNION ALL SELECT oid, nspname, true FROM sys)
          SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, format('%I.%I', ns.nspname, c.relname),
                 a.privilege_type, ''
-         FROM pg_class c JOIN ns ON ns.oid = c.relnamespace, aclexplode(c.relacl) a
-         WHERE c.relkind IN ('r','p','v','m','f','S') AND a.grantee = 0
+         FROM pg_class c JOIN everywhere ns ON ns.oid = c.relnamespace, aclexplode(c.relacl) a
+         WHERE c.relkind IN ('r','p','v','m','f','S') AND a.grantee = 0 AND (NOT ns.made OR c.oid >= 16384)
          UNION ALL
          SELECT 'column', format('%I.%I', ns.nspname, c.relname), a.privilege_type, quote_ident(att.attname)
-         FROM pg_class c JOIN ns ON ns.oid = c.relnamespace JOIN pg_attribute att ON att.attrelid = c.oid,
+         FROM pg_class c JOIN everywhere ns ON ns.oid = c.relnamespace JOIN pg_attribute att ON att.attrelid = c.oid,
               aclexplode(att.attacl) a
-         WHERE a.grantee = 0 AND NOT att.attisdropped
+         WHERE a.grantee = 0 AND NOT att.attisdropped AND (NOT ns.made OR c.oid >= 16384)
          UNION ALL
          SELECT 'function', format('%I.%I(%s)', ns.nspname, f.proname, pg_get_function_identity_arguments(f.oid)),
                 a.privilege_type, ''
-         FROM pg_proc f JOIN ns ON ns.oid = f.pronamespace, aclexplode(coalesce(f.proacl, acldefault('f', f.proowner))) a
+         FROM pg_proc f JOIN everywhere ns ON ns.oid = f.pronamespace,
+              aclexplode(coalesce(f.proacl, acldefault('f', f.proowner))) a
          WHERE a.grantee = 0 AND f.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+           AND (NOT ns.made OR f.oid >= 16384)
          UNION ALL
          SELECT 'schema', quote_ident(ns.nspname), a.privilege_type, ''
          FROM ns, aclexplode(ns.acl) a WHERE a.grantee = 0 AND a.privilege_type <> 'USAGE'
@@ -88,8 +96,55 @@ fn public_query() -> String {
          SELECT 'database', quote_ident(d.datname), a.privilege_type, ''
          FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
          WHERE d.datname = current_database() AND a.grantee = 0 AND a.privilege_type = 'CREATE'
+         UNION ALL
+         SELECT 'large object', m.oid::text, a.privilege_type, ''
+         FROM pg_largeobject_metadata m, aclexplode(m.lomacl) a WHERE a.grantee = 0
+         UNION ALL
+         SELECT 'foreign data wrapper', quote_ident(w.fdwname), a.privilege_type, ''
+         FROM pg_foreign_data_wrapper w, aclexplode(w.fdwacl) a WHERE a.grantee = 0
+         UNION ALL
+         SELECT 'foreign server', quote_ident(s.srvname), a.privilege_type, ''
+         FROM pg_foreign_server s, aclexplode(s.srvacl) a WHERE a.grantee = 0
+         UNION ALL
+         SELECT 'tablespace', quote_ident(t.spcname), a.privilege_type, ''
+         FROM pg_tablespace t, aclexplode(t.spcacl) a WHERE a.grantee = 0
          ORDER BY 1, 2, 3, 4"
     )
+}
+
+/// What PUBLIC may SET or ALTER SYSTEM (PostgreSQL 15's
+/// `pg_parameter_acl`): `GRANT SET ON PARAMETER session_replication_role
+/// TO PUBLIC` lets every role switch triggers and rules off.
+const PUBLIC_PARAMETERS: &str = "
+    SELECT 'parameter', p.parname::text, a.privilege_type, ''
+    FROM pg_catalog.pg_parameter_acl p, aclexplode(p.paracl) a WHERE a.grantee = 0 ORDER BY 2, 3";
+
+/// Where `lo_compat_privileges` is on — then every role reads and writes
+/// every large object whatever its ACL: the server's value as this
+/// session has it (its source), and every `ALTER DATABASE|ROLE … SET` of
+/// it to anything but a false boolean (PostgreSQL's parse_bool); and
+/// whether this server has `pg_parameter_acl` (15 and later).
+const SETTINGS: &str = "
+    SELECT 'server' AS kind, '' AS db, '' AS role, s.source::text, s.setting::text
+    FROM pg_settings s WHERE s.name = 'lo_compat_privileges' AND s.setting = 'on' AND s.source NOT IN ('database', 'user', 'database user')
+    UNION ALL
+    SELECT 'set', coalesce(d.datname::text, ''), coalesce(r.rolname::text, ''), '', split_part(cfg, '=', 2)
+    FROM pg_db_role_setting x LEFT JOIN pg_database d ON d.oid = x.setdatabase LEFT JOIN pg_roles r ON r.oid = x.setrole,
+         unnest(x.setconfig) cfg
+    WHERE lower(split_part(cfg, '=', 1)) = 'lo_compat_privileges'
+      AND lower(split_part(cfg, '=', 2)) !~ '^(of|off|f|fa|fal|fals|false|n|no|0)$'
+    UNION ALL
+    SELECT 'parameter acl', '', '', '', (to_regclass('pg_catalog.pg_parameter_acl') IS NOT NULL)::text";
+
+/// Where `lo_compat_privileges` is set on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoCompat {
+    /// In the server's configuration (`postgresql.conf`, `ALTER SYSTEM`, a
+    /// command-line option): the source pg_settings names.
+    Server(String),
+    /// `ALTER DATABASE … SET` (db), `ALTER ROLE … SET` (role), or both
+    /// (`ALTER ROLE … IN DATABASE …`); empty: every one.
+    Set { database: String, role: String },
 }
 
 /// A role as the catalog has it.
@@ -180,7 +235,9 @@ impl DefaultAcl {
 /// A privilege PUBLIC holds on an object of the database's own schemas.
 #[derive(Debug, Clone)]
 pub struct PublicGrant {
-    /// `table`, `sequence`, `column`, `function`, `schema`, `database`.
+    /// `table`, `sequence`, `column`, `function`, `schema`, `database`,
+    /// `large object`, `foreign data wrapper`, `foreign server`,
+    /// `tablespace`, `parameter`.
     pub class: String,
     /// Quoted name (a function with its argument types).
     pub name: String,
@@ -201,6 +258,8 @@ pub struct Catalog {
     pub functions: Vec<(String, String)>,
     pub defaults: Vec<DefaultAcl>,
     pub public: Vec<PublicGrant>,
+    /// Every place `lo_compat_privileges` is on.
+    pub lo_compat: Vec<LoCompat>,
 }
 
 /// A text[] parameter, typed (one round trip: no separate prepare).
@@ -267,7 +326,21 @@ impl Catalog {
                 privilege: r.try_get(4)?,
             });
         }
-        for r in client.query_typed(&public_query(), &[]).await? {
+        let mut parameters = false;
+        for r in client.query_typed(SETTINGS, &[]).await? {
+            let (kind, db, role, source, value): (String, String, String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+            match kind.as_str() {
+                "server" => c.lo_compat.push(LoCompat::Server(source)),
+                "set" => c.lo_compat.push(LoCompat::Set { database: db, role }),
+                _ => parameters = value == "true",
+            }
+        }
+        let mut public = client.query_typed(&public_query(), &[]).await?;
+        if parameters {
+            public.extend(client.query_typed(PUBLIC_PARAMETERS, &[]).await?);
+        }
+        for r in public {
             c.public.push(PublicGrant {
                 class: r.try_get(0)?,
                 name: r.try_get(1)?,
