@@ -129,9 +129,11 @@ fuzz:
 # One-Roof end to end vs `psql -f bench/one-roof.sql`, `host gate` cold and
 # warm, per statement vs tokio-postgres `query_typed` and psql, then the
 # grants check vs parsing, writers during examples/online's change and during
-# a backfill of 1,000,000 rows (host vs psql). A scratch cluster; BENCH_RUNS=n (default 5).
+# a backfill of 1,000,000 rows (host vs psql); first, the One-Roof plugins
+# compiled cold with Cranelift and with Winch. A scratch cluster; BENCH_RUNS=n (default 5).
 bench: host tiers test-plugins examples
-	$(CARGO) build --release --locked -p host --example bench --example bench_check --example bench_online --example bench_backfill
+	$(CARGO) build --release --locked -p host --example bench --example bench_check --example bench_online --example bench_backfill --example bench_compile
+	target/release/examples/bench_compile
 	@dir=$$(mktemp -d /tmp/rollout-bench.XXXXXX); chmod 755 $$dir; \
 	bash scripts/scratch-pg.sh template $$dir/t >/dev/null && bash scripts/scratch-pg.sh clone $$dir/t $$dir/c >/dev/null; \
 	PGHOST=$$dir/c PGUSER=postgres PGDATABASE=directus target/release/examples/bench && \
