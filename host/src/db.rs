@@ -245,10 +245,25 @@ pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error>
 }
 
 /// Opens the host's transaction for one plugin call: timeouts and the
-/// pinned `search_path` are `SET LOCAL`, so they end with it.
+/// pinned `search_path` are `SET LOCAL`, so they end with it. The `BEGIN`,
+/// the limits and the identity read are one simple query (one round trip,
+/// one statement for the server): the identity is read after the `SET
+/// LOCAL`s, inside the new transaction, as two exchanges read it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
-    open(client, limits, read_only).await?;
-    identity(client).await
+    let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+    let sql = format!("{begin}; {}; {IDENTITY}", limits_sql(limits));
+    let messages = client.simple_query(&sql).await.context(CANNOT_LIMIT)?;
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned no row"))?;
+    let text = |i: usize| -> Result<String> {
+        row.try_get(i)?.map(str::to_string).ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned a NULL"))
+    };
+    Ok(Identity { current_user: text(0)?, session_user: text(1)?, search_path: text(2)?, transaction_start: text(3)? })
 }
 
 /// [`begin`] without reading the identity (a check's transaction, which is
