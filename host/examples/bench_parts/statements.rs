@@ -84,7 +84,11 @@ pub fn count(log: &str) -> Count {
     let mut unnamed: Option<(String, String)> = None;
     let settle = |u: &mut Option<(String, String)>, sessions: &mut Vec<(String, u32)>, plugins: &mut u32| {
         if let Some((session, text)) = u.take() {
-            let text = text.trim_start();
+            // The host's .sql files open with `--` comment lines.
+            let mut text = text.trim_start();
+            while let Some(rest) = text.strip_prefix("--") {
+                text = rest.split_once('\n').map_or("", |(_, after)| after).trim_start();
+            }
             if HOST_UNNAMED.iter().any(|p| text.starts_with(p)) {
                 bump(sessions, &session);
             } else {
@@ -95,7 +99,7 @@ pub fn count(log: &str) -> Count {
     for line in log.lines() {
         if let Some(rest) = line.strip_prefix('\t') {
             if let Some((_, text)) = &mut unnamed {
-                text.push(' ');
+                text.push('\n');
                 text.push_str(rest.trim());
             }
             continue;
