@@ -242,6 +242,25 @@ fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
 }
 
 #[test]
+fn a_batch_slower_than_its_target_halves_the_next_and_a_fast_one_grows_it() {
+    // target_ms = 1: every real batch holds its rows longer, so each next
+    // batch is half the last down to min_size; target_ms = 60000: every
+    // batch is fast, so each next grows by half up to max_size.
+    for (target, expect) in [(1, vec![8000, 4000, 2000, 1000, 1000]), (60000, vec![1000, 1500, 2250, 3375, 5062])] {
+        let c = cluster(&format!("batched-target-{target}"));
+        let p = plan(&format!(
+            "size = {}\nmin_size = 1000\nmax_size = 8000\npause_ms = 0\nstatement_timeout_ms = 60000\n\
+             target_ms = {target}\nrows_changed = 8000",
+            expect[0]
+        ));
+        c.host(&p.args("run", "fail=none")).expect_code(0);
+        assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+        let sizes: Vec<u64> = batch_lines(&c, "apply").iter().map(|b| b["size"].as_u64().unwrap()).collect();
+        assert_eq!(sizes[..expect.len()], expect[..], "target_ms = {target}: {sizes:?}");
+    }
+}
+
+#[test]
 fn a_failed_post_condition_rolls_the_tier_back_in_batches_to_the_baseline() {
     let c = cluster("batched-post");
     let baseline = c.psql(DIGEST);

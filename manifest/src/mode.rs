@@ -41,8 +41,9 @@ impl std::fmt::Display for Mode {
 }
 
 /// The bounds of a batched tier (`[batches]`). The host starts at `size`,
-/// halves it on a statement or lock timeout and grows it back while
-/// batches are fast, never outside `min_size..=max_size`. The tier's
+/// halves it on a statement or lock timeout or after a batch slower than
+/// `target_ms`, and grows it back while batches take under half of that,
+/// never outside `min_size..=max_size`. The tier's
 /// `[limits]` `rows_changed` is the total for the whole tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -55,6 +56,9 @@ pub struct Batches {
     pub pause_ms: u64,
     /// `SET LOCAL statement_timeout` of one batch's transaction.
     pub statement_timeout_ms: u64,
+    /// How long one batch should hold the rows it changes: production's
+    /// writes to those rows wait for its commit.
+    pub target_ms: u64,
     /// Rows one batch may insert, update or delete.
     pub rows_changed: u64,
     /// Wait before a batch while a replica's replay lag
@@ -71,6 +75,7 @@ impl Default for Batches {
             max_size: 10_000,
             pause_ms: 0,
             statement_timeout_ms: 5_000,
+            target_ms: 100,
             rows_changed: 10_000,
             max_replica_lag_ms: None,
         }
@@ -101,6 +106,7 @@ pub(super) fn validate(kind: Kind, mode: Mode, batches: Option<&Batches>) -> Res
         ("max_size", b.max_size, 1, 1_000_000),
         ("pause_ms", b.pause_ms, 0, 3_600_000),
         ("statement_timeout_ms", b.statement_timeout_ms, 1, day),
+        ("target_ms", b.target_ms, 1, day),
         ("rows_changed", b.rows_changed, 1, u32::MAX as u64),
         ("max_replica_lag_ms", b.max_replica_lag_ms.unwrap_or(1), 1, day),
     ] {

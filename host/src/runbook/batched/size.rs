@@ -1,7 +1,9 @@
 //! The size of the next batch, within the manifest's `[batches]` bounds:
-//! halved on a statement or lock timeout (the batch held production up),
-//! grown by half again after a batch that took less than half the
-//! statement timeout (GitLab's batched migrations do the same).
+//! halved on a statement or lock timeout, and after a batch that took
+//! longer than `target_ms` (production's writes to its rows waited that
+//! long for its commit); grown by half again after a batch that took less
+//! than half of `target_ms` (GitLab's batched migrations aim at a batch
+//! time the same way).
 
 use crate::manifest::Batches;
 
@@ -11,12 +13,12 @@ pub(crate) struct Size {
     now: u64,
     min: u64,
     max: u64,
-    fast_ms: u64,
+    target_ms: u64,
 }
 
 impl Size {
     pub fn new(b: &Batches) -> Size {
-        Size { now: b.size, min: b.min_size, max: b.max_size, fast_ms: b.statement_timeout_ms / 2 }
+        Size { now: b.size, min: b.min_size, max: b.max_size, target_ms: b.target_ms }
     }
 
     pub fn get(&self) -> u64 {
@@ -40,7 +42,9 @@ impl Size {
 
     /// After a committed batch that took `ms`.
     pub fn after(&mut self, ms: u64) {
-        if ms < self.fast_ms {
+        if ms > self.target_ms {
+            self.now = (self.now / 2).max(self.min);
+        } else if ms < self.target_ms / 2 {
             self.now = (self.now + self.now / 2).clamp(self.min, self.max);
         }
     }
@@ -51,7 +55,7 @@ mod tests {
     use super::*;
 
     fn size(size: u64, min: u64, max: u64) -> Size {
-        Size::new(&Batches { size, min_size: min, max_size: max, statement_timeout_ms: 1000, ..Default::default() })
+        Size::new(&Batches { size, min_size: min, max_size: max, target_ms: 100, ..Default::default() })
     }
 
     #[test]
@@ -68,13 +72,26 @@ mod tests {
     #[test]
     fn grows_after_fast_batches_only_up_to_max() {
         let mut s = size(1000, 100, 2000);
-        s.after(600);
-        assert_eq!(s.get(), 1000, "a batch over half the timeout is not fast");
+        s.after(60);
+        assert_eq!(s.get(), 1000, "a batch over half the target is not fast");
         s.after(10);
         assert_eq!(s.get(), 1500);
         s.after(10);
         assert_eq!(s.get(), 2000);
         s.after(10);
         assert_eq!(s.get(), 2000);
+    }
+
+    #[test]
+    fn shrinks_after_a_batch_over_the_target_down_to_min() {
+        let mut s = size(1000, 300, 2000);
+        s.after(100);
+        assert_eq!(s.get(), 1000, "a batch of exactly the target keeps its size");
+        s.after(101);
+        assert_eq!(s.get(), 500);
+        s.after(5000);
+        assert_eq!(s.get(), 300);
+        s.after(5000);
+        assert_eq!(s.get(), 300, "never below min_size");
     }
 }
