@@ -13,6 +13,7 @@
 
 use crate::bindings::types::SqlValue;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -83,10 +84,12 @@ pub struct Sent {
     /// Bytes of texts and parameter lists kept.
     #[serde(skip)]
     bytes: usize,
-    /// Where each kept statement is, by text and parameter types; the
-    /// left-out texts are not remembered (they are counted as new each time).
+    /// Where each kept statement is, by the sha256 of its text and
+    /// parameter types (the whole text, up to 64 KiB, is not held twice);
+    /// the left-out texts are not remembered (they are counted as new each
+    /// time).
     #[serde(skip)]
-    index: HashMap<String, Vec<(Vec<String>, usize)>>,
+    index: HashMap<[u8; 32], usize>,
 }
 
 impl Eq for Sent {}
@@ -121,7 +124,8 @@ pub fn param_types(params: &[SqlValue]) -> Vec<String> {
 impl Sent {
     /// One send of `sql` (which may do `effect`) with `params`.
     pub fn record(&mut self, sql: &str, effect: Effect, params: Vec<String>, ok: bool, rows: u64, took: Duration) {
-        let known = self.index.get(sql).and_then(|v| v.iter().find(|(p, _)| *p == params)).map(|(_, at)| *at);
+        let key = key(sql, &params);
+        let known = self.index.get(&key).copied();
         let at = match known {
             Some(at) => at,
             None if effect == Effect::Reads && ok && self.statements.len() >= MAX_STATEMENTS => {
@@ -139,7 +143,7 @@ impl Sent {
                 self.bytes += size;
                 let at = self.statements.len();
                 self.statements.push(SentStatement { sql: text, params: listed, cut, ..Default::default() });
-                self.index.entry(sql.to_string()).or_default().push((params, at));
+                self.index.insert(key, at);
                 at
             }
         };
@@ -154,6 +158,17 @@ impl Sent {
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty() && self.left_out_calls == 0 && self.left_out_changes == 0
     }
+}
+
+/// What tells two sends apart: the text and each parameter's type, each
+/// ended by a NUL (which neither can hold).
+fn key(sql: &str, params: &[String]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in std::iter::once(sql).chain(params.iter().map(String::as_str)) {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
 }
 
 /// The parameter list kept: entries while they fit [`MAX_PARAMS_TEXT`]
@@ -211,6 +226,22 @@ mod tests {
         let mut one = Sent::default();
         one.record(&long, Effect::Reads, Vec::new(), true, 0, Duration::ZERO);
         assert!(one.statements[0].cut && one.statements[0].sql.len() == MAX_TEXT);
+    }
+
+    #[test]
+    fn a_statement_is_told_apart_by_its_text_and_its_parameter_types() {
+        let mut sent = Sent::default();
+        let send = |sent: &mut Sent, sql: &str, params: &[&str]| {
+            let params = params.iter().map(|p| p.to_string()).collect();
+            sent.record(sql, Effect::Reads, params, true, 0, Duration::ZERO)
+        };
+        send(&mut sent, "SELECT $1", &["$1 int8"]);
+        send(&mut sent, "SELECT $1", &["$1 int8"]);
+        send(&mut sent, "SELECT $1", &["$1 text (untyped)"]);
+        // The same bytes split differently between text and types.
+        send(&mut sent, "SELECT $1$1 int8", &[]);
+        let seen: Vec<(&str, u64)> = sent.statements.iter().map(|s| (s.sql.as_str(), s.calls)).collect();
+        assert_eq!(seen, [("SELECT $1", 2), ("SELECT $1", 1), ("SELECT $1$1 int8", 1)]);
     }
 
     #[test]
