@@ -45,6 +45,13 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
         let replacing = replacing.concat();
         let wrote = format!("the lock file {} ({} plugins{under}{objects}{replacing})", path.display(), plugins.len());
         crate::printer::get().status(crate::printer::Tone::Progress, "Wrote", &wrote);
+        // What the reviewer's lock now vouches for, by name: the
+        // definitions are `host grants … --database-url`'s listing.
+        for (object, digest) in &lock.catalog {
+            let short = digest.get(..12).unwrap_or(digest);
+            let pinned = format!("{} (definition sha256 {short}…)", crate::text::terminal(object));
+            crate::printer::get().status(crate::printer::Tone::Progress, "Pinned", &pinned);
+        }
     } else if let Some(operator) = role_sql {
         roles::check_role_name("the operator role", &operator).map_err(Failure::Plan)?;
         let roles = Roles::with_runner(&plugins, &runner_role).map_err(Failure::Plan)?;
