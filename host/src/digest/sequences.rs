@@ -166,7 +166,9 @@ impl Move {
     pub fn behind(&self) -> String {
         let show = |s: Option<Sequence>| s.map_or_else(|| "absent".to_string(), |s| s.position());
         format!(
-            "sequence {} is set back behind the baseline: at {} in the baseline, {} now: nextval hands out values              the baseline had already handed out, so the next INSERT drawing from it can collide with existing keys              (a sequence's position is not transactional: no rollback restores it)",
+            "sequence {} is set back behind the baseline: at {} in the baseline, {} now: nextval hands out values \
+             the baseline had already handed out, so the next INSERT drawing from it can collide with existing keys \
+             (a sequence's position is not transactional: no rollback restores it)",
             self.sequence,
             show(self.before),
             show(self.after)
