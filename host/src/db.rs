@@ -195,13 +195,23 @@ pub async fn sequence_positions(client: &Client) -> Result<std::collections::BTr
 
 /// Reads the identity; fails if the transaction was aborted.
 pub async fn identity(client: &Client) -> Result<Identity> {
-    let r = one_row(client, IDENTITY).await?;
-    Ok(Identity {
-        current_user: r.try_get(0)?,
-        session_user: r.try_get(1)?,
-        search_path: r.try_get(2)?,
-        transaction_start: r.try_get(3)?,
-    })
+    identity_in(&client.simple_query(IDENTITY).await?)
+}
+
+/// The identity from the answer to a simple query that ends with
+/// [`IDENTITY`] (its only row).
+fn identity_in(messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<Identity> {
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned no row"))?;
+    let text = |i: usize| -> Result<String> {
+        row.try_get(i)?.map(str::to_string).ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned a NULL"))
+    };
+    Ok(Identity { current_user: text(0)?, session_user: text(1)?, search_path: text(2)?, transaction_start: text(3)? })
 }
 
 /// The host's own one-row statement without parameters, in one round trip
@@ -250,27 +260,20 @@ pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error>
 /// one statement for the server): the identity is read after the `SET
 /// LOCAL`s, inside the new transaction, as two exchanges read it.
 pub async fn begin(client: &Client, limits: &Limits, read_only: bool) -> Result<Identity> {
-    let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
-    let sql = format!("{begin}; {}; {IDENTITY}", limits_sql(limits));
-    let messages = client.simple_query(&sql).await.context(CANNOT_LIMIT)?;
-    let row = messages
-        .iter()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned no row"))?;
-    let text = |i: usize| -> Result<String> {
-        row.try_get(i)?.map(str::to_string).ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned a NULL"))
-    };
-    Ok(Identity { current_user: text(0)?, session_user: text(1)?, search_path: text(2)?, transaction_start: text(3)? })
+    let sql = format!("{}; {IDENTITY}", begin_sql(limits, read_only));
+    identity_in(&client.simple_query(&sql).await.context(CANNOT_LIMIT)?)
 }
 
 /// [`begin`] without reading the identity (a check's transaction, which is
 /// always rolled back): one round trip.
 pub async fn open(client: &Client, limits: &Limits, read_only: bool) -> Result<()> {
+    client.batch_execute(&begin_sql(limits, read_only)).await.context(CANNOT_LIMIT)
+}
+
+/// `BEGIN [READ ONLY]` and the plugin's limits, as one simple query.
+fn begin_sql(limits: &Limits, read_only: bool) -> String {
     let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
-    client.batch_execute(&format!("{begin}; {}", limits_sql(limits))).await.context(CANNOT_LIMIT)
+    format!("{begin}; {}", limits_sql(limits))
 }
 
 /// Sets one plugin's timeouts (and the pinned `search_path`) for the rest
