@@ -7,7 +7,13 @@
 //!   `tests/plugins/backfill-bench` and its verify (a batched tier of fixed 10,000-id
 //!   batches, no pause), each batch committed with its ledger checkpoint;
 //! - `psql`: the same UPDATEs as a psql script in autocommit, one commit
-//!   per batch.
+//!   per batch;
+//! - `host paced`: the same backfill (`tests/plugins/backfill-paced`) with
+//!   the batch size left to the host: from 10,000 ids, halved while a
+//!   batch takes longer than its `target_ms`. With 10,000-id batches one
+//!   random write in a hundred lands on the running batch's rows and waits
+//!   for its COMMIT, whoever runs it (psql's loop too): the writers' p99 is
+//!   that wait. The paced run shows what the one knob buys and costs.
 //!
 //! Each on a fresh copy of the `shop` template in `ONLINE_TEMPLATE`, with
 //! the column added before the writers start. Prints the backfill's time
@@ -26,6 +32,11 @@ use std::time::{Duration, Instant};
 
 /// Ids per batch, as the fixture's manifest says.
 const BATCH: i64 = 10_000;
+/// The fixtures: fixed batches of `BATCH` ids; batches the host sizes to
+/// its manifest's `target_ms`.
+const FIXED: &str = "backfill-bench";
+const PACED: &str = "backfill-paced";
+const PACED_TARGET_MS: u64 = 8;
 const SET: &str = "region = (ARRAY['north', 'south', 'east', 'west'])[customer_id % 4 + 1]";
 
 /// What one backfill took.
@@ -46,7 +57,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     let script = psql_script(&template, rows);
 
-    let (host, host_w) = scenario(&rt, &root, &template, rows, "host", |socket| host_run(&root, socket));
+    let (host, host_w) = scenario(&rt, &root, &template, rows, "host", |socket| host_run(&root, socket, FIXED));
+    let (paced, paced_w) = scenario(&rt, &root, &template, rows, "paced", |socket| host_run(&root, socket, PACED));
     let (psql, psql_w) = scenario(&rt, &root, &template, rows, "psql", |socket| psql_run(socket, &script));
     let idle = host.as_ref().map(|h| h.tier.map(|t| t.0).unwrap_or(h.end_to_end)).unwrap_or(Duration::from_secs(5));
     let (_, none_w) = scenario(&rt, &root, &template, rows, "none", |_| {
@@ -90,10 +102,21 @@ fn main() {
         host.end_to_end.as_secs_f64() / psql.end_to_end.as_secs_f64().max(1e-9)
     );
     println!("host peak RSS: {:.1} MiB (goal < 64 MiB: {})", host.rss_mib, verdict(host.rss_mib < 64.0));
+    match (&paced, paced.as_ref().ok().and_then(|p| p.tier)) {
+        (Ok(_), Some((tier, _, n))) => println!(
+            "host paced (batches sized to take about {PACED_TARGET_MS} ms): tier {} ({n} batches, {:.0} ids each on \
+             average), {:.2}× psql's time",
+            s(tier),
+            rows as f64 / n.max(1) as f64,
+            tier.as_secs_f64() / psql.end_to_end.as_secs_f64().max(1e-9),
+        ),
+        (Ok(p), None) => println!("host paced: end to end {} (no report found)", s(p.end_to_end)),
+        (Err(e), _) => println!("host paced: the backfill failed: {e}"),
+    }
 
     println!("\nWriter latency ({CLIENTS} writers, {} transactions/s in all, each timed from when it was due)", rate());
     println!("{:<9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}", "backfill", "txns", "txns/s", "errors", "p50", "p99", "max");
-    for (name, w) in [("none", &none_w), ("host", &host_w), ("psql", &psql_w)] {
+    for (name, w) in [("none", &none_w), ("host", &host_w), ("psql", &psql_w), ("paced", &paced_w)] {
         println!(
             "{:<9} {:>8} {:>9.0} {:>7} {:>9} {:>9} {:>9}",
             name,
@@ -108,10 +131,12 @@ fn main() {
     let idle_p99 = none_w.percentile(0.99).as_secs_f64().max(1e-9);
     let p99 = |w: &Window| w.percentile(0.99).as_secs_f64() / idle_p99;
     println!(
-        "writers' p99 / idle p99: host {:.2}× (goal <= 2×: {}), psql {:.2}×",
+        "writers' p99 / idle p99: host {:.2}× (goal <= 2×: {}), psql {:.2}× (the same batches); host paced {:.2}× ({})",
         p99(&host_w),
         verdict(p99(&host_w) <= 2.0),
-        p99(&psql_w)
+        p99(&psql_w),
+        p99(&paced_w),
+        verdict(p99(&paced_w) <= 2.0)
     );
 }
 
@@ -163,15 +188,15 @@ fn psql_run(socket: &str, script: &Path) -> Result<Took, String> {
     Ok(Took { end_to_end, tier: None, rss_mib })
 }
 
-fn host_run(root: &Path, socket: &str) -> Result<Took, String> {
+fn host_run(root: &Path, socket: &str, fixture: &str) -> Result<Took, String> {
     let host = std::env::var("HOST").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release/host"));
-    let reports = root.join("target/bench-backfill-reports");
+    let reports = root.join(format!("target/bench-backfill-reports-{fixture}"));
     let _ = std::fs::remove_dir_all(&reports);
     let mut c = Command::new(host);
     c.arg("run")
         .arg("--tiers")
         .arg(root.join("examples/online/plugins/gate.wasm"))
-        .arg(root.join("tests/plugins/backfill-bench.wasm"))
+        .arg(root.join(format!("tests/plugins/{fixture}.wasm")))
         .arg(root.join("tests/plugins/backfill-bench-verify.wasm"))
         .args(["--database-url", &format!("host={socket} user=postgres dbname=shop")])
         .arg("--reports")
