@@ -354,6 +354,44 @@ fn ctrl_c_mid_tier_cancels_the_statement_rolls_back_and_exits_130() {
 }
 
 #[test]
+fn a_host_whose_control_connection_died_commits_nothing_more() {
+    let c = Cluster::start("controllost");
+    c.ratify();
+    let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
+    let mut child = c.spawn(&args("run", &plan, &["--param", APR, "--param", "mode=sleep_short"]));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    while !seen.contains("now misbehaving: sleep_short") {
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("never misbehaved:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    // The server ends the control connection (the one holding the rollout
+    // lock) while tier 4's transaction is open on the work connection.
+    let ended = c.scalar(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND objid = {} AND objsubid = 1",
+        0x5449_4552
+    ));
+    assert_eq!(ended, 1, "the rollout lock's holder");
+    let status = child.wait().unwrap();
+    seen.extend(rx.iter().map(|l| l + "\n"));
+    assert_ne!(status.code(), Some(0), "{seen}");
+    // Tier 4 finished its work, but without the lock it is not committed.
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.containment"), 420, "tier 4 committed without the lock");
+    assert!(seen.contains("is no longer this host's"), "{seen}");
+    assert_eq!(c.scalar("SELECT count(*) FROM one_roof.resp_ownership"), 30, "committed tiers stay");
+    // Nothing ran past it, and the lock is free for the next command.
+    c.host(&args("rollback", &plan, &[])).expect_code(0).expect("FULL ROLLBACK OK");
+}
+
+#[test]
 fn a_killed_host_leaves_a_rollout_that_status_settles_as_abandoned() {
     let c = Cluster::start("killed");
     c.ratify();

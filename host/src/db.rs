@@ -83,11 +83,6 @@ pub async fn release_rollout_lock(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// The server process of `client`'s session.
-pub async fn backend_pid(client: &Client) -> Result<i32> {
-    Ok(one_row(client, "SELECT pg_backend_pid()").await?.try_get(0)?)
-}
-
 /// Who holds the rollout lock now, if anyone (without taking it).
 pub async fn lock_holder(client: &Client) -> Result<Option<LockHolder>> {
     Ok(client.query_opt(LOCK_HOLDER, &[&ROLLOUT_LOCK_KEY]).await?.map(|r| LockHolder {
@@ -109,15 +104,24 @@ pub struct Connection {
     pub address: Option<String>,
     pub port: Option<i32>,
     pub tls: bool,
+    /// The server process serving it: fixed for the connection's life.
+    pub pid: i32,
 }
 
 const CONNECTION: &str = "SELECT session_user::text, host(inet_server_addr()), inet_server_port(), \
-    coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()), false)";
+    coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()), false), \
+    pg_catalog.pg_backend_pid()";
 
 /// The server's own account of `client`'s connection.
 pub async fn connection(client: &Client) -> Result<Connection> {
     let r = one_row(client, CONNECTION).await?;
-    Ok(Connection { user: r.try_get(0)?, address: r.try_get(1)?, port: r.try_get(2)?, tls: r.try_get(3)? })
+    Ok(Connection {
+        user: r.try_get(0)?,
+        address: r.try_get(1)?,
+        port: r.try_get(2)?,
+        tls: r.try_get(3)?,
+        pid: r.try_get(4)?,
+    })
 }
 
 impl Connection {

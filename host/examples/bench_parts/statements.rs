@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 /// The starts of the host's own statements sent unnamed (`query_typed`).
 const HOST_UNNAMED: &[&str] = &[
     "SELECT r.outcome = 'running' AND EXISTS",                 // ledger.rs HOLD
-    "SELECT pg_backend_pid()",                                 // db::backend_pid (control)
     "SELECT pg_catalog.pg_backend_pid()",                      // the footprint's work pid
     "SELECT n.nspname || '.' || c.relname, c.relkind IN",      // locking::held
     "SELECT current_user::text, session_user::text",           // db::identity

@@ -86,7 +86,7 @@ pub struct Implicit {
 /// `scope` (oids); `reached_by` says which plugins reach an object attached
 /// to the given relations (none: the whole database).
 pub async fn read(client: &Client, scope: &[u32], reached_by: impl Fn(&[u32]) -> Vec<String>) -> Result<Vec<Implicit>> {
-    let rows = client.query(IMPLICIT, &[&scope]).await?;
+    let rows = client.query_typed(IMPLICIT, &[(&scope, tokio_postgres::types::Type::OID_ARRAY)]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let word: String = row.try_get(0)?;

@@ -92,10 +92,15 @@ pub async fn reach(client: &Client, plugins: &[&Plugin]) -> Result<Reach> {
 
 /// `work` inside the audit's snapshot ([`BEGIN`]), ended either way by
 /// ROLLBACK: it only read, and a COMMIT on the control connection would
-/// read as a step that kept something.
+/// read as a step that kept something. BEGIN and `work`'s first query go
+/// in one round trip (the connection sends them in order); when BEGIN
+/// fails, what `work` read is not used.
 async fn in_snapshot<T>(client: &Client, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    client.batch_execute(BEGIN).await.context("cannot begin the catalog audit's read-only snapshot")?;
-    let result = work.await;
+    let (begun, result) = futures_util::join!(client.batch_execute(BEGIN), work);
+    if let Err(e) = begun {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(anyhow::Error::new(e).context("cannot begin the catalog audit's read-only snapshot"));
+    }
     let ended = client.batch_execute("ROLLBACK").await;
     let value = result?;
     ended.context("cannot end the catalog audit's read-only snapshot")?;

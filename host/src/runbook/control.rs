@@ -28,6 +28,8 @@ pub(super) struct Control {
     client: Arc<Client>,
     reporter: Arc<Reporter>,
     operator: String,
+    /// The control connection's server process: the rollout lock is its.
+    pid: i32,
 }
 
 impl Control {
@@ -43,7 +45,7 @@ impl Control {
         let session = db::connection(&client).await.map_err(Failure::Database)?;
         let target = ctx.connections().target();
         reporter.status("Connected", &session.describe(&database, target.endpoint_of(&client), &target.settings().tls));
-        Ok(Control { client, reporter, operator: ctx.operator().to_string() })
+        Ok(Control { client, reporter, operator: ctx.operator().to_string(), pid: session.pid })
     }
 
     /// The control connection itself (the role proof, the ledger's reads).
@@ -110,13 +112,13 @@ impl Control {
 
     /// Inside a change transaction on `client` (a tier's apply, a
     /// rollback): holds the rollout's ledger row until the transaction
-    /// ends, and proves this host still holds the rollout lock on the
-    /// control connection and the rollout is still running. A host whose
-    /// control connection died lost the lock with it: it commits nothing more.
+    /// ends, and proves on the server that the control connection's process
+    /// still holds the rollout lock and the rollout is still running. A
+    /// host whose control connection died lost the lock with it (the server
+    /// releases a session's advisory locks when it ends): it commits
+    /// nothing more. One round trip, on `client` only.
     pub async fn hold(&self, calls: &Calls, client: &Client, rollout_id: i64) -> Result<(), Failure> {
-        let pid = db::backend_pid(&self.client).await.map_err(|e| {
-            Failure::Database(anyhow::anyhow!("the control connection, and the rollout lock with it, was lost: {e:#}"))
-        })?;
+        let pid = self.pid;
         match calls.as_writer(client, async { Ok(ledger::hold(client, rollout_id, pid).await?) }).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::Database(anyhow::anyhow!(

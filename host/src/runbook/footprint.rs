@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 const SQL: &str = include_str!("footprint.sql");
@@ -256,7 +257,7 @@ async fn files(client: &Client, named: &[String]) -> Result<Files, tokio_postgre
     if named.is_empty() {
         return Ok(Files::new());
     }
-    let rows = client.query(sql("files"), &[&named]).await?;
+    let rows = client.query_typed(sql("files"), &[(&named, Type::TEXT_ARRAY)]).await?;
     Ok(rows
         .iter()
         .filter_map(|r| Some((r.try_get(0).ok()?, (r.try_get(1).ok()?, r.try_get(2).ok()?, r.try_get(3).ok()?))))
@@ -290,13 +291,13 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut seen = Sampled::default();
-        let (Ok(waiters), Ok(held)) = futures_util::join!(control.prepare(sql("waiters")), control.prepare(sql("own")))
-        else {
-            return seen;
-        };
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
+        // Typed, both in one round trip: nothing prepared per tier.
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] = [(&pid, Type::INT4)];
         loop {
-            let (w, mine) = futures_util::join!(control.query(&waiters, &params), control.query(&held, &params));
+            let (w, mine) = futures_util::join!(
+                control.query_typed(sql("waiters"), &params),
+                control.query_typed(sql("own"), &params)
+            );
             let at = Instant::now();
             for r in w.iter().flatten() {
                 let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock), Ok(behind)) = (

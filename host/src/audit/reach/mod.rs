@@ -24,6 +24,7 @@ use crate::sql::check::Op;
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 const REACH: &str = include_str!("../reach.sql");
@@ -160,7 +161,8 @@ impl Catalog {
     /// Reads the relations `names` (`schema.name`) reach, in the audit's snapshot.
     pub async fn read(client: &Client, names: &[String]) -> Result<Catalog> {
         let mut c = Catalog::default();
-        for row in client.query(REACH, &[&names]).await? {
+        // Typed: one round trip, no statement prepared per read.
+        for row in client.query_typed(REACH, &[(&names, Type::TEXT_ARRAY)]).await? {
             let kind: String = row.try_get(0)?;
             let (from, from_name): (u32, String) = (row.try_get(1)?, row.try_get(2)?);
             let (to, detail, a, b): (u32, String, String, String) =

@@ -47,6 +47,10 @@ fn apply() -> Result<()> {
         "sleep" => {
             execute("SELECT pg_sleep(30)")?;
         }
+        // Long enough for a test to act while the tier's transaction is open.
+        "sleep_short" => {
+            execute("SELECT pg_sleep(2)::text")?;
+        }
         // Parked in a WASI wait, not in wasm code nor in SQL.
         "wasi_sleep" => std::thread::sleep(std::time::Duration::from_secs(30)),
         // An ERROR whose SQLSTATE is of class 08 on a live session (a
