@@ -3,6 +3,7 @@
 //! deadline and argument-size bombs. Times are printed, not asserted.
 
 use super::*;
+use crate::manifest::Grants;
 use std::time::{Duration, Instant};
 
 fn grants() -> Grants {
