@@ -14,8 +14,8 @@
 //! checker and one statement's way from text to what is sent; `kind.rs` the
 //! statement kinds and operations, `verdict.rs` what the check answers;
 //! `dispatch.rs` the statement dispatch (which kinds pass, which relations
-//! they write); `walk.rs` holds the tree walk with CTE scopes and the
-//! relation, function, operator and type rules; `bounds.rs` what is refused
+//! they write); `walk.rs` holds the tree walk with CTE scopes, `rules.rs`
+//! the relation, function, operator and type rules it applies; `bounds.rs` what is refused
 //! before the parser sees the text, and `sizes.rs` the constant size
 //! arguments that would make the server allocate more than the plugin may.
 //!
@@ -43,6 +43,7 @@ mod kind;
 mod locks;
 mod names;
 mod policy;
+mod rules;
 mod sizes;
 mod verdict;
 mod view;
