@@ -9,8 +9,8 @@
 mod bulk;
 pub mod check;
 mod checked;
-pub mod convert;
-pub mod locking;
+pub(crate) mod convert;
+pub(crate) mod locking;
 mod send;
 pub mod sent;
 mod session;
@@ -19,14 +19,14 @@ mod steps;
 mod stop;
 mod stream;
 
-pub use session::{OnWait, SqlSession};
-pub use stats::{Change, Stats};
-pub use steps::{StepError, Steps};
+pub(crate) use session::{OnWait, SqlSession};
+pub(crate) use stats::{Change, Stats};
+pub(crate) use steps::{StepError, Steps};
 pub(crate) use stop::stoppable;
-pub use stop::Stop;
+pub(crate) use stop::Stop;
 
 /// A statement on one line, shortened, for messages.
-pub fn one_line(sql: &str) -> String {
+pub(crate) fn one_line(sql: &str) -> String {
     let s: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.chars().count() > 160 {
         format!("{}…", s.chars().take(160).collect::<String>())

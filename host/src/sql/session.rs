@@ -151,7 +151,7 @@ impl SqlSession {
     }
 
     /// Under roles: every statement must leave the session as `role`.
-    pub fn as_role(mut self, role: Option<&str>) -> Self {
+    pub fn running_as(mut self, role: Option<&str>) -> Self {
         self.role = role.map(str::to_string);
         self
     }

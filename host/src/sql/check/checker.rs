@@ -49,7 +49,7 @@ impl Checker {
     }
 
     /// [`Checker::new`] over grants already shared.
-    pub fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
+    pub(crate) fn shared(grants: Arc<Grants>, read_only: bool) -> Self {
         let memory_mib = crate::manifest::Limits::default().memory_mib;
         Checker {
             grants,
@@ -63,7 +63,7 @@ impl Checker {
     }
 
     /// The tier's mode (`mode = "…"` in its manifest).
-    pub fn mode(mut self, mode: Mode) -> Self {
+    pub(crate) fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
@@ -79,19 +79,19 @@ impl Checker {
 
     /// A tier whose grants differ by phase: its grants are `phase`'s, and
     /// `other` the other phase's (which only word a refusal).
-    pub fn in_phase(mut self, phase: Phase, other: Arc<Grants>) -> Self {
+    pub(crate) fn in_phase(mut self, phase: Phase, other: Arc<Grants>) -> Self {
         self.phase = Some((phase, other));
         self
     }
 
     /// The phase whose grants this checker holds, for a tier whose grants
     /// differ by phase.
-    pub fn phase(&self) -> Option<Phase> {
+    pub(crate) fn phase(&self) -> Option<Phase> {
         self.phase.as_ref().map(|(p, _)| *p)
     }
 
     /// The catalog lists to check against: the connected server's.
-    pub fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
+    pub(crate) fn catalog(mut self, catalog: Arc<Catalog>) -> Self {
         self.catalog = catalog;
         self
     }

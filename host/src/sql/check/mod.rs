@@ -27,7 +27,7 @@
 //! with a known stack (`worker.rs`: libpg_query sizes its stack-depth guard
 //! from the calling thread's stack, which a wasmtime fiber does not
 //! describe), its cost is linear in the statement, which is at most
-//! [`MAX_STATEMENT_BYTES`], and the walk stops at the call's deadline.
+//! `MAX_STATEMENT_BYTES` (`policy.rs`), and the walk stops at the call's deadline.
 
 mod alter;
 mod bounds;
@@ -65,13 +65,12 @@ mod tests;
 #[cfg(test)]
 mod view_tests;
 
-pub use catalog::{built_from, built_lists, Catalog, CatalogError, Source};
+pub(crate) use catalog::Catalog;
+pub use catalog::{built_from, built_lists};
 pub use checker::Checker;
-pub use concurrent::{Step, StepAction};
-pub use kind::{Op, StatementKind};
-pub use locks::{Lock, LockMode};
-pub use policy::{MAX_NESTING, MAX_PARAMS, MAX_STATEMENT_BYTES};
-pub use sizes::MAX_COPIES;
+pub(crate) use concurrent::{Step, StepAction};
+pub(crate) use kind::{Op, StatementKind};
+pub(crate) use locks::{Lock, LockMode};
 pub use verdict::{Checked, Refusal};
 
 /// The `pg_catalog` functions any plugin may call without a grant, for the

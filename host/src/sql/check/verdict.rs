@@ -12,28 +12,28 @@ pub struct Checked {
     /// The deparsed tree: exactly what was checked, and what is sent.
     pub sql: String,
     /// The statement kind (shown as libpg_query names it, `InsertStmt`).
-    pub kind: StatementKind,
+    pub(crate) kind: StatementKind,
     /// Every relation it touches and how.
     pub accesses: Vec<(String, Op)>,
     /// How many times it may copy the values it reads into what the server
     /// holds (`sizes.rs`): the host holds copies × its largest parameter
     /// to the plugin's `memory_mib` before sending it.
-    pub copies: f64,
+    pub(crate) copies: f64,
     /// The table lock a DDL statement takes, and what it costs production
     /// (none for a statement that takes only row locks).
-    pub lock: Option<Lock>,
+    pub(crate) lock: Option<Lock>,
     /// A statement that cannot run in a transaction block (an index built
     /// or dropped CONCURRENTLY): the host runs it as a step of its own.
-    pub step: Option<Step>,
+    pub(crate) step: Option<Step>,
     /// It calls a function that may change the database (granted, not on
     /// the read-only list, or one that advances or sets a sequence).
-    pub calls_writer: bool,
+    pub(crate) calls_writer: bool,
 }
 
 impl Checked {
     /// A plain read: a SELECT that reads relations only and calls no
     /// function that may write. Anything else may change rows or schema.
-    pub fn reads_only(&self) -> bool {
+    pub(crate) fn reads_only(&self) -> bool {
         self.kind == StatementKind::Select && !self.calls_writer && self.accesses.iter().all(|(_, op)| *op == Op::Read)
     }
 }
@@ -44,7 +44,7 @@ pub struct Refusal {
     pub reason: String,
     /// The manifest lines that would grant it (TOML the loader accepts),
     /// when a grant can.
-    pub grant: Option<String>,
+    pub(crate) grant: Option<String>,
 }
 
 impl fmt::Display for Refusal {
