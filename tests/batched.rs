@@ -206,12 +206,8 @@ fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
     // Another session holds row 20000: every batch whose range holds it
     // waits and times out, until the lock is gone (once a batch has waited
     // on it a few times).
-    let mut locker = std::process::Command::new("psql")
-        .args(["-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus", "-q"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut locker =
+        c.psql_cmd().arg("-q").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
     let mut stdin = locker.stdin.take().unwrap();
     use std::io::Write;
     writeln!(stdin, "BEGIN; SELECT 1 FROM app.item WHERE id = 20000 FOR UPDATE;").unwrap();
@@ -422,11 +418,11 @@ fn a_replica_lag_the_role_cannot_read_fails_the_tier_saying_what_to_do() {
 
 #[test]
 fn a_rehearsal_failing_in_the_middle_of_the_batches_proves_the_rollback_restores_the_baseline() {
-    use support::rehearsal::{production_and_copy_with, report, url};
+    use support::rehearsal::{production_and_copy_with, report};
     let (prod, copy) = production_and_copy_with("batched-rehearse", TABLE);
     let p = plan(&fixed(5000, 0));
     let reports = tempfile::tempdir().unwrap();
-    let (from, to) = (url(&prod), url(&copy));
+    let (from, to) = (prod.url(), copy.url());
     let mut a = args("rehearse", &p.plan, &["--param", "verdict=ok", "--param", "fail=none", "--fail-at", "1"]);
     a.extend(["--from", &from, "--copy-url", &to, "--reports", reports.path().to_str().unwrap()]);
     let r = prod.host(&a);

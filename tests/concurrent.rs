@@ -137,10 +137,9 @@ fn a_rerun_never_keeps_an_invalid_index_and_the_rollback_drops_it() {
     c.psql(TABLES);
     // A failed build leaves an INVALID index of the step's name, which
     // IF NOT EXISTS alone would keep.
-    let failed = Command::new("psql")
-        .args(["-X", "-q", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c"])
+    let failed = c
+        .psql_cmd()
+        .args(["-q", "-c"])
         .arg("CREATE UNIQUE INDEX CONCURRENTLY finding_n_cic ON app.finding (team)")
         .output()
         .unwrap();
@@ -184,10 +183,8 @@ fn a_rerun_never_keeps_an_invalid_index_and_the_rollback_drops_it() {
 /// A session holding a write on the table open, so a concurrent build
 /// waits for it (after its INVALID catalog row is committed).
 fn blocker(c: &Cluster) -> Child {
-    Command::new("psql")
-        .args(["-X", "-q", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c"])
+    c.psql_cmd()
+        .args(["-q", "-c"])
         .arg("BEGIN; SET application_name = 'blocker'; INSERT INTO app.finding VALUES (-1, 'a', -1); SELECT pg_sleep(120)")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -273,10 +270,8 @@ fn a_build_whose_connection_was_lost_is_recovered_by_the_rollback_and_the_next_r
 
 /// A write open on the table for `seconds`: a build waits for it.
 fn brief_blocker(c: &Cluster, seconds: f64) -> Child {
-    Command::new("psql")
-        .args(["-X", "-q", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c"])
+    c.psql_cmd()
+        .args(["-q", "-c"])
         .arg(format!(
             "BEGIN; SET application_name = 'blocker'; INSERT INTO app.finding VALUES (-1, 'a', -1); \
              SELECT pg_sleep({seconds}); ROLLBACK"
@@ -374,12 +369,8 @@ fn a_step_never_drops_or_counts_an_index_of_a_table_it_may_not_index() {
     // Another table's INVALID index with the name the tier's build uses
     // (a failed unique build), and another table's valid one.
     c.psql("CREATE TABLE app.payment (id int, k int); INSERT INTO app.payment VALUES (1, 1), (2, 1)");
-    let _ = std::process::Command::new("psql")
-        .args(["-X", "-q", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c"])
-        .arg("CREATE UNIQUE INDEX CONCURRENTLY victim_idx ON app.payment (k)")
-        .output();
+    let _ =
+        c.psql_cmd().args(["-q", "-c"]).arg("CREATE UNIQUE INDEX CONCURRENTLY victim_idx ON app.payment (k)").output();
     assert_eq!(invalid(&c), 1, "the fixture's INVALID index on app.payment");
     let build = "CREATE INDEX CONCURRENTLY IF NOT EXISTS victim_idx ON app.finding (n)";
     let f = case(&[build], &[DROP], &granted(), Some("concurrent"), "");

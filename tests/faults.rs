@@ -13,9 +13,7 @@ use support::*;
 
 /// `host` through the proxy: TCP on loopback, no TLS (the proxy reads the protocol).
 fn via(c: &Cluster, proxy: &Proxy, a: &[&str]) -> Command {
-    let mut cmd = c.host_cmd(a);
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", proxy.port.to_string()).env("PGSSLMODE", "disable");
-    cmd
+    proxy.host_cmd(c, a)
 }
 
 #[test]
@@ -91,8 +89,9 @@ fn ctrl_c_while_the_host_waits_on_a_locked_ledger_exits_130_within_a_second_with
     c.host(&args("rollback", &plan, &[])).expect_code(0);
     let rows = c.scalar("SELECT count(*) FROM rollout_ledger.rollout");
     // Another session holds the ledger table (a DBA, a stuck report query).
-    let mut locker = Command::new("psql")
-        .args(["-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus", "-c"])
+    let mut locker = c
+        .psql_cmd()
+        .arg("-c")
         .arg("BEGIN; LOCK TABLE rollout_ledger.rollout IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);")
         .env("PGAPPNAME", "ledger-locker")
         .stdout(Stdio::null())

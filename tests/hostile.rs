@@ -179,10 +179,9 @@ fn under_a_restricted_role_postgresql_alone_refuses_what_no_grant_allows() {
         let script = format!(
             "BEGIN;\nSET LOCAL ROLE rollout_test_hostile;\nSET LOCAL search_path = pg_catalog, pg_temp;\n{sql};\nROLLBACK;\n"
         );
-        let r = std::process::Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&c.dir)
-            .args(["-U", "postgres", "-d", "directus"])
+        let r = c
+            .psql_cmd()
+            .args(["-q", "-v", "ON_ERROR_STOP=1"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -600,8 +600,9 @@ fn role_sql_of_hostile_names_runs_in_psql_as_written_and_nothing_else() {
                    SELECT 'class ' || oid::regclass::text FROM pg_class UNION ALL SELECT 'proc ' || \
                    oid::regprocedure::text FROM pg_proc UNION ALL SELECT 'schema ' || nspname FROM pg_namespace) c(x)";
     let before = c.psql(catalog);
-    let mut psql = std::process::Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus"])
+    let mut psql = c
+        .psql_cmd()
+        .args(["-q", "-v", "ON_ERROR_STOP=1"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

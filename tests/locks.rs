@@ -70,10 +70,8 @@ impl Plan {
 
 /// A psql session of its own, named `app` (its application_name).
 fn session(c: &Cluster, app: &str, sql: &str) -> Child {
-    Command::new("psql")
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c", sql])
+    c.psql_cmd()
+        .args(["-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .env("PGAPPNAME", app)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -111,8 +111,8 @@ fn slow_commit(c: &Cluster, wait: &str) -> Child {
            WHEN (NEW.plugin = 'one-roof-ownership' AND NEW.event = 'applied')
            EXECUTE FUNCTION public.slow_commit()"
     ));
-    Command::new("psql")
-        .args(["-X", "-q", "-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus", "-c"])
+    c.psql_cmd()
+        .args(["-q", "-c"])
         .arg("BEGIN; SELECT pg_advisory_xact_lock(4242); SELECT pg_sleep(60);")
         .env("PGAPPNAME", "commit-blocker")
         .stdout(Stdio::null())
@@ -232,9 +232,7 @@ fn a_lost_commit_answer_the_ledger_settles_is_reported_applied_with_its_rows() {
     // Only the work session loses the answer to its second COMMIT (tier 1);
     // the control connection reads the ledger.
     let proxy = support::proxy::Proxy::start_one(&c.dir, 2);
-    let mut cmd = c.host_cmd(&args("run", &one_roof(), &["--param", APR]));
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", proxy.port.to_string()).env("PGSSLMODE", "disable");
-    let r = Run::from(cmd.output().expect("host"));
+    let r = Run::from(proxy.host_cmd(&c, &args("run", &one_roof(), &["--param", APR])).output().expect("host"));
     r.expect("the ledger shows tier 1 (one-roof-shadow) committed");
     let (outcome, rows) = tier_row(&report_json(&c), "one-roof-shadow");
     assert_eq!((outcome.as_str(), rows), ("applied", 30), "{}", r.all());

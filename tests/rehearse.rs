@@ -143,7 +143,7 @@ fn ctrl_c_during_a_step_interrupts_that_step_as_an_interrupted_run_and_exits_130
     let (prod, copy) = production_and_copy("rehearse-ctrlc");
     let reports = tempfile::tempdir().unwrap();
     let plan = plan_with(Some("t4-containment"), &["tests/plugins/misbehave.wasm"]);
-    let (from, to) = (url(&prod), url(&copy));
+    let (from, to) = (prod.url(), copy.url());
     let mut a = args("rehearse", &plan, &["--param", APR, "--param", "mode=sleep", "--from", &from, "--copy-url", &to]);
     a.extend(["--reports", reports.path().to_str().unwrap()]);
     let child = prod.spawn(&a);

@@ -20,7 +20,7 @@ fn a_mark_the_client_supplies_is_no_mark_and_no_step_runs_on_production() {
     let plan = one_roof();
     let refused = |to: &str, env: &[(&str, &str)], how: &str| {
         let reports = tempfile::tempdir().unwrap();
-        let r = rehearse_urls(&prod, &url(&other), to, &plan, &[], reports.path(), env);
+        let r = rehearse_urls(&prod, &other.url(), to, &plan, &[], reports.path(), env);
         assert_eq!(r.code, 5, "the mark by {how} was taken for the copy's:\n{}", r.all());
         r.expect("--copy-url: database `directus` is not marked as a rehearsal copy");
         assert_eq!(report(reports.path())["steps"].as_array().unwrap().len(), 0, "a step ran ({how})");
@@ -28,15 +28,15 @@ fn a_mark_the_client_supplies_is_no_mark_and_no_step_runs_on_production() {
         production_untouched(&other);
     };
     // In the URL's options.
-    refused(&format!("{} options='-c host.rehearsal_copy=on'", url(&prod)), &[], "URL options");
+    refused(&format!("{} options='-c host.rehearsal_copy=on'", prod.url()), &[], "URL options");
     // In PGOPTIONS (the whole environment's).
-    refused(&url(&prod), &[("PGOPTIONS", "-c host.rehearsal_copy=on")], "PGOPTIONS");
+    refused(&prod.url(), &[("PGOPTIONS", "-c host.rehearsal_copy=on")], "PGOPTIONS");
     // In a role's settings on production, for every database or for this one.
     prod.psql("ALTER ROLE postgres SET host.rehearsal_copy = on");
-    refused(&url(&prod), &[], "ALTER ROLE … SET");
+    refused(&prod.url(), &[], "ALTER ROLE … SET");
     prod.psql("ALTER ROLE postgres RESET host.rehearsal_copy");
     prod.psql("ALTER ROLE postgres IN DATABASE directus SET host.rehearsal_copy = on");
-    refused(&url(&prod), &[], "ALTER ROLE … IN DATABASE … SET");
+    refused(&prod.url(), &[], "ALTER ROLE … IN DATABASE … SET");
     // The session did see the setting each time: only the catalog's
     // database-wide setting is the mark.
     assert_eq!(prod.psql("SHOW host.rehearsal_copy"), "on");
@@ -62,7 +62,7 @@ fn a_step_whose_connections_land_on_another_server_than_the_digests_read_is_refu
     // each step's, the twin.
     let switch = Switch::start(&copy, 2, &twin);
     let reports = tempfile::tempdir().unwrap();
-    let r = rehearse_urls(&prod, &url(&prod), &switch.url(), &plan, &[], reports.path(), &[]);
+    let r = rehearse_urls(&prod, &prod.url(), &switch.url(), &plan, &[], reports.path(), &[]);
     r.expect_code(5)
         .expect("rehearsal refused at `run`: `host run` refused its database")
         .expect("this connection reached another server or database than the copy the rehearsal reads");
@@ -76,7 +76,7 @@ fn a_step_whose_connections_land_on_another_server_than_the_digests_read_is_refu
     // before any plugin ran anywhere.
     let switch = Switch::start(&copy, 3, &twin);
     let reports = tempfile::tempdir().unwrap();
-    let r = rehearse_urls(&prod, &url(&prod), &switch.url(), &plan, &[], reports.path(), &[]);
+    let r = rehearse_urls(&prod, &prod.url(), &switch.url(), &plan, &[], reports.path(), &[]);
     r.expect_code(5).expect("this connection reached another server or database than the copy the rehearsal reads");
     for c in [&prod, &twin] {
         production_untouched(c);
@@ -94,7 +94,7 @@ fn a_rehearsal_whose_own_connections_reach_two_servers_is_refused() {
     twin.psql_in("postgres", "ALTER DATABASE directus SET host.rehearsal_copy = on");
     let split = Switch::start(&copy, 1, &twin);
     let reports = tempfile::tempdir().unwrap();
-    let r = rehearse_urls(&prod, &url(&prod), &split.url(), &one_roof(), &[], reports.path(), &[]);
+    let r = rehearse_urls(&prod, &prod.url(), &split.url(), &one_roof(), &[], reports.path(), &[]);
     r.expect_code(5).expect("the digest's two connections reached different servers or databases");
     assert_eq!(report(reports.path())["steps"].as_array().unwrap().len(), 0);
     for c in [&prod, &copy, &twin] {

@@ -57,7 +57,7 @@ fn rehearse_reach(name: &str, mode: &str) -> (Cluster, Cluster, Run, serde_json:
     let lock = prod.dir.join("reach.lock").display().to_string();
     let mut review = vec!["grants"];
     review.extend(plan.iter().map(String::as_str));
-    let source = url(&prod);
+    let source = prod.url();
     review.extend(["--database-url", source.as_str(), "--lock", lock.as_str()]);
     prod.host(&review).expect_code(0).expect("reviewed catalog object(s)");
     let r = rehearse(&prod, &copy, &plan, &["--param", &param, "--lock", &lock], reports.path());
@@ -186,8 +186,8 @@ fn a_table_the_rehearsing_role_may_not_read_fails_the_rehearsal_instead_of_leavi
          GRANT SELECT ON ALL SEQUENCES IN SCHEMA one_roof, shop, crm, audit TO rehearser;",
     );
     let reports = tempfile::tempdir().unwrap();
-    let from = url(&prod).replace("user=postgres", "user=rehearser");
-    let r = rehearse_urls(&prod, &from, &url(&copy), &one_roof(), &[], reports.path(), &[]);
+    let from = prod.url().replace("user=postgres", "user=rehearser");
+    let r = rehearse_urls(&prod, &from, &copy.url(), &one_roof(), &[], reports.path(), &[]);
     r.expect_code(8)
         .expect(
             "cannot read the state of the source: cannot begin reading audit.audit_log: the digest reads every table",

@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::rehearsal::*;
 use support::*;
@@ -48,10 +48,8 @@ const READING_A: &str = "SELECT count(*) FROM pg_stat_activity
    WHERE application_name LIKE 'host rehearse (source%' AND state = 'active' AND query LIKE '%one_roof.bulk\\_a %'";
 
 fn psql_child(c: &Cluster, sql: &str) -> Child {
-    Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c", sql])
+    c.psql_cmd()
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,7 +57,7 @@ fn psql_child(c: &Cluster, sql: &str) -> Child {
 }
 
 fn rehearsal(prod: &Cluster, copy: &Cluster, reports: &std::path::Path) -> Child {
-    let (from, to) = (url(prod), url(copy));
+    let (from, to) = (prod.url(), copy.url());
     let plan = one_roof();
     let mut a = args("rehearse", &plan, &["--param", APR, "--from", &from, "--copy-url", &to]);
     a.extend(["--reports", reports.to_str().unwrap()]);

@@ -144,7 +144,7 @@ fn source_state(prod: &Cluster) -> String {
 }
 
 fn rehearse_made(prod: &Cluster, plan: &[String], extra: &[&str], reports: &Path) -> Run {
-    let from = format!("host={} port=5432 user=postgres dbname=directus", prod.dir.display());
+    let from = prod.url();
     let mut a = args("rehearse", plan, &["--param", APR, "--from", &from, "--make-copy"]);
     a.extend(extra);
     a.extend(["--reports", reports.to_str().unwrap()]);

@@ -280,10 +280,9 @@ struct TableLock {
 impl TableLock {
     fn take(c: &Cluster, table: &str) -> TableLock {
         use std::io::Write;
-        let mut psql = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&c.dir)
-            .args(["-p", &c.port.unwrap_or(5432).to_string(), "-U", "postgres", "-d", "directus"])
+        let mut psql = c
+            .psql_cmd()
+            .args(["-q", "-v", "ON_ERROR_STOP=1"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()

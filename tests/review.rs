@@ -19,9 +19,7 @@ const SETUP: &str = "
     CREATE FUNCTION public.sneak() RETURNS int LANGUAGE sql AS 'INSERT INTO public.sneaked VALUES (1) RETURNING 1';";
 
 fn via(c: &Cluster, proxy: &Proxy, a: &[&str]) -> Command {
-    let mut cmd = c.host_cmd(a);
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", proxy.port.to_string()).env("PGSSLMODE", "disable");
-    cmd
+    proxy.host_cmd(c, a)
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -34,8 +32,9 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 /// An application session holding the parent row (FOR UPDATE) for a minute.
 fn hold_parent(c: &Cluster) -> Child {
-    let child = Command::new("psql")
-        .args(["-h", c.dir.to_str().unwrap(), "-U", "postgres", "-d", "directus", "-c"])
+    let child = c
+        .psql_cmd()
+        .arg("-c")
         .arg("BEGIN; SELECT id FROM public.parent WHERE id = 1 FOR UPDATE; SELECT pg_sleep(60);")
         .env("PGAPPNAME", "parent-locker")
         .stdout(Stdio::null())

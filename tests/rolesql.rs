@@ -116,10 +116,9 @@ fn the_role_sql_of_names_made_of_every_delimiter_is_inert_in_psql() {
     let out = c.host(&["grants", wasm, "--data-dir", data, "--role-sql", &operator, "--runner-role", &runner]);
     out.expect_code(0);
     assert!(no_dollar_quote_or_do_block(&out.stdout), "{}", out.stdout);
-    let mut psql = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "var=INTERPOLATED", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus"])
+    let mut psql = c
+        .psql_cmd()
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-v", "var=INTERPOLATED"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -248,12 +248,7 @@ fn rollback_is_idempotent_and_ok_on_an_untouched_baseline() {
     assert_eq!(c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE event = 'rolled_back'"), 7);
     assert_eq!(c.baseline_line(), BASELINE);
     // The ledger's events cannot be edited.
-    let out = std::process::Command::new("psql")
-        .args(["-X", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus", "-c", "DELETE FROM rollout_ledger.tier_event"])
-        .output()
-        .unwrap();
+    let out = c.psql_cmd().args(["-c", "DELETE FROM rollout_ledger.tier_event"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
     // And a new run passes again.
     run_ok(&c);

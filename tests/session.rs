@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::Command;
 use support::proxy::Proxy;
 use support::*;
 
@@ -88,9 +87,7 @@ fn a_work_session_lost_between_two_tiers_is_replaced_and_the_run_completes() {
     // reaches the host, and that connection is cut on the host's side; the
     // control connection lives and the ledger shows tier 1 committed.
     let proxy = Proxy::start_one(&c.dir, 2);
-    let mut cmd: Command = c.host_cmd(&args("run", &plan, &["--param", APR]));
-    cmd.env("PGHOST", "127.0.0.1").env("PGPORT", proxy.port.to_string()).env("PGSSLMODE", "disable");
-    let r = Run::from(cmd.output().unwrap());
+    let r = Run::from(proxy.host_cmd(&c, &args("run", &plan, &["--param", APR])).output().unwrap());
     assert!(proxy.has_cut(), "the proxy never saw tier 1's COMMIT:\n{}", r.all());
     r.expect_code(0)
         .expect("the ledger shows tier 1 (one-roof-shadow) committed")

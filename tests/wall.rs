@@ -196,10 +196,9 @@ fn on_the_operators_session_a_function_takes_the_role_off_and_reads_the_secret()
 
 /// psql as `user` in `directus`: (succeeded, stdout and stderr).
 fn psql_as(c: &Cluster, user: &str, sql: &str) -> (bool, String) {
-    let out = std::process::Command::new("psql")
-        .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(&c.dir)
-        .args(["-U", user, "-d", "directus", "-c", sql])
+    let out = c
+        .psql_cmd_as(user, "directus")
+        .args(["-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("psql");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -214,10 +213,9 @@ fn the_wall_grants_a_role_only_for_a_live_key_and_never_commits_a_membership() {
     apply(&c, &plan, &data);
     // A host command's control connection: registers the sha256 of its key
     // and lives on (the key is valid as long as it does).
-    let mut control = std::process::Command::new("psql")
-        .args(["-X", "-q", "-h"])
-        .arg(&c.dir)
-        .args(["-U", "postgres", "-d", "directus"])
+    let mut control = c
+        .psql_cmd()
+        .arg("-q")
         .args(["-c", "SELECT rollout_roles.register(sha256('k1'::bytea))", "-c", "SELECT pg_sleep(60)"])
         .stdout(std::process::Stdio::null())
         .spawn()

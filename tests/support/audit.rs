@@ -107,12 +107,6 @@ statements = 100
 }
 
 impl Cluster {
-    /// `host=<socket dir> dbname=directus user=postgres`: a connection
-    /// string for `--database-url`.
-    pub fn url(&self) -> String {
-        format!("host={} port={} dbname=directus user=postgres", self.dir.display(), self.port.unwrap_or(5432))
-    }
-
     /// How often the trap functions have run.
     pub fn hits(&self) -> i64 {
         self.scalar("SELECT hits FROM trap.hits_now")

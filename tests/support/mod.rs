@@ -93,13 +93,31 @@ impl Cluster {
         self.dir.join("tls").join(name)
     }
 
+    /// `host=<socket dir> port=… user=postgres dbname=directus`: this
+    /// cluster's connection string, for `--database-url` and the like.
+    pub fn url(&self) -> String {
+        format!("host={} port={} user=postgres dbname=directus", self.dir.display(), self.port.unwrap_or(5432))
+    }
+
+    /// A `psql` command on this cluster's `db` as `user`, without the
+    /// caller's `~/.psqlrc` (`-X`); the caller adds its flags, SQL and stdio.
+    pub fn psql_cmd_as(&self, user: &str, db: &str) -> Command {
+        let mut c = Command::new("psql");
+        c.arg("-X").arg("-h").arg(&self.dir).args(["-p", &self.port.unwrap_or(5432).to_string()]);
+        c.args(["-U", user, "-d", db]);
+        c
+    }
+
+    /// [`Cluster::psql_cmd_as`] `postgres` in `directus`.
+    pub fn psql_cmd(&self) -> Command {
+        self.psql_cmd_as("postgres", "directus")
+    }
+
     /// Runs SQL with psql in `db`; returns trimmed unaligned output.
     pub fn psql_in(&self, db: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&self.dir)
-            .args(["-p", &self.port.unwrap_or(5432).to_string()])
-            .args(["-U", "postgres", "-d", db, "-c", sql])
+        let out = self
+            .psql_cmd_as("postgres", db)
+            .args(["-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("psql");
         assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));

@@ -77,6 +77,14 @@ impl Proxy {
         Proxy { port, state }
     }
 
+    /// `host args` on `c`'s `directus` through this proxy: TCP on loopback,
+    /// no TLS (the proxy reads the protocol).
+    pub fn host_cmd(&self, c: &super::Cluster, args: &[&str]) -> std::process::Command {
+        let mut cmd = c.host_cmd(args);
+        cmd.env("PGHOST", "127.0.0.1").env("PGPORT", self.port.to_string()).env("PGSSLMODE", "disable");
+        cmd
+    }
+
     /// True once the proxy cut the connections.
     pub fn has_cut(&self) -> bool {
         self.state.cut.load(Ordering::SeqCst)

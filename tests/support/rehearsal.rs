@@ -42,9 +42,9 @@ pub fn restored(prod: &Cluster, name: &str) -> Cluster {
         .stdout(Stdio::piped())
         .spawn()
         .expect("pg_dump");
-    let restored = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", copy.dir.to_str().unwrap()])
-        .args(["-p", &copy.port.unwrap_or(5432).to_string(), "-U", "postgres", "-d", "directus"])
+    let restored = copy
+        .psql_cmd()
+        .args(["-q", "-v", "ON_ERROR_STOP=1"])
         .stdin(dump.stdout.take().expect("pg_dump's output"))
         .stdout(Stdio::null())
         .status()
@@ -53,13 +53,9 @@ pub fn restored(prod: &Cluster, name: &str) -> Cluster {
     copy
 }
 
-pub fn url(c: &Cluster) -> String {
-    format!("host={} port={} user=postgres dbname=directus", c.dir.display(), c.port.unwrap_or(5432))
-}
-
 /// `host rehearse` of `plan` from `prod` onto `copy`, reports under `reports`.
 pub fn rehearse(prod: &Cluster, copy: &Cluster, plan: &[String], extra: &[&str], reports: &Path) -> Run {
-    rehearse_urls(prod, &url(prod), &url(copy), plan, extra, reports, &[])
+    rehearse_urls(prod, &prod.url(), &copy.url(), plan, extra, reports, &[])
 }
 
 /// `host rehearse` with the URLs given as they are, and `env` set: run

@@ -113,7 +113,7 @@ impl Calls {
             )
             .in_mode(m.mode)
             .in_phases(&m.phases)
-            .as_role(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
+            .running_as(self.roles.as_ref().and_then(|r| r.role_of(&m.name)))
             .on_wire(target.wire(client))
             .with_catalog(catalog)
             .on_lock_wait(waiting(self.reporter.clone())),

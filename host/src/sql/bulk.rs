@@ -10,7 +10,8 @@
 //! parameter. Text, not binary COPY: the values already travel as text,
 //! and the server's own input functions parse them.
 
-use super::{convert, stop_signal, SqlSession, Stop};
+use super::stop::{stop_signal, Stop};
+use super::{convert, SqlSession};
 use crate::bindings::types::{SqlError, SqlValue};
 use crate::quote::ident;
 use bytes::{BufMut, Bytes, BytesMut};

@@ -12,7 +12,9 @@
 //! (the check refuses DECLARE, FETCH and CLOSE); it dies with the
 //! transaction if the plugin never drops its handle.
 
-use super::{convert, one_line, stop_signal, SendError, SqlSession, Stop};
+use super::send::SendError;
+use super::stop::{stop_signal, Stop};
+use super::{convert, one_line, SqlSession};
 use crate::bindings::types::{Column, SqlError, SqlValue};
 use futures_util::{pin_mut, TryStreamExt};
 use std::collections::HashMap;

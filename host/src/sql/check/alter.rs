@@ -12,7 +12,8 @@
 //! and a plan altering a table it did not create cannot run under roles).
 
 use super::locks::{Lock, LockMode};
-use super::walk::{system_column, Walk};
+use super::rules::system_column;
+use super::walk::Walk;
 use super::{obj, refuse, target, Op, Refusal};
 use pg_query::protobuf::{node::Node as N, AlterTableType as T, ConstrType, DropBehavior, ObjectType};
 use serde_json::Value;

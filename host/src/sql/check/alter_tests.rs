@@ -3,6 +3,7 @@
 //! each takes.
 
 use super::*;
+use crate::manifest::Grants;
 
 fn grants() -> Grants {
     Grants {

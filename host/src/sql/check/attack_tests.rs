@@ -2,6 +2,7 @@
 //! statements the checker allowed that reached what no grant names.
 
 use super::*;
+use crate::manifest::Grants;
 
 /// A write-only plugin: insert and update on app.label, no read of it.
 fn writer() -> Grants {

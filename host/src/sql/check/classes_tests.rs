@@ -2,6 +2,7 @@
 //! sizes the server would hold, and the lists read from the catalog.
 
 use super::*;
+use crate::manifest::Grants;
 
 /// A tier that may draw from and set one sequence, read a table and insert
 /// into another, and call the functions that take names.

@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::manifest::Manifest;
+use crate::manifest::{Grants, Phase};
+use std::sync::Arc;
 
 const TIER: &str = "name = \"t\"\nkind = \"tier\"\nordinal = 1\ndescription = \"d\"\ndatabases = [\"db\"]\npost_conditions = [\"m\"]\nrollback_conditions = [\"m\"]\n";
 

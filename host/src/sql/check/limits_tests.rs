@@ -2,7 +2,9 @@
 //! the deparser cannot re-emit, statements built to be slow, nesting, the
 //! deadline and argument-size bombs. Times are printed, not asserted.
 
+use super::policy::MAX_STATEMENT_BYTES;
 use super::*;
+use crate::manifest::Grants;
 use std::time::{Duration, Instant};
 
 fn grants() -> Grants {

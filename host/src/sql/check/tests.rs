@@ -2,6 +2,7 @@
 //! refusals name what would allow them.
 
 use super::*;
+use crate::manifest::Grants;
 
 fn grants() -> Grants {
     Grants {

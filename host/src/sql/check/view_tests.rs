@@ -3,6 +3,7 @@
 //! and every name inside (a view's query) a grant question.
 
 use super::*;
+use crate::manifest::Grants;
 
 fn grants() -> Grants {
     Grants {
