@@ -112,7 +112,8 @@ ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_signer text;
 ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_key text;
 ALTER TABLE rollout_ledger.rollout ADD COLUMN IF NOT EXISTS lock_checked_at timestamptz;
 
--- The SQL each tier sent in a dry run, for `host inspect --sql PLUGIN`
+-- The SQL each tier sent in a run, a rollback or a dry run, written with
+-- the rollout's close, for `host inspect --sql PLUGIN`
 -- (matched by the plugin's sha256): one row per distinct statement as
 -- checked and sent (`seq` 1, 2, … in the order first sent; its parameters
 -- as placeholder number and type, how many sends, how many failed, the rows they affected

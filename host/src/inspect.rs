@@ -168,23 +168,34 @@ pub fn explain(plugin: &Plugin, statements: &[String]) -> Result<(), Failure> {
 }
 
 /// `host inspect --sql PLUGIN… --db URL`: the SQL each plugin (matched by
-/// its sha256) sent in the last dry run the ledger recorded, without
-/// running anything. Every statement text is the plugin's and is shown
-/// inert ([`terminal`]).
-pub async fn sql(target: &rollout_connect::Target, plugins: &[Plugin], as_json: bool) -> Result<(), Failure> {
+/// its sha256) sent in the last rollout the ledger recorded — a run, a
+/// rollback or a dry run, or only those of `verb` (its ledger name) —
+/// without running anything. Every statement text is the plugin's and is
+/// shown inert ([`terminal`]).
+pub async fn sql(
+    target: &rollout_connect::Target,
+    plugins: &[Plugin],
+    verb: Option<&str>,
+    as_json: bool,
+) -> Result<(), Failure> {
     let client =
         target.connect(&format!("host inspect pid {}", std::process::id())).await.map_err(Failure::Database)?;
     let mut all = Vec::new();
     let mut text = Vec::new();
     for p in plugins {
-        let found = crate::ledger::statements::last(&client, &p.sha256).await?;
+        let found = crate::ledger::statements::last(&client, &p.sha256, verb).await?;
         text.push(terminal(&format!("{} — {} (sha256 {})", p.path.display(), p.label(), p.sha256)));
         let Some(found) = found else {
-            text.push(
-                "  no dry run of this plugin (these bytes, by sha256) is recorded in this database's ledger: \
-                 run `host run --dry-run --tiers PLAN… --database-url URL` with it, then ask again\n"
-                    .into(),
-            );
+            let which = match verb {
+                Some("dry_run") => "dry run",
+                Some(other) => other,
+                None => "run, rollback or dry run",
+            };
+            text.push(format!(
+                "  no {which} of this plugin (these bytes, by sha256) is recorded in this database's ledger: run it \
+                 (`host run --dry-run --tiers PLAN… --database-url URL` changes nothing; a rehearsal's steps are in \
+                 its copy's ledger), then ask again\n"
+            ));
             all.push(json!({ "path": p.path, "sha256": p.sha256, "recorded": null }));
             continue;
         };

@@ -71,8 +71,8 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Show plugins' manifests, WIT imports/exports and sha256 (no
-    /// database); with --sql, the SQL each sent in its last dry run the
-    /// ledger recorded (reads only).
+    /// database); with --sql, the SQL each sent in its last run, rollback
+    /// or dry run the ledger recorded (reads only).
     Inspect(InspectArgs),
     /// Print every plugin's grants (stable text or JSON), write a lock file,
     /// or print the SQL of restricted roles (no database).
@@ -101,13 +101,36 @@ pub enum Command {
 pub struct InspectArgs {
     #[command(flatten)]
     pub args: PluginArgs,
-    /// List the SQL each plugin (matched by sha256) sent in the last dry
-    /// run recorded in the ledger of --db, instead of its manifest.
+    /// List the SQL each plugin (matched by sha256) sent in the last run,
+    /// rollback or dry run recorded in the ledger of --db (a rehearsal's
+    /// steps: the copy's ledger), instead of its manifest.
     #[arg(long)]
     pub sql: bool,
     /// With --sql: the database whose ledger to read.
     #[arg(long, value_name = "URL", visible_alias = "database-url", env = "HOST_DATABASE_URL", hide_env_values = true)]
     pub db: Option<String>,
+    /// With --sql: only a rollout of this verb (default: the last of any).
+    #[arg(long, value_enum, requires = "sql")]
+    pub verb: Option<SqlOf>,
+}
+
+/// The verb whose recorded SQL `host inspect --sql --verb` reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlOf {
+    DryRun,
+    Run,
+    Rollback,
+}
+
+impl SqlOf {
+    /// The rollout's `verb` in the ledger.
+    pub fn ledger_name(self) -> &'static str {
+        match self {
+            SqlOf::DryRun => "dry_run",
+            SqlOf::Run => "run",
+            SqlOf::Rollback => "rollback",
+        }
+    }
 }
 
 /// `host grants …`: what the reviewer reads, pins or sets up.

@@ -30,7 +30,8 @@ pub fn inspect(args: &PluginArgs) -> Result<(), Failure> {
 pub async fn inspect_sql(args: &super::args::InspectArgs) -> Result<(), Failure> {
     let plugins = plan::read_all(&args.args.plugins, args.args.data_dir.as_deref()).map_err(Failure::Plan)?;
     let target = rollout_connect::Target::new(args.db.as_deref()).map_err(Failure::Plan)?;
-    inspect::sql(&target, &plugins, args.args.json || crate::printer::get().json()).await
+    let verb = args.verb.map(super::args::SqlOf::ledger_name);
+    inspect::sql(&target, &plugins, verb, args.args.json || crate::printer::get().json()).await
 }
 
 /// `host explain`: the statements given, and those of `file` (one a line,

@@ -8,6 +8,7 @@ use super::row::{Equal, Row};
 use crate::digest::{Difference, Move, Reach, Scope, State};
 use crate::error::Failure;
 use crate::report::rehearsal::{Moved, Rehearsal};
+use crate::report::statements::{self, StepSql};
 use crate::report::Reporter;
 use std::sync::Arc;
 
@@ -36,6 +37,8 @@ pub struct Book {
     /// Every sequence a step moved, and the warnings among them.
     sequences: Vec<Moved>,
     warnings: Vec<String>,
+    /// What each step's tiers sent, from its report.
+    sql: Vec<StepSql>,
 }
 
 impl Book {
@@ -59,6 +62,7 @@ impl Book {
             differences: Vec::new(),
             sequences: Vec::new(),
             warnings: Vec::new(),
+            sql: Vec::new(),
         }
     }
 
@@ -128,6 +132,13 @@ impl Book {
         let digest = row.digest.as_deref().map(|d| format!(", digest {}", &d[..12])).unwrap_or_default();
         self.reporter.status("Finished", &format!("step `{}`: {}{digest} ({} ms)", row.step, row.outcome, row.ms));
         self.rows.push(row);
+    }
+
+    /// What the step `step`'s tiers sent, as its report says.
+    pub fn sent(&mut self, step: &str, ran: &super::step::Ran) {
+        if let Some(report) = &ran.report {
+            self.sql.extend(statements::of_step(step, report));
+        }
     }
 
     /// The digest taken after the last step.
@@ -231,7 +242,19 @@ impl Book {
             differences: self.differences,
             sequences: self.sequences,
             warnings: self.warnings,
+            sql: self.sql,
         };
+        if !rehearsal.sql.is_empty() {
+            let at = match self.reporter.dir() {
+                Some(dir) => format!("{} (\"The SQL of step …\")", dir.join("report.md").display()),
+                None => "no report directory: the steps' reports only".into(),
+            };
+            let line = format!(
+                "what each step's tiers sent: {at}; while the copy lives, its ledger has it too: \
+                 `host inspect --sql PLUGIN --db COPY`"
+            );
+            self.reporter.status("SQL", &crate::text::terminal(&line));
+        }
         self.reporter.table_of("Rehearsal", rehearsal.table(), &[]);
         for w in &rehearsal.warnings {
             self.reporter.result(&format!("WARNING: {w}"));

@@ -255,6 +255,7 @@ async fn expect(
     book.starting(label);
     let ran = launcher.run(verb, asked, dir).await.map_err(Failure::Plan)?;
     book.push(Row::ran(label, verb, &ran, code));
+    book.sent(label, &ran);
     match ran.code {
         Some(c) if c == code => Ok(ran),
         // The step refused its database (not the copy, not marked): the

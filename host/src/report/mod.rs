@@ -20,7 +20,7 @@ mod logs;
 mod markdown;
 pub mod rehearsal;
 mod reviewed;
-mod statements;
+pub mod statements;
 pub mod stored;
 mod tables;
 
@@ -262,6 +262,12 @@ impl Reporter {
             }
         }
         state.stored.clone()
+    }
+
+    /// What each tier sent, for the ledger, as the report holds it (call
+    /// after [`Reporter::seal`]: a tier whose COMMIT was in flight too).
+    pub fn listings(&self) -> Vec<crate::ledger::statements::Listing> {
+        statements::listings(&self.state().summary)
     }
 
     /// The ledger stored the sealed report: a lost file can be written again.

@@ -88,6 +88,9 @@ pub struct Rehearsal {
     pub differences: Vec<String>,
     pub sequences: Vec<Moved>,
     pub warnings: Vec<String>,
+    /// What each step's tiers sent, step by step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<super::statements::StepSql>,
 }
 
 /// The first 12 hex digits of a digest, as shown.
@@ -181,6 +184,7 @@ impl Rehearsal {
             }
             out.push_str("```\n");
         }
+        out.push_str(&super::statements::rehearsal_markdown(&self.sql));
         out.push_str(&format!("\n**{}**\n", md(&self.message)));
         out
     }

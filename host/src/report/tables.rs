@@ -224,7 +224,8 @@ pub struct TierRow {
     /// A batched tier's batches (`mode = "batched"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batches: Option<super::BatchRecord>,
-    /// A dry run's: every distinct statement the tier sent ([`super::statements`]).
+    /// Every distinct statement the tier sent ([`super::statements`]); the
+    /// ledger keeps it too (`host inspect --sql`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<crate::sql::sent::Sent>,
 }

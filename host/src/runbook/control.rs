@@ -192,7 +192,17 @@ impl Control {
 
     async fn close_row(&self, id: i64, outcome: Outcome, message: &str) -> Result<(), Failure> {
         let report = self.reporter.seal(outcome, message);
-        match ledger::finish(&self.client, id, outcome, message, report.as_ref()).await {
+        let listings = self.reporter.listings();
+        let closed = match ledger::finish(&self.client, id, outcome, message, report.as_ref(), &listings).await {
+            // The close matters more than the listing: said, and closed without it.
+            Err(e) if !listings.is_empty() && !crate::sql::convert::connection_lost(&e) => {
+                let why = db::why(&e);
+                self.reporter.error(&format!("the ledger refused the SQL the tiers of rollout {id} sent ({why})"));
+                ledger::finish(&self.client, id, outcome, message, report.as_ref(), &[]).await
+            }
+            closed => closed,
+        };
+        match closed {
             Ok(()) if report.is_some() => self.reporter.stored_in_ledger(),
             Ok(()) => self.reporter.error(&format!("rollout {id} is closed in the ledger, but without its report")),
             Err(e) => {

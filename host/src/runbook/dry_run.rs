@@ -113,7 +113,7 @@ async fn steps(
         if ctx.interrupt().is_set() {
             return Err(ctx.stopped(format!("stopped before {}", tier.label())));
         }
-        tier_in(ctx, plan, tier, client, (control, id), before).await?;
+        tier_in(ctx, plan, tier, client, control, before).await?;
     }
     checks::verify_and_probes(ctx, plan, Within::Open(client), None).await
 }
@@ -125,7 +125,7 @@ async fn tier_in(
     plan: &Plan,
     tier: &Plugin,
     client: &Arc<Client>,
-    (control, id): (&Control, i64),
+    control: &Control,
     before: &db::Identity,
 ) -> Result<(), Failure> {
     let started = Instant::now();
@@ -152,11 +152,8 @@ async fn tier_in(
     }
     locked(ctx, &record);
     show(ctx, tier, started, &record, failure.as_ref());
-    // The SQL it sent, for `host inspect --sql`: on the control connection,
-    // since the dry run's transaction is rolled back.
-    let who = (tier.manifest.name.as_str(), tier.ordinal() as i32, tier.sha256.as_str());
-    let kept = crate::ledger::statements::record(control.client(), id, who, &record.stats.sent).await;
-    failure.map_or(kept.map_err(Failure::from), Err)
+    // The SQL it sent goes to the ledger with the rollout's close.
+    failure.map_or(Ok(()), Err)
 }
 
 /// The tier's row (outcome `would_apply` or `failed`, every change it
@@ -167,7 +164,6 @@ fn show(ctx: &Context, tier: &Plugin, started: Instant, record: &TierRecord, fai
     row.rows_changed = record.stats.rows_changed;
     row.changes = record.stats.changes.clone();
     row.changed = record.changed.clone();
-    row.sql = Some(record.stats.sent.clone());
     match failure {
         None => {
             row.outcome = "would_apply".into();

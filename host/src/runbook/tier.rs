@@ -299,7 +299,8 @@ pub fn tier_row(tier: &Plugin, call: Call, event: TierEvent, ms: u128, record: &
         lock_retries: record.stats.lock_retries,
         footprint: record.footprint.clone(),
         batches: None,
-        sql: None,
+        // What it sent, for the report and, at the close, the ledger.
+        sql: Some(record.stats.sent.clone()),
     }
 }
 

@@ -84,16 +84,14 @@ impl SqlSession {
         };
         let stop = stop_signal(self.deadline, self.limits.wall_time_ms, self.interrupt.clone());
         let started = std::time::Instant::now();
-        let loaded = super::stoppable(send, stop, &self.cancel).await?;
-        let rows = *loaded.as_ref().unwrap_or(&0);
-        self.stats.sent.record(
-            &copy,
-            super::sent::Effect::MayChange,
-            Vec::new(),
-            loaded.is_ok(),
-            rows,
-            started.elapsed(),
-        );
+        let loaded = super::stoppable(send, stop, &self.cancel).await;
+        let (ok, rows) = match &loaded {
+            Ok(Ok(n)) => (true, *n),
+            _ => (false, 0),
+        };
+        // Listed before a stop (Ctrl-C, the deadline) ends the plugin: it was sent.
+        self.stats.sent.record(&copy, super::sent::Effect::MayChange, Vec::new(), ok, rows, started.elapsed());
+        let loaded = loaded?;
         let loaded = match loaded {
             Ok(n) => n,
             Err(e) => return Ok(Err(self.failed(&insert, &checked, &e)?)),

@@ -168,16 +168,18 @@ impl SqlSession {
         }
         let started = Instant::now();
         let result = match checked.lock.as_ref().filter(|_| !self.read_only) {
-            Some(lock) => self.send_ddl(&checked, params, lock.clone()).await?,
-            None => self.send(&checked, params).await?,
+            Some(lock) => self.send_ddl(&checked, params, lock.clone()).await,
+            None => self.send(&checked, params).await,
         };
         let (ok, rows) = match &result {
-            Ok(set) if checked.kind == check::StatementKind::Select => (true, set.rows.len() as u64),
-            Ok(set) => (true, set.rows_changed),
-            Err(_) => (false, 0),
+            Ok(Ok(set)) if checked.kind == check::StatementKind::Select => (true, set.rows.len() as u64),
+            Ok(Ok(set)) => (true, set.rows_changed),
+            _ => (false, 0),
         };
+        // Listed before a stop (Ctrl-C, the deadline) ends the plugin: it was sent.
         let effect = sent::Effect::of(&checked);
         self.stats.sent.record(&checked.sql, effect, sent::param_types(params), ok, rows, started.elapsed());
+        let result = result?;
         let set = match result {
             Ok(set) => set,
             Err(SendError::Stop(stop)) => return Err(stop),

@@ -50,8 +50,10 @@ impl SqlSession {
         let cancel = self.cancel.clone();
         let client = self.client.clone();
         let started = Instant::now();
-        let ran = stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await?;
-        self.stats.sent.record(&checked.sql, sent::Effect::MayChange, Vec::new(), ran.is_ok(), 0, started.elapsed());
+        let ran = stoppable(steps.run(&client, step, &checked.sql), stop, &cancel).await;
+        let ok = matches!(ran, Ok(Ok(())));
+        self.stats.sent.record(&checked.sql, sent::Effect::MayChange, Vec::new(), ok, 0, started.elapsed());
+        let ran = ran?;
         match ran {
             Ok(()) => Ok(Ok(RowSet { columns: Vec::new(), rows: Vec::new(), rows_changed: 0 })),
             Err(StepError::Sql(e)) => Ok(Err(self.failed(statement, checked, &e)?)),

@@ -75,10 +75,12 @@ impl SqlSession {
             described
         };
         let started = std::time::Instant::now();
-        let result = self.guard(open).await?;
+        let result = self.guard(open).await;
         let types = super::sent::param_types(params);
         let effect = super::sent::Effect::of(&checked);
-        self.stats.sent.record(&checked.sql, effect, types, result.is_ok(), 0, started.elapsed());
+        let ok = matches!(result, Ok(Ok(_)));
+        self.stats.sent.record(&checked.sql, effect, types, ok, 0, started.elapsed());
+        let result = result?;
         let columns = match result {
             Ok(described) => convert::columns(described.columns()),
             Err(e) => return Ok(Err(self.failed(statement, &checked, &e)?)),
