@@ -104,8 +104,9 @@ candidate (typ) AS (
     JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj AND d.refclassid = 'pg_type'::regclass
 ),
 -- ... and the non-built-in functions each runs by itself: I/O, binary I/O,
--- typmod, analyze and subscript functions, a domain's constraints, a
--- range's canonical and subdiff.
+-- typmod, analyze and subscript functions, a domain's constraints and its
+-- default (every INSERT that leaves a column of it out runs it, as does
+-- an ON DELETE SET DEFAULT key), a range's canonical and subdiff.
 type_own (typ, fn) AS (
     SELECT t.oid, f.fn FROM candidate x JOIN pg_type t ON t.oid = x.typ
     CROSS JOIN LATERAL (VALUES (t.typinput::oid), (t.typoutput::oid), (t.typreceive::oid), (t.typsend::oid),
@@ -123,6 +124,20 @@ type_own (typ, fn) AS (
     JOIN pg_constraint k ON k.contypid = c.typ AND k.conbin IS NOT NULL AND k.oid >= 16384
     CROSS JOIN LATERAL regexp_matches(k.conbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
     JOIN active x ON x.fn = m[1]::oid
+    UNION
+    -- A domain's default: what it depends on (functions, operators) and
+    -- the active built-in functions its tree calls.
+    SELECT t.oid, coalesce(r.fn, d.refobjid)
+    FROM candidate x
+    JOIN pg_type t ON t.oid = x.typ AND t.typdefaultbin IS NOT NULL
+    JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid
+    LEFT JOIN op_runs r ON d.refclassid = 'pg_operator'::regclass AND r.opr = d.refobjid
+    WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL
+    UNION
+    SELECT t.oid, a.fn FROM candidate x
+    JOIN pg_type t ON t.oid = x.typ AND t.typdefaultbin IS NOT NULL AND t.oid >= 16384
+    CROSS JOIN LATERAL regexp_matches(t.typdefaultbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
+    JOIN active a ON a.fn = m[1]::oid
     UNION
     SELECT g.rngtypid, f FROM candidate x JOIN pg_range g ON g.rngtypid = x.typ,
         unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f
@@ -256,6 +271,7 @@ finding (kind, object, own, fns, relations) AS (
     -- Types a reached relation's columns hold whose code is not built in.
     SELECT 'type', format('type %s', format_type(c.typ, NULL)),
            format('type %s', (SELECT t.typtype FROM pg_type t WHERE t.oid = c.typ))
+             || coalesce('; default ' || (SELECT t.typdefault FROM pg_type t WHERE t.oid = c.typ), '')
              || coalesce('; ' || (SELECT string_agg(pg_get_constraintdef(k.oid), '; ' ORDER BY k.conname)
                                   FROM pg_constraint k WHERE k.contypid = c.typ), ''),
            ARRAY(SELECT o.fn FROM type_own o WHERE o.typ = c.typ), array_agg(DISTINCT c.rel)
@@ -286,6 +302,33 @@ finding (kind, object, own, fns, relations) AS (
            ARRAY(SELECT r.fn FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj), ARRAY[a.rel]
     FROM attached a
     WHERE a.always OR EXISTS (SELECT 1 FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj)
+),
+-- Every non-built-in function a finding's functions run in turn, however
+-- deep, as far as the catalog can tell (so a callee changed after the
+-- review changes the digest): what a function depends on (a SQL-standard
+-- body's calls, an aggregate's support functions), and every function
+-- whose name a body holds as a word, since the server does not parse a
+-- PL/pgSQL or string body until it runs. A name a body builds at run time
+-- (dynamic SQL) is not seen.
+runs (root, fn) AS (
+    SELECT DISTINCT x.fn, x.fn FROM finding f CROSS JOIN LATERAL unnest(f.fns) x (fn) WHERE x.fn >= 16384
+    UNION
+    SELECT r.root, c.oid FROM runs r
+    JOIN pg_proc p ON p.oid = r.fn
+    JOIN pg_language l ON l.oid = p.prolang
+    -- A C or internal function's source is a symbol's name.
+    CROSS JOIN LATERAL (SELECT CASE WHEN l.lanname IN ('c', 'internal') THEN '' ELSE p.prosrc END) b (src)
+    CROSS JOIN LATERAL (
+        SELECT d.refobjid FROM pg_depend d
+        WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass
+        UNION
+        SELECT q.oid FROM pg_proc q
+        WHERE q.oid >= 16384 AND lower(q.proname) IN (SELECT lower(w[1]) FROM regexp_matches(b.src, '[[:alnum:]_$]+', 'g') w)
+        UNION
+        SELECT q.oid FROM pg_proc q
+        WHERE q.oid >= 16384 AND q.proname ~ '[^[:alnum:]_$]' AND strpos(b.src, q.proname) > 0
+    ) c (oid)
+    WHERE c.oid >= 16384 AND c.oid <> p.oid
 )
 SELECT f.kind, f.object,
        f.kind || E'\n' || f.object || E'\n' || f.own || E'\n' || coalesce((
@@ -294,7 +337,7 @@ SELECT f.kind, f.object,
                                          ELSE pg_get_functiondef(p.oid) END,
                                     pg_get_userbyid(p.proowner)),
                              E'\n' ORDER BY p.oid::regprocedure::text)
-           FROM pg_proc p WHERE p.oid = ANY (f.fns) AND p.oid >= 16384), '') AS definition,
+           FROM pg_proc p WHERE p.oid IN (SELECT r.fn FROM runs r WHERE r.root = ANY (f.fns))), '') AS definition,
        f.relations
 FROM finding f
 ORDER BY f.kind, f.object
