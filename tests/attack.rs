@@ -144,3 +144,79 @@ fn a_dry_run_does_not_say_all_tiers_would_pass_when_a_deferred_key_fails_at_comm
     assert!(!dry.all().contains("ALL TIERS WOULD PASS"), "the dry run promised what the run broke:\n{}", dry.all());
     assert_ne!(dry.code, 0, "the dry run passed:\n{}", dry.all());
 }
+
+/// A foreign key's check reads the table at its other end, whatever its
+/// actions: deleting from the referenced table looks for referencing rows
+/// (an index scan of the referencing table, which runs its operator
+/// class's support function), and that table is in no grant and in no
+/// closure (NO ACTION writes nothing).
+#[test]
+fn an_index_the_foreign_key_check_scans_on_an_ungranted_table_is_refused_until_reviewed() {
+    refused_until_reviewed(
+        "atk-fk-check-index",
+        r#"
+CREATE FUNCTION trap.cmp(int, int) RETURNS int LANGUAGE sql SECURITY DEFINER
+  AS $$ SELECT (trap.hit() * 0)::int + btint4cmp($1, $2) $$;
+CREATE OPERATOR CLASS trap.counted_ops FOR TYPE int USING btree AS
+  OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 trap.cmp(int, int);
+CREATE TABLE public.parent (id int PRIMARY KEY);
+INSERT INTO public.parent SELECT g FROM generate_series(1, 20000) g;
+CREATE TABLE public.child (pid int REFERENCES public.parent);
+INSERT INTO public.child SELECT g FROM generate_series(2, 20000) g;
+CREATE INDEX child_pid ON public.child (pid trap.counted_ops);
+ANALYZE public.parent, public.child;
+"#,
+        &["DELETE FROM public.parent WHERE id = 1"],
+        r#"read = ["trap.hits_now", "public.parent"]
+delete = ["public.parent"]"#,
+        &["index public.child_pid on public.child"],
+        "CREATE OR REPLACE FUNCTION trap.cmp(int, int) RETURNS int LANGUAGE sql SECURITY DEFINER \
+         AS $$ SELECT (trap.hit() * 0 + 0)::int + btint4cmp($1, $2) $$",
+    );
+}
+
+/// A granted function is code the reviewer read by its grant's name: once
+/// its body changes after the review, the review no longer covers what the
+/// plugin's call runs, as for implicit code.
+#[test]
+#[ignore = "finding: the lock pins a granted function's name, not its definition; fix: pin each granted non-built-in function (and its callees) in [catalog] as implicit code is"]
+fn a_granted_function_changed_after_the_review_is_refused_again() {
+    let c = Cluster::start("atk-granted-function");
+    c.psql(TRAP);
+    c.psql("CREATE FUNCTION public.label(int) RETURNS text LANGUAGE sql SECURITY DEFINER AS $$ SELECT 'n' || $1 $$;");
+    let f = Fixture::new(&["SELECT public.label(1)"], "read = [\"trap.hits_now\"]\nfunctions = [\"public.label\"]");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    c.psql(
+        "CREATE OR REPLACE FUNCTION public.label(int) RETURNS text LANGUAGE sql SECURITY DEFINER \
+         AS $$ SELECT 'n' || $1 || trap.hit() $$;",
+    );
+    let before = c.hits();
+    let r = c.host(&f.args("run", true, &["--lock", lock.as_str()]));
+    assert_eq!(c.hits(), before, "the changed function ran under the old review:\n{}", r.all());
+    r.expect_code(2);
+}
+
+/// The host's own schemas are what no proof compares (the rehearsal's
+/// digest leaves them out: the host writes them on every step), so no
+/// plugin may be granted anything in any of them, under any key.
+#[test]
+#[ignore = "finding: the manifest refuses grants in rollout_ledger only (manifest::grants::HOST_SCHEMAS), not rollout_roles, which the digest never compares; fix: one list of the host's schemas, used by both"]
+fn no_plugin_may_be_granted_an_object_in_any_of_the_hosts_own_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(root().join("tests/plugins/inert.wasm")).expect("make test-plugins");
+    for (schema, _) in host::digest::HOST_SCHEMAS {
+        for (key, table) in [("delete", "entry"), ("update", "key"), ("insert", "entry")] {
+            let object = format!("{schema}.{table}");
+            let mut m: toml::Table = toml::from_str(&manifest_of(&wasm)).unwrap();
+            let grants = m.get_mut("grants").and_then(|g| g.as_table_mut()).unwrap();
+            grants.insert(key.into(), toml::Value::Array(vec![object.clone().into()]));
+            let path = dir.path().join(format!("{schema}-{key}.wasm"));
+            std::fs::write(&path, with_manifest(&wasm, &toml::to_string(&m).unwrap())).unwrap();
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_host"));
+            c.current_dir(root()).args(["grants", path.to_str().unwrap()]);
+            let r = Run::from(c.env("HOST_COMPILE_CACHE", compile_cache()).output().unwrap());
+            assert_eq!(r.code, 2, "{key} = [\"{object}\"] was accepted:\n{}", r.all());
+        }
+    }
+}
