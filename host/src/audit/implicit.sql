@@ -6,10 +6,23 @@
 -- One row per object: kind, object (how messages and the lock file name it,
 -- stable across a dump and restore: names, never oids), definition (what
 -- its digest covers: its own text and the definition of every non-built-in
--- function it runs), relations (the relations of $1 it belongs to; empty
--- when it reaches every statement in the database).
+-- function it runs, and of those they call in turn), relations (the
+-- relations of $1 it belongs to; empty when it reaches every statement in
+-- the database).
 WITH RECURSIVE
 scope AS (SELECT unnest($1::oid[]) AS oid),
+-- Tables outside the scope that a foreign key's check reads, whatever its
+-- actions (NO ACTION and RESTRICT write nothing, so the reach walk does
+-- not follow them): writing a referenced table looks for referencing
+-- rows, writing a referencing one for the referenced row, each by an
+-- index scan that runs the index's operator class. `rel` is the scope's
+-- relation whose write checks it (what reaches the table's objects).
+checked (oid, rel) AS (
+    SELECT DISTINCT x.oid, x.rel FROM pg_constraint k
+    CROSS JOIN LATERAL (VALUES (k.conrelid, k.confrelid), (k.confrelid, k.conrelid)) x (oid, rel)
+    JOIN scope s ON s.oid = x.rel
+    WHERE k.contype = 'f' AND x.oid NOT IN (SELECT oid FROM scope)
+),
 -- Built-in functions that are not inert: volatile ones (setval, lo_put,
 -- set_config, pg_terminate_backend, pg_advisory_lock, …) but those that
 -- only draw a value (the clock, randomness, a sequence moving forward),
@@ -72,6 +85,10 @@ attached (kind, cls, obj, rel, object, always) AS (
     SELECT 'index', 'pg_class'::regclass, i.indexrelid, i.indrelid,
            format('index %s on %s', i.indexrelid::regclass, i.indrelid::regclass), false
     FROM pg_index i JOIN scope s ON s.oid = i.indrelid
+    UNION ALL
+    SELECT 'index', 'pg_class'::regclass, i.indexrelid, i.indrelid,
+           format('index %s on %s', i.indexrelid::regclass, i.indrelid::regclass), false
+    FROM pg_index i WHERE i.indrelid IN (SELECT oid FROM checked)
 ),
 -- Every type a column of a reached relation holds, however deep: a
 -- domain's base, an array's element, a composite's columns, a range's
@@ -299,7 +316,8 @@ finding (kind, object, own, fns, relations) AS (
                WHEN 'constraint' THEN pg_get_constraintdef(a.obj)
                WHEN 'index' THEN pg_get_indexdef(a.obj)
            END,
-           ARRAY(SELECT r.fn FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj), ARRAY[a.rel]
+           ARRAY(SELECT r.fn FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj),
+           ARRAY[a.rel] || ARRAY(SELECT c.rel FROM checked c WHERE c.oid = a.rel)
     FROM attached a
     WHERE a.always OR EXISTS (SELECT 1 FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj)
 ),
@@ -310,25 +328,34 @@ finding (kind, object, own, fns, relations) AS (
 -- whose name a body holds as a word, since the server does not parse a
 -- PL/pgSQL or string body until it runs. A name a body builds at run time
 -- (dynamic SQL) is not seen.
+-- Which non-built-in function runs which, as far as the catalog can tell:
+-- what it depends on (a SQL-standard body's calls, an aggregate's support
+-- functions), and every function whose name its body holds as a word,
+-- since the server does not parse a PL/pgSQL or string body until it runs
+-- (a C or internal function's source is a symbol's name). A name a body
+-- builds at run time (dynamic SQL) is not seen.
+calls (fn, callee) AS MATERIALIZED (
+    SELECT d.objid, d.refobjid FROM pg_depend d
+    WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass
+      AND d.objid >= 16384 AND d.refobjid >= 16384
+    UNION
+    SELECT p.oid, q.oid FROM pg_proc p
+    JOIN pg_language l ON l.oid = p.prolang AND l.lanname NOT IN ('c', 'internal')
+    CROSS JOIN LATERAL (SELECT DISTINCT lower(w[1]) FROM regexp_matches(p.prosrc, '[[:alnum:]_$]+', 'g') w) w (word)
+    JOIN pg_proc q ON lower(q.proname) = w.word AND q.oid >= 16384
+    WHERE p.oid >= 16384
+    UNION
+    SELECT p.oid, q.oid FROM pg_proc p
+    JOIN pg_language l ON l.oid = p.prolang AND l.lanname NOT IN ('c', 'internal')
+    JOIN pg_proc q ON q.oid >= 16384 AND q.proname ~ '[^[:alnum:]_$]' AND strpos(p.prosrc, q.proname) > 0
+    WHERE p.oid >= 16384
+),
+-- Every non-built-in function a finding's functions run, however deep (so
+-- a callee changed after the review changes the digest).
 runs (root, fn) AS (
     SELECT DISTINCT x.fn, x.fn FROM finding f CROSS JOIN LATERAL unnest(f.fns) x (fn) WHERE x.fn >= 16384
     UNION
-    SELECT r.root, c.oid FROM runs r
-    JOIN pg_proc p ON p.oid = r.fn
-    JOIN pg_language l ON l.oid = p.prolang
-    -- A C or internal function's source is a symbol's name.
-    CROSS JOIN LATERAL (SELECT CASE WHEN l.lanname IN ('c', 'internal') THEN '' ELSE p.prosrc END) b (src)
-    CROSS JOIN LATERAL (
-        SELECT d.refobjid FROM pg_depend d
-        WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass
-        UNION
-        SELECT q.oid FROM pg_proc q
-        WHERE q.oid >= 16384 AND lower(q.proname) IN (SELECT lower(w[1]) FROM regexp_matches(b.src, '[[:alnum:]_$]+', 'g') w)
-        UNION
-        SELECT q.oid FROM pg_proc q
-        WHERE q.oid >= 16384 AND q.proname ~ '[^[:alnum:]_$]' AND strpos(b.src, q.proname) > 0
-    ) c (oid)
-    WHERE c.oid >= 16384 AND c.oid <> p.oid
+    SELECT r.root, c.callee FROM runs r JOIN calls c ON c.fn = r.fn
 )
 SELECT f.kind, f.object,
        f.kind || E'\n' || f.object || E'\n' || f.own || E'\n' || coalesce((
