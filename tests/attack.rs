@@ -73,6 +73,26 @@ insert = ["public.items"]"#,
     );
 }
 
+/// A domain default calling a built-in function that is not inert:
+/// PostgreSQL records no dependency on a built-in function, so the audit
+/// reads it from the default's stored expression.
+#[test]
+fn a_domain_default_calling_an_active_built_in_is_refused() {
+    let c = Cluster::start("atk-domain-builtin");
+    c.psql(TRAP);
+    c.psql(
+        "CREATE DOMAIN public.noted AS text DEFAULT pg_catalog.set_config('application_name', 'changed', true);
+         CREATE TABLE public.items (id int, n public.noted);",
+    );
+    let f = Fixture::new(
+        &["INSERT INTO public.items (id) VALUES (1)"],
+        "read = [\"trap.hits_now\"]\ninsert = [\"public.items\"]",
+    );
+    let r = c.host(&f.args("run", true, &[]));
+    r.expect_code(2).expect("Unreviewed type public.noted — reached by ");
+    assert!(c.untouched(), "the refused run wrote the ledger");
+}
+
 /// The same default reached without naming the table at all: a granted
 /// DELETE on the parent, whose `ON DELETE SET DEFAULT` key sets the
 /// child's column to its domain's default.
