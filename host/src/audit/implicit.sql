@@ -6,10 +6,23 @@
 -- One row per object: kind, object (how messages and the lock file name it,
 -- stable across a dump and restore: names, never oids), definition (what
 -- its digest covers: its own text and the definition of every non-built-in
--- function it runs), relations (the relations of $1 it belongs to; empty
--- when it reaches every statement in the database).
+-- function it runs, and of those they call in turn), relations (the
+-- relations of $1 it belongs to; empty when it reaches every statement in
+-- the database).
 WITH RECURSIVE
 scope AS (SELECT unnest($1::oid[]) AS oid),
+-- Tables outside the scope that a foreign key's check reads, whatever its
+-- actions (NO ACTION and RESTRICT write nothing, so the reach walk does
+-- not follow them): writing a referenced table looks for referencing
+-- rows, writing a referencing one for the referenced row, each by an
+-- index scan that runs the index's operator class. `rel` is the scope's
+-- relation whose write checks it (what reaches the table's objects).
+checked (oid, rel) AS (
+    SELECT DISTINCT x.oid, x.rel FROM pg_constraint k
+    CROSS JOIN LATERAL (VALUES (k.conrelid, k.confrelid), (k.confrelid, k.conrelid)) x (oid, rel)
+    JOIN scope s ON s.oid = x.rel
+    WHERE k.contype = 'f' AND x.oid NOT IN (SELECT oid FROM scope)
+),
 -- Built-in functions that are not inert: volatile ones (setval, lo_put,
 -- set_config, pg_terminate_backend, pg_advisory_lock, …) but those that
 -- only draw a value (the clock, randomness, a sequence moving forward),
@@ -72,6 +85,10 @@ attached (kind, cls, obj, rel, object, always) AS (
     SELECT 'index', 'pg_class'::regclass, i.indexrelid, i.indrelid,
            format('index %s on %s', i.indexrelid::regclass, i.indrelid::regclass), false
     FROM pg_index i JOIN scope s ON s.oid = i.indrelid
+    UNION ALL
+    SELECT 'index', 'pg_class'::regclass, i.indexrelid, i.indrelid,
+           format('index %s on %s', i.indexrelid::regclass, i.indrelid::regclass), false
+    FROM pg_index i WHERE i.indrelid IN (SELECT oid FROM checked)
 ),
 -- Every type a column of a reached relation holds, however deep: a
 -- domain's base, an array's element, a composite's columns, a range's
@@ -104,8 +121,9 @@ candidate (typ) AS (
     JOIN pg_depend d ON d.classid = a.cls AND d.objid = a.obj AND d.refclassid = 'pg_type'::regclass
 ),
 -- ... and the non-built-in functions each runs by itself: I/O, binary I/O,
--- typmod, analyze and subscript functions, a domain's constraints, a
--- range's canonical and subdiff.
+-- typmod, analyze and subscript functions, a domain's constraints and its
+-- default (every INSERT that leaves a column of it out runs it, as does
+-- an ON DELETE SET DEFAULT key), a range's canonical and subdiff.
 type_own (typ, fn) AS (
     SELECT t.oid, f.fn FROM candidate x JOIN pg_type t ON t.oid = x.typ
     CROSS JOIN LATERAL (VALUES (t.typinput::oid), (t.typoutput::oid), (t.typreceive::oid), (t.typsend::oid),
@@ -123,6 +141,20 @@ type_own (typ, fn) AS (
     JOIN pg_constraint k ON k.contypid = c.typ AND k.conbin IS NOT NULL AND k.oid >= 16384
     CROSS JOIN LATERAL regexp_matches(k.conbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
     JOIN active x ON x.fn = m[1]::oid
+    UNION
+    -- A domain's default: what it depends on (functions, operators) and
+    -- the active built-in functions its tree calls.
+    SELECT t.oid, coalesce(r.fn, d.refobjid)
+    FROM candidate x
+    JOIN pg_type t ON t.oid = x.typ AND t.typdefaultbin IS NOT NULL
+    JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid
+    LEFT JOIN op_runs r ON d.refclassid = 'pg_operator'::regclass AND r.opr = d.refobjid
+    WHERE (d.refclassid = 'pg_proc'::regclass AND d.refobjid >= 16384) OR r.fn IS NOT NULL
+    UNION
+    SELECT t.oid, a.fn FROM candidate x
+    JOIN pg_type t ON t.oid = x.typ AND t.typdefaultbin IS NOT NULL AND t.oid >= 16384
+    CROSS JOIN LATERAL regexp_matches(t.typdefaultbin::text, ':(?:funcid|opfuncid|hashfuncid|negfuncid) (\d+)', 'g') m
+    JOIN active a ON a.fn = m[1]::oid
     UNION
     SELECT g.rngtypid, f FROM candidate x JOIN pg_range g ON g.rngtypid = x.typ,
         unnest(ARRAY[g.rngcanonical::oid, g.rngsubdiff::oid]) f
@@ -256,6 +288,7 @@ finding (kind, object, own, fns, relations) AS (
     -- Types a reached relation's columns hold whose code is not built in.
     SELECT 'type', format('type %s', format_type(c.typ, NULL)),
            format('type %s', (SELECT t.typtype FROM pg_type t WHERE t.oid = c.typ))
+             || coalesce('; default ' || (SELECT t.typdefault FROM pg_type t WHERE t.oid = c.typ), '')
              || coalesce('; ' || (SELECT string_agg(pg_get_constraintdef(k.oid), '; ' ORDER BY k.conname)
                                   FROM pg_constraint k WHERE k.contypid = c.typ), ''),
            ARRAY(SELECT o.fn FROM type_own o WHERE o.typ = c.typ), array_agg(DISTINCT c.rel)
@@ -283,9 +316,46 @@ finding (kind, object, own, fns, relations) AS (
                WHEN 'constraint' THEN pg_get_constraintdef(a.obj)
                WHEN 'index' THEN pg_get_indexdef(a.obj)
            END,
-           ARRAY(SELECT r.fn FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj), ARRAY[a.rel]
+           ARRAY(SELECT r.fn FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj),
+           ARRAY[a.rel] || ARRAY(SELECT c.rel FROM checked c WHERE c.oid = a.rel)
     FROM attached a
     WHERE a.always OR EXISTS (SELECT 1 FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj)
+),
+-- Every non-built-in function a finding's functions run in turn, however
+-- deep, as far as the catalog can tell (so a callee changed after the
+-- review changes the digest): what a function depends on (a SQL-standard
+-- body's calls, an aggregate's support functions), and every function
+-- whose name a body holds as a word, since the server does not parse a
+-- PL/pgSQL or string body until it runs. A name a body builds at run time
+-- (dynamic SQL) is not seen.
+-- Which non-built-in function runs which, as far as the catalog can tell:
+-- what it depends on (a SQL-standard body's calls, an aggregate's support
+-- functions), and every function whose name its body holds as a word,
+-- since the server does not parse a PL/pgSQL or string body until it runs
+-- (a C or internal function's source is a symbol's name). A name a body
+-- builds at run time (dynamic SQL) is not seen.
+calls (fn, callee) AS MATERIALIZED (
+    SELECT d.objid, d.refobjid FROM pg_depend d
+    WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_proc'::regclass
+      AND d.objid >= 16384 AND d.refobjid >= 16384
+    UNION
+    SELECT p.oid, q.oid FROM pg_proc p
+    JOIN pg_language l ON l.oid = p.prolang AND l.lanname NOT IN ('c', 'internal')
+    CROSS JOIN LATERAL (SELECT DISTINCT lower(w[1]) FROM regexp_matches(p.prosrc, '[[:alnum:]_$]+', 'g') w) w (word)
+    JOIN pg_proc q ON lower(q.proname) = w.word AND q.oid >= 16384
+    WHERE p.oid >= 16384
+    UNION
+    SELECT p.oid, q.oid FROM pg_proc p
+    JOIN pg_language l ON l.oid = p.prolang AND l.lanname NOT IN ('c', 'internal')
+    JOIN pg_proc q ON q.oid >= 16384 AND q.proname ~ '[^[:alnum:]_$]' AND strpos(p.prosrc, q.proname) > 0
+    WHERE p.oid >= 16384
+),
+-- Every non-built-in function a finding's functions run, however deep (so
+-- a callee changed after the review changes the digest).
+runs (root, fn) AS (
+    SELECT DISTINCT x.fn, x.fn FROM finding f CROSS JOIN LATERAL unnest(f.fns) x (fn) WHERE x.fn >= 16384
+    UNION
+    SELECT r.root, c.callee FROM runs r JOIN calls c ON c.fn = r.fn
 )
 SELECT f.kind, f.object,
        f.kind || E'\n' || f.object || E'\n' || f.own || E'\n' || coalesce((
@@ -294,7 +364,7 @@ SELECT f.kind, f.object,
                                          ELSE pg_get_functiondef(p.oid) END,
                                     pg_get_userbyid(p.proowner)),
                              E'\n' ORDER BY p.oid::regprocedure::text)
-           FROM pg_proc p WHERE p.oid = ANY (f.fns) AND p.oid >= 16384), '') AS definition,
+           FROM pg_proc p WHERE p.oid IN (SELECT r.fn FROM runs r WHERE r.root = ANY (f.fns))), '') AS definition,
        f.relations
 FROM finding f
 ORDER BY f.kind, f.object

@@ -8,8 +8,9 @@
 //! - **Implicit code** ([`implicit`], `implicit.sql`): objects that make a
 //!   plain statement run code that is not built in — a default operator
 //!   class, a cast, an operator, a default conversion, an event trigger, a
-//!   column type, or a trigger, rule, policy, default, constraint or index of
-//!   a relation the plan reaches. PostgreSQL does not check EXECUTE on sort
+//!   column type (a domain's checks and default included), a trigger, rule,
+//!   policy, default, constraint or index of a relation the plan reaches, or
+//!   an index a foreign key's check scans at the key's other end. PostgreSQL does not check EXECUTE on sort
 //!   and comparison support functions, type I/O or triggers, so restricted
 //!   roles do not stop them. Each is refused until the lock file lists it as
 //!   reviewed, by name and by a digest of its definition ([`review`]).
