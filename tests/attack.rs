@@ -221,7 +221,6 @@ fn a_granted_function_changed_after_the_review_is_refused_again() {
 /// digest leaves them out: the host writes them on every step), so no
 /// plugin may be granted anything in any of them, under any key.
 #[test]
-#[ignore = "finding: the manifest refuses grants in rollout_ledger only (manifest::grants::HOST_SCHEMAS), not rollout_roles, which the digest never compares; fix: one list of the host's schemas, used by both"]
 fn no_plugin_may_be_granted_an_object_in_any_of_the_hosts_own_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = std::fs::read(root().join("tests/plugins/inert.wasm")).expect("make test-plugins");

@@ -147,14 +147,22 @@ pub fn grant_refusal(object: &str) -> Option<String> {
     if let Err(why) = Rule::Object.allows(object) {
         return Some(format!("`{object}` {why}; {}", super::STRICTER));
     }
-    if object.split_once('.').is_some_and(|(schema, _)| HOST_SCHEMAS.contains(&schema)) {
-        return Some("the ledger belongs to the host; no plugin may touch it".into());
+    if let Some((_, what)) =
+        object.split_once('.').and_then(|(schema, _)| HOST_SCHEMAS.iter().find(|(s, _)| *s == schema))
+    {
+        return Some(format!("{what} belongs to the host; no plugin may touch it"));
     }
     dangerous::classify(object).filter(|c| !c.acknowledgeable()).map(|class| dangerous::refusal(object, class))
 }
 
-/// Schemas the host owns: no grant may name anything in them.
-pub const HOST_SCHEMAS: &[&str] = &["rollout_ledger"];
+/// Schemas the host owns, and what each holds: no grant may name anything
+/// in them. The rehearsal's digest leaves exactly these out
+/// (`host::digest::HOST_SCHEMAS`, which a test holds to this list), so a
+/// plugin may never write where no proof looks.
+pub const HOST_SCHEMAS: &[(&str, &str)] = &[
+    ("rollout_ledger", "the ledger"),
+    ("rollout_roles", "the record of the plugins' roles (`rollout_roles`)"),
+];
 
 /// The `[grants]` lines that would allow `key` on `object`, as TOML the
 /// loader accepts (an acknowledgeable object with its `acknowledge` line),

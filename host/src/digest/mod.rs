@@ -59,7 +59,9 @@ pub const NOT_COMPARED: &str = "sequence positions (only that none is set back),
     subscriptions, foreign-data wrappers, servers and user mappings, casts, languages, tablespaces, objects made in \
     pg_catalog";
 
-/// The host's own schemas, never compared, and why.
+/// The host's own schemas, never compared, and why: exactly the ones no
+/// manifest may grant (`rollout_manifest::HOST_SCHEMAS`, held to this list
+/// by a test), so nothing a plugin may write is left out of the proof.
 pub const HOST_SCHEMAS: [(&str, &str); 2] = [
     ("rollout_ledger", "the host's own ledger, which every step adds to"),
     ("rollout_roles", "the host's own bookkeeping of the plugins' restricted roles"),
@@ -399,5 +401,16 @@ async fn rows(snapshot: &Snapshot<'_>, name: &str, reach: Reach, key: &Key) -> R
                 .await?;
             Ok(Rows::Counted(counted))
         }
+    }
+}
+
+#[cfg(test)]
+mod host_schemas {
+    /// What the digest leaves out is exactly what no manifest may grant.
+    #[test]
+    fn the_digest_leaves_out_exactly_the_schemas_no_grant_may_name() {
+        let digest: Vec<&str> = super::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
+        let manifest: Vec<&str> = rollout_manifest::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
+        assert_eq!(digest, manifest);
     }
 }
