@@ -33,6 +33,11 @@ struct Plan {
 
 impl Plan {
     fn new(apply: &[&str], rollback: &[&str], grants: &str) -> Plan {
+        Plan::of("seq-setback", apply, rollback, grants)
+    }
+
+    /// The same, with the tier the fixture `fixture` (`seq-batched`: one batch each way).
+    fn of(fixture: &str, apply: &[&str], rollback: &[&str], grants: &str) -> Plan {
         let dir = tempfile::tempdir().expect("a plan directory");
         std::fs::create_dir(dir.path().join("data")).unwrap();
         std::fs::write(dir.path().join("data/apply.sql"), apply.join("\n") + "\n").unwrap();
@@ -41,7 +46,7 @@ impl Plan {
         let verify = dir.path().join("verify.wasm");
         std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
         let tier = dir.path().join("seq.wasm");
-        let wasm = std::fs::read(root().join("tests/plugins/seq-setback.wasm")).expect("make test-plugins");
+        let wasm = std::fs::read(root().join(format!("tests/plugins/{fixture}.wasm"))).expect("make test-plugins");
         let manifest = manifest_of(&wasm).replace("[limits]", &format!("[grants]\n{grants}\n\n[limits]"));
         std::fs::write(&tier, with_manifest(&wasm, &manifest)).unwrap();
         let paths = [root().join("tests/plugins/verdict.wasm"), tier, verify];
@@ -137,6 +142,24 @@ fn a_rollback_that_sets_a_sequence_back_is_not_rollback_ok() {
     assert_eq!(position(&c), "102/true", "moved forward to where production was, not to the tier's start");
     let states = "test-seq-setback=applied test-verdict-verify=verified";
     assert_eq!(c.tier_states(), states, "the rollback did not commit");
+}
+
+#[test]
+fn a_batch_that_sets_a_sequence_back_fails_the_pass_in_apply_and_in_rollback() {
+    let c = cluster("seq-batch");
+    let plan = Plan::of("seq-batched", &[SET_BACK], &[], GRANTS);
+    let r = c.host(&plan.args("run", &[]));
+    r.expect_code(4).expect("batch 1 failed: it set back sequence app.label_id_seq from 100 to 1");
+    r.expect("the host moved app.label_id_seq forward again to its position at BEGIN");
+    assert_eq!(position(&c), "100/true");
+    // A batched rollback: its batch sets the sequence back.
+    let plan = Plan::of("seq-batched", &[DRAW], &[SET_BACK], GRANTS);
+    c.host(&plan.args("run", &[])).expect_code(0);
+    assert_eq!(position(&c), "101/true");
+    let r = c.host(&plan.args("rollback", &[]));
+    r.expect_code(4).expect("it set back sequence app.label_id_seq from 101 to 1");
+    no_bare_proof(&r);
+    assert_eq!(position(&c), "101/true");
 }
 
 #[test]

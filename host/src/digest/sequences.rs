@@ -10,6 +10,7 @@
 
 use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 /// Every sequence of the schemas `$1` (NULL: the user schemas, all but
@@ -207,7 +208,11 @@ pub async fn read(
     skip_locked: bool,
 ) -> Result<BTreeMap<String, Sequence>> {
     let host: Vec<&str> = super::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
-    let rows = client.query(SEQUENCES, &[&schemas, &skip_locked, &host]).await.context("cannot read the sequences")?;
+    // One round trip (`query_typed`: no separate prepare): the watch reads
+    // at every plugin transaction's BEGIN and COMMIT.
+    let params: [(&(dyn ToSql + Sync), Type); 3] =
+        [(&schemas, Type::TEXT_ARRAY), (&skip_locked, Type::BOOL), (&host, Type::TEXT_ARRAY)];
+    let rows = client.query_typed(SEQUENCES, &params).await.context("cannot read the sequences")?;
     let mut found = BTreeMap::new();
     for r in rows {
         let sequence = Sequence {

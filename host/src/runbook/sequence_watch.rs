@@ -17,6 +17,7 @@ use crate::digest::{moves, read_sequences, set_back, Move, Sequence};
 use crate::error::Failure;
 use crate::text::terminal;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_postgres::Client;
 
 /// Moves a set-back sequence to the position it had at BEGIN (a bound
@@ -26,6 +27,8 @@ const MOVE_FORWARD: &str = "SELECT pg_catalog.setval($1::text::regclass, $2, $3)
 /// The positions at a transaction's BEGIN.
 pub(super) struct Watch {
     at_begin: BTreeMap<String, Sequence>,
+    /// [`Watch::before_commit`] failed the step naming what was set back.
+    said: AtomicBool,
 }
 
 /// What the sequences did over a transaction that was rolled back.
@@ -39,6 +42,8 @@ pub(super) struct Ended {
     pub drawn: Vec<Move>,
     /// The positions could not be read after the rollback: nothing is proven.
     pub unread: Option<String>,
+    /// The step's failure already names the sequences set back.
+    said: bool,
 }
 
 impl Watch {
@@ -50,7 +55,7 @@ impl Watch {
                  on every user schema and SELECT on every sequence in it)",
             ))
         })?;
-        Ok(Watch { at_begin })
+        Ok(Watch { at_begin, said: AtomicBool::new(false) })
     }
 
     /// Before COMMIT: fails `label` if its transaction set a sequence back
@@ -63,8 +68,12 @@ impl Watch {
         if behind.is_empty() {
             return Ok(());
         }
+        self.said.store(true, Ordering::Relaxed);
         let which: Vec<String> = behind.iter().map(set_back_line).collect();
-        let cause = format!("it set back {}; a set-back sequence is never committed", which.join("; "));
+        let cause = format!(
+            "it set back {} (sequences do not roll back); a set-back sequence is never committed",
+            which.join(", ")
+        );
         Err(Failure::TierFailed { label: label.to_string(), cause })
     }
 
@@ -77,7 +86,8 @@ impl Watch {
         };
         let behind = set_back(&self.at_begin, &now);
         let drawn = moves(&self.at_begin, &now).into_iter().filter(|m| m.drawn() > 0).collect();
-        let mut ended = Ended { drawn, ..Default::default() };
+        let said = self.said.load(Ordering::Relaxed);
+        let mut ended = Ended { drawn, said, ..Default::default() };
         for m in behind {
             let Some(was) = m.before else { continue };
             // `m` is behind `was` now: moving it to `was` is greatest(now, was).
@@ -137,6 +147,10 @@ impl Ended {
     pub fn repaired_note(&self) -> Option<String> {
         if self.repaired.is_empty() {
             return None;
+        }
+        if self.said {
+            let which: Vec<String> = self.repaired.iter().map(|m| terminal(&m.sequence)).collect();
+            return Some(format!("the host moved {} forward again to its position at BEGIN", which.join(", ")));
         }
         let which: Vec<String> = self.repaired.iter().map(set_back_line).collect();
         Some(format!(
