@@ -207,17 +207,20 @@ impl Ended {
     }
 
     /// `failure` as the step ends with it: one that left a sequence set
-    /// back (or unread) is a [`Failure::SequenceSetBack`], with its own exit
-    /// code; a tier's failure names the sequences the host moved forward.
+    /// back is a [`Failure::SequenceSetBack`], with its own exit code; a
+    /// tier's failure names the sequences the host moved forward, or that
+    /// it could not read them after the rollback (a lost connection keeps
+    /// its own failure and exit code: nothing says a sequence is set back).
     pub fn amend(&self, failure: Failure) -> Failure {
-        if let Some(left) = self.left_behind() {
-            return Failure::SequenceSetBack(format!("{failure}; {left}"));
+        let left = self.left_behind();
+        if !self.stuck.is_empty() {
+            return Failure::SequenceSetBack(format!("{failure}; {}", left.unwrap_or_default()));
         }
-        match failure {
-            Failure::TierFailed { label, cause } if !self.repaired.is_empty() => {
-                Failure::TierFailed { label, cause: format!("{cause}{}", self.kept_note()) }
+        match (failure, left.or_else(|| self.repaired_note())) {
+            (Failure::TierFailed { label, cause }, Some(note)) => {
+                Failure::TierFailed { label, cause: format!("{cause}; {note}") }
             }
-            f => f,
+            (f, _) => f,
         }
     }
 }
