@@ -290,15 +290,17 @@ fn a_sequence_set_back_behind_the_baseline_fails_the_rehearsal_naming_it_and_bot
     let lock = reviewed.path().join("rollout.lock").display().to_string();
     copy.review(&one_roof(), &lock, false).expect("reviewed catalog object(s)");
     let r = rehearse(&prod, &copy, &one_roof(), &["--lock", &lock], reports.path());
+    // The run's own sequence watch fails the tier and moves the sequence
+    // forward again (tests/sequences.rs); the digest's check stands behind
+    // it for what the watch does not see.
     r.expect_code(10)
-        .expect("REHEARSAL FAILED: at `run`: sequence public.invoice_id_seq is set back behind the baseline: at 100 in the baseline, 1 now")
-        .expect("the next INSERT drawing from it can collide with existing keys")
-        .expect("Sequence public.invoice_id_seq 100 → 1 (set back by 99)");
+        .expect("REHEARSAL FAILED: at `run`: `host run` exited 4")
+        .expect("it set back sequence public.invoice_id_seq from 100 to 1");
     assert!(!r.all().contains("REHEARSAL OK"), "{}", r.all());
     assert_eq!(report(reports.path())["failed_step"], "run");
-    // What the rehearsal warned of, on the copy it left: the next INSERT collides.
+    // On the copy it left, the next INSERT no longer collides.
     let next = copy.scalar("SELECT nextval('public.invoice_id_seq')");
-    assert_eq!(copy.scalar(&format!("SELECT count(*) FROM public.invoice WHERE id = {next}")), 1, "id {next}");
+    assert_eq!(copy.scalar(&format!("SELECT count(*) FROM public.invoice WHERE id = {next}")), 0, "id {next}");
     production_untouched(&prod);
 }
 

@@ -186,17 +186,6 @@ impl Identity {
     }
 }
 
-/// Every sequence's position outside the system schemas and the host's own,
-/// by quoted `schema.name` (`None`: never called, or not readable): a
-/// rollback does not put one back, so the dry run says which moved.
-pub async fn sequence_positions(client: &Client) -> Result<std::collections::BTreeMap<String, Option<i64>>> {
-    const SQL: &str = "SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_catalog.pg_sequences
-                       WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
-                         AND schemaname NOT LIKE 'rollout\\_%'";
-    let rows = client.query_typed(SQL, &[]).await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-}
-
 /// Reads the identity; fails if the transaction was aborted.
 pub async fn identity(client: &Client) -> Result<Identity> {
     identity_in(&client.simple_query(IDENTITY).await?)

@@ -72,6 +72,12 @@ pub enum Failure {
     /// step and the first difference.
     #[error("REHEARSAL FAILED: {0}")]
     Rehearsal(String),
+    /// A plugin's transaction set a sequence back and the host could not
+    /// move it forward again: production's next INSERT drawing from it can
+    /// collide with existing keys. The message names the sequence, its
+    /// position and the SQL that moves it forward.
+    #[error("SEQUENCE SET BACK: {0}")]
+    SequenceSetBack(String),
 }
 
 /// An error and its causes, `context: cause: …`, each said once: a cause
@@ -119,6 +125,7 @@ impl Failure {
             Failure::ReportLost(_) => 9,
             Failure::Rehearsal(_) => 10,
             Failure::Injected { .. } => INJECTED,
+            Failure::SequenceSetBack(_) => 12,
         }
     }
 

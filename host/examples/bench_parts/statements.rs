@@ -24,6 +24,7 @@ const HOST_UNNAMED: &[&str] = &[
     "SELECT current_user::text",                               // the role proof
     "SELECT session_user::text, host(inet_server_addr())",     // db::connection
     "SELECT current_user::text, pg_catalog.set_config('role'", // roles::wall
+    "SELECT name, seqstart, seqmin, seqmax",                   // digest/sequences.sql (the sequence watch)
 ];
 
 /// The statements of one run, by whose they are.

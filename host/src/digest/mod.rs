@@ -34,7 +34,7 @@ mod sequences;
 pub use diff::{difference, Difference};
 pub use net::{Counted, Key};
 pub use read::{Reader, PATIENCE, READ_TIMEOUT};
-pub use sequences::{moves, set_back, Move, Sequence};
+pub use sequences::{moves, read as read_sequences, set_back, Move, Sequence};
 
 use crate::rehearsal_copy::Identity;
 use anyhow::Result;
@@ -328,7 +328,7 @@ async fn catalog(
             Ok::<_, tokio_postgres::Error>((schemas, found))
         };
         let read = match read.await {
-            Ok((schemas, found)) => sequences::read(client, &schemas).await.map(|s| (schemas, found, s)),
+            Ok((schemas, found)) => sequences::read(client, Some(&schemas), false).await.map(|s| (schemas, found, s)),
             Err(e) => Err(anyhow::Error::new(e)),
         };
         snapshot.close().await;

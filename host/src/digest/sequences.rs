@@ -10,20 +10,13 @@
 
 use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-/// Every sequence of the schemas `$1`, server-quoted, with its definition.
-const SEQUENCES: &str =
-    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), s.seqstart, s.seqmin, s.seqmax,
-       s.seqincrement, s.seqcycle
-  FROM pg_sequence s
-  JOIN pg_class c ON c.oid = s.seqrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = ANY ($1)
- ORDER BY 1";
-
-/// Positions read per query (one `UNION ALL` of this many sequences).
-const PER_QUERY: usize = 100;
+/// Every sequence of the schemas `$1` (NULL: the user schemas, all but
+/// `pg_*` and `$3`), server-quoted, with its definition and position; `$2`:
+/// leave out the ones another session holds exclusively.
+const SEQUENCES: &str = include_str!("sequences.sql");
 
 /// A sequence's position and the bounds it moves within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +35,7 @@ const NEAR: i128 = 10;
 
 impl Sequence {
     /// The value `nextval` returns next (past the bound once exhausted).
-    fn next(&self) -> i128 {
+    pub fn next(&self) -> i128 {
         let last = i128::from(self.last_value);
         if self.is_called {
             last + i128::from(self.increment)
@@ -204,31 +197,34 @@ pub fn moves(before: &BTreeMap<String, Sequence>, after: &BTreeMap<String, Seque
         .collect()
 }
 
-/// Every sequence of `schemas` with its position, read in the open
-/// transaction on `client`.
-pub async fn read(client: &Client, schemas: &[String]) -> Result<BTreeMap<String, Sequence>> {
-    let listed = client.query(SEQUENCES, &[&schemas]).await.context("cannot list the sequences")?;
+/// Every sequence of `schemas` (`None`: of every user schema, the host's
+/// own left out) with its position, read on `client` in one statement (the
+/// digest's, in its snapshot; the sequence watch's, on the host's control
+/// connection). `skip_locked`: leave out a sequence another session holds
+/// in ACCESS EXCLUSIVE mode rather than wait for it.
+pub async fn read(
+    client: &Client,
+    schemas: Option<&[String]>,
+    skip_locked: bool,
+) -> Result<BTreeMap<String, Sequence>> {
+    let host: Vec<&str> = super::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
+    // One round trip (`query_typed`: no separate prepare): the watch reads
+    // at every plugin transaction's BEGIN and COMMIT.
+    let params: [(&(dyn ToSql + Sync), Type); 3] =
+        [(&schemas, Type::TEXT_ARRAY), (&skip_locked, Type::BOOL), (&host, Type::TEXT_ARRAY)];
+    let rows = client.query_typed(SEQUENCES, &params).await.context("cannot read the sequences")?;
     let mut found = BTreeMap::new();
-    for chunk in listed.chunks(PER_QUERY) {
-        // Names are quoted by the server (quote_ident).
-        let names: Vec<String> = chunk.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-        let union: Vec<String> =
-            names.iter().enumerate().map(|(i, n)| format!("SELECT {i}::int, last_value, is_called FROM {n}")).collect();
-        let positions = client.query(&union.join(" UNION ALL "), &[]).await.context("cannot read the sequences")?;
-        for p in positions {
-            let i: i32 = p.try_get(0)?;
-            let (Some(def), Some(name)) = (chunk.get(i as usize), names.get(i as usize)) else { continue };
-            let sequence = Sequence {
-                last_value: p.try_get(1)?,
-                is_called: p.try_get(2)?,
-                start: def.try_get(1)?,
-                min: def.try_get(2)?,
-                max: def.try_get(3)?,
-                increment: def.try_get(4)?,
-                cycle: def.try_get(5)?,
-            };
-            found.insert(name.clone(), sequence);
-        }
+    for r in rows {
+        let sequence = Sequence {
+            start: r.try_get(1)?,
+            min: r.try_get(2)?,
+            max: r.try_get(3)?,
+            increment: r.try_get(4)?,
+            cycle: r.try_get(5)?,
+            last_value: r.try_get(6)?,
+            is_called: r.try_get(7)?,
+        };
+        found.insert(r.try_get(0)?, sequence);
     }
     Ok(found)
 }

@@ -11,6 +11,7 @@ use super::control::Control;
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{from_baseline, prologue, start_rollout};
+use super::sequence_watch::{Ended, Watch};
 use super::tier::{apply_and_check, counted, done, locked, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::audit::plan::Within as Catalog;
@@ -36,23 +37,46 @@ pub(super) async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
     let (control, created_ledger) = (&opened.control, opened.created_ledger);
     let before = "stopped before the rollout began; no ledger row was written";
     let id = start_rollout(ctx, control, plan, Verb::DryRun, before).await?;
-    let sequences_before = db::sequence_positions(control.client()).await.map_err(Failure::Database)?;
+    let watch = Watch::begin(control.client()).await?;
     ctx.reporter().status("Started", &format!("dry run {id} (recorded in the ledger as dry_run)"));
     let client = WorkSession::open(ctx, "dry-run").await?.next(ctx).await?;
     let result = match db::begin(&client, &plan.gate.manifest.limits, false).await {
         Ok(before) => steps(ctx, plan, &client, control, id, &before).await,
         Err(e) => Err(Failure::Database(e)),
     };
-    // Always: whatever happened, nothing of it stays.
+    // Always: whatever happened, nothing of it stays but what no rollback
+    // undoes, which the watch and the ledger say.
     db::rollback(&client).await;
-    let sequences_after = db::sequence_positions(control.client()).await.map_err(Failure::Database)?;
-    let kept = kept_anyway(created_ledger, &sequences_before, &sequences_after);
-    let nothing = if kept.is_empty() {
-        NOTHING_WAS.to_string()
-    } else {
-        format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; "))
+    let ended = watch.after_rollback(control.client()).await;
+    let result = match result {
+        // A sequence set back is production's even in a dry run: it fails.
+        Ok(()) if !ended.repaired.is_empty() => {
+            let cause = "it set a sequence back (sequences do not roll back)".to_string();
+            Err(ended.amend(Failure::TierFailed { label: "the dry run".into(), cause }))
+        }
+        Ok(()) if !ended.clean() => Err(ended.amend(Failure::TierFailed {
+            label: "the dry run".into(),
+            cause: "the host cannot prove it set no sequence back".into(),
+        })),
+        Ok(()) => Ok(()),
+        Err(f) => Err(ended.amend(f)),
     };
-    ctx.reporter().status("Rolled back", "the dry run's transaction: nothing was committed");
+    let kept = kept_anyway(created_ledger, &ended);
+    let nothing = match ended.left_behind() {
+        Some(left) => format!("the transaction was rolled back, but {left}"),
+        None if kept.is_empty() => NOTHING_WAS.to_string(),
+        None => format!("{NOTHING_WAS}; not undone by a rollback: {}", kept.join("; ")),
+    };
+    match ended.left_behind() {
+        Some(left) => ctx.reporter().status("Rolled back", &format!("the dry run's transaction, but {left}")),
+        None => ctx.reporter().status(
+            "Rolled back",
+            &format!(
+                "the dry run's transaction: nothing was committed{}",
+                ended.repaired_note().map(|n| format!("; {n}")).unwrap_or_default()
+            ),
+        ),
+    }
     for line in &kept {
         ctx.reporter().status("Not undone", line);
     }
@@ -75,26 +99,17 @@ pub(super) async fn dry_run(ctx: &Context, plan: &Plan) -> Result<(), Failure> {
 }
 
 /// What the dry run changed that no rollback undoes: the ledger schema it
-/// created for its own record, and sequences drawn from (each with its
-/// positions). Anything outside this database (a function's dblink call, a
-/// file) the host cannot see, and docs/operator.md says so.
-fn kept_anyway(
-    created_ledger: bool,
-    before: &BTreeMap<String, Option<i64>>,
-    after: &BTreeMap<String, Option<i64>>,
-) -> Vec<String> {
+/// created for its own record, values drawn from sequences (gaps), and the
+/// sequences it set back, which the host moved forward again. Anything
+/// outside this database (a function's dblink call, a file) the host cannot
+/// see, and docs/operator.md says so.
+fn kept_anyway(created_ledger: bool, ended: &Ended) -> Vec<String> {
     let mut out = Vec::new();
     if created_ledger {
         out.push("the ledger schema rollout_ledger, created for this dry run's own record".to_string());
     }
-    let show = |p: &Option<i64>| p.map_or("never called".to_string(), |v| v.to_string());
-    for (name, now) in after {
-        let was = before.get(name).copied().flatten();
-        if was != *now {
-            let line = format!("sequence {name} moved {} → {} (sequences do not roll back)", show(&was), show(now));
-            out.push(crate::text::terminal(&line));
-        }
-    }
+    out.extend(ended.repaired_note());
+    out.extend(ended.drawn_lines());
     out
 }
 

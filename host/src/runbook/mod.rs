@@ -30,6 +30,7 @@ mod reached;
 mod report;
 mod rollback;
 mod run;
+mod sequence_watch;
 mod status;
 mod tier;
 mod work;

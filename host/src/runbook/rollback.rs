@@ -17,6 +17,7 @@ use super::control::{CommitMark, Control};
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{prologue, start_rollout};
+use super::sequence_watch::{Ended, Watch};
 use super::tier::{done, ledger_event, locked, same_transaction, tier_row, TierRecord};
 use super::work::WorkSession;
 use crate::bindings::types::Phase;
@@ -249,11 +250,17 @@ impl Undo<'_> {
         let ctx = self.ctx;
         let client = WorkSession::open(ctx, "rollback").await?.next(ctx).await?;
         let (mut rows, mut footprint) = (Vec::new(), None);
-        let result = self.transaction(&client, &mut rows, &mut footprint).await;
+        let watch = Watch::begin(self.control.client()).await?;
+        let result = self.transaction(&client, &mut rows, &mut footprint, &watch).await;
         let kept = result.is_ok();
+        let mut ended = Ended::default();
         if !kept {
             db::rollback(&client).await;
+            if !matches!(result, Err(Failure::CommitUnknown(_))) {
+                ended = watch.after_rollback(self.control.client()).await;
+            }
         }
+        let result = result.map_err(|f| ended.amend(f));
         // The transaction's locks, on the row of the tier that commits it.
         if let (Some(f), Some(last)) = (footprint, rows.last_mut()) {
             let record = TierRecord { footprint: f.end(&Default::default()).await, ..Default::default() };
@@ -273,14 +280,15 @@ impl Undo<'_> {
             Err(f) => f,
         };
         if !matches!(failure, Failure::CommitUnknown(_)) {
-            let names: Vec<String> = self.todo.iter().map(|t| t.label()).collect();
-            ctx.reporter().status(
-                "Rolled back",
-                &format!(
-                    "the rollback's transaction — nothing changed; the ledger still says applied: {}",
-                    names.join(", ")
+            let names = self.todo.iter().map(|t| t.label()).collect::<Vec<_>>().join(", ");
+            let line = match ended.left_behind() {
+                Some(left) => format!("the rollback's transaction, but {left}; the ledger still says applied: {names}"),
+                None => format!(
+                    "the rollback's transaction — nothing changed{}; the ledger still says applied: {names}",
+                    ended.kept_note()
                 ),
-            );
+            };
+            ctx.reporter().status("Rolled back", &line);
         }
         Err(failure)
     }
@@ -290,6 +298,7 @@ impl Undo<'_> {
         client: &Arc<Client>,
         rows: &mut Vec<TierRow>,
         footprint: &mut Option<Footprint>,
+        watch: &Watch,
     ) -> Result<String, Failure> {
         let ctx = self.ctx;
         // A concurrent tier's drops cannot be in the transaction: they run
@@ -355,6 +364,8 @@ impl Undo<'_> {
             return Err(ctx.stopped("stopped before the rollback's COMMIT"));
         }
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
+        // No ROLLBACK OK beside a sequence set back behind what production drew.
+        watch.before_commit(self.control.client(), "the rollback").await?;
         footprint.before_commit(client).await;
         match self.todo.last() {
             Some(last) => {

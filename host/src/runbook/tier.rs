@@ -8,6 +8,7 @@ use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
 use super::footprint::Footprint;
+use super::sequence_watch::Watch;
 use super::work::WorkSession;
 use crate::audit::plan::Within;
 use crate::audit::{Changed, Counts};
@@ -71,9 +72,16 @@ impl TierTransaction<'_> {
         ctx.reporter().status("Applying", &tier.label());
         let client = self.work.next(ctx).await?;
         let mut footprint = Footprint::start(self.control, tier, &client, false).await;
-        let result = match tier.manifest.mode {
-            crate::manifest::Mode::Concurrent => super::concurrent::apply(&self, &client, started).await,
-            _ => self.transaction(&client, started, &mut footprint).await,
+        // A concurrent tier's steps commit one by one: not watched here.
+        let (watch, result) = match tier.manifest.mode {
+            crate::manifest::Mode::Concurrent => (None, super::concurrent::apply(&self, &client, started).await),
+            _ => match Watch::begin(self.control.client()).await {
+                Ok(w) => {
+                    let result = self.transaction(&client, started, &mut footprint, &w).await;
+                    (Some(w), result)
+                }
+                Err(failure) => (None, Err(TierError { failure, record: TierRecord::default() })),
+            },
         };
         let ms = started.elapsed().as_millis();
         let mut record = match &result {
@@ -98,12 +106,22 @@ impl TierTransaction<'_> {
             Err(e) => e.failure,
         };
         db::rollback(&client).await;
+        let ended = match &watch {
+            Some(w) if !matches!(failure, Failure::CommitUnknown(_)) => w.after_rollback(self.control.client()).await,
+            _ => Default::default(),
+        };
+        let failure = ended.amend(failure);
         let event = failure.event();
         let message = failure.to_string();
         if !matches!(failure, Failure::CommitUnknown(_)) {
-            let line = match super::concurrent::is_concurrent(tier) {
-                true => super::concurrent::not_undone(tier),
-                false => format!("{} — its transaction was rolled back; nothing of it was kept", tier.label()),
+            let line = match (super::concurrent::is_concurrent(tier), ended.left_behind()) {
+                (true, _) => super::concurrent::not_undone(tier),
+                (false, Some(left)) => format!("{} — its transaction was rolled back, but {left}", tier.label()),
+                (false, None) => format!(
+                    "{} — its transaction was rolled back; nothing of it was kept{}",
+                    tier.label(),
+                    ended.kept_note()
+                ),
             };
             ctx.reporter().status("Rolled back", &line);
             let e = ledger_event(self.rollout_id, tier, event, ms, &record.stats, Some(&message));
@@ -129,6 +147,7 @@ impl TierTransaction<'_> {
         client: &Arc<Client>,
         started: Instant,
         footprint: &mut Footprint,
+        watch: &Watch,
     ) -> Result<TierRecord, TierError> {
         let (ctx, tier) = (self.ctx, self.tier);
         let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
@@ -144,6 +163,7 @@ impl TierTransaction<'_> {
             return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
         self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
+        watch.before_commit(self.control.client(), &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
         footprint.before_commit(client).await;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);

@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::Failure;
 use crate::manifest::{Batches, Limits};
 use crate::runbook::calls::outcome;
+use crate::runbook::sequence_watch::Watch;
 use crate::runbook::tier::same_transaction;
 use crate::sandbox::{BatchAt, Call, Returned};
 use crate::sql::Stats;
@@ -30,11 +31,24 @@ impl Batched<'_> {
             rows_changed: bounds.rows_changed.min(tier_limits.rows_changed.saturating_sub(at.rows)),
             ..tier_limits.clone()
         };
-        let result = self.transaction(&client, pass, at, size, limits).await;
-        if !matches!(result, Ok(Tried::Committed { .. })) {
-            db::rollback(&client).await;
+        let watch = Watch::begin(self.control.client()).await?;
+        let result = self.transaction(&client, pass, at, size, limits, &watch).await;
+        if matches!(result, Ok(Tried::Committed { .. }) | Err(Failure::CommitUnknown(_))) {
+            return result;
         }
-        result
+        db::rollback(&client).await;
+        let ended = watch.after_rollback(self.control.client()).await;
+        let label = format!("{} batch {}", self.tier.label(), at.batch + 1);
+        match result {
+            Err(f) => Err(ended.amend(f)),
+            // A timed-out batch is tried again smaller, unless it set a
+            // sequence back: that fails the pass, whatever its size.
+            Ok(tried) if ended.repaired.is_empty() && ended.clean() => Ok(tried),
+            Ok(_) => {
+                let cause = "it set a sequence back before it timed out".to_string();
+                Err(ended.amend(Failure::TierFailed { label, cause }))
+            }
+        }
     }
 
     async fn transaction(
@@ -44,6 +58,7 @@ impl Batched<'_> {
         at: &Mark,
         size: &Size,
         limits: Limits,
+        watch: &Watch,
     ) -> Result<Tried, Failure> {
         let (tier, calls) = (self.tier, self.ctx.calls());
         let started = Instant::now();
@@ -99,6 +114,7 @@ impl Batched<'_> {
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
         // Its locks, for the pass's footprint (best effort: never fails it).
         let held = crate::sql::locking::held(client).await.unwrap_or_default();
+        watch.before_commit(self.control.client(), &label).await?;
         self.commit_batch(client, &step).await?;
         let (stats, began) = (Box::new(stats), started);
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began })
