@@ -159,10 +159,8 @@ pub fn grant_refusal(object: &str) -> Option<String> {
 /// in them. The rehearsal's digest leaves exactly these out
 /// (`host::digest::HOST_SCHEMAS`, which a test holds to this list), so a
 /// plugin may never write where no proof looks.
-pub const HOST_SCHEMAS: &[(&str, &str)] = &[
-    ("rollout_ledger", "the ledger"),
-    ("rollout_roles", "the record of the plugins' roles (`rollout_roles`)"),
-];
+pub const HOST_SCHEMAS: &[(&str, &str)] =
+    &[("rollout_ledger", "the ledger"), ("rollout_roles", "the record of the plugins' roles (`rollout_roles`)")];
 
 /// The `[grants]` lines that would allow `key` on `object`, as TOML the
 /// loader accepts (an acknowledgeable object with its `acknowledge` line),

@@ -160,6 +160,10 @@ async fn tier_in(
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };
+    if failure.is_none() {
+        // The next tier's own transaction would start them deferred.
+        db::defer_again(client).await.map_err(Failure::from)?;
+    }
     footprint.before_commit(client).await;
     record.footprint = footprint.end(&record.stats).await;
     if let Some(table) = &record.conditions {

@@ -235,6 +235,10 @@ async fn apply_then_check(
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
+    if let Err(e) = db::check_deferred(client).await {
+        let cause = format!("its deferred constraints, which its COMMIT would check, fail: {}", db::why(&e));
+        return Err(fail(Failure::TierFailed { label: tier.label(), cause }, record));
+    }
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
