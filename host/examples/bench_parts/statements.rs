@@ -23,6 +23,7 @@ const HOST_UNNAMED: &[&str] = &[
     "SELECT current_user::text, session_user::text",           // db::identity
     "SELECT current_user::text",                               // the role proof
     "SELECT session_user::text, host(inet_server_addr())",     // db::connection
+    "SELECT current_database()::text",                         // db::current_database
     "SELECT current_user::text, pg_catalog.set_config('role'", // roles::wall
     "SELECT name, seqstart, seqmin, seqmax",                   // digest/sequences.sql (the sequence watch)
 ];
@@ -84,12 +85,10 @@ pub fn count(log: &str) -> Count {
     let mut unnamed: Option<(String, String)> = None;
     let settle = |u: &mut Option<(String, String)>, sessions: &mut Vec<(String, u32)>, plugins: &mut u32| {
         if let Some((session, text)) = u.take() {
-            // The host's .sql files open with `--` comment lines.
-            let mut text = text.trim_start();
-            while let Some(rest) = text.strip_prefix("--") {
-                text = rest.split_once('\n').map_or("", |(_, after)| after).trim_start();
-            }
-            if HOST_UNNAMED.iter().any(|p| text.starts_with(p)) {
+            // The host's .sql files open with `--` comment lines (the
+            // One-Roof plugins' statements never do).
+            let text = text.trim_start();
+            if text.starts_with("--") || HOST_UNNAMED.iter().any(|p| text.starts_with(p)) {
                 bump(sessions, &session);
             } else {
                 *plugins += 1;

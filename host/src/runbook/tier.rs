@@ -162,8 +162,15 @@ impl TierTransaction<'_> {
         if ctx.interrupt().is_set() {
             return Err(fail(ctx.stopped(format!("{} stopped before COMMIT", tier.label())), record));
         }
-        self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, record.clone()))?;
-        watch.before_commit(self.control.client(), &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
+        // The lock proven on the work connection, the sequences read on the
+        // control connection, side by side.
+        let label = tier.label();
+        let (held, watched) = futures_util::join!(
+            self.control.hold(ctx.calls(), client, self.rollout_id),
+            watch.before_commit(self.control.client(), &label)
+        );
+        held.map_err(|f| fail(f, record.clone()))?;
+        watched.map_err(|f| fail(f, record.clone()))?;
         footprint.before_commit(client).await;
         let e =
             ledger_event(self.rollout_id, tier, TierEvent::Applied, started.elapsed().as_millis(), &record.stats, None);

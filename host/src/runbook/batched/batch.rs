@@ -31,8 +31,22 @@ impl Batched<'_> {
             rows_changed: bounds.rows_changed.min(tier_limits.rows_changed.saturating_sub(at.rows)),
             ..tier_limits.clone()
         };
-        let watch = Watch::begin(self.control.client()).await?;
-        let result = self.transaction(&client, pass, at, size, limits, &watch).await;
+        let started = Instant::now();
+        // The positions before the batch, read on the control connection
+        // while the work connection begins: both done before the plugin runs.
+        let (watch, before) =
+            futures_util::join!(Watch::begin(self.control.client()), db::begin(&client, &limits, false));
+        let watch = match watch {
+            Ok(w) => w,
+            Err(f) => {
+                db::rollback(&client).await;
+                return Err(f);
+            }
+        };
+        let result = match before {
+            Ok(before) => self.transaction(&client, (pass, at, size), limits, &watch, (before, started)).await,
+            Err(e) => Err(Failure::Database(e)),
+        };
         if matches!(result, Ok(Tried::Committed { .. }) | Err(Failure::CommitUnknown(_))) {
             return result;
         }
@@ -54,16 +68,13 @@ impl Batched<'_> {
     async fn transaction(
         &self,
         client: &Arc<Client>,
-        pass: Pass,
-        at: &Mark,
-        size: &Size,
+        (pass, at, size): (Pass, &Mark, &Size),
         limits: Limits,
         watch: &Watch,
+        (before, started): (db::Identity, Instant),
     ) -> Result<Tried, Failure> {
         let (tier, calls) = (self.tier, self.ctx.calls());
-        let started = Instant::now();
         let label = format!("{} batch {}", tier.label(), at.batch + 1);
-        let before = db::begin(client, &limits, false).await.map_err(Failure::Database)?;
         self.control.hold(calls, client, self.rollout_id).await?;
         let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the batch's row counts"));
         let counts = Counts::read(client).await.map_err(counted)?;
@@ -97,8 +108,25 @@ impl Batched<'_> {
         if batch.next.is_some() && batch.next == at.position {
             return Err(fail("its next position is the one it was given: the pass would never end".into()));
         }
-        same_transaction(client, &before, &label).await?;
-        let changed = Counts::read(client).await.map_err(counted)?.since(&counts, &tier.manifest.grants);
+        // While the batch's rows are locked, the checks before its COMMIT go
+        // in as few round trips as they can: the work connection's reads
+        // pipelined, the sequences read on the control connection beside them.
+        let (work_reads, watched) = futures_util::join!(
+            async {
+                futures_util::join!(
+                    same_transaction(client, &before, &label),
+                    Counts::read(client),
+                    // Its locks, for the pass's footprint (best effort: never fails it).
+                    crate::sql::locking::held(client)
+                )
+            },
+            watch.before_commit(self.control.client(), &label)
+        );
+        let (same, counts_now, held) = work_reads;
+        same?;
+        let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
+        let held = held.unwrap_or_default();
+        watched?;
         calls.prove_in(client, &label).await?;
         let step = Step {
             rollout_id: self.rollout_id,
@@ -112,9 +140,6 @@ impl Batched<'_> {
             message: None,
         };
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
-        // Its locks, for the pass's footprint (best effort: never fails it).
-        let held = crate::sql::locking::held(client).await.unwrap_or_default();
-        watch.before_commit(self.control.client(), &label).await?;
         self.commit_batch(client, &step).await?;
         let (stats, began) = (Box::new(stats), started);
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began })
