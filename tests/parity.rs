@@ -137,10 +137,13 @@ fn a_dry_run_says_what_its_rollback_cannot_undo() {
     // and tier 2's inserts drew 30 values from a serial's sequence.
     let last = r.stderr.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
     assert!(last.contains("the ledger schema rollout_ledger, created for this dry run's own record"), "{last}");
-    assert!(last.contains("sequence one_roof.resp_ownership_id_seq moved never called → 30"), "{last}");
+    assert!(
+        last.contains("sequence one_roof.resp_ownership_id_seq drew 30 values: 1 (is_called false) → 30 (gaps"),
+        "{last}"
+    );
     // A second dry run creates nothing, and says only what moved.
     let again = c.host(&args("run", &one_roof(), &["--param", APR, "--dry-run"]));
     let last = again.stderr.lines().rev().find(|l| l.contains("DRY RUN")).unwrap_or_default().to_string();
     assert!(!last.contains("rollout_ledger"), "{last}");
-    assert!(last.contains("moved 30 → 60"), "{last}");
+    assert!(last.contains("sequence one_roof.resp_ownership_id_seq drew 30 values: 30 → 60 (gaps"), "{last}");
 }
