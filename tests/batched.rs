@@ -151,6 +151,10 @@ fn each_batch_commits_on_its_own_with_its_step() {
     assert!(lines.iter().all(|b| b["outcome"] == "committed" && b["duration_ms"].is_u64()), "{lines:?}");
     let md = std::fs::read_to_string(c.reports().pop().unwrap().join("report.md")).unwrap();
     assert!(md.contains("## Batches") && md.contains("11 batch(es) committed, 50000 rows changed"), "{md}");
+    // What every batch sent is the tier's listing: the UPDATE of the ten
+    // batches that changed rows, summed, in the ledger for `inspect --sql`.
+    let listed = c.host(&["inspect", "--sql", &p.plan[1]]);
+    listed.expect_code(0).expect("UPDATE app.item SET").expect("50000");
 }
 
 #[test]

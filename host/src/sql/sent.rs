@@ -154,6 +154,38 @@ impl Sent {
         s.time_us += took.as_micros().min(u128::from(u64::MAX)) as u64;
     }
 
+    /// Adds what another session of the same tier sent (a batched tier's
+    /// batches, its conditions): the same statement summed, a new one
+    /// listed within [`MAX_BYTES`] (past them counted, as a write: its
+    /// effect is not kept).
+    pub fn absorb(&mut self, other: &Sent) {
+        for s in &other.statements {
+            let key = key(&s.sql, &s.params);
+            let at = match self.index.get(&key).copied() {
+                Some(at) => at,
+                None => {
+                    let size = s.sql.len() + s.params.iter().map(String::len).sum::<usize>();
+                    if self.bytes + size > MAX_BYTES {
+                        self.left_out_changes += s.calls;
+                        continue;
+                    }
+                    self.bytes += size;
+                    let at = self.statements.len();
+                    self.statements.push(SentStatement { calls: 0, failed: 0, rows: 0, time_us: 0, ..s.clone() });
+                    self.index.insert(key, at);
+                    at
+                }
+            };
+            let mine = &mut self.statements[at];
+            mine.calls += s.calls;
+            mine.failed += s.failed;
+            mine.rows += s.rows;
+            mine.time_us = mine.time_us.saturating_add(s.time_us);
+        }
+        self.left_out_calls += other.left_out_calls;
+        self.left_out_changes += other.left_out_changes;
+    }
+
     /// Nothing was sent.
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty() && self.left_out_calls == 0 && self.left_out_changes == 0
@@ -226,6 +258,39 @@ mod tests {
         let mut one = Sent::default();
         one.record(&long, Effect::Reads, Vec::new(), true, 0, Duration::ZERO);
         assert!(one.statements[0].cut && one.statements[0].sql.len() == MAX_TEXT);
+    }
+
+    #[test]
+    fn batches_absorbed_sum_the_same_statement_and_keep_the_bounds() {
+        let mut tier = Sent::default();
+        for _ in 0..3 {
+            let mut batch = Sent::default();
+            batch.record("UPDATE t SET a = $1", Effect::MayChange, vec!["$1 int8".into()], true, 10, Duration::ZERO);
+            batch.record("SELECT 1", Effect::Reads, Vec::new(), false, 0, Duration::ZERO);
+            tier.absorb(&batch);
+        }
+        assert_eq!(tier.statements.len(), 2);
+        assert_eq!((tier.statements[0].calls, tier.statements[0].rows), (3, 30));
+        assert_eq!((tier.statements[1].calls, tier.statements[1].failed), (3, 3));
+        // Past the listing's bytes a new statement is counted, not listed.
+        let mut big = Sent::default();
+        for i in 0..2000 {
+            big.record(
+                &format!("UPDATE t SET a = {i} {}", "x".repeat(MAX_TEXT)),
+                Effect::MayChange,
+                Vec::new(),
+                true,
+                0,
+                Duration::ZERO,
+            );
+        }
+        assert!(big.left_out_changes > 0);
+        let mut all = Sent::default();
+        all.absorb(&big);
+        all.absorb(&big);
+        assert_eq!(all.statements.len(), big.statements.len());
+        assert_eq!(all.statements[0].calls, 2);
+        assert_eq!(all.left_out_changes, 2 * big.left_out_changes);
     }
 
     #[test]

@@ -348,6 +348,7 @@ impl Batched<'_> {
                     stats.statements += s.statements;
                     stats.rows_returned += s.rows_returned;
                     stats.rows_changed += s.rows_changed;
+                    stats.sent.absorb(&s.sent);
                     record.total = total.or(record.total);
                     progress.add(s.rows_changed);
                     if let Some(total) = record.total {
@@ -446,6 +447,7 @@ impl Batched<'_> {
         let s = sql.lock().await.stats.clone();
         record.stats.statements += s.statements;
         record.stats.rows_returned += s.rows_returned;
+        record.stats.sent.absorb(&s.sent);
         let table = table?;
         record.conditions = Some(table.clone());
         if !table.passed {
