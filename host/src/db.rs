@@ -319,9 +319,18 @@ pub async fn check_deferred(client: &Client) -> Result<(), tokio_postgres::Error
 }
 
 /// The constraints declared `INITIALLY DEFERRED`, as a new transaction
-/// starts them.
+/// starts them, by the only name `SET CONSTRAINTS` takes (`schema.name`,
+/// which matches every constraint of that name in the schema): left out
+/// when one so named is not deferrable (the statement would fail) or the
+/// session may not use the schema (under `--roles`). One left out stays
+/// immediate for the next tier: stricter than its own transaction, never
+/// looser.
 const DEFERRED: &str = "SELECT n.nspname::text, c.conname::text FROM pg_catalog.pg_constraint c \
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE c.condeferred ORDER BY 1, 2";
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+    WHERE c.condeferred AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o \
+                       WHERE o.connamespace = c.connamespace AND o.conname = c.conname AND NOT o.condeferrable) \
+    GROUP BY 1, 2 ORDER BY 1, 2";
 
 /// After [`check_deferred`] in a transaction shared by several tiers (a
 /// dry run): the constraints declared `INITIALLY DEFERRED` deferred again,
