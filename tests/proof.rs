@@ -68,7 +68,7 @@ fn a_rollback_that_does_nothing_or_part_is_not_kept_and_the_ledger_still_says_ap
         ("lying", "probe (one-roof-baseline-probe) failed: gov_outbox=1 (expected 0)"),
     ] {
         let r = c.host(&args("rollback", &plan, &["--param", APR, "--param", &format!("undo={undo}")]));
-        r.expect_code(4).expect(says).expect("nothing changed; the ledger still says applied");
+        r.expect_code(4).expect(says).expect("— nothing changed;").expect("; the ledger still says applied");
         assert!(!r.all().contains("FULL ROLLBACK OK"), "{undo}: {}", r.all());
         // Tiers 6 and 5 were undone before tier 4 in the same transaction: none of it was kept.
         assert_eq!(c.state_digest(), applied, "{undo}: the data changed");

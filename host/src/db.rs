@@ -8,7 +8,6 @@
 //! could leave behind reaches the next.
 
 use crate::manifest::Limits;
-use crate::quote;
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
@@ -307,45 +306,6 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
 /// a lost connection rolls back on its own.
 pub async fn rollback(client: &Client) {
     let _ = client.batch_execute("ROLLBACK").await;
-}
-
-/// Checks now, in the open transaction, the deferred constraints its
-/// COMMIT would check (a `DEFERRABLE INITIALLY DEFERRED` key, a deferred
-/// constraint trigger): a tier's violation is its own failure, before its
-/// post-conditions and counts, in a dry run (which never commits) as in a
-/// run. Later statements of the transaction are checked at once.
-pub async fn check_deferred(client: &Client) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await
-}
-
-/// The constraints declared `INITIALLY DEFERRED`, as a new transaction
-/// starts them, by the only name `SET CONSTRAINTS` takes (`schema.name`,
-/// which matches every constraint of that name in the schema): left out
-/// when one so named is not deferrable (the statement would fail) or the
-/// session may not use the schema (under `--roles`). One left out stays
-/// immediate for the next tier: stricter than its own transaction, never
-/// looser.
-const DEFERRED: &str = "SELECT n.nspname::text, c.conname::text FROM pg_catalog.pg_constraint c \
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
-    WHERE c.condeferred AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
-      AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o \
-                       WHERE o.connamespace = c.connamespace AND o.conname = c.conname AND NOT o.condeferrable) \
-    GROUP BY 1, 2 ORDER BY 1, 2";
-
-/// After [`check_deferred`] in a transaction shared by several tiers (a
-/// dry run): the constraints declared `INITIALLY DEFERRED` deferred again,
-/// so the next tier runs as it would in a transaction of its own. Names
-/// from the catalog, each quoted.
-pub async fn defer_again(client: &Client) -> Result<(), tokio_postgres::Error> {
-    let rows = client.query_typed(DEFERRED, &[]).await?;
-    let names: Vec<String> = rows
-        .iter()
-        .filter_map(|r| Some(format!("{}.{}", quote::ident(r.try_get(0).ok()?), quote::ident(r.try_get(1).ok()?))))
-        .collect();
-    if names.is_empty() {
-        return Ok(());
-    }
-    client.batch_execute(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", "))).await
 }
 
 /// Commits the host's transaction.

@@ -156,20 +156,10 @@ async fn tier_in(
         Mode::Batched => super::batched::dry::dry_apply(ctx, plan, tier, client, before).await,
         Mode::Transaction => apply_and_check(ctx, plan, tier, client, before).await,
     };
-    let (mut record, mut failure) = match applied {
+    let (mut record, failure) = match applied {
         Ok(record) => (record, None),
         Err(e) => (e.record, Some(e.failure)),
     };
-    // A transaction-mode tier checked them after its apply; the others now.
-    if failure.is_none() && tier.manifest.mode != Mode::Transaction {
-        if let Err(e) = db::check_deferred(client).await {
-            failure = Some(super::tier::deferred_failure(tier.label(), e));
-        }
-    }
-    if failure.is_none() {
-        // The next tier's own transaction would start them deferred.
-        db::defer_again(client).await.map_err(Failure::from)?;
-    }
     footprint.before_commit(client).await;
     record.footprint = footprint.end(&record.stats).await;
     if let Some(table) = &record.conditions {

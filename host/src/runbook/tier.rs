@@ -242,9 +242,6 @@ async fn apply_then_check(
     let mut record = TierRecord { stats: sql.lock().await.stats.clone(), ..Default::default() };
     let result = result.map_err(|f| fail(f, record.clone()))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
-    if let Err(e) = db::check_deferred(client).await {
-        return Err(fail(deferred_failure(tier.label(), e), record));
-    }
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;
@@ -259,19 +256,6 @@ async fn apply_then_check(
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     calls.prove_in(client, &tier.label()).await.map_err(|f| fail(f, record.clone()))?;
     Ok(record)
-}
-
-/// What [`db::check_deferred`]'s error makes of the step `label`: the
-/// server's refusal is the step's own failure (a deferred key it broke);
-/// a lost connection stays a lost connection (an interrupted batched tier
-/// resumes, a failed one is rolled back).
-pub(super) fn deferred_failure(label: String, e: tokio_postgres::Error) -> Failure {
-    if e.code().is_some() && !crate::sql::convert::connection_lost(&e) {
-        let cause = format!("its deferred constraints, which its COMMIT would check, fail: {}", db::why(&e));
-        Failure::TierFailed { label, cause }
-    } else {
-        Failure::from(e)
-    }
 }
 
 /// The transaction on `client` is still the one the host opened, alive,

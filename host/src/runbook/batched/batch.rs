@@ -114,9 +114,6 @@ impl Batched<'_> {
         let (work_reads, watched) = futures_util::join!(
             async {
                 futures_util::join!(
-                    // What the COMMIT would check, first: a deferred trigger's
-                    // writes are then in the counts and the watch's reading.
-                    db::check_deferred(client),
                     same_transaction(client, &before, &label),
                     Counts::read(client),
                     // Its locks, for the pass's footprint (best effort: never fails it).
@@ -125,10 +122,7 @@ impl Batched<'_> {
             },
             watch.before_commit(self.control.client(), &label)
         );
-        let (deferred, same, counts_now, held) = work_reads;
-        if let Err(e) = deferred {
-            return Err(crate::runbook::tier::deferred_failure(format!("{label} {}", call.name()), e));
-        }
+        let (same, counts_now, held) = work_reads;
         same?;
         let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
         let held = held.unwrap_or_default();
