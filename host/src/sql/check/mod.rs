@@ -16,7 +16,7 @@
 //! `dispatch.rs` the statement dispatch (which kinds pass, which relations
 //! they write); `walk.rs` holds the tree walk with CTE scopes, `rules.rs`
 //! the relation, function, operator and type rules it applies; `bounds.rs` what is refused
-//! before the parser sees the text, and `sizes.rs` the constant size
+//! before the parser sees the text, and `sizes/` the constant size
 //! arguments that would make the server allocate more than the plugin may.
 //!
 //! `names.rs` holds objects named by text (`setval('s.seq', 1)`,
@@ -35,7 +35,6 @@ mod catalog;
 mod checker;
 mod columns;
 mod concurrent;
-mod constants;
 mod ddl;
 mod dispatch;
 mod enums;

@@ -1,118 +1,13 @@
-//! What a statement makes the server hold in memory. `statement_timeout`
-//! does not stop an allocation: six `rpad('', abs(250000000), 'x')` terms
-//! held 1.7 GB in one backend for 12 s past a 3 s timeout, nested `replace`
-//! 2.9 GB, `string_agg` of 100 kB pads over a 100,000-row series 1 GB in
-//! 0.7 s, a recursive CTE doubling a string 1.5 GB. So the check bounds it:
-//!
-//! - **Sizes are constants.** A pad length, a `repeat` count, a series'
-//!   bounds and step, a `format` width (and the format string) must be
-//!   constants; so must a replacement (`replace`, `regexp_replace`), whose
-//!   size multiplies the text's. What the constants ask for (each call's
-//!   result counted at its largest, 4 bytes a character, every
-//!   intermediate result of the statement summed, series rows at 8 bytes)
-//!   is at most the plugin's `memory_mib`.
-//! - **Values are copied, not multiplied.** A value the statement reads (a
-//!   column, a parameter, a subquery) may be copied into its results at most
-//!   [`MAX_COPIES`] times in all (concatenation adds, `repeat` and a growing
-//!   `replace` multiply, a row or array's text doubles its quotes, JSON's
-//!   escapes grow sixfold): linear in the statement's text, never
-//!   exponential in its nesting. The host also holds each statement to
-//!   copies × its largest parameter ≤ `memory_mib` before sending it.
-//! - **No value built from every row.** `string_agg`, `array_agg`,
-//!   `json(b)_agg`, `json(b)_object_agg`, `xmlagg`, `range_agg` and
-//!   `ARRAY(SELECT …)` hold what every row adds, and the checker cannot
-//!   bound rows (a join, a series): refused whatever the grants; the plugin
-//!   reads the rows instead, bounded by `rows_returned` and `memory_mib`.
-//! - **A recursive CTE carries its values without growth**: in its
-//!   recursive term a value of the CTE itself (an unqualified column, or
-//!   one qualified by the CTE) may be copied once per expression, never
-//!   twice (`s || s` doubles per iteration).
-//!
-//! A constant is a literal, a cast of one, or `+ - * /` over constants.
-//! Functions outside the table below (granted ones) are counted as the sum
-//! of their arguments. What stays the operator's: values already stored
-//! are read as they are (a 1 MB stored value copied 1,024 times is 1 GB).
+//! The size check's walk over one statement's tree: what each node's
+//! value can hold, every result the server makes counted against the
+//! statement's bounds, and a recursive CTE's carried values marked.
 
-use super::constants::{constant, format_size, text};
-use super::{refuse, Refusal};
+use super::bound::Size;
+use super::calls::{self, accumulator};
+use super::MAX_COPIES;
+use crate::sql::check::{refuse, Refusal};
 use pg_query::protobuf::SubLinkType;
 use serde_json::{Map, Value};
-
-/// Most copies of the values it reads a statement may make.
-pub const MAX_COPIES: f64 = 1024.0;
-
-/// Aggregates whose result holds every row they aggregate.
-const ACCUMULATORS: &[&str] = &[
-    "array_agg",
-    "string_agg",
-    "json_agg",
-    "jsonb_agg",
-    "json_object_agg",
-    "jsonb_object_agg",
-    "json_agg_strict",
-    "jsonb_agg_strict",
-    "json_object_agg_strict",
-    "jsonb_object_agg_strict",
-    "json_object_agg_unique",
-    "jsonb_object_agg_unique",
-    "json_object_agg_unique_strict",
-    "jsonb_object_agg_unique_strict",
-    "xmlagg",
-    "range_agg",
-    "range_intersect_agg",
-];
-
-/// Functions whose result is a small scalar whatever their arguments.
-#[rustfmt::skip]
-const SCALAR: &[&str] = &[
-    "count", "length", "char_length", "character_length", "octet_length", "bit_length", "strpos", "position",
-    "starts_with", "cardinality", "array_length", "array_ndims", "bool_and", "bool_or", "every", "rank",
-    "dense_rank", "row_number", "percent_rank", "cume_dist", "ntile", "date_part", "extract", "now",
-    "gen_random_uuid", "md5", "current_database", "to_regclass", "ascii", "sign", "isfinite",
-];
-
-/// Functions that build JSON from their arguments: its text escapes a
-/// control character as six.
-const JSON: &[&str] = &[
-    "to_json",
-    "to_jsonb",
-    "row_to_json",
-    "array_to_json",
-    "json_build_array",
-    "json_build_object",
-    "jsonb_build_array",
-    "jsonb_build_object",
-    "json_object",
-    "jsonb_object",
-];
-
-/// An upper bound on a value's size: `bytes` from constants, plus `copies`
-/// times the largest value the statement reads, plus `carried` times a
-/// value a recursive CTE carries between iterations (in its recursive term).
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Size {
-    bytes: f64,
-    copies: f64,
-    carried: f64,
-}
-
-impl Size {
-    pub(super) const fn bytes(bytes: f64) -> Size {
-        Size { bytes, copies: 0.0, carried: 0.0 }
-    }
-    pub(super) fn add(self, o: Size) -> Size {
-        Size { bytes: self.bytes + o.bytes, copies: self.copies + o.copies, carried: self.carried + o.carried }
-    }
-    pub(super) fn times(self, k: f64) -> Size {
-        Size { bytes: self.bytes * k, copies: self.copies * k, carried: self.carried * k }
-    }
-    fn max(self, o: Size) -> Size {
-        Size { bytes: self.bytes.max(o.bytes), copies: self.copies.max(o.copies), carried: self.carried.max(o.carried) }
-    }
-    fn constant(self) -> bool {
-        self.copies == 0.0 && self.carried == 0.0
-    }
-}
 
 /// The qualifiers that do not name a recursive CTE's own row in its
 /// recursive term: aliases of stored relations.
@@ -121,7 +16,7 @@ struct Recursion {
 }
 
 /// One statement's size check.
-pub(super) struct Sizes {
+struct Sizes {
     limit_mib: u64,
     /// Bytes the statement's results ask for, summed.
     asked: f64,
@@ -131,22 +26,10 @@ pub(super) struct Sizes {
 }
 
 /// Refuses a statement whose sizes are not bounded as the module doc says.
-pub(super) fn check(statement: &Value, memory_mib: u64) -> Result<f64, Refusal> {
+pub(in crate::sql::check) fn check(statement: &Value, memory_mib: u64) -> Result<f64, Refusal> {
     let mut s = Sizes { limit_mib: memory_mib, asked: 0.0, copies: 0.0, recursion: None };
     s.value(statement)?;
     Ok(s.copies)
-}
-
-/// The refusal for an aggregate that holds every row, if `name` is one.
-pub(super) fn accumulator(name: &str) -> Result<(), Refusal> {
-    if ACCUMULATORS.contains(&name) {
-        return refuse(format!(
-            "{name}(…) builds one value from every row it aggregates, and the checker cannot bound the rows (a \
-             series of 100 kB values held 1 GB in 0.7 s); read the rows and combine them in the plugin, where \
-             rows_returned and memory_mib bound them"
-        ));
-    }
-    Ok(())
 }
 
 impl Sizes {
@@ -323,6 +206,8 @@ impl Sizes {
         self.made(size, &format!("`{name}`"))
     }
 
+    /// A function call: a built-in's result as `calls.rs` bounds it, a
+    /// granted function's as the sum of its arguments.
     fn call(&mut self, body: &Map<String, Value>) -> Result<Size, Refusal> {
         let names: Vec<&str> = body
             .get("funcname")
@@ -338,77 +223,8 @@ impl Sizes {
             _ => return self.made(sum, "a granted function"),
         };
         accumulator(name)?;
-        let what = format!("{name}(…)");
-        let refuse_size = |arg: &str| {
-            refuse(format!(
-                "{what}'s {arg} is not a constant: the server allocates what it says in one piece, which \
-                 statement_timeout does not stop (rpad('', abs(250000000), 'x') held 1.7 GB past a 3 s timeout); \
-                 write it as a constant (the statement's constant sizes may ask for at most memory_mib)"
-            ))
-        };
-        let size = match (name, args) {
-            ("lpad" | "rpad", [_, n, ..]) => match constant(n) {
-                Some(n) => Size::bytes(n.max(0.0) * 4.0),
-                None => return refuse_size("length"),
-            },
-            ("repeat", [_, n]) => match constant(n) {
-                Some(n) => sizes[0].times(n.max(0.0)),
-                None => return refuse_size("count"),
-            },
-            ("replace", [_, from, _]) => {
-                if !sizes[2].constant() {
-                    return refuse_size("replacement");
-                }
-                let to = sizes[2].bytes;
-                let ratio = match text(from) {
-                    Some(f) if !f.is_empty() => (to / f.len() as f64).ceil(),
-                    Some(_) => 1.0,
-                    None => to,
-                };
-                sizes[0].times(ratio.max(1.0))
-            }
-            ("regexp_replace", [_, _, repl, ..]) => {
-                let Some(r) = text(repl) else { return refuse_size("replacement") };
-                // Each match (one may start at every character) becomes the
-                // replacement, and each back reference copies the match.
-                let refs = r.matches('\\').count() as f64;
-                sizes[0].times(1.0 + r.len() as f64 + refs).add(Size::bytes(r.len() as f64))
-            }
-            ("translate", [_, ..]) => sizes[0].times(4.0),
-            ("upper" | "lower" | "initcap", [_]) => sizes[0].times(2.0),
-            ("format", [fmt, rest @ ..]) => match text(fmt) {
-                Some(f) => match format_size(f, rest, &sizes[1..]) {
-                    Some(size) => size,
-                    None => return refuse_size("width"),
-                },
-                None => return refuse_size("format string"),
-            },
-            ("to_char", [_, _, ..]) => sizes[1].times(16.0).add(Size::bytes(64.0)),
-            ("generate_series", [start, stop, rest @ ..]) => {
-                let step = match rest {
-                    [] => Some(1.0),
-                    [step] => constant(step),
-                    _ => None,
-                };
-                match (constant(start), constant(stop), step) {
-                    (Some(a), Some(b), Some(s)) if s != 0.0 => Size::bytes((((b - a) / s).max(0.0) + 1.0) * 8.0),
-                    _ => {
-                        return refuse(format!(
-                            "{what}: a series' bounds and step must be constant numbers, so the checker can count \
-                             its rows; bound it with constants (`generate_series(1, 1000) AS n … WHERE n <= $1`, or a \
-                             date as `date $1 + n`)"
-                        ))
-                    }
-                }
-            }
-            ("string_to_array" | "regexp_split_to_array" | "string_to_table" | "regexp_split_to_table", _) => {
-                sum.times(8.0)
-            }
-            _ if JSON.contains(&name) => sum.times(6.0),
-            _ if SCALAR.contains(&name) => Size::bytes(64.0),
-            _ => sum,
-        };
-        self.made(size, &what)
+        let size = calls::size(name, args, &sizes, sum)?;
+        self.made(size, &format!("{name}(…)"))
     }
 
     /// `WITH RECURSIVE`: each CTE's recursive term (the right side of its

@@ -2,7 +2,7 @@
 //! literal, a cast of one, `+ - * /` over constants), a string literal, and
 //! what a constant `format()` string asks for.
 
-use super::sizes::Size;
+use super::bound::Size;
 use serde_json::{Map, Value};
 
 /// The node inside `{"node": {Kind: body}}`, as (kind, body).
