@@ -81,11 +81,15 @@ impl CompileCache {
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.read_to_end(&mut bytes).ok()?;
+        // Unsafe because wasmtime runs the bytes as code, unchecked: the
+        // compile cache is worth it (docs/performance.md).
+        #[allow(unsafe_code)]
         // SAFETY: the entry was written by `store` from a component with
         // this sha256, in a directory and a file only the operator can
         // write (checked above); wasmtime itself refuses an artifact of
         // another version or configuration, which the name also rules out.
-        match unsafe { Component::deserialize(engine, &bytes) } {
+        let loaded = unsafe { Component::deserialize(engine, &bytes) };
+        match loaded {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::debug!("compile cache entry {} is unusable, compiling afresh: {e}", path.display());
@@ -151,6 +155,8 @@ fn private_dir(dir: &Path) -> Result<(), String> {
 /// The file or directory is the operator's, and no one else can read or
 /// write it.
 fn private(meta: &std::fs::Metadata, dir: bool) -> Result<(), String> {
+    // The process's effective uid: std has no safe call for it.
+    #[allow(unsafe_code)]
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {

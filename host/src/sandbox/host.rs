@@ -2,11 +2,11 @@
 //! the WIT host traits (`sql`, `context`) — the plugin's only way out.
 
 use super::output::Output;
-use super::Stop;
 use crate::bindings;
 use crate::bindings::sql::RowStream;
 use crate::bindings::types::{Column, Level, RowSet, SqlError, SqlValue};
 use crate::sql::SqlSession;
+use crate::sql::Stop;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;

@@ -19,9 +19,10 @@
 //! in order with the `log` lines; a blank line counts but is not shown.
 //! What has not ended by the end of the call is shown then.
 
-use super::{LogSink, Stop};
+use super::LogSink;
 use crate::bindings::types::{Level, Metric};
 use crate::manifest::Limits;
+use crate::sql::Stop;
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
