@@ -134,16 +134,11 @@ impl Sent {
             }
             None => {
                 let (text, cut) = cut(sql);
-                let listed = cut_params(&params);
-                let size = text.len() + listed.iter().map(String::len).sum::<usize>();
-                if self.bytes + size > MAX_BYTES {
+                let new = SentStatement { sql: text, params: cut_params(&params), cut, ..Default::default() };
+                let Some(at) = self.slot(key, new) else {
                     self.left_out_changes += 1;
                     return;
-                }
-                self.bytes += size;
-                let at = self.statements.len();
-                self.statements.push(SentStatement { sql: text, params: listed, cut, ..Default::default() });
-                self.index.insert(key, at);
+                };
                 at
             }
         };
@@ -164,15 +159,11 @@ impl Sent {
             let at = match self.index.get(&key).copied() {
                 Some(at) => at,
                 None => {
-                    let size = s.sql.len() + s.params.iter().map(String::len).sum::<usize>();
-                    if self.bytes + size > MAX_BYTES {
+                    let new = SentStatement { calls: 0, failed: 0, rows: 0, time_us: 0, ..s.clone() };
+                    let Some(at) = self.slot(key, new) else {
                         self.left_out_changes += s.calls;
                         continue;
-                    }
-                    self.bytes += size;
-                    let at = self.statements.len();
-                    self.statements.push(SentStatement { calls: 0, failed: 0, rows: 0, time_us: 0, ..s.clone() });
-                    self.index.insert(key, at);
+                    };
                     at
                 }
             };
@@ -184,6 +175,21 @@ impl Sent {
         }
         self.left_out_calls += other.left_out_calls;
         self.left_out_changes += other.left_out_changes;
+    }
+
+    /// Lists a statement not seen before (its sends not yet counted) and
+    /// returns where it is, if its text and parameter list fit in what is
+    /// left of [`MAX_BYTES`]; `None` says the caller counts it left out.
+    fn slot(&mut self, key: [u8; 32], new: SentStatement) -> Option<usize> {
+        let size = new.sql.len() + new.params.iter().map(String::len).sum::<usize>();
+        if self.bytes + size > MAX_BYTES {
+            return None;
+        }
+        self.bytes += size;
+        let at = self.statements.len();
+        self.statements.push(new);
+        self.index.insert(key, at);
+        Some(at)
     }
 
     /// Nothing was sent.
@@ -291,6 +297,36 @@ mod tests {
         assert_eq!(all.statements.len(), big.statements.len());
         assert_eq!(all.statements[0].calls, 2);
         assert_eq!(all.left_out_changes, 2 * big.left_out_changes);
+    }
+
+    #[test]
+    fn absorbed_statements_past_the_listing_bytes_are_counted_with_their_sends() {
+        let write = |sent: &mut Sent, i: usize, calls: u64| {
+            for _ in 0..calls {
+                let sql = format!("UPDATE t SET a = {i} {}", "x".repeat(MAX_TEXT - 40));
+                sent.record(&sql, Effect::MayChange, Vec::new(), true, 1, Duration::ZERO);
+            }
+        };
+        // The tier's listing nearly full; a batch with one statement it
+        // holds and more new ones than the bytes left can list.
+        let mut tier = Sent::default();
+        let room = MAX_BYTES / MAX_TEXT;
+        for i in 0..room - 2 {
+            write(&mut tier, i, 1);
+        }
+        let mut batch = Sent::default();
+        write(&mut batch, 0, 3);
+        for i in 10_000..10_010 {
+            write(&mut batch, i, 3);
+        }
+        tier.absorb(&batch);
+        assert!(tier.bytes <= MAX_BYTES, "{} > {MAX_BYTES}", tier.bytes);
+        assert_eq!(tier.statements[0].calls, 4, "a statement already listed sums its sends");
+        let listed_new = tier.statements.len() - (room - 2);
+        assert!(listed_new < 10, "only what fits is listed: {listed_new}");
+        assert_eq!(tier.left_out_changes, 3 * (10 - listed_new as u64), "each left-out statement counts its sends");
+        let calls: u64 = tier.statements.iter().map(|s| s.calls).sum();
+        assert_eq!(calls + tier.left_out_changes, (room - 2) as u64 + 33, "no send is lost");
     }
 
     #[test]
