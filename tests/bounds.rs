@@ -79,6 +79,7 @@ struct Measured {
 /// Runs `host` to its end; the kernel's peak RSS of the child comes with
 /// its exit status (`wait4`), so no sample can miss the peak.
 #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+#[allow(unsafe_code, reason = "wait4, which std does not offer, gives the child's peak RSS")]
 fn measured(c: &Cluster, mode: &str) -> Measured {
     let plan = plan();
     let param = format!("mode={mode}");

@@ -103,8 +103,10 @@ fn the_checker_allows_nothing_postgresql_refuses_or_the_tripwire_sees() {
     let c = Cluster::start("oracle");
     let ts = c.dir.join("trap_ts");
     std::fs::create_dir_all(&ts).expect("tablespace directory");
+    #[allow(unsafe_code, reason = "std has no safe call for the effective uid")]
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
         let owner = std::process::Command::new("chown").arg("postgres").arg(&ts).status().expect("chown");
         assert!(owner.success(), "chown postgres {}", ts.display());
     }

@@ -241,6 +241,7 @@ fn a_lost_commit_answer_the_ledger_settles_is_reported_applied_with_its_rows() {
 /// Runs `host` to its end and returns it with the kernel's peak RSS of the
 /// child in KiB (`wait4`: no sample can miss the peak).
 #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+#[allow(unsafe_code, reason = "wait4, which std does not offer, gives the child's peak RSS")]
 fn with_peak(mut cmd: Command) -> (Run, u64) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn host");
     let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());

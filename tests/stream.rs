@@ -31,6 +31,7 @@ fn cluster(name: &str, rows: i64) -> Cluster {
 /// One `host run` of the One-Roof plan plus `plugin` (tier 7): its exit
 /// code, its output, and its peak RSS in KiB.
 #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+#[allow(unsafe_code, reason = "wait4, which std does not offer, gives the child's peak RSS")]
 fn run(c: &Cluster, plugin: &str, mode: &str, rows: i64) -> (i32, String, u64) {
     let plan = plan_with(None, &[plugin]);
     let (mode, rows) = (format!("mode={mode}"), format!("rows={rows}"));

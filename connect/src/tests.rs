@@ -260,6 +260,7 @@ fn a_client_key_others_can_read_is_refused_as_libpq_refuses_it() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
         let r = super::tls::check_key_permissions(&key);
         // Owned by root (as the tests run), 0640 is allowed; otherwise not.
+        #[allow(unsafe_code)] // std has no safe call for the effective uid
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let expect = ok || (root && mode == 0o640);

@@ -93,6 +93,7 @@ impl Bench {
     /// Seconds `c` took and its peak RSS in MiB, from the kernel when it
     /// exits (`wait4`); it must succeed. Its output is discarded.
     #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+    #[allow(unsafe_code, reason = "wait4 and getrusage, which std does not offer, give a child's peak RSS")]
     fn time_rss(&self, mut c: Command) -> (f64, f64) {
         use std::process::Stdio;
         let start = Instant::now();

@@ -234,6 +234,7 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
 /// How long `c` took and its peak RSS in MiB, from the kernel when it
 /// exits (`wait4`); its output is kept only to say why it failed.
 #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its peak RSS")]
+#[allow(unsafe_code, reason = "wait4 and getrusage, which std does not offer, give a child's peak RSS")]
 fn time_rss(mut c: Command) -> Result<(Duration, f64), String> {
     let log = std::env::temp_dir().join(format!("bench-backfill-{}.log", std::process::id()));
     let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use wasmtime::{component::Component, Config, Engine, Strategy};
 
 /// CPU seconds (user + system) this process has used, all threads.
+#[allow(unsafe_code, reason = "getrusage, which std does not offer, gives the process's CPU time")]
 fn cpu_seconds() -> f64 {
     // SAFETY: rusage is plain integers and timevals, for which all-zero is valid.
     let mut usage = unsafe { std::mem::zeroed::<libc::rusage>() };

@@ -20,8 +20,12 @@ fn main() -> ExitCode {
     if cli.command.read_only() {
         // `host grants … | head`: end quietly on a closed pipe, like other
         // Unix tools. Verbs that write keep going (their output is logged).
+        // std has no safe call to set a signal's disposition.
+        #[allow(unsafe_code)]
         // SAFETY: restoring the default disposition of a signal at start-up.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL)
+        };
     }
     // One thread: the host's work is a sequence (one plugin call, one
     // statement at a time), and handing each statement's socket I/O to a

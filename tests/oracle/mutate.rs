@@ -122,6 +122,7 @@ fn wrap(rng: &mut Rng, node: Option<&Node>) -> Option<Node> {
 }
 
 /// Every relation in the statement becomes one of [`RELATIONS`].
+#[allow(unsafe_code, reason = "pg_query hands out the parse tree's nodes to change as raw pointers")]
 fn swap_relations(rng: &mut Rng, p: &mut ParseResult) {
     // SAFETY: the pointers come from `p`, which is borrowed mutably for
     // this whole block; only strings inside the RangeVars change, nothing

@@ -149,8 +149,12 @@ impl Launcher {
             s = child.wait() => s,
             _ = self.interrupt.wait() => {
                 if let Some(pid) = child.id() {
+                    // std's Child::kill sends SIGKILL only; the step must get SIGINT.
+                    #[allow(unsafe_code)]
                     // SAFETY: kill(2) with a pid this process started and has not reaped.
-                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+                    unsafe {
+                        libc::kill(pid as libc::pid_t, libc::SIGINT)
+                    };
                 }
                 child.wait().await
             }

@@ -2,6 +2,10 @@
 //! contract in wit/), without the SDK, must still load and run on a host
 //! that speaks 0.3.1.
 
+// Without the SDK, the exports wit-bindgen writes into this crate and the
+// manifest's custom section are the crate's own code.
+#![allow(unsafe_code, reason = "wit-bindgen's exports and a custom section, written here as the SDK would")]
+
 wit_bindgen::generate!({ world: "tier", path: "wit" });
 
 use rollout::plugin::sql;

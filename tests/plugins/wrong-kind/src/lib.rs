@@ -12,6 +12,7 @@ use rollout_sdk::{Metric, Phase};
 /// `rollout-manifest` holding plugin.toml's bytes.
 const BYTES: &[u8] = include_bytes!("../plugin.toml");
 #[used]
+#[allow(unsafe_code, reason = "a custom section by hand, as the SDK's macro writes it: this fixture bypasses the SDK")]
 #[link_section = "rollout-manifest"]
 static MANIFEST: [u8; BYTES.len()] = {
     let mut out = [0u8; BYTES.len()];
