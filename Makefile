@@ -89,11 +89,13 @@ demo: host tiers
 	@HOST=$(HOST) HOST_COMPILE_CACHE=$(CURDIR)/target/host-compile-cache bash scripts/demo.sh
 
 # Style and layering, before any test: formatting, clippy on every target
-# with warnings as errors, and the host's module graph without a cycle.
+# with warnings as errors, the host's module graph without a cycle, and
+# every relative link in the Markdown resolving (tests/links.rs).
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 	bash scripts/module-graph.sh
+	$(CARGO) test --release --locked -p host --test links
 
 test: lint host tiers test-plugins examples
 	HOST_COMPILE_CACHE=off $(CARGO) test --release --locked -p host --lib --bins
