@@ -10,7 +10,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
+/// How often the engine's epoch ticks: a call sees its deadline and
+/// Ctrl-C within one tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
 /// Interfaces a plugin may import; anything else is refused at load.
 const ALLOWED_IMPORTS: &[&str] = &[
     "rollout:plugin/",
