@@ -143,22 +143,20 @@ statements = 100
     }
 }
 
-/// A batched backfill (5,000 rows a batch) of a table whose deferred
-/// trigger refuses rows past id 25,000: batches 1–5 commit, batch 6 fails
-/// at its check, before its step and its COMMIT (then the failed tier is
-/// rolled back, batched, as any).
-#[test]
-fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_before_it_stay() {
-    let c = Cluster::start("def-batched");
-    c.psql(
+/// A batched backfill (5,000 rows a batch, tests/plugins/backfill) of a
+/// table whose deferred trigger refuses a backfilled row past id `past`;
+/// the plan and its lock file (the trigger reviewed).
+fn backfill_refused_past(name: &str, past: i32) -> (Cluster, tempfile::TempDir, Vec<String>, String) {
+    let c = Cluster::start(name);
+    c.psql(&format!(
         "CREATE SCHEMA app;
          CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
          INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;
          CREATE FUNCTION app.refuse_far() RETURNS trigger LANGUAGE plpgsql AS
            $$ BEGIN RAISE EXCEPTION 'row % is too far', NEW.id; END $$;
          CREATE CONSTRAINT TRIGGER too_far AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW WHEN (NEW.id > 25000 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.refuse_far();",
-    );
+           FOR EACH ROW WHEN (NEW.id > {past} AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.refuse_far();"
+    ));
     let dir = tempfile::tempdir().unwrap();
     let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).expect("make test-plugins");
     let manifest = manifest_of(&wasm);
@@ -178,6 +176,15 @@ fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_befor
     ];
     let lock = dir.path().join("rollout.lock").display().to_string();
     c.review(&plan, &lock, false);
+    (c, dir, plan, lock)
+}
+
+/// Rows past id 25,000 refused: batches 1–5 commit, batch 6 fails at its
+/// check, before its step and its COMMIT (then the failed tier is rolled
+/// back, batched, as any).
+#[test]
+fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_before_it_stay() {
+    let (c, _dir, plan, lock) = backfill_refused_past("def-batched", 25000);
     let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 6 apply-batch failed: a deferred constraint trigger (PL/pgSQL function app.refuse_far()")
@@ -190,6 +197,20 @@ fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_befor
     let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
                  AND kind = 'batch' AND state = 'done'";
     assert_eq!(c.scalar(steps), 5);
+}
+
+/// A dry run previews a batched tier's first batch: refused from the
+/// first row, the preview fails as that batch's COMMIT would.
+#[test]
+fn a_dry_run_of_a_batched_tier_checks_its_first_batch_as_its_commit_would() {
+    let (c, _dir, plan, lock) = backfill_refused_past("def-batched-dry", 0);
+    let a = args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock, "--dry-run"]);
+    let r = c.host(&a);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) failed: a deferred constraint trigger (PL/pgSQL function app.refuse_far()")
+        .expect("ERROR P0001: row 1 is too far")
+        .expect(REFUSED);
+    assert!(!r.all().contains("ALL TIERS WOULD PASS"), "{}", r.all());
 }
 
 /// One-Roof applied, then an application's table whose deferred key
