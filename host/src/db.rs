@@ -302,6 +302,50 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
     client.batch_execute("ROLLBACK TO SAVEPOINT host_check; RELEASE SAVEPOINT host_check").await
 }
 
+/// What a COMMIT would check, checked now inside the open transaction and
+/// undone: every deferred constraint and constraint trigger made immediate
+/// in a savepoint, which is then rolled back. The server restores the
+/// constraint modes and marks the deferred events that fired in it as not
+/// fired, and undoes the triggers' writes: the COMMIT still runs each once,
+/// so the transaction is as it was (see [`check_deferred`]). The first
+/// round trip holds all of it; a refusal costs a second, to leave the
+/// failed savepoint.
+const DEFERRED_CHECK: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
+    ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
+/// The same, waiting at most this long for a row another session holds.
+const DEFERRED_CHECK_NOW: &str = "SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; \
+    SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
+const LEAVE_DEFERRED_CHECK: &str = "ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
+
+/// What [`check_deferred`] found; the transaction is usable after each.
+#[derive(Debug)]
+pub enum Deferred {
+    /// Every deferred check passes now.
+    Hold,
+    /// A check needs a row another session holds and the caller would
+    /// not wait: its COMMIT checks it, waiting as the server decides.
+    Locked(tokio_postgres::Error),
+    /// The server refused: what the COMMIT would refuse.
+    Refused(tokio_postgres::Error),
+}
+
+/// Runs [`DEFERRED_CHECK`] on `client`, in the open transaction, which
+/// must not be aborted (a savepoint there fails). `wait`: wait for a row
+/// another session holds as the COMMIT would (the transaction's own
+/// `lock_timeout`); otherwise a lock wait over 50 ms is [`Deferred::Locked`].
+/// `Err`: the connection, or leaving the savepoint, failed.
+pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred, tokio_postgres::Error> {
+    let sql = if wait { DEFERRED_CHECK } else { DEFERRED_CHECK_NOW };
+    let e = match client.batch_execute(sql).await {
+        Ok(()) => return Ok(Deferred::Hold),
+        Err(e) if e.code().is_none() || crate::sql::convert::connection_lost(&e) => return Err(e),
+        Err(e) => e,
+    };
+    client.batch_execute(LEAVE_DEFERRED_CHECK).await?;
+    let locked = e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
+    Ok(if locked && !wait { Deferred::Locked(e) } else { Deferred::Refused(e) })
+}
+
 /// Ends a transaction without keeping anything; errors are ignored because
 /// a lost connection rolls back on its own.
 pub async fn rollback(client: &Client) {

@@ -19,6 +19,7 @@ mod concurrent;
 mod connections;
 mod context;
 mod control;
+mod deferred;
 mod dry_run;
 mod footprint;
 mod interrupt;

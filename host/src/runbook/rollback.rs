@@ -2,8 +2,9 @@
 //! one transaction that commits only once it is proven.
 //!
 //! Each tier's `rollback`, then its `rollback-conditions` (what "undone"
-//! means, read-only), then its `rolled_back` ledger row; for a full rollback
-//! the probes' post-state last, all in the same transaction. Only when every
+//! means, read-only); then what the COMMIT would check (deferred keys and
+//! triggers), the `rolled_back` ledger rows and, for a full rollback, the
+//! probes' post-state, all in the same transaction. Only when every
 //! table passes does it COMMIT: either the database is back at the baseline
 //! and the ledger says so, or nothing changed and the ledger still says
 //! applied. `--tier N` is the same with one tier and no probes.
@@ -14,6 +15,7 @@ use super::checks::{probes, Within};
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
+use super::deferred::{self, Wait};
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{prologue, start_rollout};
@@ -310,7 +312,7 @@ impl Undo<'_> {
         let first = self.todo.first().map(|t| t.manifest.limits.clone()).unwrap_or_default();
         let before = db::begin(client, &first, false).await.map_err(Failure::Database)?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
-        let mut undone = Vec::new();
+        let (mut undone, mut ledger_rows) = (Vec::new(), Vec::new());
         for tier in self.todo {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("stopped before rolling back {}", tier.label())));
@@ -342,8 +344,18 @@ impl Undo<'_> {
             }
             // Said once it is committed: until then every later check can still undo it.
             undone.push(done(tier, ms, &record.stats));
+            ledger_rows.push((tier, ms, record.stats));
             rows.push(row);
             same_transaction(client, &before, &tier.label()).await?;
+        }
+        // What the COMMIT would check, before the probes behind the proof
+        // line and before the ledger rows (their own deferred triggers, if
+        // any, fire at COMMIT only).
+        deferred::check(ctx, client, "the rollback", Wait::LeaveToCommit).await?;
+        for (tier, ms, stats) in &ledger_rows {
+            let mut e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, *ms, stats, None);
+            e.replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);
+            ctx.calls().record_in(client, &e).await?;
         }
         let line = if self.full {
             let tables = probes(ctx, self.plan, Phase::AfterRollback, Within::Open(client)).await?;
@@ -386,7 +398,8 @@ impl Undo<'_> {
         Ok(line)
     }
 
-    /// One tier's rollback, its rollback conditions and its ledger row, in
+    /// One tier's rollback and its rollback conditions (its ledger row
+    /// comes after the deferred check, in [`Undo::transaction`]), in
     /// the shared transaction, under the tier's own limits and grants.
     /// `stepped`: a concurrent tier's rollback call already ran, as steps
     /// before the transaction; only its conditions are checked here.
@@ -398,7 +411,6 @@ impl Undo<'_> {
         stepped: Option<&crate::sql::Stats>,
     ) -> Result<(), Failure> {
         let ctx = self.ctx;
-        let started = Instant::now();
         ctx.reporter().status("Rolling back", &tier.label());
         db::limit(client, &tier.manifest.limits).await.map_err(Failure::Database)?;
         let calls = ctx.calls();
@@ -421,11 +433,7 @@ impl Undo<'_> {
             let cause = format!("rollback conditions not met: {}", table.failures());
             return Err(Failure::TierFailed { label: tier.label(), cause });
         }
-        calls.prove_in(client, &tier.label()).await?;
-        let ms = started.elapsed().as_millis();
-        let mut e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, ms, &record.stats, None);
-        e.replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);
-        calls.record_in(client, &e).await
+        calls.prove_in(client, &tier.label()).await
     }
 }
 

@@ -108,6 +108,10 @@ impl Batched<'_> {
         if batch.next.is_some() && batch.next == at.position {
             return Err(fail("its next position is the one it was given: the pass would never end".into()));
         }
+        // What its COMMIT would check, before its counts and its step.
+        let step_label = format!("{label} {}", call.name());
+        crate::runbook::deferred::check(self.ctx, client, &step_label, crate::runbook::deferred::Wait::LeaveToCommit)
+            .await?;
         // While the batch's rows are locked, the checks before its COMMIT go
         // in as few round trips as they can: the work connection's reads
         // pipelined, the sequences read on the control connection beside them.

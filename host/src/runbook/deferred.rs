@@ -1,0 +1,72 @@
+//! What a COMMIT would check — deferred keys, deferred unique and exclusion
+//! constraints, constraint triggers `INITIALLY DEFERRED` — checked where the
+//! host proves things: after a tier's apply (before its post-conditions
+//! and counts), after each batch, after a rollback's undo (before its
+//! probes), and after each tier of a dry run, which never commits. A
+//! violation is the step's own failure there, not a refused COMMIT after
+//! a proof on a state that could not be kept.
+//!
+//! The check changes nothing of the transaction ([`db::check_deferred`]:
+//! a savepoint, rolled back); it runs before the host's own ledger row, so
+//! the ledger's deferred triggers fire at COMMIT only. A deferred trigger
+//! runs once in the check and once more at COMMIT: what it does outside
+//! the database (a dblink call, a file) happens twice.
+
+use super::context::Context;
+use crate::db::{self, Deferred};
+use crate::error::Failure;
+use tokio_postgres::Client;
+
+/// Whether the check waits for a row another session holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// As the COMMIT would (the transaction's `lock_timeout`): a dry run,
+    /// which has no COMMIT to leave it to.
+    AsCommit,
+    /// Not beyond a moment: a COMMIT follows, which checks again and waits
+    /// as the server decides (so a COMMIT waiting on a lock is still the
+    /// COMMIT, and a lost answer to it is settled from the ledger).
+    LeaveToCommit,
+}
+
+/// Checks now what the COMMIT of the transaction open on `client` would;
+/// `label` names the step for the failure. Only after the step's work
+/// succeeded: a savepoint in an aborted transaction fails.
+pub(super) async fn check(ctx: &Context, client: &Client, label: &str, wait: Wait) -> Result<(), Failure> {
+    match db::check_deferred(client, wait == Wait::AsCommit).await {
+        Ok(Deferred::Hold) => Ok(()),
+        Ok(Deferred::Locked(e)) => {
+            let line = format!(
+                "{label}'s deferred constraints before its COMMIT: a row they read is locked by another session \
+                 ({}); its COMMIT checks them, and waits for that row",
+                crate::text::terminal(&db::why(&e))
+            );
+            ctx.reporter().warning("Not checked", &line);
+            Ok(())
+        }
+        Ok(Deferred::Refused(e)) => Err(refused(label, &e)),
+        Err(e) => Err(Failure::Database(anyhow::anyhow!(
+            "{label}: cannot check what its COMMIT would check: {}",
+            db::why(&e)
+        ))),
+    }
+}
+
+/// The failure of the step `label` whose deferred check the server
+/// refused, naming the constraint (or the trigger's own error) as the
+/// server did.
+fn refused(label: &str, e: &tokio_postgres::Error) -> Failure {
+    let what = match e.as_db_error() {
+        Some(db) => match (db.constraint(), db.schema(), db.table()) {
+            (Some(c), Some(s), Some(t)) => format!("its deferred constraint {c} on {s}.{t}"),
+            (Some(c), _, _) => format!("its deferred constraint {c}"),
+            _ => match db.where_() {
+                Some(w) => format!("a deferred constraint trigger ({})", w.lines().next().unwrap_or_default()),
+                None => "a deferred check".to_string(),
+            },
+        },
+        None => "a deferred check".to_string(),
+    };
+    let cause = format!("{what} fails: {}; it is what its COMMIT would have refused", db::why(e));
+    Failure::TierFailed { label: label.to_string(), cause: crate::text::terminal(&cause) }
+}

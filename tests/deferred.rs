@@ -1,0 +1,241 @@
+//! What a COMMIT would check — a `DEFERRABLE INITIALLY DEFERRED` key, a
+//! deferred constraint trigger — is checked where the host proves things:
+//! after a tier's apply (before its post-conditions), after each batch,
+//! after a rollback's undo (before its probes), after each tier of a dry
+//! run (which never commits). A violation fails that step, naming what the
+//! server named; a plan that is fine runs exactly as before (the check is
+//! a savepoint, rolled back: the constraint modes and the deferred
+//! events are as they were, and a deferred trigger's work is kept once,
+//! from its COMMIT). Real server, real binary, real plugins.
+
+mod support;
+
+use support::audit::*;
+use support::*;
+
+/// A deferred key, and a deferred constraint trigger that refuses a
+/// negative row.
+const SETUP: &str = "
+    CREATE TABLE public.parent (id int PRIMARY KEY);
+    CREATE TABLE public.items (id int, pid int CONSTRAINT items_pid REFERENCES public.parent DEFERRABLE INITIALLY DEFERRED);
+    CREATE TABLE public.t (x int);
+    CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN IF NEW.x < 0 THEN RAISE EXCEPTION 'no negative x'; END IF; RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER refuse_negative AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED
+      FOR EACH ROW EXECUTE FUNCTION public.refuse();";
+
+/// The line of a step the check refused, as the host writes it.
+const REFUSED: &str = "it is what its COMMIT would have refused";
+
+fn cluster(name: &str) -> Cluster {
+    let c = Cluster::start(name);
+    c.psql(SETUP);
+    c
+}
+
+#[test]
+fn a_run_fails_the_tier_whose_deferred_key_breaks_before_its_post_conditions_and_keeps_nothing() {
+    let c = cluster("def-run-key");
+    let f = Fixture::new(&["INSERT INTO public.items VALUES (1, 999)"], "insert = [\"public.items\"]");
+    let r = c.host(&f.args("run", false, &[]));
+    r.expect_code(4)
+        .expect("tier 1 (test-catalog) failed: its deferred constraint items_pid on public.items fails: ERROR 23503:")
+        .expect(REFUSED);
+    // Failed where the host proves things, not at COMMIT, and nothing proved on it.
+    assert!(!r.all().contains("its COMMIT was refused"), "{}", r.all());
+    assert!(!r.all().contains("Post-conditions — tier 1"), "post-conditions ran on it:\n{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM public.items"), 0);
+    assert_eq!(c.tier_states(), "test-catalog=failed");
+}
+
+#[test]
+fn a_deferred_constraint_trigger_fails_the_dry_run_and_the_run_naming_its_function() {
+    let c = cluster("def-trigger");
+    let f = Fixture::new(&["INSERT INTO public.t VALUES (-1)"], "insert = [\"public.t\"]");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    let says = "tier 1 (test-catalog) failed: a deferred constraint trigger (PL/pgSQL function public.refuse() line 1 \
+                at RAISE) fails: ERROR P0001: no negative x";
+    let dry = c.host(&f.args("run", false, &["--dry-run", "--lock", lock.as_str()]));
+    dry.expect_code(4).expect(says).expect(REFUSED);
+    assert!(!dry.all().contains("ALL TIERS WOULD PASS"), "{}", dry.all());
+    let run = c.host(&f.args("run", false, &["--lock", lock.as_str()]));
+    run.expect_code(4).expect(says).expect(REFUSED);
+    assert_eq!(c.scalar("SELECT count(*) FROM public.t"), 0);
+}
+
+/// Two tiers: the first's row fires a deferred trigger that counts its
+/// firings (a sequence: it does not roll back) into a table; the second
+/// relies on deferral (the child row before its parent). The dry run, one
+/// transaction for both, passes: the first tier's check left the
+/// constraints deferred. The trigger fired in each check and its writes
+/// were undone; in the run it fires once more, at COMMIT, and that is the
+/// one row kept.
+#[test]
+fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_is_kept_once_from_its_commit() {
+    let c = cluster("def-fine");
+    c.psql(
+        "CREATE SEQUENCE public.firing;
+         CREATE TABLE public.fired (n bigint);
+         CREATE FUNCTION public.count_firing() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO public.fired VALUES (nextval('public.firing')); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER counted AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION public.count_firing();",
+    );
+    let f = Fixture::new(&["INSERT INTO public.t VALUES (1)"], "insert = [\"public.t\"]");
+    let second = Second::new(
+        &["INSERT INTO public.items VALUES (1, 7)", "INSERT INTO public.parent VALUES (7)"],
+        "insert = [\"public.items\", \"public.parent\"]",
+    );
+    let mut plan = f.plan.clone();
+    plan.insert(2, second.path());
+    let lock = f.lock();
+    c.review(&plan, &lock, false);
+    let run = args("run", &plan, &["--param", "verdict=ok", "--param", "tripwire=off", "--lock", lock.as_str()]);
+    let dry = c.host(&[run.as_slice(), &["--dry-run"]].concat());
+    dry.expect_code(0).expect("ALL TIERS WOULD PASS");
+    // Fired in tier 1's check and again in tier 2's (the event was pending again), nothing kept.
+    let seen = || (c.scalar("SELECT count(*) FROM public.fired"), c.scalar("SELECT last_value FROM public.firing"));
+    assert_eq!(seen(), (0, 2), "after the dry run:\n{}", dry.all());
+    let run = c.host(&run);
+    run.expect_code(0).expect("ROLLOUT COMPLETE");
+    // Tier 1's check (undone), then its COMMIT: one row, the COMMIT's.
+    assert_eq!(seen(), (1, 4), "after the run:\n{}", run.all());
+    assert_eq!(c.scalar("SELECT n FROM public.fired"), 4);
+    assert_eq!(c.scalar("SELECT count(*) FROM public.items"), 1);
+}
+
+/// A second catalog tier (ordinal 2) in a directory of its own.
+struct Second {
+    dir: tempfile::TempDir,
+}
+
+impl Second {
+    fn new(statements: &[&str], grants: &str) -> Second {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
+        let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
+        let manifest = format!(
+            r#"name = "test-catalog-two"
+kind = "tier"
+ordinal = 2
+description = "Runs the statements of its data file (a second catalog tier)."
+databases = ["directus"]
+files = ["statements.sql"]
+post_conditions = ["statements"]
+rollback_conditions = ["statements"]
+[params.tripwire]
+pattern = "on|off"
+description = "read trap.hits_now after each statement"
+[grants]
+{grants}
+[limits]
+statements = 100
+"#
+        );
+        std::fs::write(dir.path().join("catalog.wasm"), with_manifest(&wasm, &manifest)).unwrap();
+        Second { dir }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("catalog.wasm").display().to_string()
+    }
+}
+
+/// A batched backfill (5,000 rows a batch, tests/plugins/backfill) of a
+/// table whose deferred trigger refuses a backfilled row past id `past`;
+/// the plan and its lock file (the trigger reviewed).
+fn backfill_refused_past(name: &str, past: i32) -> (Cluster, tempfile::TempDir, Vec<String>, String) {
+    let c = Cluster::start(name);
+    c.psql(&format!(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
+         INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;
+         CREATE FUNCTION app.refuse_far() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'row % is too far', NEW.id; END $$;
+         CREATE CONSTRAINT TRIGGER too_far AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id > {past} AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.refuse_far();"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).expect("make test-plugins");
+    let manifest = manifest_of(&wasm);
+    let (head, _) = manifest.split_once("[batches]").expect("the fixture has [batches]");
+    let (_, limits) = manifest.split_once("[limits]").expect("the fixture has [limits]");
+    let batches =
+        "size = 5000\nmin_size = 5000\nmax_size = 5000\npause_ms = 0\nstatement_timeout_ms = 5000\nrows_changed = 5000";
+    let tier = dir.path().join("backfill.wasm");
+    std::fs::write(&tier, with_manifest(&wasm, &format!("{head}[batches]\n{batches}\n\n[limits]{limits}"))).unwrap();
+    let verify = dir.path().join("verify.wasm");
+    let verdict = std::fs::read(root().join("tests/plugins/verdict.wasm")).unwrap();
+    std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
+    let plan = vec![
+        root().join("tests/plugins/verdict.wasm").display().to_string(),
+        tier.display().to_string(),
+        verify.display().to_string(),
+    ];
+    let lock = dir.path().join("rollout.lock").display().to_string();
+    c.review(&plan, &lock, false);
+    (c, dir, plan, lock)
+}
+
+/// Rows past id 25,000 refused: batches 1–5 commit, batch 6 fails at its
+/// check, before its step and its COMMIT (then the failed tier is rolled
+/// back, batched, as any).
+#[test]
+fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_before_it_stay() {
+    let (c, _dir, plan, lock) = backfill_refused_past("def-batched", 25000);
+    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 6 apply-batch failed: a deferred constraint trigger (PL/pgSQL function app.refuse_far()")
+        .expect("ERROR P0001: row 25001 is too far")
+        .expect(REFUSED);
+    assert!(!r.all().contains("its COMMIT was refused"), "{}", r.all());
+    // The five batches before it committed; then the failed tier was rolled back, batched.
+    r.expect("a failed tier is rolled back, not resumed");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
+    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
+                 AND kind = 'batch' AND state = 'done'";
+    assert_eq!(c.scalar(steps), 5);
+}
+
+/// A dry run previews a batched tier's first batch: refused from the
+/// first row, the preview fails as that batch's COMMIT would.
+#[test]
+fn a_dry_run_of_a_batched_tier_checks_its_first_batch_as_its_commit_would() {
+    let (c, _dir, plan, lock) = backfill_refused_past("def-batched-dry", 0);
+    let a = args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock, "--dry-run"]);
+    let r = c.host(&a);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) failed: a deferred constraint trigger (PL/pgSQL function app.refuse_far()")
+        .expect("ERROR P0001: row 1 is too far")
+        .expect(REFUSED);
+    assert!(!r.all().contains("ALL TIERS WOULD PASS"), "{}", r.all());
+}
+
+/// One-Roof applied, then an application's table whose deferred key
+/// points at tier 2's ownership rows: the rollback, which deletes them,
+/// fails at its check, before its probes and its COMMIT; nothing of it is
+/// kept and the ledger still says applied.
+#[test]
+fn a_rollback_that_breaks_a_deferred_key_fails_before_its_probes_and_keeps_nothing() {
+    let c = Cluster::start("def-rollback");
+    c.ratify();
+    let plan = one_roof();
+    c.host(&args("run", &plan, &["--param", APR])).expect_code(0);
+    c.psql(
+        "CREATE TABLE public.pin (owner bigint CONSTRAINT pin_owner REFERENCES one_roof.resp_ownership DEFERRABLE INITIALLY DEFERRED);
+         INSERT INTO public.pin SELECT min(id) FROM one_roof.resp_ownership;",
+    );
+    let (applied, states) = (c.state_digest(), c.tier_states());
+    let r = c.host(&args("rollback", &plan, &["--param", APR]));
+    r.expect_code(4)
+        .expect("the rollback failed: its deferred constraint pin_owner on public.pin fails: ERROR 23503:")
+        .expect(REFUSED)
+        .expect("; the ledger still says applied");
+    assert!(!r.all().contains("FULL ROLLBACK OK"), "{}", r.all());
+    assert!(!r.all().contains("its COMMIT was refused"), "{}", r.all());
+    assert_eq!(c.state_digest(), applied, "the data changed");
+    assert_eq!(c.tier_states(), states);
+    assert_eq!(c.scalar("SELECT count(*) FROM rollout_ledger.tier_event WHERE event = 'rolled_back'"), 0);
+}
