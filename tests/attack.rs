@@ -214,18 +214,36 @@ delete = ["public.parent"]"#,
     );
 }
 
-/// A granted function is code the reviewer read by its grant's name: once
-/// its body changes after the review, the review no longer covers what the
-/// plugin's call runs, as for implicit code.
+/// A granted function is code the reviewer read by its grant's name:
+/// once its body changes after the review, the review no longer covers
+/// what the plugin's call runs, as for implicit code. The lock file pins
+/// its definition, `host grants` shows it pinned with what it runs, and
+/// the refusal says what changed and how to review again.
 #[test]
-#[ignore = "finding: the lock pins a granted function's name, not its definition; fix: pin each granted non-built-in function (and its callees) in [catalog] as implicit code is"]
 fn a_granted_function_changed_after_the_review_is_refused_again() {
     let c = Cluster::start("atk-granted-function");
     c.psql(TRAP);
     c.psql("CREATE FUNCTION public.label(int) RETURNS text LANGUAGE sql SECURITY DEFINER AS $$ SELECT 'n' || $1 $$;");
     let f = Fixture::new(&["SELECT public.label(1)"], "read = [\"trap.hits_now\"]\nfunctions = [\"public.label\"]");
     let lock = f.lock();
-    c.review(&f.plan, &lock, false);
+    c.review(&f.plan, &lock, false).expect("Pinned function public.label (definition sha256 ");
+    // The reviewer sees the definition pinned, and what it runs.
+    let url = c.url();
+    let mut a = vec!["grants"];
+    a.extend(f.plan.iter().map(String::as_str));
+    a.extend(["--database-url", url.as_str()]);
+    c.host(&a)
+        .expect_code(0)
+        .expect("  pinned    function public.label  [sha256 ")
+        .expect("runs public.label(integer)");
+    a.push("--json");
+    let j: serde_json::Value = serde_json::from_str(&c.host(&a).expect_code(0).stdout).unwrap();
+    let tier =
+        j["catalog"]["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "test-catalog").unwrap().clone();
+    let pinned = tier["pinned"].as_array().unwrap();
+    let label = pinned.iter().find(|p| p["object"] == "function public.label").expect("the function pinned");
+    assert_eq!((label["kind"].as_str(), label["runs"][0].as_str()), (Some("function"), Some("public.label(integer)")));
+    assert!(tier["implicit"].as_array().unwrap().is_empty(), "a granted definition is not implicit code: {tier}");
     c.psql(
         "CREATE OR REPLACE FUNCTION public.label(int) RETURNS text LANGUAGE sql SECURITY DEFINER \
          AS $$ SELECT 'n' || $1 || trap.hit() $$;",
@@ -233,7 +251,104 @@ fn a_granted_function_changed_after_the_review_is_refused_again() {
     let before = c.hits();
     let r = c.host(&f.args("run", true, &["--lock", lock.as_str()]));
     assert_eq!(c.hits(), before, "the changed function ran under the old review:\n{}", r.all());
-    r.expect_code(2);
+    r.expect_code(2)
+        .expect("Unreviewed function public.label — reached by plugin test-catalog; the definition of its overloads")
+        .expect(&format!("since the lock file {lock} recorded it; it now runs public.label(integer), trap.hit()"))
+        .expect("record them as reviewed with `host grants PLUGINS… --database-url URL --lock FILE`");
+    assert!(c.untouched(), "the refused run wrote the ledger");
+}
+
+/// A call picks among a granted name's overloads by its arguments: one
+/// added after the review may be the one it runs (`label('1')` runs
+/// `label(text)` once there is one), and a function a granted one calls
+/// runs as much as its body. Either changed is refused; the reviewed
+/// state runs, before and after (no false refusal).
+#[test]
+fn an_overload_added_or_a_callee_changed_after_the_review_is_refused() {
+    let c = Cluster::start("atk-granted-overload");
+    c.psql(TRAP);
+    let helper = "CREATE OR REPLACE FUNCTION public.helper(int) RETURNS text LANGUAGE sql AS $$ SELECT $1::text $$;";
+    c.psql(helper);
+    c.psql("CREATE FUNCTION public.label(int) RETURNS text LANGUAGE sql AS $$ SELECT 'n' || public.helper($1) $$;");
+    let f = Fixture::new(&["SELECT public.label('1')"], "read = [\"trap.hits_now\"]\nfunctions = [\"public.label\"]");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    // A dry run: the same audit, and it can run again.
+    let reviewed = f.args("run", true, &["--lock", lock.as_str(), "--dry-run"]);
+    let runs = |why: &str| {
+        let r = c.host(&reviewed);
+        r.expect_code(0).expect("DRY RUN COMPLETE").expect(&format!("granted definition(s) as pinned in {lock}"));
+        assert!(!r.all().contains("Unreviewed"), "{why}:\n{}", r.all());
+    };
+    let refused = |change: &str, says: &str| {
+        c.psql(change);
+        let before = c.hits();
+        let r = c.host(&reviewed);
+        assert_eq!(c.hits(), before, "{change} ran under the old review:\n{}", r.all());
+        r.expect_code(2).expect("Unreviewed function public.label — reached by plugin test-catalog").expect(says);
+    };
+    runs("the reviewed functions, unchanged, were refused");
+    refused(
+        "CREATE FUNCTION public.label(text) RETURNS text LANGUAGE sql AS $$ SELECT 't' || trap.hit() $$;",
+        "an overload was added or dropped, since the lock file",
+    );
+    c.psql("DROP FUNCTION public.label(text)");
+    runs("back as reviewed, yet refused");
+    refused(
+        "CREATE OR REPLACE FUNCTION public.helper(int) RETURNS text LANGUAGE sql AS $$ SELECT $1::text || trap.hit() $$;",
+        "it now runs public.helper(integer), public.label(integer)",
+    );
+    c.psql(helper);
+    runs("the callee back as reviewed, yet refused");
+}
+
+/// A view's query runs as its owner whenever a plugin reads it: a view a
+/// read grant names, redefined after the review (here to read another
+/// table, with no function at all), is no longer what was reviewed. Its
+/// owner and options are part of it. A lock file written without a
+/// database pins names only, and the run says so.
+#[test]
+fn a_granted_view_redefined_after_the_review_is_refused() {
+    let c = Cluster::start("atk-granted-view");
+    c.psql(TRAP);
+    c.psql(
+        "CREATE TABLE public.open_t (x int); INSERT INTO public.open_t VALUES (1); \
+         CREATE TABLE public.secret (x int); INSERT INTO public.secret VALUES (42); \
+         CREATE VIEW public.shown AS SELECT x FROM public.open_t;",
+    );
+    let f = Fixture::new(&["SELECT x FROM public.shown"], "read = [\"trap.hits_now\", \"public.shown\"]");
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false).expect("Pinned view public.shown (definition sha256 ");
+    // A dry run: the same audit, and it can run again.
+    let reviewed = f.args("run", true, &["--lock", lock.as_str(), "--dry-run"]);
+    c.host(&reviewed).expect_code(0).expect("DRY RUN COMPLETE");
+    let rollouts = || c.scalar("SELECT count(*) FROM rollout_ledger.rollout");
+    for (change, back) in [
+        (
+            "CREATE OR REPLACE VIEW public.shown AS SELECT x FROM public.secret",
+            "CREATE OR REPLACE VIEW public.shown AS SELECT x FROM public.open_t",
+        ),
+        ("ALTER VIEW public.shown SET (security_invoker = true)", "ALTER VIEW public.shown RESET (security_invoker)"),
+    ] {
+        c.psql(change);
+        let before = rollouts();
+        let r = c.host(&reviewed);
+        r.expect_code(2)
+            .expect("Unreviewed view public.shown — reached by plugin test-catalog")
+            .expect(&format!("its definition changed since the lock file {lock} recorded it"));
+        assert_eq!(rollouts(), before, "{change}: the refused run wrote the ledger");
+        c.psql(back);
+        c.host(&reviewed).expect_code(0).expect("DRY RUN COMPLETE");
+    }
+    // Without a database the lock file pins the grants' names only.
+    c.psql("CREATE OR REPLACE VIEW public.shown AS SELECT x FROM public.secret");
+    let mut w = vec!["grants"];
+    w.extend(f.plan.iter().map(String::as_str));
+    w.extend(["--lock", lock.as_str()]);
+    c.host(&w).expect_code(0).expect("a lock file written without a database pins their names only");
+    c.host(&reviewed)
+        .expect_code(0)
+        .expect(&format!("not pinned: the lock file {lock} was written without a database"));
 }
 
 /// The host's own schemas are what no proof compares (the rehearsal's

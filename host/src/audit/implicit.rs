@@ -3,6 +3,11 @@
 //! (`implicit.sql`). Each is named stably (names, never oids, so a restored
 //! copy names it alike) and digested with every non-built-in function it
 //! runs, so a changed function makes it unreviewed again.
+//!
+//! The same query pins what a grant names whose definition can change
+//! after the review ([`Implicit::named`]): every non-built-in overload of
+//! a granted function's name, and every view a read reaches; digested the
+//! same way, with every function they run.
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -31,7 +36,8 @@ pub enum ImplicitKind {
     Type,
     Trigger,
     Rule,
-    /// A view whose query calls code that is not built in.
+    /// A view a plugin's grant reaches (its query runs as its owner), or
+    /// one whose query calls code that is not built in.
     View,
     /// A row-level security policy (RLS on).
     Policy,
@@ -39,6 +45,8 @@ pub enum ImplicitKind {
     Default,
     Constraint,
     Index,
+    /// A function a grant names: every non-built-in overload of the name.
+    Function,
 }
 
 impl ImplicitKind {
@@ -61,6 +69,7 @@ impl ImplicitKind {
             "default" => Default,
             "constraint" => Constraint,
             "index" => Index,
+            "function" => Function,
             _ => return None,
         })
     }
@@ -80,13 +89,35 @@ pub struct Implicit {
     pub plugins: Vec<String>,
     /// It acts on any statement in the database, not on some relations.
     pub whole_database: bool,
+    /// A grant names it (a granted function, a view a read reaches) and it
+    /// runs no code that is not built in: not implicit code, but a
+    /// definition the review pinned. A run without a lock file, or with
+    /// one written without a database, does not refuse it.
+    pub named: bool,
+    /// The signatures of the non-built-in functions the digest covers
+    /// (its own, and those they call), for the reviewer to read.
+    pub covers: Vec<String>,
+}
+
+/// Where an object's plugins come from: the relations it is attached to
+/// (none: the whole database), or the function name a grant gives.
+pub enum Reached<'a> {
+    Relations(&'a [u32]),
+    Granted(&'a str),
 }
 
 /// Reads every implicit-code object of the database and of the relations
-/// `scope` (oids); `reached_by` says which plugins reach an object attached
-/// to the given relations (none: the whole database).
-pub async fn read(client: &Client, scope: &[u32], reached_by: impl Fn(&[u32]) -> Vec<String>) -> Result<Vec<Implicit>> {
-    let rows = client.query_typed(IMPLICIT, &[(&scope, tokio_postgres::types::Type::OID_ARRAY)]).await?;
+/// `scope` (oids), and every non-built-in function `functions` (granted
+/// names, `schema.name`) resolves to; `reached_by` says which plugins
+/// reach an object.
+pub async fn read(
+    client: &Client,
+    scope: &[u32],
+    functions: &[String],
+    reached_by: impl Fn(Reached<'_>) -> Vec<String>,
+) -> Result<Vec<Implicit>> {
+    use tokio_postgres::types::Type;
+    let rows = client.query_typed(IMPLICIT, &[(&scope, Type::OID_ARRAY), (&functions, Type::TEXT_ARRAY)]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let word: String = row.try_get(0)?;
@@ -96,13 +127,20 @@ pub async fn read(client: &Client, scope: &[u32], reached_by: impl Fn(&[u32]) ->
         let object: String = row.try_get(1)?;
         let definition: String = row.try_get(2)?;
         let relations: Vec<u32> = row.try_get(3)?;
+        let granted: Option<String> = row.try_get(4)?;
         let digest = hex::encode(Sha256::digest(definition.as_bytes()));
+        let plugins = match &granted {
+            Some(name) => reached_by(Reached::Granted(name)),
+            None => reached_by(Reached::Relations(&relations)),
+        };
         out.push(Implicit {
             kind,
             object,
             digest,
-            plugins: reached_by(&relations),
-            whole_database: relations.is_empty(),
+            plugins,
+            whole_database: relations.is_empty() && granted.is_none(),
+            named: row.try_get(5)?,
+            covers: row.try_get(6)?,
         });
     }
     Ok(out)

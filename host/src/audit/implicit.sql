@@ -1,14 +1,18 @@
 -- Code the catalog makes a plugin's statements run without their naming it.
 -- "Built in" is what initdb created: oid < 16384 (FirstNormalObjectId);
 -- anything later (an extension's objects included) is not, wherever it lives.
--- $1: the relations the plan reaches (oid[], from reach.sql).
+-- $1: the relations the plan reaches (oid[], from reach.sql); $2: the
+-- functions the plan's grants name (text[], `schema.name`).
 --
 -- One row per object: kind, object (how messages and the lock file name it,
 -- stable across a dump and restore: names, never oids), definition (what
 -- its digest covers: its own text and the definition of every non-built-in
 -- function it runs, and of those they call in turn), relations (the
 -- relations of $1 it belongs to; empty when it reaches every statement in
--- the database).
+-- the database), granted (for a granted function: its name as $2 gives
+-- it), named (a grant names it and it runs no code that is not built in:
+-- its definition is pinned, not implicit code), covers (the signatures of
+-- the non-built-in functions the digest covers).
 WITH RECURSIVE
 scope AS (SELECT unnest($1::oid[]) AS oid),
 -- Tables outside the scope that a foreign key's check reads, whatever its
@@ -61,11 +65,15 @@ attached (kind, cls, obj, rel, object, always) AS (
            format('trigger %I on %s', t.tgname, t.tgrelid::regclass), false
     FROM pg_trigger t JOIN scope s ON s.oid = t.tgrelid WHERE t.tgenabled <> 'D'
     UNION ALL
+    -- A view's query is the code a read of it runs, as its owner: every
+    -- view of the scope (one a grant names, or one such a view reads) is
+    -- pinned, so a view redefined after the review is unreviewed again.
     SELECT CASE WHEN r.rulename = '_RETURN' THEN 'view' ELSE 'rule' END, 'pg_rewrite'::regclass, r.oid, r.ev_class,
            CASE WHEN r.rulename = '_RETURN' THEN format('view %s', r.ev_class::regclass)
                 ELSE format('rule %I on %s', r.rulename, r.ev_class::regclass) END,
-           r.rulename <> '_RETURN'
-    FROM pg_rewrite r JOIN scope s ON s.oid = r.ev_class WHERE r.ev_enabled <> 'D'
+           r.rulename <> '_RETURN' OR c.relkind = 'v'
+    FROM pg_rewrite r JOIN scope s ON s.oid = r.ev_class JOIN pg_class c ON c.oid = r.ev_class
+    WHERE r.ev_enabled <> 'D'
     UNION ALL
     SELECT 'policy', 'pg_policy'::regclass, p.oid, p.polrelid,
            format('policy %I on %s', p.polname, p.polrelid::regclass), false
@@ -303,7 +311,9 @@ finding (kind, object, own, fns, relations) AS (
                                     FROM pg_trigger t WHERE t.oid = a.obj)
                WHEN 'rule' THEN (SELECT format('%s; enabled %s', pg_get_ruledef(r.oid), r.ev_enabled)
                                  FROM pg_rewrite r WHERE r.oid = a.obj)
-               WHEN 'view' THEN pg_get_viewdef(a.rel)
+               WHEN 'view' THEN (SELECT format('%s; options %s; owner %s', pg_get_viewdef(c.oid),
+                                               coalesce(c.reloptions::text, '{}'), pg_get_userbyid(c.relowner))
+                                 FROM pg_class c WHERE c.oid = a.rel)
                WHEN 'policy' THEN (
                    SELECT format('%s FOR %s TO %s USING (%s) WITH CHECK (%s); forced %s',
                                  CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END, p.polcmd,
@@ -321,13 +331,24 @@ finding (kind, object, own, fns, relations) AS (
     FROM attached a
     WHERE a.always OR EXISTS (SELECT 1 FROM attached_runs r WHERE r.cls = a.cls AND r.obj = a.obj)
 ),
--- Every non-built-in function a finding's functions run in turn, however
--- deep, as far as the catalog can tell (so a callee changed after the
--- review changes the digest): what a function depends on (a SQL-standard
--- body's calls, an aggregate's support functions), and every function
--- whose name a body holds as a word, since the server does not parse a
--- PL/pgSQL or string body until it runs. A name a body builds at run time
--- (dynamic SQL) is not seen.
+-- The findings, and every function a grant names ($2) that is not built
+-- in: all the overloads its name resolves to, since a call picks among
+-- them by its arguments (an overload added after the review may be the
+-- one a call runs), so the name's digest covers each. (A plugin cannot
+-- CALL a procedure; one of the name is pinned all the same.) A name with
+-- only built-in overloads is not pinned.
+pinned (kind, object, own, fns, relations, granted) AS (
+    SELECT f.kind, f.object, f.own, f.fns, f.relations, NULL::text FROM finding f
+    UNION ALL
+    SELECT 'function', format('function %I.%I', n.nspname, p.proname),
+           string_agg(format('%s %s', CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure'
+                                                     WHEN 'a' THEN 'aggregate' ELSE 'window function' END,
+                             p.oid::regprocedure), '; ' ORDER BY p.oid::regprocedure::text),
+           array_agg(p.oid), '{}'::oid[], n.nspname || '.' || p.proname
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname || '.' || p.proname = ANY ($2::text[]) AND p.oid >= 16384
+    GROUP BY n.nspname, p.proname
+),
 -- Which non-built-in function runs which, as far as the catalog can tell:
 -- what it depends on (a SQL-standard body's calls, an aggregate's support
 -- functions), and every function whose name its body holds as a word,
@@ -353,7 +374,7 @@ calls (fn, callee) AS MATERIALIZED (
 -- Every non-built-in function a finding's functions run, however deep (so
 -- a callee changed after the review changes the digest).
 runs (root, fn) AS (
-    SELECT DISTINCT x.fn, x.fn FROM finding f CROSS JOIN LATERAL unnest(f.fns) x (fn) WHERE x.fn >= 16384
+    SELECT DISTINCT x.fn, x.fn FROM pinned f CROSS JOIN LATERAL unnest(f.fns) x (fn) WHERE x.fn >= 16384
     UNION
     SELECT r.root, c.callee FROM runs r JOIN calls c ON c.fn = r.fn
 )
@@ -365,6 +386,9 @@ SELECT f.kind, f.object,
                                     pg_get_userbyid(p.proowner)),
                              E'\n' ORDER BY p.oid::regprocedure::text)
            FROM pg_proc p WHERE p.oid IN (SELECT r.fn FROM runs r WHERE r.root = ANY (f.fns))), '') AS definition,
-       f.relations
-FROM finding f
+       f.relations, f.granted,
+       f.granted IS NOT NULL OR (f.kind = 'view' AND cardinality(f.fns) = 0) AS named,
+       ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+             WHERE p.oid IN (SELECT r.fn FROM runs r WHERE r.root = ANY (f.fns)) ORDER BY 1) AS covers
+FROM pinned f
 ORDER BY f.kind, f.object

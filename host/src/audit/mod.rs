@@ -52,7 +52,8 @@ use tokio_postgres::Client;
 /// What `host grants` says without `--database-url`.
 pub const NEEDS_A_DATABASE: &str = "the catalog audit (code the database runs that no statement names, and the \
      relations the plugins' writes reach) needs a database: add --database-url URL (with --lock, it records the \
-     reviewed objects in the lock file)";
+     reviewed objects in the lock file, and pins the definitions of the granted functions and views; a lock file \
+     written without a database pins their names only)";
 
 /// What the catalog says about a plan, for every plugin of it.
 #[derive(Debug, Clone)]
@@ -126,11 +127,18 @@ async fn read_in(client: &Client, plugins: &[&Plugin]) -> Result<(Vec<Implicit>,
         .collect();
     let all: BTreeSet<u32> = scopes.iter().flat_map(|(_, s)| s.iter().copied()).collect();
     let everyone: Vec<String> = plugins.iter().map(|p| p.manifest.name.clone()).collect();
-    let implicit = implicit::read(client, &all.into_iter().collect::<Vec<_>>(), |relations| {
-        if relations.is_empty() {
-            return everyone.clone();
+    let functions: BTreeSet<String> = plugins.iter().flat_map(|p| p.manifest.grants.functions.clone()).collect();
+    let functions: Vec<String> = functions.into_iter().collect();
+    let implicit = implicit::read(client, &all.into_iter().collect::<Vec<_>>(), &functions, |reached| match reached {
+        implicit::Reached::Granted(name) => plugins
+            .iter()
+            .filter(|p| p.manifest.grants.functions.iter().any(|f| f == name))
+            .map(|p| p.manifest.name.clone())
+            .collect(),
+        implicit::Reached::Relations([]) => everyone.clone(),
+        implicit::Reached::Relations(relations) => {
+            scopes.iter().filter(|(_, s)| relations.iter().any(|r| s.contains(r))).map(|(p, _)| p.clone()).collect()
         }
-        scopes.iter().filter(|(_, s)| relations.iter().any(|r| s.contains(r))).map(|(p, _)| p.clone()).collect()
     })
     .await
     .context("cannot read the catalog's implicit code")?;

@@ -1,17 +1,22 @@
 //! The audit's verdict: implicit code runs only once reviewed (the lock
 //! file lists it by name with the digest of its definition, so a changed
 //! definition is unreviewed again), and a write reaches only what the same
-//! plugin's grants name.
+//! plugin's grants name. A definition a grant names (a granted function's
+//! overloads, a view) is held to the lock file the same way once the lock
+//! file was written against a database; without one, the grant's name is
+//! what the reviewer pinned.
 
-use super::{Audit, Implicit, Reached, Unknown};
+use super::{Audit, Implicit, ImplicitKind, Reached, Unknown};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// What a lock file says was reviewed of the catalog: object → digest.
+/// What a lock file says was reviewed of the catalog: object → digest;
+/// `None` when the lock file was written without a database (no
+/// `[catalog]` section: nothing of the catalog was read at the review).
 #[derive(Debug, Clone, Default)]
 pub struct Reviewed {
     pub lock: PathBuf,
-    pub objects: BTreeMap<String, String>,
+    pub objects: Option<BTreeMap<String, String>>,
 }
 
 /// Why an implicit-code object may not run yet.
@@ -31,8 +36,12 @@ pub struct Verdict {
     pub unreviewed: Vec<(Implicit, Why)>,
     pub ungranted: Vec<Reached>,
     pub unknown: Vec<Unknown>,
-    /// Counts of what passed, for the summary line.
+    /// Counts of what passed, for the summary line: implicit code
+    /// reviewed, granted definitions pinned, granted definitions the lock
+    /// file could not pin (written without a database), reach granted.
     pub reviewed: usize,
+    pub pinned: usize,
+    pub unpinned: usize,
     pub granted: usize,
     lock: Option<PathBuf>,
 }
@@ -44,19 +53,29 @@ pub const HOW_TO_REVIEW: &str = "read each object's definition (`host grants PLU
 
 impl Verdict {
     pub(super) fn of(audit: &Audit, reviewed: Option<&Reviewed>) -> Verdict {
-        let mut unreviewed = Vec::new();
+        let (mut unreviewed, mut unpinned) = (Vec::new(), 0);
         for i in &audit.implicit {
-            let why = match reviewed.map(|r| r.objects.get(&i.object)) {
-                None => Why::NoLock,
-                Some(None) => Why::NotInLock,
-                Some(Some(d)) if *d != i.digest => Why::Changed,
-                Some(Some(_)) => continue,
+            let why = match (reviewed.map(|r| r.objects.as_ref().map(|o| o.get(&i.object))), i.named) {
+                // A grant's name, accepted without a lock file or pinned by
+                // one written without a database: nothing to hold it to.
+                (None, true) | (Some(None), true) => {
+                    unpinned += 1;
+                    continue;
+                }
+                (None, false) => Why::NoLock,
+                (Some(None), false) | (Some(Some(None)), _) => Why::NotInLock,
+                (Some(Some(Some(d))), _) if *d != i.digest => Why::Changed,
+                (Some(Some(Some(_))), _) => continue,
             };
             unreviewed.push((i.clone(), why));
         }
         let ungranted: Vec<Reached> = audit.reach.reached.iter().filter(|r| !r.granted).cloned().collect();
+        let named = audit.implicit.iter().filter(|i| i.named).count();
+        let named_refused = unreviewed.iter().filter(|(i, _)| i.named).count();
         Verdict {
-            reviewed: audit.implicit.len() - unreviewed.len(),
+            reviewed: audit.implicit.len() - named - (unreviewed.len() - named_refused),
+            pinned: named - named_refused - unpinned,
+            unpinned,
             granted: audit.reach.reached.len() - ungranted.len(),
             unreviewed,
             ungranted,
@@ -78,7 +97,7 @@ impl Verdict {
                 true => "every plugin (it acts on the whole database)".to_string(),
                 false => who(&i.plugins),
             };
-            out.push(("Unreviewed", format!("{} — reached by {who}; {}", i.object, self.why(why))));
+            out.push(("Unreviewed", format!("{} — reached by {who}; {}", i.object, self.why(i, why))));
         }
         for r in &self.ungranted {
             out.push(("Ungranted", ungranted(r)));
@@ -89,12 +108,22 @@ impl Verdict {
         out
     }
 
-    fn why(&self, why: &Why) -> String {
+    fn why(&self, i: &Implicit, why: &Why) -> String {
         let lock = self.lock.as_ref().map(|l| l.display().to_string()).unwrap_or_default();
-        match why {
-            Why::NoLock => "no lock file was given".into(),
-            Why::NotInLock => format!("not in the lock file {lock} (never reviewed)"),
-            Why::Changed => format!("its definition changed since the lock file {lock} recorded it"),
+        // What a granted name resolves to now, so the reviewer sees an
+        // overload added or a callee changed.
+        let now = match (i.kind, i.covers.as_slice()) {
+            (ImplicitKind::Function, all) if !all.is_empty() => format!("; it now runs {}", all.join(", ")),
+            _ => String::new(),
+        };
+        match (why, i.kind) {
+            (Why::NoLock, _) => "no lock file was given".into(),
+            (Why::NotInLock, _) => format!("not in the lock file {lock} (never reviewed){now}"),
+            (Why::Changed, ImplicitKind::Function) => format!(
+                "the definition of its overloads or of a function they call changed, or an overload was added or \
+                 dropped, since the lock file {lock} recorded it{now}"
+            ),
+            (Why::Changed, _) => format!("its definition changed since the lock file {lock} recorded it"),
         }
     }
 
@@ -106,6 +135,15 @@ impl Verdict {
                 format!("{n} object(s) run code no statement names, each reviewed in {}", lock.display())
             }
             (n, None) => format!("{n} object(s) run code no statement names"),
+        };
+        let implicit = match (self.pinned, self.unpinned, &self.lock) {
+            (0, 0, _) => implicit,
+            (n, 0, Some(lock)) => format!("{implicit}; {n} granted definition(s) as pinned in {}", lock.display()),
+            (_, n, Some(lock)) => format!(
+                "{implicit}; {n} granted definition(s) not pinned: the lock file {} was written without a database",
+                lock.display()
+            ),
+            (_, n, None) => format!("{implicit}; {n} granted definition(s), not pinned without a lock file"),
         };
         let reach = match self.granted {
             0 => "no write reaches past its target".to_string(),
@@ -119,7 +157,7 @@ impl Verdict {
         let mut parts = Vec::new();
         if !self.unreviewed.is_empty() {
             let each: Vec<String> =
-                self.unreviewed.iter().map(|(i, why)| format!("{} ({})", i.object, self.why(why))).collect();
+                self.unreviewed.iter().map(|(i, why)| format!("{} ({})", i.object, self.why(i, why))).collect();
             parts.push(format!(
                 "the database's catalog holds {} object(s) that run code no plugin statement names, not reviewed: {}; \
                  {HOW_TO_REVIEW}",

@@ -1,9 +1,10 @@
 //! The audit for the reviewer (`host grants … --database-url URL`): per
-//! plugin, the implicit-code objects it reaches and every path its writes
-//! take, as text and as JSON. Every name comes from the catalog, so every
+//! plugin, the implicit-code objects it reaches, the definitions its
+//! grants name that a lock file pins (`pinned`), each with the functions
+//! its digest covers, and every path its writes take, as text and as JSON. Every name comes from the catalog, so every
 //! line goes through [`terminal`].
 
-use super::Audit;
+use super::{Audit, Implicit};
 use crate::plan::Plugin;
 use crate::text::terminal;
 
@@ -23,7 +24,12 @@ pub fn text(audit: &Audit, plugins: &[Plugin], database: &str) -> String {
         let mut any = false;
         for i in audit.implicit.iter().filter(|i| i.plugins.contains(name)) {
             any = true;
-            out.push_str(&format!("  implicit  {}  [sha256 {}]\n", terminal(&i.object), &i.digest[..12]));
+            let word = if i.named { "pinned  " } else { "implicit" };
+            let digest = i.digest.get(..12).unwrap_or(&i.digest);
+            out.push_str(&format!("  {word}  {}  [sha256 {digest}]\n", terminal(&i.object)));
+            if !i.covers.is_empty() {
+                out.push_str(&format!("            runs {}\n", terminal(&i.covers.join(", "))));
+            }
         }
         for r in audit.reach.reached.iter().filter(|r| &r.plugin == name) {
             any = true;
@@ -49,15 +55,17 @@ pub fn json(audit: &Audit, plugins: &[Plugin], database: &str) -> serde_json::Va
         .iter()
         .map(|p| {
             let name = &p.manifest.name;
-            let implicit: Vec<_> = audit
-                .implicit
-                .iter()
-                .filter(|i| i.plugins.contains(name))
-                .map(|i| serde_json::json!({ "kind": i.kind, "object": i.object, "digest": i.digest }))
-                .collect();
+            let entry = |i: &Implicit| {
+                serde_json::json!({ "kind": i.kind, "object": i.object, "digest": i.digest, "runs": i.covers })
+            };
+            let mine = || audit.implicit.iter().filter(|i| i.plugins.contains(name));
+            let implicit: Vec<_> = mine().filter(|i| !i.named).map(entry).collect();
+            let pinned: Vec<_> = mine().filter(|i| i.named).map(entry).collect();
             let reach: Vec<_> = audit.reach.reached.iter().filter(|r| &r.plugin == name).collect();
             let unknown: Vec<_> = audit.reach.unknown.iter().filter(|u| &u.plugin == name).collect();
-            serde_json::json!({ "name": name, "implicit": implicit, "reach": reach, "unknown": unknown })
+            serde_json::json!({
+                "name": name, "implicit": implicit, "pinned": pinned, "reach": reach, "unknown": unknown
+            })
         })
         .collect();
     serde_json::json!({

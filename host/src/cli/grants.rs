@@ -25,7 +25,7 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
         let mut lock = grants::Lock::of(&plugins);
         grants::name_replacements(&mut lock, &replaces).map_err(Failure::Plan)?;
         if let Some((audit, _)) = &catalog {
-            lock.catalog = audit.reviewable();
+            lock.catalog = Some(audit.reviewable());
         }
         if under_roles {
             // The roles must be possible before the reviewer says so.
@@ -35,7 +35,7 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
         lock.write(&path).map_err(Failure::Plan)?;
         let under = if under_roles { ", to run under their restricted roles" } else { "" };
         let objects = match &catalog {
-            Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.len()),
+            Some(_) => format!(", {} reviewed catalog object(s)", lock.catalog.as_ref().map_or(0, |c| c.len())),
             None => String::new(),
         };
         let replacing: Vec<String> = replaces
@@ -47,7 +47,7 @@ pub async fn grants(asked: GrantsArgs) -> Result<(), Failure> {
         crate::printer::get().status(crate::printer::Tone::Progress, "Wrote", &wrote);
         // What the reviewer's lock now vouches for, by name: the
         // definitions are `host grants … --database-url`'s listing.
-        for (object, digest) in &lock.catalog {
+        for (object, digest) in lock.catalog.iter().flatten() {
             let short = digest.get(..12).unwrap_or(digest);
             let pinned = format!("{} (definition sha256 {short}…)", crate::text::terminal(object));
             crate::printer::get().status(crate::printer::Tone::Progress, "Pinned", &pinned);

@@ -102,12 +102,14 @@ pub struct Lock {
     pub members: Vec<String>,
     pub plugins: BTreeMap<String, Locked>,
     /// `[catalog]`: the database objects that run code no plugin statement
-    /// names, reviewed (`host grants … --database-url URL --lock FILE`): each
-    /// object's name and the sha256 of its definition (the catalog audit).
-    /// Absent in lock files before the audit, and written only when there
-    /// is something to record.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub catalog: BTreeMap<String, String>,
+    /// names, and the definitions the grants name (granted functions'
+    /// overloads, views), reviewed (`host grants … --database-url URL --lock
+    /// FILE`): each object's name and the sha256 of its definition (the
+    /// catalog audit). Written, empty or not, whenever the lock file is
+    /// written against a database; absent otherwise (and in lock files
+    /// before the audit), when it pins the grants' names only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<BTreeMap<String, String>>,
 }
 
 /// Where a kind runs in a plan: gate, tiers, verify, probes.
@@ -127,7 +129,7 @@ impl Lock {
         all.sort_by_key(|p| (rank(p.manifest.kind), p.manifest.ordinal, p.manifest.name.clone()));
         let members = all.iter().map(|p| p.manifest.name.clone()).collect();
         let plugins = all.iter().map(|p| (p.manifest.name.clone(), Locked::of(p))).collect();
-        Lock { roles: false, members, plugins, catalog: BTreeMap::new() }
+        Lock { roles: false, members, plugins, catalog: None }
     }
 
     /// The plan's members: the list, or for an older lock file its plugins.
@@ -261,6 +263,22 @@ mod tests {
         assert!(text.lines().next().unwrap().ends_with("runs only this plan, these bytes and grants."), "{text}");
         let back = Lock::read(&path).unwrap();
         assert_eq!(back.plugins["p"], lock.plugins["p"]);
+    }
+
+    /// A lock file written against a database keeps its `[catalog]` even
+    /// with nothing in it (the review read the catalog: a granted function
+    /// made later is not in it), and one written without a database has
+    /// none (it pins the grants' names only).
+    #[test]
+    fn an_empty_catalog_is_told_from_none() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in [None, Some(BTreeMap::new()), Some([("view a.v".to_string(), "d".to_string())].into())] {
+            let path = dir.path().join("rollout.lock");
+            let mut lock = Lock { members: vec!["p".into()], catalog: catalog.clone(), ..Lock::default() };
+            lock.plugins.insert("p".into(), locked());
+            lock.write(&path).unwrap();
+            assert_eq!(Lock::read(&path).unwrap().catalog, catalog, "{}", std::fs::read_to_string(&path).unwrap());
+        }
     }
 
     /// A grants line edited in the lock file (so a `diff` would show a
