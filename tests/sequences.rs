@@ -336,3 +336,17 @@ fn a_set_back_in_a_later_batch_is_caught_against_the_reading_carried_from_the_la
     r.expect_code(4).expect("batch 2 failed: it set back sequence app.label_id_seq from 102 to 1");
     assert_eq!(position(&c), "102/true", "moved forward to where batch 2 began");
 }
+
+/// The one sequence a reading before COMMIT passes over: one the step's
+/// own transaction holds in ACCESS EXCLUSIVE mode (it drops the table that
+/// owns it). The tier commits.
+#[test]
+fn a_tier_that_drops_the_table_owning_a_sequence_commits() {
+    let c = cluster("seq-drop");
+    let grants = format!("{GRANTS}\ndrop = [\"app.label\"]");
+    let plan = Plan::new(&["DROP TABLE app.label"], &[], &grants);
+    let r = c.host(&plan.args("run", &[]));
+    r.expect_code(0).expect("ROLLOUT COMPLETE");
+    let left = "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'app'";
+    assert_eq!(c.psql(left), "0", "the table and its sequence are dropped");
+}

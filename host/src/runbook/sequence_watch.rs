@@ -17,6 +17,19 @@
 //! transaction holds ACCESS EXCLUSIVE (it drops it or its table): reading
 //! it would wait on that very transaction.
 //!
+//! What readings cannot see, and why no check is added for it: a `setval`
+//! back to a value production drew between two readings (or before a
+//! batch's carried BEGIN reading), or back and forward again. The checker
+//! already refuses `setval` unless the manifest grants `pg_catalog.setval`
+//! as a function (and `update` on the sequence), so only such a plan can
+//! set a sequence back by SQL. For it, nothing the database offers is both
+//! true and cheap: a position is not transactional and has no
+//! compare-and-set, so a check at the call (`greatest(v, nextval(s))`)
+//! races a concurrent `nextval`; a `max(column) < next value` check before
+//! COMMIT misses values drawn by production transactions not yet
+//! committed and keys used outside the column, and scans a column without
+//! an index. So the grant is what the reviewer reads (docs/operator.md).
+//!
 //! Positions are read on the control connection, the host's own login:
 //! under `--roles` the work session's runner holds no privilege on the
 //! sequences. A position read is one statement ([`read_all`]).
