@@ -22,7 +22,8 @@ const LOCK_HOLDER: &str = "
            coalesce(a.client_addr::text, 'local socket'), a.backend_start::text
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
-const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text";
+const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text, \
+    pg_catalog.pg_backend_pid()";
 
 /// A database error as the operator needs it: the server's severity,
 /// SQLSTATE and message (tokio-postgres says only "db error"), or the
@@ -165,6 +166,9 @@ pub struct Identity {
     /// `now()`, the start of the transaction: a new value means the plugin
     /// ended the host's transaction and another one began.
     pub transaction_start: String,
+    /// The backend serving the session (the sequence watch tells its locks
+    /// from every other session's).
+    pub pid: i32,
 }
 
 impl Identity {
@@ -204,7 +208,14 @@ fn identity_in(messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<Identi
     let text = |i: usize| -> Result<String> {
         row.try_get(i)?.map(str::to_string).ok_or_else(|| anyhow::anyhow!("`{IDENTITY}` returned a NULL"))
     };
-    Ok(Identity { current_user: text(0)?, session_user: text(1)?, search_path: text(2)?, transaction_start: text(3)? })
+    let pid = text(4)?.parse().context("`pg_backend_pid()` is not a number")?;
+    Ok(Identity {
+        current_user: text(0)?,
+        session_user: text(1)?,
+        search_path: text(2)?,
+        transaction_start: text(3)?,
+        pid,
+    })
 }
 
 /// The host's own one-row statement without parameters, in one round trip

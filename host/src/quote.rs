@@ -50,6 +50,36 @@ pub fn literal(text: &str) -> String {
     out
 }
 
+/// A string literal that also prints as itself: [`literal`], but when the
+/// text holds a backslash, a control character or a hidden one (as
+/// `rollout_manifest::text::is_hidden` defines it: bidi controls,
+/// zero-width characters, …) it is the `E'…'` form with each of those
+/// written as an escape (`\n`, `\x1b`, `\u202e`), so SQL the host prints for
+/// an operator to copy shows every character it holds and runs the same.
+pub fn printable_literal(text: &str) -> String {
+    let plain = |c: char| !(c == '\\' || c.is_control() || rollout_manifest::text::is_hidden(c));
+    if text.chars().all(plain) {
+        return literal(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && !plain(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if !plain(c) && (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if !plain(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +98,13 @@ mod tests {
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(literal("a\\'b"), "E'a\\\\''b'");
         assert_eq!(literal("$$;\\! id"), "E'$$;\\\\! id'");
+    }
+
+    #[test]
+    fn printable_literals_write_hidden_characters_as_escapes() {
+        assert_eq!(printable_literal("it's"), "'it''s'");
+        assert_eq!(printable_literal("a\nb\u{1b}[31m\\"), "E'a\\nb\\x1b[31m\\\\'");
+        assert_eq!(printable_literal("x\u{202e}y\u{7f}"), "E'x\\u202ey\\x7f'");
+        assert!(printable_literal("\u{1b}\u{200b}\r\t").chars().all(|c| c.is_ascii_graphic()));
     }
 }

@@ -34,7 +34,7 @@ mod sequences;
 pub use diff::{difference, Difference};
 pub use net::{Counted, Key};
 pub use read::{Reader, PATIENCE, READ_TIMEOUT};
-pub use sequences::{moves, read as read_sequences, set_back, Move, Sequence};
+pub use sequences::{moves, read as read_sequences, reading, set_back, Move, Sequence};
 
 use crate::rehearsal_copy::Identity;
 use anyhow::Result;

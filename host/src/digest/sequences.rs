@@ -8,15 +8,10 @@
 //! sequence of the database's user schemas is read at every digest; each
 //! step shows the ones it moved, before → after, and the margin left.
 
-use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Client;
 
-/// Every sequence of the schemas `$1` (NULL: the user schemas, all but
-/// `pg_*` and `$3`), server-quoted, with its definition and position; `$2`:
-/// leave out the ones another session holds exclusively.
-const SEQUENCES: &str = include_str!("sequences.sql");
+pub mod reading;
+pub use reading::read;
 
 /// A sequence's position and the bounds it moves within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,38 +190,6 @@ pub fn moves(before: &BTreeMap<String, Sequence>, after: &BTreeMap<String, Seque
             moved.then(|| Move { sequence: name.clone(), before: b, after: a })
         })
         .collect()
-}
-
-/// Every sequence of `schemas` (`None`: of every user schema, the host's
-/// own left out) with its position, read on `client` in one statement (the
-/// digest's, in its snapshot; the sequence watch's, on the host's control
-/// connection). `skip_locked`: leave out a sequence another session holds
-/// in ACCESS EXCLUSIVE mode rather than wait for it.
-pub async fn read(
-    client: &Client,
-    schemas: Option<&[String]>,
-    skip_locked: bool,
-) -> Result<BTreeMap<String, Sequence>> {
-    let host: Vec<&str> = super::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
-    // One round trip (`query_typed`: no separate prepare): the watch reads
-    // at every plugin transaction's BEGIN and COMMIT.
-    let params: [(&(dyn ToSql + Sync), Type); 3] =
-        [(&schemas, Type::TEXT_ARRAY), (&skip_locked, Type::BOOL), (&host, Type::TEXT_ARRAY)];
-    let rows = client.query_typed(SEQUENCES, &params).await.context("cannot read the sequences")?;
-    let mut found = BTreeMap::new();
-    for r in rows {
-        let sequence = Sequence {
-            start: r.try_get(1)?,
-            min: r.try_get(2)?,
-            max: r.try_get(3)?,
-            increment: r.try_get(4)?,
-            cycle: r.try_get(5)?,
-            last_value: r.try_get(6)?,
-            is_called: r.try_get(7)?,
-        };
-        found.insert(r.try_get(0)?, sequence);
-    }
-    Ok(found)
 }
 
 #[cfg(test)]

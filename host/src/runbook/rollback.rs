@@ -377,7 +377,7 @@ impl Undo<'_> {
         }
         self.control.hold(ctx.calls(), client, self.rollout_id).await?;
         // No ROLLBACK OK beside a sequence set back behind what production drew.
-        watch.before_commit(self.control.client(), "the rollback").await?;
+        watch.before_commit(self.control.client(), "the rollback", before.pid).await?;
         footprint.before_commit(client).await;
         match self.todo.last() {
             Some(last) => {

@@ -9,238 +9,225 @@
 //! after a ROLLBACK. One set back fails the step, and after the rollback the
 //! host moves it FORWARD again to where it was at BEGIN, never further back.
 //!
+//! A sequence read at BEGIN that a later reading cannot read is not proven
+//! clean: it fails the step as a set-back does, saying why it was not read
+//! (another session holds it ACCESS EXCLUSIVE, it is gone, or the step's
+//! own transaction holds it in a mode that rewrites it at COMMIT). The one
+//! sequence a reading before COMMIT passes over is one the step's own
+//! transaction holds ACCESS EXCLUSIVE (it drops it or its table): reading
+//! it would wait on that very transaction.
+//!
+//! What readings cannot see, and why no check is added for it: a `setval`
+//! back to a value production drew between two readings (or before a
+//! batch's carried BEGIN reading), or back and forward again. The checker
+//! already refuses `setval` unless the manifest grants `pg_catalog.setval`
+//! as a function (and `update` on the sequence), so only such a plan can
+//! set a sequence back by SQL. For it, nothing the database offers is both
+//! true and cheap: a position is not transactional and has no
+//! compare-and-set, so a check at the call (`greatest(v, nextval(s))`)
+//! races a concurrent `nextval`; a `max(column) < next value` check before
+//! COMMIT misses values drawn by production transactions not yet
+//! committed and keys used outside the column, and scans a column without
+//! an index. So the grant is what the reviewer reads (docs/operator.md).
+//!
 //! Positions are read on the control connection, the host's own login:
 //! under `--roles` the work session's runner holds no privilege on the
-//! sequences. A position read is one statement ([`read_sequences`]).
+//! sequences. A position read is one statement ([`read_all`]).
 
-use crate::digest::{moves, read_sequences, set_back, Move, Sequence};
+mod ended;
+
+use crate::digest::reading::{read_all, Entry, Locks, Position, Reading};
+use crate::digest::{Move, Sequence};
 use crate::error::Failure;
 use crate::text::terminal;
-use std::collections::BTreeMap;
+pub(super) use ended::Ended;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use tokio_postgres::Client;
-
-/// Moves a set-back sequence to the position it had at BEGIN (a bound
-/// parameter: the name is the server's own quoting, read as a regclass).
-const MOVE_FORWARD: &str = "SELECT pg_catalog.setval($1::text::regclass, $2, $3)";
 
 /// The positions at a transaction's BEGIN.
 pub(super) struct Watch {
-    at_begin: BTreeMap<String, Sequence>,
+    at_begin: Reading,
     /// [`Watch::before_commit`] failed the step naming what was set back.
     said: AtomicBool,
+    /// The reading before COMMIT, when it is also what COMMIT leaves (the
+    /// step's transaction held no sequence in a mode that rewrites it):
+    /// a batched pass's next BEGIN reading ([`Watch::carried`]).
+    proved: Mutex<Option<Reading>>,
 }
 
-/// What the sequences did over a transaction that was rolled back.
-#[derive(Debug, Default)]
-pub(super) struct Ended {
-    /// Set back, then moved forward again by the host: what was, what it was set back to.
-    pub repaired: Vec<Move>,
-    /// Set back, and the host could not move it forward: the move, and why.
-    pub stuck: Vec<(Move, String)>,
-    /// Drawn forward meanwhile (gaps: a rollback does not return them).
-    pub drawn: Vec<Move>,
-    /// The positions could not be read after the rollback: nothing is proven.
-    pub unread: Option<String>,
-    /// The step's failure already names the sequences set back.
-    said: bool,
+/// A sequence set back during the transaction, and what identifies it.
+#[derive(Debug, Clone)]
+pub(super) struct SetBack {
+    pub moved: Move,
+    pub oid: u32,
+    pub schema: String,
+    pub relname: String,
 }
 
 impl Watch {
-    /// Every user sequence's position, before the transaction's BEGIN.
+    /// Every user sequence's position, before the transaction's BEGIN
+    /// (waiting, up to the control connection's lock_timeout, for one
+    /// another session holds).
     pub async fn begin(control: &Client) -> Result<Watch, Failure> {
-        let at_begin = read(control).await.map_err(|e| {
-            Failure::Database(e.context(
-                "the sequence watch cannot read the sequences' positions before BEGIN (the host's login needs USAGE \
-                 on every user schema and SELECT on every sequence in it)",
-            ))
-        })?;
-        Ok(Watch { at_begin, said: AtomicBool::new(false) })
+        let cannot = "the sequence watch cannot read the sequences' positions before BEGIN (the host's login needs \
+                      USAGE on every user schema and SELECT on every sequence in it)";
+        let at_begin = read_all(control, None, Locks::Wait).await.map_err(|e| Failure::Database(e.context(cannot)))?;
+        if let Some((name, e)) = at_begin.iter().find(|(_, e)| !matches!(e.position, Position::At(_))) {
+            let why = unread_why(&e.position, e.step_rewrites);
+            return Err(Failure::Database(anyhow::anyhow!("{cannot}: {}", terminal(&format!("{name}: {why}")))));
+        }
+        Ok(Watch::of(at_begin))
     }
 
-    /// Before COMMIT: fails `label` if its transaction set a sequence back
-    /// (one its open transaction holds exclusively is read after it ends).
-    pub async fn before_commit(&self, control: &Client, label: &str) -> Result<(), Failure> {
-        let now = read(control).await.map_err(|e| {
+    fn of(at_begin: Reading) -> Watch {
+        Watch { at_begin, said: AtomicBool::new(false), proved: Mutex::new(None) }
+    }
+
+    /// The next batch's watch from this one's reading before COMMIT, when
+    /// that reading is proven to be what COMMIT left: the plugin runs only
+    /// inside a batch, so nothing of it moves a sequence between this
+    /// COMMIT and the next BEGIN (production only draws forward, which the
+    /// next check reads as drawn). Saves one reading per batch.
+    pub fn carried(&self) -> Option<Watch> {
+        let proved = self.proved.lock().ok()?.take()?;
+        Some(Watch::of(proved))
+    }
+
+    /// Before COMMIT: fails `label` if its transaction set a sequence back,
+    /// or if a sequence read at BEGIN cannot be read now. `work` is the
+    /// work session's backend: only its own ACCESS EXCLUSIVE lock excuses
+    /// a sequence from this reading.
+    pub async fn before_commit(&self, control: &Client, label: &str, work: i32) -> Result<(), Failure> {
+        let now = read_all(control, None, Locks::Skip { work: Some(work) }).await.map_err(|e| {
             Failure::Database(e.context(format!("{label}: cannot read the sequences' positions before COMMIT")))
         })?;
-        let behind = set_back(&self.at_begin, &now);
-        if behind.is_empty() {
+        let judged = judge(&self.at_begin, &now, true);
+        if judged.behind.is_empty() && judged.unread.is_empty() {
+            let proves_commit = now.values().all(|e| !e.step_rewrites && matches!(e.position, Position::At(_)));
+            if let (true, Ok(mut proved)) = (proves_commit, self.proved.lock()) {
+                *proved = Some(now);
+            }
             return Ok(());
         }
         self.said.store(true, Ordering::Relaxed);
-        let which: Vec<String> = behind.iter().map(set_back_line).collect();
-        let cause = format!(
-            "it set back {} (sequences do not roll back); a set-back sequence is never committed",
-            which.join(", ")
-        );
-        Err(Failure::TierFailed { label: label.to_string(), cause })
+        let mut causes = Vec::new();
+        if !judged.behind.is_empty() {
+            let which: Vec<String> = judged.behind.iter().map(|s| set_back_line(&s.moved)).collect();
+            causes.push(format!(
+                "it set back {} (sequences do not roll back); a set-back sequence is never committed",
+                which.join(", ")
+            ));
+        }
+        if !judged.unread.is_empty() {
+            causes.push(format!(
+                "{}: the step cannot prove it did not set {} back, so it is not committed",
+                unread_lines(&judged.unread),
+                if judged.unread.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        Err(Failure::TierFailed { label: label.to_string(), cause: causes.join("; ") })
     }
 
     /// After the transaction was rolled back: each sequence set back
     /// during it is moved forward again to its position at BEGIN.
     pub async fn after_rollback(&self, control: &Client) -> Ended {
-        let now = match read(control).await {
+        let now = match read_all(control, None, Locks::Skip { work: None }).await {
             Ok(now) => now,
             Err(e) => return Ended { unread: Some(format!("{e:#}")), ..Default::default() },
         };
-        let behind = set_back(&self.at_begin, &now);
-        let drawn = moves(&self.at_begin, &now).into_iter().filter(|m| m.drawn() > 0).collect();
+        let judged = judge(&self.at_begin, &now, false);
+        let begin: std::collections::BTreeMap<String, Sequence> = at(&self.at_begin);
+        let drawn = crate::digest::moves(&begin, &at(&now)).into_iter().filter(|m| m.drawn() > 0).collect();
         let said = self.said.load(Ordering::Relaxed);
-        let mut ended = Ended { drawn, said, ..Default::default() };
-        for m in behind {
-            let Some(was) = m.before else { continue };
-            // `m` is behind `was` now: moving it to `was` is greatest(now, was).
-            match control.execute(MOVE_FORWARD, &[&m.sequence, &was.last_value, &was.is_called]).await {
-                Ok(_) => ended.repaired.push(m),
-                Err(e) => {
-                    let why = crate::db::why(&e);
-                    ended.stuck.push((m, why));
-                }
+        let unread = (!judged.unread.is_empty()).then(|| unread_lines(&judged.unread));
+        let mut ended = Ended { drawn, said, unread, ..Default::default() };
+        for s in judged.behind {
+            match ended::move_forward(control, &s).await {
+                Ok(()) => ended.repaired.push(s.moved),
+                Err(why) => ended.stuck.push((s, why)),
             }
         }
         ended
     }
 }
 
-async fn read(control: &Client) -> anyhow::Result<BTreeMap<String, Sequence>> {
-    read_sequences(control, None, true).await
+/// What a later reading says of the sequences read at BEGIN.
+struct Judged {
+    behind: Vec<SetBack>,
+    /// Read at BEGIN, not read now: the server-quoted name and why.
+    unread: Vec<(String, String)>,
+}
+
+/// Compares each sequence read at BEGIN with `now`, by name and oid.
+/// `open`: the step's transaction is still open, so a sequence it holds
+/// ACCESS EXCLUSIVE is passed over (read after it ends), and one it holds
+/// in a mode that rewrites it at COMMIT cannot be judged before COMMIT.
+fn judge(at_begin: &Reading, now: &Reading, open: bool) -> Judged {
+    let mut judged = Judged { behind: Vec::new(), unread: Vec::new() };
+    for (name, was) in at_begin {
+        let Position::At(b) = was.position else { continue };
+        let Some(e) = now.get(name) else {
+            judged.unread.push((name.clone(), "no sequence has that name any more".into()));
+            continue;
+        };
+        if e.oid != was.oid {
+            judged.unread.push((name.clone(), format!("the name now names another sequence (oid {})", e.oid)));
+            continue;
+        }
+        match e.position {
+            Position::HeldByStep if open => continue,
+            Position::At(_) if open && e.step_rewrites => {
+                judged.unread.push((name.clone(), unread_why(&e.position, true)));
+            }
+            Position::At(a) => {
+                let behind = if a.increment < 0 { a.next() > b.next() } else { a.next() < b.next() };
+                if behind {
+                    let moved = Move { sequence: name.clone(), before: Some(b), after: Some(a) };
+                    let (oid, schema, relname) = (e.oid, e.schema.clone(), e.relname.clone());
+                    judged.behind.push(SetBack { moved, oid, schema, relname });
+                }
+            }
+            p => judged.unread.push((name.clone(), unread_why(&p, e.step_rewrites))),
+        }
+    }
+    judged
+}
+
+/// Why a sequence was not read, in words.
+fn unread_why(p: &Position, step_rewrites: bool) -> String {
+    match p {
+        Position::HeldBy(pid) => format!("backend pid {pid} holds it in ACCESS EXCLUSIVE mode"),
+        Position::HeldByStep => "the step's own transaction holds it in ACCESS EXCLUSIVE mode".into(),
+        Position::Gone => "it was dropped or renamed while it was read".into(),
+        Position::At(_) if step_rewrites => "the step's own transaction holds it in a mode that rewrites it at \
+                                             COMMIT (ALTER SEQUENCE): what it reads before COMMIT is not what COMMIT \
+                                             leaves"
+            .into(),
+        Position::At(_) => "read".into(),
+    }
+}
+
+/// `sequence app.s could not be read (why)`, each, for the terminal.
+fn unread_lines(unread: &[(String, String)]) -> String {
+    let each: Vec<String> =
+        unread.iter().map(|(name, why)| terminal(&format!("sequence {name} could not be read ({why})"))).collect();
+    each.join("; ")
+}
+
+/// The positions read, by name.
+fn at(reading: &Reading) -> std::collections::BTreeMap<String, Sequence> {
+    reading
+        .iter()
+        .filter_map(|(n, e): (&String, &Entry)| match e.position {
+            Position::At(s) => Some((n.clone(), s)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `sequence app.s from 100 to 1`, for the operator's terminal.
 fn set_back_line(m: &Move) -> String {
     let at = |s: Option<Sequence>| s.map_or_else(|| "?".into(), |s| s.position());
     terminal(&format!("sequence {} from {} to {}", m.sequence, at(m.before), at(m.after)))
-}
-
-/// The SQL that moves `m` forward to its position at BEGIN, as the
-/// operator runs it (the name quoted as a literal).
-pub(super) fn repair_sql(m: &Move) -> String {
-    let (last, called) = m.before.map_or((0, true), |b| (b.last_value, b.is_called));
-    format!("SELECT pg_catalog.setval({}, {last}, {called});", crate::quote::literal(&m.sequence))
-}
-
-impl Ended {
-    /// Whether the rollback left anything of the transaction behind that
-    /// the host could not undo or could not check.
-    pub fn clean(&self) -> bool {
-        self.stuck.is_empty() && self.unread.is_none()
-    }
-
-    /// What follows "nothing of it was kept" (only said when [`clean`]):
-    /// the sequences moved forward again, the values drawn.
-    ///
-    /// [`clean`]: Ended::clean
-    pub fn kept_note(&self) -> String {
-        self.notes().iter().map(|n| format!("; {n}")).collect()
-    }
-
-    /// The notes of [`kept_note`](Ended::kept_note): the sequences set
-    /// back and moved forward again, and the values drawn.
-    pub fn notes(&self) -> Vec<String> {
-        let drawn: i128 = self.drawn.iter().map(Move::drawn).sum();
-        let drawn = (drawn > 0).then(|| format!("sequences drew {drawn} values (gaps)"));
-        self.repaired_note().into_iter().chain(drawn).collect()
-    }
-
-    /// The sequences set back and moved forward again, if any.
-    pub fn repaired_note(&self) -> Option<String> {
-        if self.repaired.is_empty() {
-            return None;
-        }
-        if self.said {
-            let which: Vec<String> = self.repaired.iter().map(|m| terminal(&m.sequence)).collect();
-            return Some(format!("the host moved {} forward again to its position at BEGIN", which.join(", ")));
-        }
-        let which: Vec<String> = self.repaired.iter().map(set_back_line).collect();
-        Some(format!(
-            "it set back {} (sequences do not roll back), and the host moved each forward again to its position \
-             at BEGIN",
-            which.join(", ")
-        ))
-    }
-
-    /// One line per sequence drawn from: `sequence app.s drew 3 values: 7 → 10 (gaps: …)`.
-    pub fn drawn_lines(&self) -> Vec<String> {
-        let at = |s: Option<Sequence>| s.map_or_else(|| "?".into(), |s| s.position());
-        self.drawn
-            .iter()
-            .map(|m| {
-                terminal(&format!(
-                    "sequence {} drew {} values: {} → {} (gaps: sequences do not roll back)",
-                    m.sequence,
-                    m.drawn(),
-                    at(m.before),
-                    at(m.after)
-                ))
-            })
-            .collect()
-    }
-
-    /// Why the rollback does not undo everything, when it does not
-    /// ([`clean`](Ended::clean) is false): what is set back in production
-    /// and the exact SQL that moves it forward, or that nothing could be read.
-    pub fn left_behind(&self) -> Option<String> {
-        if let Some(why) = &self.unread {
-            return Some(terminal(&format!(
-                "the host cannot read the sequences' positions after the rollback ({why}): a sequence the \
-                 transaction set back would still be set back; check every sequence against the values in use"
-            )));
-        }
-        if self.stuck.is_empty() {
-            return None;
-        }
-        let each: Vec<String> = self
-            .stuck
-            .iter()
-            .map(|(m, why)| {
-                let at = m.after.map_or_else(|| "?".into(), |s| s.position());
-                terminal(&format!(
-                    "production's sequence {} is set back at {at} and the host could not move it forward ({why}): \
-                     run `{}` as a role that may",
-                    m.sequence,
-                    repair_sql(m)
-                ))
-            })
-            .collect();
-        Some(each.join("; "))
-    }
-
-    /// `failure` as the step ends with it: one that left a sequence set
-    /// back is a [`Failure::SequenceSetBack`], with its own exit code; a
-    /// tier's failure names the sequences the host moved forward, or that
-    /// it could not read them after the rollback (a lost connection keeps
-    /// its own failure and exit code: nothing says a sequence is set back).
-    pub fn amend(&self, failure: Failure) -> Failure {
-        let left = self.left_behind();
-        if !self.stuck.is_empty() {
-            return Failure::SequenceSetBack(format!("{failure}; {}", left.unwrap_or_default()));
-        }
-        match (failure, left.or_else(|| self.repaired_note())) {
-            (Failure::TierFailed { label, cause }, Some(note)) => {
-                Failure::TierFailed { label, cause: format!("{cause}; {note}") }
-            }
-            (f, _) => f,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{repair_sql, Move, Sequence};
-
-    #[test]
-    fn the_repair_sql_quotes_the_name_as_a_literal() {
-        let at = |last_value| Sequence {
-            last_value,
-            is_called: true,
-            start: 1,
-            min: 1,
-            max: 100,
-            increment: 1,
-            cycle: false,
-        };
-        let m = Move { sequence: "app.\"it's\"".into(), before: Some(at(50)), after: Some(at(1)) };
-        assert_eq!(repair_sql(&m), "SELECT pg_catalog.setval('app.\"it''s\"', 50, true);");
-    }
 }

@@ -168,7 +168,7 @@ impl TierTransaction<'_> {
         let label = tier.label();
         let (held, watched) = futures_util::join!(
             self.control.hold(ctx.calls(), client, self.rollout_id),
-            watch.before_commit(self.control.client(), &label)
+            watch.before_commit(self.control.client(), &label, before.pid)
         );
         held.map_err(|f| fail(f, record.clone()))?;
         watched.map_err(|f| fail(f, record.clone()))?;

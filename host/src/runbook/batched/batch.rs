@@ -23,7 +23,17 @@ use tokio_postgres::Client;
 impl Batched<'_> {
     /// One try of one batch, in a transaction of its own; rolled back
     /// unless it committed.
-    pub(super) async fn one(&mut self, pass: Pass, at: &Mark, size: &Size, bounds: &Batches) -> Result<Tried, Failure> {
+    /// `carried`: the sequence watch's reading the batch before proved at
+    /// its COMMIT, used as this batch's BEGIN reading (one reading a batch
+    /// instead of two); this batch leaves its own there for the next.
+    pub(super) async fn one(
+        &mut self,
+        pass: Pass,
+        at: &Mark,
+        size: &Size,
+        bounds: &Batches,
+        carried: &mut Option<Watch>,
+    ) -> Result<Tried, Failure> {
         let client = self.work.next(self.ctx).await?;
         let tier_limits = &self.tier.manifest.limits;
         let limits = Limits {
@@ -32,10 +42,13 @@ impl Batched<'_> {
             ..tier_limits.clone()
         };
         let started = Instant::now();
-        // The positions before the batch, read on the control connection
-        // while the work connection begins: both done before the plugin runs.
-        let (watch, before) =
-            futures_util::join!(Watch::begin(self.control.client()), db::begin(&client, &limits, false));
+        // The positions before the batch, carried from the last COMMIT or
+        // read on the control connection while the work connection begins:
+        // both done before the plugin runs.
+        let (watch, before) = match carried.take() {
+            Some(w) => (Ok(w), db::begin(&client, &limits, false).await),
+            None => futures_util::join!(Watch::begin(self.control.client()), db::begin(&client, &limits, false)),
+        };
         let watch = match watch {
             Ok(w) => w,
             Err(f) => {
@@ -47,6 +60,9 @@ impl Batched<'_> {
             Ok(before) => self.transaction(&client, (pass, at, size), limits, &watch, (before, started)).await,
             Err(e) => Err(Failure::Database(e)),
         };
+        if matches!(result, Ok(Tried::Committed { .. })) {
+            *carried = watch.carried();
+        }
         if matches!(result, Ok(Tried::Committed { .. }) | Err(Failure::CommitUnknown(_))) {
             return result;
         }
@@ -124,7 +140,7 @@ impl Batched<'_> {
                     crate::sql::locking::held(client)
                 )
             },
-            watch.before_commit(self.control.client(), &label)
+            watch.before_commit(self.control.client(), &label, before.pid)
         );
         let (same, counts_now, held) = work_reads;
         same?;

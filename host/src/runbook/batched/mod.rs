@@ -297,13 +297,15 @@ impl Batched<'_> {
         let mut positions: std::collections::HashSet<String> = at.position.iter().cloned().collect();
         let mut idle = 0u32;
         let mut told = false;
+        // The sequence watch's reading proved at the last batch's COMMIT.
+        let mut carried = None;
         while !at.finished() {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
             }
             self.replicas_caught_up(bounds.max_replica_lag_ms, &mut told).await?;
             let started = Instant::now();
-            let tried = self.one(pass, &at, &size, &bounds).await;
+            let tried = self.one(pass, &at, &size, &bounds, &mut carried).await;
             let ms = started.elapsed().as_millis() as u64;
             let mut line = BatchLine {
                 batch: at.batch + 1,
