@@ -348,7 +348,7 @@ fn a_granted_view_redefined_after_the_review_is_refused() {
     c.host(&w).expect_code(0).expect("a lock file written without a database pins their names only");
     c.host(&reviewed)
         .expect_code(0)
-        .expect(&format!("not pinned: the lock file {lock} was written without a database"));
+        .expect(&format!("not pinned: the lock file {lock} has no [catalog] (written without a database"));
 }
 
 /// The host's own schemas are what no proof compares (the rehearsal's

@@ -140,7 +140,8 @@ impl Verdict {
             (0, 0, _) => implicit,
             (n, 0, Some(lock)) => format!("{implicit}; {n} granted definition(s) as pinned in {}", lock.display()),
             (_, n, Some(lock)) => format!(
-                "{implicit}; {n} granted definition(s) not pinned: the lock file {} was written without a database",
+                "{implicit}; {n} granted definition(s) not pinned: the lock file {} has no [catalog] (written without \
+                 a database, or by a host that did not pin definitions): write it again with --database-url",
                 lock.display()
             ),
             (_, n, None) => format!("{implicit}; {n} granted definition(s), not pinned without a lock file"),
