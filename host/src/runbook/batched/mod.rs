@@ -21,18 +21,17 @@
 const IDLE_BATCHES: u32 = 1_000;
 
 mod batch;
+mod conditions;
 pub(super) mod dry;
 mod lag;
 mod size;
 pub(super) mod steps;
 
-use super::commit::commit;
 use super::context::Context;
-use super::control::{CommitMark, Control};
+use super::control::Control;
 use super::footprint::Footprint;
-use super::tier::{done, ledger_event, locked, same_transaction, tier_row, TierRecord};
+use super::tier::{done, ledger_event, locked, tier_row, TierRecord};
 use super::work::WorkSession;
-use crate::db;
 use crate::error::Failure;
 use crate::ledger::TierEvent;
 use crate::plan::{Plan, Plugin};
@@ -40,10 +39,8 @@ use crate::report::{BatchLine, BatchRecord, Resumed};
 use crate::sandbox::Call;
 use crate::sql::Stats;
 use size::Size;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steps::{Mark, Open, Pass, Step};
-use tokio_postgres::Client;
 
 /// The longest position the host keeps, in bytes: plugin text, stored in
 /// the ledger and shown to the operator.
@@ -399,72 +396,6 @@ impl Batched<'_> {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
             _ = self.ctx.interrupt().wait() => {}
         }
-    }
-
-    /// The pass's conditions (post-conditions after the apply, rollback
-    /// conditions after the rollback) in a transaction of their own that
-    /// commits with the tier's event.
-    async fn conditions(
-        &mut self,
-        pass: Pass,
-        stats: &Stats,
-        started: Instant,
-    ) -> Result<TierRecord, (Failure, TierRecord)> {
-        let mut record = TierRecord { stats: stats.clone(), ..Default::default() };
-        let client = match self.work.next(self.ctx).await {
-            Ok(c) => c,
-            Err(f) => return Err((f, record)),
-        };
-        match self.conditions_in(&client, pass, &mut record, started).await {
-            Ok(()) => Ok(record),
-            Err(f) => {
-                db::rollback(&client).await;
-                Err((f, record))
-            }
-        }
-    }
-
-    async fn conditions_in(
-        &self,
-        client: &Arc<Client>,
-        pass: Pass,
-        record: &mut TierRecord,
-        started: Instant,
-    ) -> Result<(), Failure> {
-        let (ctx, tier, calls) = (self.ctx, self.tier, self.ctx.calls());
-        let label = tier.label();
-        let before = db::begin(client, &tier.manifest.limits, false).await.map_err(Failure::Database)?;
-        self.control.hold(calls, client, self.rollout_id).await?;
-        let sql = calls.sql_access(tier, client);
-        let m = &tier.manifest;
-        let (call, declared, what, event) = match pass {
-            Pass::Apply => (Call::PostConditions, &m.post_conditions, "Post-conditions", TierEvent::Applied),
-            Pass::Rollback => {
-                (Call::RollbackConditions, &m.rollback_conditions, "Rollback conditions", TierEvent::RolledBack)
-            }
-        };
-        let title = format!("{what} — {label}");
-        let table = calls.table(self.plan, tier, call, client, &sql, declared, &title).await;
-        sql.lock().await.close_streams().await;
-        let s = sql.lock().await.stats.clone();
-        record.stats.statements += s.statements;
-        record.stats.rows_returned += s.rows_returned;
-        record.stats.sent.absorb(&s.sent);
-        let table = table?;
-        record.conditions = Some(table.clone());
-        if !table.passed {
-            let cause = format!("{} not met: {}", what.to_lowercase(), table.failures());
-            return Err(Failure::TierFailed { label, cause });
-        }
-        if pass == Pass::Apply && ctx.step().fail_at == Some(tier.ordinal()) {
-            return Err(Failure::Injected { label });
-        }
-        same_transaction(client, &before, &label).await?;
-        calls.prove_in(client, &label).await?;
-        let e = ledger_event(self.rollout_id, tier, event, started.elapsed().as_millis(), &record.stats, None);
-        calls.record_in(client, &e).await?;
-        let mark = CommitMark { rollout_id: self.rollout_id, plugin: &m.name, event };
-        commit(ctx, client, self.control, &label, mark).await
     }
 }
 
