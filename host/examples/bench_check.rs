@@ -8,6 +8,8 @@
 //! `cargo build --release -p host --example bench_check &&
 //! target/release/examples/bench_check` (no database needed for the
 //! distribution; BENCH_CORPUS_ONLY=1 skips the per-statement table).
+//! Over the corpus it also prints where a new statement's check goes:
+//! each step of the route (parse, JSON, deparse, re-parse) timed alone.
 
 use host::manifest::Grants;
 use host::sql::check::Checker;
@@ -103,11 +105,82 @@ fn corpus_distribution(checker: &Checker) {
     );
 }
 
+/// The process's CPU time (every thread's, user and system) from
+/// `/proc/self/stat`, in seconds at the kernel's 100 ticks a second; zero
+/// where there is no such file. Steadier than the wall clock on a machine
+/// other builds share.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let ticks: Vec<f64> = after_name.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
+/// Each step of a new statement's route, timed alone (wall and CPU) over
+/// the statements of the corpus the check passes, which go the whole
+/// route; the rest of the check (walk, rules, comparison, the hop to the
+/// checker thread) is the check's mean less the steps' sum.
+fn corpus_breakdown(checker: &Checker) {
+    let corpus: Vec<String> = regress_corpus()
+        .into_iter()
+        .filter(|s| pg_query::parse(s, 0).is_ok_and(|p| p.protobuf.stmts.len() == 1) && checker.check(s, 0).is_ok())
+        .collect();
+    if corpus.is_empty() {
+        return;
+    }
+    let rounds = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3u32);
+    let n = corpus.len() as f64 * f64::from(rounds);
+    let mean = |f: &mut dyn FnMut()| {
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        for _ in 0..rounds {
+            f();
+        }
+        (start.elapsed().as_secs_f64() * 1e6 / n, (cpu_seconds() - cpu) * 1e6 / n)
+    };
+    let parsed: Vec<_> = corpus.iter().filter_map(|s| pg_query::parse(s, 0).ok()).collect();
+    let deparsed: Vec<String> = parsed.iter().filter_map(|p| p.deparse(Default::default()).ok()).collect();
+    let steps = [
+        ("parse", mean(&mut || corpus.iter().for_each(|s| drop(std::hint::black_box(pg_query::parse(s, 0)))))),
+        (
+            "to_json",
+            mean(&mut || parsed.iter().for_each(|p| drop(std::hint::black_box(serde_json::to_value(&p.protobuf))))),
+        ),
+        (
+            "deparse",
+            mean(&mut || parsed.iter().for_each(|p| drop(std::hint::black_box(p.deparse(Default::default()))))),
+        ),
+        ("re-parse", mean(&mut || deparsed.iter().for_each(|s| drop(std::hint::black_box(pg_query::parse(s, 0)))))),
+    ];
+    let reparsed: Vec<_> = deparsed.iter().filter_map(|s| pg_query::parse(s, 0).ok()).collect();
+    let second =
+        mean(&mut || reparsed.iter().for_each(|p| drop(std::hint::black_box(serde_json::to_value(&p.protobuf)))));
+    let check = mean(&mut || corpus.iter().for_each(|s| drop(std::hint::black_box(checker.check(s, 0)))));
+    let line: Vec<String> =
+        steps.iter().map(|(name, (wall, cpu))| format!("{name} {wall:.1} (cpu {cpu:.1})")).collect();
+    let rest =
+        (check.0 - steps.iter().map(|(_, t)| t.0).sum::<f64>(), check.1 - steps.iter().map(|(_, t)| t.1).sum::<f64>());
+    println!(
+        "route of a statement the check passes, mean µs over {} statements x {rounds}: {}, rest (walk, rules, \
+         comparison, thread hop) {:.1} (cpu {:.1}); check {:.1} (cpu {:.1})",
+        corpus.len(),
+        line.join(", "),
+        rest.0,
+        rest.1,
+        check.0,
+        check.1
+    );
+    println!(
+        "  the re-parsed tree as JSON, which the comparison no longer builds: {:.1} µs (cpu {:.1})",
+        second.0, second.1
+    );
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let g = grants();
     if std::env::var("BENCH_CORPUS_ONLY").is_ok_and(|v| v == "1") {
         corpus_distribution(&Checker::new(&g, true));
+        corpus_breakdown(&Checker::new(&g, true));
         return;
     }
     let checker = Checker::new(&g, true);
@@ -170,4 +243,5 @@ async fn main() {
         }
     );
     corpus_distribution(&checker);
+    corpus_breakdown(&checker);
 }

@@ -4,11 +4,12 @@
 //! and size rules, and the round trip of the deparsed text.
 
 use super::kind::Op;
+use super::same_tree::same_tree;
 use super::verdict::{refuse, Checked, Refusal};
 use super::walk::Walk;
-use super::{bounds, columns, concurrent, policy, sizes, worker, Catalog};
+use super::{bounds, columns, concurrent, sizes, worker, Catalog};
 use crate::manifest::{Grants, Mode, Phase};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,7 +165,7 @@ impl Checker {
             parsed.deparse(Default::default()).or_else(|e| refuse(format!("cannot be re-emitted safely: {e}")))?;
         // What is sent must parse to the tree that was checked.
         let reparsed = pg_query::parse(&sql, 0).or_else(|e| refuse(format!("re-emitted text does not parse: {e}")))?;
-        if !same_shape(&to_json(&reparsed.protobuf), &tree) {
+        if !same_tree(&reparsed.protobuf, &tree) {
             return refuse("the re-emitted statement does not parse to the checked tree");
         }
         let calls_writer = walk.calls_writer();
@@ -188,21 +189,4 @@ impl Checker {
 
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("parse trees serialise to JSON")
-}
-
-/// Whether two parse trees are the same but for source positions. Compared
-/// in place: copying both trees without positions was a third of the cost
-/// of checking a large statement.
-fn same_shape(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let fields = |m: &'_ Map<String, Value>| m.iter().filter(|(k, _)| !policy::is_position(k)).count();
-            fields(x) == fields(y)
-                && x.iter()
-                    .filter(|(k, _)| !policy::is_position(k))
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_shape(v, w)))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_shape(v, w)),
-        _ => a == b,
-    }
 }

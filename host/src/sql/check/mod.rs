@@ -11,7 +11,8 @@
 //!
 //! A reviewer reads it in rooms: `policy.rs` holds the tables (allowed and
 //! forbidden statement kinds, known nodes, safe functions); `checker.rs` the
-//! checker and one statement's way from text to what is sent; `kind.rs` the
+//! checker and one statement's way from text to what is sent, `same_tree.rs`
+//! the proof that the text sent parses to the tree checked; `kind.rs` the
 //! statement kinds and operations, `verdict.rs` what the check answers;
 //! `dispatch.rs` the statement dispatch (which kinds pass, which relations
 //! they write); `walk.rs` holds the tree walk with CTE scopes, `rules.rs`
@@ -43,6 +44,7 @@ mod locks;
 mod names;
 mod policy;
 mod rules;
+mod same_tree;
 mod sizes;
 mod verdict;
 mod view;
@@ -59,6 +61,8 @@ mod classes_tests;
 mod columns_tests;
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod same_tree_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
