@@ -3,10 +3,11 @@
 //! after a tier's apply (before its post-conditions), after each batch,
 //! after a rollback's undo (before its probes), after each tier of a dry
 //! run (which never commits). A violation fails that step, naming what the
-//! server named; a plan that is fine runs exactly as before (the check is
-//! a savepoint, rolled back: the constraint modes and the deferred
-//! events are as they were, and a deferred trigger's work is kept once,
-//! from its COMMIT). Real server, real binary, real plugins.
+//! server named. The check is kept (a savepoint, released): a deferred
+//! trigger fires once, in the check, and what it writes is there for the
+//! post-conditions and for a dry run's next tier, as at COMMIT; the
+//! constraint modes are as declared again. Real server, real binary, real
+//! plugins.
 
 mod support;
 
@@ -67,12 +68,12 @@ fn a_deferred_constraint_trigger_fails_the_dry_run_and_the_run_naming_its_functi
 /// Two tiers: the first's row fires a deferred trigger that counts its
 /// firings (a sequence: it does not roll back) into a table; the second
 /// relies on deferral (the child row before its parent). The dry run, one
-/// transaction for both, passes: the first tier's check left the
-/// constraints deferred. The trigger fired in each check and its writes
-/// were undone; in the run it fires once more, at COMMIT, and that is the
-/// one row kept.
+/// transaction for both, passes: the first tier's check put the
+/// constraints back to deferred. The trigger fires once, in tier 1's
+/// check (tier 2's finds nothing pending), and not again at COMMIT; tier
+/// 1's post-condition sees its own lock_timeout back after the run's check.
 #[test]
-fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_is_kept_once_from_its_commit() {
+fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_fires_once_in_its_check() {
     let c = cluster("def-fine");
     c.psql(
         "CREATE SEQUENCE public.firing;
@@ -82,7 +83,11 @@ fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_is_kept_once_from_i
          CREATE CONSTRAINT TRIGGER counted AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED
            FOR EACH ROW EXECUTE FUNCTION public.count_firing();",
     );
-    let f = Fixture::new(&["INSERT INTO public.t VALUES (1)"], "insert = [\"public.t\"]");
+    // After the check, the tier's own lock_timeout (its manifest's 5 s), not the check's 50 ms.
+    let f = Fixture::new(
+        &["INSERT INTO public.t VALUES (1)", "-- expect SELECT pg_catalog.current_setting('lock_timeout') = '5s'"],
+        "insert = [\"public.t\"]\nfunctions = [\"pg_catalog.current_setting\"]\nacknowledge = [\"pg_catalog.current_setting\"]",
+    );
     let second = Second::new(
         &["INSERT INTO public.items VALUES (1, 7)", "INSERT INTO public.parent VALUES (7)"],
         "insert = [\"public.items\", \"public.parent\"]",
@@ -94,15 +99,83 @@ fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_is_kept_once_from_i
     let run = args("run", &plan, &["--param", "verdict=ok", "--param", "tripwire=off", "--lock", lock.as_str()]);
     let dry = c.host(&[run.as_slice(), &["--dry-run"]].concat());
     dry.expect_code(0).expect("ALL TIERS WOULD PASS");
-    // Fired in tier 1's check and again in tier 2's (the event was pending again), nothing kept.
+    // Fired once, in tier 1's check (not again in tier 2's); the dry run keeps nothing.
     let seen = || (c.scalar("SELECT count(*) FROM public.fired"), c.scalar("SELECT last_value FROM public.firing"));
-    assert_eq!(seen(), (0, 2), "after the dry run:\n{}", dry.all());
+    assert_eq!(seen(), (0, 1), "after the dry run:\n{}", dry.all());
     let run = c.host(&run);
     run.expect_code(0).expect("ROLLOUT COMPLETE");
-    // Tier 1's check (undone), then its COMMIT: one row, the COMMIT's.
-    assert_eq!(seen(), (1, 4), "after the run:\n{}", run.all());
-    assert_eq!(c.scalar("SELECT n FROM public.fired"), 4);
+    // Fired once, in tier 1's check, and kept: its COMMIT does not fire it again.
+    assert_eq!(seen(), (1, 2), "after the run:\n{}", run.all());
+    assert_eq!(c.scalar("SELECT n FROM public.fired"), 2);
     assert_eq!(c.scalar("SELECT count(*) FROM public.items"), 1);
+}
+
+/// An account whose deferred trigger `purge_closed` deletes its child
+/// rows when its balance reaches 0 (the child rows' key is immediate).
+const PURGE: &str = "
+    CREATE TABLE public.acct (id int PRIMARY KEY, bal int);
+    CREATE TABLE public.child (acct int REFERENCES public.acct);
+    INSERT INTO public.acct VALUES (1, 10);
+    INSERT INTO public.child VALUES (1), (1);
+    CREATE FUNCTION public.purge() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN IF NEW.bal = 0 THEN DELETE FROM public.child WHERE acct = NEW.id; END IF; RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER purge_closed AFTER UPDATE ON public.acct DEFERRABLE INITIALLY DEFERRED
+      FOR EACH ROW EXECUTE FUNCTION public.purge();";
+
+/// The tier closes the account and says the children are kept: its
+/// COMMIT would delete them, so its post-condition is proven on the state
+/// the COMMIT keeps and fails, in the dry run and in the run, and nothing
+/// is committed.
+#[test]
+fn a_post_condition_is_proven_with_the_deferred_triggers_writes_and_fails_on_them() {
+    let c = cluster("def-purge");
+    c.psql(PURGE);
+    let f = Fixture::new(
+        &["UPDATE public.acct SET bal = 0 WHERE id = 1", "-- expect SELECT count(*) = 2 FROM public.child"],
+        "read = [\"public.acct\", \"public.child\"]\nupdate = [\"public.acct\"]\ndelete = [\"public.child\"]",
+    );
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    let says = "tier 1 (test-catalog) failed: post-conditions not met";
+    let dry = c.host(&f.args("run", false, &["--dry-run", "--lock", lock.as_str()]));
+    dry.expect_code(4).expect(says);
+    assert!(!dry.all().contains("ALL TIERS WOULD PASS"), "{}", dry.all());
+    let run = c.host(&f.args("run", false, &["--lock", lock.as_str()]));
+    run.expect_code(4).expect(says);
+    assert!(!run.all().contains("ROLLOUT COMPLETE"), "{}", run.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM public.child"), 2, "{}", run.all());
+    assert_eq!(c.scalar("SELECT bal FROM public.acct"), 10);
+    assert_eq!(c.tier_states(), "test-catalog=failed");
+}
+
+/// Tier 1 closes the account (its deferred trigger deletes the children
+/// at COMMIT); tier 2 deletes the account, which the children's immediate
+/// key allows only once they are gone. The dry run, one transaction, has
+/// tier 1's deferred writes when tier 2 runs, as the run has: it passes,
+/// and so does the run.
+#[test]
+fn a_dry_runs_next_tier_runs_on_the_previous_tiers_deferred_writes() {
+    let c = cluster("def-purge-two");
+    c.psql(PURGE);
+    let f = Fixture::new(
+        &["UPDATE public.acct SET bal = 0 WHERE id = 1"],
+        "read = [\"public.acct\", \"public.child\"]\nupdate = [\"public.acct\"]\ndelete = [\"public.child\"]",
+    );
+    let second = Second::new(
+        &["DELETE FROM public.acct WHERE id = 1", "-- expect SELECT NOT EXISTS (SELECT FROM public.child)"],
+        "read = [\"public.acct\", \"public.child\"]\ndelete = [\"public.acct\"]",
+    );
+    let mut plan = f.plan.clone();
+    plan.insert(2, second.path());
+    let lock = f.lock();
+    c.review(&plan, &lock, false);
+    let run = args("run", &plan, &["--param", "verdict=ok", "--param", "tripwire=off", "--lock", lock.as_str()]);
+    let dry = c.host(&[run.as_slice(), &["--dry-run"]].concat());
+    dry.expect_code(0).expect("ALL TIERS WOULD PASS");
+    assert_eq!(c.scalar("SELECT count(*) FROM public.child"), 2, "the dry run kept something");
+    let run = c.host(&run);
+    run.expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!(c.scalar("SELECT count(*) FROM public.acct") + c.scalar("SELECT count(*) FROM public.child"), 0);
 }
 
 /// A second catalog tier (ordinal 2) in a directory of its own.

@@ -8,7 +8,8 @@
 //! could leave behind reaches the next.
 
 use crate::manifest::Limits;
-use anyhow::{Context, Result};
+use crate::quote;
+use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
 pub use rollout_connect::Target;
@@ -313,48 +314,102 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
     client.batch_execute("ROLLBACK TO SAVEPOINT host_check; RELEASE SAVEPOINT host_check").await
 }
 
-/// What a COMMIT would check, checked now inside the open transaction and
-/// undone: every deferred constraint and constraint trigger made immediate
-/// in a savepoint, which is then rolled back. The server restores the
-/// constraint modes and marks the deferred events that fired in it as not
-/// fired, and undoes the triggers' writes: the COMMIT still runs each once,
-/// so the transaction is as it was (see [`check_deferred`]). The first
-/// round trip holds all of it; a refusal costs a second, to leave the
-/// failed savepoint.
-const DEFERRED_CHECK: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
-    ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
-/// The same, waiting at most this long for a row another session holds.
-const DEFERRED_CHECK_NOW: &str = "SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; \
-    SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
+/// What a COMMIT would check, done now inside the open transaction and
+/// kept: every deferred constraint and constraint trigger made immediate
+/// in a savepoint, which is released, so the deferred events fire here,
+/// once, and their triggers' writes stay (the COMMIT does not fire them
+/// again, and whatever is proved after the check is proved on what the
+/// COMMIT keeps). The `SELECT`s read back what the check changed and
+/// [`check_deferred`] puts back: the `lock_timeout` (a `SET LOCAL` in a
+/// released savepoint stays) and the names [`DEFERRED`] gives. The first
+/// round trip holds the check; putting back costs a second (a refusal
+/// costs one to leave the failed savepoint, which puts back everything).
+const FIRE: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
+    RELEASE SAVEPOINT host_deferred_check; ";
+/// The same, waiting at most 50 ms for a row another session holds.
+const FIRE_NOW: &str = "SELECT pg_catalog.current_setting('lock_timeout'); SAVEPOINT host_deferred_check; \
+    SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; RELEASE SAVEPOINT host_deferred_check; ";
 const LEAVE_DEFERRED_CHECK: &str = "ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
+
+/// The constraints (and constraint triggers) declared `INITIALLY
+/// DEFERRED`, as a new transaction starts them, by the only name `SET
+/// CONSTRAINTS` takes (`schema.name`, which matches every constraint of
+/// that name in the schema): left out when one so named is not deferrable
+/// (the statement would fail) or the session may not use the schema
+/// (under `--roles`). One left out stays immediate for the rest of the
+/// transaction: stricter than declared, never looser. Plugins cannot set
+/// constraint modes (the checker refuses `SET CONSTRAINTS`), so the
+/// declared modes are the ones to put back.
+const DEFERRED: &str = "SELECT n.nspname::text, c.conname::text FROM pg_catalog.pg_constraint c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+    WHERE c.condeferred AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') \
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint o \
+                       WHERE o.connamespace = c.connamespace AND o.conname = c.conname AND NOT o.condeferrable) \
+    GROUP BY 1, 2 ORDER BY 1, 2";
 
 /// What [`check_deferred`] found; the transaction is usable after each.
 #[derive(Debug)]
 pub enum Deferred {
-    /// Every deferred check passes now.
+    /// Every deferred check passed: the deferred triggers ran and their
+    /// writes are kept; the constraint modes are as declared again.
     Hold,
     /// A check needs a row another session holds and the caller would
-    /// not wait: its COMMIT checks it, waiting as the server decides.
+    /// not wait: nothing fired, its COMMIT checks it, waiting as the
+    /// server decides.
     Locked(tokio_postgres::Error),
-    /// The server refused: what the COMMIT would refuse.
+    /// The server refused (nothing of the check is kept): what the
+    /// COMMIT would refuse, or a cancel, a deadlock (the caller tells).
     Refused(tokio_postgres::Error),
 }
 
-/// Runs [`DEFERRED_CHECK`] on `client`, in the open transaction, which
-/// must not be aborted (a savepoint there fails). `wait`: wait for a row
-/// another session holds as the COMMIT would (the transaction's own
-/// `lock_timeout`); otherwise a lock wait over 50 ms is [`Deferred::Locked`].
-/// `Err`: the connection, or leaving the savepoint, failed.
-pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred, tokio_postgres::Error> {
-    let sql = if wait { DEFERRED_CHECK } else { DEFERRED_CHECK_NOW };
-    let e = match client.batch_execute(sql).await {
-        Ok(()) => return Ok(Deferred::Hold),
-        Err(e) if e.code().is_none() || crate::sql::convert::connection_lost(&e) => return Err(e),
+/// Runs [`FIRE`] on `client`, in the open transaction, which must not be
+/// aborted (a savepoint there fails), then puts back the `lock_timeout`
+/// and the deferred modes. `wait`: wait for a row another session holds
+/// as the COMMIT would (the transaction's own `lock_timeout`); otherwise
+/// a lock wait over 50 ms is [`Deferred::Locked`]. `Err`: the connection,
+/// leaving the savepoint or putting back failed.
+pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred> {
+    let sql = format!("{}{DEFERRED}", if wait { FIRE } else { FIRE_NOW });
+    let e = match client.simple_query(&sql).await {
+        Ok(messages) => {
+            restore(client, &messages).await?;
+            return Ok(Deferred::Hold);
+        }
+        Err(e) if e.code().is_none() || crate::sql::convert::connection_lost(&e) => {
+            return Err(anyhow::Error::new(e).context("cannot check what its COMMIT would check"))
+        }
         Err(e) => e,
     };
-    client.batch_execute(LEAVE_DEFERRED_CHECK).await?;
+    client.batch_execute(LEAVE_DEFERRED_CHECK).await.context("cannot leave the deferred check's savepoint")?;
     let locked = e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
     Ok(if locked && !wait { Deferred::Locked(e) } else { Deferred::Refused(e) })
+}
+
+/// After a kept check: `SET LOCAL lock_timeout` back to the value read
+/// before it (one column) and `SET CONSTRAINTS … DEFERRED` for the names
+/// read after it (two columns), as one simple query.
+async fn restore(client: &Client, messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<()> {
+    let mut sql = String::new();
+    let mut names = Vec::new();
+    for m in messages {
+        let tokio_postgres::SimpleQueryMessage::Row(row) = m else { continue };
+        let column = |i: usize| row.try_get(i).ok().flatten();
+        match (row.len(), column(0), column(1)) {
+            (1, Some(timeout), _) => sql.push_str(&format!("SET LOCAL lock_timeout = {}; ", quote::literal(timeout))),
+            (2, Some(schema), Some(name)) => names.push(format!("{}.{}", quote::ident(schema), quote::ident(name))),
+            _ => bail!("the deferred check read an unexpected row back"),
+        }
+    }
+    if !names.is_empty() {
+        sql.push_str(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", ")));
+    }
+    if sql.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute(&sql)
+        .await
+        .context("cannot put back the lock_timeout and the deferred constraints after the deferred check")
 }
 
 /// Ends a transaction without keeping anything; errors are ignored because

@@ -6,15 +6,18 @@
 //! violation is the step's own failure there, not a refused COMMIT after
 //! a proof on a state that could not be kept.
 //!
-//! The check changes nothing of the transaction ([`db::check_deferred`]:
-//! a savepoint, rolled back); it runs before the host's own ledger row, so
-//! the ledger's deferred triggers fire at COMMIT only. A deferred trigger
-//! runs once in the check and once more at COMMIT: what it does outside
-//! the database (a dblink call, a file) happens twice.
+//! The check is what the COMMIT would do, done now and kept
+//! ([`db::check_deferred`]: a savepoint, released): each deferred trigger
+//! fires once, here, and its writes stay, so the post-conditions, counts
+//! and probes that follow are proven on the state the COMMIT keeps, and a
+//! dry run's next tier on the state the run has. The constraint modes are
+//! put back as declared; the host's own ledger rows, written after the
+//! check, fire their deferred triggers at COMMIT only.
 
 use super::context::Context;
 use crate::db::{self, Deferred};
 use crate::error::Failure;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// Whether the check waits for a row another session holds.
@@ -44,12 +47,27 @@ pub(super) async fn check(ctx: &Context, client: &Client, label: &str, wait: Wai
             ctx.reporter().warning("Not checked", &line);
             Ok(())
         }
+        Ok(Deferred::Refused(e)) if cancelled(&e) && ctx.interrupt().is_set() => {
+            Err(ctx.stopped(format!("{label} stopped during the check of what its COMMIT would check")))
+        }
+        Ok(Deferred::Refused(e)) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
+            Err(Failure::TierFailed {
+                label: label.to_string(),
+                cause: crate::text::terminal(&format!(
+                    "its deferred checks were ended by the server as one side of a deadlock with another session ({}); run it again when that session is done",
+                    db::why(&e)
+                )),
+            })
+        }
         Ok(Deferred::Refused(e)) => Err(refused(label, &e)),
-        Err(e) => Err(Failure::Database(anyhow::anyhow!(
-            "{label}: cannot check what its COMMIT would check: {}",
-            db::why(&e)
-        ))),
+        Err(e) => Err(Failure::Database(e.context(format!("{label}: cannot check what its COMMIT would check")))),
     }
+}
+
+/// The server cancelled the statement (the interrupt's cancel, or the
+/// `statement_timeout`): not what the COMMIT would refuse.
+fn cancelled(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::QUERY_CANCELED)
 }
 
 /// The failure of the step `label` whose deferred check the server

@@ -1,7 +1,9 @@
 //! Catalog audit fixture: runs the statements its data file lists, so a
 //! test can try any plain statement against a catalog holding implicit code
 //! or a write that reaches past its target; with `tripwire = on`, says after
-//! each statement how often the trap functions have run.
+//! each statement how often the trap functions have run. A line
+//! `-- expect <query>` is no statement: a post-condition, a query that
+//! must answer true (counted into the `statements` metric).
 
 use rollout_sdk::{data_file, log, param, query, scalar, Metric, Result};
 
@@ -23,9 +25,22 @@ fn apply() -> Result<()> {
     Ok(())
 }
 
+/// The `-- expect` queries of the data file.
+fn expectations() -> Result<Vec<String>> {
+    let text = data_file("statements.sql")?;
+    Ok(text.lines().filter_map(|l| l.trim().strip_prefix("-- expect ")).map(String::from).collect())
+}
+
 fn check() -> Result<Vec<Metric>> {
     let n = statements()?.len();
-    Ok(vec![metric::STATEMENTS.equals(n, n)])
+    let mut held = 0;
+    let expected = expectations()?;
+    for q in &expected {
+        if scalar::<bool>(q)? {
+            held += 1;
+        }
+    }
+    Ok(vec![metric::STATEMENTS.equals(n + expected.len(), n + held)])
 }
 
 fn rollback() -> Result<()> {
