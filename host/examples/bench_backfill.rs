@@ -13,7 +13,10 @@
 //!   batch takes longer than its `target_ms`. With 10,000-id batches one
 //!   random write in a hundred lands on the running batch's rows and waits
 //!   for its COMMIT, whoever runs it (psql's loop too): the writers' p99 is
-//!   that wait. The paced run shows what the one knob buys and costs.
+//!   that wait. The paced run shows what the one knob buys and costs;
+//! - `psql small`: psql's loop again, in batches of the paced run's
+//!   average size: the same trade made by the baseline, so the host's cost
+//!   at that size is read beside psql's, not beside psql's 10,000.
 //!
 //! Each on a fresh copy of the `shop` template in `ONLINE_TEMPLATE`, with
 //! the column added before the writers start. Prints the backfill's time
@@ -36,7 +39,6 @@ const BATCH: i64 = 10_000;
 /// its manifest's `target_ms`.
 const FIXED: &str = "backfill-bench";
 const PACED: &str = "backfill-paced";
-const PACED_TARGET_MS: u64 = 8;
 const SET: &str = "region = (ARRAY['north', 'south', 'east', 'west'])[customer_id % 4 + 1]";
 
 /// What one backfill took.
@@ -55,11 +57,20 @@ fn main() {
     let template = PathBuf::from(std::env::var("ONLINE_TEMPLATE").expect("ONLINE_TEMPLATE: the template cluster"));
     let rows: i64 = std::env::var("ONLINE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
-    let script = psql_script(&template, rows);
+    let script = psql_script(&template, rows, BATCH);
 
     let (host, host_w) = scenario(&rt, &root, &template, rows, "host", |socket| host_run(&root, socket, FIXED));
     let (paced, paced_w) = scenario(&rt, &root, &template, rows, "paced", |socket| host_run(&root, socket, PACED));
     let (psql, psql_w) = scenario(&rt, &root, &template, rows, "psql", |socket| psql_run(socket, &script));
+    // psql's loop at the size the paced run settled on (to 100 ids).
+    let small = match paced.as_ref().ok().and_then(|p| p.tier) {
+        Some((_, _, n)) if n > 0 => ((rows / n as i64 + 50) / 100 * 100).max(100),
+        _ => 500,
+    };
+    let small_script = psql_script(&template, rows, small);
+    let (psql_small, small_w) =
+        scenario(&rt, &root, &template, rows, "psql-small", |socket| psql_run(socket, &small_script));
+    let _ = std::fs::remove_file(&small_script);
     let idle = host.as_ref().map(|h| h.tier.map(|t| t.0).unwrap_or(h.end_to_end)).unwrap_or(Duration::from_secs(5));
     let (_, none_w) = scenario(&rt, &root, &template, rows, "none", |_| {
         std::thread::sleep(idle);
@@ -104,8 +115,9 @@ fn main() {
     println!("host peak RSS: {:.1} MiB (goal < 64 MiB: {})", host.rss_mib, verdict(host.rss_mib < 64.0));
     match (&paced, paced.as_ref().ok().and_then(|p| p.tier)) {
         (Ok(_), Some((tier, _, n))) => println!(
-            "host paced (batches sized to take about {PACED_TARGET_MS} ms): tier {} ({n} batches, {:.0} ids each on \
+            "host paced (batches sized to hold their rows about {} ms): tier {} ({n} batches, {:.0} ids each on \
              average), {:.2}× psql's time",
+            paced_target_ms(&root),
             s(tier),
             rows as f64 / n.max(1) as f64,
             tier.as_secs_f64() / psql.end_to_end.as_secs_f64().max(1e-9),
@@ -113,12 +125,23 @@ fn main() {
         (Ok(p), None) => println!("host paced: end to end {} (no report found)", s(p.end_to_end)),
         (Err(e), _) => println!("host paced: the backfill failed: {e}"),
     }
+    match (&psql_small, paced.as_ref().ok().and_then(|p| p.tier)) {
+        (Ok(small_took), Some((tier, _, _))) => println!(
+            "psql script in batches of {small} ids (the paced run's size): {}; host paced / psql at that size: {:.2}×",
+            s(small_took.end_to_end),
+            tier.as_secs_f64() / small_took.end_to_end.as_secs_f64().max(1e-9)
+        ),
+        (Ok(small_took), None) => println!("psql script in batches of {small} ids: {}", s(small_took.end_to_end)),
+        (Err(e), _) => println!("psql script in batches of {small} ids: failed: {e}"),
+    }
 
     println!("\nWriter latency ({CLIENTS} writers, {} transactions/s in all, each timed from when it was due)", rate());
-    println!("{:<9} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}", "backfill", "txns", "txns/s", "errors", "p50", "p99", "max");
-    for (name, w) in [("none", &none_w), ("host", &host_w), ("psql", &psql_w), ("paced", &paced_w)] {
+    println!("{:<10} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}", "backfill", "txns", "txns/s", "errors", "p50", "p99", "max");
+    let rows_of =
+        [("none", &none_w), ("host", &host_w), ("psql", &psql_w), ("paced", &paced_w), ("psql-small", &small_w)];
+    for (name, w) in rows_of {
         println!(
-            "{:<9} {:>8} {:>9.0} {:>7} {:>9} {:>9} {:>9}",
+            "{:<10} {:>8} {:>9.0} {:>7} {:>9} {:>9} {:>9}",
             name,
             w.within().len(),
             w.within().len() as f64 / w.seconds(),
@@ -131,13 +154,22 @@ fn main() {
     let idle_p99 = none_w.percentile(0.99).as_secs_f64().max(1e-9);
     let p99 = |w: &Window| w.percentile(0.99).as_secs_f64() / idle_p99;
     println!(
-        "writers' p99 / idle p99: host {:.2}× (goal <= 2×: {}), psql {:.2}× (the same batches); host paced {:.2}× ({})",
+        "writers' p99 / idle p99: host {:.2}× (goal <= 2×: {}), psql {:.2}× (the same batches); host paced {:.2}× ({}), \
+         psql in batches of {small} {:.2}×",
         p99(&host_w),
         verdict(p99(&host_w) <= 2.0),
         p99(&psql_w),
         p99(&paced_w),
-        verdict(p99(&paced_w) <= 2.0)
+        verdict(p99(&paced_w) <= 2.0),
+        p99(&small_w)
     );
+}
+
+/// The paced fixture's `[batches] target_ms`, from its manifest.
+fn paced_target_ms(root: &Path) -> String {
+    let manifest = std::fs::read_to_string(root.join(format!("tests/plugins/{PACED}/plugin.toml"))).unwrap_or_default();
+    let line = manifest.lines().find_map(|l| l.trim().strip_prefix("target_ms")).unwrap_or("= ?");
+    line.trim_start_matches([' ', '=']).trim().to_string()
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -167,13 +199,13 @@ fn scenario(
     around(rt, &socket, rows, || backfill(&socket))
 }
 
-/// psql's loop: one UPDATE per batch of ids, each its own transaction.
-fn psql_script(template: &Path, rows: i64) -> PathBuf {
-    let path = template.with_file_name("backfill.sql");
+/// psql's loop: one UPDATE per batch of `batch` ids, each its own transaction.
+fn psql_script(template: &Path, rows: i64, batch: i64) -> PathBuf {
+    let path = template.with_file_name(format!("backfill-{batch}.sql"));
     let mut sql = String::new();
     let mut from = 0;
     while from < rows {
-        let to = from + BATCH;
+        let to = from + batch;
         sql.push_str(&format!("UPDATE shop.orders SET {SET} WHERE id > {from} AND id <= {to};\n"));
         from = to;
     }

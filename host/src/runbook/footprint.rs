@@ -291,13 +291,11 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut seen = Sampled::default();
-        // Typed, both in one round trip: nothing prepared per tier.
+        // Both in one round trip; the locks' query is prepared once.
         let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] = [(&pid, Type::INT4)];
         loop {
-            let (w, mine) = futures_util::join!(
-                control.query_typed(sql("waiters"), &params),
-                control.query_typed(sql("own"), &params)
-            );
+            let (w, mine) =
+                futures_util::join!(control.query_typed(sql("waiters"), &params), locking::held_by(&control, pid));
             let at = Instant::now();
             for r in w.iter().flatten() {
                 let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock), Ok(behind)) = (
@@ -325,12 +323,7 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
                     w.behind = None;
                 }
             }
-            for r in mine.iter().flatten() {
-                let (Ok(relation), Ok(index), Ok(mode)) =
-                    (r.try_get::<_, String>(0), r.try_get::<_, bool>(1), r.try_get::<_, String>(2))
-                else {
-                    continue;
-                };
+            for locking::Held { relation, index, mode, .. } in mine.into_iter().flatten() {
                 let e = seen.own.entry(relation).or_insert_with(|| (index, mode.clone(), at, at));
                 if locking::strength(&mode) > locking::strength(&e.1) {
                     e.1 = mode;

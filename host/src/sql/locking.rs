@@ -165,13 +165,26 @@ pub struct Held {
 /// sent in the same round trip as the statement before it).
 pub async fn held(client: &Client) -> Result<Vec<Held>, tokio_postgres::Error> {
     let rows = client.query_typed(sql("held"), &[]).await?;
+    Ok(rows_held(&rows))
+}
+
+/// The relation locks backend `pid` holds now, read on another connection
+/// (`client`, where it is prepared once): a batch's, beside its own reads
+/// before COMMIT; a tier's, by the footprint's sampler.
+pub async fn held_by(client: &Client, pid: i32) -> Result<Vec<Held>, tokio_postgres::Error> {
+    static HELD_BY: std::sync::LazyLock<crate::db::Prepared> =
+        std::sync::LazyLock::new(|| crate::db::Prepared::new(sql("held_by"), &[tokio_postgres::types::Type::INT4]));
+    let rows = HELD_BY.query(client, &[&pid]).await?;
+    Ok(rows_held(&rows))
+}
+
+fn rows_held(rows: &[tokio_postgres::Row]) -> Vec<Held> {
     let seen = Instant::now();
-    Ok(rows
-        .iter()
+    rows.iter()
         .filter_map(|r| {
             Some(Held { relation: r.try_get(0).ok()?, index: r.try_get(1).ok()?, mode: r.try_get(2).ok()?, seen })
         })
-        .collect())
+        .collect()
 }
 
 /// How strong a `pg_locks` mode is (0 for one it does not name).

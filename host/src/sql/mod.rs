@@ -19,6 +19,7 @@ mod steps;
 mod stop;
 mod stream;
 
+pub(crate) use checked::CheckCache;
 pub(crate) use session::{OnWait, SqlSession};
 pub(crate) use stats::{Change, Stats};
 pub(crate) use steps::{StepError, Steps};

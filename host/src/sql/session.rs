@@ -67,6 +67,15 @@ impl SqlSession {
         self.read_only = true;
     }
 
+    /// Swaps this session's passed checks with `cache`: the batches of one
+    /// pass are sessions of their own with the same grants, catalog, mode
+    /// and memory limit (everything a verdict depends on besides the text
+    /// and the rules the cache keys), so a text one batch passed is a
+    /// lookup in the next, not a parse, walk and deparse.
+    pub fn swap_checks(&mut self, cache: &mut CheckCache) {
+        std::mem::swap(&mut self.checked, cache);
+    }
+
     /// SQL access for `grants` on `client`, until `deadline`.
     pub fn new(
         client: Arc<Client>,

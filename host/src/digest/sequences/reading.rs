@@ -15,7 +15,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-const SEQUENCES: &str = include_str!("../sequences.sql");
+/// `sequences.sql`, prepared on each connection that reads it: the watch
+/// reads at every plugin transaction's COMMIT and at a batched tier's
+/// every batch. Parameters: schemas, skip locked, the host's schemas, the
+/// work session's backend, with positions (libxml).
+static SEQUENCES: crate::db::Prepared = crate::db::Prepared::new(
+    include_str!("../sequences.sql"),
+    &[Type::TEXT_ARRAY, Type::BOOL, Type::TEXT_ARRAY, Type::INT4, Type::BOOL],
+);
 
 /// The server lacks libxml (said once per process: one server per command).
 static NO_XML: AtomicBool = AtomicBool::new(false);
@@ -96,16 +103,8 @@ async fn listing(client: &Client, schemas: Option<&[String]>, locks: Locks, xml:
         Locks::Wait => (false, None),
         Locks::Skip { work } => (true, work),
     };
-    // One round trip (`query_typed`: no separate prepare): the watch reads
-    // at every plugin transaction's BEGIN and COMMIT.
-    let params: [(&(dyn ToSql + Sync), Type); 5] = [
-        (&schemas, Type::TEXT_ARRAY),
-        (&skip, Type::BOOL),
-        (&host, Type::TEXT_ARRAY),
-        (&work, Type::INT4),
-        (&xml, Type::BOOL),
-    ];
-    let rows = client.query_typed(SEQUENCES, &params).await?;
+    let params: [&(dyn ToSql + Sync); 5] = [&schemas, &skip, &host, &work, &xml];
+    let rows = SEQUENCES.query(client, &params).await?;
     let (mut found, mut awaiting) = (BTreeMap::new(), BTreeMap::new());
     for r in rows {
         let name: String = r.try_get(0)?;

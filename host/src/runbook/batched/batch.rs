@@ -15,24 +15,34 @@ use crate::runbook::calls::outcome;
 use crate::runbook::sequence_watch::Watch;
 use crate::runbook::tier::same_transaction;
 use crate::sandbox::{BatchAt, Call, Returned};
-use crate::sql::Stats;
+use crate::sql::{CheckCache, Stats};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_postgres::Client;
 
+/// What one batch leaves for the next of its pass.
+#[derive(Default)]
+pub(super) struct Carried {
+    /// The sequence watch's reading the batch before proved at its COMMIT,
+    /// used as this batch's BEGIN reading (one reading a batch, not two).
+    pub watch: Option<Watch>,
+    /// The texts the pass's batches passed the grants check with: the same
+    /// UPDATE in every batch is checked once.
+    pub checks: CheckCache,
+}
+
 impl Batched<'_> {
     /// One try of one batch, in a transaction of its own; rolled back
     /// unless it committed.
-    /// `carried`: the sequence watch's reading the batch before proved at
-    /// its COMMIT, used as this batch's BEGIN reading (one reading a batch
-    /// instead of two); this batch leaves its own there for the next.
+    /// `carried`: what the batch before left for this one (see [`Carried`]);
+    /// this batch leaves its own there for the next.
     pub(super) async fn one(
         &mut self,
         pass: Pass,
         at: &Mark,
         size: &Size,
         bounds: &Batches,
-        carried: &mut Option<Watch>,
+        carried: &mut Carried,
     ) -> Result<Tried, Failure> {
         let client = self.work.next(self.ctx).await?;
         let tier_limits = &self.tier.manifest.limits;
@@ -45,7 +55,7 @@ impl Batched<'_> {
         // The positions before the batch, carried from the last COMMIT or
         // read on the control connection while the work connection begins:
         // both done before the plugin runs.
-        let (watch, before) = match carried.take() {
+        let (watch, before) = match carried.watch.take() {
             Some(w) => (Ok(w), db::begin(&client, &limits, false).await),
             None => futures_util::join!(Watch::begin(self.control.client()), db::begin(&client, &limits, false)),
         };
@@ -57,11 +67,14 @@ impl Batched<'_> {
             }
         };
         let result = match before {
-            Ok(before) => self.transaction(&client, (pass, at, size), limits, &watch, (before, started)).await,
+            Ok(before) => {
+                let batch = (pass, at, size);
+                self.transaction(&client, batch, limits, (&watch, &mut carried.checks), (before, started)).await
+            }
             Err(e) => Err(Failure::Database(e)),
         };
         if matches!(result, Ok(Tried::Committed { .. })) {
-            *carried = watch.carried();
+            carried.watch = watch.carried();
         }
         if matches!(result, Ok(Tried::Committed { .. }) | Err(Failure::CommitUnknown(_))) {
             return result;
@@ -86,21 +99,39 @@ impl Batched<'_> {
         client: &Arc<Client>,
         (pass, at, size): (Pass, &Mark, &Size),
         limits: Limits,
-        watch: &Watch,
+        (watch, checks): (&Watch, &mut CheckCache),
         (before, started): (db::Identity, Instant),
     ) -> Result<Tried, Failure> {
         let (tier, calls) = (self.tier, self.ctx.calls());
         let label = format!("{} batch {}", tier.label(), at.batch + 1);
-        self.control.hold(calls, client, self.rollout_id).await?;
+        // The hold, then the counts before the call (the server's counts of
+        // a session carry earlier transactions' until it reports them: the
+        // batch's are the difference). Pipelined, one round trip, unless the
+        // hold switches roles around its statement: then the counts wait.
         let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the batch's row counts"));
-        let counts = Counts::read(client).await.map_err(counted)?;
+        let hold = self.control.hold(calls, client, self.rollout_id);
+        let counts = if calls.under_roles() {
+            hold.await?;
+            Counts::read(client).await
+        } else {
+            let (held_rollout, counts) = futures_util::join!(hold, Counts::read(client));
+            held_rollout?;
+            counts
+        };
+        let counts = counts.map_err(counted)?;
         let sql = calls.sql_access_within(tier, client, limits);
         let call_at = BatchAt { position: at.position.clone(), size: size.as_u32() };
         let call = match pass {
             Pass::Apply => Call::ApplyBatch(call_at),
             Pass::Rollback => Call::RollbackBatch(call_at),
         };
-        let result = calls.call(self.plan, tier, call.clone(), client, &sql).await?;
+        // From here to its COMMIT the batch holds what it locks: the time
+        // production's writes to its rows may wait, which sizes the next.
+        let calling = Instant::now();
+        sql.lock().await.swap_checks(checks);
+        let result = calls.call(self.plan, tier, call.clone(), client, &sql).await;
+        sql.lock().await.swap_checks(checks);
+        let result = result?;
         sql.lock().await.close_streams().await;
         let stats = sql.lock().await.stats.clone();
         if let Some(why) = timed_out(&stats) {
@@ -129,20 +160,20 @@ impl Batched<'_> {
         crate::runbook::deferred::check(self.ctx, client, &step_label, crate::runbook::deferred::Wait::LeaveToCommit)
             .await?;
         // While the batch's rows are locked, the checks before its COMMIT go
-        // in as few round trips as they can: the work connection's reads
-        // pipelined, the sequences read on the control connection beside them.
-        let (work_reads, watched) = futures_util::join!(
+        // in as few round trips as they can: the work connection's own reads
+        // pipelined; the sequences and the batch's locks (by its backend)
+        // read on the control connection beside them, prepared there once.
+        let control = self.control.client();
+        let ((same, counts_now), (watched, held)) = futures_util::join!(
+            async { futures_util::join!(same_transaction(client, &before, &label), Counts::read(client)) },
             async {
                 futures_util::join!(
-                    same_transaction(client, &before, &label),
-                    Counts::read(client),
+                    watch.before_commit(control, &label, before.pid),
                     // Its locks, for the pass's footprint (best effort: never fails it).
-                    crate::sql::locking::held(client)
+                    crate::sql::locking::held_by(control, before.pid)
                 )
-            },
-            watch.before_commit(self.control.client(), &label, before.pid)
+            }
         );
-        let (same, counts_now, held) = work_reads;
         same?;
         let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
         let held = held.unwrap_or_default();
@@ -161,8 +192,8 @@ impl Batched<'_> {
         };
         calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
         self.commit_batch(client, &step).await?;
-        let (stats, began) = (Box::new(stats), started);
-        Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began })
+        let (stats, began, holding) = (Box::new(stats), started, calling.elapsed());
+        Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began, holding })
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.

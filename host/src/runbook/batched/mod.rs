@@ -71,6 +71,9 @@ enum Tried {
         /// The locks its transaction held before COMMIT, and its BEGIN.
         held: Vec<crate::sql::locking::Held>,
         began: Instant,
+        /// From the plugin's call to the end of its COMMIT: how long
+        /// production's writes to its rows could wait for it.
+        holding: std::time::Duration,
     },
     /// Rolled back: the first timeout's message.
     TimedOut(String),
@@ -294,8 +297,8 @@ impl Batched<'_> {
         let mut positions: std::collections::HashSet<String> = at.position.iter().cloned().collect();
         let mut idle = 0u32;
         let mut told = false;
-        // The sequence watch's reading proved at the last batch's COMMIT.
-        let mut carried = None;
+        // What the last batch left for the next: its sequence reading, its checks.
+        let mut carried = batch::Carried::default();
         while !at.finished() {
             if ctx.interrupt().is_set() {
                 return Err(ctx.stopped(format!("{} stopped before batch {}", tier.label(), at.batch + 1)));
@@ -338,7 +341,7 @@ impl Batched<'_> {
                     );
                     ctx.reporter().status("Shrinking", &line);
                 }
-                Ok(Tried::Committed { next, total, stats: s, changed, held, began }) => {
+                Ok(Tried::Committed { next, total, stats: s, changed, held, began, holding }) => {
                     footprint.batch(&held, began);
                     batch::add_changed(&mut record.changed, changed);
                     line.outcome = "committed".into();
@@ -366,7 +369,7 @@ impl Batched<'_> {
                             cause: format!("batch {}: {why}: the pass would never end", at.batch),
                         });
                     }
-                    size.after(ms);
+                    size.after(holding.as_millis() as u64);
                     let injected = pass == Pass::Apply && ctx.step().fail_at == Some(tier.ordinal());
                     if injected && !at.finished() {
                         return Err(Failure::Injected { label: tier.label() });

@@ -1,9 +1,11 @@
 //! The size of the next batch, within the manifest's `[batches]` bounds:
-//! halved on a statement or lock timeout, and after a batch that took
-//! longer than `target_ms` (production's writes to its rows waited that
-//! long for its commit); grown by half again after a batch that took less
-//! than half of `target_ms` (GitLab's batched migrations aim at a batch
-//! time the same way).
+//! halved on a statement or lock timeout, and after a batch that held its
+//! rows longer than `target_ms` (from the plugin's call to the end of its
+//! COMMIT: production's writes to its rows waited that long at most);
+//! grown by half again after one that held them less than half of
+//! `target_ms` (GitLab's batched migrations aim at a batch time the same
+//! way). The host's own reads before the call lock no row of the batch and
+//! do not count.
 
 use crate::manifest::Batches;
 
@@ -40,7 +42,7 @@ impl Size {
         true
     }
 
-    /// After a committed batch that took `ms`.
+    /// After a committed batch that held its rows `ms`.
     pub fn after(&mut self, ms: u64) {
         if ms > self.target_ms {
             self.now = (self.now / 2).max(self.min);

@@ -7,6 +7,9 @@
 //! reset between plugins ([`reset_session`]), so no session state a plugin
 //! could leave behind reaches the next.
 
+mod prepared;
+pub use prepared::Prepared;
+
 use crate::manifest::Limits;
 use crate::quote;
 use anyhow::{bail, Context, Result};
@@ -319,16 +322,23 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
 /// in a savepoint, which is released, so the deferred events fire here,
 /// once, and their triggers' writes stay (the COMMIT does not fire them
 /// again, and whatever is proved after the check is proved on what the
-/// COMMIT keeps). The `SELECT`s read back what the check changed and
-/// [`check_deferred`] puts back: the `lock_timeout` (a `SET LOCAL` in a
-/// released savepoint stays) and the names [`DEFERRED`] gives. The first
-/// round trip holds the check; putting back costs a second (a refusal
-/// costs one to leave the failed savepoint, which puts back everything).
+/// COMMIT keeps). A run's check waits at most 50 ms for a row another
+/// session holds: the `lock_timeout` it had is kept in a transaction-local
+/// setting of the host's own (`host_rollout.saved_lock_timeout`) and put back in the
+/// same round trip (a `SET LOCAL` in a released savepoint would stay). The
+/// `SELECT` at the end reads the names [`DEFERRED`] gives, to defer again:
+/// a second round trip only when there are some (a refusal costs one to
+/// leave the failed savepoint, which puts back everything).
 const FIRE: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; ";
-/// The same, waiting at most 50 ms for a row another session holds.
-const FIRE_NOW: &str = "SELECT pg_catalog.current_setting('lock_timeout'); SAVEPOINT host_deferred_check; \
-    SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; RELEASE SAVEPOINT host_deferred_check; ";
+/// The same, waiting at most 50 ms for a row another session holds, the
+/// transaction's own `lock_timeout` put back after it.
+const FIRE_NOW: &str = "SELECT FROM pg_catalog.set_config('host_rollout.saved_lock_timeout', \
+    pg_catalog.current_setting('lock_timeout'), true); \
+    SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; \
+    RELEASE SAVEPOINT host_deferred_check; \
+    SELECT FROM pg_catalog.set_config('lock_timeout', \
+    pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
 const LEAVE_DEFERRED_CHECK: &str = "ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
 
 /// The constraints (and constraint triggers) declared `INITIALLY
@@ -385,31 +395,27 @@ pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred> {
     Ok(if locked && !wait { Deferred::Locked(e) } else { Deferred::Refused(e) })
 }
 
-/// After a kept check: `SET LOCAL lock_timeout` back to the value read
-/// before it (one column) and `SET CONSTRAINTS … DEFERRED` for the names
-/// read after it (two columns), as one simple query.
+/// After a kept check: `SET CONSTRAINTS … DEFERRED` for the names read
+/// after it (two columns; the saving and putting back of `lock_timeout`
+/// answer rows of none), as one simple query, sent only when there are any.
 async fn restore(client: &Client, messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<()> {
-    let mut sql = String::new();
     let mut names = Vec::new();
     for m in messages {
         let tokio_postgres::SimpleQueryMessage::Row(row) = m else { continue };
         let column = |i: usize| row.try_get(i).ok().flatten();
         match (row.len(), column(0), column(1)) {
-            (1, Some(timeout), _) => sql.push_str(&format!("SET LOCAL lock_timeout = {}; ", quote::literal(timeout))),
+            (0, _, _) => {}
             (2, Some(schema), Some(name)) => names.push(format!("{}.{}", quote::ident(schema), quote::ident(name))),
             _ => bail!("the deferred check read an unexpected row back"),
         }
     }
-    if !names.is_empty() {
-        sql.push_str(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", ")));
-    }
-    if sql.is_empty() {
+    if names.is_empty() {
         return Ok(());
     }
     client
-        .batch_execute(&sql)
+        .batch_execute(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", ")))
         .await
-        .context("cannot put back the lock_timeout and the deferred constraints after the deferred check")
+        .context("cannot defer again the constraints declared INITIALLY DEFERRED after the deferred check")
 }
 
 /// Ends a transaction without keeping anything; errors are ignored because
