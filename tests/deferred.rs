@@ -110,6 +110,31 @@ fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_fires_once_in_its_c
     assert_eq!(c.scalar("SELECT count(*) FROM public.items"), 1);
 }
 
+/// A deferred trigger that, while the run's check fires it, sets the
+/// transaction's lock_timeout to "wait forever" and the setting where the
+/// check keeps the tier's own: the tier's lock_timeout is back after the
+/// check all the same (the host puts back the value it read before any
+/// trigger ran).
+#[test]
+fn a_deferred_trigger_cannot_leave_the_tier_without_its_lock_timeout() {
+    let c = cluster("def-timeout");
+    c.psql(
+        "CREATE FUNCTION public.unbound() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_catalog.set_config('host_rollout.saved_lock_timeout', '0', true);
+                    PERFORM pg_catalog.set_config('lock_timeout', '0', true); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER unbound AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION public.unbound();",
+    );
+    let f = Fixture::new(
+        &["INSERT INTO public.t VALUES (1)", "-- expect SELECT pg_catalog.current_setting('lock_timeout') = '5s'"],
+        "insert = [\"public.t\"]\nfunctions = [\"pg_catalog.current_setting\"]\nacknowledge = [\"pg_catalog.current_setting\"]",
+    );
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    let run = c.host(&f.args("run", false, &["--lock", lock.as_str()]));
+    run.expect_code(0).expect("ROLLOUT COMPLETE");
+}
+
 /// An account whose deferred trigger `purge_closed` deletes its child
 /// rows when its balance reaches 0 (the child rows' key is immediate).
 const PURGE: &str = "

@@ -324,20 +324,23 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
 /// again, and whatever is proved after the check is proved on what the
 /// COMMIT keeps). A run's check waits at most 50 ms for a row another
 /// session holds: the `lock_timeout` it had is kept in a transaction-local
-/// setting of the host's own (`host_rollout.saved_lock_timeout`) and put back in the
-/// same round trip (a `SET LOCAL` in a released savepoint would stay). The
-/// `SELECT` at the end reads the names [`DEFERRED`] gives, to defer again:
-/// a second round trip only when there are some (a refusal costs one to
-/// leave the failed savepoint, which puts back everything).
+/// setting of the host's own (`host_rollout.saved_lock_timeout`) and put
+/// back in the same round trip (a `SET LOCAL` in a released savepoint would
+/// stay). Both values are read back, the one kept (before any deferred
+/// trigger ran) and the one put back: a trigger that changed the kept one
+/// while it ran is undone by a second round trip to the value read before.
+/// The `SELECT` at the end reads the names [`DEFERRED`] gives, to defer
+/// again, also in a second round trip, only when there are some (a refusal
+/// costs one to leave the failed savepoint, which puts back everything).
 const FIRE: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; ";
 /// The same, waiting at most 50 ms for a row another session holds, the
 /// transaction's own `lock_timeout` put back after it.
-const FIRE_NOW: &str = "SELECT FROM pg_catalog.set_config('host_rollout.saved_lock_timeout', \
+const FIRE_NOW: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
     pg_catalog.current_setting('lock_timeout'), true); \
     SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; \
-    SELECT FROM pg_catalog.set_config('lock_timeout', \
+    SELECT pg_catalog.set_config('lock_timeout', \
     pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
 const LEAVE_DEFERRED_CHECK: &str = "ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
 
@@ -396,26 +399,37 @@ pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred> {
 }
 
 /// After a kept check: `SET CONSTRAINTS … DEFERRED` for the names read
-/// after it (two columns; the saving and putting back of `lock_timeout`
-/// answer rows of none), as one simple query, sent only when there are any.
+/// after it (two columns), and, when the `lock_timeout` put back (the
+/// second one-column row) is not the one read before the check (the
+/// first), that one again: as one simple query, sent only when needed.
 async fn restore(client: &Client, messages: &[tokio_postgres::SimpleQueryMessage]) -> Result<()> {
-    let mut names = Vec::new();
+    let (mut timeouts, mut names) = (Vec::new(), Vec::new());
     for m in messages {
         let tokio_postgres::SimpleQueryMessage::Row(row) = m else { continue };
         let column = |i: usize| row.try_get(i).ok().flatten();
         match (row.len(), column(0), column(1)) {
-            (0, _, _) => {}
+            (1, Some(timeout), _) => timeouts.push(timeout.to_string()),
             (2, Some(schema), Some(name)) => names.push(format!("{}.{}", quote::ident(schema), quote::ident(name))),
             _ => bail!("the deferred check read an unexpected row back"),
         }
     }
-    if names.is_empty() {
+    let mut sql = String::new();
+    match timeouts.as_slice() {
+        [] => {}
+        [before, after] if before == after => {}
+        [before, _] => sql.push_str(&format!("SET LOCAL lock_timeout = {}; ", quote::literal(before))),
+        _ => bail!("the deferred check read {} lock_timeout values back, not 2", timeouts.len()),
+    }
+    if !names.is_empty() {
+        sql.push_str(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", ")));
+    }
+    if sql.is_empty() {
         return Ok(());
     }
     client
-        .batch_execute(&format!("SET CONSTRAINTS {} DEFERRED", names.join(", ")))
+        .batch_execute(&sql)
         .await
-        .context("cannot defer again the constraints declared INITIALLY DEFERRED after the deferred check")
+        .context("cannot put back the lock_timeout or the deferred constraints after the deferred check")
 }
 
 /// Ends a transaction without keeping anything; errors are ignored because
