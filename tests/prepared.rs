@@ -5,6 +5,7 @@
 mod support;
 
 use host::db::Prepared;
+use std::sync::Arc;
 use support::Cluster;
 use tokio_postgres::types::Type;
 
@@ -23,7 +24,7 @@ async fn names(client: &tokio_postgres::Client) -> Vec<String> {
     rows.iter().map(|r| r.get(0)).collect()
 }
 
-async fn next(client: &tokio_postgres::Client, n: i32) -> i32 {
+async fn next(client: &Arc<tokio_postgres::Client>, n: i32) -> i32 {
     let rows = PLUS_ONE.query(client, &[&n]).await.expect("the prepared query runs");
     rows[0].get(0)
 }
@@ -36,7 +37,7 @@ fn a_query_is_prepared_once_per_connection_and_again_when_the_server_forgot_it()
         let connect = || async {
             let (client, connection) = tokio_postgres::connect(&c.url(), tokio_postgres::NoTls).await.expect("connect");
             tokio::spawn(connection);
-            client
+            Arc::new(client)
         };
         let (one, two) = (connect().await, connect().await);
         assert_eq!(next(&one, 1).await, 2);
@@ -61,5 +62,17 @@ fn a_query_is_prepared_once_per_connection_and_again_when_the_server_forgot_it()
         assert_eq!(again.len(), 1, "prepared again: {again:?}");
         assert_ne!(again, first, "a new statement, under a new name");
         assert_eq!(next(&two, 30).await, 31, "the other connection's statement is untouched");
+
+        // A client dropped and another made, likely at the same address:
+        // never taken for the old one, so a first run inside a transaction
+        // works (a stale statement would abort it: 26000, then 25P02).
+        drop(two);
+        for n in 0..4 {
+            let three = connect().await;
+            three.batch_execute("BEGIN").await.expect("begin");
+            assert_eq!(next(&three, n).await, n + 1);
+            three.batch_execute("COMMIT").await.expect("commit");
+            assert_eq!(names(&three).await.len(), 1, "its own statement, prepared on it");
+        }
     });
 }

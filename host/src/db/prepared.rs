@@ -1,28 +1,32 @@
 //! A host query the command runs many times on one connection, prepared
 //! once there: parse and plan are paid once, and after five runs the
-//! server keeps a generic plan. The sequence watch reads every sequence at
-//! every batch: 3.6 KB of SQL whose parse and plan were about 0.9 of its
-//! 1 ms on the server; prepared, about 0.26 ms.
+//! server keeps a generic plan. The sequence watch reads every sequence
+//! before each plugin transaction's COMMIT and at each batch: 3.6 KB of
+//! SQL whose parse and plan were about 0.9 of its 1 ms on the server;
+//! prepared, about 0.26 ms.
 //!
-//! Statements are kept per connection, by the client's address. A client
-//! dropped and another made at the same address is no risk:
-//! tokio-postgres never reuses a statement's name, so a stale entry is one
-//! the server does not know (SQLSTATE 26000), prepared again.
+//! For connections the host keeps for the whole command and runs outside
+//! a transaction (the control connection): each statement is kept with a
+//! weak reference to its client, so a client dropped can never be taken
+//! for another made at the same address. A statement the server no longer
+//! knows (SQLSTATE 26000: a `DEALLOCATE` on that connection) is prepared
+//! again; inside a transaction that error would abort it, which is why
+//! reads in a transaction (the digest's snapshot) do not use this.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 
-/// How many connections' statements one query keeps (a command has a
-/// control connection and a work connection or a few).
+/// How many connections' statements one query keeps (a command has one
+/// control connection; a rehearsal runs several commands).
 const KEPT: usize = 8;
 
 /// One query, with the types of its parameters, and where it is prepared.
 pub struct Prepared {
     sql: &'static str,
     types: &'static [Type],
-    on: Mutex<Vec<(usize, Statement)>>,
+    on: Mutex<Vec<(Weak<Client>, Statement)>>,
 }
 
 impl Prepared {
@@ -34,11 +38,11 @@ impl Prepared {
     /// there; two the first time).
     pub async fn query(
         &self,
-        client: &Client,
+        client: &Arc<Client>,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let key = client as *const Client as usize;
-        let kept = self.on.lock().ok().and_then(|on| on.iter().find(|(k, _)| *k == key).map(|(_, s)| s.clone()));
+        let mine = |w: &Weak<Client>| std::ptr::eq(w.as_ptr(), Arc::as_ptr(client));
+        let kept = self.on.lock().ok().and_then(|on| on.iter().find(|(w, _)| mine(w)).map(|(_, s)| s.clone()));
         if let Some(statement) = kept {
             match client.query(&statement, params).await {
                 Err(e) if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {}
@@ -47,11 +51,11 @@ impl Prepared {
         }
         let statement = client.prepare_typed(self.sql, self.types).await?;
         if let Ok(mut on) = self.on.lock() {
-            on.retain(|(k, _)| *k != key);
+            on.retain(|(w, _)| !mine(w) && w.strong_count() > 0);
             if on.len() >= KEPT {
                 on.remove(0);
             }
-            on.push((key, statement.clone()));
+            on.push((Arc::downgrade(client), statement.clone()));
         }
         client.query(&statement, params).await
     }

@@ -36,13 +36,13 @@
 
 mod ended;
 
-use crate::digest::reading::{read_all, Entry, Locks, Position, Reading};
+use crate::digest::reading::{read_all, Entry, Locks, On, Position, Reading};
 use crate::digest::{Move, Sequence};
 use crate::error::Failure;
 use crate::text::terminal;
 pub(super) use ended::Ended;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio_postgres::Client;
 
 /// The positions at a transaction's BEGIN.
@@ -69,10 +69,11 @@ impl Watch {
     /// Every user sequence's position, before the transaction's BEGIN
     /// (waiting, up to the control connection's lock_timeout, for one
     /// another session holds).
-    pub async fn begin(control: &Client) -> Result<Watch, Failure> {
+    pub async fn begin(control: &Arc<Client>) -> Result<Watch, Failure> {
         let cannot = "the sequence watch cannot read the sequences' positions before BEGIN (the host's login needs \
                       USAGE on every user schema and SELECT on every sequence in it)";
-        let at_begin = read_all(control, None, Locks::Wait).await.map_err(|e| Failure::Database(e.context(cannot)))?;
+        let at_begin =
+            read_all(On::Kept(control), None, Locks::Wait).await.map_err(|e| Failure::Database(e.context(cannot)))?;
         if let Some((name, e)) = at_begin.iter().find(|(_, e)| !matches!(e.position, Position::At(_))) {
             let why = unread_why(&e.position, e.step_rewrites);
             return Err(Failure::Database(anyhow::anyhow!("{cannot}: {}", terminal(&format!("{name}: {why}")))));
@@ -98,8 +99,8 @@ impl Watch {
     /// or if a sequence read at BEGIN cannot be read now. `work` is the
     /// work session's backend: only its own ACCESS EXCLUSIVE lock excuses
     /// a sequence from this reading.
-    pub async fn before_commit(&self, control: &Client, label: &str, work: i32) -> Result<(), Failure> {
-        let now = read_all(control, None, Locks::Skip { work: Some(work) }).await.map_err(|e| {
+    pub async fn before_commit(&self, control: &Arc<Client>, label: &str, work: i32) -> Result<(), Failure> {
+        let now = read_all(On::Kept(control), None, Locks::Skip { work: Some(work) }).await.map_err(|e| {
             Failure::Database(e.context(format!("{label}: cannot read the sequences' positions before COMMIT")))
         })?;
         let judged = judge(&self.at_begin, &now, true);
@@ -131,8 +132,8 @@ impl Watch {
 
     /// After the transaction was rolled back: each sequence set back
     /// during it is moved forward again to its position at BEGIN.
-    pub async fn after_rollback(&self, control: &Client) -> Ended {
-        let now = match read_all(control, None, Locks::Skip { work: None }).await {
+    pub async fn after_rollback(&self, control: &Arc<Client>) -> Ended {
+        let now = match read_all(On::Kept(control), None, Locks::Skip { work: None }).await {
             Ok(now) => now,
             Err(e) => return Ended { unread: Some(format!("{e:#}")), ..Default::default() },
         };

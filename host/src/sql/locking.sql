@@ -14,8 +14,7 @@ SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
 
 -- name: held_by
 -- The relation locks backend $1 holds, as `held` reads its own: read from
--- the control connection (prepared there once) for a batch, beside the
--- batch's own reads, and by the footprint's sampler.
+-- the control connection (prepared there once) by the footprint's sampler.
 SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
   FROM pg_catalog.pg_locks l
   JOIN pg_catalog.pg_class c ON c.oid = l.relation

@@ -11,18 +11,38 @@ use super::Sequence;
 use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-/// `sequences.sql`, prepared on each connection that reads it: the watch
-/// reads at every plugin transaction's COMMIT and at a batched tier's
-/// every batch. Parameters: schemas, skip locked, the host's schemas, the
-/// work session's backend, with positions (libxml).
-static SEQUENCES: crate::db::Prepared = crate::db::Prepared::new(
-    include_str!("../sequences.sql"),
-    &[Type::TEXT_ARRAY, Type::BOOL, Type::TEXT_ARRAY, Type::INT4, Type::BOOL],
-);
+const SEQUENCES: &str = include_str!("../sequences.sql");
+/// Its parameters: schemas, skip locked, the host's schemas, the work
+/// session's backend, with positions (libxml).
+const TYPES: [Type; 5] = [Type::TEXT_ARRAY, Type::BOOL, Type::TEXT_ARRAY, Type::INT4, Type::BOOL];
+/// [`SEQUENCES`] prepared on the control connection, where the watch reads
+/// before every plugin transaction's COMMIT and at each batch.
+static PREPARED: crate::db::Prepared = crate::db::Prepared::new(SEQUENCES, &TYPES);
+
+/// The connection a reading is made on.
+#[derive(Clone, Copy)]
+pub enum On<'a> {
+    /// Typed, parsed and planned each time: any connection, in a
+    /// transaction or not (the digest's snapshot).
+    Once(&'a Client),
+    /// Prepared once (`db::Prepared`): a connection the host keeps for
+    /// the command and reads on outside a transaction (the watch's).
+    Kept(&'a Arc<Client>),
+}
+
+impl On<'_> {
+    fn client(&self) -> &Client {
+        match self {
+            On::Once(c) => c,
+            On::Kept(c) => c,
+        }
+    }
+}
 
 /// The server lacks libxml (said once per process: one server per command).
 static NO_XML: AtomicBool = AtomicBool::new(false);
@@ -73,15 +93,15 @@ pub enum Locks {
 
 /// Every sequence of `schemas` (`None`: every user schema, the host's own
 /// left out) with its position, or why it was not read.
-pub async fn read_all(client: &Client, schemas: Option<&[String]>, locks: Locks) -> Result<Reading> {
+pub async fn read_all(on: On<'_>, schemas: Option<&[String]>, locks: Locks) -> Result<Reading> {
     if !NO_XML.load(Ordering::Relaxed) {
-        match listing(client, schemas, locks, true).await {
+        match listing(on, schemas, locks, true).await {
             Err(e) if lacks_xml(&e) => NO_XML.store(true, Ordering::Relaxed),
             other => return other.map(|(reading, _)| reading).context("cannot read the sequences"),
         }
     }
-    let (mut reading, awaiting) = listing(client, schemas, locks, false).await.context("cannot list the sequences")?;
-    positions(client, &mut reading, &awaiting).await.context("cannot read the sequences' positions")?;
+    let (mut reading, awaiting) = listing(on, schemas, locks, false).await.context("cannot list the sequences")?;
+    positions(on.client(), &mut reading, &awaiting).await.context("cannot read the sequences' positions")?;
     Ok(reading)
 }
 
@@ -97,14 +117,25 @@ type Awaiting = BTreeMap<u32, Sequence>;
 
 /// `sequences.sql`: with `xml`, the positions too; without, each sequence
 /// to read is `Gone` in the reading and its definition in [`Awaiting`].
-async fn listing(client: &Client, schemas: Option<&[String]>, locks: Locks, xml: bool) -> Result<(Reading, Awaiting)> {
+async fn listing(on: On<'_>, schemas: Option<&[String]>, locks: Locks, xml: bool) -> Result<(Reading, Awaiting)> {
     let host: Vec<&str> = crate::digest::HOST_SCHEMAS.iter().map(|(s, _)| *s).collect();
     let (skip, work) = match locks {
         Locks::Wait => (false, None),
         Locks::Skip { work } => (true, work),
     };
-    let params: [&(dyn ToSql + Sync); 5] = [&schemas, &skip, &host, &work, &xml];
-    let rows = SEQUENCES.query(client, &params).await?;
+    let rows = match on {
+        On::Kept(client) => PREPARED.query(client, &[&schemas, &skip, &host, &work, &xml]).await?,
+        On::Once(client) => {
+            let params: [(&(dyn ToSql + Sync), Type); 5] = [
+                (&schemas, TYPES[0].clone()),
+                (&skip, TYPES[1].clone()),
+                (&host, TYPES[2].clone()),
+                (&work, TYPES[3].clone()),
+                (&xml, TYPES[4].clone()),
+            ];
+            client.query_typed(SEQUENCES, &params).await?
+        }
+    };
     let (mut found, mut awaiting) = (BTreeMap::new(), BTreeMap::new());
     for r in rows {
         let name: String = r.try_get(0)?;
@@ -197,7 +228,7 @@ pub async fn read(
     skip_locked: bool,
 ) -> Result<BTreeMap<String, Sequence>> {
     let locks = if skip_locked { Locks::Skip { work: None } } else { Locks::Wait };
-    let reading = read_all(client, schemas, locks).await?;
+    let reading = read_all(On::Once(client), schemas, locks).await?;
     Ok(reading
         .into_iter()
         .filter_map(|(name, e)| match e.position {

@@ -161,18 +161,19 @@ impl Batched<'_> {
             .await?;
         // While the batch's rows are locked, the checks before its COMMIT go
         // in as few round trips as they can: the work connection's own reads
-        // pipelined; the sequences and the batch's locks (by its backend)
-        // read on the control connection beside them, prepared there once.
-        let control = self.control.client();
-        let ((same, counts_now), (watched, held)) = futures_util::join!(
-            async { futures_util::join!(same_transaction(client, &before, &label), Counts::read(client)) },
+        // pipelined; the sequences read on the control connection beside
+        // them, prepared there once.
+        let ((same, counts_now, held), watched) = futures_util::join!(
             async {
                 futures_util::join!(
-                    watch.before_commit(control, &label, before.pid),
-                    // Its locks, for the pass's footprint (best effort: never fails it).
-                    crate::sql::locking::held_by(control, before.pid)
+                    same_transaction(client, &before, &label),
+                    Counts::read(client),
+                    // Its locks, for the pass's footprint, in its own transaction
+                    // (a relation it created is there); best effort: never fails it.
+                    crate::sql::locking::held(client)
                 )
-            }
+            },
+            watch.before_commit(self.control.client(), &label, before.pid)
         );
         same?;
         let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
