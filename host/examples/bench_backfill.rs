@@ -19,12 +19,15 @@
 //!   at that size is read beside psql's, not beside psql's 10,000.
 //!
 //! Each on a fresh copy of the `shop` template in `ONLINE_TEMPLATE`, with
-//! the column added before the writers start. Prints the backfill's time
-//! (host: end to end, the tier as its report times it, and its batches
-//! alone), the writers' p50/p99/max in each scenario, and the host's peak
-//! RSS from the kernel when it exits (`wait4`). Goals (issue 21): the
-//! tier within 1.2× of psql's loop, writers' p99 during the host's
-//! backfill within 2× of their p99 with none, host peak RSS under 64 MiB.
+//! the column added before the writers start; every scenario once a round,
+//! `BACKFILL_RUNS` rounds (3): a single run's time moves by a quarter and
+//! its p99 by more on a 2-core machine. Prints each round, then the median
+//! and range of each figure, each ratio taken within its round: the
+//! backfill's time (host: the tier as its report times it, end to end),
+//! the writers' p99 over their idle p99, and the host's peak RSS from the
+//! kernel when it exits (`wait4`). Goals (issue 21): the tier within 1.2×
+//! of psql's loop, writers' p99 during the host's backfill within 2× of
+//! their p99 with none, host peak RSS under 64 MiB.
 
 mod bench_writers;
 
@@ -52,94 +55,157 @@ struct Took {
     rss_mib: f64,
 }
 
+/// One round: every scenario once, each on a fresh copy.
+struct Round {
+    host: Took,
+    paced: Took,
+    psql: Took,
+    /// psql's loop at the paced run's size: its ids per batch and its run.
+    small: (i64, Took),
+    /// The writers in each: none, host, psql, paced, psql small.
+    writers: [Window; 5],
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let template = PathBuf::from(std::env::var("ONLINE_TEMPLATE").expect("ONLINE_TEMPLATE: the template cluster"));
     let rows: i64 = std::env::var("ONLINE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let runs: usize = std::env::var("BACKFILL_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     let script = psql_script(&template, rows, BATCH);
+    let mut rounds = Vec::new();
+    for n in 1..=runs {
+        match round(&rt, &root, &template, rows, &script) {
+            Ok(r) => {
+                say_round(n, runs, &r, rows);
+                rounds.push(r);
+            }
+            Err(e) => {
+                eprintln!("round {n}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    summary(&root, &rounds, rows);
+}
 
-    let (host, host_w) = scenario(&rt, &root, &template, rows, "host", |socket| host_run(&root, socket, FIXED));
-    let (paced, paced_w) = scenario(&rt, &root, &template, rows, "paced", |socket| host_run(&root, socket, PACED));
-    let (psql, psql_w) = scenario(&rt, &root, &template, rows, "psql", |socket| psql_run(socket, &script));
+fn round(
+    rt: &tokio::runtime::Runtime,
+    root: &Path,
+    template: &Path,
+    rows: i64,
+    script: &Path,
+) -> Result<Round, String> {
+    let (host, host_w) = scenario(rt, root, template, rows, "host", |socket| host_run(root, socket, FIXED));
+    let (paced, paced_w) = scenario(rt, root, template, rows, "paced", |socket| host_run(root, socket, PACED));
+    let (psql, psql_w) = scenario(rt, root, template, rows, "psql", |socket| psql_run(socket, script));
+    let (host, paced, psql) =
+        (host.map_err(|e| format!("host: {e}"))?, paced.map_err(|e| format!("paced: {e}"))?, psql?);
     // psql's loop at the size the paced run settled on (to 100 ids).
-    let small = match paced.as_ref().ok().and_then(|p| p.tier) {
+    let small = match paced.tier {
         Some((_, _, n)) if n > 0 => ((rows / n as i64 + 50) / 100 * 100).max(100),
         _ => 500,
     };
-    let small_script = psql_script(&template, rows, small);
+    let small_script = psql_script(template, rows, small);
     let (psql_small, small_w) =
-        scenario(&rt, &root, &template, rows, "psql-small", |socket| psql_run(socket, &small_script));
+        scenario(rt, root, template, rows, "psql-small", |socket| psql_run(socket, &small_script));
     let _ = std::fs::remove_file(&small_script);
-    let idle = host.as_ref().map(|h| h.tier.map(|t| t.0).unwrap_or(h.end_to_end)).unwrap_or(Duration::from_secs(5));
-    let (_, none_w) = scenario(&rt, &root, &template, rows, "none", |_| {
+    let idle = host.tier.map(|t| t.0).unwrap_or(host.end_to_end);
+    let (_, none_w) = scenario(rt, root, template, rows, "none", |_| {
         std::thread::sleep(idle);
         Ok(Took { end_to_end: idle, ..Took::default() })
     });
-    let _ = std::fs::remove_file(&script);
-    let (host, psql) = match (host, psql) {
-        (Ok(h), Ok(p)) => (h, p),
-        (h, p) => {
-            for (name, r) in [("host", h), ("psql", p)] {
-                if let Err(e) = r {
-                    eprintln!("{name}: the backfill failed: {e}");
-                }
-            }
-            std::process::exit(1);
-        }
-    };
+    Ok(Round { host, paced, psql, small: (small, psql_small?), writers: [none_w, host_w, psql_w, paced_w, small_w] })
+}
 
+/// The host tier's time (its report's), else the command's.
+fn tier(t: &Took) -> f64 {
+    t.tier.map(|t| t.0).unwrap_or(t.end_to_end).as_secs_f64()
+}
+
+/// Each scenario's writers' p99 over the round's idle p99: host, psql,
+/// paced, psql small.
+fn p99s(r: &Round) -> [f64; 4] {
+    let idle = r.writers[0].percentile(0.99).as_secs_f64().max(1e-9);
+    let p = |w: &Window| w.percentile(0.99).as_secs_f64() / idle;
+    [p(&r.writers[1]), p(&r.writers[2]), p(&r.writers[3]), p(&r.writers[4])]
+}
+
+fn say_round(n: usize, runs: usize, r: &Round, rows: i64) {
+    let psql = r.psql.end_to_end.as_secs_f64().max(1e-9);
+    let batches = r.paced.tier.map(|t| t.2).unwrap_or(0);
+    let [host, psql_p, paced, small] = p99s(r);
     println!(
-        "\nBackfill of {rows} rows in batches of {BATCH} ids, {CLIENTS} writers running ({} transactions/s in all)",
+        "round {n}/{runs}: psql {psql:.2} s; host tier {:.2} s ({:.2}×); paced {:.2} s ({batches} batches, {:.0} ids each, \
+         {:.2}×); psql in batches of {} {:.2} s; p99/idle: host {host:.2}×, psql {psql_p:.2}×, paced {paced:.2}×, \
+         psql small {small:.2}× (idle p99 {})",
+        tier(&r.host),
+        tier(&r.host) / psql,
+        tier(&r.paced),
+        rows as f64 / batches.max(1) as f64,
+        tier(&r.paced) / psql,
+        r.small.0,
+        r.small.1.end_to_end.as_secs_f64(),
+        ms(r.writers[0].percentile(0.99)),
+    );
+}
+
+/// The median and the range of `v`.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn summary(root: &Path, rounds: &[Round], rows: i64) {
+    let runs = rounds.len();
+    let each = |f: &dyn Fn(&Round) -> f64| spread(rounds.iter().map(f).collect());
+    let secs = |(m, lo, hi): (f64, f64, f64)| format!("{m:.2} s [{lo:.2}–{hi:.2}]");
+    let times = |(m, lo, hi): (f64, f64, f64)| format!("{m:.2}× [{lo:.2}–{hi:.2}]");
+    let psql = |r: &Round| r.psql.end_to_end.as_secs_f64().max(1e-9);
+    println!(
+        "\nBackfill of {rows} rows, {CLIENTS} writers running ({} transactions/s in all); median of {runs} rounds \
+         [min–max], each ratio taken within its round",
         rate()
     );
-    let s = |d: Duration| format!("{:.2} s", d.as_secs_f64());
-    println!("psql script, a commit per batch: {} (peak RSS {:.0} MiB)", s(psql.end_to_end), psql.rss_mib);
-    match host.tier {
-        Some((tier, batches, n)) => println!(
-            "host: tier {} ({n} batches {}), end to end {} (peak RSS {:.0} MiB)",
-            s(tier),
-            s(batches),
-            s(host.end_to_end),
-            host.rss_mib
-        ),
-        None => println!("host: end to end {} (no report found)", s(host.end_to_end)),
-    }
-    let tier = host.tier.map(|t| t.0).unwrap_or(host.end_to_end).as_secs_f64();
-    let ratio = tier / psql.end_to_end.as_secs_f64().max(1e-9);
+    println!("psql script, batches of {BATCH} ids, a commit each: {}", secs(each(&|r| psql(r))));
+    let host_ratio = each(&|r| tier(&r.host) / psql(r));
+    let rss = rounds.iter().map(|r| r.host.rss_mib).fold(0.0, f64::max);
     println!(
-        "host tier / psql: {ratio:.2}× (goal <= 1.2×: {}); end to end / psql: {:.2}×",
-        verdict(ratio <= 1.2),
-        host.end_to_end.as_secs_f64() / psql.end_to_end.as_secs_f64().max(1e-9)
+        "host, the same batches: tier {} (end to end {}); host tier / psql: {} (goal <= 1.2×: {}); peak RSS at most \
+         {rss:.1} MiB (goal < 64 MiB: {})",
+        secs(each(&|r| tier(&r.host))),
+        secs(each(&|r| r.host.end_to_end.as_secs_f64())),
+        times(host_ratio),
+        verdict(host_ratio.0 <= 1.2),
+        verdict(rss < 64.0)
     );
-    println!("host peak RSS: {:.1} MiB (goal < 64 MiB: {})", host.rss_mib, verdict(host.rss_mib < 64.0));
-    match (&paced, paced.as_ref().ok().and_then(|p| p.tier)) {
-        (Ok(_), Some((tier, _, n))) => println!(
-            "host paced (batches sized to hold their rows about {} ms): tier {} ({n} batches, {:.0} ids each on \
-             average), {:.2}× psql's time",
-            paced_target_ms(&root),
-            s(tier),
-            rows as f64 / n.max(1) as f64,
-            tier.as_secs_f64() / psql.end_to_end.as_secs_f64().max(1e-9),
-        ),
-        (Ok(p), None) => println!("host paced: end to end {} (no report found)", s(p.end_to_end)),
-        (Err(e), _) => println!("host paced: the backfill failed: {e}"),
-    }
-    match (&psql_small, paced.as_ref().ok().and_then(|p| p.tier)) {
-        (Ok(small_took), Some((tier, _, _))) => println!(
-            "psql script in batches of {small} ids (the paced run's size): {}; host paced / psql at that size: {:.2}×",
-            s(small_took.end_to_end),
-            tier.as_secs_f64() / small_took.end_to_end.as_secs_f64().max(1e-9)
-        ),
-        (Ok(small_took), None) => println!("psql script in batches of {small} ids: {}", s(small_took.end_to_end)),
-        (Err(e), _) => println!("psql script in batches of {small} ids: failed: {e}"),
-    }
-
-    println!("\nWriter latency ({CLIENTS} writers, {} transactions/s in all, each timed from when it was due)", rate());
+    println!(
+        "host paced (batches sized to hold their rows about {} ms): tier {} ({} batches on average), {} psql's \
+         time; psql's loop at the paced run's size: {}; host paced / psql at that size: {}",
+        paced_target_ms(root),
+        secs(each(&|r| tier(&r.paced))),
+        each(&|r| r.paced.tier.map(|t| t.2).unwrap_or(0) as f64).0,
+        times(each(&|r| tier(&r.paced) / psql(r))),
+        secs(each(&|r| r.small.1.end_to_end.as_secs_f64())),
+        times(each(&|r| tier(&r.paced) / r.small.1.end_to_end.as_secs_f64().max(1e-9))),
+    );
+    let p = |i: usize| each(&|r| p99s(r)[i]);
+    let (host_p, paced_p) = (p(0), p(2));
+    println!(
+        "writers' p99 / idle p99: host {} (goal <= 2×: {}), psql {} (the same batches); host paced {} ({}), psql at \
+         the paced size {}",
+        times(host_p),
+        verdict(host_p.0 <= 2.0),
+        times(p(1)),
+        times(paced_p),
+        verdict(paced_p.0 <= 2.0),
+        times(p(3))
+    );
+    println!("\nWriter latency in the last round ({CLIENTS} writers, each transaction timed from when it was due)");
     println!("{:<10} {:>8} {:>9} {:>7} {:>9} {:>9} {:>9}", "backfill", "txns", "txns/s", "errors", "p50", "p99", "max");
-    let rows_of =
-        [("none", &none_w), ("host", &host_w), ("psql", &psql_w), ("paced", &paced_w), ("psql-small", &small_w)];
-    for (name, w) in rows_of {
+    let Some(last) = rounds.last() else { return };
+    for (name, w) in ["none", "host", "psql", "paced", "psql-small"].iter().zip(&last.writers) {
         println!(
             "{:<10} {:>8} {:>9.0} {:>7} {:>9} {:>9} {:>9}",
             name,
@@ -151,18 +217,6 @@ fn main() {
             ms(w.max())
         );
     }
-    let idle_p99 = none_w.percentile(0.99).as_secs_f64().max(1e-9);
-    let p99 = |w: &Window| w.percentile(0.99).as_secs_f64() / idle_p99;
-    println!(
-        "writers' p99 / idle p99: host {:.2}× (goal <= 2×: {}), psql {:.2}× (the same batches); host paced {:.2}× ({}), \
-         psql in batches of {small} {:.2}×",
-        p99(&host_w),
-        verdict(p99(&host_w) <= 2.0),
-        p99(&psql_w),
-        p99(&paced_w),
-        verdict(p99(&paced_w) <= 2.0),
-        p99(&small_w)
-    );
 }
 
 /// The paced fixture's `[batches] target_ms`, from its manifest.

@@ -284,6 +284,16 @@ fn named(tiers: &[&Plugin]) -> Vec<String> {
     named.into_iter().cloned().collect()
 }
 
+/// The relation locks backend `pid` holds now, read on the control
+/// connection (prepared there once). Outside the transaction that holds
+/// them: a relation it created is not there yet, which is why a batch
+/// reads its own with [`locking::held`].
+async fn held_by(control: &Arc<Client>, pid: i32) -> Result<Vec<locking::Held>, tokio_postgres::Error> {
+    static OWN: std::sync::LazyLock<crate::db::Prepared> =
+        std::sync::LazyLock::new(|| crate::db::Prepared::new(sql("own"), &[Type::INT4]));
+    Ok(locking::rows_held(&OWN.query(control, &[&pid]).await?))
+}
+
 /// Polls, on the control connection, every `every`, for the sessions `pid`
 /// blocks (any lock) and for the relation locks `pid` holds, until told
 /// to stop.
@@ -294,8 +304,7 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
         // Both in one round trip; the locks' query is prepared once.
         let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] = [(&pid, Type::INT4)];
         loop {
-            let (w, mine) =
-                futures_util::join!(control.query_typed(sql("waiters"), &params), locking::held_by(&control, pid));
+            let (w, mine) = futures_util::join!(control.query_typed(sql("waiters"), &params), held_by(&control, pid));
             let at = Instant::now();
             for r in w.iter().flatten() {
                 let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock), Ok(behind)) = (

@@ -56,3 +56,17 @@ SELECT COALESCE(
   JOIN chain q ON q.pid = w.pid,
        (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) d
  WHERE NOT w.granted
+
+-- name: own
+-- The relation locks session $1 holds, as `held` in sql/locking.sql reads
+-- its own: (relation, is an index, mode). The sampler reads them for a
+-- concurrent tier, whose steps run outside a transaction and keep no lock
+-- past their statement; prepared once on the control connection.
+SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
+  FROM pg_catalog.pg_locks l
+  JOIN pg_catalog.pg_class c ON c.oid = l.relation
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE l.pid = $1::int4 AND l.locktype = 'relation' AND l.granted
+   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'rollout_ledger')
+   AND n.nspname NOT LIKE 'pg\_toast%'

@@ -168,18 +168,9 @@ pub async fn held(client: &Client) -> Result<Vec<Held>, tokio_postgres::Error> {
     Ok(rows_held(&rows))
 }
 
-/// The relation locks backend `pid` holds now, read on the control
-/// connection (prepared there once), by the footprint's sampler. Outside
-/// the transaction that holds them: a relation it created is not there
-/// yet, which is why a batch reads its own with [`held`].
-pub async fn held_by(client: &std::sync::Arc<Client>, pid: i32) -> Result<Vec<Held>, tokio_postgres::Error> {
-    static HELD_BY: std::sync::LazyLock<crate::db::Prepared> =
-        std::sync::LazyLock::new(|| crate::db::Prepared::new(sql("held_by"), &[tokio_postgres::types::Type::INT4]));
-    let rows = HELD_BY.query(client, &[&pid]).await?;
-    Ok(rows_held(&rows))
-}
-
-fn rows_held(rows: &[tokio_postgres::Row]) -> Vec<Held> {
+/// [`Held`] from the rows of `held` or of a read of the same columns (the
+/// footprint's sampler reads another backend's).
+pub fn rows_held(rows: &[tokio_postgres::Row]) -> Vec<Held> {
     let seen = Instant::now();
     rows.iter()
         .filter_map(|r| {

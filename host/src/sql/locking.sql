@@ -12,18 +12,6 @@ SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'rollout_ledger')
    AND n.nspname NOT LIKE 'pg\_toast%'
 
--- name: held_by
--- The relation locks backend $1 holds, as `held` reads its own: read from
--- the control connection (prepared there once) by the footprint's sampler.
-SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
-  FROM pg_catalog.pg_locks l
-  JOIN pg_catalog.pg_class c ON c.oid = l.relation
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE l.pid = $1::int4 AND l.locktype = 'relation' AND l.granted
-   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'rollout_ledger')
-   AND n.nspname NOT LIKE 'pg\_toast%'
-
 -- name: blockers
 -- Other sessions holding a lock in modes $2 on relations $1 (schema.name)
 -- or their indexes: pid, application, state, query start, how long their
