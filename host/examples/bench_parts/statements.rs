@@ -26,6 +26,8 @@ const HOST_UNNAMED: &[&str] = &[
     "SELECT current_database()::text",                         // db::current_database
     "SELECT current_user::text, pg_catalog.set_config('role'", // roles::wall
     "SELECT name, seqstart, seqmin, seqmax",                   // digest/sequences.sql (the sequence watch)
+    "SELECT n.nspname || '.' || c.relname, pg_catalog.pg_stat_get_xact", // audit::changed COUNTS
+    "INSERT INTO rollout_ledger.step",                         // a batch's step row
 ];
 
 /// The statements of one run, by whose they are.
