@@ -88,12 +88,10 @@ fn a_plan_that_is_fine_runs_as_before_and_a_deferred_trigger_fires_once_in_its_c
         &["INSERT INTO public.t VALUES (1)", "-- expect SELECT pg_catalog.current_setting('lock_timeout') = '5s'"],
         "insert = [\"public.t\"]\nfunctions = [\"pg_catalog.current_setting\"]\nacknowledge = [\"pg_catalog.current_setting\"]",
     );
-    let second = Second::new(
+    let (plan, _second) = f.and_then(
         &["INSERT INTO public.items VALUES (1, 7)", "INSERT INTO public.parent VALUES (7)"],
         "insert = [\"public.items\", \"public.parent\"]",
     );
-    let mut plan = f.plan.clone();
-    plan.insert(2, second.path());
     let lock = f.lock();
     c.review(&plan, &lock, false);
     let run = args("run", &plan, &["--param", "verdict=ok", "--param", "tripwire=off", "--lock", lock.as_str()]);
@@ -186,12 +184,10 @@ fn a_dry_runs_next_tier_runs_on_the_previous_tiers_deferred_writes() {
         &["UPDATE public.acct SET bal = 0 WHERE id = 1"],
         "read = [\"public.acct\", \"public.child\"]\nupdate = [\"public.acct\"]\ndelete = [\"public.child\"]",
     );
-    let second = Second::new(
+    let (plan, _second) = f.and_then(
         &["DELETE FROM public.acct WHERE id = 1", "-- expect SELECT NOT EXISTS (SELECT FROM public.child)"],
         "read = [\"public.acct\", \"public.child\"]\ndelete = [\"public.acct\"]",
     );
-    let mut plan = f.plan.clone();
-    plan.insert(2, second.path());
     let lock = f.lock();
     c.review(&plan, &lock, false);
     let run = args("run", &plan, &["--param", "verdict=ok", "--param", "tripwire=off", "--lock", lock.as_str()]);
@@ -201,44 +197,6 @@ fn a_dry_runs_next_tier_runs_on_the_previous_tiers_deferred_writes() {
     let run = c.host(&run);
     run.expect_code(0).expect("ROLLOUT COMPLETE");
     assert_eq!(c.scalar("SELECT count(*) FROM public.acct") + c.scalar("SELECT count(*) FROM public.child"), 0);
-}
-
-/// A second catalog tier (ordinal 2) in a directory of its own.
-struct Second {
-    dir: tempfile::TempDir,
-}
-
-impl Second {
-    fn new(statements: &[&str], grants: &str) -> Second {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        std::fs::write(dir.path().join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
-        let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
-        let manifest = format!(
-            r#"name = "test-catalog-two"
-kind = "tier"
-ordinal = 2
-description = "Runs the statements of its data file (a second catalog tier)."
-databases = ["directus"]
-files = ["statements.sql"]
-post_conditions = ["statements"]
-rollback_conditions = ["statements"]
-[params.tripwire]
-pattern = "on|off"
-description = "read trap.hits_now after each statement"
-[grants]
-{grants}
-[limits]
-statements = 100
-"#
-        );
-        std::fs::write(dir.path().join("catalog.wasm"), with_manifest(&wasm, &manifest)).unwrap();
-        Second { dir }
-    }
-
-    fn path(&self) -> String {
-        self.dir.path().join("catalog.wasm").display().to_string()
-    }
 }
 
 /// A batched backfill (5,000 rows a batch, tests/plugins/backfill) of a

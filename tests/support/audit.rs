@@ -17,6 +17,34 @@ CREATE FUNCTION trap.hit_bool() RETURNS bool LANGUAGE sql SECURITY DEFINER AS $$
 CREATE VIEW trap.hits_now AS SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS hits FROM trap.hits;
 "#;
 
+/// Writes the `catalog` fixture plugin to `path` as tier `name` (ordinal
+/// `ordinal`, described as `what`) under `grants` (TOML lines).
+fn write_catalog_tier(path: &Path, name: &str, ordinal: u32, what: &str, grants: &str) {
+    let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
+    let manifest = format!(
+        r#"name = "{name}"
+kind = "tier"
+ordinal = {ordinal}
+description = "{what}"
+databases = ["directus"]
+files = ["statements.sql"]
+post_conditions = ["statements"]
+rollback_conditions = ["statements"]
+
+[params.tripwire]
+pattern = "on|off"
+description = "read trap.hits_now after each statement"
+
+[grants]
+{grants}
+
+[limits]
+statements = 100
+"#
+    );
+    std::fs::write(path, with_manifest(&wasm, &manifest)).unwrap();
+}
+
 /// The plan of one case, in a directory of its own.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
@@ -67,29 +95,23 @@ impl Fixture {
     /// Rewrites the tier with these grants instead (a reviewed change of
     /// its manifest: new bytes).
     pub fn grant(&self, grants: &str) {
-        let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
-        let manifest = format!(
-            r#"name = "test-catalog"
-kind = "tier"
-ordinal = 1
-description = "Runs the statements of its data file (catalog audit fixture)."
-databases = ["directus"]
-files = ["statements.sql"]
-post_conditions = ["statements"]
-rollback_conditions = ["statements"]
+        let what = "Runs the statements of its data file (catalog audit fixture).";
+        write_catalog_tier(Path::new(&self.tier), "test-catalog", 1, what, grants);
+    }
 
-[params.tripwire]
-pattern = "on|off"
-description = "read trap.hits_now after each statement"
-
-[grants]
-{grants}
-
-[limits]
-statements = 100
-"#
-        );
-        std::fs::write(&self.tier, with_manifest(&wasm, &manifest)).unwrap();
+    /// This plan with a second catalog tier (`test-catalog-two`, ordinal
+    /// 2) running `statements` under `grants`, and the directory holding
+    /// that tier (kept as long as the plan is used).
+    pub fn and_then(&self, statements: &[&str], grants: &str) -> (Vec<String>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a fixture directory");
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
+        let tier = dir.path().join("catalog.wasm");
+        let what = "Runs the statements of its data file (a second catalog tier).";
+        write_catalog_tier(&tier, "test-catalog-two", 2, what, grants);
+        let mut plan = self.plan.clone();
+        plan.insert(2, tier.display().to_string());
+        (plan, dir)
     }
 
     /// `verb --tiers <plan> --param verdict=ok --param tripwire=… <extra>`.
