@@ -201,6 +201,29 @@ fn a_lost_connection_mid_batch_then_run_again_gives_the_rows_of_an_uninterrupted
     one_step_per_batch(&c, 101);
 }
 
+/// Between two batches (in the pause) the work session is ended: the next
+/// batch's reset, sent with its BEGIN, finds it lost, and a new session
+/// takes its place; the pass goes on to the end, every batch once.
+#[test]
+fn a_work_session_lost_between_two_batches_is_replaced_and_the_pass_goes_on() {
+    let c = cluster("batched-between");
+    let p = plan(&fixed(5000, 300));
+    let mut child = c.spawn(&p.args("run", "fail=none"));
+    wait_for(&c, &format!("SELECT count(*) {APPLY_STEPS}"), 2, &mut child);
+    let idle = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                WHERE application_name LIKE 'host apply %' AND state = 'idle'";
+    let until = Instant::now() + Duration::from_secs(30);
+    while c.scalar(idle) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "the host ended before its work session was idle");
+        assert!(Instant::now() < until, "the work session was never idle between two batches");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = Run::from(child.wait_with_output().unwrap());
+    r.expect_code(0).expect("the work session was lost between two plugins").expect("ROLLOUT COMPLETE");
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED), "{}", r.all());
+    one_step_per_batch(&c, 11);
+}
+
 #[test]
 fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
     let c = cluster("batched-timeout");

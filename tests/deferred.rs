@@ -203,15 +203,26 @@ fn a_dry_runs_next_tier_runs_on_the_previous_tiers_deferred_writes() {
 /// table whose deferred trigger refuses a backfilled row past id `past`;
 /// the plan and its lock file (the trigger reviewed).
 fn backfill_refused_past(name: &str, past: i32) -> (Cluster, tempfile::TempDir, Vec<String>, String) {
+    backfill_with(
+        name,
+        &format!(
+            "CREATE FUNCTION app.refuse_far() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'row % is too far', NEW.id; END $$;
+             CREATE CONSTRAINT TRIGGER too_far AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+               FOR EACH ROW WHEN (NEW.id > {past} AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.refuse_far();"
+        ),
+    )
+}
+
+/// The batched backfill of 50,000 rows of `app.item` with what `extra`
+/// adds to the database (a deferred trigger), reviewed.
+fn backfill_with(name: &str, extra: &str) -> (Cluster, tempfile::TempDir, Vec<String>, String) {
     let c = Cluster::start(name);
     c.psql(&format!(
         "CREATE SCHEMA app;
          CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
          INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;
-         CREATE FUNCTION app.refuse_far() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN RAISE EXCEPTION 'row % is too far', NEW.id; END $$;
-         CREATE CONSTRAINT TRIGGER too_far AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW WHEN (NEW.id > {past} AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.refuse_far();"
+         {extra}"
     ));
     let dir = tempfile::tempdir().unwrap();
     let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).expect("make test-plugins");
@@ -253,6 +264,56 @@ fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_befor
     let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
                  AND kind = 'batch' AND state = 'done'";
     assert_eq!(c.scalar(steps), 5);
+}
+
+/// A batch's check that meets a row another session holds is left to its
+/// COMMIT, which waits for the row ("Not checked"): the reads and the step
+/// the host sent after the check, which failed in the check's aborted
+/// savepoint, are sent again, and every batch commits with its step.
+#[test]
+fn a_batch_whose_deferred_check_meets_a_locked_row_leaves_it_to_its_commit_and_every_batch_commits() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-locked",
+        "CREATE TABLE app.parent (id int PRIMARY KEY);
+         INSERT INTO app.parent VALUES (1);
+         CREATE FUNCTION app.parent_there() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM 1 FROM app.parent WHERE id = 1 FOR KEY SHARE; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER parent_there AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.parent_there();",
+    );
+    // Another session holds parent 1 for 4 s (the tier's lock_timeout is 5 s).
+    let mut holder = c
+        .psql_cmd()
+        .args(["-q", "-c"])
+        .arg(
+            "BEGIN; SET application_name = 'holder'; SELECT 1 FROM app.parent WHERE id = 1 FOR UPDATE; \
+             SELECT pg_sleep(4); COMMIT",
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let holds = "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE a.application_name = 'holder' AND l.relation = 'app.parent'::regclass)";
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.psql(holds) != "t" {
+        assert!(std::time::Instant::now() < until, "the holder did not take its lock in 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    let _ = holder.wait();
+    r.expect_code(0)
+        .expect("Not checked")
+        .expect("a row they read is locked by another session")
+        .expect("ROLLOUT COMPLETE");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 50000, "{}", r.all());
+    // Each batch's step once, batch 1's (sent again) included: its rows add up.
+    let steps = "SELECT count(*) * 100000 + sum(rows_changed) FROM rollout_ledger.step WHERE plugin = 'test-backfill' \
+                 AND phase = 'apply' AND kind = 'batch' AND state = 'done'";
+    assert_eq!(c.scalar(steps), 11 * 100000 + 50000, "{}", r.all());
+    let first = "SELECT rows_changed FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
+                 AND kind = 'batch' AND seq = 1";
+    assert_eq!(c.scalar(first), 5000, "{}", r.all());
 }
 
 /// A dry run previews a batched tier's first batch: refused from the

@@ -329,9 +329,10 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
 /// stay). Both values are read back, the one kept (before any deferred
 /// trigger ran) and the one put back: a trigger that changed the kept one
 /// while it ran is undone by a second round trip to the value read before.
-/// The `SELECT` at the end reads the names [`DEFERRED`] gives, to defer
-/// again, also in a second round trip, only when there are some (a refusal
-/// costs one to leave the failed savepoint, which puts back everything).
+/// With [`Modes::PutBack`], a `SELECT` at the end reads the names
+/// [`DEFERRED`] gives, to defer again, also in a second round trip, only
+/// when there are some (a refusal costs one to leave the failed savepoint,
+/// which puts back everything).
 const FIRE: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; ";
 /// The same, waiting at most 50 ms for a row another session holds, the
@@ -360,6 +361,17 @@ const DEFERRED: &str = "SELECT n.nspname::text, c.conname::text FROM pg_catalog.
                        WHERE o.connamespace = c.connamespace AND o.conname = c.conname AND NOT o.condeferrable) \
     GROUP BY 1, 2 ORDER BY 1, 2";
 
+/// Whether [`check_deferred`] puts the deferred constraints' modes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modes {
+    /// As declared again: a plugin's statements may follow the check.
+    PutBack,
+    /// Left immediate until the COMMIT, stricter than declared: only the
+    /// host's own statements follow (a batch), and reading the names to
+    /// defer again was half the check's time on the server.
+    LeaveImmediate,
+}
+
 /// What [`check_deferred`] found; the transaction is usable after each.
 #[derive(Debug)]
 pub enum Deferred {
@@ -381,8 +393,12 @@ pub enum Deferred {
 /// as the COMMIT would (the transaction's own `lock_timeout`); otherwise
 /// a lock wait over 50 ms is [`Deferred::Locked`]. `Err`: the connection,
 /// leaving the savepoint or putting back failed.
-pub async fn check_deferred(client: &Client, wait: bool) -> Result<Deferred> {
-    let sql = format!("{}{DEFERRED}", if wait { FIRE } else { FIRE_NOW });
+pub async fn check_deferred(client: &Client, wait: bool, modes: Modes) -> Result<Deferred> {
+    let fire = if wait { FIRE } else { FIRE_NOW };
+    let sql = match modes {
+        Modes::PutBack => format!("{fire}{DEFERRED}"),
+        Modes::LeaveImmediate => fire.to_string(),
+    };
     let e = match client.simple_query(&sql).await {
         Ok(messages) => {
             restore(client, &messages).await?;

@@ -32,12 +32,29 @@ pub(super) enum Wait {
     LeaveToCommit,
 }
 
+/// Whether the deferred checks ran now or were left to the COMMIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Checked {
+    /// They passed; their triggers' writes are in the transaction.
+    Now,
+    /// A row they read was locked ([`Wait::LeaveToCommit`]): nothing
+    /// fired, the transaction is back where it was before the check, and
+    /// what was sent after the check on the same connection failed.
+    LeftToCommit,
+}
+
 /// Checks now what the COMMIT of the transaction open on `client` would;
 /// `label` names the step for the failure. Only after the step's work
 /// succeeded: a savepoint in an aborted transaction fails.
-pub(super) async fn check(ctx: &Context, client: &Client, label: &str, wait: Wait) -> Result<(), Failure> {
-    match db::check_deferred(client, wait == Wait::AsCommit).await {
-        Ok(Deferred::Hold) => Ok(()),
+pub(super) async fn check(
+    ctx: &Context,
+    client: &Client,
+    label: &str,
+    wait: Wait,
+    modes: db::Modes,
+) -> Result<Checked, Failure> {
+    match db::check_deferred(client, wait == Wait::AsCommit, modes).await {
+        Ok(Deferred::Hold) => Ok(Checked::Now),
         Ok(Deferred::Locked(e)) => {
             let line = format!(
                 "{label}'s deferred constraints before its COMMIT: a row they read is locked by another session \
@@ -45,7 +62,7 @@ pub(super) async fn check(ctx: &Context, client: &Client, label: &str, wait: Wai
                 crate::text::terminal(&db::why(&e))
             );
             ctx.reporter().warning("Not checked", &line);
-            Ok(())
+            Ok(Checked::LeftToCommit)
         }
         Ok(Deferred::Refused(e)) if cancelled(&e) && ctx.interrupt().is_set() => {
             Err(ctx.stopped(format!("{label} stopped during the check of what its COMMIT would check")))

@@ -164,7 +164,7 @@ async fn tier_in(
     // What each tier's own COMMIT would check (a transaction-mode tier's
     // was checked after its apply, before its post-conditions).
     if failure.is_none() && tier.manifest.mode != Mode::Transaction {
-        failure = deferred::check(ctx, client, &tier.label(), Wait::AsCommit).await.err();
+        failure = deferred::check(ctx, client, &tier.label(), Wait::AsCommit, db::Modes::PutBack).await.err();
     }
     footprint.before_commit(client).await;
     record.footprint = footprint.end(&record.stats).await;

@@ -247,7 +247,7 @@ async fn apply_then_check(
     let result = result.map_err(|f| fail(f, record.clone()))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     // What its COMMIT would check, before anything is proved on its state.
-    deferred::check(ctx, client, &tier.label(), wait).await.map_err(|f| fail(f, record.clone()))?;
+    deferred::check(ctx, client, &tier.label(), wait, db::Modes::PutBack).await.map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;

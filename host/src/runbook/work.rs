@@ -50,20 +50,35 @@ impl WorkSession {
     pub async fn next(&mut self, ctx: &Context) -> Result<Arc<Client>, Failure> {
         if self.used {
             if let Err(e) = db::reset_session(&self.client).await {
-                if !crate::sql::convert::connection_lost(&e) {
-                    return Err(Failure::Database(anyhow::anyhow!(
-                        "cannot reset the work session between two plugins: {}",
-                        db::why(&e)
-                    )));
-                }
-                ctx.reporter().status(
-                    "Reconnecting",
-                    &format!("the work session was lost between two plugins ({})", db::why(&e)),
-                );
-                self.client = ctx.calls().connect_work(self.verb).await?;
+                self.recover(ctx, e).await?;
             }
         }
         self.used = true;
+        Ok(self.client.clone())
+    }
+
+    /// [`next`](Self::next) with the reset left to the caller, who sends
+    /// [`db::reset_session`] (when `true` says one is due) ahead of its own
+    /// first statements, pipelined: one round trip for both. A reset that
+    /// failed goes to [`recover`](Self::recover).
+    pub fn unreset(&mut self) -> (Arc<Client>, bool) {
+        let due = self.used;
+        self.used = true;
+        (self.client.clone(), due)
+    }
+
+    /// After the reset failed with `e`: a lost connection is replaced by
+    /// a new one, which is returned; anything else fails the plugin.
+    pub async fn recover(&mut self, ctx: &Context, e: tokio_postgres::Error) -> Result<Arc<Client>, Failure> {
+        if !crate::sql::convert::connection_lost(&e) {
+            return Err(Failure::Database(anyhow::anyhow!(
+                "cannot reset the work session between two plugins: {}",
+                db::why(&e)
+            )));
+        }
+        ctx.reporter()
+            .status("Reconnecting", &format!("the work session was lost between two plugins ({})", db::why(&e)));
+        self.client = ctx.calls().connect_work(self.verb).await?;
         Ok(self.client.clone())
     }
 }

@@ -44,7 +44,6 @@ impl Batched<'_> {
         bounds: &Batches,
         carried: &mut Carried,
     ) -> Result<Tried, Failure> {
-        let client = self.work.next(self.ctx).await?;
         let tier_limits = &self.tier.manifest.limits;
         let limits = Limits {
             statement_timeout_ms: bounds.statement_timeout_ms,
@@ -52,12 +51,43 @@ impl Batched<'_> {
             ..tier_limits.clone()
         };
         let started = Instant::now();
-        // The positions before the batch, carried from the last COMMIT or
-        // read on the control connection while the work connection begins:
-        // both done before the plugin runs.
-        let (watch, before) = match carried.watch.take() {
-            Some(w) => (Ok(w), db::begin(&client, &limits, false).await),
-            None => futures_util::join!(Watch::begin(self.control.client()), db::begin(&client, &limits, false)),
+        // Before the plugin runs, in one round trip on the work connection:
+        // the session's reset, BEGIN, and (unless the hold switches roles
+        // around its statement) the hold on the rollout's row and the
+        // counts before the call. Beside them, the sequences' positions on
+        // the control connection, unless the last COMMIT's reading carried.
+        let (client, reset_due) = self.work.unreset();
+        let calls = self.ctx.calls();
+        let early = !calls.under_roles();
+        let reset = async {
+            match reset_due {
+                true => db::reset_session(&client).await,
+                false => Ok(()),
+            }
+        };
+        let held_and_counted = async {
+            match early {
+                true => Some(self.hold_and_count(&client).await),
+                false => None,
+            }
+        };
+        let watch = async {
+            match carried.watch.take() {
+                Some(w) => Ok(w),
+                None => Watch::begin(self.control.client()).await,
+            }
+        };
+        let (reset, before, counted, watch) =
+            futures_util::join!(reset, db::begin(&client, &limits, false), held_and_counted, watch);
+        let (client, before, counted) = match reset {
+            Ok(()) => (client, before, counted),
+            Err(e) => {
+                // What the pipeline began after a failed reset is not used.
+                db::rollback(&client).await;
+                let client = self.work.recover(self.ctx, e).await?;
+                let before = db::begin(&client, &limits, false).await;
+                (client, before, None)
+            }
         };
         let watch = match watch {
             Ok(w) => w,
@@ -69,7 +99,8 @@ impl Batched<'_> {
         let result = match before {
             Ok(before) => {
                 let batch = (pass, at, size);
-                self.transaction(&client, batch, limits, (&watch, &mut carried.checks), (before, started)).await
+                let begun = (before, started, counted);
+                self.transaction(&client, batch, limits, (&watch, &mut carried.checks), begun).await
             }
             Err(e) => Err(Failure::Database(e)),
         };
@@ -100,25 +131,14 @@ impl Batched<'_> {
         (pass, at, size): (Pass, &Mark, &Size),
         limits: Limits,
         (watch, checks): (&Watch, &mut CheckCache),
-        (before, started): (db::Identity, Instant),
+        (before, started, early): (db::Identity, Instant, Option<Result<Counts, Failure>>),
     ) -> Result<Tried, Failure> {
         let (tier, calls) = (self.tier, self.ctx.calls());
         let label = format!("{} batch {}", tier.label(), at.batch + 1);
-        // The hold, then the counts before the call (the server's counts of
-        // a session carry earlier transactions' until it reports them: the
-        // batch's are the difference). Pipelined, one round trip, unless the
-        // hold switches roles around its statement: then the counts wait.
-        let counted = |e: anyhow::Error| Failure::Database(e.context("cannot read the batch's row counts"));
-        let hold = self.control.hold(calls, client, self.rollout_id);
-        let counts = if calls.under_roles() {
-            hold.await?;
-            Counts::read(client).await
-        } else {
-            let (held_rollout, counts) = futures_util::join!(hold, Counts::read(client));
-            held_rollout?;
-            counts
+        let counts = match early {
+            Some(counts) => counts?,
+            None => self.hold_and_count(client).await?,
         };
-        let counts = counts.map_err(counted)?;
         let sql = calls.sql_access_within(tier, client, limits);
         let call_at = BatchAt { position: at.position.clone(), size: size.as_u32() };
         let call = match pass {
@@ -155,31 +175,6 @@ impl Batched<'_> {
         if batch.next.is_some() && batch.next == at.position {
             return Err(fail("its next position is the one it was given: the pass would never end".into()));
         }
-        // What its COMMIT would check, before its counts and its step.
-        let step_label = format!("{label} {}", call.name());
-        crate::runbook::deferred::check(self.ctx, client, &step_label, crate::runbook::deferred::Wait::LeaveToCommit)
-            .await?;
-        // While the batch's rows are locked, the checks before its COMMIT go
-        // in as few round trips as they can: the work connection's own reads
-        // pipelined; the sequences read on the control connection beside
-        // them, prepared there once.
-        let ((same, counts_now, held), watched) = futures_util::join!(
-            async {
-                futures_util::join!(
-                    same_transaction(client, &before, &label),
-                    Counts::read(client),
-                    // Its locks, for the pass's footprint, in its own transaction
-                    // (a relation it created is there); best effort: never fails it.
-                    crate::sql::locking::held(client)
-                )
-            },
-            watch.before_commit(self.control.client(), &label, before.pid)
-        );
-        same?;
-        let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
-        let held = held.unwrap_or_default();
-        watched?;
-        calls.prove_in(client, &label).await?;
         let step = Step {
             rollout_id: self.rollout_id,
             tier,
@@ -191,10 +186,78 @@ impl Batched<'_> {
             duration_ms: started.elapsed().as_millis() as u64,
             message: None,
         };
-        calls.as_writer(client, async { Ok(steps::insert(client, &step).await?) }).await?;
+        // While the batch's rows are locked, what its COMMIT would check,
+        // the reads that prove it and its step go in one round trip, in
+        // this order on the work connection (the checks' triggers write
+        // before the counts read): the sequences are read on the control
+        // connection beside them, prepared there once. Under roles the
+        // step waits for the ledger writer's role switch.
+        let pipelined = !calls.under_roles();
+        let step_label = format!("{label} {}", call.name());
+        let leave = crate::runbook::deferred::Wait::LeaveToCommit;
+        let check = crate::runbook::deferred::check(self.ctx, client, &step_label, leave, db::Modes::LeaveImmediate);
+        let reads = || async {
+            futures_util::join!(
+                same_transaction(client, &before, &label),
+                Counts::read(client),
+                // Its locks, for the pass's footprint, in its own transaction
+                // (a relation it created is there); best effort: never fails it.
+                crate::sql::locking::held(client)
+            )
+        };
+        let insert = || async { steps::insert(client, &step).await.map_err(Failure::from) };
+        let pipelined_insert = async {
+            match pipelined {
+                true => Some(insert().await),
+                false => None,
+            }
+        };
+        let (checked, mut read, mut inserted, watched) = futures_util::join!(
+            check,
+            reads(),
+            pipelined_insert,
+            watch.before_commit(self.control.client(), &label, before.pid)
+        );
+        // A check left to the COMMIT went back to its savepoint, after
+        // what followed it had failed in the aborted transaction: sent again.
+        if checked? == crate::runbook::deferred::Checked::LeftToCommit {
+            read = reads().await;
+            if pipelined {
+                inserted = Some(insert().await);
+            }
+        }
+        let (same, counts_now, held) = read;
+        same?;
+        let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
+        let held = held.unwrap_or_default();
+        watched?;
+        calls.prove_in(client, &label).await?;
+        match inserted {
+            Some(done) => done?,
+            None => calls.as_writer(client, insert()).await?,
+        }
         self.commit_batch(client, &step).await?;
         let (stats, began, holding) = (Box::new(stats), started, calling.elapsed());
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began, holding })
+    }
+
+    /// The hold on the rollout's row, then the counts before the call (the
+    /// server's counts of a session carry earlier transactions' until it
+    /// reports them: the batch's are the difference). Pipelined, one round
+    /// trip, unless the hold switches roles around its statement: then the
+    /// counts wait for it.
+    async fn hold_and_count(&self, client: &Client) -> Result<Counts, Failure> {
+        let calls = self.ctx.calls();
+        let hold = self.control.hold(calls, client, self.rollout_id);
+        let counts = if calls.under_roles() {
+            hold.await?;
+            Counts::read(client).await
+        } else {
+            let (held_rollout, counts) = futures_util::join!(hold, Counts::read(client));
+            held_rollout?;
+            counts
+        };
+        counts.map_err(counted)
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.
@@ -232,6 +295,10 @@ impl Batched<'_> {
             ))),
         }
     }
+}
+
+fn counted(e: anyhow::Error) -> Failure {
+    Failure::Database(e.context("cannot read the batch's row counts"))
 }
 
 /// Adds one batch's counted changes to the pass's, relation by relation.

@@ -140,6 +140,9 @@ pub(crate) struct Step<'a> {
     pub done: bool,
     pub position: Option<&'a str>,
     pub rows: u64,
+    /// From the batch's BEGIN to the plugin's answer: the step is written
+    /// in the same round trip as the checks before its COMMIT, so their
+    /// time is not in it (the report's batch lines hold the whole batch).
     pub duration_ms: u64,
     pub message: Option<&'a str>,
 }
