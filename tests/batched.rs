@@ -224,6 +224,30 @@ fn a_work_session_lost_between_two_batches_is_replaced_and_the_pass_goes_on() {
     one_step_per_batch(&c, 11);
 }
 
+/// Under roles a batch's hold and step switch roles around their
+/// statements (not pipelined), and its deferred check puts the constraint
+/// modes back, so the role wall's own deferred trigger still fires at each
+/// COMMIT: every batch commits with its step, and the batched rollback
+/// restores the baseline.
+#[test]
+fn a_batched_tier_runs_and_rolls_back_under_roles() {
+    let c = cluster("batched-roles");
+    let p = plan(&fixed(5000, 0));
+    let mut apply = vec!["roles", "apply"];
+    apply.extend(p.plan.iter().map(String::as_str));
+    c.host(&apply).expect_code(0).expect("Proven");
+    let mut run = p.args("run", "fail=none");
+    run.push("--roles");
+    let r = c.host(&run);
+    r.expect_code(0).expect("Proven").expect("11 batch(es) committed").expect("ROLLOUT COMPLETE");
+    assert_eq!(c.psql(DIGEST), c.psql(BACKFILLED));
+    one_step_per_batch(&c, 11);
+    let mut back = args("rollback", &p.plan, &["--roles"]);
+    back.extend(["--param", "verdict=ok", "--param", "fail=none"]);
+    c.host(&back).expect_code(0);
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0);
+}
+
 #[test]
 fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
     let c = cluster("batched-timeout");

@@ -316,6 +316,31 @@ fn a_batch_whose_deferred_check_meets_a_locked_row_leaves_it_to_its_commit_and_e
     assert_eq!(c.scalar(first), 5000, "{}", r.all());
 }
 
+/// A deferred trigger that sets a sequence back while it fires, in the
+/// batch's check (a sleep first, so a reading taken beside the check
+/// rather than after it would see the sequence before it moved): the
+/// batch fails naming it and is not committed.
+#[test]
+fn a_batch_whose_deferred_trigger_sets_a_sequence_back_fails_and_is_not_committed() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-setback",
+        "CREATE SEQUENCE app.order_no;
+         SELECT setval('app.order_no', 1000);
+         CREATE FUNCTION app.rewind() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_sleep(0.3); PERFORM setval('app.order_no', 10); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER rewind AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.rewind();",
+    );
+    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 1")
+        .expect("it set back sequence app.order_no from 1000 to 10");
+    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
+                 AND kind = 'batch' AND state = 'done'";
+    assert_eq!(c.scalar(steps), 0, "{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
+}
+
 /// A dry run previews a batched tier's first batch: refused from the
 /// first row, the preview fails as that batch's COMMIT would.
 #[test]

@@ -366,9 +366,13 @@ const DEFERRED: &str = "SELECT n.nspname::text, c.conname::text FROM pg_catalog.
 pub enum Modes {
     /// As declared again: a plugin's statements may follow the check.
     PutBack,
-    /// Left immediate until the COMMIT, stricter than declared: only the
-    /// host's own statements follow (a batch), and reading the names to
-    /// defer again was half the check's time on the server.
+    /// Left immediate until the COMMIT: only the host's reads and one
+    /// write follow (a batch's step row, the last statement before
+    /// COMMIT), so a deferred trigger that row sets off fires at its
+    /// INSERT with nothing written between it and the COMMIT. Reading the
+    /// names to defer again was half the check's time on the server. Not
+    /// under roles: the role wall's own deferred trigger must fire at
+    /// COMMIT, after the host has left the ledger writer's role.
     LeaveImmediate,
 }
 

@@ -11,8 +11,10 @@
 //! fires once, here, and its writes stay, so the post-conditions, counts
 //! and probes that follow are proven on the state the COMMIT keeps, and a
 //! dry run's next tier on the state the run has. The constraint modes are
-//! put back as declared; the host's own ledger rows, written after the
-//! check, fire their deferred triggers at COMMIT only.
+//! put back as declared (a batch outside roles leaves them immediate:
+//! [`db::Modes::LeaveImmediate`]); the host's own ledger rows, written after
+//! the check, fire their deferred triggers at COMMIT, or in that batch at
+//! the step row's INSERT, the last write before COMMIT.
 
 use super::context::Context;
 use crate::db::{self, Deferred};

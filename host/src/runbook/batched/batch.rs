@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::Failure;
 use crate::manifest::{Batches, Limits};
 use crate::runbook::calls::outcome;
+use crate::runbook::deferred::{Checked, Wait};
 use crate::runbook::sequence_watch::Watch;
 use crate::runbook::tier::same_transaction;
 use crate::sandbox::{BatchAt, Call, Returned};
@@ -189,13 +190,23 @@ impl Batched<'_> {
         // While the batch's rows are locked, what its COMMIT would check,
         // the reads that prove it and its step go in one round trip, in
         // this order on the work connection (the checks' triggers write
-        // before the counts read): the sequences are read on the control
-        // connection beside them, prepared there once. Under roles the
-        // step waits for the ledger writer's role switch.
+        // before the counts read). The sequences are read on the control
+        // connection once the check is back (a deferred trigger may set
+        // one back), beside the rest, prepared there once. Under roles the
+        // step waits for the ledger writer's role switch, and the check
+        // puts the constraint modes back: the role wall's own deferred
+        // trigger must fire at COMMIT, after that switch.
         let pipelined = !calls.under_roles();
         let step_label = format!("{label} {}", call.name());
-        let leave = crate::runbook::deferred::Wait::LeaveToCommit;
-        let check = crate::runbook::deferred::check(self.ctx, client, &step_label, leave, db::Modes::LeaveImmediate);
+        let (leave, modes) = match pipelined {
+            true => (Wait::LeaveToCommit, db::Modes::LeaveImmediate),
+            false => (Wait::LeaveToCommit, db::Modes::PutBack),
+        };
+        let checked_then_watched = async {
+            let checked = crate::runbook::deferred::check(self.ctx, client, &step_label, leave, modes).await?;
+            watch.before_commit(self.control.client(), &label, before.pid).await?;
+            Ok::<_, Failure>(checked)
+        };
         let reads = || async {
             futures_util::join!(
                 same_transaction(client, &before, &label),
@@ -205,22 +216,28 @@ impl Batched<'_> {
                 crate::sql::locking::held(client)
             )
         };
-        let insert = || async { steps::insert(client, &step).await.map_err(Failure::from) };
+        // Written only in the transaction the batch began: were it ended,
+        // the step would not be kept in one of its own.
+        let insert = || async {
+            match steps::insert(client, &step, Some(&before.transaction_start)).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Failure::TierFailed {
+                    label: label.clone(),
+                    cause: "its transaction ended before its step was written; nothing of it is kept".into(),
+                }),
+                Err(e) => Err(Failure::from(e)),
+            }
+        };
         let pipelined_insert = async {
             match pipelined {
                 true => Some(insert().await),
                 false => None,
             }
         };
-        let (checked, mut read, mut inserted, watched) = futures_util::join!(
-            check,
-            reads(),
-            pipelined_insert,
-            watch.before_commit(self.control.client(), &label, before.pid)
-        );
+        let (checked, mut read, mut inserted) = futures_util::join!(checked_then_watched, reads(), pipelined_insert);
         // A check left to the COMMIT went back to its savepoint, after
         // what followed it had failed in the aborted transaction: sent again.
-        if checked? == crate::runbook::deferred::Checked::LeftToCommit {
+        if checked? == Checked::LeftToCommit {
             read = reads().await;
             if pipelined {
                 inserted = Some(insert().await);
@@ -230,7 +247,6 @@ impl Batched<'_> {
         same?;
         let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
         let held = held.unwrap_or_default();
-        watched?;
         calls.prove_in(client, &label).await?;
         match inserted {
             Some(done) => done?,

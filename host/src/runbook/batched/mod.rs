@@ -209,7 +209,8 @@ impl Batched<'_> {
             duration_ms: 0,
             message: Some(why),
         };
-        Ok(steps::insert(self.control.client(), &step).await?)
+        steps::insert(self.control.client(), &step, None).await?;
+        Ok(())
     }
 
     /// A failed tier's batched rollback, said either way (the run fails

@@ -29,6 +29,14 @@ const INSERT: &str = "
     INSERT INTO rollout_ledger.step
         (rollout_id, plugin, ordinal, sha256, phase, kind, seq, state, position, rows_changed, duration_ms, message)
     VALUES ($1, $2, $3, $4, $5, 'batch', $6, $7, $8, $9, $10, $11)";
+/// [`INSERT`] kept only in the transaction that began at `$12`
+/// (`now()`, as the batch's identity read it): one its plugin ended and
+/// replaced, or no transaction at all, writes nothing.
+const INSERT_IN: &str = "
+    INSERT INTO rollout_ledger.step
+        (rollout_id, plugin, ordinal, sha256, phase, kind, seq, state, position, rows_changed, duration_ms, message)
+    SELECT $1, $2, $3, $4, $5, 'batch', $6, $7, $8, $9, $10, $11
+    WHERE pg_catalog.now()::text = $12";
 const HAS: &str = "
     SELECT count(*) FROM rollout_ledger.step
     WHERE rollout_id = $1 AND plugin = $2 AND phase = $3 AND seq = $4 AND state = 'done' AND kind = 'batch'";
@@ -147,17 +155,21 @@ pub(crate) struct Step<'a> {
     pub message: Option<&'a str>,
 }
 
-pub(crate) async fn insert(client: &Client, s: &Step<'_>) -> Result<(), tokio_postgres::Error> {
+/// Writes `s`. `within`: the `now()` its batch's transaction began at, as
+/// the batch's identity read it; the row is then written only in that
+/// transaction, and `false` says the one open on `client` is another
+/// (or none), nothing written.
+pub(crate) async fn insert(client: &Client, s: &Step<'_>, within: Option<&str>) -> Result<bool, tokio_postgres::Error> {
     use tokio_postgres::types::{ToSql, Type};
     let state = if s.done { "done" } else { "started" };
     let (ordinal, batch, rows, ms) = (s.tier.ordinal() as i32, s.batch as i32, s.rows as i64, s.duration_ms as i64);
-    // Typed, with no separate prepare: one round trip in every batch.
-    let params: [(&(dyn ToSql + Sync), Type); 11] = [
+    let phase = s.pass.as_str();
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
         (&s.rollout_id, Type::INT8),
         (&s.tier.manifest.name, Type::TEXT),
         (&ordinal, Type::INT4),
         (&s.tier.sha256, Type::TEXT),
-        (&s.pass.as_str(), Type::TEXT),
+        (&phase, Type::TEXT),
         (&batch, Type::INT4),
         (&state, Type::TEXT),
         (&s.position, Type::TEXT),
@@ -165,7 +177,19 @@ pub(crate) async fn insert(client: &Client, s: &Step<'_>) -> Result<(), tokio_po
         (&ms, Type::INT8),
         (&s.message, Type::TEXT),
     ];
-    client.query_typed(INSERT, &params).await.map(drop)
+    let sql = match &within {
+        Some(began) => {
+            params.push((began, Type::TEXT));
+            INSERT_IN
+        }
+        None => INSERT,
+    };
+    // Typed, with no separate prepare: one round trip in every batch. The
+    // rows written from the server's command tag (`RETURNING` would need
+    // the SELECT the ledger writer does not hold under roles).
+    let mut written = std::pin::pin!(client.query_typed_raw(sql, params).await?);
+    while futures_util::StreamExt::next(&mut written).await.transpose()?.is_some() {}
+    Ok(within.is_none() || written.rows_affected() == Some(1))
 }
 
 /// After a batch's COMMIT lost its answer: once the batch's transaction
