@@ -341,6 +341,31 @@ fn a_batch_whose_deferred_trigger_sets_a_sequence_back_fails_and_is_not_committe
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
 }
 
+/// A deferred trigger that puts a schema of its own before `pg_catalog` in
+/// the transaction's `search_path`, where a `current_setting` says the
+/// path is still the host's: the batch's identity read is not fooled, the
+/// batch fails naming the change, and nothing of it is kept.
+#[test]
+fn a_deferred_trigger_that_moves_the_search_path_behind_a_lying_function_fails_the_batch() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-path",
+        "CREATE SCHEMA evil;
+         CREATE FUNCTION evil.current_setting(text) RETURNS text LANGUAGE sql AS $$ SELECT 'pg_catalog, pg_temp' $$;
+         CREATE FUNCTION app.move_path() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_catalog.set_config('search_path', 'evil, pg_catalog, pg_temp', true); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER move_path AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.move_path();",
+    );
+    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 1")
+        .expect("search_path `pg_catalog, pg_temp` → `evil, pg_catalog, pg_temp`");
+    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
+                 AND kind = 'batch' AND state = 'done'";
+    assert_eq!(c.scalar(steps), 0, "{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
+}
+
 /// A dry run previews a batched tier's first batch: refused from the
 /// first row, the preview fails as that batch's COMMIT would.
 #[test]

@@ -26,8 +26,11 @@ const LOCK_HOLDER: &str = "
            coalesce(a.client_addr::text, 'local socket'), a.backend_start::text
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::bigint::oid AND l.granted";
-const IDENTITY: &str = "SELECT current_user::text, session_user::text, current_setting('search_path'), now()::text, \
-    pg_catalog.pg_backend_pid()";
+/// Every name in it qualified: it is what finds a `search_path` changed
+/// inside the transaction (a deferred trigger's local `set_config`), so it
+/// must not resolve through that path to a function or type that lies.
+const IDENTITY: &str = "SELECT current_user::pg_catalog.text, session_user::pg_catalog.text, \
+    pg_catalog.current_setting('search_path'), pg_catalog.now()::pg_catalog.text, pg_catalog.pg_backend_pid()";
 
 /// A database error as the operator needs it: the server's severity,
 /// SQLSTATE and message (tokio-postgres says only "db error"), or the
