@@ -246,13 +246,22 @@ fn backfill_with(name: &str, extra: &str) -> (Cluster, tempfile::TempDir, Vec<St
     (c, dir, plan, lock)
 }
 
+/// The backfill's run, the gate and verify passing, under its lock file.
+fn run_backfill(c: &Cluster, plan: &[String], lock: &str) -> Run {
+    c.host(&args("run", plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", lock]))
+}
+
+/// The backfill's batches the ledger says committed.
+const DONE_STEPS: &str = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
+                          AND kind = 'batch' AND state = 'done'";
+
 /// Rows past id 25,000 refused: batches 1–5 commit, batch 6 fails at its
 /// check, before its step and its COMMIT (then the failed tier is rolled
 /// back, batched, as any).
 #[test]
 fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_before_it_stay() {
     let (c, _dir, plan, lock) = backfill_refused_past("def-batched", 25000);
-    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 6 apply-batch failed: a deferred constraint trigger (PL/pgSQL function app.refuse_far()")
         .expect("ERROR P0001: row 25001 is too far")
@@ -261,9 +270,7 @@ fn a_batch_whose_deferred_trigger_fails_fails_at_its_check_and_the_batches_befor
     // The five batches before it committed; then the failed tier was rolled back, batched.
     r.expect("a failed tier is rolled back, not resumed");
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
-    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
-                 AND kind = 'batch' AND state = 'done'";
-    assert_eq!(c.scalar(steps), 5);
+    assert_eq!(c.scalar(DONE_STEPS), 5);
 }
 
 /// A batch's check that meets a row another session holds is left to its
@@ -300,7 +307,7 @@ fn a_batch_whose_deferred_check_meets_a_locked_row_leaves_it_to_its_commit_and_e
         assert!(std::time::Instant::now() < until, "the holder did not take its lock in 30 s");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    let r = run_backfill(&c, &plan, &lock);
     let _ = holder.wait();
     r.expect_code(0)
         .expect("Not checked")
@@ -331,13 +338,11 @@ fn a_batch_whose_deferred_trigger_sets_a_sequence_back_fails_and_is_not_committe
          CREATE CONSTRAINT TRIGGER rewind AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
            FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.rewind();",
     );
-    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 1")
         .expect("it set back sequence app.order_no from 1000 to 10");
-    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
-                 AND kind = 'batch' AND state = 'done'";
-    assert_eq!(c.scalar(steps), 0, "{}", r.all());
+    assert_eq!(c.scalar(DONE_STEPS), 0, "{}", r.all());
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
 }
 
@@ -356,13 +361,11 @@ fn a_deferred_trigger_that_moves_the_search_path_behind_a_lying_function_fails_t
          CREATE CONSTRAINT TRIGGER move_path AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
            FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.move_path();",
     );
-    let r = c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock]));
+    let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 1")
         .expect("search_path `pg_catalog, pg_temp` → `evil, pg_catalog, pg_temp`");
-    let steps = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
-                 AND kind = 'batch' AND state = 'done'";
-    assert_eq!(c.scalar(steps), 0, "{}", r.all());
+    assert_eq!(c.scalar(DONE_STEPS), 0, "{}", r.all());
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
 }
 

@@ -132,30 +132,9 @@ fn writer(dir: &std::path::Path, statements: &[&str], grants: &str) -> String {
     let b = dir.join("b");
     std::fs::create_dir_all(b.join("data")).unwrap();
     std::fs::write(b.join("data/statements.sql"), statements.join("\n") + "\n").unwrap();
-    let manifest = format!(
-        r#"name = "test-writer"
-kind = "tier"
-ordinal = 2
-description = "Writes through what tier 1 created (tests/views.rs)."
-databases = ["directus"]
-files = ["statements.sql"]
-post_conditions = ["statements"]
-rollback_conditions = ["statements"]
-
-[params.tripwire]
-pattern = "on|off"
-description = "unused"
-
-[grants]
-{grants}
-
-[limits]
-statements = 100
-"#
-    );
-    let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
     let path = b.join("writer.wasm");
-    std::fs::write(&path, with_manifest(&wasm, &manifest)).unwrap();
+    let what = "Writes through what tier 1 created (tests/views.rs).";
+    support::audit::write_catalog_tier(&path, "test-writer", 2, what, grants);
     path.display().to_string()
 }
 

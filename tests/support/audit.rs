@@ -19,7 +19,7 @@ CREATE VIEW trap.hits_now AS SELECT CASE WHEN is_called THEN last_value ELSE 0 E
 
 /// Writes the `catalog` fixture plugin to `path` as tier `name` (ordinal
 /// `ordinal`, described as `what`) under `grants` (TOML lines).
-fn write_catalog_tier(path: &Path, name: &str, ordinal: u32, what: &str, grants: &str) {
+pub fn write_catalog_tier(path: &Path, name: &str, ordinal: u32, what: &str, grants: &str) {
     let wasm = std::fs::read(root().join("tests/plugins/catalog.wasm")).expect("make test-plugins");
     let manifest = format!(
         r#"name = "{name}"

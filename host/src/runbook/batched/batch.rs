@@ -198,11 +198,9 @@ impl Batched<'_> {
         // trigger must fire at COMMIT, after that switch.
         let pipelined = !calls.under_roles();
         let step_label = format!("{label} {}", call.name());
-        let (leave, modes) = match pipelined {
-            true => (Wait::LeaveToCommit, db::Modes::LeaveImmediate),
-            false => (Wait::LeaveToCommit, db::Modes::PutBack),
-        };
+        let modes = if pipelined { db::Modes::LeaveImmediate } else { db::Modes::PutBack };
         let checked_then_watched = async {
+            let leave = Wait::LeaveToCommit;
             let checked = crate::runbook::deferred::check(self.ctx, client, &step_label, leave, modes).await?;
             watch.before_commit(self.control.client(), &label, before.pid).await?;
             Ok::<_, Failure>(checked)
@@ -313,6 +311,7 @@ impl Batched<'_> {
     }
 }
 
+/// A failed counts read, as the batch's failure.
 fn counted(e: anyhow::Error) -> Failure {
     Failure::Database(e.context("cannot read the batch's row counts"))
 }
