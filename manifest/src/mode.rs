@@ -41,8 +41,9 @@ impl std::fmt::Display for Mode {
 }
 
 /// The bounds of a batched tier (`[batches]`). The host starts at `size`,
-/// halves it on a statement or lock timeout or after a batch slower than
-/// `target_ms`, and grows it back while batches take under half of that,
+/// halves it on a statement or lock timeout, and after each batch scales
+/// it so that the next holds its rows about nine tenths of `target_ms`
+/// (at once when slower; by half at most when under four fifths of it),
 /// never outside `min_size..=max_size`. The tier's
 /// `[limits]` `rows_changed` is the total for the whole tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
