@@ -369,6 +369,63 @@ fn a_deferred_trigger_that_moves_the_search_path_behind_a_lying_function_fails_t
     assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
 }
 
+/// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
+/// table no grant names, then stands in for the host's kept counts read:
+/// `DEALLOCATE` of its protocol-level statement and a SQL `PREPARE` under
+/// its name that counts nothing. The read before the kept ones sees the
+/// statement SQL made: batch 2 fails and nothing of it is kept.
+#[test]
+fn a_trigger_that_prepares_a_statement_in_place_of_the_hosts_kept_read_fails_the_batch() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-forge",
+        "CREATE TABLE app.side (n int);
+         CREATE FUNCTION app.forge() RETURNS trigger LANGUAGE plpgsql AS $$
+           DECLARE s text;
+           BEGIN
+             INSERT INTO app.side VALUES (1);
+             FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements
+                       WHERE NOT from_sql AND statement LIKE '%pg_stat_get_xact_tuples_inserted%' LOOP
+               EXECUTE format('DEALLOCATE %I', s);
+               EXECUTE format('PREPARE %I AS SELECT ''x''::text, 0::int8, 0::int8, 0::int8 WHERE false', s);
+             END LOOP;
+             RETURN NULL;
+           END $$;
+         CREATE TRIGGER forge AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.forge();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 2")
+        .expect("1 statement(s) made by SQL PREPARE were on the session after its call")
+        .expect("a failed tier is rolled back, not resumed");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "batch 2 is not kept: {}", r.all());
+    assert_eq!(c.scalar(DONE_STEPS), 1, "{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "rolled back: {}", r.all());
+}
+
+/// A trigger that, in batch 2, deallocates every prepared statement of the
+/// session, the host's kept reads with them: batch 2 fails (its reads are
+/// gone), and the rollback pass on the same session, whose reset finds
+/// them gone, prepares them again and restores every row.
+#[test]
+fn a_trigger_that_deallocates_the_hosts_kept_reads_fails_its_batch_and_the_rollback_prepares_them_again() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-dealloc",
+        "CREATE FUNCTION app.dealloc() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END $$;
+         CREATE TRIGGER dealloc AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.dealloc();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 2")
+        .expect("the host's kept read of its row counts is gone: a statement of the batch deallocated it")
+        .expect("a failed tier is rolled back, not resumed");
+    assert_eq!(c.scalar(DONE_STEPS), 1, "{}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "rolled back: {}", r.all());
+    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+}
+
 /// A dry run previews a batched tier's first batch: refused from the
 /// first row, the preview fails as that batch's COMMIT would.
 #[test]

@@ -76,3 +76,54 @@ fn a_query_is_prepared_once_per_connection_and_again_when_the_server_forgot_it()
         }
     });
 }
+
+static TIMES_TWO: Prepared = Prepared::new("SELECT $1::int4 * 2 AS twice", &[Type::INT4]);
+
+async fn twice_in(client: &Arc<tokio_postgres::Client>, n: i32) -> Result<i32, tokio_postgres::Error> {
+    Ok(TIMES_TWO.query_in(client, &[&n]).await?[0].get(0))
+}
+
+/// In a transaction a kept statement is never prepared again (that would
+/// follow an error that aborted it): the session's reset says which
+/// statements it still has, what it lost is forgotten, and the next read
+/// prepares it anew. The reset deallocates what SQL `PREPARE` made and
+/// keeps the protocol-level statements, with or without their plans.
+#[test]
+fn a_read_in_a_transaction_fails_on_a_lost_statement_and_the_reset_says_what_to_forget() {
+    let c = Cluster::start("prepared-in");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&c.url(), tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        let client = Arc::new(client);
+        client.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(twice_in(&client, 2).await.unwrap(), 4);
+        client.batch_execute("COMMIT; PREPARE mine AS SELECT 1").await.unwrap();
+
+        for plans in [host::db::Plans::Keep, host::db::Plans::Discard] {
+            let present = host::db::reset_session(&client, plans).await.expect("reset");
+            assert!(present.iter().any(|p| p == "SELECT $1::int4 * 2 AS twice"), "{plans:?}: {present:?}");
+            assert!(!present.iter().any(|p| p.contains("mine")), "SQL's own is not listed: {present:?}");
+            TIMES_TWO.forget_gone(&client, &present);
+            client.batch_execute("BEGIN").await.unwrap();
+            assert_eq!(twice_in(&client, 3).await.unwrap(), 6, "{plans:?}: still kept, still there");
+            client.batch_execute("COMMIT").await.unwrap();
+        }
+        let from_sql = "SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql";
+        assert_eq!(client.query_one(from_sql, &[]).await.unwrap().get::<_, i64>(0), 0, "the reset deallocated `mine`");
+
+        // Lost (a DEALLOCATE ALL): in a transaction the read fails, 26000.
+        client.batch_execute("DEALLOCATE ALL; BEGIN").await.unwrap();
+        let lost = twice_in(&client, 4).await.expect_err("the statement is gone");
+        assert_eq!(lost.code(), Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME), "{lost}");
+        client.batch_execute("ROLLBACK").await.unwrap();
+
+        // The reset no longer lists it; forgotten, it is prepared again.
+        let present = host::db::reset_session(&client, host::db::Plans::Keep).await.expect("reset");
+        assert!(!present.iter().any(|p| p == "SELECT $1::int4 * 2 AS twice"), "{present:?}");
+        TIMES_TWO.forget_gone(&client, &present);
+        client.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(twice_in(&client, 5).await.unwrap(), 10);
+        client.batch_execute("COMMIT").await.unwrap();
+    });
+}

@@ -59,9 +59,17 @@ pub struct Changed {
 impl Counts {
     /// Reads them on `client`, inside the transaction they count.
     pub async fn read(client: &Client) -> Result<Counts> {
+        // Typed, with no separate prepare: one round trip, one statement.
+        Counts::from_rows(&client.query_typed(COUNTS, &[]).await?)
+    }
+
+    /// The read's SQL, for a caller that keeps it prepared (a batch's).
+    pub const SQL: &'static str = COUNTS;
+
+    /// The counts from the rows of [`Counts::SQL`].
+    pub fn from_rows(rows: &[tokio_postgres::Row]) -> Result<Counts> {
         let mut out = BTreeMap::new();
-        // Typed, with no separate prepare: one round trip (a batch reads twice).
-        for row in client.query_typed(COUNTS, &[]).await? {
+        for row in rows {
             out.insert(row.try_get(0)?, [row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]);
         }
         Ok(Counts(out))

@@ -235,36 +235,65 @@ async fn one_row(client: &Client, sql: &str) -> Result<tokio_postgres::Row> {
 
 /// What `DISCARD ALL` resets, but `DEALLOCATE ALL`: the connection's own
 /// protocol-level prepared statements (tokio-postgres caches the ones that
-/// look up types) must survive, so only the statements SQL `PREPARE` made
-/// (a granted function could run one) are deallocated, by name. One round
-/// trip; every name is schema-qualified, whatever `search_path` is.
+/// look up types; a batch keeps its reads) must survive, so only the
+/// statements SQL `PREPARE` made (a granted function could run one) are
+/// deallocated, by name. One round trip; every name is schema-qualified,
+/// whatever `search_path` is. `{plans}` is `DISCARD PLANS` or nothing.
 const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
-    SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; \
-    SELECT name AS sql_prepared FROM pg_catalog.pg_prepared_statements WHERE from_sql";
+    SELECT pg_catalog.pg_advisory_unlock_all(); {plans} DISCARD TEMP; DISCARD SEQUENCES; \
+    SELECT name AS sql_prepared, from_sql, statement FROM pg_catalog.pg_prepared_statements";
+
+/// Whether a reset drops the session's cached plans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Plans {
+    /// Between two plugins: as a new connection, no plan carried.
+    #[default]
+    Discard,
+    /// Between two batches of one plugin: the host's kept reads keep the
+    /// plans they were prepared with (a plan is still revalidated by the
+    /// server whenever what it depends on changes).
+    Keep,
+}
 
 /// Puts the session on `client` back as it was when it connected, outside
 /// any transaction: settings (to the connection's own, `application_name`
 /// included), role and session authorization, cursors, LISTEN, session
-/// advisory locks, cached plans, temporary tables, sequence state and
-/// SQL-level prepared statements. The rollout lock is on the control
-/// connection, never this one.
-pub async fn reset_session(client: &Client) -> Result<(), tokio_postgres::Error> {
-    let mut prepared = Vec::new();
-    for message in client.simple_query(RESET_SESSION).await? {
+/// advisory locks, cached plans (unless `plans` keeps them), temporary
+/// tables, sequence state and SQL-level prepared statements. The rollout
+/// lock is on the control connection, never this one. Returns the texts of
+/// the protocol-level statements the session still has: one the host kept
+/// and that is not among them was deallocated ([`Prepared::forget_gone`]).
+pub async fn reset_session(client: &Client, plans: Plans) -> Result<Vec<String>, tokio_postgres::Error> {
+    let discard = if plans == Plans::Discard { "DISCARD PLANS;" } else { "" };
+    let (mut from_sql, mut kept) = (Vec::new(), Vec::new());
+    for message in client.simple_query(&RESET_SESSION.replace("{plans}", discard)).await? {
         // Only the last statement's rows (the advisory unlock returns one too).
         let tokio_postgres::SimpleQueryMessage::Row(row) = message else { continue };
         if row.columns().first().map(|c| c.name()) != Some("sql_prepared") {
             continue;
         }
-        if let Ok(Some(name)) = row.try_get(0) {
-            prepared.push(format!("DEALLOCATE {};", crate::quote::ident(name)));
+        match (row.try_get(0), row.try_get(1), row.try_get(2)) {
+            (Ok(Some(name)), Ok(Some("t")), _) => from_sql.push(format!("DEALLOCATE {};", crate::quote::ident(name))),
+            (_, Ok(Some("f")), Ok(Some(text))) => kept.push(text.to_string()),
+            _ => {}
         }
     }
-    if !prepared.is_empty() {
-        client.batch_execute(&prepared.concat()).await?;
+    if !from_sql.is_empty() {
+        client.batch_execute(&from_sql.concat()).await?;
     }
-    Ok(())
+    Ok(kept)
 }
+
+/// How many statements SQL `PREPARE` made on the session (a granted
+/// function can `DEALLOCATE` a host statement and `PREPARE` another under
+/// its name): while there are any, the host's kept statements are not used.
+/// Unnamed and schema-qualified, so nothing the plugin left can answer it.
+pub async fn sql_prepared(client: &Client) -> Result<i64, tokio_postgres::Error> {
+    let rows = client.query_typed(SQL_PREPARED, &[]).await?;
+    Ok(rows.first().and_then(|r| r.try_get(0).ok()).unwrap_or(i64::MAX))
+}
+
+const SQL_PREPARED: &str = "SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql";
 
 /// Opens the host's transaction for one plugin call: timeouts and the
 /// pinned `search_path` are `SET LOCAL`, so they end with it. The `BEGIN`,

@@ -10,8 +10,11 @@
 //! weak reference to its client, so a client dropped can never be taken
 //! for another made at the same address. A statement the server no longer
 //! knows (SQLSTATE 26000: a `DEALLOCATE` on that connection) is prepared
-//! again; inside a transaction that error would abort it, which is why
-//! reads in a transaction (the digest's snapshot) do not use this.
+//! again; inside a transaction that error would abort it, so a read in a
+//! transaction ([`Prepared::query_in`], a batch's) never prepares again:
+//! the caller forgets, after each session reset, what the server no longer
+//! has ([`Prepared::forget_gone`]), and uses kept statements only while no
+//! SQL `PREPARE` could stand in for one ([`super::sql_prepared`]).
 
 use std::sync::{Arc, Mutex, Weak};
 use tokio_postgres::error::SqlState;
@@ -41,22 +44,65 @@ impl Prepared {
         client: &Arc<Client>,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let mine = |w: &Weak<Client>| std::ptr::eq(w.as_ptr(), Arc::as_ptr(client));
-        let kept = self.on.lock().ok().and_then(|on| on.iter().find(|(w, _)| mine(w)).map(|(_, s)| s.clone()));
-        if let Some(statement) = kept {
+        if let Some(statement) = self.kept(client) {
             match client.query(&statement, params).await {
                 Err(e) if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) => {}
                 done => return done,
             }
         }
+        let statement = self.prepare(client).await?;
+        client.query(&statement, params).await
+    }
+
+    /// [`query`](Self::query) inside a transaction: a statement the server
+    /// no longer knows fails it (SQLSTATE 26000) rather than being
+    /// prepared again in a transaction that error has aborted.
+    pub async fn query_in(
+        &self,
+        client: &Arc<Client>,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = match self.kept(client) {
+            Some(s) => s,
+            None => self.prepare(client).await?,
+        };
+        client.query(&statement, params).await
+    }
+
+    /// Forgets the statement kept on `client` unless `present` (the texts
+    /// of the protocol-level statements the session has,
+    /// [`super::reset_session`]; tokio-postgres does not say a statement's
+    /// name) still holds its text. Were another protocol-level statement of
+    /// the same text there instead, the kept one's next use fails (26000).
+    pub fn forget_gone(&self, client: &Arc<Client>, present: &[String]) {
+        if present.iter().any(|p| p == self.sql) {
+            return;
+        }
+        if let Ok(mut on) = self.on.lock() {
+            on.retain(|(w, _)| !mine(w, client));
+        }
+    }
+
+    fn kept(&self, client: &Arc<Client>) -> Option<Statement> {
+        let on = self.on.lock().ok()?;
+        on.iter().find(|(w, _)| mine(w, client)).map(|(_, s)| s.clone())
+    }
+
+    async fn prepare(&self, client: &Arc<Client>) -> Result<Statement, tokio_postgres::Error> {
         let statement = client.prepare_typed(self.sql, self.types).await?;
         if let Ok(mut on) = self.on.lock() {
-            on.retain(|(w, _)| !mine(w) && w.strong_count() > 0);
+            on.retain(|(w, _)| !mine(w, client) && w.strong_count() > 0);
             if on.len() >= KEPT {
                 on.remove(0);
             }
             on.push((Arc::downgrade(client), statement.clone()));
         }
-        client.query(&statement, params).await
+        Ok(statement)
     }
+}
+
+/// Whether `w` is `client` (never another client made at its address: the
+/// weak reference would be dead).
+fn mine(w: &Weak<Client>, client: &Arc<Client>) -> bool {
+    std::ptr::eq(w.as_ptr(), Arc::as_ptr(client))
 }

@@ -166,7 +166,7 @@ pub(super) async fn before_rollback(
         done.push((tier.manifest.name.clone(), stats, record.footprint));
     }
     // The rollback's transaction sets its own limits, from a clean session.
-    db::reset_session(client).await.map_err(|e| Failure::Database(e.into()))?;
+    db::reset_session(client, db::Plans::Discard).await.map_err(|e| Failure::Database(e.into()))?;
     Ok(done)
 }
 

@@ -49,7 +49,7 @@ impl WorkSession {
     /// would have been; one lost during a plugin fails that plugin.
     pub async fn next(&mut self, ctx: &Context) -> Result<Arc<Client>, Failure> {
         if self.used {
-            if let Err(e) = db::reset_session(&self.client).await {
+            if let Err(e) = db::reset_session(&self.client, db::Plans::Discard).await {
                 self.recover(ctx, e).await?;
             }
         }

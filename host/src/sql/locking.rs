@@ -168,6 +168,11 @@ pub async fn held(client: &Client) -> Result<Vec<Held>, tokio_postgres::Error> {
     Ok(rows_held(&rows))
 }
 
+/// The SQL of [`held`], for a caller that keeps it prepared (a batch's).
+pub fn held_sql() -> &'static str {
+    sql("held")
+}
+
 /// [`Held`] from the rows of `held` or of a read of the same columns (the
 /// footprint's sampler reads another backend's).
 pub fn rows_held(rows: &[tokio_postgres::Row]) -> Vec<Held> {

@@ -4,6 +4,7 @@
 //! step, `COMMIT`), and what a timeout, a bad answer or a lost COMMIT
 //! answer make of it.
 
+use super::kept;
 use super::size::Size;
 use super::steps::{self, Mark, Pass, Step};
 use super::{Batched, Tried, POSITION_BYTES, TIMEOUTS};
@@ -30,6 +31,9 @@ pub(super) struct Carried {
     /// The texts the pass's batches passed the grants check with: the same
     /// UPDATE in every batch is checked once.
     pub checks: CheckCache,
+    /// What the reset before the batch does with cached plans: discarded
+    /// before a pass's first batch (another plugin ran last), kept after.
+    pub plans: db::Plans,
 }
 
 impl Batched<'_> {
@@ -60,9 +64,10 @@ impl Batched<'_> {
         let (client, reset_due) = self.work.unreset();
         let calls = self.ctx.calls();
         let early = !calls.under_roles();
+        let plans = std::mem::replace(&mut carried.plans, db::Plans::Keep);
         let reset = async {
             match reset_due {
-                true => db::reset_session(&client).await,
+                true => db::reset_session(&client, plans).await.map(|present| kept::forget_gone(&client, &present)),
                 false => Ok(()),
             }
         };
@@ -205,15 +210,10 @@ impl Batched<'_> {
             watch.before_commit(self.control.client(), &label, before.pid).await?;
             Ok::<_, Failure>(checked)
         };
-        let reads = || async {
-            futures_util::join!(
-                same_transaction(client, &before, &label),
-                Counts::read(client),
-                // Its locks, for the pass's footprint, in its own transaction
-                // (a relation it created is there); best effort: never fails it.
-                crate::sql::locking::held(client)
-            )
-        };
+        // Its counts and its locks (for the pass's footprint, in its own
+        // transaction: a relation it created is there), kept prepared.
+        let reads =
+            || async { futures_util::join!(same_transaction(client, &before, &label), kept::read(client, true)) };
         // Written only in the transaction the batch began: were it ended,
         // the step would not be kept in one of its own.
         let insert = || async {
@@ -241,10 +241,35 @@ impl Batched<'_> {
                 inserted = Some(insert().await);
             }
         }
-        let (same, counts_now, held) = read;
+        let (same, read) = read;
         same?;
-        let changed = counts_now.map_err(counted)?.since(&counts, &tier.manifest.grants);
-        let held = held.unwrap_or_default();
+        match read.sql_prepared {
+            None | Some(Ok(0)) => {}
+            Some(Ok(n)) => {
+                return Err(Failure::TierFailed {
+                    label,
+                    cause: format!(
+                        "{n} statement(s) made by SQL PREPARE were on the session after its call: the host's kept \
+                         reads cannot be told from them; nothing of it is kept"
+                    ),
+                })
+            }
+            Some(Err(e)) => {
+                return Err(Failure::Database(
+                    anyhow::Error::from(e).context("cannot read the session's prepared statements"),
+                ))
+            }
+        }
+        let changed = match read.counts {
+            Ok(now) => now.since(&counts, &tier.manifest.grants),
+            Err(e) if gone(&e) => {
+                let cause = "the host's kept read of its row counts is gone: a statement of the batch deallocated it \
+                             (DEALLOCATE); nothing of it is kept";
+                return Err(Failure::TierFailed { label, cause: cause.into() });
+            }
+            Err(e) => return Err(counted(e)),
+        };
+        let held = read.held;
         calls.prove_in(client, &label).await?;
         match inserted {
             Some(done) => done?,
@@ -314,6 +339,14 @@ impl Batched<'_> {
 /// A failed counts read, as the batch's failure.
 fn counted(e: anyhow::Error) -> Failure {
     Failure::Database(e.context("cannot read the batch's row counts"))
+}
+
+/// Whether a kept read failed because the session no longer has it: a
+/// statement of the batch deallocated it (the plugin's doing, not the
+/// server's or the network's).
+fn gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.code())
+        == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME)
 }
 
 /// Adds one batch's counted changes to the pass's, relation by relation.

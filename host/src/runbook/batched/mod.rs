@@ -23,6 +23,7 @@ const IDLE_BATCHES: u32 = 1_000;
 mod batch;
 mod conditions;
 pub(super) mod dry;
+mod kept;
 mod lag;
 mod size;
 pub(super) mod steps;
