@@ -9,8 +9,9 @@
 //! - `psql`: the same UPDATEs as a psql script in autocommit, one commit
 //!   per batch;
 //! - `host paced`: the same backfill (`tests/plugins/backfill-paced`) with
-//!   the batch size left to the host: from 10,000 ids, halved while a
-//!   batch takes longer than its `target_ms`. With 10,000-id batches one
+//!   the batch size left to the host: from 10,000 ids, each next batch
+//!   sized to hold its rows about nine tenths of its `target_ms`. With
+//!   10,000-id batches one
 //!   random write in a hundred lands on the running batch's rows and waits
 //!   for its COMMIT, whoever runs it (psql's loop too): the writers' p99 is
 //!   that wait. The paced run shows what the one knob buys and costs;
@@ -27,7 +28,9 @@
 //! the writers' p99 over their idle p99, and the host's peak RSS from the
 //! kernel when it exits (`wait4`). Goals (issue 21): the tier within 1.2×
 //! of psql's loop, writers' p99 during the host's backfill within 2× of
-//! their p99 with none, host peak RSS under 64 MiB.
+//! their p99 with none, host peak RSS under 64 MiB. Both the host's runs
+//! are judged against both: the 10,000-id one is psql's own trade (its
+//! p99 is psql's too), the paced one the host's answer to the pair.
 
 mod bench_writers;
 
@@ -171,6 +174,7 @@ fn summary(root: &Path, rounds: &[Round], rows: i64) {
     println!("psql script, batches of {BATCH} ids, a commit each: {}", secs(each(&|r| psql(r))));
     let host_ratio = each(&|r| tier(&r.host) / psql(r));
     let rss = rounds.iter().map(|r| r.host.rss_mib).fold(0.0, f64::max);
+    let paced_ratio = each(&|r| tier(&r.paced) / psql(r));
     println!(
         "host, the same batches: tier {} (end to end {}); host tier / psql: {} (goal <= 1.2×: {}); peak RSS at most \
          {rss:.1} MiB (goal < 64 MiB: {})",
@@ -182,11 +186,12 @@ fn summary(root: &Path, rounds: &[Round], rows: i64) {
     );
     println!(
         "host paced (batches sized to hold their rows about {} ms): tier {} ({} batches on average), {} psql's \
-         time; psql's loop at the paced run's size: {}; host paced / psql at that size: {}",
+         time (goal <= 1.2×: {}); psql's loop at the paced run's size: {}; host paced / psql at that size: {}",
         paced_target_ms(root),
         secs(each(&|r| tier(&r.paced))),
         each(&|r| r.paced.tier.map(|t| t.2).unwrap_or(0) as f64).0,
-        times(each(&|r| tier(&r.paced) / psql(r))),
+        times(paced_ratio),
+        verdict(paced_ratio.0 <= 1.2),
         secs(each(&|r| r.small.1.end_to_end.as_secs_f64())),
         times(each(&|r| tier(&r.paced) / r.small.1.end_to_end.as_secs_f64().max(1e-9))),
     );
