@@ -284,7 +284,10 @@ fn a_statement_timeout_shrinks_the_batch_and_the_pass_goes_on() {
     let first = lines.iter().position(|b| b["outcome"] == "timed_out").expect("a batch timed out");
     let next = &lines[first + 1];
     assert_eq!(next["batch"], lines[first]["batch"], "the same batch is retried");
-    assert_eq!(next["size"].as_u64().unwrap() * 2, lines[first]["size"].as_u64().unwrap(), "halved: {lines:?}");
+    // Halved (whole ids, not below min_size): a batch slower than its
+    // target before it may have left an odd size.
+    let timed_out = lines[first]["size"].as_u64().unwrap();
+    assert_eq!(next["size"].as_u64().unwrap(), (timed_out / 2).max(100), "halved: {lines:?}");
     assert_eq!(c.scalar(&format!("SELECT sum(rows_changed) {APPLY_STEPS}")), ROWS);
 }
 

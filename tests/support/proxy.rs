@@ -1,6 +1,6 @@
 //! A fault injector between `host` and a scratch server: a TCP proxy on
 //! loopback to the cluster's unix socket that reads the frontend protocol
-//! and, at the Nth `COMMIT` (simple query), forwards it to the server, then
+//! and, at the Nth `COMMIT` (a simple query ending with one), forwards it to the server, then
 //! drops the server's answer and cuts every connection, and refuses new
 //! ones: the network died after the server got COMMIT, before the host
 //! heard back. Nothing in the host knows it is there.
@@ -133,7 +133,9 @@ fn frontend(state: Arc<State>, mine: Arc<AtomicBool>, mut client: TcpStream, mut
         }
         let commit = typed && kind[0] == b'Q' && {
             let text = String::from_utf8_lossy(&body);
-            text.trim_end_matches('\0').trim().eq_ignore_ascii_case("COMMIT")
+            // The host's is `CLOSE ALL; COMMIT` (its cursors closed first).
+            let last = text.trim_end_matches('\0').trim().trim_end_matches(';').rsplit(';').next().unwrap_or_default();
+            last.trim().eq_ignore_ascii_case("COMMIT")
         };
         let cut_now = commit && state.commits.fetch_add(1, Ordering::SeqCst) + 1 == state.cut_at;
         if cut_now {

@@ -10,24 +10,23 @@ use tokio_postgres::Client;
 /// in a savepoint, which is released, so the deferred events fire here,
 /// once, and their triggers' writes stay (the COMMIT does not fire them
 /// again, and whatever is proved after the check is proved on what the
-/// COMMIT keeps). A run's check waits at most 50 ms for a row another
-/// session holds: the `lock_timeout` it had is kept in a transaction-local
-/// setting of the host's own (`host_rollout.saved_lock_timeout`) and put
-/// back in the same round trip (a `SET LOCAL` in a released savepoint would
-/// stay). Both values are read back, the one kept (before any deferred
-/// trigger ran) and the one put back: a trigger that changed the kept one
-/// while it ran is undone by a second round trip to the value read before.
+/// COMMIT keeps). It waits for a row another session holds as the COMMIT
+/// would, for the transaction's own `lock_timeout`: a check left to the
+/// COMMIT would let a trigger that fails only here (a 55P03 it raised
+/// itself) write at COMMIT, past every count. The `lock_timeout` is kept in
+/// a transaction-local setting of the host's own
+/// (`host_rollout.saved_lock_timeout`) and put back in the same round trip
+/// (a `SET LOCAL` a trigger made in the released savepoint would stay).
+/// Both values are read back, the one kept (before any deferred trigger
+/// ran) and the one put back: a trigger that changed the kept one while it
+/// ran is undone by a second round trip to the value read before.
 /// With [`Modes::PutBack`], a `SELECT` at the end reads the names
 /// [`DEFERRED`] gives, to defer again, also in a second round trip, only
 /// when there are some (a refusal costs one to leave the failed savepoint,
 /// which puts back everything).
-const FIRE: &str = "SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
-    RELEASE SAVEPOINT host_deferred_check; ";
-/// The same, waiting at most 50 ms for a row another session holds, the
-/// transaction's own `lock_timeout` put back after it.
-const FIRE_NOW: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
+const FIRE: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
     pg_catalog.current_setting('lock_timeout'), true); \
-    SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; \
+    SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; \
     SELECT pg_catalog.set_config('lock_timeout', \
     pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
@@ -70,26 +69,20 @@ pub enum Deferred {
     /// Every deferred check passed: the deferred triggers ran and their
     /// writes are kept; the constraint modes are as declared again.
     Hold,
-    /// A check needs a row another session holds and the caller would
-    /// not wait: nothing fired, its COMMIT checks it, waiting as the
-    /// server decides.
-    Locked(tokio_postgres::Error),
     /// The server refused (nothing of the check is kept): what the
-    /// COMMIT would refuse, or a cancel, a deadlock (the caller tells).
+    /// COMMIT would refuse (a lock wait past `lock_timeout` too), or a
+    /// cancel, a deadlock (the caller tells).
     Refused(tokio_postgres::Error),
 }
 
 /// Runs [`FIRE`] on `client`, in the open transaction, which must not be
 /// aborted (a savepoint there fails), then puts back the `lock_timeout`
-/// and the deferred modes. `wait`: wait for a row another session holds
-/// as the COMMIT would (the transaction's own `lock_timeout`); otherwise
-/// a lock wait over 50 ms is [`Deferred::Locked`]. `Err`: the connection,
-/// leaving the savepoint or putting back failed.
-pub async fn check_deferred(client: &Client, wait: bool, modes: Modes) -> Result<Deferred> {
-    let fire = if wait { FIRE } else { FIRE_NOW };
+/// and the deferred modes. `Err`: the connection, leaving the savepoint or
+/// putting back failed.
+pub async fn check_deferred(client: &Client, modes: Modes) -> Result<Deferred> {
     let sql = match modes {
-        Modes::PutBack => format!("{fire}{DEFERRED}"),
-        Modes::LeaveImmediate => fire.to_string(),
+        Modes::PutBack => format!("{FIRE}{DEFERRED}"),
+        Modes::LeaveImmediate => FIRE.to_string(),
     };
     let e = match client.simple_query(&sql).await {
         Ok(messages) => {
@@ -102,8 +95,7 @@ pub async fn check_deferred(client: &Client, wait: bool, modes: Modes) -> Result
         Err(e) => e,
     };
     client.batch_execute(LEAVE_DEFERRED_CHECK).await.context("cannot leave the deferred check's savepoint")?;
-    let locked = e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
-    Ok(if locked && !wait { Deferred::Locked(e) } else { Deferred::Refused(e) })
+    Ok(Deferred::Refused(e))
 }
 
 /// After a kept check: `SET CONSTRAINTS … DEFERRED` for the names read

@@ -356,7 +356,13 @@ pub async fn rollback(client: &Client) {
     let _ = client.batch_execute("ROLLBACK").await;
 }
 
-/// Commits the host's transaction.
+/// Commits the host's transaction, its cursors closed first: at COMMIT the
+/// server runs a `WITH HOLD` cursor's query to the end, so one a granted
+/// function declared would run the plugin's code after every check and
+/// count the host made. The host's own cursors are closed by then.
+const COMMIT: &str = "CLOSE ALL; COMMIT";
+
+/// Commits the host's transaction ([`COMMIT`]).
 pub async fn commit(client: &Client) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute("COMMIT").await
+    client.batch_execute(COMMIT).await
 }

@@ -14,7 +14,9 @@
 //! put back as declared (a batch outside roles leaves them immediate:
 //! [`db::Modes::LeaveImmediate`]); the host's own ledger rows, written after
 //! the check, fire their deferred triggers at COMMIT, or in that batch at
-//! the step row's INSERT, the last write before COMMIT.
+//! the step row's INSERT, the last write before COMMIT. A row another
+//! session holds is waited for here, as the COMMIT would wait: nothing is
+//! left to the COMMIT, where a trigger's writes would go uncounted.
 
 use super::context::Context;
 use crate::db::{self, Deferred};
@@ -22,50 +24,13 @@ use crate::error::Failure;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-/// Whether the check waits for a row another session holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Wait {
-    /// As the COMMIT would (the transaction's `lock_timeout`): a dry run,
-    /// which has no COMMIT to leave it to.
-    AsCommit,
-    /// Not beyond a moment: a COMMIT follows, which checks again and waits
-    /// as the server decides (so a COMMIT waiting on a lock is still the
-    /// COMMIT, and a lost answer to it is settled from the ledger).
-    LeaveToCommit,
-}
-
-/// Whether the deferred checks ran now or were left to the COMMIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Checked {
-    /// They passed; their triggers' writes are in the transaction.
-    Now,
-    /// A row they read was locked ([`Wait::LeaveToCommit`]): nothing
-    /// fired, the transaction is back where it was before the check, and
-    /// what was sent after the check on the same connection failed.
-    LeftToCommit,
-}
-
-/// Checks now what the COMMIT of the transaction open on `client` would;
-/// `label` names the step for the failure. Only after the step's work
-/// succeeded: a savepoint in an aborted transaction fails.
-pub(super) async fn check(
-    ctx: &Context,
-    client: &Client,
-    label: &str,
-    wait: Wait,
-    modes: db::Modes,
-) -> Result<Checked, Failure> {
-    match db::check_deferred(client, wait == Wait::AsCommit, modes).await {
-        Ok(Deferred::Hold) => Ok(Checked::Now),
-        Ok(Deferred::Locked(e)) => {
-            let line = format!(
-                "{label}'s deferred constraints before its COMMIT: a row they read is locked by another session \
-                 ({}); its COMMIT checks them, and waits for that row",
-                crate::text::terminal(&db::why(&e))
-            );
-            ctx.reporter().warning("Not checked", &line);
-            Ok(Checked::LeftToCommit)
-        }
+/// Checks now what the COMMIT of the transaction open on `client` would,
+/// waiting for a row another session holds as the COMMIT would; `label`
+/// names the step for the failure. Only after the step's work succeeded:
+/// a savepoint in an aborted transaction fails.
+pub(super) async fn check(ctx: &Context, client: &Client, label: &str, modes: db::Modes) -> Result<(), Failure> {
+    match db::check_deferred(client, modes).await {
+        Ok(Deferred::Hold) => Ok(()),
         Ok(Deferred::Refused(e)) if cancelled(&e) && ctx.interrupt().is_set() => {
             Err(ctx.stopped(format!("{label} stopped during the check of what its COMMIT would check")))
         }

@@ -15,7 +15,7 @@ use super::checks::{probes, Within};
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::deferred::{self, Wait};
+use super::deferred;
 use super::footprint::Footprint;
 use super::options::Verb;
 use super::prologue::{prologue, start_rollout};
@@ -351,7 +351,7 @@ impl Undo<'_> {
         // What the COMMIT would check, before the probes behind the proof
         // line and before the ledger rows (their own deferred triggers, if
         // any, fire at COMMIT only).
-        deferred::check(ctx, client, "the rollback", Wait::LeaveToCommit, db::Modes::PutBack).await?;
+        deferred::check(ctx, client, "the rollback", db::Modes::PutBack).await?;
         for (tier, ms, stats) in &ledger_rows {
             let mut e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, *ms, stats, None);
             e.replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);

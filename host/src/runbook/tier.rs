@@ -7,7 +7,7 @@ use super::calls::outcome;
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::deferred::{self, Wait};
+use super::deferred;
 use super::footprint::Footprint;
 use super::sequence_watch::Watch;
 use super::work::WorkSession;
@@ -156,7 +156,7 @@ impl TierTransaction<'_> {
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
-        let record = apply_and_check(ctx, self.plan, tier, client, &before, Wait::LeaveToCommit).await?;
+        let record = apply_and_check(ctx, self.plan, tier, client, &before).await?;
         if ctx.step().fail_at == Some(tier.ordinal()) {
             return Err(fail(Failure::Injected { label: tier.label() }, record));
         }
@@ -190,16 +190,14 @@ impl TierTransaction<'_> {
 /// says, on `client`, inside whatever transaction is open there (a run's
 /// own per tier, a dry run's shared one): the dry run checks exactly what
 /// the run checks. Every relation the server counted it changing is kept.
-/// `wait`: how its deferred constraints' check waits ([`deferred`]).
 pub(super) async fn apply_and_check(
     ctx: &Context,
     plan: &Plan,
     tier: &Plugin,
     client: &Arc<Client>,
     before: &db::Identity,
-    wait: Wait,
 ) -> Result<TierRecord, TierError> {
-    counted(client, tier, apply_then_check(ctx, plan, tier, client, before, wait)).await
+    counted(client, tier, apply_then_check(ctx, plan, tier, client, before)).await
 }
 
 /// `work` (a tier's apply on `client`, in the open transaction) with
@@ -237,7 +235,6 @@ async fn apply_then_check(
     tier: &Plugin,
     client: &Arc<Client>,
     before: &db::Identity,
-    wait: Wait,
 ) -> Result<TierRecord, TierError> {
     let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
     let calls = ctx.calls();
@@ -247,7 +244,7 @@ async fn apply_then_check(
     let result = result.map_err(|f| fail(f, record.clone()))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     // What its COMMIT would check, before anything is proved on its state.
-    deferred::check(ctx, client, &tier.label(), wait, db::Modes::PutBack).await.map_err(|f| fail(f, record.clone()))?;
+    deferred::check(ctx, client, &tier.label(), db::Modes::PutBack).await.map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;

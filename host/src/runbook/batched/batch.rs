@@ -13,7 +13,6 @@ use crate::db;
 use crate::error::Failure;
 use crate::manifest::{Batches, Limits};
 use crate::runbook::calls::outcome;
-use crate::runbook::deferred::{Checked, Wait};
 use crate::runbook::sequence_watch::Watch;
 use crate::runbook::tier::same_transaction;
 use crate::sandbox::{BatchAt, Call, Returned};
@@ -205,15 +204,12 @@ impl Batched<'_> {
         let step_label = format!("{label} {}", call.name());
         let modes = if pipelined { db::Modes::LeaveImmediate } else { db::Modes::PutBack };
         let checked_then_watched = async {
-            let leave = Wait::LeaveToCommit;
-            let checked = crate::runbook::deferred::check(self.ctx, client, &step_label, leave, modes).await?;
-            watch.before_commit(self.control.client(), &label, before.pid).await?;
-            Ok::<_, Failure>(checked)
+            crate::runbook::deferred::check(self.ctx, client, &step_label, modes).await?;
+            watch.before_commit(self.control.client(), &label, before.pid).await
         };
         // Its counts and its locks (for the pass's footprint, in its own
         // transaction: a relation it created is there), kept prepared.
-        let reads =
-            || async { futures_util::join!(same_transaction(client, &before, &label), kept::read(client, true)) };
+        let reads = async { futures_util::join!(same_transaction(client, &before, &label), kept::read(client)) };
         // Written only in the transaction the batch began: were it ended,
         // the step would not be kept in one of its own.
         let insert = || async {
@@ -232,20 +228,12 @@ impl Batched<'_> {
                 false => None,
             }
         };
-        let (checked, mut read, mut inserted) = futures_util::join!(checked_then_watched, reads(), pipelined_insert);
-        // A check left to the COMMIT went back to its savepoint, after
-        // what followed it had failed in the aborted transaction: sent again.
-        if checked? == Checked::LeftToCommit {
-            read = reads().await;
-            if pipelined {
-                inserted = Some(insert().await);
-            }
-        }
-        let (same, read) = read;
+        let (checked, (same, read), inserted) = futures_util::join!(checked_then_watched, reads, pipelined_insert);
+        checked?;
         same?;
         match read.sql_prepared {
-            None | Some(Ok(0)) => {}
-            Some(Ok(n)) => {
+            Ok(0) => {}
+            Ok(n) => {
                 return Err(Failure::TierFailed {
                     label,
                     cause: format!(
@@ -254,7 +242,7 @@ impl Batched<'_> {
                     ),
                 })
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 return Err(Failure::Database(
                     anyhow::Error::from(e).context("cannot read the session's prepared statements"),
                 ))

@@ -19,27 +19,23 @@ use tokio_postgres::Client;
 static COUNTS: Prepared = Prepared::new(Counts::SQL, &[]);
 static HELD: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(locking::held_sql(), &[]));
 
-/// What a batch reads after its plugin's call, kept or not.
+/// What a batch reads after its plugin's call.
 pub(super) struct Reads {
-    /// Statements SQL `PREPARE` made, read before the kept ones (none when
-    /// the reads were sent unnamed).
-    pub sql_prepared: Option<Result<i64, tokio_postgres::Error>>,
+    /// Statements SQL `PREPARE` made, read (unnamed) before the kept ones:
+    /// their answers count only when this is 0.
+    pub sql_prepared: Result<i64, tokio_postgres::Error>,
     pub counts: anyhow::Result<Counts>,
     /// Its locks; best effort (never fails the batch).
     pub held: Vec<Held>,
 }
 
-/// The reads, pipelined after whatever the caller sent before: kept
-/// statements behind the guard when `kept`, unnamed ones otherwise.
-pub(super) async fn read(client: &Arc<Client>, kept: bool) -> Reads {
-    if !kept {
-        let (counts, held) = futures_util::join!(Counts::read(client), locking::held(client));
-        return Reads { sql_prepared: None, counts, held: held.unwrap_or_default() };
-    }
+/// The reads, pipelined after whatever the caller sent before: the guard,
+/// then the kept statements.
+pub(super) async fn read(client: &Arc<Client>) -> Reads {
     let counts = async { Counts::from_rows(&COUNTS.query_in(client, &[]).await?) };
     let held = async { HELD.query_in(client, &[]).await.map(|rows| locking::rows_held(&rows)) };
     let (guard, counts, held) = futures_util::join!(db::sql_prepared(client), counts, held);
-    Reads { sql_prepared: Some(guard), counts, held: held.unwrap_or_default() }
+    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default() }
 }
 
 /// After a reset of the work session that found only `present` (the texts
