@@ -12,6 +12,7 @@
 mod support;
 
 use support::audit::*;
+use support::backfill::*;
 use support::*;
 
 /// A deferred key, and a deferred constraint trigger that refuses a
@@ -214,47 +215,6 @@ fn backfill_refused_past(name: &str, past: i32) -> (Cluster, tempfile::TempDir, 
     )
 }
 
-/// The batched backfill of 50,000 rows of `app.item` with what `extra`
-/// adds to the database (a deferred trigger), reviewed.
-fn backfill_with(name: &str, extra: &str) -> (Cluster, tempfile::TempDir, Vec<String>, String) {
-    let c = Cluster::start(name);
-    c.psql(&format!(
-        "CREATE SCHEMA app;
-         CREATE TABLE app.item (id int PRIMARY KEY, n int NOT NULL, v int);
-         INSERT INTO app.item SELECT g, g % 997, NULL FROM generate_series(1, 50000) g;
-         {extra}"
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = std::fs::read(root().join("tests/plugins/backfill.wasm")).expect("make test-plugins");
-    let manifest = manifest_of(&wasm);
-    let (head, _) = manifest.split_once("[batches]").expect("the fixture has [batches]");
-    let (_, limits) = manifest.split_once("[limits]").expect("the fixture has [limits]");
-    let batches =
-        "size = 5000\nmin_size = 5000\nmax_size = 5000\npause_ms = 0\nstatement_timeout_ms = 5000\nrows_changed = 5000";
-    let tier = dir.path().join("backfill.wasm");
-    std::fs::write(&tier, with_manifest(&wasm, &format!("{head}[batches]\n{batches}\n\n[limits]{limits}"))).unwrap();
-    let verify = dir.path().join("verify.wasm");
-    let verdict = std::fs::read(root().join("tests/plugins/verdict.wasm")).unwrap();
-    std::fs::write(&verify, with_manifest(&verdict, VERIFY)).unwrap();
-    let plan = vec![
-        root().join("tests/plugins/verdict.wasm").display().to_string(),
-        tier.display().to_string(),
-        verify.display().to_string(),
-    ];
-    let lock = dir.path().join("rollout.lock").display().to_string();
-    c.review(&plan, &lock, false);
-    (c, dir, plan, lock)
-}
-
-/// The backfill's run, the gate and verify passing, under its lock file.
-fn run_backfill(c: &Cluster, plan: &[String], lock: &str) -> Run {
-    c.host(&args("run", plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", lock]))
-}
-
-/// The backfill's batches the ledger says committed.
-const DONE_STEPS: &str = "SELECT count(*) FROM rollout_ledger.step WHERE plugin = 'test-backfill' AND phase = 'apply' \
-                          AND kind = 'batch' AND state = 'done'";
-
 /// Rows past id 25,000 refused: batches 1–5 commit, batch 6 fails at its
 /// check, before its step and its COMMIT (then the failed tier is rolled
 /// back, batched, as any).
@@ -340,8 +300,7 @@ fn a_batch_whose_deferred_trigger_sets_a_sequence_back_fails_and_is_not_committe
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 1")
         .expect("it set back sequence app.order_no from 1000 to 10");
-    assert_eq!(c.scalar(DONE_STEPS), 0, "{}", r.all());
-    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
+    assert_left(&c, &r, 0, 0);
 }
 
 /// A deferred trigger that puts a schema of its own before `pg_catalog` in
@@ -363,65 +322,7 @@ fn a_deferred_trigger_that_moves_the_search_path_behind_a_lying_function_fails_t
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 1")
         .expect("search_path `pg_catalog, pg_temp` → `evil, pg_catalog, pg_temp`");
-    assert_eq!(c.scalar(DONE_STEPS), 0, "{}", r.all());
-    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "{}", r.all());
-}
-
-/// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
-/// table no grant names, then stands in for the host's kept counts read:
-/// `DEALLOCATE` of its protocol-level statement and a SQL `PREPARE` under
-/// its name that counts nothing. The read before the kept ones sees the
-/// statement SQL made: batch 2 fails and nothing of it is kept.
-#[test]
-fn a_trigger_that_prepares_a_statement_in_place_of_the_hosts_kept_read_fails_the_batch() {
-    let (c, _dir, plan, lock) = backfill_with(
-        "def-batched-forge",
-        "CREATE TABLE app.side (n int);
-         CREATE FUNCTION app.forge() RETURNS trigger LANGUAGE plpgsql AS $$
-           DECLARE s text;
-           BEGIN
-             INSERT INTO app.side VALUES (1);
-             FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements
-                       WHERE NOT from_sql AND statement LIKE '%pg_stat_get_xact_tuples_inserted%' LOOP
-               EXECUTE format('DEALLOCATE %I', s);
-               EXECUTE format('PREPARE %I AS SELECT ''x''::text, 0::int8, 0::int8, 0::int8 WHERE false', s);
-             END LOOP;
-             RETURN NULL;
-           END $$;
-         CREATE TRIGGER forge AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.forge();",
-    );
-    let r = run_backfill(&c, &plan, &lock);
-    r.expect_code(4)
-        .expect("tier 1 (test-backfill) batch 2")
-        .expect("1 statement(s) made by SQL PREPARE were on the session after its call")
-        .expect("a failed tier is rolled back, not resumed");
-    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "batch 2 is not kept: {}", r.all());
-    assert_eq!(c.scalar(DONE_STEPS), 1, "{}", r.all());
-    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "rolled back: {}", r.all());
-}
-
-/// A trigger that, in batch 2, deallocates every prepared statement of the
-/// session, the host's kept reads with them: batch 2 fails (its reads are
-/// gone), and the rollback pass on the same session, whose reset finds
-/// them gone, prepares them again and restores every row.
-#[test]
-fn a_trigger_that_deallocates_the_hosts_kept_reads_fails_its_batch_and_the_rollback_prepares_them_again() {
-    let (c, _dir, plan, lock) = backfill_with(
-        "def-batched-dealloc",
-        "CREATE FUNCTION app.dealloc() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END $$;
-         CREATE TRIGGER dealloc AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.dealloc();",
-    );
-    let r = run_backfill(&c, &plan, &lock);
-    r.expect_code(4)
-        .expect("tier 1 (test-backfill) batch 2")
-        .expect("the host's kept read of its row counts is gone: a statement of the batch deallocated it")
-        .expect("a failed tier is rolled back, not resumed");
-    assert_eq!(c.scalar(DONE_STEPS), 1, "{}", r.all());
-    assert_eq!(c.scalar("SELECT count(*) FROM app.item WHERE v IS NOT NULL"), 0, "rolled back: {}", r.all());
-    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+    assert_left(&c, &r, 0, 0);
 }
 
 /// A deferred trigger that fails the check with a lock error it raises
@@ -451,31 +352,6 @@ fn a_deferred_trigger_that_fakes_a_locked_row_in_the_check_cannot_write_at_commi
     r.expect_code(4).expect("tier 1 (test-backfill) batch 1").expect("could not obtain lock on row");
     assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "nothing written at a COMMIT: {}", r.all());
     assert_eq!(c.scalar(DONE_STEPS), 0, "{}", r.all());
-}
-
-/// A trigger that declares a `WITH HOLD` cursor over a function that
-/// writes a table no grant names: the server would run its query at
-/// COMMIT, after every check and count. The host closes every cursor
-/// before its COMMIT, so nothing is written, and the backfill completes.
-#[test]
-fn a_with_hold_cursor_a_trigger_declares_runs_nothing_at_the_batchs_commit() {
-    let (c, _dir, plan, lock) = backfill_with(
-        "def-batched-hold",
-        "CREATE TABLE app.side (n int);
-         CREATE FUNCTION app.w() RETURNS int LANGUAGE plpgsql AS
-           $$ BEGIN INSERT INTO app.side VALUES (1); RETURN 1; END $$;
-         CREATE FUNCTION app.declare_late() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             EXECUTE 'DECLARE late CURSOR WITH HOLD FOR SELECT app.w() FROM pg_catalog.generate_series(1, 1000)';
-             RETURN NULL;
-           END $$;
-         CREATE TRIGGER declare_late AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 2 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.declare_late();",
-    );
-    let r = run_backfill(&c, &plan, &lock);
-    r.expect_code(0).expect("ROLLOUT COMPLETE");
-    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "the cursor's query never ran: {}", r.all());
-    assert_eq!(c.scalar(DONE_STEPS), 11, "{}", r.all());
 }
 
 /// A dry run previews a batched tier's first batch: refused from the

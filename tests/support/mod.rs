@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod audit;
+pub mod backfill;
 pub mod hostile;
 pub mod proxy;
 pub mod rehearsal;

@@ -7,8 +7,10 @@
 //! reset between plugins ([`reset_session`]), so no session state a plugin
 //! could leave behind reaches the next.
 
+mod commit;
 mod deferred;
 mod prepared;
+pub use commit::{commit, gate_refused, written};
 pub use deferred::{check_deferred, Deferred, Modes};
 pub use prepared::Prepared;
 
@@ -354,15 +356,4 @@ pub async fn end_read_only_scope(client: &Client) -> Result<(), tokio_postgres::
 /// a lost connection rolls back on its own.
 pub async fn rollback(client: &Client) {
     let _ = client.batch_execute("ROLLBACK").await;
-}
-
-/// Commits the host's transaction, its cursors closed first: at COMMIT the
-/// server runs a `WITH HOLD` cursor's query to the end, so one a granted
-/// function declared would run the plugin's code after every check and
-/// count the host made. The host's own cursors are closed by then.
-const COMMIT: &str = "CLOSE ALL; COMMIT";
-
-/// Commits the host's transaction ([`COMMIT`]).
-pub async fn commit(client: &Client) -> Result<(), tokio_postgres::Error> {
-    client.batch_execute(COMMIT).await
 }

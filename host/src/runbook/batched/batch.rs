@@ -263,7 +263,8 @@ impl Batched<'_> {
             Some(done) => done?,
             None => calls.as_writer(client, insert()).await?,
         }
-        self.commit_batch(client, &step).await?;
+        let written = read.written.map_err(|e| Failure::Database(e.into()))?;
+        self.commit_batch(client, &step, written).await?;
         let (stats, began, holding) = (Box::new(stats), started, calling.elapsed());
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began, holding })
     }
@@ -288,12 +289,15 @@ impl Batched<'_> {
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.
-    async fn commit_batch(&self, client: &Client, step: &Step<'_>) -> Result<(), Failure> {
+    async fn commit_batch(&self, client: &Client, step: &Step<'_>, written: i64) -> Result<(), Failure> {
         let ctx = self.ctx;
         let what = format!("batch {} of {}", step.batch, self.tier.label());
         let _critical = ctx.interrupt().critical(format!("COMMIT of {what}"));
-        let err = match db::commit(client).await {
+        let err = match db::commit(client, written).await {
             Ok(()) => return Ok(()),
+            Err(e) if db::gate_refused(&e) => {
+                return Err(Failure::TierFailed { label: what, cause: crate::runbook::commit::gated(&e) })
+            }
             Err(e)
                 if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) && ctx.interrupt().is_set() =>
             {

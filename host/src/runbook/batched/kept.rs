@@ -27,6 +27,9 @@ pub(super) struct Reads {
     pub counts: anyhow::Result<Counts>,
     /// Its locks; best effort (never fails the batch).
     pub held: Vec<Held>,
+    /// The rows it wrote, every relation together, for its COMMIT's gate
+    /// ([`db::commit`]); unnamed.
+    pub written: Result<i64, tokio_postgres::Error>,
 }
 
 /// The reads, pipelined after whatever the caller sent before: the guard,
@@ -34,8 +37,9 @@ pub(super) struct Reads {
 pub(super) async fn read(client: &Arc<Client>) -> Reads {
     let counts = async { Counts::from_rows(&COUNTS.query_in(client, &[]).await?) };
     let held = async { HELD.query_in(client, &[]).await.map(|rows| locking::rows_held(&rows)) };
-    let (guard, counts, held) = futures_util::join!(db::sql_prepared(client), counts, held);
-    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default() }
+    let (guard, counts, held, written) =
+        futures_util::join!(db::sql_prepared(client), counts, held, db::written(client));
+    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default(), written }
 }
 
 /// After a reset of the work session that found only `present` (the texts

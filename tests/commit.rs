@@ -1,0 +1,118 @@
+//! What a batch commits is what the host read after its plugin's call:
+//! the reads it keeps prepared on the work session cannot be stood in for
+//! (a SQL `PREPARE` under their name, a `DEALLOCATE`), and nothing of the
+//! plugin runs at its COMMIT (a `WITH HOLD` cursor's query). Real server,
+//! real binary, real plugins; hostile triggers on the backfilled table.
+
+mod support;
+
+use support::backfill::*;
+
+/// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
+/// table no grant names, then stands in for the host's kept counts read:
+/// `DEALLOCATE` of its protocol-level statement and a SQL `PREPARE` under
+/// its name that counts nothing. The read before the kept ones sees the
+/// statement SQL made: batch 2 fails and nothing of it is kept.
+#[test]
+fn a_trigger_that_prepares_a_statement_in_place_of_the_hosts_kept_read_fails_the_batch() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-forge",
+        "CREATE TABLE app.side (n int);
+         CREATE FUNCTION app.forge() RETURNS trigger LANGUAGE plpgsql AS $$
+           DECLARE s text;
+           BEGIN
+             INSERT INTO app.side VALUES (1);
+             FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements
+                       WHERE NOT from_sql AND statement LIKE '%pg_stat_get_xact_tuples_inserted%' LOOP
+               EXECUTE format('DEALLOCATE %I', s);
+               EXECUTE format('PREPARE %I AS SELECT ''x''::text, 0::int8, 0::int8, 0::int8 WHERE false', s);
+             END LOOP;
+             RETURN NULL;
+           END $$;
+         CREATE TRIGGER forge AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.forge();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 2")
+        .expect("1 statement(s) made by SQL PREPARE were on the session after its call")
+        .expect("a failed tier is rolled back, not resumed");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "batch 2 is not kept: {}", r.all());
+    assert_left(&c, &r, 1, 0);
+}
+
+/// A trigger that, in batch 2, deallocates every prepared statement of the
+/// session, the host's kept reads with them: batch 2 fails (its reads are
+/// gone), and the rollback pass on the same session, whose reset finds
+/// them gone, prepares them again and restores every row.
+#[test]
+fn a_trigger_that_deallocates_the_hosts_kept_reads_fails_its_batch_and_the_rollback_prepares_them_again() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-dealloc",
+        "CREATE FUNCTION app.dealloc() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN EXECUTE 'DEALLOCATE ALL'; RETURN NULL; END $$;
+         CREATE TRIGGER dealloc AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.dealloc();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 2")
+        .expect("the host's kept read of its row counts is gone: a statement of the batch deallocated it")
+        .expect("a failed tier is rolled back, not resumed");
+    assert_left(&c, &r, 1, 0);
+    assert!(c.tier_states().contains("test-backfill=rolled_back"), "{}", c.tier_states());
+}
+
+/// A trigger that declares a `WITH HOLD` cursor over a function that
+/// writes a table no grant names: the server would run its query at
+/// COMMIT, after every check and count. The host closes every cursor
+/// before its COMMIT, so nothing is written, and the backfill completes.
+#[test]
+fn a_with_hold_cursor_a_trigger_declares_runs_nothing_at_the_batchs_commit() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-hold",
+        "CREATE TABLE app.side (n int);
+         CREATE FUNCTION app.w() RETURNS int LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO app.side VALUES (1); RETURN 1; END $$;
+         CREATE FUNCTION app.declare_late() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             EXECUTE 'DECLARE late CURSOR WITH HOLD FOR SELECT app.w() FROM pg_catalog.generate_series(1, 1000)';
+             RETURN NULL;
+           END $$;
+         CREATE TRIGGER declare_late AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 2 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.declare_late();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(0).expect("ROLLOUT COMPLETE");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "the cursor's query never ran: {}", r.all());
+    assert_eq!(c.scalar(DONE_STEPS), 11, "{}", r.all());
+}
+
+/// A deferred trigger that fires in the batch's deferred check, defers
+/// every constraint again and writes a row that queues another deferred
+/// trigger, which writes a table no grant names: at COMMIT it would fire
+/// after every count. The COMMIT's gate fires it first, sees rows the host
+/// never counted, and skips the COMMIT: batch 1 fails, nothing is kept.
+#[test]
+fn a_trigger_deferred_again_in_the_check_cannot_write_at_commit() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "commit-deferred-again",
+        "CREATE TABLE app.q (id int);
+         CREATE TABLE app.hidden (note text);
+         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO app.hidden VALUES ('written at COMMIT'); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION app.late();
+         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4).expect(
+        "batch 1 of tier 1 (test-backfill) failed: a trigger still deferred at its COMMIT wrote rows the host \
+                 had not counted",
+    );
+    assert_eq!(c.scalar("SELECT count(*) FROM app.hidden"), 0, "nothing written at COMMIT: {}", r.all());
+    assert_left(&c, &r, 0, 0);
+}
