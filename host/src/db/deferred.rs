@@ -30,6 +30,16 @@ const FIRE: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeou
     RELEASE SAVEPOINT host_deferred_check; \
     SELECT pg_catalog.set_config('lock_timeout', \
     pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
+/// The same, waiting at most 50 ms for a row another session holds (a
+/// tier's or a rollback's check, which may leave it to the COMMIT: the
+/// COMMIT's gate, [`super::commit`], fires it there and refuses any row it
+/// writes).
+const BRIEF: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
+    pg_catalog.current_setting('lock_timeout'), true); \
+    SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; \
+    RELEASE SAVEPOINT host_deferred_check; \
+    SELECT pg_catalog.set_config('lock_timeout', \
+    pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
 const LEAVE_DEFERRED_CHECK: &str = "ROLLBACK TO SAVEPOINT host_deferred_check; RELEASE SAVEPOINT host_deferred_check";
 
 /// The constraints (and constraint triggers) declared `INITIALLY
@@ -69,6 +79,9 @@ pub enum Deferred {
     /// Every deferred check passed: the deferred triggers ran and their
     /// writes are kept; the constraint modes are as declared again.
     Hold,
+    /// A brief check met a row another session holds: nothing fired; the
+    /// COMMIT checks it, behind its gate.
+    Locked(tokio_postgres::Error),
     /// The server refused (nothing of the check is kept): what the
     /// COMMIT would refuse (a lock wait past `lock_timeout` too), or a
     /// cancel, a deadlock (the caller tells).
@@ -79,10 +92,13 @@ pub enum Deferred {
 /// aborted (a savepoint there fails), then puts back the `lock_timeout`
 /// and the deferred modes. `Err`: the connection, leaving the savepoint or
 /// putting back failed.
-pub async fn check_deferred(client: &Client, modes: Modes) -> Result<Deferred> {
+/// `brief`: wait at most 50 ms for a row another session holds
+/// ([`Deferred::Locked`] past it).
+pub async fn check_deferred(client: &Client, modes: Modes, brief: bool) -> Result<Deferred> {
+    let fire = if brief { BRIEF } else { FIRE };
     let sql = match modes {
-        Modes::PutBack => format!("{FIRE}{DEFERRED}"),
-        Modes::LeaveImmediate => FIRE.to_string(),
+        Modes::PutBack => format!("{fire}{DEFERRED}"),
+        Modes::LeaveImmediate => fire.to_string(),
     };
     let e = match client.simple_query(&sql).await {
         Ok(messages) => {
@@ -95,7 +111,8 @@ pub async fn check_deferred(client: &Client, modes: Modes) -> Result<Deferred> {
         Err(e) => e,
     };
     client.batch_execute(LEAVE_DEFERRED_CHECK).await.context("cannot leave the deferred check's savepoint")?;
-    Ok(Deferred::Refused(e))
+    let locked = e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
+    Ok(if locked && brief { Deferred::Locked(e) } else { Deferred::Refused(e) })
 }
 
 /// After a kept check: `SET CONSTRAINTS … DEFERRED` for the names read

@@ -24,13 +24,43 @@ use crate::error::Failure;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
+/// How the deferred check waits for a row another session holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// As the COMMIT would (the transaction's `lock_timeout`).
+    AsCommit,
+    /// 50 ms, then the check is the COMMIT's (behind its gate).
+    LeaveToCommit,
+}
+
 /// Checks now what the COMMIT of the transaction open on `client` would,
 /// waiting for a row another session holds as the COMMIT would; `label`
 /// names the step for the failure. Only after the step's work succeeded:
 /// a savepoint in an aborted transaction fails.
-pub(super) async fn check(ctx: &Context, client: &Client, label: &str, modes: db::Modes) -> Result<(), Failure> {
-    match db::check_deferred(client, modes).await {
+///
+/// `wait`: a batch's check (and a dry run's) waits as the COMMIT would; a
+/// tier's or a rollback's waits briefly and may leave the check to its
+/// COMMIT ("Not checked"), whose gate fires it and refuses any row written
+/// there ([`db::commit`]): a COMMIT waiting on an application's row is
+/// still the COMMIT, and a lost answer to it is settled from the ledger.
+pub(super) async fn check(
+    ctx: &Context,
+    client: &Client,
+    label: &str,
+    modes: db::Modes,
+    wait: Wait,
+) -> Result<(), Failure> {
+    match db::check_deferred(client, modes, wait == Wait::LeaveToCommit).await {
         Ok(Deferred::Hold) => Ok(()),
+        Ok(Deferred::Locked(e)) => {
+            let line = format!(
+                "{label}'s deferred constraints before its COMMIT: a row they read is locked by another session \
+                 ({}); its COMMIT checks them, waits for that row, and keeps nothing they write",
+                crate::text::terminal(&db::why(&e))
+            );
+            ctx.reporter().warning("Not checked", &line);
+            Ok(())
+        }
         Ok(Deferred::Refused(e)) if cancelled(&e) && ctx.interrupt().is_set() => {
             Err(ctx.stopped(format!("{label} stopped during the check of what its COMMIT would check")))
         }

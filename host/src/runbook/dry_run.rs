@@ -155,7 +155,7 @@ async fn tier_in(
     let applied = match tier.manifest.mode {
         Mode::Concurrent => counted(client, tier, super::concurrent::dry_apply(ctx, plan, tier, client, before)).await,
         Mode::Batched => super::batched::dry::dry_apply(ctx, plan, tier, client, before).await,
-        Mode::Transaction => apply_and_check(ctx, plan, tier, client, before).await,
+        Mode::Transaction => apply_and_check(ctx, plan, tier, client, before, deferred::Wait::AsCommit).await,
     };
     let (mut record, mut failure) = match applied {
         Ok(record) => (record, None),
@@ -164,7 +164,7 @@ async fn tier_in(
     // What each tier's own COMMIT would check (a transaction-mode tier's
     // was checked after its apply, before its post-conditions).
     if failure.is_none() && tier.manifest.mode != Mode::Transaction {
-        failure = deferred::check(ctx, client, &tier.label(), db::Modes::PutBack).await.err();
+        failure = deferred::check(ctx, client, &tier.label(), db::Modes::PutBack, deferred::Wait::AsCommit).await.err();
     }
     footprint.before_commit(client).await;
     record.footprint = footprint.end(&record.stats).await;

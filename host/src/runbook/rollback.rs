@@ -351,7 +351,7 @@ impl Undo<'_> {
         // What the COMMIT would check, before the probes behind the proof
         // line and before the ledger rows (their own deferred triggers, if
         // any, fire at COMMIT only).
-        deferred::check(ctx, client, "the rollback", db::Modes::PutBack).await?;
+        deferred::check(ctx, client, "the rollback", db::Modes::PutBack, deferred::Wait::LeaveToCommit).await?;
         for (tier, ms, stats) in &ledger_rows {
             let mut e = ledger_event(self.rollout_id, tier, TierEvent::RolledBack, *ms, stats, None);
             e.replaces = self.replaced.get(&tier.manifest.name).map(String::as_str);

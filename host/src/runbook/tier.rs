@@ -7,7 +7,7 @@ use super::calls::outcome;
 use super::commit::commit;
 use super::context::Context;
 use super::control::{CommitMark, Control};
-use super::deferred;
+use super::deferred::{self, Wait};
 use super::footprint::Footprint;
 use super::sequence_watch::Watch;
 use super::work::WorkSession;
@@ -156,7 +156,7 @@ impl TierTransaction<'_> {
             .await
             .map_err(|e| fail(Failure::Database(e), TierRecord::default()))?;
         self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
-        let record = apply_and_check(ctx, self.plan, tier, client, &before).await?;
+        let record = apply_and_check(ctx, self.plan, tier, client, &before, Wait::LeaveToCommit).await?;
         // What it wrote as last counted, proven again by its COMMIT.
         let written = db::written(client).await.map_err(|e| fail(Failure::Database(e.into()), record.clone()))?;
         if ctx.step().fail_at == Some(tier.ordinal()) {
@@ -198,8 +198,9 @@ pub(super) async fn apply_and_check(
     tier: &Plugin,
     client: &Arc<Client>,
     before: &db::Identity,
+    wait: Wait,
 ) -> Result<TierRecord, TierError> {
-    counted(client, tier, apply_then_check(ctx, plan, tier, client, before)).await
+    counted(client, tier, apply_then_check(ctx, plan, tier, client, before, wait)).await
 }
 
 /// `work` (a tier's apply on `client`, in the open transaction) with
@@ -237,6 +238,7 @@ async fn apply_then_check(
     tier: &Plugin,
     client: &Arc<Client>,
     before: &db::Identity,
+    wait: Wait,
 ) -> Result<TierRecord, TierError> {
     let fail = |failure: Failure, record: TierRecord| TierError { failure, record };
     let calls = ctx.calls();
@@ -246,7 +248,7 @@ async fn apply_then_check(
     let result = result.map_err(|f| fail(f, record.clone()))?;
     outcome(tier, &Call::Apply, result, &record.stats).map_err(|f| fail(f, record.clone()))?;
     // What its COMMIT would check, before anything is proved on its state.
-    deferred::check(ctx, client, &tier.label(), db::Modes::PutBack).await.map_err(|f| fail(f, record.clone()))?;
+    deferred::check(ctx, client, &tier.label(), db::Modes::PutBack, wait).await.map_err(|f| fail(f, record.clone()))?;
     let title = format!("Post-conditions — {}", tier.label());
     let declared = &tier.manifest.post_conditions;
     let table = calls.table(plan, tier, Call::PostConditions, client, &sql, declared, &title).await;

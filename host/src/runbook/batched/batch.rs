@@ -204,7 +204,14 @@ impl Batched<'_> {
         let step_label = format!("{label} {}", call.name());
         let modes = if pipelined { db::Modes::LeaveImmediate } else { db::Modes::PutBack };
         let checked_then_watched = async {
-            crate::runbook::deferred::check(self.ctx, client, &step_label, modes).await?;
+            crate::runbook::deferred::check(
+                self.ctx,
+                client,
+                &step_label,
+                modes,
+                crate::runbook::deferred::Wait::AsCommit,
+            )
+            .await?;
             watch.before_commit(self.control.client(), &label, before.pid).await
         };
         // Its counts and its locks (for the pass's footprint, in its own
