@@ -10,33 +10,22 @@ use tokio_postgres::Client;
 /// in a savepoint, which is released, so the deferred events fire here,
 /// once, and their triggers' writes stay (the COMMIT does not fire them
 /// again, and whatever is proved after the check is proved on what the
-/// COMMIT keeps). It waits for a row another session holds as the COMMIT
-/// would, for the transaction's own `lock_timeout`: a check left to the
-/// COMMIT would let a trigger that fails only here (a 55P03 it raised
-/// itself) write at COMMIT, past every count. The `lock_timeout` is kept in
-/// a transaction-local setting of the host's own
+/// COMMIT keeps). `{brief}` is empty, to wait for a row another session
+/// holds as the COMMIT would (the transaction's own `lock_timeout`), or a
+/// 50 ms `lock_timeout` (a check that may be left to the COMMIT, whose gate
+/// fires it there and refuses any row it writes: [`super::commit`]). The
+/// `lock_timeout` is kept in a transaction-local setting of the host's own
 /// (`host_rollout.saved_lock_timeout`) and put back in the same round trip
-/// (a `SET LOCAL` a trigger made in the released savepoint would stay).
-/// Both values are read back, the one kept (before any deferred trigger
-/// ran) and the one put back: a trigger that changed the kept one while it
-/// ran is undone by a second round trip to the value read before.
-/// With [`Modes::PutBack`], a `SELECT` at the end reads the names
-/// [`DEFERRED`] gives, to defer again, also in a second round trip, only
-/// when there are some (a refusal costs one to leave the failed savepoint,
-/// which puts back everything).
+/// (a `SET LOCAL` in the released savepoint would stay). Both values are
+/// read back, the one kept (before any deferred trigger ran) and the one
+/// put back: a trigger that changed the kept one while it ran is undone by
+/// a second round trip to the value read before. With [`Modes::PutBack`],
+/// a `SELECT` at the end reads the names [`DEFERRED`] gives, to defer
+/// again, also in a second round trip, only when there are some (a refusal
+/// costs one to leave the failed savepoint, which puts back everything).
 const FIRE: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
     pg_catalog.current_setting('lock_timeout'), true); \
-    SAVEPOINT host_deferred_check; SET CONSTRAINTS ALL IMMEDIATE; \
-    RELEASE SAVEPOINT host_deferred_check; \
-    SELECT pg_catalog.set_config('lock_timeout', \
-    pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
-/// The same, waiting at most 50 ms for a row another session holds (a
-/// tier's or a rollback's check, which may leave it to the COMMIT: the
-/// COMMIT's gate, [`super::commit`], fires it there and refuses any row it
-/// writes).
-const BRIEF: &str = "SELECT pg_catalog.set_config('host_rollout.saved_lock_timeout', \
-    pg_catalog.current_setting('lock_timeout'), true); \
-    SAVEPOINT host_deferred_check; SET LOCAL lock_timeout = '50ms'; SET CONSTRAINTS ALL IMMEDIATE; \
+    SAVEPOINT host_deferred_check; {brief}SET CONSTRAINTS ALL IMMEDIATE; \
     RELEASE SAVEPOINT host_deferred_check; \
     SELECT pg_catalog.set_config('lock_timeout', \
     pg_catalog.current_setting('host_rollout.saved_lock_timeout'), true); ";
@@ -95,10 +84,10 @@ pub enum Deferred {
 /// `brief`: wait at most 50 ms for a row another session holds
 /// ([`Deferred::Locked`] past it).
 pub async fn check_deferred(client: &Client, modes: Modes, brief: bool) -> Result<Deferred> {
-    let fire = if brief { BRIEF } else { FIRE };
+    let fire = FIRE.replace("{brief}", if brief { "SET LOCAL lock_timeout = '50ms'; " } else { "" });
     let sql = match modes {
         Modes::PutBack => format!("{fire}{DEFERRED}"),
-        Modes::LeaveImmediate => fire.to_string(),
+        Modes::LeaveImmediate => fire,
     };
     let e = match client.simple_query(&sql).await {
         Ok(messages) => {

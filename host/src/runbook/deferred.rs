@@ -15,8 +15,8 @@
 //! [`db::Modes::LeaveImmediate`]); the host's own ledger rows, written after
 //! the check, fire their deferred triggers at COMMIT, or in that batch at
 //! the step row's INSERT, the last write before COMMIT. A row another
-//! session holds is waited for here, as the COMMIT would wait: nothing is
-//! left to the COMMIT, where a trigger's writes would go uncounted.
+//! session holds is waited for as [`Wait`] says; what is left to a COMMIT
+//! runs behind its gate, which refuses any row written there.
 
 use super::context::Context;
 use crate::db::{self, Deferred};
@@ -33,9 +33,8 @@ pub(super) enum Wait {
     LeaveToCommit,
 }
 
-/// Checks now what the COMMIT of the transaction open on `client` would,
-/// waiting for a row another session holds as the COMMIT would; `label`
-/// names the step for the failure. Only after the step's work succeeded:
+/// Checks now what the COMMIT of the transaction open on `client` would;
+/// `label` names the step for the failure. Only after the step's work succeeded:
 /// a savepoint in an aborted transaction fails.
 ///
 /// `wait`: a batch's check (and a dry run's) waits as the COMMIT would; a

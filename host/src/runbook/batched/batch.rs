@@ -238,39 +238,13 @@ impl Batched<'_> {
         let (checked, (same, read), inserted) = futures_util::join!(checked_then_watched, reads, pipelined_insert);
         checked?;
         same?;
-        match read.sql_prepared {
-            Ok(0) => {}
-            Ok(n) => {
-                return Err(Failure::TierFailed {
-                    label,
-                    cause: format!(
-                        "{n} statement(s) made by SQL PREPARE were on the session after its call: the host's kept \
-                         reads cannot be told from them; nothing of it is kept"
-                    ),
-                })
-            }
-            Err(e) => {
-                return Err(Failure::Database(
-                    anyhow::Error::from(e).context("cannot read the session's prepared statements"),
-                ))
-            }
-        }
-        let changed = match read.counts {
-            Ok(now) => now.since(&counts, &tier.manifest.grants),
-            Err(e) if gone(&e) => {
-                let cause = "the host's kept read of its row counts is gone: a statement of the batch deallocated it \
-                             (DEALLOCATE); nothing of it is kept";
-                return Err(Failure::TierFailed { label, cause: cause.into() });
-            }
-            Err(e) => return Err(counted(e)),
-        };
-        let held = read.held;
+        let kept::Proven { counts: now, held, written } = read.proven(&label)?;
+        let changed = now.since(&counts, &tier.manifest.grants);
         calls.prove_in(client, &label).await?;
         match inserted {
             Some(done) => done?,
             None => calls.as_writer(client, insert()).await?,
         }
-        let written = read.written.map_err(|e| Failure::Database(e.into()))?;
         self.commit_batch(client, &step, written).await?;
         let (stats, began, holding) = (Box::new(stats), started, calling.elapsed());
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began, holding })
@@ -338,14 +312,6 @@ impl Batched<'_> {
 /// A failed counts read, as the batch's failure.
 fn counted(e: anyhow::Error) -> Failure {
     Failure::Database(e.context("cannot read the batch's row counts"))
-}
-
-/// Whether a kept read failed because the session no longer has it: a
-/// statement of the batch deallocated it (the plugin's doing, not the
-/// server's or the network's).
-fn gone(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.code())
-        == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME)
 }
 
 /// Adds one batch's counted changes to the pass's, relation by relation.

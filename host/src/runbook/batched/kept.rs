@@ -12,6 +12,7 @@
 
 use crate::audit::Counts;
 use crate::db::{self, Prepared};
+use crate::error::Failure;
 use crate::sql::locking::{self, Held};
 use std::sync::{Arc, LazyLock};
 use tokio_postgres::Client;
@@ -30,6 +31,56 @@ pub(super) struct Reads {
     /// The rows it wrote, every relation together, for its COMMIT's gate
     /// ([`db::commit`]); unnamed.
     pub written: Result<i64, tokio_postgres::Error>,
+}
+
+/// The reads once proven: the counts and the rows written only when no
+/// SQL-made statement could have answered for a kept read.
+pub(super) struct Proven {
+    pub counts: Counts,
+    pub held: Vec<Held>,
+    pub written: i64,
+}
+
+impl Reads {
+    /// What the batch `label` read, or why it fails: a statement SQL
+    /// `PREPARE` made was on the session (the kept answers cannot be told
+    /// from its), or a kept read was deallocated (the plugin's doing, not
+    /// the server's or the network's).
+    pub fn proven(self, label: &str) -> Result<Proven, Failure> {
+        let fail = |cause: String| Failure::TierFailed { label: label.to_string(), cause };
+        match self.sql_prepared {
+            Ok(0) => {}
+            Ok(n) => {
+                return Err(fail(format!(
+                    "{n} statement(s) made by SQL PREPARE were on the session after its call: the host's kept \
+                     reads cannot be told from them; nothing of it is kept"
+                )))
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e).context("cannot read the session's prepared statements");
+                return Err(Failure::Database(e));
+            }
+        }
+        let counts = match self.counts {
+            Ok(counts) => counts,
+            Err(e) if gone(&e) => {
+                return Err(fail(
+                    "the host's kept read of its row counts is gone: a statement of the batch \
+                                 deallocated it (DEALLOCATE); nothing of it is kept"
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(Failure::Database(e.context("cannot read the batch's row counts"))),
+        };
+        let written = self.written.map_err(|e| Failure::Database(e.into()))?;
+        Ok(Proven { counts, held: self.held, written })
+    }
+}
+
+/// Whether a kept read failed because the session no longer has it.
+fn gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<tokio_postgres::Error>().and_then(|e| e.code())
+        == Some(&tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME)
 }
 
 /// The reads, pipelined after whatever the caller sent before: the guard,
