@@ -6,6 +6,7 @@
 
 mod support;
 
+use support::args;
 use support::backfill::*;
 
 /// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
@@ -114,5 +115,67 @@ fn a_trigger_deferred_again_in_the_check_cannot_write_at_commit() {
                  had not counted",
     );
     assert_eq!(c.scalar("SELECT count(*) FROM app.hidden"), 0, "nothing written at COMMIT: {}", r.all());
+    assert_left(&c, &r, 0, 0);
+}
+
+/// A trigger that, in batch 2, empties a table of 1,000 rows with
+/// TRUNCATE: the server counts none of them (a TRUNCATE takes no row
+/// count), so the batch's `rows_changed` and its report would not see
+/// them. The TRUNCATE holds ACCESS EXCLUSIVE, which no batch may: batch 2
+/// fails, and the table keeps its rows.
+#[test]
+fn a_trigger_that_truncates_a_table_in_a_batch_fails_it_and_the_rows_stay() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-truncate",
+        "CREATE TABLE app.side (n int);
+         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
+         CREATE FUNCTION app.zap() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
+         CREATE TRIGGER zap AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.zap();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("tier 1 (test-backfill) batch 2")
+        .expect("it holds ACCESS EXCLUSIVE on app.side (a TRUNCATE, a DROP or other DDL)")
+        .expect("a failed tier is rolled back, not resumed");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 1000, "the TRUNCATE is not kept: {}", r.all());
+    assert_left(&c, &r, 1, 0);
+}
+
+/// A temporary table a batch makes for itself (ACCESS EXCLUSIVE on it,
+/// which no other session can see) does not fail the batch.
+#[test]
+fn a_temporary_table_a_batch_makes_for_itself_is_allowed() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-temp",
+        "CREATE FUNCTION app.scratch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN CREATE TEMP TABLE IF NOT EXISTS scratch (n int) ON COMMIT DROP; RETURN NULL; END $$;
+         CREATE TRIGGER scratch AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.scratch();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(0);
+    // Ten batches of 5,000 ids, and the eleventh that finds none left.
+    assert_left(&c, &r, 11, 50000);
+}
+
+/// The dry run's first batch is held to the same rule: a TRUNCATE in it
+/// fails the preview, and the table keeps its rows.
+#[test]
+fn a_dry_run_whose_first_batch_truncates_a_table_fails() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "def-batched-truncate-dry",
+        "CREATE TABLE app.side (n int);
+         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
+         CREATE FUNCTION app.zap() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
+         CREATE TRIGGER zap AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.zap();",
+    );
+    let r =
+        c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock, "--dry-run"]));
+    r.expect_code(4).expect("its first batch holds ACCESS EXCLUSIVE on app.side");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 1000, "{}", r.all());
     assert_left(&c, &r, 0, 0);
 }

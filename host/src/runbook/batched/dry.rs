@@ -52,6 +52,16 @@ pub(in crate::runbook) async fn dry_apply(
     same_transaction(client, before, &tier.label()).await.map_err(|f| fail(f, &record))?;
     let after = Counts::read(client).await.map_err(|e| fail(counted(e), &record))?;
     record.changed = after.since(&counts, &tier.manifest.grants);
+    let label = tier.label();
+    let exclusive =
+        crate::sql::locking::exclusive(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
+    if !exclusive.is_empty() {
+        let cause = format!(
+            "its first batch holds ACCESS EXCLUSIVE on {}: a batch changes rows; DDL belongs in a tier of its own",
+            exclusive.join(", ")
+        );
+        return Err(fail(Failure::TierFailed { label, cause }, &record));
+    }
     let after = match next {
         Some(p) => format!("the pass would go on from position \"{}\"", crate::text::terminal(&p)),
         None => "it was the whole pass".to_string(),

@@ -1,5 +1,5 @@
 //! The reads a batch sends after its plugin's call (the server's counts,
-//! the locks it holds), kept prepared on the work session: parse and plan
+//! the locks it holds, what it holds ACCESS EXCLUSIVE), kept prepared on the work session: parse and plan
 //! were about 1.2 of their 1.9 ms on the server, every batch.
 //!
 //! A statement kept by name can be stood in for: a granted function can
@@ -19,6 +19,7 @@ use tokio_postgres::Client;
 
 static COUNTS: Prepared = Prepared::new(Counts::SQL, &[]);
 static HELD: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(locking::held_sql(), &[]));
+static EXCLUSIVE: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(locking::exclusive_sql(), &[]));
 
 /// What a batch reads after its plugin's call.
 pub(super) struct Reads {
@@ -28,16 +29,18 @@ pub(super) struct Reads {
     pub counts: anyhow::Result<Counts>,
     /// Its locks; best effort (never fails the batch).
     pub held: Vec<Held>,
-    /// The rows it wrote, every relation together, for its COMMIT's gate
-    /// ([`db::commit`]); unnamed.
-    pub written: Result<i64, tokio_postgres::Error>,
+    /// What it holds ACCESS EXCLUSIVE on ([`locking::exclusive_sql`]).
+    pub exclusive: Result<Vec<String>, tokio_postgres::Error>,
 }
 
-/// The reads once proven: the counts and the rows written only when no
-/// SQL-made statement could have answered for a kept read.
+/// The reads once proven: the counts only when no SQL-made statement
+/// could have answered for a kept read, and no relation held ACCESS
+/// EXCLUSIVE.
 pub(super) struct Proven {
     pub counts: Counts,
     pub held: Vec<Held>,
+    /// The rows it wrote, every relation together, for its COMMIT's gate
+    /// ([`db::commit`]): the counts' sum.
     pub written: i64,
 }
 
@@ -45,7 +48,8 @@ impl Reads {
     /// What the batch `label` read, or why it fails: a statement SQL
     /// `PREPARE` made was on the session (the kept answers cannot be told
     /// from its), or a kept read was deallocated (the plugin's doing, not
-    /// the server's or the network's).
+    /// the server's or the network's), or it holds a relation ACCESS
+    /// EXCLUSIVE.
     pub fn proven(self, label: &str) -> Result<Proven, Failure> {
         let fail = |cause: String| Failure::TierFailed { label: label.to_string(), cause };
         match self.sql_prepared {
@@ -72,8 +76,18 @@ impl Reads {
             }
             Err(e) => return Err(Failure::Database(e.context("cannot read the batch's row counts"))),
         };
-        let written = self.written.map_err(|e| Failure::Database(e.into()))?;
-        Ok(Proven { counts, held: self.held, written })
+        let exclusive = self.exclusive.map_err(|e| {
+            Failure::Database(anyhow::Error::from(e).context("cannot read the batch's ACCESS EXCLUSIVE locks"))
+        })?;
+        if !exclusive.is_empty() {
+            return Err(fail(format!(
+                "it holds ACCESS EXCLUSIVE on {} (a TRUNCATE, a DROP or other DDL): every reader of it would wait \
+                 on each batch, and a TRUNCATE removes rows no count shows. A batch changes rows; DDL belongs in a \
+                 tier of its own. Nothing of it is kept",
+                exclusive.join(", ")
+            )));
+        }
+        Ok(Proven { written: counts.written(), counts, held: self.held })
     }
 }
 
@@ -88,9 +102,9 @@ fn gone(e: &anyhow::Error) -> bool {
 pub(super) async fn read(client: &Arc<Client>) -> Reads {
     let counts = async { Counts::from_rows(&COUNTS.query_in(client, &[]).await?) };
     let held = async { HELD.query_in(client, &[]).await.map(|rows| locking::rows_held(&rows)) };
-    let (guard, counts, held, written) =
-        futures_util::join!(db::sql_prepared(client), counts, held, db::written(client));
-    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default(), written }
+    let exclusive = async { locking::rows_exclusive(&EXCLUSIVE.query_in(client, &[]).await?) };
+    let (guard, counts, held, exclusive) = futures_util::join!(db::sql_prepared(client), counts, held, exclusive);
+    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default(), exclusive }
 }
 
 /// After a reset of the work session that found only `present` (the texts
@@ -98,4 +112,5 @@ pub(super) async fn read(client: &Arc<Client>) -> Reads {
 pub(super) fn forget_gone(client: &Arc<Client>, present: &[String]) {
     COUNTS.forget_gone(client, present);
     HELD.forget_gone(client, present);
+    EXCLUSIVE.forget_gone(client, present);
 }
