@@ -7,7 +7,9 @@
 mod support;
 
 use support::args;
+use support::audit::Fixture;
 use support::backfill::*;
+use support::Cluster;
 
 /// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
 /// table no grant names, then stands in for the host's kept counts read:
@@ -36,7 +38,7 @@ fn a_trigger_that_prepares_a_statement_in_place_of_the_hosts_kept_read_fails_the
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 2")
-        .expect("1 statement(s) made by SQL PREPARE were on the session after its call")
+        .expect("statement(s) made by SQL PREPARE were on the session after its call")
         .expect("a failed tier is rolled back, not resumed");
     assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 0, "batch 2 is not kept: {}", r.all());
     assert_left(&c, &r, 1, 0);
@@ -111,10 +113,38 @@ fn a_trigger_deferred_again_in_the_check_cannot_write_at_commit() {
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4).expect(
-        "batch 1 of tier 1 (test-backfill) failed: a trigger still deferred at its COMMIT wrote rows the host \
-                 had not counted",
+        "batch 1 of tier 1 (test-backfill) failed: something still deferred at its COMMIT (a trigger that fired \
+         in the deferred check can defer another) wrote rows or locked relations the host had not counted: host \
+         commit gate: rows written or relations locked past the last count of the host",
     );
     assert_eq!(c.scalar("SELECT count(*) FROM app.hidden"), 0, "nothing written at COMMIT: {}", r.all());
+    assert_left(&c, &r, 0, 0);
+}
+
+/// The same chain, but the trigger at COMMIT empties a table of 1,000 rows
+/// with TRUNCATE, which adds no row to any count: the gate sees the lock it
+/// took past the host's last count (none) and skips the COMMIT.
+#[test]
+fn a_trigger_deferred_again_in_the_check_cannot_truncate_at_commit() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "commit-deferred-truncate",
+        "CREATE TABLE app.q (id int);
+         CREATE TABLE app.side (n int);
+         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
+         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION app.late();
+         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4)
+        .expect("host commit gate: rows written or relations locked past the last count of the host")
+        .expect("(relations locked SHARE or stronger now: app.side (AccessExclusiveLock)");
+    assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 1000, "the TRUNCATE is not kept: {}", r.all());
     assert_left(&c, &r, 0, 0);
 }
 
@@ -137,7 +167,7 @@ fn a_trigger_that_truncates_a_table_in_a_batch_fails_it_and_the_rows_stay() {
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
         .expect("tier 1 (test-backfill) batch 2")
-        .expect("it holds ACCESS EXCLUSIVE on app.side (a TRUNCATE, a DROP or other DDL)")
+        .expect("it locks app.side (ACCESS EXCLUSIVE) (a TRUNCATE, a DROP or other DDL")
         .expect("a failed tier is rolled back, not resumed");
     assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 1000, "the TRUNCATE is not kept: {}", r.all());
     assert_left(&c, &r, 1, 0);
@@ -175,7 +205,82 @@ fn a_dry_run_whose_first_batch_truncates_a_table_fails() {
     );
     let r =
         c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock, "--dry-run"]));
-    r.expect_code(4).expect("its first batch holds ACCESS EXCLUSIVE on app.side");
+    r.expect_code(4).expect("its first batch locks app.side (ACCESS EXCLUSIVE)");
     assert_eq!(c.scalar("SELECT count(*) FROM app.side"), 1000, "{}", r.all());
+    assert_left(&c, &r, 0, 0);
+}
+
+/// A tier (not batched) whose DDL already holds every lock a TRUNCATE
+/// takes: it creates `public.nt` and fills it. A deferred trigger that
+/// fires in its check defers again and queues another, which at COMMIT
+/// empties `public.nt` (its 20 counted rows taken back), deletes 5
+/// production rows and fills a temporary table with 15: the rows written
+/// still sum to the host's last count, and no new lock is taken. The gate
+/// compares relation by relation (the catalogs the temporary table wrote
+/// too) and skips the COMMIT: the tier fails, production keeps its rows.
+#[test]
+fn a_commit_that_balances_the_rows_it_took_back_is_refused_relation_by_relation() {
+    let c = Cluster::start("commit-balanced");
+    c.psql(
+        "CREATE TABLE public.prod (id int PRIMARY KEY);
+         INSERT INTO public.prod SELECT g FROM generate_series(1, 100) g;
+         CREATE TABLE public.q (id int);
+         CREATE TABLE public.q2 (id int);
+         CREATE FUNCTION public.late() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             TRUNCATE public.nt;
+             DELETE FROM public.prod WHERE id <= 5;
+             CREATE TEMP TABLE pad ON COMMIT DROP AS SELECT g FROM pg_catalog.generate_series(1, 15) g;
+             RETURN NULL;
+           END $$;
+         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON public.q2 DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION public.late();
+         CREATE FUNCTION public.first() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO public.q2 VALUES (1); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER first AFTER INSERT ON public.q DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION public.first();",
+    );
+    let f = Fixture::new(
+        &[
+            "CREATE TABLE public.nt (id int PRIMARY KEY)",
+            "INSERT INTO public.nt SELECT g FROM generate_series(1, 20) g",
+            "INSERT INTO public.q VALUES (1)",
+        ],
+        r#"create = ["public.nt"]
+insert = ["public.nt", "public.q"]"#,
+    );
+    let lock = f.lock();
+    c.review(&f.plan, &lock, false);
+    let r = c.host(&f.args("run", false, &["--lock", &lock]));
+    r.expect_code(4).expect("host commit gate: rows written or relations locked past the last count of the host");
+    assert_eq!(c.scalar("SELECT count(*) FROM public.prod"), 100, "production keeps its rows: {}", r.all());
+    assert_eq!(c.scalar("SELECT count(*) FROM pg_class WHERE relname = 'nt'"), 0, "the tier is not kept: {}", r.all());
+}
+
+/// The same chain in a batch, but the trigger at COMMIT writes no row of
+/// any table: it replaces the body of a function the review approved. The
+/// system catalogs' counts are in the gate's comparison, so the COMMIT is
+/// skipped and the function keeps its reviewed body.
+#[test]
+fn a_trigger_deferred_again_cannot_replace_a_function_at_commit() {
+    let (c, _dir, plan, lock) = backfill_with(
+        "commit-deferred-replace",
+        "CREATE TABLE app.q (id int);
+         CREATE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 1';
+         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             CREATE OR REPLACE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 2';
+             RETURN NULL;
+           END $$;
+         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION app.late();
+         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+    );
+    let r = run_backfill(&c, &plan, &lock);
+    r.expect_code(4).expect("host commit gate: rows written or relations locked past the last count of the host");
+    assert_eq!(c.scalar("SELECT app.guard()"), 1, "the reviewed body stays: {}", r.all());
     assert_left(&c, &r, 0, 0);
 }

@@ -104,7 +104,7 @@ fn status_never_settles_a_rollout_whose_commit_still_runs_on_the_server() {
     let mut host = c.spawn(&args("run", &plan, &["--param", APR, "--param", "sly=defer"]));
     // The host's COMMIT query (its gate, then COMMIT) waits on the row.
     wait_until("tier 7's COMMIT to wait on the parent row", 60, || {
-        c.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host apply%' AND query LIKE '%CLOSE ALL; COMMIT' AND wait_event_type = 'Lock'") == 1
+        c.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'host apply%' AND query LIKE '/* host: COMMIT behind its gate */%' AND wait_event_type = 'Lock'") == 1
     });
     // The host is killed (OOM, kill -9, its machine lost) while the server works on its COMMIT.
     host.kill().unwrap();

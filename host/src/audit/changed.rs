@@ -38,15 +38,9 @@ const COUNTS: &str = "
         OFFSET 0) counted
     WHERE ins + upd + del > 0";
 
-/// The server's counts at one moment of a transaction, by relation, and
-/// their sum.
+/// The server's counts at one moment of a transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    named: BTreeMap<String, [i64; 3]>,
-    /// Every row's counts together (two relations whose names read the
-    /// same are both in it).
-    total: i64,
-}
+pub struct Counts(BTreeMap<String, [i64; 3]>);
 
 /// What one relation's rows did between two moments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,27 +68,18 @@ impl Counts {
 
     /// The counts from the rows of [`Counts::SQL`].
     pub fn from_rows(rows: &[tokio_postgres::Row]) -> Result<Counts> {
-        let mut counts = Counts::default();
+        let mut out = BTreeMap::new();
         for row in rows {
-            let n: [i64; 3] = [row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
-            counts.total = n.iter().fold(counts.total, |sum, n| sum.saturating_add(*n));
-            counts.named.insert(row.try_get(0)?, n);
+            out.insert(row.try_get(0)?, [row.try_get(1)?, row.try_get(2)?, row.try_get(3)?]);
         }
-        Ok(counts)
-    }
-
-    /// Rows inserted, updated and deleted, every relation together: what
-    /// the COMMIT's gate compares (`db::commit`, whose `WRITTEN` sums the
-    /// same relations), so a batch's kept counts read is its last count.
-    pub fn written(&self) -> i64 {
-        self.total
+        Ok(Counts(out))
     }
 
     /// What changed from `before` to `self`, judged against `grants`.
     pub fn since(&self, before: &Counts, grants: &Grants) -> Vec<Changed> {
         let mut out = Vec::new();
-        for (relation, now) in &self.named {
-            let was = before.named.get(relation).copied().unwrap_or_default();
+        for (relation, now) in &self.0 {
+            let was = before.0.get(relation).copied().unwrap_or_default();
             let d = |i: usize| now[i].saturating_sub(was[i]).max(0) as u64;
             let (inserted, updated, deleted) = (d(0), d(1), d(2));
             if inserted + updated + deleted == 0 {
@@ -129,25 +114,13 @@ impl Changed {
 mod tests {
     use super::*;
 
-    fn counts(of: &[(&str, [i64; 3])]) -> Counts {
-        let mut c = Counts::default();
-        for (name, n) in of {
-            c.named.insert(name.to_string(), *n);
-            c.total += n.iter().sum::<i64>();
-        }
-        c
-    }
-
-    #[test]
-    fn written_sums_every_relation_and_every_operation() {
-        assert_eq!(counts(&[("a.t", [1, 2, 3]), ("b.u", [10, 0, 0])]).written(), 16);
-        assert_eq!(Counts::default().written(), 0);
-    }
-
     #[test]
     fn only_what_moved_is_reported_and_each_change_no_grant_names_is_flagged() {
-        let before = counts(&[("a.t", [1, 0, 0]), ("a.same", [5, 5, 5])]);
-        let after = counts(&[("a.t", [3, 0, 0]), ("a.same", [5, 5, 5]), ("crm.child", [0, 2, 50])]);
+        let before = Counts([("a.t".to_string(), [1, 0, 0]), ("a.same".to_string(), [5, 5, 5])].into());
+        let after = Counts(
+            [("a.t".to_string(), [3, 0, 0]), ("a.same".to_string(), [5, 5, 5]), ("crm.child".to_string(), [0, 2, 50])]
+                .into(),
+        );
         let grants = Grants { insert: vec!["a.t".into()], delete: vec!["crm.child".into()], ..Default::default() };
         let changed = after.since(&before, &grants);
         assert_eq!(changed.len(), 2, "{changed:?}");

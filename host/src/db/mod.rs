@@ -10,7 +10,7 @@
 mod commit;
 mod deferred;
 mod prepared;
-pub use commit::{commit, gate_refused, written};
+pub use commit::{commit, gate_refused, last_count, refusal, Last, LAST};
 pub use deferred::{check_deferred, Deferred, Modes};
 pub use prepared::Prepared;
 

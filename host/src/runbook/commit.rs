@@ -15,21 +15,21 @@ use crate::error::Failure;
 use tokio_postgres::Client;
 
 /// Commits the transaction on `client`. `what` names it for the operator;
-/// `mark` is its ledger row, which exists only if it committed; `written`
-/// the rows it wrote at the host's last count ([`db::written`], read where
-/// the host last proved it: nothing may write past it, [`db::commit`]).
+/// `mark` is its ledger row, which exists only if it committed; `last`
+/// the host's last count of it ([`db::last_count`], read where the host
+/// last proved it: nothing may write or lock past it, [`db::commit`]).
 pub(super) async fn commit(
     ctx: &Context,
     client: &Client,
     control: &Control,
     what: &str,
     mark: CommitMark<'_>,
-    written: i64,
+    last: db::Last,
 ) -> Result<(), Failure> {
     // Ctrl-C now waits for the answer (runbook::interrupt): it decides
     // what the database kept.
     let _critical = ctx.interrupt().critical(format!("COMMIT of {what}"));
-    let err = match db::commit(client, written).await {
+    let err = match db::commit(client, &last).await {
         Ok(()) => return Ok(()),
         Err(e) if db::gate_refused(&e) => {
             return Err(Failure::TierFailed { label: what.to_string(), cause: gated(&e) })
@@ -88,8 +88,8 @@ fn unknown(what: &str, commit_err: &tokio_postgres::Error, ledger_err: &str) -> 
 /// Why a COMMIT its gate refused kept nothing, for the operator.
 pub(super) fn gated(e: &tokio_postgres::Error) -> String {
     format!(
-        "a trigger still deferred at its COMMIT wrote rows the host had not counted (one that fired in the \
-         deferred check and deferred another): {}; nothing of it was kept",
-        db::why(e)
+        "something still deferred at its COMMIT (a trigger that fired in the deferred check can defer another) \
+         wrote rows or locked relations the host had not counted: {}; nothing of it was kept",
+        db::refusal(e)
     )
 }

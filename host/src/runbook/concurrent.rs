@@ -102,7 +102,7 @@ pub(super) async fn apply(
         return Err(fail(Failure::TierFailed { label: tier.label(), cause }, &record));
     }
     same_transaction(client, &before, &tier.label()).await.map_err(|f| fail(f, &record))?;
-    let written = db::written(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
+    let last = db::last_count(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
     if ctx.step().fail_at == Some(tier.ordinal()) {
         return Err(fail(Failure::Injected { label: tier.label() }, &record));
     }
@@ -117,7 +117,7 @@ pub(super) async fn apply(
     let row = super::tier::tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record);
     ctx.reporter().pending_tier(row);
     let mark = CommitMark { rollout_id: t.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
-    commit(ctx, client, t.control, &tier.label(), mark, written).await.map_err(|f| fail(f, &record))?;
+    commit(ctx, client, t.control, &tier.label(), mark, last).await.map_err(|f| fail(f, &record))?;
     Ok(record)
 }
 

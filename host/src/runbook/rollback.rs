@@ -372,7 +372,7 @@ impl Undo<'_> {
             format!("TIER {n} ROLLBACK OK")
         };
         same_transaction(client, &before, "the rollback").await?;
-        let written = db::written(client).await.map_err(|e| Failure::Database(e.into()))?;
+        let counted = db::last_count(client).await.map_err(|e| Failure::Database(e.into()))?;
         if ctx.interrupt().is_set() {
             return Err(ctx.stopped("stopped before the rollback's COMMIT"));
         }
@@ -387,7 +387,7 @@ impl Undo<'_> {
                     plugin: &last.manifest.name,
                     event: TierEvent::RolledBack,
                 };
-                commit(ctx, client, self.control, "the rollback", mark, written).await?;
+                commit(ctx, client, self.control, "the rollback", mark, counted).await?;
                 let n = self.todo.len();
                 ctx.reporter().status("Committed", &format!("the rollback of {n} tier(s), every check passed"));
                 for line in &undone {

@@ -158,7 +158,7 @@ impl TierTransaction<'_> {
         self.control.hold(ctx.calls(), client, self.rollout_id).await.map_err(|f| fail(f, TierRecord::default()))?;
         let record = apply_and_check(ctx, self.plan, tier, client, &before, Wait::LeaveToCommit).await?;
         // What it wrote as last counted, proven again by its COMMIT.
-        let written = db::written(client).await.map_err(|e| fail(Failure::Database(e.into()), record.clone()))?;
+        let last = db::last_count(client).await.map_err(|e| fail(Failure::Database(e.into()), record.clone()))?;
         if ctx.step().fail_at == Some(tier.ordinal()) {
             return Err(fail(Failure::Injected { label: tier.label() }, record));
         }
@@ -183,7 +183,7 @@ impl TierTransaction<'_> {
         let ms = started.elapsed().as_millis();
         ctx.reporter().pending_tier(tier_row(tier, Call::Apply, TierEvent::Applied, ms, &record));
         let mark = CommitMark { rollout_id: self.rollout_id, plugin: &tier.manifest.name, event: TierEvent::Applied };
-        commit(ctx, client, self.control, &tier.label(), mark, written).await.map_err(|f| fail(f, record.clone()))?;
+        commit(ctx, client, self.control, &tier.label(), mark, last).await.map_err(|f| fail(f, record.clone()))?;
         Ok(record)
     }
 }

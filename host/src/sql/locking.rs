@@ -173,25 +173,6 @@ pub fn held_sql() -> &'static str {
     sql("held")
 }
 
-/// The relations the session's transaction holds ACCESS EXCLUSIVE on, but
-/// temporary ones (`exclusive` in locking.sql), for a caller that keeps it
-/// prepared: a batch may not, since every reader of such a relation waits
-/// on each batch, and a TRUNCATE (which takes it) removes rows no count
-/// shows.
-pub fn exclusive_sql() -> &'static str {
-    sql("exclusive")
-}
-
-/// [`exclusive_sql`], unnamed (a dry run's one batch).
-pub async fn exclusive(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
-    rows_exclusive(&client.query_typed(sql("exclusive"), &[]).await?)
-}
-
-/// The rows of [`exclusive_sql`], as the relations' names.
-pub fn rows_exclusive(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, tokio_postgres::Error> {
-    rows.iter().map(|r| r.try_get(0)).collect()
-}
-
 /// [`Held`] from the rows of `held` or of a read of the same columns (the
 /// footprint's sampler reads another backend's).
 pub fn rows_held(rows: &[tokio_postgres::Row]) -> Vec<Held> {
@@ -269,10 +250,9 @@ mod tests {
         assert_eq!(mode_name("AccessExclusiveLock"), "ACCESS EXCLUSIVE");
         assert_eq!(mode_name("ShareLock"), "SHARE");
         assert!(strength("AccessExclusiveLock") > strength("ShareLock"));
-        for name in ["held", "exclusive", "blockers"] {
+        for name in ["held", "blockers"] {
             // `sql` of a name locking.sql lacks is empty: a read of nothing.
             assert!(!sql(name).is_empty(), "{name}");
         }
-        assert!(exclusive_sql().contains("'AccessExclusiveLock'"));
     }
 }

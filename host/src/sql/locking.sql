@@ -14,21 +14,6 @@ SELECT n.nspname || '.' || c.relname, c.relkind IN ('i', 'I'), l.mode
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'rollout_ledger')
    AND n.nspname NOT LIKE 'pg\_toast%'
 
--- name: exclusive
--- What this session's transaction holds ACCESS EXCLUSIVE on in this
--- database, but a temporary relation or a TOAST table: `schema.name`, or
--- the oid when the transaction dropped the relation (a TRUNCATE, a DROP, a
--- rewrite, a DDL statement; what a batch may not do).
-SELECT COALESCE(n.nspname || '.' || c.relname, 'the relation of oid ' || l.relation::pg_catalog.text)
-  FROM pg_catalog.pg_lock_status() l
-  LEFT JOIN pg_catalog.pg_class c ON c.oid = l.relation
-  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-   AND l.mode = 'AccessExclusiveLock'
-   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
-   AND c.relpersistence IS DISTINCT FROM 't' AND c.relkind IS DISTINCT FROM 't'
- ORDER BY 1
-
 -- name: blockers
 -- Other sessions holding a lock in modes $2 on relations $1 (schema.name)
 -- or their indexes: pid, application, state, query start, how long their

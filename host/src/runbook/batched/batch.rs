@@ -238,14 +238,14 @@ impl Batched<'_> {
         let (checked, (same, read), inserted) = futures_util::join!(checked_then_watched, reads, pipelined_insert);
         checked?;
         same?;
-        let kept::Proven { counts: now, held, written } = read.proven(&label)?;
+        let kept::Proven { counts: now, held, last } = read.proven(&label)?;
         let changed = now.since(&counts, &tier.manifest.grants);
         calls.prove_in(client, &label).await?;
         match inserted {
             Some(done) => done?,
             None => calls.as_writer(client, insert()).await?,
         }
-        self.commit_batch(client, &step, written).await?;
+        self.commit_batch(client, &step, last).await?;
         let (stats, began, holding) = (Box::new(stats), started, calling.elapsed());
         Ok(Tried::Committed { next: batch.next, total: batch.total, stats, changed, held, began, holding })
     }
@@ -270,11 +270,11 @@ impl Batched<'_> {
     }
 
     /// COMMIT of one batch; a lost answer is settled from the ledger's step.
-    async fn commit_batch(&self, client: &Client, step: &Step<'_>, written: i64) -> Result<(), Failure> {
+    async fn commit_batch(&self, client: &Client, step: &Step<'_>, last: db::Last) -> Result<(), Failure> {
         let ctx = self.ctx;
         let what = format!("batch {} of {}", step.batch, self.tier.label());
         let _critical = ctx.interrupt().critical(format!("COMMIT of {what}"));
-        let err = match db::commit(client, written).await {
+        let err = match db::commit(client, &last).await {
             Ok(()) => return Ok(()),
             Err(e) if db::gate_refused(&e) => {
                 return Err(Failure::TierFailed { label: what, cause: crate::runbook::commit::gated(&e) })

@@ -77,10 +77,10 @@ impl Batched<'_> {
         }
         same_transaction(client, &before, &label).await?;
         calls.prove_in(client, &label).await?;
-        let written = db::written(client).await.map_err(|e| Failure::Database(e.into()))?;
+        let last = db::last_count(client).await.map_err(|e| Failure::Database(e.into()))?;
         let e = ledger_event(self.rollout_id, tier, event, started.elapsed().as_millis(), &record.stats, None);
         calls.record_in(client, &e).await?;
         let mark = CommitMark { rollout_id: self.rollout_id, plugin: &m.name, event };
-        commit(ctx, client, self.control, &label, mark, written).await
+        commit(ctx, client, self.control, &label, mark, last).await
     }
 }

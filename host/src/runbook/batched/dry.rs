@@ -53,12 +53,11 @@ pub(in crate::runbook) async fn dry_apply(
     let after = Counts::read(client).await.map_err(|e| fail(counted(e), &record))?;
     record.changed = after.since(&counts, &tier.manifest.grants);
     let label = tier.label();
-    let exclusive =
-        crate::sql::locking::exclusive(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
-    if !exclusive.is_empty() {
+    let last = db::last_count(client).await.map_err(|e| fail(Failure::Database(e.into()), &record))?;
+    if !last.blocking.is_empty() {
         let cause = format!(
-            "its first batch holds ACCESS EXCLUSIVE on {}: a batch changes rows; DDL belongs in a tier of its own",
-            exclusive.join(", ")
+            "its first batch locks {}: a batch changes rows; DDL belongs in a tier of its own",
+            last.blocking.join(", ")
         );
         return Err(fail(Failure::TierFailed { label, cause }, &record));
     }

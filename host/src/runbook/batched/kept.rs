@@ -1,5 +1,5 @@
 //! The reads a batch sends after its plugin's call (the server's counts,
-//! the locks it holds, what it holds ACCESS EXCLUSIVE), kept prepared on the work session: parse and plan
+//! the locks it holds, what its COMMIT's gate compares), kept prepared on the work session: parse and plan
 //! were about 1.2 of their 1.9 ms on the server, every batch.
 //!
 //! A statement kept by name can be stood in for: a granted function can
@@ -19,7 +19,7 @@ use tokio_postgres::Client;
 
 static COUNTS: Prepared = Prepared::new(Counts::SQL, &[]);
 static HELD: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(locking::held_sql(), &[]));
-static EXCLUSIVE: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(locking::exclusive_sql(), &[]));
+static LAST: LazyLock<Prepared> = LazyLock::new(|| Prepared::new(db::LAST.as_str(), &[]));
 
 /// What a batch reads after its plugin's call.
 pub(super) struct Reads {
@@ -29,27 +29,27 @@ pub(super) struct Reads {
     pub counts: anyhow::Result<Counts>,
     /// Its locks; best effort (never fails the batch).
     pub held: Vec<Held>,
-    /// What it holds ACCESS EXCLUSIVE on ([`locking::exclusive_sql`]).
-    pub exclusive: Result<Vec<String>, tokio_postgres::Error>,
+    /// What its COMMIT's gate holds it to ([`db::last_count`]), and what it
+    /// locks SHARE or stronger.
+    pub last: Result<db::Last, tokio_postgres::Error>,
 }
 
 /// The reads once proven: the counts only when no SQL-made statement
-/// could have answered for a kept read, and no relation held ACCESS
-/// EXCLUSIVE.
+/// could have answered for a kept read, and no relation locked SHARE or
+/// stronger.
 pub(super) struct Proven {
     pub counts: Counts,
     pub held: Vec<Held>,
-    /// The rows it wrote, every relation together, for its COMMIT's gate
-    /// ([`db::commit`]): the counts' sum.
-    pub written: i64,
+    /// What its COMMIT's gate holds it to ([`db::commit`]).
+    pub last: db::Last,
 }
 
 impl Reads {
     /// What the batch `label` read, or why it fails: a statement SQL
     /// `PREPARE` made was on the session (the kept answers cannot be told
     /// from its), or a kept read was deallocated (the plugin's doing, not
-    /// the server's or the network's), or it holds a relation ACCESS
-    /// EXCLUSIVE.
+    /// the server's or the network's), or it locks a relation SHARE or
+    /// stronger.
     pub fn proven(self, label: &str) -> Result<Proven, Failure> {
         let fail = |cause: String| Failure::TierFailed { label: label.to_string(), cause };
         match self.sql_prepared {
@@ -76,18 +76,19 @@ impl Reads {
             }
             Err(e) => return Err(Failure::Database(e.context("cannot read the batch's row counts"))),
         };
-        let exclusive = self.exclusive.map_err(|e| {
-            Failure::Database(anyhow::Error::from(e).context("cannot read the batch's ACCESS EXCLUSIVE locks"))
-        })?;
-        if !exclusive.is_empty() {
+        let last = self
+            .last
+            .map_err(|e| Failure::Database(anyhow::Error::from(e).context("cannot read the batch's last count")))?;
+        if !last.blocking.is_empty() {
             return Err(fail(format!(
-                "it holds ACCESS EXCLUSIVE on {} (a TRUNCATE, a DROP or other DDL): every reader of it would wait \
-                 on each batch, and a TRUNCATE removes rows no count shows. A batch changes rows; DDL belongs in a \
-                 tier of its own. Nothing of it is kept",
-                exclusive.join(", ")
+                "it locks {} (a TRUNCATE, a DROP or other DDL, perhaps in a trigger or a function it may call): \
+                 production's writes to it would wait on each batch, and a TRUNCATE removes rows no count shows. \
+                 A batch changes rows; DDL belongs in a tier of its own (a temporary table it drops counts too: \
+                 make it ON COMMIT DROP). Nothing of it is kept",
+                last.blocking.join(", ")
             )));
         }
-        Ok(Proven { written: counts.written(), counts, held: self.held })
+        Ok(Proven { last, counts, held: self.held })
     }
 }
 
@@ -102,9 +103,16 @@ fn gone(e: &anyhow::Error) -> bool {
 pub(super) async fn read(client: &Arc<Client>) -> Reads {
     let counts = async { Counts::from_rows(&COUNTS.query_in(client, &[]).await?) };
     let held = async { HELD.query_in(client, &[]).await.map(|rows| locking::rows_held(&rows)) };
-    let exclusive = async { locking::rows_exclusive(&EXCLUSIVE.query_in(client, &[]).await?) };
-    let (guard, counts, held, exclusive) = futures_util::join!(db::sql_prepared(client), counts, held, exclusive);
-    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default(), exclusive }
+    let last = async {
+        let rows = LAST.query_in(client, &[]).await?;
+        match rows.first() {
+            Some(row) => db::Last::from_row(row),
+            // One row, always; were there none, its COMMIT's gate refuses.
+            None => Ok(db::Last { written: "none".into(), locked: "none".into(), blocking: Vec::new() }),
+        }
+    };
+    let (guard, counts, held, last) = futures_util::join!(db::sql_prepared(client), counts, held, last);
+    Reads { sql_prepared: guard, counts, held: held.unwrap_or_default(), last }
 }
 
 /// After a reset of the work session that found only `present` (the texts
@@ -112,5 +120,5 @@ pub(super) async fn read(client: &Arc<Client>) -> Reads {
 pub(super) fn forget_gone(client: &Arc<Client>, present: &[String]) {
     COUNTS.forget_gone(client, present);
     HELD.forget_gone(client, present);
-    EXCLUSIVE.forget_gone(client, present);
+    LAST.forget_gone(client, present);
 }
