@@ -11,6 +11,33 @@ use support::audit::Fixture;
 use support::backfill::*;
 use support::Cluster;
 
+/// A trigger of the backfilled table that runs `body` (plpgsql) once, when
+/// the batch holding id `at` updates it.
+fn trigger_at(at: u32, name: &str, body: &str) -> String {
+    format!(
+        "CREATE FUNCTION app.{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$;
+         CREATE TRIGGER {name} AFTER UPDATE ON app.item
+           FOR EACH ROW WHEN (NEW.id = {at} AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.{name}();"
+    )
+}
+
+/// A deferred trigger of the backfilled table (batch 1) that fires in the
+/// batch's deferred check, defers every constraint again and writes
+/// `app.q`, queueing another deferred trigger, which runs `late` (plpgsql)
+/// at COMMIT, after every count of the host's.
+fn deferred_again(late: &str) -> String {
+    format!(
+        "CREATE TABLE app.q (id int);
+         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {late}; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION app.late();
+         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();"
+    )
+}
+
 /// A trigger of the backfilled table that, in batch 2 (id 5,001), writes a
 /// table no grant names, then stands in for the host's kept counts read:
 /// `DEALLOCATE` of its protocol-level statement and a SQL `PREPARE` under
@@ -100,16 +127,10 @@ fn a_with_hold_cursor_a_trigger_declares_runs_nothing_at_the_batchs_commit() {
 fn a_trigger_deferred_again_in_the_check_cannot_write_at_commit() {
     let (c, _dir, plan, lock) = backfill_with(
         "commit-deferred-again",
-        "CREATE TABLE app.q (id int);
-         CREATE TABLE app.hidden (note text);
-         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN INSERT INTO app.hidden VALUES ('written at COMMIT'); RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW EXECUTE FUNCTION app.late();
-         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+        &format!(
+            "CREATE TABLE app.hidden (note text); {}",
+            deferred_again("INSERT INTO app.hidden VALUES ('written at COMMIT')")
+        ),
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4).expect(
@@ -128,17 +149,10 @@ fn a_trigger_deferred_again_in_the_check_cannot_write_at_commit() {
 fn a_trigger_deferred_again_in_the_check_cannot_truncate_at_commit() {
     let (c, _dir, plan, lock) = backfill_with(
         "commit-deferred-truncate",
-        "CREATE TABLE app.q (id int);
-         CREATE TABLE app.side (n int);
-         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
-         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW EXECUTE FUNCTION app.late();
-         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+        &format!(
+            "CREATE TABLE app.side (n int); INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g; {}",
+            deferred_again("TRUNCATE app.side")
+        ),
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
@@ -157,12 +171,10 @@ fn a_trigger_deferred_again_in_the_check_cannot_truncate_at_commit() {
 fn a_trigger_that_truncates_a_table_in_a_batch_fails_it_and_the_rows_stay() {
     let (c, _dir, plan, lock) = backfill_with(
         "def-batched-truncate",
-        "CREATE TABLE app.side (n int);
-         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
-         CREATE FUNCTION app.zap() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
-         CREATE TRIGGER zap AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.zap();",
+        &format!(
+            "CREATE TABLE app.side (n int); INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g; {}",
+            trigger_at(5001, "zap", "TRUNCATE app.side")
+        ),
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4)
@@ -179,10 +191,7 @@ fn a_trigger_that_truncates_a_table_in_a_batch_fails_it_and_the_rows_stay() {
 fn a_temporary_table_a_batch_makes_for_itself_is_allowed() {
     let (c, _dir, plan, lock) = backfill_with(
         "def-batched-temp",
-        "CREATE FUNCTION app.scratch() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN CREATE TEMP TABLE IF NOT EXISTS scratch (n int) ON COMMIT DROP; RETURN NULL; END $$;
-         CREATE TRIGGER scratch AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 5001 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.scratch();",
+        &trigger_at(5001, "scratch", "CREATE TEMP TABLE IF NOT EXISTS scratch (n int) ON COMMIT DROP"),
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(0);
@@ -196,12 +205,10 @@ fn a_temporary_table_a_batch_makes_for_itself_is_allowed() {
 fn a_dry_run_whose_first_batch_truncates_a_table_fails() {
     let (c, _dir, plan, lock) = backfill_with(
         "def-batched-truncate-dry",
-        "CREATE TABLE app.side (n int);
-         INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g;
-         CREATE FUNCTION app.zap() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN TRUNCATE app.side; RETURN NULL; END $$;
-         CREATE TRIGGER zap AFTER UPDATE ON app.item
-           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.zap();",
+        &format!(
+            "CREATE TABLE app.side (n int); INSERT INTO app.side SELECT g FROM generate_series(1, 1000) g; {}",
+            trigger_at(1, "zap", "TRUNCATE app.side")
+        ),
     );
     let r =
         c.host(&args("run", &plan, &["--param", "verdict=ok", "--param", "fail=none", "--lock", &lock, "--dry-run"]));
@@ -265,19 +272,10 @@ insert = ["public.nt", "public.q"]"#,
 fn a_trigger_deferred_again_cannot_replace_a_function_at_commit() {
     let (c, _dir, plan, lock) = backfill_with(
         "commit-deferred-replace",
-        "CREATE TABLE app.q (id int);
-         CREATE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 1';
-         CREATE FUNCTION app.late() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-             CREATE OR REPLACE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 2';
-             RETURN NULL;
-           END $$;
-         CREATE CONSTRAINT TRIGGER late AFTER INSERT ON app.q DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW EXECUTE FUNCTION app.late();
-         CREATE FUNCTION app.first() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN SET CONSTRAINTS ALL DEFERRED; INSERT INTO app.q VALUES (1); RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER first AFTER UPDATE ON app.item DEFERRABLE INITIALLY DEFERRED
-           FOR EACH ROW WHEN (NEW.id = 1 AND NEW.v IS NOT NULL) EXECUTE FUNCTION app.first();",
+        &format!(
+            "CREATE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 1'; {}",
+            deferred_again("CREATE OR REPLACE FUNCTION app.guard() RETURNS int LANGUAGE sql AS 'SELECT 2'")
+        ),
     );
     let r = run_backfill(&c, &plan, &lock);
     r.expect_code(4).expect("host commit gate: rows written or relations locked past the last count of the host");
