@@ -53,7 +53,7 @@ pub const BLOCKING: &str = "SELECT COALESCE(n.nspname OPERATOR(pg_catalog.||) '.
            AS name,
            l.mode, l.relation,
            CASE WHEN l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'::pg_catalog.text
-                THEN COALESCE(pg_catalog.pg_relation_size(l.relation::pg_catalog.regclass)::pg_catalog.text, 'gone')
+                THEN ':' OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_relation_size(l.relation::pg_catalog.regclass)::pg_catalog.text, 'gone')
                 ELSE '' END AS size
       FROM pg_catalog.pg_lock_status() l
       LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation
